@@ -1,0 +1,1 @@
+"""Reusable Prefect tasks and the pure functions behind them, grouped by subject."""
