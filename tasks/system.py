@@ -97,18 +97,21 @@ class SystemReader:
     Args:
         previous: counter values and their time from an earlier reading (for example the
             latest stored samples), used for the rates of the first reading.
+        prime_seconds: how long the first reading measures CPU use over (psutil compares
+            with its previous call; later readings measure since the one before).
     """
 
     previous: dict[str, tuple[float, float]] = field(default_factory=dict)
+    prime_seconds: float = 0.1
     _primed: bool = False
 
     def read(self) -> list[Sample]:
         """One reading of every system metric, all stamped with the same time."""
         if not self._primed:
             # psutil's cpu_percent(interval=None) compares with its previous call; the first
-            # call has nothing to compare with, so prime it with a short blocking interval.
+            # call has nothing to compare with, so prime it with a blocking interval.
             psutil.cpu_percent(interval=None, percpu=True)
-            time.sleep(0.1)
+            time.sleep(self.prime_seconds)
             self._primed = True
         ts = time.time()
         values: list[tuple[str, float, Mapping[str, str]]] = []

@@ -1,0 +1,45 @@
+# Quick start: `make run` (set up and start the stack), `make test` (run the test suite).
+# Setup is idempotent: the virtual environment is rebuilt only when a lock file changes.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q -q
+
+.PHONY: run stop test setup setup-test bench lock e2e clean
+
+run: $(VENV)/.main.stamp
+	$(BIN)/automation start
+	$(BIN)/python examples/fedavg_graph.py --rounds 10
+	$(BIN)/automation metrics collect --category system,application
+	@echo
+	@echo "Dashboard (Prefect UI): $$($(BIN)/automation dashboard)"
+	@echo "Stop everything with: make stop"
+
+stop:
+	@test -x $(BIN)/automation && $(BIN)/automation stop || echo "not set up: nothing to stop"
+
+test: $(VENV)/.test.stamp
+	$(BIN)/python -m pytest
+
+setup: $(VENV)/.main.stamp
+setup-test: $(VENV)/.test.stamp
+
+$(VENV)/.%.stamp: requirements/%.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements/$*.lock
+	$(PIP) install --no-deps -e .
+	@touch $@
+
+bench: $(VENV)/.bench.stamp
+	$(BIN)/python bench/store.py
+	$(BIN)/python bench/monitor.py
+
+# Regenerate the lock files after changing dependencies in pyproject.toml (needs uv).
+lock:
+	uv pip compile pyproject.toml --python-version 3.11 --python-platform linux --no-header -o requirements/main.lock
+	uv pip compile pyproject.toml --extra test --python-version 3.11 --python-platform linux --no-header -o requirements/test.lock
+	uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 --python-platform linux --no-header -o requirements/bench.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

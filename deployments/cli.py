@@ -1,0 +1,54 @@
+"""The `automation` command line: one entry point for every job and for the stack itself.
+
+Subcommands live in `deployments/commands/` (one module per group) and import Prefect only
+when they need it, so `automation --help` stays fast. A user mistake prints one line and exits
+with code 2; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tasks.errors import AutomationError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from deployments.commands import metrics, stack
+
+    parser = _Parser(
+        prog="automation",
+        description="Automation for PG-Neo-Graph-RL on Prefect: metrics, code health, reports, "
+        "alerts and scheduled jobs. The Prefect UI is the dashboard.",
+    )
+    groups = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    groups.required = True
+    stack.register(groups)
+    metrics.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except AutomationError as exc:
+        print(f"automation: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("automation: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the `automation` CLI, one module per group."""

@@ -1,0 +1,226 @@
+"""`automation metrics collect|monitor|report|alert`: the seed's metrics collector commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from blocks.settings import Settings, load_settings
+from tasks.errors import ConfigError
+from tasks.files import atomic_write_text, ensure_writable_dir
+
+CATEGORIES = ("system", "application", "project", "all")
+FORMATS = ("markdown", "json", "html")
+
+
+def register(groups: Any) -> None:
+    metrics = groups.add_parser("metrics", help="collect, monitor, report and check metrics")
+    sub = metrics.add_subparsers(dest="action", metavar="ACTION", parser_class=type(metrics))
+    sub.required = True
+
+    p = sub.add_parser("collect", help="run the metrics-collection flow once")
+    p.add_argument("--category", default=["system", "application", "project"],
+                   type=_categories, metavar="|".join(CATEGORIES),
+                   help="what to collect, or several separated by commas (default: all)")
+    p.add_argument("--json", action="store_true", help="print one JSON object keyed by category")
+    p.add_argument("--no-benchmark", action="store_true", help="skip the JAX micro-benchmark")
+    p.set_defaults(handler=collect)
+
+    p = sub.add_parser("monitor", help="sample system metrics into the store until stopped")
+    p.add_argument("--interval", type=_positive_float, default=10.0,
+                   help="seconds between samples (default: 10)")
+    p.add_argument("--count", type=_positive_int, default=None,
+                   help="stop after N samples (default: run until SIGINT/SIGTERM)")
+    p.add_argument("--quiet", action="store_true", help="print nothing per sample")
+    p.set_defaults(handler=monitor)
+
+    p = sub.add_parser("report", help="latest values and the last 24 hours' min/avg/max")
+    p.add_argument("--format", default="markdown", choices=FORMATS)
+    p.add_argument("--output", default="-", help="file to write (default: standard output)")
+    p.add_argument("--hours", type=_positive_float, default=24.0,
+                   help="the window for min/avg/max (default: 24)")
+    p.set_defaults(handler=report)
+
+    p = sub.add_parser("alert", help="check the latest values against the alert thresholds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=alert)
+
+
+def _categories(text: str) -> list[str]:
+    chosen = [c.strip() for c in text.split(",") if c.strip()]
+    for c in chosen or [text]:
+        if c not in CATEGORIES:
+            raise argparse.ArgumentTypeError(
+                f"unknown category {c!r}: expected {', '.join(CATEGORIES)} "
+                "(several separated by commas)"
+            )
+    if "all" in chosen:
+        return ["system", "application", "project"]
+    return list(dict.fromkeys(chosen))
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _ready(settings: Settings) -> Settings:
+    ensure_writable_dir(settings.data_path, "AUTOMATION_DATA_DIR")
+    return settings
+
+
+def collect(args: argparse.Namespace) -> int:
+    settings = _ready(load_settings())
+    if not settings.metrics_enabled:
+        print("metrics collection is disabled (METRICS_ENABLED=false)", file=sys.stderr)
+        return 0
+    from tasks.store import MetricStore
+
+    MetricStore(settings.metrics_url).close()  # an unreachable database fails here, in one line
+    from deployments.runtime import use_stack_api
+
+    if not use_stack_api(settings):
+        print(
+            f"note: no Prefect server answers at {settings.api_url}; running on a temporary "
+            "local server (start the stack with 'automation start' to keep the UI up)",
+            file=sys.stderr,
+        )
+    from flows.metrics_collection import metrics_collection
+
+    result = metrics_collection(
+        categories=args.category, jax_benchmark=settings.jax_benchmark and not args.no_benchmark
+    )
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        from tasks.render import format_collection_summary
+
+        print(format_collection_summary(result))
+        print(f"stored {result['stored']} samples; dashboard: {settings.ui_url}")
+    return 0
+
+
+def monitor(args: argparse.Namespace) -> int:
+    """Sample system metrics without Prefect: the loop must cost little CPU."""
+    settings = _ready(load_settings())
+    from tasks.store import MetricStore
+    from tasks.system import METRICS, SystemReader
+
+    store = MetricStore(settings.metrics_url)
+    store.declare(METRICS)
+    reader = SystemReader(prime_seconds=min(args.interval, 1.0))
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    taken = 0
+    next_at = time.monotonic()
+    try:
+        while not stop.is_set():
+            samples = reader.read()
+            store.write(samples)
+            taken += 1
+            if not args.quiet:
+                _print_sample(samples, taken)
+            if args.count is not None and taken >= args.count:
+                break
+            next_at += args.interval
+            stop.wait(max(0.0, next_at - time.monotonic()))
+    finally:
+        store.close()
+    if not args.quiet:
+        print(f"stopped after {taken} sample(s)", file=sys.stderr)
+    return 0
+
+
+def _print_sample(samples: list[Any], taken: int) -> None:
+    values = {s.name: s.value for s in samples if not s.labels}
+    disks = [s for s in samples if s.name == "system.disk.percent"]
+    disk = " ".join(f"{s.labels['mountpoint']} {s.value:.0f}%" for s in disks)
+    print(
+        f"{time.strftime('%H:%M:%S')} #{taken} cpu {values.get('system.cpu.percent', 0):.1f}% "
+        f"mem {values.get('system.memory.percent', 0):.1f}% disk {disk} "
+        f"load {values.get('system.load.avg_1m', 0):.2f}",
+        flush=True,
+    )
+
+
+def report(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    from tasks.render import format_metrics_report, metrics_report_data
+    from tasks.store import MetricStore
+
+    store = MetricStore(settings.metrics_url)
+    try:
+        now = time.time()
+        defs = store.definitions()
+        units = {name: d["unit"] for name, d in defs.items()}
+        data = metrics_report_data(
+            store.latest(), store.aggregate(now - args.hours * 3600, now + 1), units, now,
+            window_hours=args.hours,
+        )
+    finally:
+        store.close()
+    text = format_metrics_report(data, args.format)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        from pathlib import Path
+
+        path = atomic_write_text(Path(args.output), text)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def alert(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    from blocks.alerts import DEFAULT_RULES
+    from tasks.alerts import check_latest
+    from tasks.store import MetricStore
+
+    store = MetricStore(settings.metrics_url)
+    try:
+        latest = store.latest()
+    finally:
+        store.close()
+    if not latest:
+        raise ConfigError(
+            "the metrics store has no samples yet: run 'automation metrics collect' first"
+        )
+    breaches = check_latest(DEFAULT_RULES, latest)
+    if args.json:
+        print(json.dumps({"alerts": breaches, "rules_checked": len(DEFAULT_RULES)}, indent=2))
+    elif breaches:
+        for b in breaches:
+            labels = ",".join(f"{k}={v}" for k, v in b["labels"].items())
+            where = f"{{{labels}}}" if labels else ""
+            print(
+                f"{b['severity'].upper()} {b['rule']}: {b['metric']}{where} = {b['value']:.2f} "
+                f"{b['comparison']} {b['threshold']:g}"
+            )
+    else:
+        print(f"OK: no threshold breached ({len(DEFAULT_RULES)} rules checked)")
+    return 1 if breaches else 0

@@ -1,0 +1,260 @@
+"""`automation start|stop|status|dashboard`: the integration manager's lifecycle commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from blocks.settings import Settings, load_settings
+from deployments.runtime import server_healthy
+from deployments.supervisor import pid_file, run_dir, state_file
+from tasks.errors import ConfigError
+from tasks.files import ensure_writable_dir
+
+START_TIMEOUT_SECONDS = 90.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def register(groups: Any) -> None:
+    p = groups.add_parser("start", help="start the stack: Prefect server and the job catalog")
+    p.add_argument("--foreground", action="store_true",
+                   help="stay attached; Ctrl-C stops everything")
+    p.set_defaults(handler=start)
+    p = groups.add_parser("stop", help="stop the stack gracefully")
+    p.set_defaults(handler=stop)
+    p = groups.add_parser("status", help="services, their pids, uptime and restarts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=status)
+    p = groups.add_parser("dashboard", help="print the Prefect UI URL (the dashboard)")
+    p.add_argument("--open", action="store_true", help="open it in a browser")
+    p.set_defaults(handler=dashboard)
+
+
+def running_pid(settings: Settings) -> int | None:
+    """The supervisor's pid if it is alive; a stale pid file is removed."""
+    path = pid_file(settings)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        state_file(settings).unlink(missing_ok=True)
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _check_start(settings: Settings) -> bool:
+    """Validate before starting anything; True when an external server already answers."""
+    ensure_writable_dir(settings.data_path, "AUTOMATION_DATA_DIR")
+    ensure_writable_dir(settings.log_path, "AUTOMATION_LOG_DIR")
+    external = "PREFECT_API_URL" in os.environ
+    if server_healthy(settings.api_url):
+        return True
+    if external:
+        raise ConfigError(
+            f"PREFECT_API_URL={settings.api_url!r} does not answer /health: start that server, "
+            "or unset PREFECT_API_URL to let the stack start its own"
+        )
+    host = settings.dashboard_host
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not loopback and not os.environ.get("PREFECT_SERVER_API_AUTH_STRING"):
+        raise ConfigError(
+            f"DASHBOARD_HOST={host!r} exposes the UI beyond this machine: set "
+            "PREFECT_SERVER_API_AUTH_STRING='user:password' (and PREFECT_API_AUTH_STRING for "
+            "clients), or use DASHBOARD_HOST=127.0.0.1"
+        )
+    if not _port_free(host, settings.dashboard_port):
+        raise ConfigError(
+            f"DASHBOARD_PORT={settings.dashboard_port} is already in use on {host}: stop what "
+            "uses it or choose another port with DASHBOARD_PORT"
+        )
+    return False
+
+
+def start(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.automation_enabled:
+        print("automation is disabled (AUTOMATION_ENABLED=false); nothing started")
+        return 0
+    pid = running_pid(settings)
+    if pid is not None:
+        print(f"already running (supervisor pid {pid}); dashboard: {settings.ui_url}")
+        return 0
+    external = _check_start(settings)
+    run_dir(settings).mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if external:
+        env["AUTOMATION_EXTERNAL_SERVER"] = "1"
+        env["PREFECT_API_URL"] = settings.api_url
+    argv = [sys.executable, "-m", "deployments.supervisor"]
+    if args.foreground:
+        proc = subprocess.Popen(argv, env=env, cwd=settings.root)  # noqa: S603
+        try:
+            if _wait_healthy(settings, proc):
+                print(f"stack is up; dashboard: {settings.ui_url} (Ctrl-C stops it)")
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGTERM)
+            return proc.wait()
+    log = (settings.log_path / "integration_manager.out").open("ab")
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argument list
+            argv, env=env, cwd=settings.root, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    finally:
+        log.close()
+    if not _wait_healthy(settings, proc):
+        _terminate(proc.pid)
+        raise ConfigError(
+            f"the Prefect server did not answer at {settings.api_url} within "
+            f"{START_TIMEOUT_SECONDS:.0f} s; see {settings.log_path / 'prefect_server.log'}"
+        )
+    print(f"stack is up (supervisor pid {proc.pid}); dashboard: {settings.ui_url}")
+    return 0
+
+
+def _wait_healthy(settings: Settings, proc: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if server_healthy(settings.api_url, timeout=1.0):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def _terminate(pid: int) -> bool:
+    """SIGTERM, wait, then SIGKILL the process group; True when it had to be killed."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        _reap(pid)
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def stop(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    pid = running_pid(settings)
+    if pid is None:
+        print("not running")
+        return 0
+    killed = _terminate(pid)
+    for path in (pid_file(settings), state_file(settings)):
+        path.unlink(missing_ok=True)
+    print("stopped" + (" (killed after the grace period)" if killed else ""))
+    return 0
+
+
+def read_state(settings: Settings) -> dict[str, Any]:
+    try:
+        return json.loads(state_file(settings).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def status(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    pid = running_pid(settings)
+    state = read_state(settings) if pid else {}
+    now = time.time()
+    services = {}
+    for name, svc in state.get("services", {}).items():
+        alive = _alive(svc.get("pid"))
+        services[name] = {
+            **svc,
+            "alive": alive,
+            "uptime_seconds": round(now - svc["started"], 1) if alive and svc["started"] else 0,
+        }
+    info = {
+        "running": pid is not None,
+        "supervisor_pid": pid,
+        "api_url": settings.api_url,
+        "ui_url": settings.ui_url,
+        "api_healthy": server_healthy(settings.api_url),
+        "services": services,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"stack: {'running' if pid else 'stopped'}; API {settings.api_url} "
+              f"{'healthy' if info['api_healthy'] else 'not answering'}")
+        for name, svc in services.items():
+            print(f"  {name}: pid {svc['pid']} {'up' if svc['alive'] else 'DOWN'} "
+                  f"{svc['uptime_seconds']:.0f} s, restarts {svc['restarts']}")
+    return 0 if pid else 1
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not Path(f"/proc/{pid}/stat").is_file() or "Z" not in _proc_state(pid)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def dashboard(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    print(settings.ui_url)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(settings.ui_url)
+    if not server_healthy(settings.api_url):
+        print("note: the server is not answering; start it with 'automation start'",
+              file=sys.stderr)
+    return 0

@@ -1,0 +1,59 @@
+"""The Prefect environment of the stack: where its home, database and API are.
+
+Every process the stack starts, and every CLI command that talks to Prefect, gets the same
+`PREFECT_*` variables from `prefect_env()`, so nothing falls back to Prefect's temporary
+ephemeral server and the UI knows where its API is (`PREFECT_UI_API_URL`, see
+shared/PREFECT_NOTES.md). Import this before Prefect: Prefect reads its settings at import.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from blocks.settings import Settings
+
+
+def prefect_env(settings: Settings) -> dict[str, str]:
+    """The `PREFECT_*` variables for a process of this stack."""
+    api = settings.api_url
+    parts = urlsplit(api)
+    env = {
+        "PREFECT_HOME": str(settings.prefect_home),
+        "PREFECT_API_URL": api,
+        "PREFECT_UI_API_URL": api,
+        "PREFECT_UI_URL": settings.ui_url,
+        "PREFECT_SERVER_API_HOST": parts.hostname or settings.dashboard_host,
+        "PREFECT_SERVER_API_PORT": str(parts.port or settings.dashboard_port),
+        "PREFECT_LOGGING_LEVEL": settings.log_level,
+        # Telemetry would try to reach the internet from a closed network.
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    return env
+
+
+def server_healthy(api_url: str, timeout: float = 2.0) -> bool:
+    """True when a Prefect server answers `GET /api/health` at `api_url`."""
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as resp:
+            return resp.status == 200 and resp.read().strip() == b"true"
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def use_stack_api(settings: Settings) -> bool:
+    """Point this process's Prefect client at the stack; True when its server answers.
+
+    When no server answers, Prefect runs flows on a temporary local server that shares the
+    stack's home (and so its database): the run is kept and shows up once the stack starts.
+    """
+    env = prefect_env(settings)
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    healthy = server_healthy(settings.api_url)
+    if not healthy:
+        env.pop("PREFECT_API_URL")
+    os.environ.update(env)
+    return healthy

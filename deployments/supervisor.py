@@ -1,0 +1,222 @@
+"""The integration manager's supervisor: starts the stack's services and keeps them running.
+
+`automation start` runs this module as a detached process (`python -m deployments.supervisor`).
+It starts each service (the Prefect server unless one already answers, then the `serve`
+process of the catalog), restarts one that dies with exponential backoff, counts and logs every
+restart, and on SIGTERM or SIGINT stops its children gracefully (SIGTERM, wait, SIGKILL) and
+removes its pid and state files. Its state (pids, start times, restarts) is written to
+`<data dir>/run/state.json` for `automation status`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blocks.settings import Settings, load_settings
+from deployments.logging_setup import setup_logging
+from deployments.runtime import prefect_env, server_healthy
+
+log = logging.getLogger("automation.manager")
+
+STOP_GRACE_SECONDS = 15.0
+MAX_BACKOFF_SECONDS = 60.0
+
+
+def run_dir(settings: Settings) -> Path:
+    return settings.data_path / "run"
+
+
+def pid_file(settings: Settings) -> Path:
+    return run_dir(settings) / "supervisor.pid"
+
+
+def state_file(settings: Settings) -> Path:
+    return run_dir(settings) / "state.json"
+
+
+@dataclass
+class Service:
+    """One supervised child process."""
+
+    name: str
+    argv: list[str]
+    log_file: Path
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    restarts: int = 0
+    next_start: float = 0.0
+    backoff: float = 1.0
+    url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def services(settings: Settings, start_server: bool) -> list[Service]:
+    """The services this stack runs, in start order."""
+    logs = settings.log_path
+    out = []
+    if start_server:
+        out.append(
+            Service(
+                "server",
+                [
+                    sys.executable, "-m", "prefect", "server", "start",
+                    "--host", settings.dashboard_host, "--port", str(settings.dashboard_port),
+                ],
+                logs / "prefect_server.log",
+                url=settings.ui_url,
+            )
+        )
+    if (settings.root / "prefect.yaml").is_file() and os.environ.get(
+        "AUTOMATION_SERVE", "true"
+    ).lower() not in ("0", "false", "no"):
+        out.append(
+            Service(
+                "serve",
+                [sys.executable, "-m", "deployments.serve"],
+                logs / "serve.log",
+            )
+        )
+    return out
+
+
+class Supervisor:
+    """Start, watch and stop the services."""
+
+    def __init__(self, settings: Settings, start_server: bool) -> None:
+        self.settings = settings
+        self.services = services(settings, start_server)
+        self.stopping = False
+        self.started = time.time()
+        self.env = {**os.environ, **prefect_env(settings)}
+
+    def start(self, svc: Service) -> None:
+        svc.log_file.parent.mkdir(parents=True, exist_ok=True)
+        out = svc.log_file.open("ab")
+        try:
+            svc.proc = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
+                svc.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.settings.root,
+            )
+        finally:
+            out.close()
+        svc.started = time.time()
+        log.info("started %s (pid %d): %s", svc.name, svc.proc.pid, " ".join(svc.argv[1:4]))
+
+    def wait_healthy(self, timeout: float = 90.0) -> bool:
+        """Wait until the API answers (the serve process needs it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping:
+            if server_healthy(self.settings.api_url, timeout=1.0):
+                return True
+            time.sleep(0.3)
+        return False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        for svc in self.services:
+            if svc.name == "serve" and not self.wait_healthy():
+                log.error("the Prefect API at %s did not become healthy", self.settings.api_url)
+            if self.stopping:
+                break
+            self.start(svc)
+        self.write_state()
+        while not self.stopping:
+            now = time.time()
+            for svc in self.services:
+                if self.stopping:
+                    break
+                if svc.alive():
+                    if now - svc.started > 60:
+                        svc.backoff = 1.0  # it ran for a while: the next failure starts afresh
+                    continue
+                if svc.next_start == 0.0:
+                    code = svc.proc.returncode if svc.proc else None
+                    svc.next_start = now + svc.backoff
+                    log.warning(
+                        "%s exited with code %s; restarting in %.0f s",
+                        svc.name, code, svc.backoff,
+                    )
+                    svc.backoff = min(svc.backoff * 2, MAX_BACKOFF_SECONDS)
+                elif now >= svc.next_start:
+                    svc.next_start = 0.0
+                    svc.restarts += 1
+                    if svc.name == "serve":
+                        self.wait_healthy(timeout=30)
+                    self.start(svc)
+                    log.info("restarted %s (restart #%d)", svc.name, svc.restarts)
+                    self.write_state()
+            time.sleep(0.5)
+        self.shutdown()
+        return 0
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        self.stopping = True
+
+    def shutdown(self) -> None:
+        """Stop the services in reverse order: SIGTERM, wait, then SIGKILL."""
+        for svc in reversed(self.services):
+            if not svc.alive():
+                continue
+            assert svc.proc is not None
+            svc.proc.terminate()
+            try:
+                svc.proc.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s: killing it", svc.name, STOP_GRACE_SECONDS)
+                svc.proc.kill()
+                svc.proc.wait()
+            log.info("stopped %s", svc.name)
+        for path in (state_file(self.settings), pid_file(self.settings)):
+            path.unlink(missing_ok=True)
+
+    def write_state(self) -> None:
+        state = {
+            "supervisor": {"pid": os.getpid(), "started": self.started},
+            "api_url": self.settings.api_url,
+            "ui_url": self.settings.ui_url,
+            "services": {
+                svc.name: {
+                    "pid": svc.proc.pid if svc.proc else None,
+                    "started": svc.started,
+                    "restarts": svc.restarts,
+                    "url": svc.url,
+                    "log": str(svc.log_file),
+                }
+                for svc in self.services
+            },
+        }
+        path = state_file(self.settings)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(path)
+
+
+def main() -> int:
+    settings = load_settings()
+    setup_logging(settings, "integration_manager")
+    run_dir(settings).mkdir(parents=True, exist_ok=True)
+    pid_file(settings).write_text(str(os.getpid()))
+    start_server = os.environ.get("AUTOMATION_EXTERNAL_SERVER") != "1"
+    return Supervisor(settings, start_server).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

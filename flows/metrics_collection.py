@@ -1,0 +1,77 @@
+"""The `metrics-collection` job: system, application and project metrics into the store.
+
+Reads each category, stores every sample in one batch, and publishes to the Prefect UI a table
+of the latest system metrics and a markdown summary under stable artifact keys.
+`python flows/metrics_collection.py` runs it once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from tasks.collection import (
+    collect_application_metrics,
+    collect_system_metrics,
+    ingest_training_metrics,
+    publish_metrics_artifacts,
+    store_metrics,
+)
+from tasks.render import iso, sample_json
+
+CATEGORIES = ("system", "application", "project")
+
+
+@flow(name="metrics-collection", log_prints=True)
+def metrics_collection(
+    categories: list[str] | None = None, jax_benchmark: bool = True
+) -> dict[str, Any]:
+    """Collect the chosen categories (default: system and application) and store them.
+
+    Args:
+        categories: any of "system", "application", "project".
+        jax_benchmark: run the JAX matmul micro-benchmark with the application metrics.
+
+    Returns:
+        One JSON-ready dict keyed by category, plus `collected_at`, `stored` and `errors`.
+    """
+    logger = get_run_logger()
+    chosen = list(categories or ("system", "application"))
+    unknown = [c for c in chosen if c not in CATEGORIES]
+    if unknown:
+        raise ValueError(f"unknown category {unknown[0]!r}: expected one of {', '.join(CATEGORIES)}")
+    result: dict[str, Any] = {"collected_at": iso(time.time()), "errors": []}
+    samples = []
+    system = []
+    if "system" in chosen:
+        system = collect_system_metrics()
+        samples.extend(system)
+        result["system"] = sample_json(system)
+    if "application" in chosen:
+        app = collect_application_metrics(benchmark=jax_benchmark)
+        training = ingest_training_metrics()
+        samples.extend(app["samples"])
+        result["application"] = {
+            "jax": app["jax"],
+            **sample_json(app["samples"]),
+            "training": training,
+        }
+        if not app["jax"]["available"]:
+            result["errors"].append(f"application: {app['jax']['reason']}")
+        result["errors"].extend(training["ingest"]["skipped"])
+    if "project" in chosen:
+        from flows.project_metrics import project_metrics
+
+        project = project_metrics()
+        result["project"] = project["totals"]
+        result["errors"].extend(project["errors"])
+    result["stored"] = store_metrics(samples) if samples else 0
+    publish_metrics_artifacts(system, result)
+    logger.info("stored %d samples from %s", result["stored"], ", ".join(chosen))
+    return result
+
+
+if __name__ == "__main__":
+    metrics_collection()

@@ -1,0 +1,98 @@
+"""Prefect tasks of metrics collection: read each source, store samples, publish artifacts.
+
+Thin wrappers over the pure readers in `tasks.system`, `tasks.application` and
+`tasks.training`; each task is one unit worth seeing in the UI, and storing is batched into one
+task per collection (never a task per metric).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from blocks.settings import load_settings
+from tasks.application import jax_samples, read_jax
+from tasks.catalog import Sample, declared
+from tasks.render import format_collection_summary, sample_rows
+from tasks.store import MetricStore
+from tasks.system import RATES, SystemReader
+from tasks.training import ingest_training_dir, training_summary
+
+#: Stable artifact keys (the UI lists every version under one key).
+SYSTEM_TABLE_KEY = "system-metrics-latest"
+SUMMARY_KEY = "metrics-collection-summary"
+
+
+def open_store() -> MetricStore:
+    """The metrics store of the current settings."""
+    return MetricStore(load_settings().metrics_url)
+
+
+@task(name="collect-system-metrics")
+def collect_system_metrics(cpu_interval: float = 0.5) -> list[Sample]:
+    """Read CPU, memory, disks, I/O, network, processes and load with psutil."""
+    store = open_store()
+    try:
+        # Rates need the previous counters: take them from the store's latest samples.
+        previous = {
+            name: (ts, value)
+            for _, name, _, ts, value in store.latest("system.")
+            if name in RATES
+        }
+    finally:
+        store.close()
+    reader = SystemReader(previous=previous, prime_seconds=cpu_interval)
+    return reader.read()
+
+
+@task(name="collect-application-metrics")
+def collect_application_metrics(benchmark: bool = True) -> dict[str, Any]:
+    """Describe the JAX runtime and run its micro-benchmark."""
+    report = read_jax(benchmark=benchmark)
+    return {"jax": report.as_dict(), "samples": jax_samples(report)}
+
+
+@task(name="ingest-training-metrics", retries=2, retry_delay_seconds=[1, 5])
+def ingest_training_metrics() -> dict[str, Any]:
+    """Store new lines of the training runs' JSON-lines files, each exactly once."""
+    settings = load_settings()
+    store = MetricStore(settings.metrics_url)
+    try:
+        result = ingest_training_dir(store, settings.training_path)
+        return {
+            "directory": str(settings.training_path),
+            "ingest": result.as_dict(),
+            "runs": training_summary(store),
+        }
+    finally:
+        store.close()
+
+
+@task(name="store-metrics", retries=3, retry_delay_seconds=[1, 4, 10], retry_jitter_factor=0.5)
+def store_metrics(samples: list[Sample]) -> int:
+    """Write samples to the metrics store in one transaction; returns how many were stored."""
+    store = open_store()
+    try:
+        names = {s.name for s in samples}
+        store.declare(spec for name, spec in declared().items() if name in names)
+        return store.write(samples)
+    finally:
+        store.close()
+
+
+@task(name="publish-metrics-artifacts")
+def publish_metrics_artifacts(system: list[Sample], result: dict[str, Any]) -> None:
+    """Publish the latest system metrics table and the collection summary to the Prefect UI."""
+    if system:
+        create_table_artifact(
+            key=SYSTEM_TABLE_KEY,
+            table=sample_rows(system),
+            description="Latest system metrics (psutil)",
+        )
+    create_markdown_artifact(
+        key=SUMMARY_KEY,
+        markdown=format_collection_summary(result),
+        description="Metrics collection summary",
+    )
