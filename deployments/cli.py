@@ -23,7 +23,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from deployments.commands import metrics, stack
+    import importlib
+    import pkgutil
+
+    import deployments.commands as commands
 
     parser = _Parser(
         prog="automation",
@@ -32,8 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     groups.required = True
-    stack.register(groups)
-    metrics.register(groups)
+    # Every module of deployments/commands registers its own group; modules import their
+    # heavy dependencies inside the handlers, so loading them all stays cheap.
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(groups)
     return parser
 
 
@@ -43,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except AutomationError as exc:
-        print(f"automation: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # always one line, whatever a library said
+        print(f"automation: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("automation: interrupted", file=sys.stderr)

@@ -1,0 +1,155 @@
+"""The metrics-collection flow run through a real Prefect server, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+
+def test_flow_stores_metrics_and_publishes_artifacts(
+    prefect_server: str, automation_env: Path
+) -> None:
+    from prefect.artifacts import Artifact
+
+    from flows.metrics_collection import metrics_collection
+    from tasks.collection import SUMMARY_KEY, SYSTEM_TABLE_KEY
+    from tasks.store import MetricStore
+
+    runs = automation_env / "training"
+    runs.mkdir(parents=True)
+    (runs / "r.jsonl").write_text(json.dumps(
+        {"run_id": "r1", "round": 1, "client_id": None, "step": 1, "metric": "accuracy",
+         "value": 0.75, "timestamp": time.time()}) + "\n")
+    result = metrics_collection(categories=["system", "application"], jax_benchmark=False)
+    assert result["stored"] > 20
+    assert result["application"]["training"]["ingest"]["stored"] == 1
+    store = MetricStore(f"sqlite:///{automation_env / 'metrics.db'}")
+    names = {name for _, name, *_ in store.latest()}
+    assert {"system.cpu.percent", "system.memory.total_bytes"} <= names
+    table = Artifact.get(SYSTEM_TABLE_KEY)
+    summary = Artifact.get(SUMMARY_KEY)
+    assert table is not None and summary is not None
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    total = next(r for r in rows if r["metric"] == "system.memory.total_bytes")
+    assert total["value"] == psutil.virtual_memory().total
+    assert "r1" in summary.data and "## System" in summary.data
+
+
+def test_collect_json_schema(prefect_server: str, cli_env: dict[str, str]) -> None:
+    proc = run_cli("metrics", "collect", "--category", "system,application", "--json",
+                   "--no-benchmark", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert {"system", "application", "collected_at", "stored", "errors"} <= set(data)
+    for category in ("system", "application"):
+        for sample in data[category]["samples"]:
+            assert set(sample) == {"name", "labels", "value", "unit"}
+            assert isinstance(sample["value"], float)
+            assert sample["unit"], sample["name"]
+    jax = data["application"]["jax"]
+    assert jax["available"] is True and jax["backend"] == "cpu"
+    cores = [s for s in data["system"]["samples"] if s["name"] == "system.cpu.core_percent"]
+    assert len(cores) == psutil.cpu_count()
+
+
+def test_report_formats_and_alert(prefect_server: str, cli_env: dict[str, str],
+                                  tmp_path: Path) -> None:
+    assert run_cli("metrics", "monitor", "--interval", "0.2", "--count", "2", "--quiet",
+                   env=cli_env).returncode == 0
+    for fmt in ("markdown", "json", "html"):
+        out = tmp_path / f"report.{fmt}"
+        proc = run_cli("metrics", "report", "--format", fmt, "--output", str(out), env=cli_env)
+        assert proc.returncode == 0, proc.stderr
+        text = out.read_text()
+        assert "system.memory.percent" in text
+    data = json.loads((tmp_path / "report.json").read_text())
+    mem = next(w for w in data["window"] if w["name"] == "system.memory.total_bytes")
+    assert mem["count"] == 2 and mem["min"] == mem["max"] == psutil.virtual_memory().total
+    proc = run_cli("metrics", "alert", "--json", env=cli_env)
+    verdict = json.loads(proc.stdout)
+    assert proc.returncode == (1 if verdict["alerts"] else 0)
+    assert verdict["rules_checked"] >= 3
+
+
+def test_alert_exit_code_follows_the_thresholds(cli_env: dict[str, str]) -> None:
+    from tasks.catalog import Sample
+    from tasks.store import MetricStore
+
+    store = MetricStore(f"sqlite:///{Path(cli_env['AUTOMATION_DATA_DIR']) / 'metrics.db'}")
+    now = time.time()
+    store.write([Sample("system.cpu.percent", 10.0, {}, now, "system"),
+                 Sample("system.disk.percent", 50.0, {"mountpoint": "/", "device": "d"}, now,
+                        "system")])
+    ok = run_cli("metrics", "alert", env=cli_env)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK")
+    store.write([Sample("system.disk.percent", 95.0, {"mountpoint": "/", "device": "d"},
+                        now + 1, "system")])
+    bad = run_cli("metrics", "alert", env=cli_env)
+    assert bad.returncode == 1
+    assert "disk-full" in bad.stdout and "95.00 > 90" in bad.stdout
+
+
+def test_monitor_stops_cleanly_on_sigterm(cli_env: dict[str, str]) -> None:
+    from tasks.store import MetricStore
+
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "deployments.cli", "metrics", "monitor", "--interval", "0.2"],
+        env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "#3" not in seen:
+        seen += proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    taken = int(err.strip().split()[2])
+    store = MetricStore(f"sqlite:///{Path(cli_env['AUTOMATION_DATA_DIR']) / 'metrics.db'}")
+    counts = {a.name: a.count for a in store.aggregate(0, time.time() + 10)}
+    assert counts["system.cpu.percent"] == taken >= 3
+
+
+@pytest.mark.parametrize(
+    ("args", "env_extra", "expected"),
+    [
+        (["metrics", "collect", "--category", "gpu"], {}, "unknown category 'gpu'"),
+        (["metrics", "report", "--format", "pdf"], {}, "invalid choice: 'pdf'"),
+        (["metrics", "monitor", "--interval", "0"], {}, "'0' must be above 0"),
+        (["metrics", "collect"], {"AUTOMATION_DATA_DIR": "/proc/forbidden"},
+         "AUTOMATION_DATA_DIR='/proc/forbidden' is not a writable directory"),
+        (["metrics", "collect"], {"AUTOMATION_DATABASE_URL": "postgresql+psycopg://u:pw@127.0.0.1:1/x"},
+         "cannot open the metrics database"),
+        (["metrics", "collect"], {"DASHBOARD_PORT": "abc"}, "DASHBOARD_PORT='abc'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    cli_env: dict[str, str], args: list[str], env_extra: dict[str, str], expected: str
+) -> None:
+    proc = run_cli(*args, env={**cli_env, **env_extra})
+    assert proc.returncode == 2
+    assert expected in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_jax_missing_is_reported_not_fatal(tmp_path: Path) -> None:
+    # A directory shadowing `jax` with a module that fails to import, as when JAX is absent.
+    shadow = tmp_path / "shadow"
+    (shadow / "jax").mkdir(parents=True)
+    (shadow / "jax" / "__init__.py").write_text("raise ImportError('No module named jax')\n")
+    code = ("from tasks.application import read_jax, jax_samples; r = read_jax(); "
+            "print(r.available, r.reason, jax_samples(r))")
+    out = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{shadow}:{ROOT}"}, timeout=60)
+    assert out.stdout.startswith("False JAX is not installed"), out.stderr
+    assert out.stdout.strip().endswith("[]")
