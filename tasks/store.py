@@ -162,6 +162,27 @@ class MetricStore:
             raise StoreError(f"cannot open the metrics database {_mask(url)!r}: {reason}") from None
         self._series_ids: dict[tuple[str, str, str], int] = {}
         self._is_sqlite = self.engine.dialect.name == "sqlite"
+        self._rollup_upsert = self._build_rollup_upsert()  # built once: writes are a hot path
+
+    def _build_rollup_upsert(self) -> Any:
+        """INSERT ... ON CONFLICT that merges a batch's bucket into a stored rollup row."""
+        stmt = self._insert(rollups_table)
+        old, new = rollups_table.c, stmt.excluded
+        if self._is_sqlite:  # SQLite's two-argument min()/max() are scalar functions
+            least, greatest = sa.func.min, sa.func.max
+        else:
+            least, greatest = sa.func.least, sa.func.greatest
+        return stmt.on_conflict_do_update(
+            index_elements=["series_id", "period", "start"],
+            set_={
+                "count": old["count"] + new["count"],
+                "sum": old.sum + new.sum,
+                "min": least(old.min, new.min),
+                "max": greatest(old.max, new.max),
+                "last": sa.case((new.last_ts >= old.last_ts, new.last), else_=old.last),
+                "last_ts": greatest(old.last_ts, new.last_ts),
+            },
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -251,24 +272,7 @@ class MetricStore:
             }
             for (sid, period, start), b in buckets.items()
         ]
-        stmt = self._insert(rollups_table)
-        old, new = rollups_table.c, stmt.excluded
-        least, greatest = (sa.func.min, sa.func.max) if self._is_sqlite else (
-            sa.func.least,
-            sa.func.greatest,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["series_id", "period", "start"],
-            set_={
-                "count": old["count"] + new["count"],
-                "sum": old.sum + new.sum,
-                "min": least(old.min, new.min),
-                "max": greatest(old.max, new.max),
-                "last": sa.case((new.last_ts >= old.last_ts, new.last), else_=old.last),
-                "last_ts": greatest(old.last_ts, new.last_ts),
-            },
-        )
-        conn.execute(stmt, rows)
+        conn.execute(self._rollup_upsert, rows)
 
     def prune_raw(self, older_than: float) -> int:
         """Delete raw samples older than the epoch time `older_than`; rollups stay."""
