@@ -1,8 +1,18 @@
 """Alert rules: configuration only (which metric, which comparison, which threshold).
 
-The defaults are the seed's six thresholds. A rule names a declared metric (and optionally
-labels it must match), a comparison, a threshold, how long the condition must hold before the
-alert fires (`for_seconds`), the value at which it clears (hysteresis) and a severity.
+The defaults are the seed's six thresholds, quiet by default (CPU must stay over 80 % for five
+minutes and clears under 70 %). A rule names a declared metric (and optionally labels it must
+match), a comparison, a threshold, how long the condition must hold before the alert fires
+(`for_seconds`), the value at which it clears (hysteresis), a severity, the channels it notifies
+and how often a firing alert is re-sent (`repeat_seconds`).
+
+Where rules come from, first match wins:
+1. the Prefect Variable `automation-alert-rules` (a JSON list of rules, editable in the UI);
+2. the rules file `AUTOMATION_ALERT_RULES` (YAML or JSON; default `config/alerts.yaml` in the
+   project when it exists);
+3. the defaults below.
+A file or variable replaces the whole rule set; `load_rules_file` validates it and raises one
+`ConfigError` line naming the file, the rule and the field.
 """
 
 from __future__ import annotations
@@ -11,7 +21,12 @@ import operator
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.errors import ConfigError
 
 Comparison = Literal[">", ">=", "<", "<="]
 
@@ -25,6 +40,8 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
 
 class AlertRule(BaseModel):
     """One alert rule."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     metric: str
@@ -78,3 +95,108 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
     AlertRule(name="coverage-low", metric="project.tests.coverage_percent", comparison="<",
               threshold=70, severity="warning", description="Line coverage under 70 %"),
 )
+
+
+RULES_VARIABLE = "automation-alert-rules"
+
+
+def known_metrics() -> set[str]:
+    """Every declared metric name (built-in collectors are imported to declare theirs)."""
+    import tasks.application  # noqa: F401 - declares the application metrics
+    import tasks.project_metrics  # noqa: F401 - declares the project metrics
+    import tasks.system  # noqa: F401 - declares the system metrics
+    from tasks.catalog import declared
+
+    return set(declared())
+
+
+def parse_rules(data: Any, source: str, extra_metrics: set[str] | None = None) -> list[AlertRule]:
+    """Validate a list of rule mappings; `ConfigError` names the source, rule and field."""
+    if isinstance(data, dict) and "rules" in data:
+        data = data["rules"]
+    if not isinstance(data, list):
+        raise ConfigError(f"{source}: expected a list of rules (or a mapping with 'rules')")
+    metrics = known_metrics() | (extra_metrics or set())
+    rules: list[AlertRule] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(data):
+        label = repr(raw.get("name")) if isinstance(raw, dict) and raw.get("name") else (
+            f"#{index + 1}"
+        )
+        try:
+            rule = AlertRule.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "rule"
+            value = err.get("input")
+            shown = "" if isinstance(value, dict) else f" {value!r}:"
+            raise ConfigError(
+                f"{source}: rule {label}: {field}:{shown} {err['msg']}"
+            ) from None
+        if rule.metric not in metrics:
+            raise ConfigError(
+                f"{source}: rule {label}: metric: {rule.metric!r} is not a declared metric "
+                "(see 'automation metrics collectors' for the names)"
+            )
+        if rule.name in seen:
+            raise ConfigError(f"{source}: rule {label}: name: used by two rules")
+        seen.add(rule.name)
+        rules.append(rule)
+    return rules
+
+
+def load_rules_file(path: Path, extra_metrics: set[str] | None = None) -> list[AlertRule]:
+    """Rules from a YAML or JSON file, validated."""
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the rules file ({exc.strerror or exc})") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f": line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "syntax error"
+            raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
+    return parse_rules(data, str(path), extra_metrics)
+
+
+def rules_path(root: Path, configured: Path | None) -> Path | None:
+    """The rules file in force: the configured one, else `config/alerts.yaml` if it exists."""
+    if configured is not None:
+        return configured
+    default = root / "config" / "alerts.yaml"
+    return default if default.is_file() else None
+
+
+def load_rules(root: Path, configured: Path | None, variable: Any = None,
+               extra_metrics: set[str] | None = None) -> tuple[list[AlertRule], str]:
+    """The rule set in force and where it came from (variable, file or defaults).
+
+    Args:
+        root: the project directory (for the default rules file).
+        configured: `AUTOMATION_ALERT_RULES`, if set.
+        variable: the value of the Prefect Variable `automation-alert-rules`, if read.
+        extra_metrics: metric names declared by custom collectors.
+    """
+    if variable not in (None, "", []):
+        import json
+
+        data = json.loads(variable) if isinstance(variable, str) else variable
+        return parse_rules(data, f"Prefect variable {RULES_VARIABLE}", extra_metrics), (
+            f"variable {RULES_VARIABLE}"
+        )
+    path = rules_path(root, configured)
+    if path is not None:
+        return load_rules_file(path, extra_metrics), str(path)
+    return list(DEFAULT_RULES), "defaults"

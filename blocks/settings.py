@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     raw_retention_days: float = Field(30.0, gt=0, validation_alias="AUTOMATION_RAW_RETENTION_DAYS")
     timezone: str = Field("UTC", validation_alias="AUTOMATION_TIMEZONE")
     jax_benchmark: bool = Field(True, validation_alias="AUTOMATION_JAX_BENCHMARK")
+    alert_rules: Path | None = Field(None, validation_alias="AUTOMATION_ALERT_RULES")
+    stale_after_seconds: float = Field(
+        7200.0, gt=0, validation_alias="AUTOMATION_STALE_AFTER_SECONDS"
+    )
+    templates_dir: Path | None = Field(None, validation_alias="AUTOMATION_TEMPLATES_DIR")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -118,6 +123,7 @@ _ACCEPTS = {
     "METRICS_ENABLED": "true or false",
     "AUTOMATION_RAW_RETENTION_DAYS": "a number of days above 0",
     "AUTOMATION_JAX_BENCHMARK": "true or false",
+    "AUTOMATION_STALE_AFTER_SECONDS": "a number of seconds above 0",
 }
 
 

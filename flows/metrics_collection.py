@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 
 from tasks.collection import (
     collect_application_metrics,
+    evaluate_alerts,
     collect_system_metrics,
     ingest_training_metrics,
     publish_metrics_artifacts,
@@ -68,6 +69,7 @@ def metrics_collection(
         result["project"] = project["totals"]
         result["errors"].extend(project["errors"])
     result["stored"] = store_metrics(samples) if samples else 0
+    result["alerts"] = evaluate_alerts(samples) if samples else []
     publish_metrics_artifacts(system, result)
     logger.info("stored %d samples from %s", result["stored"], ", ".join(chosen))
     return result

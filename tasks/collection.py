@@ -96,3 +96,23 @@ def publish_metrics_artifacts(system: list[Sample], result: dict[str, Any]) -> N
         markdown=format_collection_summary(result),
         description="Metrics collection summary",
     )
+
+
+@task(name="evaluate-alerts", retries=2, retry_delay_seconds=[2, 10])
+def evaluate_alerts(samples: list[Sample]) -> list[dict[str, Any]]:
+    """Run the new samples through the alert rules; record, emit and notify what changed."""
+    from tasks.alert_store import process_samples
+    from tasks.alerting import dispatch_transitions, rules_in_force
+
+    settings = load_settings()
+    rules, _ = rules_in_force(settings, api_available=True)
+    metrics = {r.metric for r in rules}
+    relevant = [(s.name, s.labels, s.ts, s.value) for s in samples if s.name in metrics]
+    store = MetricStore(settings.metrics_url)
+    try:
+        transitions = process_samples(store, rules, relevant)
+    finally:
+        store.close()
+    if transitions:
+        dispatch_transitions(settings, rules, transitions)
+    return [t.as_dict() for t in transitions]

@@ -127,8 +127,11 @@ def monitor(args: argparse.Namespace) -> int:
     from tasks.store import MetricStore
     from tasks.system import METRICS, SystemReader
 
+    from tasks.alerting import RulesWatcher
+
     store = MetricStore(settings.metrics_url)
     store.declare(METRICS)
+    rules = RulesWatcher(settings, store)
     reader = SystemReader(prime_seconds=min(args.interval, 1.0))
     stop = threading.Event()
 
@@ -150,6 +153,7 @@ def monitor(args: argparse.Namespace) -> int:
             # per series and hour) for several samples keeps the loop's CPU cost low.
             if time.monotonic() - flushed_at >= FLUSH_SECONDS:
                 store.write(pending)
+                rules.evaluate(pending)
                 pending.clear()
                 flushed_at = time.monotonic()
             if not args.quiet:
@@ -161,6 +165,7 @@ def monitor(args: argparse.Namespace) -> int:
     finally:
         if pending:
             store.write(pending)  # the last samples are written before exiting
+            rules.evaluate(pending)
         store.close()
     if not args.quiet:
         print(f"stopped after {taken} sample(s)", file=sys.stderr)
@@ -208,10 +213,12 @@ def report(args: argparse.Namespace) -> int:
 
 def alert(args: argparse.Namespace) -> int:
     settings = load_settings()
-    from blocks.alerts import DEFAULT_RULES
+    from deployments.runtime import server_healthy
+    from tasks.alerting import rules_in_force
     from tasks.alerts import check_latest
     from tasks.store import MetricStore
 
+    rules, source = rules_in_force(settings, server_healthy(settings.api_url))
     store = MetricStore(settings.metrics_url)
     try:
         latest = store.latest()
@@ -221,9 +228,10 @@ def alert(args: argparse.Namespace) -> int:
         raise ConfigError(
             "the metrics store has no samples yet: run 'automation metrics collect' first"
         )
-    breaches = check_latest(DEFAULT_RULES, latest)
+    breaches = check_latest(rules, latest)
     if args.json:
-        print(json.dumps({"alerts": breaches, "rules_checked": len(DEFAULT_RULES)}, indent=2))
+        print(json.dumps({"alerts": breaches, "rules_checked": len(rules), "rules_source": source},
+                         indent=2))
     elif breaches:
         for b in breaches:
             labels = ",".join(f"{k}={v}" for k, v in b["labels"].items())
@@ -233,5 +241,5 @@ def alert(args: argparse.Namespace) -> int:
                 f"{b['comparison']} {b['threshold']:g}"
             )
     else:
-        print(f"OK: no threshold breached ({len(DEFAULT_RULES)} rules checked)")
+        print(f"OK: no threshold breached ({len(rules)} rules checked, from {source})")
     return 1 if breaches else 0

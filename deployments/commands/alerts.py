@@ -1,0 +1,137 @@
+"""`automation alerts list|history|silence`: the alert rules, their state and their history."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from blocks.settings import load_settings
+from tasks.errors import ConfigError
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def register(groups: Any) -> None:
+    alerts = groups.add_parser("alerts", help="alert rules, their state, history and silences")
+    sub = alerts.add_subparsers(dest="action", metavar="ACTION", parser_class=type(alerts))
+    sub.required = True
+    p = sub.add_parser("list", help="every rule and the state of each series it watches")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_alerts)
+    p = sub.add_parser("history", help="state changes, newest last")
+    p.add_argument("--since", default="7d", type=parse_since,
+                   help="a duration back from now (30m, 24h, 7d) or an ISO date (default: 7d)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=history)
+    p = sub.add_parser("silence", help="silence a rule for a while")
+    p.add_argument("rule")
+    p.add_argument("--for", dest="duration", required=True, type=parse_duration,
+                   help="how long: 30m, 2h, 1d")
+    p.add_argument("--reason", default="silenced from the CLI")
+    p.set_defaults(handler=silence_rule)
+
+
+def parse_duration(text: str) -> float:
+    match = _DURATION.match(text.strip().lower())
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: expected a number and a unit, like 30m, 2h or 1d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_since(text: str) -> float:
+    try:
+        return time.time() - parse_duration(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a duration (7d, 24h) nor an ISO date (2026-11-01)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _context() -> tuple[Any, Any, list[Any], str]:
+    from deployments.runtime import server_healthy
+    from tasks.alerting import rules_in_force
+    from tasks.store import MetricStore
+
+    settings = load_settings()
+    rules, source = rules_in_force(settings, server_healthy(settings.api_url))
+    return settings, MetricStore(settings.metrics_url), rules, source
+
+
+def list_alerts(args: argparse.Namespace) -> int:
+    from tasks.alert_store import current_states, silences
+
+    _, store, rules, source = _context()
+    states = current_states(store)
+    quiet = silences(store)
+    rows = []
+    for rule in rules:
+        mine = [s for s in states if s.rule == rule.name]
+        rows.append({
+            "rule": rule.name, "metric": rule.metric, "labels": rule.labels,
+            "condition": f"{rule.comparison} {rule.threshold:g}",
+            "for_seconds": rule.for_seconds, "clear": rule.clear, "severity": rule.severity,
+            "channels": rule.channels or ["all configured"],
+            "silenced_until": quiet.get(rule.name, {}).get("until"),
+            "state": max((s.status for s in mine), key=["ok", "pending", "firing"].index,
+                         default="no data"),
+            "series": [{"labels": dict(s.labels), "status": s.status, "since": s.since,
+                        "value": s.value} for s in mine],
+        })
+    if args.json:
+        print(json.dumps({"source": source, "rules": rows}, indent=2))
+        return 0
+    print(f"rules from {source}")
+    for r in rows:
+        hush = ""
+        if r["silenced_until"]:
+            hush = f", silenced until {_when(r['silenced_until'])}"
+        hold = f" for {r['for_seconds']:g}s" if r["for_seconds"] else ""
+        print(f"  {r['state'].upper():8s} {r['rule']}: {r['metric']} {r['condition']}{hold} "
+              f"[{r['severity']}]{hush}")
+    return 0
+
+
+def history(args: argparse.Namespace) -> int:
+    from tasks.alert_store import alert_history, time_to_resolve
+    from tasks.alerts import format_transition
+
+    _, store, _, _ = _context()
+    rows = alert_history(store, args.since, time.time() + 1)
+    if args.json:
+        print(json.dumps({"history": rows, "resolved": time_to_resolve(rows)}, indent=2))
+        return 0
+    if not rows:
+        print("no alert changes in that period")
+    for h in rows:
+        print(f"{_when(h['ts'])} {format_transition(h)}")
+    for r in time_to_resolve(rows):
+        print(f"resolved {r['rule']} after {r['seconds'] / 60:.1f} min")
+    return 0
+
+
+def silence_rule(args: argparse.Namespace) -> int:
+    from tasks.alert_store import silence
+
+    _, store, rules, _ = _context()
+    names = [r.name for r in rules]
+    if args.rule not in names:
+        raise ConfigError(f"unknown rule {args.rule!r}: known rules are {', '.join(names)}")
+    until = silence(store, args.rule, args.duration, args.reason)
+    print(f"{args.rule} silenced until {_when(until)}")
+    return 0
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,158 @@
+"""`automation config [--json] [--validate]`: the effective configuration and where it came from.
+
+Each setting shows its value and its source: `default`, `file` (the `.env` file), or
+`environment`. Secrets are masked. `--validate` also checks the job catalog (`prefect.yaml`),
+the alert rules, the notification channels and the report templates, lists every problem on
+one line, and exits with code 2 when there is any. Prefect is not imported: this answers fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tasks.errors import ConfigError
+
+#: Environment variables shown by `automation config`, with the settings field behind each.
+SETTINGS_VARS = {
+    "LOG_LEVEL": "log_level", "LOG_FORMAT": "log_format", "DASHBOARD_HOST": "dashboard_host",
+    "DASHBOARD_PORT": "dashboard_port", "AUTOMATION_ENABLED": "automation_enabled",
+    "METRICS_ENABLED": "metrics_enabled", "AUTOMATION_DATA_DIR": "data_path",
+    "AUTOMATION_DATABASE_URL": "metrics_url", "AUTOMATION_TARGET_DIR": "target_path",
+    "AUTOMATION_LOG_DIR": "log_path", "AUTOMATION_TRAINING_DIR": "training_path",
+    "AUTOMATION_RAW_RETENTION_DAYS": "raw_retention_days", "AUTOMATION_TIMEZONE": "timezone",
+    "AUTOMATION_JAX_BENCHMARK": "jax_benchmark", "AUTOMATION_ALERT_RULES": "alert_rules",
+    "AUTOMATION_STALE_AFTER_SECONDS": "stale_after_seconds",
+    "AUTOMATION_TEMPLATES_DIR": "templates_dir", "PREFECT_API_URL": "api_url",
+}
+#: Channel variables (read by tasks.notify.channels_from_env); the secret ones are masked.
+CHANNEL_VARS = ("SLACK_WEBHOOK_URL", "EMAIL_SMTP_SERVER", "EMAIL_SMTP_PORT",
+                "EMAIL_SMTP_SECURITY", "EMAIL_USERNAME", "EMAIL_PASSWORD", "EMAIL_FROM",
+                "EMAIL_TO", "WEBHOOK_URL", "WEBHOOK_SECRET")
+SECRET_VARS = {"EMAIL_PASSWORD", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL",
+               "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING", "PREFECT_API_KEY"}
+
+
+def register(groups: Any) -> None:
+    p = groups.add_parser("config", help="show (and validate) the effective configuration")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--validate", action="store_true",
+                   help="also check prefect.yaml, alert rules, channels and templates; exit 2 on "
+                        "any problem")
+    p.set_defaults(handler=show_config)
+
+
+def _dotenv() -> dict[str, str]:
+    path = Path(".env")
+    out: dict[str, str] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            out[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return out
+
+
+def mask(var: str, value: Any) -> Any:
+    """`value` with secrets hidden: whole secrets as ***, URL passwords and paths masked."""
+    if value in (None, ""):
+        return value
+    text = str(value)
+    if var in ("SLACK_WEBHOOK_URL", "WEBHOOK_URL"):
+        from tasks.notify import mask_url
+
+        return mask_url(text)
+    if var in SECRET_VARS:
+        return "***"
+    if var == "AUTOMATION_DATABASE_URL" and "@" in text:
+        import sqlalchemy as sa
+
+        return sa.engine.make_url(text).render_as_string(hide_password=True)
+    return value
+
+
+def effective_config() -> tuple[list[dict[str, Any]], list[str]]:
+    """Every setting with value and source, and the problems found reading them."""
+    from blocks.settings import load_settings
+
+    problems: list[str] = []
+    dotenv = _dotenv()
+    try:
+        settings: Any = load_settings()
+    except ConfigError as exc:
+        problems.append(str(exc))
+        settings = None
+    rows = []
+    for var, field in SETTINGS_VARS.items():
+        if var in os.environ:
+            source = "environment"
+        elif var in dotenv:
+            source = "file (.env)"
+        else:
+            source = "default"
+        value = getattr(settings, field) if settings is not None else os.environ.get(var)
+        if isinstance(value, Path):
+            value = str(value)
+        rows.append({"name": var, "value": mask(var, value), "source": source})
+    for var in CHANNEL_VARS:
+        present = var in os.environ or var in dotenv
+        raw = os.environ.get(var, dotenv.get(var))
+        rows.append({"name": var, "value": mask(var, raw) if present else None,
+                     "source": ("environment" if var in os.environ else "file (.env)")
+                     if present else "not set"})
+    return rows, problems
+
+
+def validate(settings: Any) -> list[str]:
+    """Problems in the catalog, alert rules, channels and templates; one line each."""
+    problems: list[str] = []
+    from blocks.alerts import load_rules
+    from deployments.catalog import load_catalog
+    from tasks.notify import channels_from_env
+
+    catalog = settings.root / "prefect.yaml"
+    try:
+        load_catalog(catalog)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        load_rules(settings.root, settings.alert_rules)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        channels_from_env(os.environ)
+    except ConfigError as exc:
+        problems.extend(p.strip() for p in str(exc).split("; "))
+    try:
+        from tasks.templates import template_dirs, validate_templates
+    except ImportError:
+        pass
+    else:
+        problems.extend(validate_templates(template_dirs(settings)))
+    return problems
+
+
+def show_config(args: argparse.Namespace) -> int:
+    rows, problems = effective_config()
+    if args.validate and not problems:
+        from blocks.settings import load_settings
+
+        problems.extend(validate(load_settings()))
+    if args.json:
+        print(json.dumps({"settings": rows, "problems": problems}, indent=2))
+    else:
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            value = "" if r["value"] is None else r["value"]
+            print(f"{r['name']:<{width}}  {value}  ({r['source']})")
+        if args.validate:
+            print()
+            print("configuration is valid" if not problems else f"{len(problems)} problem(s):")
+        for p in problems:
+            print(f"error: {p}")
+    return 2 if problems else 0
