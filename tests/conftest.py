@@ -8,15 +8,12 @@ that no test touches the developer's `.automation/`.
 from __future__ import annotations
 
 import os
-import socket
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT, free_port, run_cli  # noqa: F401 - re-exported for older imports
 
 # Before anything imports Prefect: a private home, no telemetry, quiet logs.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="automation-tests-"))
@@ -29,12 +26,6 @@ for _var in ("PREFECT_API_URL", "AUTOMATION_DATABASE_URL", "AUTOMATION_TARGET_DI
     os.environ.pop(_var, None)
 # Tests that run a target's test suite must never run this repository's own suite.
 os.environ.setdefault("AUTOMATION_IN_TEST_SUITE", str(ROOT))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -66,14 +57,3 @@ def cli_env(automation_env: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     return env
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
-            cwd: Path | None = None):
-    """Run the `automation` CLI in a subprocess; returns the CompletedProcess."""
-    import subprocess
-
-    return subprocess.run(  # noqa: S603 - fixed argv
-        [sys.executable, "-m", "deployments.cli", *args],
-        capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd or ROOT,
-    )

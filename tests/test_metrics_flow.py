@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 
 
 def test_flow_stores_metrics_and_publishes_artifacts(

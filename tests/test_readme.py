@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from helpers import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

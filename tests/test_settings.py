@@ -10,7 +10,10 @@ from blocks.settings import load_settings
 from tasks.errors import ConfigError
 
 
-def test_defaults_live_under_the_data_dir(automation_env: Path) -> None:
+def test_defaults_live_under_the_data_dir(
+    automation_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # the session's test server sets it
     s = load_settings()
     assert s.data_path == automation_env.resolve()
     assert s.metrics_url == f"sqlite:///{automation_env.resolve() / 'metrics.db'}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import free_port, run_cli
+from helpers import free_port, run_cli
 
 pytestmark = pytest.mark.slow
 
