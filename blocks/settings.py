@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         7200.0, gt=0, validation_alias="AUTOMATION_STALE_AFTER_SECONDS"
     )
     templates_dir: Path | None = Field(None, validation_alias="AUTOMATION_TEMPLATES_DIR")
+    prefect_retention_days: float = Field(
+        90.0, ge=1, validation_alias="AUTOMATION_PREFECT_RETENTION_DAYS"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -124,6 +127,7 @@ _ACCEPTS = {
     "AUTOMATION_RAW_RETENTION_DAYS": "a number of days above 0",
     "AUTOMATION_JAX_BENCHMARK": "true or false",
     "AUTOMATION_STALE_AFTER_SECONDS": "a number of seconds above 0",
+    "AUTOMATION_PREFECT_RETENTION_DAYS": "a number of days, 1 or more",
 }
 
 

@@ -28,6 +28,14 @@ def prefect_env(settings: Settings) -> dict[str, str]:
         "PREFECT_SERVER_API_HOST": parts.hostname or settings.dashboard_host,
         "PREFECT_SERVER_API_PORT": str(parts.port or settings.dashboard_port),
         "PREFECT_LOGGING_LEVEL": settings.log_level,
+        # Heartbeats let the zombie-run automation mark runs of a dead process Crashed.
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+        # Prefect's own history is pruned by its DB vacuum service (flow runs with their logs
+        # and artifacts, and old events); our long-term trends live in the metrics store.
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(
+            int(settings.prefect_retention_days * 86400)
+        ),
         # Telemetry would try to reach the internet from a closed network.
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

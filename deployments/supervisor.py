@@ -131,8 +131,12 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         for svc in self.services:
-            if svc.name == "serve" and not self.wait_healthy():
-                log.error("the Prefect API at %s did not become healthy", self.settings.api_url)
+            if svc.name == "serve":
+                if not self.wait_healthy():
+                    log.error("the Prefect API at %s did not become healthy",
+                              self.settings.api_url)
+                else:
+                    self.register()
             if self.stopping:
                 break
             self.start(svc)
@@ -165,6 +169,17 @@ class Supervisor:
             time.sleep(0.5)
         self.shutdown()
         return 0
+
+    def register(self) -> None:
+        """Register the blocks and automations (idempotent), in a short-lived subprocess."""
+        with (self.settings.log_path / "integration_manager.log").open("ab") as out:
+            code = subprocess.call(  # noqa: S603 - fixed argument list
+                [sys.executable, "-m", "deployments.automations"], stdout=out,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+                cwd=self.settings.root, timeout=120,
+            )
+        if code != 0:
+            log.error("registering blocks and automations failed (exit %d); see this log", code)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)

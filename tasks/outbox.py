@@ -551,7 +551,7 @@ def message_from_payload(payload: Mapping[str, Any]) -> Message:
             text_used = True
         elif fmt == "html" and html is None:
             html = content.decode("utf-8", errors="replace")
-        elif fmt in _IMAGE_FORMATS:
+        elif fmt.split(":", 1)[0] in _IMAGE_FORMATS:  # "png" or "png:<chart name>"
             images.append(InlineImage(path.name, content, guess_mime_type(path)))
         else:
             attachments.append(Attachment(path.name, content, guess_mime_type(path)))

@@ -128,12 +128,12 @@ def validate(settings: Any) -> list[str]:
         channels_from_env(os.environ)
     except ConfigError as exc:
         problems.extend(p.strip() for p in str(exc).split("; "))
+    from tasks.templates import template_dirs, validate_templates
+
     try:
-        from tasks.templates import template_dirs, validate_templates
-    except ImportError:
-        pass
-    else:
-        problems.extend(validate_templates(template_dirs(settings)))
+        problems.extend(validate_templates(template_dirs(settings.templates_dir)))
+    except ConfigError as exc:
+        problems.append(str(exc))
     return problems
 
 

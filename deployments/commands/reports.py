@@ -13,6 +13,7 @@ command does not import Prefect.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from blocks.settings import Settings, load_settings
+from tasks.errors import ConfigError
 
 #: The channel kinds, in report order (the same as `tasks.notify.CHANNEL_KINDS`; spelled out
 #: here so that building the parser imports nothing heavy).
@@ -38,7 +40,15 @@ def register(groups: Any) -> None:
                    help="test only this channel (default: every configured one)")
     p.set_defaults(handler=test)
 
-    # `reports run` (build, archive and deliver a report through the outbox) registers here.
+    p = sub.add_parser("run", help="build, publish, archive and deliver reports now")
+    p.add_argument("--report", default=None,
+                   help="daily_health_check, weekly_executive_summary, monthly_detailed_report "
+                        "or a custom template's name (default: all three)")
+    p.add_argument("--period", default=None, type=parse_period, metavar="START..END",
+                   help="ISO dates or times, e.g. 2026-11-01..2026-12-01 (default: the "
+                        "report's usual period ending now)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(handler=run)
 
 
 def archive_path(settings: Settings) -> Path:
@@ -90,3 +100,61 @@ def test(args: argparse.Namespace) -> int:
             print(f"{name:<{width}}  delivered ({describe_channel(config)}: {receipt.detail})")
     sys.stdout.flush()
     return 0 if all_delivered else 1
+
+
+def parse_period(text: str) -> tuple[str, str]:
+    """`START..END` with ISO dates or times, START before END."""
+    from datetime import datetime
+
+    start, sep, end = text.partition("..")
+    try:
+        if not sep:
+            raise ValueError
+        begin, finish = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a period: expected START..END with ISO dates, such as "
+            "2026-11-01..2026-12-01") from None
+    if begin.tzinfo is None and finish.tzinfo is not None or (
+            begin.tzinfo is not None and finish.tzinfo is None):
+        raise argparse.ArgumentTypeError(f"{text!r}: give both ends with or without a time zone")
+    if begin >= finish:
+        raise argparse.ArgumentTypeError(f"{text!r}: the start must be before the end")
+    return start, end
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the `reports` flow for one report or the three scheduled ones."""
+    settings = load_settings()
+    from tasks.reports import REPORTS
+    from tasks.templates import available_reports, template_dirs
+
+    names = [args.report] if args.report else list(REPORTS)
+    known = sorted(set(REPORTS) | set(available_reports(template_dirs(settings.templates_dir))))
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"unknown report {name!r}: expected one of {', '.join(known)}")
+    from deployments.runtime import use_stack_api
+
+    if not use_stack_api(settings):
+        print(f"note: no Prefect server answers at {settings.api_url}; running on a temporary "
+              "local server", file=sys.stderr)
+    from flows.reports import reports
+
+    start, end = args.period or (None, None)
+    results = []
+    for name in names:
+        result = reports(report=name, period_start=start, period_end=end)
+        results.append({k: result[k] for k in ("report", "period", "artifact_key", "files",
+                                               "delivery", "errors")})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            print(f"{r['report']} ({r['period']}): artifact {r['artifact_key']}, "
+                  f"{len(r['files'])} file(s) archived")
+            for channel, outcome in sorted(r["delivery"].items()):
+                print(f"  {channel}: {outcome}")
+            for problem in r["errors"]:
+                print(f"  template problem: {problem}")
+    return 1 if any(r["errors"] for r in results) else 0

@@ -1,0 +1,66 @@
+"""A report run end to end: archived, then delivered once per channel through real servers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_delivery import HTTPStandIn, Reply, SMTPStandIn
+
+from tasks.catalog import Sample
+from tasks.store import MetricStore
+
+
+@pytest.fixture
+def channels(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    web = HTTPStandIn().start()
+    smtp = SMTPStandIn().start()
+    monkeypatch.setenv("WEBHOOK_URL", web.url("/hook"))
+    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret-hmac-key")
+    monkeypatch.setenv("EMAIL_SMTP_SERVER", "127.0.0.1")
+    monkeypatch.setenv("EMAIL_SMTP_PORT", str(smtp.port))
+    monkeypatch.setenv("EMAIL_SMTP_SECURITY", "plain")
+    monkeypatch.setenv("EMAIL_FROM", "reports@example.com")
+    monkeypatch.setenv("EMAIL_TO", "lead@example.com")
+    yield web, smtp
+    web.stop()
+    smtp.stop()
+
+
+def test_daily_report_is_delivered_exactly_once(
+    prefect_server: str, automation_env: Path, channels  # noqa: ANN001
+) -> None:
+    import time
+
+    from flows.reports import reports
+
+    web, smtp = channels
+    store = MetricStore(f"sqlite:///{automation_env / 'metrics.db'}")
+    now = time.time()
+    store.write([Sample("system.cpu.percent", v, {}, now - 3600 * i, "system")
+                 for i, v in enumerate([10.0, 50.0, 90.0])])
+    web.script.append(Reply(status=503))  # the webhook is down for the first attempt
+    first = reports(report="daily_health_check")
+    assert first["delivery"]["email"] == "delivered"
+    assert first["delivery"]["webhook"] == "pending"
+    assert first["delivery"]["slack"].startswith("skipped")
+    archived = [Path(p) for p in first["files"]]
+    assert all(p.is_file() for p in archived)
+    # The same report and period again: the outbox retries the webhook, email is not resent.
+    from tasks.outbox import deliver_pending
+    from tasks.notify import channels_from_env
+
+    deliver_pending(store, channels_from_env(), now=time.time() + 7200)
+    second = reports(report="daily_health_check")
+    assert second["period"] == first["period"]
+    assert len(smtp.messages) == 1
+    assert len(web.delivered()) == 1
+    message = smtp.messages[0]
+    images = [p for p in message.walk() if p.get_content_type() == "image/png"]
+    html = next(p for p in message.walk() if p.get_content_type() == "text/html").get_content()
+    assert images, "charts are inline images"
+    for image in images:
+        assert f"cid:{image['Content-ID'].strip('<>')}" in html
+    body = web.delivered()[0].json()
+    assert "s3cret-hmac-key" not in web.delivered()[0].body.decode()
+    assert body["subject"].startswith("Daily health check")

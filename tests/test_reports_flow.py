@@ -1,0 +1,121 @@
+"""The reports flow through a real Prefect server: artifacts, archive files, job history."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from prefect import flow
+
+from tasks.catalog import Sample, declared
+from tasks.charts import PNG_SIGNATURE
+from tasks.job_history import job_history
+from tasks.store import MetricStore
+
+HOUR, DAY = 3600.0, 86400.0
+
+
+@flow(name="always-fails")
+def always_fails() -> None:
+    raise RuntimeError("this flow fails on purpose")
+
+
+@pytest.fixture
+def filled_store(automation_env: Path) -> Path:
+    """The test's metrics store with CPU, memory and coverage samples of the last days."""
+    now = time.time()
+    store = MetricStore(f"sqlite:///{automation_env / 'metrics.db'}")
+    store.declare(declared().values())
+    samples = []
+    for h in range(1, 20):
+        ts = now - h * HOUR
+        samples.append(Sample("system.cpu.percent", 10.0 + h, {}, ts, "test"))
+        samples.append(Sample("system.memory.percent", 50.0 + h / 2, {}, ts, "test"))
+    for d in range(7):
+        samples.append(Sample("project.tests.coverage_percent", 80.0 + d, {}, now - d * DAY - 60,
+                              "test"))
+    store.write(samples)
+    store.close()
+    return automation_env
+
+
+def test_job_history_counts_a_failed_run(prefect_server: str) -> None:
+    start = time.time() - 5
+    state = always_fails(return_state=True)
+    assert state.is_failed()
+    history = job_history(start, time.time() + 5)
+    (job,) = [j for j in history["jobs"] if j["flow"] == "always-fails"]
+    assert job["failed"] >= 1 and job["runs"] >= job["failed"]
+    assert job["deployment"] is None and job["success_rate"] == 0.0
+    assert history["totals"]["failed"] >= 1
+
+
+def test_daily_report_is_published_and_archived(
+    prefect_server: str, filled_store: Path, tmp_path: Path
+) -> None:
+    from prefect.artifacts import Artifact
+
+    from flows.reports import reports
+
+    always_fails(return_state=True)
+    # A broken HTML override: the markdown, JSON and charts are still produced.
+    user = tmp_path / "templates"
+    user.mkdir()
+    (user / "daily_health_check.html.j2").write_text("<h1>\n{% for x in %}\n")
+    result = reports("daily_health_check", templates_dir=str(user),
+                     ui_url="http://127.0.0.1:4200")
+
+    assert result["artifact_key"] == "report-daily-health-check"
+    assert len(result["errors"]) == 1
+    assert result["errors"][0].startswith(f"{(user / 'daily_health_check.html.j2').resolve()}:2:")
+    assert set(result["rendered"]) == {"markdown", "json"}
+    assert "html" not in result["rendered"]
+
+    artifact = Artifact.get("report-daily-health-check")
+    assert artifact is not None and artifact.type == "markdown"
+    assert "data:image/png;base64," in artifact.data
+    assert "# Daily health check" in artifact.data
+    table = Artifact.get("report-daily-health-check-headline")
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert rows[0]["figure"] == "CPU (avg)" and rows[0]["value"] != "no data"
+
+    files = [Path(f) for f in result["files"]]
+    archive = filled_store / "reports" / "daily-health-check"
+    assert all(f.parent == archive for f in files)
+    assert sorted(f.suffix for f in files) == [".json", ".md", ".png"]
+    png = next(f for f in files if f.suffix == ".png")
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    data = json.loads(next(f for f in files if f.suffix == ".json").read_text())
+    assert data["jobs"]["totals"]["failed"] >= 1
+    assert any(j["flow"] == "always-fails" for j in data["jobs"]["jobs"])
+    # The report's own run, still running while it reads the history, is left out.
+    assert all(not j["running"] for j in data["jobs"]["jobs"] if j["flow"] == "reports")
+    blocks = result["slack_blocks"]
+    assert blocks[0]["type"] == "header"
+    assert "http://127.0.0.1:4200/artifacts/key/report-daily-health-check" in json.dumps(blocks)
+    ((cid, path),) = result["inline_images"]
+    assert Path(path) == png and cid.endswith("@neo-automation")
+
+
+def test_weekly_html_references_inline_images(prefect_server: str, filled_store: Path) -> None:
+    from flows.reports import reports
+
+    result = reports("weekly_executive_summary", ui_url="http://127.0.0.1:4200")
+    assert result["errors"] == []
+    html = result["rendered"]["html"]
+    ((cid, path),) = result["inline_images"]
+    assert f'src="cid:{cid}"' in html and Path(path).name.endswith("-coverage.png")
+    assert sorted(Path(f).suffix for f in result["files"]) == [".html", ".json", ".md", ".png"]
+
+
+def test_broken_markdown_template_gets_a_fallback_artifact() -> None:
+    from flows.reports import format_fallback_markdown
+    from tasks.reports import sample_report
+
+    report = sample_report("team_digest")
+    text = format_fallback_markdown(report, ["/t/team_digest.md.j2:3: unexpected '}'"])
+    assert text.startswith("# Team digest: 2026-01-01\n")
+    assert "/t/team_digest.md.j2:3: unexpected '}'" in text
+    assert "no markdown template" in format_fallback_markdown(report, [])

@@ -1,0 +1,136 @@
+"""Report templates: defaults, user overrides, new reports, errors with file and line, escaping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks.errors import ConfigError
+from tasks.reports import sample_report
+from tasks.templates import (
+    DEFAULT_TEMPLATES_DIR,
+    ReportTemplateError,
+    available_reports,
+    make_environment,
+    render_report,
+    template_dirs,
+    validate_templates,
+)
+
+BUILT_IN = ("daily_health_check", "weekly_executive_summary", "monthly_detailed_report")
+EVIL = "<script>alert(1)</script>|x"
+
+
+def _evil_report(name: str) -> dict:
+    """A sample report whose untrusted strings (job, run id, module, alert) carry markup."""
+    report = sample_report(name)
+    report["jobs"]["jobs"][0]["deployment"] = EVIL
+    report["training"]["runs"][0]["run_id"] = EVIL
+    report["alerts"]["incidents"][0]["rule"] = EVIL
+    if report["modules"]:
+        report["modules"][0]["rows"][0]["module"] = EVIL
+    report["problems"].insert(0, {"severity": "critical", "text": f"test {EVIL} failed"})
+    return report
+
+
+def test_default_templates_are_valid() -> None:
+    assert validate_templates(template_dirs()) == []
+    reports = available_reports(template_dirs())
+    for name in BUILT_IN:
+        assert set(reports[name]) == {"markdown", "html"}
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_html_is_autoescaped(name: str) -> None:
+    env = make_environment(template_dirs())
+    html = render_report(env, _evil_report(name), "html", artifact_url="http://ui/x?a=1&b=2")
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'href="http://ui/x?a=1&amp;b=2"' in html
+    assert "<table>" in html and 'style="color:#' in html  # our own markup stays markup
+    assert env.autoescape(f"{name}.html.j2")
+    assert not env.autoescape(f"{name}.md.j2")
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_markdown_escapes_untrusted_text(name: str) -> None:
+    env = make_environment(template_dirs())
+    md = render_report(env, _evil_report(name), "markdown")
+    assert "<script>" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;\\|x" in md
+
+
+def test_user_template_overrides_a_default(tmp_path: Path) -> None:
+    (tmp_path / "daily_health_check.md.j2").write_text(
+        "# Ours: {{ title|md }}\n{% for f in figures %}{{ f.label }}={{ f.display }}\n{% endfor %}"
+    )
+    dirs = template_dirs(tmp_path)
+    assert available_reports(dirs)["daily_health_check"]["markdown"].parent == tmp_path.resolve()
+    assert available_reports(dirs)["daily_health_check"]["html"].parent == DEFAULT_TEMPLATES_DIR
+    text = render_report(make_environment(dirs), sample_report("daily_health_check"), "markdown")
+    assert text.startswith("# Ours: Daily health check\n") and "CPU (avg)=10.0 %" in text
+    assert validate_templates(dirs) == []
+
+
+def test_new_template_adds_a_report(tmp_path: Path) -> None:
+    (tmp_path / "team_digest.md.j2").write_text(
+        '{% import "_macros.md.j2" as m %}# {{ title }}\n{{ m.headline(figures) }}'
+    )
+    dirs = template_dirs(tmp_path)
+    assert available_reports(dirs)["team_digest"] == {"markdown": tmp_path.resolve() /
+                                                      "team_digest.md.j2"}
+    report = sample_report("team_digest")
+    assert report["report"] == "team_digest" and report["title"] == "Team digest"
+    text = render_report(make_environment(dirs), report, "markdown")
+    assert text.startswith("# Team digest\n") and "| CPU (avg) |" in text
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "daily_health_check.md.j2"
+    bad.write_text("# Title\n\n{% if figures %}\nno endif\n")
+    problems = validate_templates(template_dirs(tmp_path))
+    assert len(problems) == 1 and problems[0].startswith(f"{bad.resolve()}:4: ")
+    env = make_environment(template_dirs(tmp_path))
+    with pytest.raises(ReportTemplateError) as info:
+        render_report(env, sample_report("daily_health_check"), "markdown")
+    assert (info.value.path, info.value.line) == (str(bad.resolve()), 4)
+    # The other format of the same report, and the other reports, still render.
+    assert "<h1>" in render_report(env, sample_report("daily_health_check"), "html")
+    assert render_report(env, sample_report("weekly_executive_summary"), "markdown")
+
+
+def test_unknown_variable_and_attribute_name_their_line(tmp_path: Path) -> None:
+    var = tmp_path / "weekly_executive_summary.md.j2"
+    var.write_text("# {{ title }}\n{{ nosuch }}\n")
+    attr = tmp_path / "weekly_executive_summary.html.j2"
+    attr.write_text("<h1>{{ title }}</h1>\n\n\n<p>{{ report.nosuch }}</p>\n")
+    dirs = template_dirs(tmp_path)
+    problems = validate_templates(dirs)
+    assert f"{var.resolve()}:2: unknown variable 'nosuch'" in problems
+    assert any(p.startswith(f"{attr.resolve()}:4: ") and "nosuch" in p for p in problems)
+    env = make_environment(dirs)
+    with pytest.raises(ReportTemplateError, match=r":2: 'nosuch' is undefined"):
+        render_report(env, sample_report("weekly_executive_summary"), "markdown")
+    with pytest.raises(ReportTemplateError) as info:
+        render_report(env, sample_report("weekly_executive_summary"), "html")
+    assert info.value.line == 4 and info.value.path == str(attr.resolve())
+
+
+def test_error_inside_a_partial_names_the_partial(tmp_path: Path) -> None:
+    macros = (DEFAULT_TEMPLATES_DIR / "_macros.md.j2").read_text()
+    broken = macros.replace("{{ f.delta|delta_md }}", "{{ f.delta.nosuch.deeper }}")
+    (tmp_path / "_macros.md.j2").write_text(broken)
+    line = broken.splitlines().index(
+        next(x for x in broken.splitlines() if "nosuch" in x)) + 1
+    env = make_environment(template_dirs(tmp_path))
+    with pytest.raises(ReportTemplateError) as info:
+        render_report(env, sample_report("daily_health_check"), "markdown")
+    assert info.value.path.endswith("_macros.md.j2") and info.value.line == line
+
+
+def test_missing_user_directory_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="AUTOMATION_TEMPLATES_DIR"):
+        template_dirs(tmp_path / "missing")
+    (tmp_path / "notes.txt.j2").write_text("x")
+    assert any("not a template name" in p for p in validate_templates(template_dirs(tmp_path)))
