@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tasks.errors import ConfigError
@@ -56,6 +56,10 @@ class Settings(BaseSettings):
         7200.0, gt=0, validation_alias="AUTOMATION_STALE_AFTER_SECONDS"
     )
     templates_dir: Path | None = Field(None, validation_alias="AUTOMATION_TEMPLATES_DIR")
+    exporter_port: int | None = Field(None, ge=1, le=65535,
+                                      validation_alias="AUTOMATION_EXPORTER_PORT")
+    exporter_host: str = Field("127.0.0.1", validation_alias="AUTOMATION_EXPORTER_HOST")
+    exporter_auth: SecretStr | None = Field(None, validation_alias="AUTOMATION_EXPORTER_AUTH")
     prefect_retention_days: float = Field(
         90.0, ge=1, validation_alias="AUTOMATION_PREFECT_RETENTION_DAYS"
     )
@@ -128,6 +132,7 @@ _ACCEPTS = {
     "AUTOMATION_JAX_BENCHMARK": "true or false",
     "AUTOMATION_STALE_AFTER_SECONDS": "a number of seconds above 0",
     "AUTOMATION_PREFECT_RETENTION_DAYS": "a number of days, 1 or more",
+    "AUTOMATION_EXPORTER_PORT": "an integer port from 1 to 65535",
 }
 
 

@@ -78,6 +78,15 @@ def services(settings: Settings, start_server: bool) -> list[Service]:
                 url=settings.ui_url,
             )
         )
+    if settings.exporter_port is not None:
+        out.append(
+            Service(
+                "exporter",
+                [sys.executable, "-m", "deployments.exporter"],
+                logs / "exporter.log",
+                url=f"http://{settings.exporter_host}:{settings.exporter_port}/metrics",
+            )
+        )
     if (settings.root / "prefect.yaml").is_file() and os.environ.get(
         "AUTOMATION_SERVE", "true"
     ).lower() not in ("0", "false", "no"):

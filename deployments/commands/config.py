@@ -27,12 +27,15 @@ SETTINGS_VARS = {
     "AUTOMATION_JAX_BENCHMARK": "jax_benchmark", "AUTOMATION_ALERT_RULES": "alert_rules",
     "AUTOMATION_STALE_AFTER_SECONDS": "stale_after_seconds",
     "AUTOMATION_TEMPLATES_DIR": "templates_dir", "PREFECT_API_URL": "api_url",
+    "AUTOMATION_PREFECT_RETENTION_DAYS": "prefect_retention_days",
+    "AUTOMATION_EXPORTER_PORT": "exporter_port", "AUTOMATION_EXPORTER_HOST": "exporter_host",
+    "AUTOMATION_EXPORTER_AUTH": "exporter_auth",
 }
 #: Channel variables (read by tasks.notify.channels_from_env); the secret ones are masked.
 CHANNEL_VARS = ("SLACK_WEBHOOK_URL", "EMAIL_SMTP_SERVER", "EMAIL_SMTP_PORT",
                 "EMAIL_SMTP_SECURITY", "EMAIL_USERNAME", "EMAIL_PASSWORD", "EMAIL_FROM",
                 "EMAIL_TO", "WEBHOOK_URL", "WEBHOOK_SECRET")
-SECRET_VARS = {"EMAIL_PASSWORD", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL",
+SECRET_VARS = {"EMAIL_PASSWORD", "AUTOMATION_EXPORTER_AUTH", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL",
                "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING", "PREFECT_API_KEY"}
 
 

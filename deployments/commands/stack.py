@@ -86,6 +86,15 @@ def _check_start(settings: Settings) -> bool:
             "PREFECT_SERVER_API_AUTH_STRING='user:password' (and PREFECT_API_AUTH_STRING for "
             "clients), or use DASHBOARD_HOST=127.0.0.1"
         )
+    if settings.exporter_port is not None:
+        from deployments.exporter import check_exposure
+
+        check_exposure(settings)
+        if not _port_free(settings.exporter_host, settings.exporter_port):
+            raise ConfigError(
+                f"AUTOMATION_EXPORTER_PORT={settings.exporter_port} is already in use on "
+                f"{settings.exporter_host}: choose another port"
+            )
     if not _port_free(host, settings.dashboard_port):
         raise ConfigError(
             f"DASHBOARD_PORT={settings.dashboard_port} is already in use on {host}: stop what "

@@ -1,0 +1,129 @@
+"""Prometheus exposition of the metrics store, for Grafana and other Prometheus users.
+
+Off unless `AUTOMATION_EXPORTER_PORT` is set; then the supervisor runs this module as the
+`exporter` service. Each scrape reads the newest value of every series from the store (from the
+hourly rollups, so it is cheap) and exposes it as a gauge: `system.cpu.percent` becomes
+`automation_system_cpu_percent`, with the series' labels plus `source`. The declared unit and
+description become the HELP text.
+
+Binding to anything but loopback requires `AUTOMATION_EXPORTER_AUTH=user:password` (HTTP basic
+auth); without it the exporter refuses to start.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from blocks.settings import Settings, load_settings
+from tasks.errors import ConfigError
+from tasks.store import MetricStore
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_INVALID = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def prometheus_name(name: str) -> str:
+    """`system.cpu.percent` -> `automation_system_cpu_percent`."""
+    return "automation_" + _INVALID.sub("_", name)
+
+
+class StoreCollector:
+    """A Prometheus collector that reads the latest samples from the store at each scrape."""
+
+    def __init__(self, store: MetricStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        definitions = self.store.definitions()
+        families: dict[str, GaugeMetricFamily] = {}
+        label_names: dict[str, list[str]] = {}
+        for source, name, labels, _ts, value in self.store.latest():
+            prom = prometheus_name(name)
+            keys = sorted(labels)
+            if prom not in families:
+                d = definitions.get(name, {})
+                help_text = f"{d.get('description', name)} ({d.get('unit', '')})".strip()
+                label_names[prom] = [*keys, "source"]
+                families[prom] = GaugeMetricFamily(prom, help_text, labels=label_names[prom])
+            names = label_names[prom]
+            if names[:-1] != keys:
+                continue  # a series with another label set: Prometheus needs one per family
+            families[prom].add_metric([*(labels[k] for k in keys), source], value)
+        yield from families.values()
+
+
+def basic_auth(app: Callable[..., Iterable[bytes]], credentials: str) -> Callable[..., Any]:
+    """Wrap a WSGI app so that every request needs `user:password` basic auth."""
+    expected = "Basic " + base64.b64encode(credentials.encode()).decode()
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        given = environ.get("HTTP_AUTHORIZATION", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="metrics"'),
+                                                ("Content-Type", "text/plain")])
+            return [b"authentication required\n"]
+        return app(environ, start_response)
+
+    return guarded
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def build_app(settings: Settings, store: MetricStore) -> Callable[..., Any]:
+    """The WSGI app: `/metrics` from the store, behind basic auth when configured."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(store))  # type: ignore[arg-type]
+    app = make_wsgi_app(registry)
+    if settings.exporter_auth:
+        return basic_auth(app, settings.exporter_auth.get_secret_value())
+    return app
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse a non-loopback bind without credentials."""
+    if settings.exporter_host not in LOOPBACK and not settings.exporter_auth:
+        raise ConfigError(
+            f"AUTOMATION_EXPORTER_HOST={settings.exporter_host!r} exposes metrics beyond this "
+            "machine: set AUTOMATION_EXPORTER_AUTH='user:password' or bind to 127.0.0.1"
+        )
+
+
+def serve(settings: Settings) -> None:
+    from wsgiref.simple_server import make_server
+
+    if settings.exporter_port is None:
+        raise ConfigError("AUTOMATION_EXPORTER_PORT is not set: the exporter is off")
+    check_exposure(settings)
+    store = MetricStore(settings.metrics_url)
+    server = make_server(settings.exporter_host, settings.exporter_port,
+                         build_app(settings, store), ThreadingWSGIServer,
+                         handler_class=_QuietHandler)
+    print(f"exporting metrics at http://{settings.exporter_host}:{settings.exporter_port}"
+          "/metrics", flush=True)
+    server.serve_forever()
+
+
+def main() -> int:
+    try:
+        serve(load_settings())
+    except ConfigError as exc:
+        print(f"exporter: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

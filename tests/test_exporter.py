@@ -1,0 +1,86 @@
+"""The Prometheus exporter, scraped for real over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, free_port
+from prometheus_client.parser import text_string_to_metric_families
+
+from tasks.catalog import Sample
+from tasks.store import MetricStore
+
+
+def scrape(url: str, auth: str | None = None) -> str:
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return resp.read().decode()
+
+
+@pytest.fixture
+def exporter(cli_env: dict[str, str]):  # noqa: ANN201
+    data = Path(cli_env["AUTOMATION_DATA_DIR"])
+    store = MetricStore(f"sqlite:///{data / 'metrics.db'}")
+    from tasks.system import METRICS
+
+    store.declare(METRICS)
+    now = time.time()
+    store.write([
+        Sample("system.cpu.percent", 12.5, {}, now - 60, "system"),
+        Sample("system.cpu.percent", 42.0, {}, now, "system"),
+        Sample("system.disk.percent", 71.0, {"mountpoint": "/", "device": "/dev/a"}, now,
+               "system"),
+    ])
+    port = free_port()
+    env = {**cli_env, "AUTOMATION_EXPORTER_PORT": str(port),
+           "AUTOMATION_EXPORTER_AUTH": "prom:scrape-secret"}
+    proc = subprocess.Popen([sys.executable, "-m", "deployments.exporter"], env=env, cwd=ROOT,  # noqa: S603
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/metrics"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            scrape(url, "prom:scrape-secret")
+            break
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_latest_values_with_labels(exporter: str) -> None:
+    text = scrape(exporter, "prom:scrape-secret")
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    cpu = families["automation_system_cpu_percent"]
+    assert [s.value for s in cpu.samples] == [42.0]
+    assert "CPU busy" in cpu.documentation
+    (disk,) = families["automation_system_disk_percent"].samples
+    assert disk.labels == {"mountpoint": "/", "device": "/dev/a", "source": "system"}
+    assert disk.value == 71.0
+
+
+def test_basic_auth_is_required(exporter: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as err:
+        scrape(exporter)
+    assert err.value.code == 401
+    with pytest.raises(urllib.error.HTTPError):
+        scrape(exporter, "prom:wrong")
+
+
+def test_non_loopback_without_auth_is_refused(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "AUTOMATION_EXPORTER_PORT": str(free_port()),
+           "AUTOMATION_EXPORTER_HOST": "0.0.0.0"}
+    proc = subprocess.run([sys.executable, "-m", "deployments.exporter"], env=env, cwd=ROOT,  # noqa: S603
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "AUTOMATION_EXPORTER_AUTH" in proc.stderr
