@@ -56,6 +56,7 @@ class Settings(BaseSettings):
         7200.0, gt=0, validation_alias="AUTOMATION_STALE_AFTER_SECONDS"
     )
     templates_dir: Path | None = Field(None, validation_alias="AUTOMATION_TEMPLATES_DIR")
+    collectors: str | None = Field(None, validation_alias="AUTOMATION_COLLECTORS")
     exporter_port: int | None = Field(None, ge=1, le=65535,
                                       validation_alias="AUTOMATION_EXPORTER_PORT")
     exporter_host: str = Field("127.0.0.1", validation_alias="AUTOMATION_EXPORTER_HOST")

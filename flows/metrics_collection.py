@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 
 from tasks.collection import (
     collect_application_metrics,
+    collect_custom_metrics,
     evaluate_alerts,
     collect_system_metrics,
     ingest_training_metrics,
@@ -22,24 +23,25 @@ from tasks.collection import (
 )
 from tasks.render import iso, sample_json
 
-CATEGORIES = ("system", "application", "project")
+CATEGORIES = ("system", "application", "project", "custom")
 
 
 @flow(name="metrics-collection", log_prints=True)
 def metrics_collection(
     categories: list[str] | None = None, jax_benchmark: bool = True
 ) -> dict[str, Any]:
-    """Collect the chosen categories (default: system and application) and store them.
+    """Collect the chosen categories (default: system, application, custom) and store them.
 
     Args:
-        categories: any of "system", "application", "project".
+        categories: any of "system", "application", "project" (the code-health scans) and
+            "custom" (every registered custom collector).
         jax_benchmark: run the JAX matmul micro-benchmark with the application metrics.
 
     Returns:
         One JSON-ready dict keyed by category, plus `collected_at`, `stored` and `errors`.
     """
     logger = get_run_logger()
-    chosen = list(categories or ("system", "application"))
+    chosen = list(categories or ("system", "application", "custom"))
     unknown = [c for c in chosen if c not in CATEGORIES]
     if unknown:
         raise ValueError(f"unknown category {unknown[0]!r}: expected one of {', '.join(CATEGORIES)}")
@@ -47,21 +49,31 @@ def metrics_collection(
     samples = []
     system = []
     if "system" in chosen:
-        system = collect_system_metrics()
+        outcome = collect_system_metrics()
+        system = outcome.samples
         samples.extend(system)
         result["system"] = sample_json(system)
+        result["errors"].extend(outcome.errors)
     if "application" in chosen:
-        app = collect_application_metrics(benchmark=jax_benchmark)
+        outcome = collect_application_metrics(benchmark=jax_benchmark)
         training = ingest_training_metrics()
-        samples.extend(app["samples"])
-        result["application"] = {
-            "jax": app["jax"],
-            **sample_json(app["samples"]),
-            "training": training,
-        }
-        if not app["jax"]["available"]:
-            result["errors"].append(f"application: {app['jax']['reason']}")
+        samples.extend(outcome.samples)
+        jax = outcome.details.get("jax", {"available": False, "reason": "; ".join(outcome.errors)})
+        result["application"] = {"jax": jax, **sample_json(outcome.samples), "training": training}
+        result["errors"].extend(outcome.errors)
+        if not jax["available"]:
+            result["errors"].append(f"application: {jax['reason']}")
         result["errors"].extend(training["ingest"]["skipped"])
+    if "custom" in chosen:
+        custom: dict[str, Any] = {}
+        for outcome in collect_custom_metrics():
+            samples.extend(outcome.samples)
+            result["errors"].extend(outcome.errors)
+            if outcome.collector != "(loading)":
+                custom[outcome.collector] = {**sample_json(outcome.samples),
+                                             "details": outcome.details,
+                                             "seconds": round(outcome.seconds, 3)}
+        result["custom"] = custom
     if "project" in chosen:
         from flows.project_metrics import project_metrics
 

@@ -13,11 +13,17 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.settings import load_settings
-from tasks.application import jax_samples, read_jax
 from tasks.catalog import Sample, declared
+from tasks.collectors import (
+    ApplicationCollector,
+    CollectorResult,
+    SystemCollector,
+    custom_collectors,
+    run_collector,
+)
 from tasks.render import format_collection_summary, sample_rows
 from tasks.store import MetricStore
-from tasks.system import RATES, SystemReader
+from tasks.system import RATES
 from tasks.training import ingest_training_dir, training_summary
 
 #: Stable artifact keys (the UI lists every version under one key).
@@ -31,7 +37,7 @@ def open_store() -> MetricStore:
 
 
 @task(name="collect-system-metrics")
-def collect_system_metrics(cpu_interval: float = 0.5) -> list[Sample]:
+def collect_system_metrics(cpu_interval: float = 0.5) -> CollectorResult:
     """Read CPU, memory, disks, I/O, network, processes and load with psutil."""
     store = open_store()
     try:
@@ -43,15 +49,24 @@ def collect_system_metrics(cpu_interval: float = 0.5) -> list[Sample]:
         }
     finally:
         store.close()
-    reader = SystemReader(previous=previous, prime_seconds=cpu_interval)
-    return reader.read()
+    return run_collector(SystemCollector(previous=previous, prime_seconds=cpu_interval))
 
 
 @task(name="collect-application-metrics")
-def collect_application_metrics(benchmark: bool = True) -> dict[str, Any]:
+def collect_application_metrics(benchmark: bool = True) -> CollectorResult:
     """Describe the JAX runtime and run its micro-benchmark."""
-    report = read_jax(benchmark=benchmark)
-    return {"jax": report.as_dict(), "samples": jax_samples(report)}
+    return run_collector(ApplicationCollector(benchmark=benchmark))
+
+
+@task(name="collect-custom-metrics")
+def collect_custom_metrics() -> list[CollectorResult]:
+    """Run every custom collector (entry points and AUTOMATION_COLLECTORS), each on its own."""
+    settings = load_settings()
+    collectors, problems = custom_collectors(settings.collectors, settings.root)
+    results = [run_collector(c) for c in collectors]
+    if problems:
+        results.append(CollectorResult(collector="(loading)", errors=problems))
+    return results
 
 
 @task(name="ingest-training-metrics", retries=2, retry_delay_seconds=[1, 5])

@@ -165,6 +165,16 @@ def format_collection_summary(result: Mapping[str, Any]) -> str:
                 {k for r in runs[:10] for k in r["global"]}
             )
             lines.append("\n" + markdown_table(rows, cols))
+    custom = result.get("custom") or {}
+    if custom:
+        lines.append("## Custom collectors\n")
+        rows = [
+            {"collector": name, "metric": sample["name"], "labels": label_text(sample["labels"]),
+             "reading": fmt_value(sample["value"], sample["unit"])}
+            for name, out in sorted(custom.items())
+            for sample in out["samples"]
+        ]
+        lines.append(markdown_table(rows, ["collector", "metric", "labels", "reading"]))
     project = result.get("project")
     if project:
         lines.append("## Project\n")

@@ -28,6 +28,7 @@ SETTINGS_VARS = {
     "AUTOMATION_STALE_AFTER_SECONDS": "stale_after_seconds",
     "AUTOMATION_TEMPLATES_DIR": "templates_dir", "PREFECT_API_URL": "api_url",
     "AUTOMATION_PREFECT_RETENTION_DAYS": "prefect_retention_days",
+    "AUTOMATION_COLLECTORS": "collectors",
     "AUTOMATION_EXPORTER_PORT": "exporter_port", "AUTOMATION_EXPORTER_HOST": "exporter_host",
     "AUTOMATION_EXPORTER_AUTH": "exporter_auth",
 }
@@ -127,6 +128,9 @@ def validate(settings: Any) -> list[str]:
         load_rules(settings.root, settings.alert_rules)
     except ConfigError as exc:
         problems.append(str(exc))
+    from tasks.collectors import custom_collectors
+
+    problems.extend(custom_collectors(settings.collectors, settings.root)[1])
     try:
         channels_from_env(os.environ)
     except ConfigError as exc:

@@ -14,7 +14,7 @@ from blocks.settings import Settings, load_settings
 from tasks.errors import ConfigError
 from tasks.files import atomic_write_text, ensure_writable_dir
 
-CATEGORIES = ("system", "application", "project", "all")
+CATEGORIES = ("system", "application", "project", "custom", "all")
 FORMATS = ("markdown", "json", "html")
 FLUSH_SECONDS = 5.0
 
@@ -25,7 +25,7 @@ def register(groups: Any) -> None:
     sub.required = True
 
     p = sub.add_parser("collect", help="run the metrics-collection flow once")
-    p.add_argument("--category", default=["system", "application", "project"],
+    p.add_argument("--category", default=["system", "application", "project", "custom"],
                    type=_categories, metavar="|".join(CATEGORIES),
                    help="what to collect, or several separated by commas (default: all)")
     p.add_argument("--json", action="store_true", help="print one JSON object keyed by category")
@@ -47,6 +47,10 @@ def register(groups: Any) -> None:
                    help="the window for min/avg/max (default: 24)")
     p.set_defaults(handler=report)
 
+    p = sub.add_parser("collectors", help="the registered collectors and their metrics")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=collectors)
+
     p = sub.add_parser("alert", help="check the latest values against the alert thresholds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=alert)
@@ -61,7 +65,7 @@ def _categories(text: str) -> list[str]:
                 "(several separated by commas)"
             )
     if "all" in chosen:
-        return ["system", "application", "project"]
+        return ["system", "application", "project", "custom"]
     return list(dict.fromkeys(chosen))
 
 
@@ -243,3 +247,37 @@ def alert(args: argparse.Namespace) -> int:
     else:
         print(f"OK: no threshold breached ({len(rules)} rules checked, from {source})")
     return 1 if breaches else 0
+
+
+def collectors(args: argparse.Namespace) -> int:
+    """List built-in and custom collectors with their declared metrics."""
+    settings = load_settings()
+    from tasks.collectors import ApplicationCollector, SystemCollector, custom_collectors
+    from tasks.project_metrics import METRICS as PROJECT_METRICS
+
+    custom, problems = custom_collectors(settings.collectors, settings.root)
+    rows = [{"name": "system", "origin": "built-in", "metrics": SystemCollector().metrics},
+            {"name": "application", "origin": "built-in",
+             "metrics": ApplicationCollector(benchmark=False).metrics},
+            {"name": "project", "origin": "built-in (code-health scans)",
+             "metrics": PROJECT_METRICS}]
+    rows += [{"name": c.name, "origin": type(c).__module__, "metrics": list(c.metrics)}
+             for c in custom]
+    if args.json:
+        print(json.dumps({
+            "collectors": [
+                {"name": r["name"], "origin": r["origin"],
+                 "metrics": [{"name": m.name, "unit": m.unit, "description": m.description,
+                              "better": m.better, "labels": list(m.labels)}
+                             for m in r["metrics"]]}
+                for r in rows],
+            "problems": problems}, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['name']} ({r['origin']}): {len(r['metrics'])} metrics")
+            for m in r["metrics"]:
+                labels = f" [{', '.join(m.labels)}]" if m.labels else ""
+                print(f"    {m.name} ({m.unit}, {m.better} is better){labels}: {m.description}")
+        for p in problems:
+            print(f"error: {p}", file=sys.stderr)
+    return 2 if problems else 0

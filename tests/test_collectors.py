@@ -1,0 +1,143 @@
+"""Custom collectors: from a file, from an installed package's entry point, and failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, run_cli
+
+from tasks.catalog import MetricSpec
+from tasks.collectors import custom_collectors, run_collector
+
+
+class Good:
+    name = "good"
+    metrics = [MetricSpec("good.value", "items", "A value", "higher")]
+
+    def collect(self):  # noqa: ANN201
+        return [("good.value", 3, {})]
+
+
+class Raises(Good):
+    name = "raises"
+
+    def collect(self):  # noqa: ANN201
+        raise RuntimeError("sensor offline")
+
+
+class Hangs(Good):
+    name = "hangs"
+    timeout = 0.3
+
+    def collect(self):  # noqa: ANN201
+        import time
+
+        time.sleep(5)
+        return []
+
+
+class Malformed(Good):
+    name = "malformed"
+
+    def collect(self):  # noqa: ANN201
+        return [("good.value", float("nan"), {}), ("other.metric", 1.0, {}),
+                ("good.value", 2.0, {"k": 1}), "junk", {"name": "good.value", "value": 7}]
+
+
+def test_failures_are_reported_and_good_samples_kept() -> None:
+    assert [s.value for s in run_collector(Good()).samples] == [3.0]
+    raised = run_collector(Raises())
+    assert raised.samples == [] and "raised RuntimeError: sensor offline" in raised.errors[0]
+    hung = run_collector(Hangs())
+    assert "did not finish within 0.3 s" in hung.errors[0]
+    bad = run_collector(Malformed())
+    assert [s.value for s in bad.samples] == [7.0]
+    text = "\n".join(bad.errors)
+    assert "not a finite number" in text
+    assert "metric 'other.metric' is not declared by this collector" in text
+    assert "labels" in text and "'junk'" in text
+
+
+def test_readme_example_collector_runs_in_a_collection(
+    prefect_server: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / "examples" / "queue_depth_collector.py").read_text()
+    # The README shows exactly the shipped example's code.
+    code = example.split('"""', 2)[2].strip()
+    assert code in readme
+    spool = tmp_path / "spool"
+    for priority, count in (("high", 2), ("low", 1)):
+        (spool / priority).mkdir(parents=True)
+        for i in range(count):
+            (spool / priority / f"{i}.job").write_text("")
+    env = {**cli_env, "AUTOMATION_COLLECTORS": "examples/queue_depth_collector.py:QueueDepth"}
+    # The example reads its default spool relative to the working directory.
+    (tmp_path / ".automation").mkdir()
+    (tmp_path / ".automation" / "spool").symlink_to(spool)
+    proc = run_cli("metrics", "collect", "--category", "custom", "--json", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    values = {s["labels"]["priority"]: s["value"]
+              for s in data["custom"]["training-queue"]["samples"]}
+    assert values == {"high": 2.0, "low": 1.0}
+    listed = run_cli("metrics", "collectors", env=env)
+    assert "training-queue" in listed.stdout and "queue.depth" in listed.stdout
+
+
+def test_entry_point_collector_from_an_installed_package(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    # An installed distribution as importlib.metadata sees it: the package and its dist-info
+    # with the entry point (what `pip install` leaves in site-packages).
+    target = tmp_path / "site"
+    (target / "gpu_temp").mkdir(parents=True)
+    (target / "gpu_temp" / "__init__.py").write_text(textwrap.dedent("""
+        from tasks.catalog import MetricSpec
+
+        class GpuTemperature:
+            name = "gpu-temp"
+            metrics = [MetricSpec("gpu.temperature_celsius", "C", "GPU temperature", "lower",
+                                  labels=("gpu",))]
+
+            def collect(self):
+                return [("gpu.temperature_celsius", 61.5, {"gpu": "0"})]
+    """))
+    info = target / "gpu_temp_collector-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gpu-temp-collector\n"
+                                   "Version: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[neo_automation.collectors]\ngpu_temp = gpu_temp:GpuTemperature\n")
+    env = {**cli_env, "PYTHONPATH": f"{target}:{ROOT}"}
+    code = ("from tasks.collectors import custom_collectors, run_collector; from pathlib import "
+            "Path; cs, p = custom_collectors(None, Path('.')); print(p); "
+            "print([(c.name, [s.value for s in run_collector(c).samples]) for c in cs])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,  # noqa: S603
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.splitlines() == ["[]", "[('gpu-temp', [61.5])]"], out.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("nofile.py:X", "does not exist"),
+        ("json:Nope", "json has no 'Nope'"),
+        ("garbage", "expected path/to/file.py:OBJECT"),
+    ],
+)
+def test_bad_collector_specs(spec: str, expected: str) -> None:
+    found, problems = custom_collectors(spec, ROOT)
+    assert found == [] and expected in problems[0]
+
+
+def test_undeclared_shape_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "c.py").write_text("class C:\n    name = 'c'\n    metrics = []\n"
+                                   "    def collect(self):\n        return []\n")
+    _, problems = custom_collectors("c.py:C", tmp_path)
+    assert "'metrics' must be a non-empty list" in problems[0]
