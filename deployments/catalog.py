@@ -1,27 +1,74 @@
-"""The catalog of jobs: reading and validating the deployments of `prefect.yaml`.
+"""The catalog of jobs: reading, validating and editing the deployments of `prefect.yaml`.
 
-`prefect.yaml` is the one list of jobs. `load_catalog` validates every entry and raises one
-`ConfigError` naming the entry and the field for the first broken one, so that nothing serves
-half a catalog.
+`prefect.yaml` is the one list of jobs, read by `automation start` (which serves it) and by
+`prefect deploy --all` (which puts it on the work pool). `read_catalog` validates every entry
+and raises one `ConfigError` naming the entry and the field for the first broken one, so that
+nothing serves half a catalog.
+
+Fields of an entry, beyond Prefect's own (`name`, `entrypoint`, `parameters`, ...):
+
+- `work_pool.work_queue_name` is the job's priority: `critical`, `high`, `normal` or `low`,
+  the queues of the `automation` process pool (priorities 1 to 4, see `QUEUE_PRIORITIES`).
+- `timeout_seconds` is the job's time limit. Prefect has no per-deployment flow timeout in
+  `prefect.yaml` (a flow's `timeout_seconds` is set on its decorator), and `prefect deploy`
+  ignores keys it does not know, so the catalog keeps it here: the `serve` process applies it
+  with `flow.with_options(timeout_seconds=...)` (the run ends `TimedOut`). A flow that bounds
+  its own work takes a `timeout_seconds` parameter too (run-command's subprocess limit), which
+  holds on every runtime, workers included.
+- Each schedule has a `timezone:`. Schedules that alias the catalog's default zone
+  (`timezone: *timezone`, anchored at `definitions.timezone`) follow `AUTOMATION_TIMEZONE` when
+  served; `prefect deploy` reads the anchor's value. A schedule with a literal zone keeps it
+  on both runtimes.
+- `definitions.concurrency_limits` lists Prefect global concurrency limits (name: slots) that
+  the flows take with `prefect.concurrency.sync.concurrency(NAME)`; serve creates them.
+
+Edits (`add_entry`, `remove_entry`) change only the lines of the entry concerned, so comments,
+order and formatting of everything else stay byte for byte; the new text is validated as a
+whole before it atomically replaces the file.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deployments.schedules import validate_cron
 from tasks.errors import ConfigError
+from tasks.files import atomic_write_text
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-QUEUES = ("critical", "high", "normal", "low")
+#: The work pool every catalog job goes to under `prefect deploy`.
+POOL = "automation"
+#: Work queues of the pool, by priority (1 is served first).
+QUEUE_PRIORITIES = {"critical": 1, "high": 2, "normal": 3, "low": 4}
+QUEUES = tuple(QUEUE_PRIORITIES)
+#: The flow that runs a user's command (`automation tasks add`).
+COMMAND_ENTRYPOINT = "flows/run_command.py:run_command"
+#: Seconds a run-command job gets beyond its command's limit (start-up, artifact, retries' waits).
+COMMAND_GRACE_SECONDS = 60
+
+#: Keys Prefect reads from a deployment entry, plus the catalog's own `timeout_seconds`.
+_ENTRY_KEYS = frozenset({
+    "name", "version", "version_type", "tags", "description", "schedules", "paused",
+    "concurrency_limit", "flow_name", "entrypoint", "parameters", "enforce_parameter_schema",
+    "build", "push", "pull", "work_pool", "triggers", "sla", "timeout_seconds",
+})
+_SCHEDULE_KEYS = frozenset({"cron", "timezone", "active", "parameters", "slug", "day_or"})
 
 
 @dataclass
 class CatalogEntry:
-    """One deployment of the catalog."""
+    """One deployment of the catalog.
+
+    `schedules` are plain dicts with `cron`, `timezone` (the zone written in the file),
+    `follows_default` (True when the zone aliases the catalog's default), `active` and
+    `parameters`.
+    """
 
     name: str
     entrypoint: str
@@ -31,20 +78,73 @@ class CatalogEntry:
     schedules: list[dict[str, Any]] = field(default_factory=list)
     queue: str = "normal"
     concurrency_limit: int | None = None
+    #: "ENQUEUE" (wait) or "CANCEL_NEW" when the concurrency limit is reached.
+    collision_strategy: str | None = None
     triggers: list[dict[str, Any]] = field(default_factory=list)
+    timeout_seconds: float | None = None
+    paused: bool = False
+
+    @property
+    def priority(self) -> int:
+        """1 (critical) to 4 (low)."""
+        return QUEUE_PRIORITIES[self.queue]
+
+    @property
+    def enabled(self) -> bool:
+        """True unless the deployment is written `paused: true` (`--disabled`)."""
+        return not self.paused
+
+    def schedule_timezone(self, schedule: Mapping[str, Any], default: str) -> str:
+        """The zone a schedule runs in when served with `default` as AUTOMATION_TIMEZONE."""
+        return default if schedule.get("follows_default") else str(schedule["timezone"])
 
 
-def read_yaml(path: Path) -> Any:
-    """The parsed YAML document at `path` (round-trip mode keeps comments for rewriting)."""
+@dataclass
+class Catalog:
+    """The whole catalog file: entries plus its `definitions`."""
+
+    path: Path
+    entries: list[CatalogEntry]
+    default_timezone: str | None = None
+    concurrency_limits: dict[str, int] = field(default_factory=dict)
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries]
+
+    def get(self, name: str) -> CatalogEntry:
+        """The entry called `name`; `ConfigError` listing the known names otherwise."""
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        known = ", ".join(self.names()) or "none"
+        raise ConfigError(f"no job named {name!r} in {self.path} (known jobs: {known})")
+
+
+def catalog_path() -> Path:
+    """The catalog file: `AUTOMATION_CATALOG` if set, else `prefect.yaml` in the project root."""
+    override = os.environ.get("AUTOMATION_CATALOG")
+    if override:
+        return Path(override).expanduser().resolve()
+    from blocks.settings import load_settings
+
+    return load_settings().root / "prefect.yaml"
+
+
+def _yaml() -> Any:
     from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.preserve_quotes = True
+    yaml.width = 100
+    return yaml
+
+
+def _parse(text: str, path: Path) -> Any:
     from ruamel.yaml.error import YAMLError
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        return YAML().load(text)
+        return _yaml().load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -52,35 +152,95 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
 
 
-def validate_cron(expr: str) -> str:
-    """`expr` if it is a valid 5-field cron expression; `ValueError` saying why otherwise."""
-    from cronsim import CronSim, CronSimError
-
-    if len(str(expr).split()) != 5:
-        raise ValueError(f"cron {expr!r} must have 5 fields (minute hour day month weekday)")
+def read_yaml(path: Path) -> Any:
+    """The parsed YAML document at `path` (round-trip mode keeps comments for rewriting)."""
     try:
-        CronSim(str(expr), datetime.now(UTC))
-    except CronSimError as exc:
-        raise ValueError(f"cron {expr!r} is not valid ({exc})") from None
-    return str(expr)
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return _parse(text, Path(path))
+
+
+def read_catalog(path: Path) -> Catalog:
+    """Every deployment of the catalog file, validated.
+
+    Args:
+        path: the catalog file (`prefect.yaml`).
+
+    Returns:
+        The catalog: entries in file order, the default time zone and concurrency limits.
+
+    Raises:
+        ConfigError: naming the entry and the field of the first broken entry.
+    """
+    path = Path(path)
+    return _validate(read_yaml(path), path)
 
 
 def load_catalog(path: Path) -> list[CatalogEntry]:
-    """Every deployment of the catalog file, validated."""
-    doc = read_yaml(path)
-    if not isinstance(doc, dict) or not isinstance(doc.get("deployments"), list):
+    """Every deployment of the catalog file, validated (see `read_catalog`)."""
+    return read_catalog(path).entries
+
+
+def _validate(doc: Any, path: Path) -> Catalog:
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("deployments"), list):
         raise ConfigError(f"{path}: expected a mapping with a 'deployments' list")
-    root = path.parent
+    defs = doc.get("definitions") or {}
+    if not isinstance(defs, Mapping):
+        raise ConfigError(f"{path}: definitions must be a mapping")
+    default_tz = defs.get("timezone")
+    if default_tz is not None:
+        _check_timezone(f"{path}: definitions.timezone", default_tz)
+    limits = defs.get("concurrency_limits") or {}
+    if not isinstance(limits, Mapping) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in limits.values()
+    ):
+        raise ConfigError(
+            f"{path}: definitions.concurrency_limits must map names to whole numbers >= 1"
+        )
+    names = [d.get("name") for d in doc["deployments"] if isinstance(d, Mapping)]
     entries: list[CatalogEntry] = []
     seen: set[str] = set()
     for index, raw in enumerate(doc["deployments"]):
-        entries.append(_entry(path, root, index, raw, seen))
-    return entries
+        entries.append(_entry(path, index, raw, seen, default_tz, names))
+    return Catalog(
+        path=path,
+        entries=entries,
+        default_timezone=str(default_tz) if default_tz is not None else None,
+        concurrency_limits={str(k): int(v) for k, v in limits.items()},
+    )
 
 
-def _entry(path: Path, root: Path, index: int, raw: Any, seen: set[str]) -> CatalogEntry:
+def _check_timezone(where: str, value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: timezone {value!r} must be an IANA zone such as UTC")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{where}: timezone {value!r} is not a known IANA zone (e.g. UTC, Europe/Berlin)"
+        ) from None
+    return value
+
+
+def _number(where: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{where}: {key} {value!r} must be a number of seconds above 0")
+    return float(value)
+
+
+def _entry(
+    path: Path,
+    index: int,
+    raw: Any,
+    seen: set[str],
+    default_tz: Any,
+    names: Sequence[Any],
+) -> CatalogEntry:
     where = f"{path}: deployment #{index + 1}"
-    if not isinstance(raw, dict):
+    if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: expected a mapping")
     name = raw.get("name")
     if not isinstance(name, str) or not NAME.match(name):
@@ -89,51 +249,434 @@ def _entry(path: Path, root: Path, index: int, raw: Any, seen: set[str]) -> Cata
     if name in seen:
         raise ConfigError(f"{where}: the name is used twice")
     seen.add(name)
+    unknown = sorted(set(map(str, raw)) - _ENTRY_KEYS)
+    if unknown:
+        hint = " (did you mean 'schedules'?)" if "schedule" in unknown else ""
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r}{hint}")
+
     entrypoint = raw.get("entrypoint")
     if not isinstance(entrypoint, str) or ":" not in entrypoint:
         raise ConfigError(f"{where}: entrypoint {entrypoint!r} must be 'flows/FILE.py:FUNCTION'")
     file_part, func = entrypoint.rsplit(":", 1)
-    source = root / file_part
+    source = path.parent / file_part
     if not source.is_file():
         raise ConfigError(f"{where}: entrypoint file {file_part!r} does not exist")
-    if not re.search(rf"^def {re.escape(func)}\(", source.read_text(encoding="utf-8"), re.M):
-        raise ConfigError(f"{where}: {file_part!r} defines no flow function {func!r}")
-    schedules = []
-    for i, sched in enumerate(raw.get("schedules") or []):
-        if not isinstance(sched, dict) or "cron" not in sched:
-            raise ConfigError(f"{where}: schedule #{i + 1} needs a 'cron' field")
-        try:
-            validate_cron(sched["cron"])
-        except ValueError as exc:
-            raise ConfigError(f"{where}: schedule #{i + 1}: {exc}") from None
-        schedules.append(dict(sched))
-    pool = raw.get("work_pool") or {}
-    queue = pool.get("work_queue_name", "normal") if isinstance(pool, dict) else "normal"
-    if queue not in QUEUES:
-        raise ConfigError(f"{where}: work_queue_name {queue!r} must be one of {', '.join(QUEUES)}")
+    pattern = rf"^(?:async\s+)?def {re.escape(func)}\("
+    if not re.search(pattern, source.read_text(encoding="utf-8"), re.M):
+        raise ConfigError(f"{where}: entrypoint {file_part!r} defines no flow function {func!r}")
+
+    description = raw.get("description") or ""
+    if not isinstance(description, str):
+        raise ConfigError(f"{where}: description must be text")
+    tags = raw.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ConfigError(f"{where}: tags must be a list of words")
     params = raw.get("parameters") or {}
-    if not isinstance(params, dict):
+    if not isinstance(params, Mapping):
         raise ConfigError(f"{where}: parameters must be a mapping")
-    limit = raw.get("concurrency_limit")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise ConfigError(f"{where}: concurrency_limit {limit!r} must be a whole number >= 1")
+
+    timeout = raw.get("timeout_seconds")
+    if timeout is None:
+        raise ConfigError(f"{where}: timeout_seconds is missing (the job's time limit in seconds)")
+    timeout = _number(where, "timeout_seconds", timeout)
+    if "timeout_seconds" in params:
+        _number(where, "parameters.timeout_seconds", params["timeout_seconds"])
+
+    schedules = _schedules(where, raw.get("schedules"), default_tz)
+
+    pool = raw.get("work_pool")
+    if not isinstance(pool, Mapping) or not pool.get("name"):
+        raise ConfigError(
+            f"{where}: work_pool.name is missing (use '{POOL}' so that 'prefect deploy' "
+            "finds the pool)"
+        )
+    queue = pool.get("work_queue_name")
+    if queue not in QUEUES:
+        raise ConfigError(
+            f"{where}: work_pool.work_queue_name {queue!r} must be one of {', '.join(QUEUES)}"
+        )
+    job_variables = pool.get("job_variables")
+    if job_variables is not None and not isinstance(job_variables, Mapping):
+        raise ConfigError(f"{where}: work_pool.job_variables must be a mapping")
+
+    paused = raw.get("paused", False)
+    if not isinstance(paused, bool):
+        raise ConfigError(f"{where}: paused must be true or false")
+    limit, strategy = _concurrency_limit(where, raw.get("concurrency_limit"))
+    triggers = _triggers(where, name, raw.get("triggers"), names)
     return CatalogEntry(
         name=name,
         entrypoint=entrypoint,
-        description=str(raw.get("description") or ""),
-        tags=[str(t) for t in raw.get("tags") or []],
+        description=str(description),
+        tags=[str(t) for t in tags],
         parameters=_plain(params),
-        schedules=[_plain(s) for s in schedules],
-        queue=queue,
+        schedules=schedules,
+        queue=str(queue),
         concurrency_limit=limit,
-        triggers=[_plain(t) for t in raw.get("triggers") or []],
+        collision_strategy=strategy,
+        triggers=triggers,
+        timeout_seconds=timeout,
+        paused=paused,
     )
 
 
+def _schedules(where: str, raw: Any, default_tz: Any) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: schedules must be a list")
+    out = []
+    for i, sched in enumerate(raw):
+        at = f"{where}: schedule #{i + 1}"
+        if not isinstance(sched, Mapping):
+            raise ConfigError(f"{at}: expected a mapping with 'cron' and 'timezone'")
+        if "interval" in sched or "rrule" in sched:
+            raise ConfigError(f"{at}: only cron schedules are supported (found interval/rrule)")
+        unknown = sorted(set(map(str, sched)) - _SCHEDULE_KEYS)
+        if unknown:
+            raise ConfigError(f"{at}: unknown field {unknown[0]!r}")
+        if "cron" not in sched:
+            raise ConfigError(f"{at}: the 'cron' field is missing")
+        try:
+            cron = validate_cron(sched["cron"])
+        except ValueError as exc:
+            raise ConfigError(f"{at}: {exc}") from None
+        if "timezone" not in sched:
+            raise ConfigError(
+                f"{at}: the 'timezone' field is missing (a bare cron runs in UTC); write "
+                "'timezone: *timezone' to follow the catalog's default"
+            )
+        tz = sched["timezone"]
+        follows = default_tz is not None and tz is default_tz
+        _check_timezone(at, tz)
+        active = sched.get("active", True)
+        if not isinstance(active, bool):
+            raise ConfigError(f"{at}: active must be true or false")
+        params = sched.get("parameters") or {}
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"{at}: parameters must be a mapping")
+        out.append({
+            "cron": cron,
+            "timezone": str(tz),
+            "follows_default": follows,
+            "active": active,
+            "parameters": _plain(params),
+        })
+    return out
+
+
+def _concurrency_limit(where: str, value: Any) -> tuple[int | None, str | None]:
+    strategy = None
+    if value is None:
+        return None, None
+    if isinstance(value, Mapping):
+        strategy = value.get("collision_strategy", "ENQUEUE")
+        if strategy not in ("ENQUEUE", "CANCEL_NEW"):
+            raise ConfigError(
+                f"{where}: concurrency_limit.collision_strategy {strategy!r} must be ENQUEUE "
+                "or CANCEL_NEW"
+            )
+        value = value.get("limit")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: concurrency_limit {value!r} must be a whole number >= 1")
+    return value, (str(strategy) if strategy else None)
+
+
+def _triggers(where: str, name: str, raw: Any, names: Sequence[Any]) -> list[dict[str, Any]]:
+    """Triggers, checked with Prefect's own schema for `prefect.yaml` triggers."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: triggers must be a list")
+    triggers = [_plain(t) for t in raw]
+    for i, spec in enumerate(triggers):
+        at = f"{where}: trigger #{i + 1}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{at}: expected a mapping")
+        related = spec.get("match_related") or {}
+        related = related if isinstance(related, list) else [related]
+        for rel in related:
+            if not isinstance(rel, dict):
+                raise ConfigError(f"{at}: match_related must be a mapping")
+            upstream = rel.get("prefect.resource.name")
+            if rel.get("prefect.resource.role") == "deployment" and upstream is not None:
+                if upstream == name:
+                    raise ConfigError(f"{at}: a job cannot be triggered by its own runs")
+                if upstream not in names:
+                    raise ConfigError(
+                        f"{at}: waits for deployment {upstream!r}, which is not in the catalog"
+                    )
+    if triggers:
+        from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+        from pydantic import TypeAdapter, ValidationError
+
+        adapter: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
+        for i, spec in enumerate(triggers):
+            try:
+                adapter.validate_python(spec)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"][1:]) or "trigger"
+                raise ConfigError(f"{where}: trigger #{i + 1}: {loc}: {err['msg']}") from None
+    return triggers
+
+
 def _plain(value: Any) -> Any:
-    """ruamel's commented containers as plain dicts and lists."""
-    if isinstance(value, dict):
+    """ruamel's commented containers and scalar strings as plain dicts, lists and str."""
+    if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
     return value
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def command_entry(
+    name: str,
+    command: Sequence[str],
+    cron: str | None,
+    *,
+    description: str = "",
+    priority: int = 3,
+    timeout_seconds: float = 3600,
+    enabled: bool = True,
+    timezone: str | None = None,
+    cwd: str | None = None,
+) -> dict[str, Any]:
+    """The catalog entry of a custom job: the run-command flow running `command`.
+
+    Args:
+        name: the job's name (lowercase letters, digits, - or _).
+        command: the argument list (no shell).
+        cron: a 5-field cron expression, or None for a job that only runs on demand.
+        description: one line shown in the UI.
+        priority: 1 (critical) to 4 (low), the work queue.
+        timeout_seconds: the command's time limit; the job's limit adds COMMAND_GRACE_SECONDS.
+        enabled: False writes the deployment paused.
+        timezone: a zone for the schedule; None follows the catalog's default zone.
+        cwd: the command's working directory (default: the target project).
+
+    Returns:
+        A plain mapping for `add_entry`.
+
+    Raises:
+        ConfigError: a priority, timeout or command that is not accepted.
+    """
+    if priority not in (1, 2, 3, 4):
+        raise ConfigError(f"priority {priority!r} must be 1 (critical), 2, 3 or 4 (low)")
+    if isinstance(timeout_seconds, bool) or not timeout_seconds > 0:
+        raise ConfigError(f"timeout {timeout_seconds!r} must be a number of seconds above 0")
+    if not command or not all(isinstance(a, str) for a in command) or not command[0].strip():
+        raise ConfigError("the command is empty: give the program and its arguments")
+    queue = QUEUES[priority - 1]
+    timeout: int | float = float(timeout_seconds)
+    if timeout.is_integer():
+        timeout = int(timeout)  # 600, not 600.0, in the file
+    params: dict[str, Any] = {"command": list(command), "timeout_seconds": timeout}
+    if cwd:
+        params["cwd"] = cwd
+    entry: dict[str, Any] = {
+        "name": name,
+        "entrypoint": COMMAND_ENTRYPOINT,
+        "description": description or f"Custom job: {shlex.join(command)}"[:200],
+        "tags": ["custom"],
+        "parameters": params,
+        "timeout_seconds": timeout + COMMAND_GRACE_SECONDS,
+    }
+    if cron is not None:
+        entry["schedules"] = [{"cron": validate_cron(cron), "timezone": timezone}]
+    if not enabled:
+        entry["paused"] = True
+    entry["work_pool"] = {"name": POOL, "work_queue_name": queue}
+    return entry
+
+
+def add_entry(path: Path, entry: Mapping[str, Any]) -> CatalogEntry:
+    """Append a deployment to the catalog file, keeping every other line as it is.
+
+    A schedule whose `timezone` is None aliases the catalog's default zone. The new file is
+    validated as a whole before it replaces the old one atomically.
+
+    Args:
+        path: the catalog file.
+        entry: a plain mapping (see `command_entry`).
+
+    Returns:
+        The validated new entry.
+
+    Raises:
+        ConfigError: a duplicate name or any invalid field; the file is left untouched.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    doc = _parse(text, path)
+    catalog = _validate(doc, path)
+    name = entry.get("name")
+    if name in catalog.names():
+        raise ConfigError(f"a job named {name!r} already exists in {path}; remove it first or "
+                          "choose another name")
+    lines = text.splitlines(keepends=True)
+    seq = doc["deployments"]
+    alias = _default_anchor(doc)
+    if len(seq):
+        dash_col = _dash_col(lines, seq)
+        insert_at = _content_end(lines, seq, len(seq) - 1, dash_col) + 1
+        block = ["\n", *_render_entry(entry, dash_col, alias)]
+    else:
+        key_line = doc.lc.key("deployments")[0]
+        lines[key_line] = re.sub(r"\s*\[\s*\]\s*$", "\n", lines[key_line])
+        dash_col = 2
+        insert_at = key_line + 1
+        block = _render_entry(entry, dash_col, alias)
+    if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
+        lines[insert_at - 1] += "\n"
+    new_text = "".join(lines[:insert_at] + block + lines[insert_at:])
+    new_catalog = _validate(_parse(new_text, path), path)
+    atomic_write_text(path, new_text)
+    return new_catalog.get(str(name))
+
+
+def remove_entry(path: Path, name: str) -> CatalogEntry:
+    """Remove the deployment `name` (and the comment lines right above it) from the file.
+
+    Args:
+        path: the catalog file.
+        name: the entry's name.
+
+    Returns:
+        The entry that was removed.
+
+    Raises:
+        ConfigError: an unknown name (listing the known ones); the file is left untouched.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    doc = _parse(text, path)
+    catalog = _validate(doc, path)
+    removed = catalog.get(name)
+    index = catalog.names().index(name)
+    lines = text.splitlines(keepends=True)
+    seq = doc["deployments"]
+    dash_col = _dash_col(lines, seq)
+    start = seq.lc.item(index)[0]
+    while start > 0 and _is_comment(lines[start - 1]) and _indent(lines[start - 1]) >= dash_col:
+        start -= 1
+    end = _content_end(lines, seq, index, dash_col)
+    before = lines[:start]
+    after = lines[end + 1:]
+    # keep one blank line between the neighbours, none at the top of the list
+    while after and not after[0].strip() and (not before or not before[-1].strip()
+                                              or _opens_list(before[-1])):
+        after = after[1:]
+    if not any(line.strip() for line in after):
+        while before and not before[-1].strip():
+            before.pop()
+        after = []
+    if len(seq) == 1:
+        key_line = doc.lc.key("deployments")[0]
+        before[key_line] = before[key_line].rstrip("\n").rstrip() + " []\n"
+    new_text = "".join(before + after)
+    _validate(_parse(new_text, path), path)
+    atomic_write_text(path, new_text)
+    return removed
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _default_anchor(doc: Any) -> str | None:
+    """The anchor name of `definitions.timezone`, if it has one."""
+    defs = doc.get("definitions")
+    tz = defs.get("timezone") if isinstance(defs, Mapping) else None
+    anchor = getattr(tz, "anchor", None)
+    return anchor.value if anchor is not None and anchor.value else None
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _opens_list(line: str) -> bool:
+    return line.rstrip().endswith("deployments:")
+
+
+def _dash_col(lines: Sequence[str], seq: Any) -> int:
+    first = lines[seq.lc.item(0)[0]]
+    return first.index("-")
+
+
+def _content_end(lines: Sequence[str], seq: Any, index: int, dash_col: int) -> int:
+    """The last line of entry `index` (comments and blanks after it belong to what follows)."""
+    start = seq.lc.item(index)[0]
+    if index + 1 < len(seq):
+        stop = seq.lc.item(index + 1)[0]
+    else:
+        stop = len(lines)
+        for i in range(start + 1, len(lines)):
+            line = lines[i]
+            if not line.strip() or _is_comment(line):
+                continue
+            ind = _indent(line)
+            if ind < dash_col or (ind == dash_col and not line.lstrip().startswith("-")):
+                stop = i
+                break
+    end = start
+    for i in range(start, stop):
+        line = lines[i]
+        if line.strip() and (not _is_comment(line) or _indent(line) > dash_col):
+            end = i
+    return end
+
+
+def _render_entry(entry: Mapping[str, Any], dash_col: int, alias: str | None) -> list[str]:
+    """The entry as YAML lines of a list item at `dash_col`, in the file's style."""
+    import io
+
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    marker = "__automation_default_timezone__"
+
+    def convert(key: str, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            out = CommentedMap()
+            for k, v in value.items():
+                out[k] = convert(str(k), v)
+            return out
+        if isinstance(value, (list, tuple)):
+            seq = CommentedSeq([convert("", v) for v in value])
+            if all(not isinstance(v, (Mapping, list, tuple)) for v in value):
+                seq.fa.set_flow_style()
+            return seq
+        if key == "cron":
+            return DoubleQuotedScalarString(value)
+        return value
+
+    data = convert("", dict(entry))
+    for sched in data.get("schedules") or []:
+        if sched.get("timezone") is None:
+            if alias is None:
+                raise ConfigError(
+                    "the catalog has no default zone (definitions.timezone: &timezone ZONE): "
+                    "give the schedule an explicit time zone"
+                )
+            sched["timezone"] = marker
+    buf = io.StringIO()
+    _yaml().dump(CommentedSeq([data]), buf)
+    lines = buf.getvalue().replace(marker, f"*{alias}").splitlines(keepends=True)
+    shift = dash_col - lines[0].index("-")
+    if shift >= 0:
+        return [" " * shift + line if line.strip() else line for line in lines]
+    return [line[-shift:] if line.strip() else line for line in lines]

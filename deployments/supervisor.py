@@ -149,6 +149,7 @@ class Supervisor:
             if self.stopping:
                 break
             self.start(svc)
+            self.write_state()
         self.write_state()
         while not self.stopping:
             now = time.time()

@@ -40,9 +40,15 @@ def test_start_supervise_stop(stack_env: dict[str, str]) -> None:
     try:
         again = run_cli("start", env=stack_env)
         assert again.returncode == 0 and "already running" in again.stdout
+        def both_up() -> bool:
+            s = json.loads(run_cli("status", "--json", env=stack_env).stdout)
+            return set(s["services"]) == {"server", "serve"} and all(
+                svc["pid"] and svc["alive"] for svc in s["services"].values())
+
+        # serve starts once the blocks and automations are registered.
+        assert _wait(both_up, 90)
         status = json.loads(run_cli("status", "--json", env=stack_env).stdout)
         assert status["running"] and status["api_healthy"]
-        assert set(status["services"]) == {"server", "serve"}
         server_pid = status["services"]["server"]["pid"]
         serve_pid = status["services"]["serve"]["pid"]
 

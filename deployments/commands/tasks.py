@@ -1,0 +1,382 @@
+"""`automation tasks add|remove|list|run|status`: the job catalog from the command line.
+
+`add` writes a deployment of the run-command flow into the catalog (`prefect.yaml`, or the
+file named by AUTOMATION_CATALOG) and `remove` takes one out; both change only that entry's
+lines and leave the file untouched on any error. `list` shows every job's schedule in words
+and cron, priority, state and next run, computed locally from the cron and time zone. `run`
+starts a job now through Prefect's API (`run_deployment`) and `status` asks the API for each
+job's last and next run; both need the stack's server.
+
+Priorities are the work pool's queues: 1 critical, 2 high, 3 normal (the default), 4 low.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from datetime import datetime
+from typing import Any
+
+from tasks.errors import ConfigError
+
+PRIORITY_HELP = "1 critical, 2 high, 3 normal (default), 4 low"
+
+
+def register(groups: Any) -> None:
+    tasks = groups.add_parser("tasks", help="add, remove, list, run and inspect scheduled jobs")
+    sub = tasks.add_subparsers(dest="action", metavar="ACTION", parser_class=type(tasks))
+    sub.required = True
+
+    p = sub.add_parser("add", help="add a custom job that runs a command on a schedule")
+    p.add_argument("name", help="job name: lowercase letters, digits, - or _")
+    p.add_argument("--command", required=True,
+                   help="the command line, split like a shell would but run without one")
+    p.add_argument("--schedule", default=None,
+                   help="e.g. 'daily at 03:00', 'every 15 minutes', 'weekly on monday at "
+                        "06:00' or a cron expression (default: on demand only)")
+    p.add_argument("--description", default="", help="one line shown in the UI")
+    p.add_argument("--priority", type=_whole, default=3, help=PRIORITY_HELP)
+    p.add_argument("--timeout", type=_seconds, default=3600.0,
+                   help="the command's time limit in seconds (default: 3600)")
+    p.add_argument("--timezone", default=None,
+                   help="a time zone for this job only (default: AUTOMATION_TIMEZONE)")
+    p.add_argument("--cwd", default=None,
+                   help="working directory (default: the target project)")
+    p.add_argument("--disabled", action="store_true", help="add it paused")
+    p.set_defaults(handler=add)
+
+    p = sub.add_parser("remove", help="remove a job from the catalog")
+    p.add_argument("name")
+    p.set_defaults(handler=remove)
+
+    p = sub.add_parser("list", help="every job: schedule, priority, state and next run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_jobs)
+
+    p = sub.add_parser("run", help="run a job now through the Prefect API")
+    p.add_argument("--task", required=True, metavar="NAME", help="the job's name")
+    p.add_argument("--wait", action="store_true",
+                   help="wait for the run to finish; exit 0 when it completed, 1 otherwise")
+    p.set_defaults(handler=run_job)
+
+    p = sub.add_parser("status", help="last and next run of every job, from the Prefect API")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=status)
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0 seconds")
+    return value
+
+
+def _catalog() -> Any:
+    from deployments.catalog import catalog_path, read_catalog
+
+    return read_catalog(catalog_path())
+
+
+# -- add / remove --------------------------------------------------------------------------
+
+
+def add(args: argparse.Namespace) -> int:
+    from deployments.catalog import NAME, add_entry, catalog_path, command_entry
+    from deployments.schedules import describe, to_cron
+
+    if not NAME.match(args.name):
+        raise ConfigError(
+            f"job name {args.name!r} must start with a lowercase letter or digit and hold "
+            "only lowercase letters, digits, - or _"
+        )
+    if args.priority not in (1, 2, 3, 4):
+        raise ConfigError(f"priority {args.priority} must be {PRIORITY_HELP}")
+    try:
+        command = shlex.split(args.command)
+    except ValueError as exc:
+        raise ConfigError(f"cannot split the command {args.command!r}: {exc}") from None
+    if not command:
+        raise ConfigError("the command is empty: give the program and its arguments")
+    cron = None
+    if args.schedule is not None:
+        try:
+            cron = to_cron(args.schedule)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if args.timezone is not None:
+        _check_zone(args.timezone)
+    path = catalog_path()
+    entry = add_entry(path, command_entry(
+        args.name, command, cron,
+        description=args.description, priority=args.priority, timeout_seconds=args.timeout,
+        enabled=not args.disabled, timezone=args.timezone, cwd=args.cwd,
+    ))
+    when = describe(cron) if cron else "on demand only"
+    state = " (paused)" if entry.paused else ""
+    print(f"added {entry.name}: {shlex.join(command)}; {when}; {entry.queue} priority{state}")
+    print(f"catalog: {path}; 'automation start' (or 'prefect deploy --all') applies it")
+    return 0
+
+
+def _check_zone(zone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"time zone {zone!r} is not a known IANA zone (e.g. UTC, Europe/Berlin)"
+        ) from None
+
+
+def remove(args: argparse.Namespace) -> int:
+    from deployments.catalog import catalog_path, remove_entry
+
+    path = catalog_path()
+    entry = remove_entry(path, args.name)
+    print(f"removed {entry.name} from {path}")
+    return 0
+
+
+# -- list ----------------------------------------------------------------------------------
+
+
+def job_rows(catalog: Any, timezone: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    """One row per job: schedule in words and cron, zone, priority, enabled and next run.
+
+    Args:
+        catalog: the validated catalog.
+        timezone: AUTOMATION_TIMEZONE (for schedules that follow the catalog's default).
+        now: compute next runs after this time (default: now).
+
+    Returns:
+        JSON-ready rows, in catalog order.
+    """
+    from deployments.schedules import describe, next_runs
+
+    rows = []
+    for entry in catalog.entries:
+        schedules = []
+        upcoming = []
+        for s in entry.schedules:
+            zone = entry.schedule_timezone(s, timezone)
+            schedules.append({
+                "words": describe(s["cron"]),
+                "cron": s["cron"],
+                "timezone": zone,
+                "active": s["active"],
+            })
+            if s["active"] and not entry.paused:
+                upcoming.append(next_runs(s["cron"], zone, after=now)[0])
+        timeout = entry.parameters.get("timeout_seconds", entry.timeout_seconds)
+        rows.append({
+            "name": entry.name,
+            "flow": entry.entrypoint,
+            "schedules": schedules,
+            "priority": entry.priority,
+            "queue": entry.queue,
+            "enabled": entry.enabled,
+            "timeout_seconds": timeout,
+            "next_run": min(upcoming).isoformat(timespec="minutes") if upcoming else None,
+            "after": _upstream(entry.triggers),
+        })
+    return rows
+
+
+def _upstream(triggers: list[dict[str, Any]]) -> list[str]:
+    """The deployments whose runs trigger a job (from its triggers' match_related)."""
+    names = []
+    for trigger in triggers:
+        related = trigger.get("match_related") or {}
+        for rel in related if isinstance(related, list) else [related]:
+            if rel.get("prefect.resource.role") == "deployment" and rel.get(
+                "prefect.resource.name"
+            ):
+                names.append(str(rel["prefect.resource.name"]))
+    return names or (["an event"] if triggers else [])
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    from blocks.settings import load_settings
+
+    settings = load_settings()
+    rows = job_rows(_catalog(), settings.timezone)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = []
+    for r in rows:
+        scheds = r["schedules"]
+        when = "; ".join(
+            s["words"] + ("" if s["active"] else " (inactive)") for s in scheds
+        ) or (f"after {', '.join(r['after'])}" if r["after"] else "on demand")
+        crons = "; ".join(f"{s['cron']} {s['timezone']}" for s in scheds) or "-"
+        if not r["enabled"]:
+            nxt = "paused"
+        else:
+            nxt = r["next_run"] or ("on trigger" if r["after"] else "-")
+        table.append([
+            r["name"], when, crons, f"{r['priority']} {r['queue']}",
+            "yes" if r["enabled"] else "no", nxt, f"{r['timeout_seconds']:g} s",
+        ])
+    print(_table(table, ["NAME", "SCHEDULE", "CRON", "PRIORITY", "ENABLED", "NEXT RUN",
+                         "TIMEOUT"]))
+    return 0
+
+
+# -- run / status (Prefect API) ------------------------------------------------------------
+
+
+def _connect() -> Any:
+    """Point Prefect at the stack's API; `ConfigError` when no server answers."""
+    from blocks.settings import load_settings
+    from deployments.runtime import use_stack_api
+
+    settings = load_settings()
+    if not use_stack_api(settings):
+        raise ConfigError(
+            f"no Prefect server answers at {settings.api_url}: start the stack with "
+            "'automation start' (or set PREFECT_API_URL)"
+        )
+    return settings
+
+
+def _deployments_by_name(client: Any, names: list[str]) -> dict[str, Any]:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    found = client.read_deployments(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names))
+    )
+    out: dict[str, Any] = {}
+    for dep in found:
+        out.setdefault(dep.name, dep)
+    return out
+
+
+def run_job(args: argparse.Namespace) -> int:
+    catalog = _catalog()
+    entry = catalog.get(args.task)
+    settings = _connect()
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    with get_client(sync_client=True) as client:
+        deployment = _deployments_by_name(client, [entry.name]).get(entry.name)
+    if deployment is None:
+        raise ConfigError(
+            f"job {entry.name!r} is in the catalog but not deployed at {settings.api_url}: "
+            "start the stack ('automation start') or run 'prefect deploy --all'"
+        )
+    flow_run = run_deployment(deployment.id, timeout=0, as_subflow=False)
+    print(f"started {entry.name}: flow run {flow_run.name} ({flow_run.id})")
+    print(f"{settings.ui_url}/runs/flow-run/{flow_run.id}")
+    if not args.wait:
+        return 0
+    flow_run = _wait(flow_run.id)
+    state = flow_run.state
+    name = state.name if state else "unknown"
+    print(f"{entry.name}: {name}" + (f" ({state.message})" if state and state.message else ""))
+    return 0 if state is not None and state.is_completed() else 1
+
+
+def _wait(flow_run_id: Any, poll_seconds: float = 2.0) -> Any:
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        while True:
+            flow_run = client.read_flow_run(flow_run_id)
+            if flow_run.state is not None and flow_run.state.is_final():
+                return flow_run
+            time.sleep(poll_seconds)
+
+
+def status_rows(names: list[str]) -> list[dict[str, Any]]:
+    """Per job: deployed or not, paused, last finished or running run, next scheduled run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    waiting = [StateType.SCHEDULED, StateType.PENDING]
+    rows = []
+    with get_client(sync_client=True) as client:
+        deployments = _deployments_by_name(client, names)
+        for name in names:
+            dep = deployments.get(name)
+            row: dict[str, Any] = {"name": name, "deployed": dep is not None, "paused": None,
+                                   "last_state": None, "last_time": None, "next_run": None}
+            if dep is not None:
+                only = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
+                row["paused"] = dep.paused
+                last = client.read_flow_runs(
+                    deployment_filter=only,
+                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(not_any_=waiting))),
+                    sort=FlowRunSort.START_TIME_DESC, limit=1,
+                )
+                if last:
+                    run = last[0]
+                    when = run.end_time or run.start_time or run.expected_start_time
+                    row["last_state"] = run.state.name if run.state else None
+                    row["last_time"] = when.isoformat(timespec="seconds") if when else None
+                upcoming = client.read_flow_runs(
+                    deployment_filter=only,
+                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
+                    sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=1,
+                )
+                if upcoming and upcoming[0].expected_start_time:
+                    row["next_run"] = upcoming[0].expected_start_time.isoformat(
+                        timespec="seconds")
+            rows.append(row)
+    return rows
+
+
+def status(args: argparse.Namespace) -> int:
+    catalog = _catalog()
+    _connect()
+    rows = status_rows(catalog.names())
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [
+        [
+            r["name"],
+            ("paused" if r["paused"] else "deployed") if r["deployed"] else "not deployed",
+            r["last_state"] or "-",
+            r["last_time"] or "-",
+            r["next_run"] or "-",
+        ]
+        for r in rows
+    ]
+    print(_table(table, ["NAME", "STATE", "LAST RUN", "AT", "NEXT RUN"]))
+    if not any(r["deployed"] for r in rows):
+        print("no job is deployed yet: start the stack with 'automation start'", file=sys.stderr)
+    return 0

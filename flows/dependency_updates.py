@@ -1,0 +1,65 @@
+"""The `dependency-updates` job: which dependencies of the target project have newer releases.
+
+Lists current and latest versions with release dates (pip's own machinery against the
+configured package index), looks for known vulnerabilities with pip-audit when its service
+answers, stores the counts as metrics and publishes a markdown report to the Prefect UI.
+`python flows/dependency_updates.py` runs it once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from blocks.settings import load_settings
+from tasks.dependencies import (
+    audit_dependencies,
+    find_outdated_dependencies,
+    publish_dependency_report,
+    store_dependency_metrics,
+)
+
+
+@flow(name="dependency-updates", log_prints=True)
+def dependency_updates(
+    index_url: str | None = None,
+    lock_file: str | None = None,
+    audit: bool = True,
+) -> dict[str, Any]:
+    """Check the target project's dependencies for newer releases and known vulnerabilities.
+
+    Args:
+        index_url: the package index to compare with (default: pip's configuration).
+        lock_file: a lock or requirements file to compare instead of the target's `.venv`.
+        audit: look for known vulnerabilities with pip-audit.
+
+    Returns:
+        The report: target, source, checked, outdated rows, audit result, stored samples.
+    """
+    logger = get_run_logger()
+    target = load_settings().target_path
+    report = find_outdated_dependencies(str(target), index_url=index_url, lock_file=lock_file)
+    pins = report.pop("pins")
+    report["audit"] = (
+        audit_dependencies(pins) if audit
+        else {"available": False, "reason": "skipped (audit=False)"}
+    )
+    vulnerable = (
+        report["audit"].get("vulnerable_packages") if report["audit"]["available"] else None
+    )
+    report["stored"] = store_dependency_metrics(len(report["outdated"]), vulnerable)
+    publish_dependency_report(report)
+    vuln_text = (
+        f"{vulnerable} vulnerable" if vulnerable is not None
+        else f"vulnerabilities unavailable: {report['audit']['reason']}"
+    )
+    logger.info(
+        "%d of %d dependencies are outdated; %s", len(report["outdated"]), report["checked"],
+        vuln_text,
+    )
+    return report
+
+
+if __name__ == "__main__":
+    dependency_updates()

@@ -1,0 +1,84 @@
+"""The `housekeeping` job: log rotation, report expiry and metric store pruning, daily.
+
+Rotates and compresses oversized logs in the log directory, deletes archived reports older than
+the retention, prunes raw metric samples older than AUTOMATION_RAW_RETENTION_DAYS (hourly and
+daily rollups stay) and shrinks the SQLite store. Prefect's own run history is pruned by the
+server's DB vacuum service, not here. `python flows/housekeeping.py` runs it once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from blocks.settings import load_settings
+from tasks.housekeeping import (
+    LOG_KEEP,
+    LOG_MAX_BYTES,
+    REPORT_RETENTION_DAYS,
+    expire_reports,
+    prune_metric_samples,
+    publish_housekeeping_report,
+    rotate_logs,
+)
+
+
+@flow(name="housekeeping", log_prints=True)
+def housekeeping(
+    report_retention_days: float = REPORT_RETENTION_DAYS,
+    raw_retention_days: float | None = None,
+    log_max_bytes: int = LOG_MAX_BYTES,
+    log_keep: int = LOG_KEEP,
+    vacuum: bool = True,
+) -> dict[str, Any]:
+    """Clean up logs, reports and raw metric samples; report what was removed.
+
+    Args:
+        report_retention_days: delete archived reports older than this.
+        raw_retention_days: delete raw samples older than this (default:
+            AUTOMATION_RAW_RETENTION_DAYS).
+        log_max_bytes: rotate log files bigger than this.
+        log_keep: compressed archives kept per log file.
+        vacuum: shrink the SQLite metrics file after pruning.
+
+    Returns:
+        Per step (logs, reports, metrics) what was removed and the bytes freed, plus the total.
+    """
+    for name, value in (("report_retention_days", report_retention_days),
+                        ("log_max_bytes", log_max_bytes)):
+        if not value > 0:
+            raise ValueError(f"{name} {value!r} must be above 0")
+    if log_keep < 0:
+        raise ValueError(f"log_keep {log_keep!r} must be 0 or more")
+    logger = get_run_logger()
+    settings = load_settings()
+    raw_days = raw_retention_days if raw_retention_days is not None else (
+        settings.raw_retention_days
+    )
+    if not raw_days > 0:
+        raise ValueError(f"raw_retention_days {raw_days!r} must be above 0")
+    logs = rotate_logs(str(settings.log_path), log_max_bytes, log_keep)
+    reports = expire_reports(str(settings.data_path / "reports"), report_retention_days)
+    metrics = prune_metric_samples(settings.metrics_url, raw_days, vacuum)
+    result = {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "report_retention_days": report_retention_days,
+        "raw_retention_days": raw_days,
+        "logs": logs,
+        "reports": reports,
+        "metrics": metrics,
+        "bytes_freed": logs["bytes_freed"] + reports["bytes_freed"] + metrics["bytes_freed"],
+    }
+    publish_housekeeping_report(result)
+    logger.info(
+        "rotated %d logs, deleted %d reports and %d raw samples; freed %d bytes",
+        len(logs["rotated"]), len(reports["removed"]), metrics["samples_deleted"],
+        result["bytes_freed"],
+    )
+    return result
+
+
+if __name__ == "__main__":
+    housekeeping()
