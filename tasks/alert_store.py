@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -187,3 +188,23 @@ def time_to_resolve(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
             out.append({"rule": h["rule"], "metric": h["metric"], "labels": h["labels"],
                         "fired_at": fired, "resolved_at": h["ts"], "seconds": h["ts"] - fired})
     return out
+
+
+@contextmanager
+def silenced_while(store: MetricStore, rules: Iterable[str], reason: str,
+                   max_seconds: float = 6 * 3600.0) -> Iterator[None]:
+    """Silence `rules` while a job runs (housekeeping, the test suite), then lift the silence.
+
+    A silence set by somebody else (another reason) is left as it is.
+    """
+    names = list(rules)
+    for name in names:
+        if name not in silences(store):
+            silence(store, name, max_seconds, reason)
+    try:
+        yield
+    finally:
+        ensure_tables(store)
+        with store._write() as conn:
+            conn.execute(silence_table.delete().where(
+                silence_table.c.rule.in_(names), silence_table.c.reason == reason))

@@ -18,6 +18,8 @@ METRICS = declare(
     MetricSpec("project.tests.duration_seconds", "s", "Test-suite wall time", "lower", "last"),
     MetricSpec("project.tests.coverage_percent", "%", "Line coverage (coverage report TOTAL)",
                "higher", "last"),
+    MetricSpec("project.tests.uncovered_lines", "lines", "Lines no test executes", "lower",
+               "last"),
     MetricSpec("project.tests.branch_coverage_percent", "%", "Branch coverage", "higher", "last"),
     MetricSpec("project.tests.module_coverage_percent", "%", "Line coverage per module",
                "higher", "last", labels=("module",)),

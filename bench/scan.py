@@ -1,0 +1,283 @@
+"""Benchmark the code health scan against the reference command lines, and check exactness.
+
+Usage: ``python bench/scan.py PATH [--workers N] [--repeat N]``
+
+The tree at PATH is copied to a temporary directory first (``__pycache__`` left out), so it is
+never touched. On the copy, the script times, one after another:
+
+1. the five reference commands: ``radon cc -j``, ``radon mi -j``, ``radon raw -j``,
+   ``radon hal -j`` (from an empty working directory, so radon uses its defaults as the scan
+   does) and ``bandit -r . -f json`` (at the root, with ``-c pyproject.toml`` when that file
+   has a ``[tool.bandit]`` table, as the scan does);
+2. our full scan with an empty cache, in a fresh interpreter (imports included, as they are
+   for the commands);
+3. our rescan after one file (the median-sized one) was modified.
+
+It prints each time (wall clock, and CPU seconds of the process and the workers it waited
+for: a figure that other load on a shared machine disturbs less), the wall-clock ratios to
+the commands' total (goals: cold <= 0.4x, one-file rescan <= 0.03x), the peak resident
+memory of the scan (the scan process and its workers summed, sampled every 0.1 s; goal
+< 1 GB) and whether our totals equal the commands' totals over the same files. With
+``--repeat N`` every measurement runs N times and the fastest counts (the machine may be
+shared: other load slows single runs). Exit status: 0 when the totals match and every goal
+is met, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess  # nosec B404 - runs the reference tools with argument lists, no shell
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL_COLD = 0.4
+GOAL_RESCAN = 0.03
+GOAL_RSS = 1024**3
+RAW_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments")
+
+
+def run_measured(args: list[str], cwd: Path, stdout: Path) -> tuple[float, int, float]:
+    """Run a command to completion.
+
+    Returns:
+        Wall seconds, peak RSS of its process tree in bytes, and CPU seconds (user + system)
+        of the command and every process it waited for (its workers).
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    errors = stdout.with_suffix(".stderr")
+    with open(stdout, "wb") as out, open(errors, "wb") as err:
+        proc = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=err)  # nosec B603
+        peak = 0
+        watched = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                tree = [watched, *watched.children(recursive=True)]
+                peak = max(peak, sum(_rss(p) for p in tree))
+            except psutil.NoSuchProcess:
+                pass
+            time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    if proc.returncode not in (0, 1):  # bandit exits 1 when it finds issues
+        stderr = errors.read_text(errors="replace")[-2000:]
+        raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{stderr}")
+    return elapsed, peak, cpu
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return process.memory_info().rss
+    except psutil.NoSuchProcess:
+        return 0
+
+
+def relative(mapping: dict[str, Any], root: Path) -> dict[str, Any]:
+    out = {}
+    for key, value in mapping.items():
+        path = Path(key) if os.path.isabs(key) else root / key
+        out[Path(os.path.relpath(path, root)).as_posix()] = value
+    return out
+
+
+def reference_totals(outputs: dict[str, Path], root: Path, ours: set[str]) -> dict[str, Any]:
+    """The commands' totals over the files our scan analysed, and the files only one side saw."""
+    raw = relative(json.loads(outputs["raw"].read_text()), root)
+    cc = relative(json.loads(outputs["cc"].read_text()), root)
+    mi = relative(json.loads(outputs["mi"].read_text()), root)
+    hal = relative(json.loads(outputs["hal"].read_text()), root)
+    bandit = json.loads(outputs["bandit"].read_text())
+    per_file = {k: v for k, v in bandit["metrics"].items() if k != "_totals"}
+    per_file = relative(per_file, root)
+    quality: dict[str, Any] = dict.fromkeys(RAW_KEYS, 0)
+    for path, counts in raw.items():
+        if path in ours and "error" not in counts:
+            for key in RAW_KEYS:
+                quality[key] += counts[key]
+    blocks = [b for path, bs in cc.items() if path in ours and isinstance(bs, list) for b in bs]
+    quality["cc_blocks"] = len(blocks)
+    quality["cc_sum"] = sum(b["complexity"] for b in blocks)
+    mis = [v["mi"] for path, v in mi.items() if path in ours and "error" not in v]
+    quality["mi_mean"] = math.fsum(mis) / len(mis) if mis else None
+    quality["hal_volume"] = sum(
+        v["total"]["volume"] for path, v in hal.items() if path in ours and "error" not in v
+    )
+    security: dict[str, int] = {}
+    for path, counts in per_file.items():
+        if path in ours:
+            for key, value in counts.items():
+                security[key] = security.get(key, 0) + value
+    seen = set(raw) | set(per_file)
+    return {
+        "quality": quality,
+        "security": security,
+        "only_reference": sorted(seen - ours),
+        "bandit_totals_all_files": bandit["metrics"]["_totals"],
+    }
+
+
+def compare(ours: dict[str, Any], reference: dict[str, Any]) -> list[str]:
+    """Lines describing each mismatch (empty when everything matches)."""
+    problems = []
+    for key, expected in reference["quality"].items():
+        got = ours["quality"][key]
+        same = (
+            math.isclose(got, expected, rel_tol=1e-12)
+            if isinstance(expected, float)
+            else got == expected
+        )
+        if not same:
+            problems.append(f"quality {key}: ours {got}, radon {expected}")
+    for key, expected in reference["security"].items():
+        if ours["security"][key] != expected:
+            problems.append(f"security {key}: ours {ours['security'][key]}, bandit {expected}")
+    return problems
+
+
+def scan_main(argv: list[str]) -> None:
+    """The scan itself, run in a fresh interpreter by the benchmark."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("path")
+    parser.add_argument("--cache-dir", required=True)
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from tasks.scan_engine import scan_tree
+
+    result = scan_tree(args.path, cache_dir=args.cache_dir, workers=args.workers)
+    json.dump(result, sys.stdout)
+
+
+def bandit_config_args(root: Path) -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    from tasks.security import load_bandit_settings
+
+    config = load_bandit_settings(root).config_file
+    return ["-c", config] if config else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path, help="a Python tree, e.g. a site-packages package")
+    parser.add_argument("--workers", type=int, default=None, help="scan workers (default: CPUs)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run each measurement N times, keep the fastest"
+    )
+    args = parser.parse_args(argv)
+    if not args.path.is_dir():
+        parser.error(f"{args.path} is not a directory")
+    py = sys.executable
+    with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
+        work = Path(tmp)
+        tree = work / "tree"
+        skip = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(args.path, tree, symlinks=True, ignore=skip)
+        empty = work / "cwd"
+        empty.mkdir()
+        outputs = {name: work / f"{name}.json" for name in ("cc", "mi", "raw", "hal", "bandit")}
+        commands = {
+            "cc": ([py, "-m", "radon", "cc", "-j", str(tree)], empty),
+            "mi": ([py, "-m", "radon", "mi", "-j", str(tree)], empty),
+            "raw": ([py, "-m", "radon", "raw", "-j", str(tree)], empty),
+            "hal": ([py, "-m", "radon", "hal", "-j", str(tree)], empty),
+            # -P: bandit runs at the root, whose packages must not shadow the stdlib
+            # (a package named `logging` would break `python -m bandit`).
+            "bandit": (
+                [py, "-P", "-m", "bandit", *bandit_config_args(tree)]
+                + ["-r", ".", "-f", "json", "-q"],
+                tree,
+            ),
+        }
+        count = sum(1 for _ in tree.rglob("*.py"))
+        print(f"tree: {args.path} ({count} .py files), copied to {tree}")
+        times, cpus = {}, {}
+        for name, (command, cwd) in commands.items():
+            runs = [run_measured(command, cwd, outputs[name]) for _ in range(args.repeat)]
+            times[name] = min(run[0] for run in runs)
+            cpus[name] = min(run[2] for run in runs)
+            label = "bandit -r" if name == "bandit" else f"radon {name}"
+            print(f"  {label:<12} {times[name]:8.2f} s  cpu {cpus[name]:7.2f} s")
+        reference_time, reference_cpu = sum(times.values()), sum(cpus.values())
+        print(f"  {'reference':<12} {reference_time:8.2f} s  cpu {reference_cpu:7.2f} s"
+              "  (the five commands, one after another)")  # fmt: skip
+
+        scan_cmd = [py, str(Path(__file__).resolve()), "--scan", str(tree)]
+        scan_cmd += ["--cache-dir", str(work / "cache")]
+        if args.workers is not None:
+            scan_cmd += ["--workers", str(args.workers)]
+        cold_out, warm_out = work / "cold.json", work / "warm.json"
+        cold_time = warm_time = cold_cpu = warm_cpu = math.inf
+        cold_rss = warm_rss = 0
+        # A typical edit: the median-sized file (the rescan time is mostly its analysis).
+        by_size = sorted(tree.rglob("*.py"), key=lambda p: (p.stat().st_size, str(p)))
+        victim = by_size[len(by_size) // 2]
+        original = victim.read_bytes()
+        for _ in range(args.repeat):
+            shutil.rmtree(work / "cache", ignore_errors=True)
+            victim.write_bytes(original)
+            elapsed, rss, cpu = run_measured(scan_cmd, empty, cold_out)
+            cold_time, cold_rss = min(cold_time, elapsed), max(cold_rss, rss)
+            cold_cpu = min(cold_cpu, cpu)
+            victim.write_bytes(original + b"\n\ndef _bench_edit(x):\n    return x if x else None\n")
+            elapsed, rss, cpu = run_measured(scan_cmd, empty, warm_out)
+            warm_time, warm_rss = min(warm_time, elapsed), max(warm_rss, rss)
+            warm_cpu = min(warm_cpu, cpu)
+        cold = json.loads(cold_out.read_text())
+        warm = json.loads(warm_out.read_text())
+
+        cold_ratio, warm_ratio = cold_time / reference_time, warm_time / reference_time
+        peak = max(cold_rss, warm_rss)
+        print(f"  {'scan cold':<12} {cold_time:8.2f} s  cpu {cold_cpu:7.2f} s  {cold_ratio:.3f}x"
+              f" (goal <= {GOAL_COLD}x; cpu {cold_cpu / reference_cpu:.3f}x)"
+              f"  workers {cold['stats']['workers']}")  # fmt: skip
+        print(f"  {'rescan 1':<12} {warm_time:8.2f} s  cpu {warm_cpu:7.2f} s  {warm_ratio:.3f}x"
+              f" (goal <= {GOAL_RESCAN}x; cpu {warm_cpu / reference_cpu:.3f}x)"
+              f"  analysed {warm['stats']['analysed']} of {warm['stats']['files']}"
+              f" ({victim.relative_to(tree)})")  # fmt: skip
+        print(f"  peak RSS     {peak / 1024**2:8.1f} MiB (goal < {GOAL_RSS // 1024**2} MiB;"
+              f" cold {cold_rss / 1024**2:.1f}, rescan {warm_rss / 1024**2:.1f})")  # fmt: skip
+
+        ours = {e["path"] for e in cold["files"]}
+        reference = reference_totals(outputs, tree, ours)
+        problems = compare(cold["totals"], reference)
+        print(f"  files: ours {len(ours)}, errors {len(cold['errors'])};"
+              f" seen only by the commands: {len(reference['only_reference'])}")  # fmt: skip
+        for path in reference["only_reference"][:10]:
+            print(f"    {path}")
+        print(f"  totals match radon and bandit: {'yes' if not problems else 'NO'}")
+        for line in problems:
+            print(f"    {line}")
+        if not reference["only_reference"]:
+            same = {
+                k: cold["totals"]["security"][k] for k in reference["bandit_totals_all_files"]
+            } == reference["bandit_totals_all_files"]
+            print(f"  bandit metrics._totals equal: {'yes' if same else 'NO'}")
+            problems += [] if same else ["bandit _totals differ"]
+        ok = (
+            not problems
+            and cold_ratio <= GOAL_COLD
+            and warm_ratio <= GOAL_RESCAN
+            and peak < GOAL_RSS
+            and warm["stats"]["analysed"] == 1
+        )
+        print("result:", "all goals met" if ok else "some goal missed")
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--scan":
+        scan_main(sys.argv[2:])
+    else:
+        sys.exit(main())

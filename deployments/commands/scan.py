@@ -1,0 +1,139 @@
+"""`automation scan quality|security|tests PATH [--json]`: code health of any Python tree.
+
+Runs without Prefect (the scans are plain functions). The JSON's `totals` equal the reference
+tools on the same tree: radon raw/cc/mi sums for quality, bandit's `metrics._totals` for
+security, pytest's counts and `coverage report`'s TOTAL for tests. A progress bar is drawn
+while scanning in a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from blocks.settings import load_settings
+
+QUALITY_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments",
+                "cc_blocks", "cc_sum", "mi_mean")
+SECURITY_KEYS = ("SEVERITY.HIGH", "SEVERITY.MEDIUM", "SEVERITY.LOW", "CONFIDENCE.HIGH",
+                 "CONFIDENCE.MEDIUM", "CONFIDENCE.LOW", "loc", "nosec")
+
+
+def register(groups: Any) -> None:
+    scan = groups.add_parser("scan", help="scan a Python tree: quality, security or tests")
+    sub = scan.add_subparsers(dest="kind", metavar="KIND", parser_class=type(scan))
+    sub.required = True
+    for kind, text in (("quality", "radon: complexity, maintainability, size"),
+                       ("security", "bandit: findings by severity and confidence"),
+                       ("tests", "pytest under coverage: counts and coverage")):
+        p = sub.add_parser(kind, help=text)
+        p.add_argument("path", nargs="?", default=None,
+                       help="the tree (default: AUTOMATION_TARGET_DIR)")
+        p.add_argument("--json", action="store_true", help="totals, per-file results, errors")
+        if kind == "tests":
+            p.add_argument("--timeout", type=float, default=1800.0,
+                           help="seconds before a hanging suite is ended (default: 1800)")
+        else:
+            p.add_argument("--exclude", action="append", default=[],
+                           help="a glob to exclude (repeatable), on top of .venv, .git, "
+                                "node_modules, build, dist, __pycache__")
+            p.add_argument("--no-cache", action="store_true", help="scan every file afresh")
+        p.set_defaults(handler=run_scan)
+
+
+def _progress(enabled: bool) -> Any:
+    if not enabled:
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
+                   console=None)
+    task_id = bar.add_task("scanning", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task_id, completed=done, total=total)
+
+    return bar, update
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    path = Path(args.path).expanduser() if args.path else settings.target_path
+    if args.kind == "tests":
+        return _tests(args, path)
+    from tasks.scan_engine import scan_tree
+
+    bar, update = _progress(sys.stderr.isatty() and not args.json)
+    cache = None if args.no_cache else settings.data_path / "scan-cache"
+    if bar is not None:
+        bar.start()
+    try:
+        result = scan_tree(path, kinds=[args.kind], cache_dir=cache, excludes=args.exclude,
+                           progress=update)
+    finally:
+        if bar is not None:
+            bar.stop()
+    keys = QUALITY_KEYS if args.kind == "quality" else SECURITY_KEYS
+    totals = {k: result["totals"][args.kind][k] for k in keys}
+    if args.json:
+        print(json.dumps({
+            "path": result["path"], "kind": args.kind, "totals": totals,
+            "details": result["totals"][args.kind],
+            "files": [{"path": f["path"], args.kind: f.get(args.kind)} for f in result["files"]],
+            "worst": result["worst"], "errors": result["errors"],
+        }, indent=2, default=str))
+        return 0
+    print(f"{args.kind} scan of {result['path']}: {result['totals'][args.kind].get('files')} "
+          f"files, {len(result['errors'])} problem(s)")
+    for key, value in totals.items():
+        shown = f"{value:.2f}" if isinstance(value, float) else value
+        print(f"  {key:18s} {shown}")
+    if args.kind == "quality":
+        for block in result["worst"]["cc_blocks"][:5]:
+            print(f"  complex: {block['path']}:{block['lineno']} {block['name']} "
+                  f"cc={block['complexity']} ({block['rank']})")
+    else:
+        for f in result["worst"]["security"][:5]:
+            print(f"  {f['severity']}/{f['confidence']} {f['test_id']} {f['file']}:{f['line']} "
+                  f"{f['text']}")
+    for e in result["errors"][:10]:
+        print(f"  skipped {e['file']}: {e['reason']}")
+    return 0
+
+
+def _tests(args: argparse.Namespace, path: Path) -> int:
+    from tasks.errors import ConfigError
+    from tasks.testsuite import run_test_suite
+
+    if not path.is_dir():
+        raise ConfigError(f"cannot run the tests of {path}: it does not exist or is not a "
+                          "directory")
+    result = run_test_suite(path, timeout=args.timeout)
+    counts = result.get("tests") or {}
+    cov = result.get("coverage") or {}
+    totals = {k: counts.get(k) for k in ("passed", "failed", "errors", "skipped")}
+    totals["coverage_percent"] = cov.get("percent")
+    errors = [result["reason"]] if result.get("reason") else []
+    if args.json:
+        print(json.dumps({
+            "path": result["path"], "kind": "tests", "state": result["state"],
+            "totals": totals, "failures": result.get("failures", []),
+            "coverage": {k: v for k, v in cov.items() if k != "files"},
+            "files": cov.get("files", []), "duration": result.get("duration"),
+            "errors": errors,
+        }, indent=2, default=str))
+    else:
+        print(f"tests of {result['path']}: {result['state']}"
+              + (f" ({result['reason']})" if result.get("reason") else ""))
+        if counts:
+            print("  " + ", ".join(f"{k} {v}" for k, v in totals.items()
+                                   if k != "coverage_percent"))
+        if cov:
+            print(f"  coverage {cov.get('display')} %")
+        for f in result.get("failures", [])[:10]:
+            print(f"  {f['kind']}: {f['id']}: {f['message'][:200]}")
+    return 0 if result["state"] in ("passed", "failed") else 1

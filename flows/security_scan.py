@@ -1,0 +1,51 @@
+"""The `security-scan` job: bandit over the target tree, daily at 02:00.
+
+Honours the target's bandit configuration (`[tool.bandit]` in its pyproject.toml) and
+`# nosec`; stores `project.security.*`, publishes a summary with the change since the previous
+run and a table of the most severe findings, and feeds the alert rules (security issues > 0).
+`python flows/security_scan.py [PATH]` runs it once.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from prefect import flow
+from prefect.concurrency.sync import concurrency
+
+from tasks.code_health import security_samples
+from tasks.collection import evaluate_alerts, store_metrics
+from tasks.scans import publish_health_summary, read_previous, scan_code
+
+
+@flow(name="security-scan", log_prints=True)
+def security_scan(path: str | None = None) -> dict[str, Any]:
+    """Scan the target with bandit and store the findings' totals.
+
+    Args:
+        path: the tree to scan (default: AUTOMATION_TARGET_DIR).
+
+    Returns:
+        `totals` (bandit's metrics._totals), `findings` (the most severe), `errors`, `alerts`.
+    """
+    with concurrency("scans", occupy=1):
+        previous = read_previous("project.security.")
+        scan = scan_code(["security"], path)
+    samples = security_samples(scan, time.time())
+    store_metrics(samples)
+    alerts = evaluate_alerts(samples)
+    worst = [
+        {"severity": f["severity"], "confidence": f["confidence"], "test": f["test_id"],
+         "file": f["file"], "line": f["line"], "issue": f["text"]}
+        for f in scan["worst"]["security"]
+    ]
+    publish_health_summary("security-scan", "Security scan", samples, previous,
+                           scan["errors"], worst)
+    return {"totals": scan["totals"]["security"], "findings": scan["worst"]["security"],
+            "errors": scan["errors"], "alerts": alerts}
+
+
+if __name__ == "__main__":
+    security_scan(*sys.argv[1:2])

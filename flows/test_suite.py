@@ -1,0 +1,69 @@
+"""The `test-suite` job: the target's full pytest suite under coverage, nightly.
+
+Passed, failed, errors, skipped and duration (as pytest counts them), each failure with its id
+and message, line and branch coverage (the TOTAL of `coverage report`) and per-file coverage.
+A suite that cannot start is an error state with its reason, never 0 % coverage; a hanging
+suite is ended by its timeout and reported as such. CPU and memory alerts are silenced while
+the suite runs (it is expected to load the machine).
+`python flows/test_suite.py [PATH]` runs it once.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from prefect import flow
+
+from blocks.settings import load_settings
+from tasks.alert_store import silenced_while
+from tasks.code_health import test_samples
+from tasks.collection import evaluate_alerts, store_metrics
+from tasks.scans import publish_health_summary, read_previous, run_tests
+from tasks.store import MetricStore
+
+#: Alert rules this job silences while it runs.
+SILENCES = ("cpu-high", "memory-high")
+
+
+@flow(name="test-suite", log_prints=True)
+def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict[str, Any]:
+    """Run the target's test suite under coverage and store the figures.
+
+    Args:
+        path: the project (default: AUTOMATION_TARGET_DIR).
+        timeout_seconds: the suite is killed after this long and reported as timed out.
+
+    Returns:
+        `totals` (passed, failed, errors, skipped, coverage_percent), `state`, `reason`,
+        `failures`, `alerts`, and `result` (everything `run_test_suite` reported).
+    """
+    store = MetricStore(load_settings().metrics_url)
+    try:
+        with silenced_while(store, SILENCES, reason="test-suite running"):
+            previous = read_previous("project.tests.")
+            result = run_tests(path, timeout=timeout_seconds)
+    finally:
+        store.close()
+    samples = test_samples(result, time.time())
+    store_metrics(samples)
+    alerts = evaluate_alerts(samples)
+    failures = [{"test": f["id"], "kind": f["kind"], "message": f["message"][:300]}
+                for f in result.get("failures", [])]
+    state = result["state"]
+    note = "" if state in ("passed", "failed") else (
+        f"**The suite did not run to completion: {state}.** {result.get('reason') or ''}")
+    errors = [] if not result.get("reason") else [result["reason"]]
+    publish_health_summary("test-suite", "Test suite", samples, previous, errors, failures,
+                           note=note)
+    counts = result.get("tests") or {}
+    cov = result.get("coverage") or {}
+    totals = {k: counts.get(k) for k in ("passed", "failed", "errors", "skipped")}
+    totals["coverage_percent"] = cov.get("percent")
+    return {"totals": totals, "state": state, "reason": result.get("reason"),
+            "failures": failures, "alerts": alerts, "result": result}
+
+
+if __name__ == "__main__":
+    test_suite(*sys.argv[1:2])

@@ -1,0 +1,102 @@
+"""Prefect tasks of the code-health jobs: scan, run the suite, score debt, publish.
+
+Each task batches a whole tree (never a task per file: a task run costs ~10 ms and several API
+calls). Scans report their progress to the UI as a Prefect progress artifact, and results go to
+the store as `project.*` metrics, to a markdown summary with the change since the previous run,
+and to a table artifact of the worst offenders.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+
+from blocks.settings import load_settings
+from tasks.code_health import format_health_summary, previous_values
+from tasks.store import MetricStore
+
+#: The scans' result cache (by file content hash): a rescan of an unchanged tree costs hashes.
+CACHE_DIR_NAME = "scan-cache"
+
+
+def target(path: str | None) -> Path:
+    return Path(path).expanduser().resolve() if path else load_settings().target_path
+
+
+@task(name="scan-code", cache_policy=NO_CACHE)
+def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
+    """Scan a tree with radon and/or bandit (cached by content hash), showing progress."""
+    from tasks.scan_engine import scan_tree
+
+    settings = load_settings()
+    progress_id = create_progress_artifact(progress=0.0, description=f"{'/'.join(kinds)} scan")
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= 1.0:
+            last[0] = now
+            update_progress_artifact(artifact_id=progress_id,
+                                     progress=100.0 * done / max(total, 1))
+
+    result = scan_tree(target(path), kinds=kinds,
+                       cache_dir=settings.data_path / CACHE_DIR_NAME, progress=progress)
+    update_progress_artifact(artifact_id=progress_id, progress=100.0)
+    stats = result.get("stats", {})
+    get_run_logger().info("scanned %s: %s", result["path"], stats)
+    return result
+
+
+@task(name="run-test-suite", cache_policy=NO_CACHE)
+def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any]:
+    """Run the target's pytest suite under coverage (bounded by its own subprocess timeout)."""
+    from tasks.testsuite import run_test_suite
+
+    result = run_test_suite(target(path), timeout=timeout)
+    logger = get_run_logger()
+    if result["state"] in ("error", "timed_out"):
+        logger.error("test suite %s: %s", result["state"], result.get("reason"))
+    else:
+        logger.info("tests: %s, coverage %s", result["tests"],
+                    (result.get("coverage") or {}).get("display"))
+    return result
+
+
+@task(name="read-previous-figures", cache_policy=NO_CACHE)
+def read_previous(prefix: str) -> dict[str, float]:
+    """The latest stored figures under `prefix` (the previous run's), by metric name."""
+    store = MetricStore(load_settings().metrics_url)
+    try:
+        return previous_values(store.latest(prefix))
+    finally:
+        store.close()
+
+
+@task(name="publish-health-summary", cache_policy=NO_CACHE)
+def publish_health_summary(key: str, title: str, samples: list[Any],
+                           previous: dict[str, float], errors: list[Any],
+                           worst: list[dict[str, Any]], note: str = "") -> str:
+    """The markdown summary (with changes) and the worst-offenders table, under stable keys."""
+    markdown = format_health_summary(title, samples, previous, errors, note)
+    create_markdown_artifact(key=f"{key}-summary", markdown=markdown, description=title)
+    create_table_artifact(key=f"{key}-worst", table=worst or [{"result": "nothing to report"}],
+                          description=f"{title}: worst offenders")
+    return markdown
+
+
+@task(name="compute-technical-debt", cache_policy=NO_CACHE)
+def compute_technical_debt(scan: dict[str, Any], tests: dict[str, Any] | None) -> dict[str, Any]:
+    """Remediation minutes, debt ratio and A-E rating (SQALE; see tasks/debt.py)."""
+    from tasks.debt import compute_debt
+
+    return compute_debt(scan, tests)

@@ -1,0 +1,1 @@
+"""A sample application with known bandit findings."""

@@ -1,0 +1,4 @@
+import pickle
+
+def broken(:
+    return pickle.loads(b"")

@@ -1,0 +1,117 @@
+"""The code-health jobs through a real Prefect server, and `automation scan` against the
+reference command-line tools on the same sample trees."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, run_cli
+
+from tasks.store import MetricStore
+
+SAMPLES = ROOT / "tests" / "samples"
+
+
+def latest(data: Path, prefix: str) -> dict[str, float]:
+    store = MetricStore(f"sqlite:///{data / 'metrics.db'}")
+    return {name: value for _, name, labels, _, value in store.latest(prefix) if not labels}
+
+
+def test_quality_and_security_flows_store_metrics_and_artifacts(
+    prefect_server: str, automation_env: Path, tmp_path: Path
+) -> None:
+    from prefect.artifacts import Artifact
+
+    from flows.code_quality import code_quality
+    from flows.security_scan import security_scan
+
+    tree = tmp_path / "tree"
+    shutil.copytree(SAMPLES / "security_project", tree)
+    first = code_quality(str(tree))
+    assert first["debt"]["rating"] in "ABCDE"
+    sec = security_scan(str(tree))
+    stored = latest(automation_env, "project.")
+    assert stored["project.quality.cc_sum"] == first["totals"]["cc_sum"]
+    assert stored["project.security.high"] == sec["totals"]["SEVERITY.HIGH"]
+    assert stored["project.security.issues"] == sum(
+        sec["totals"][f"SEVERITY.{s}"] for s in ("HIGH", "MEDIUM", "LOW", "UNDEFINED"))
+    summary = Artifact.get("security-scan-summary")
+    assert summary is not None and "project.security.high" in summary.data
+    worst = Artifact.get("security-scan-worst")
+    rows = json.loads(worst.data) if isinstance(worst.data, str) else worst.data
+    assert {r["severity"] for r in rows} <= {"HIGH", "MEDIUM", "LOW"}
+    # Findings > 0: the security-issues alert fired and was recorded.
+    assert any(a["rule"] == "security-issues" and a["to_status"] == "firing"
+               for a in sec["alerts"])
+    # A second run after adding a complex function shows the change, coloured red.
+    (tree / "app" / "more.py").write_text(
+        "def f(a, b, c):\n" + "".join(f"    if a == {i}:\n        return {i}\n"
+                                        for i in range(12)) + "    return -1\n")
+    second = code_quality(str(tree))
+    assert second["totals"]["cc_sum"] > first["totals"]["cc_sum"]
+    text = Artifact.get("code-quality-summary").data
+    assert "🔴 ▲" in text  # more complexity is worse
+
+
+def test_test_suite_flow_counts_and_coverage(prefect_server: str, automation_env: Path) -> None:
+    from flows.test_suite import test_suite
+
+    result = test_suite(str(SAMPLES / "tests_project"), timeout_seconds=300)
+    assert result["state"] == "failed"
+    totals = result["totals"]
+    assert totals["failed"] >= 1 and totals["passed"] >= 1 and totals["skipped"] >= 1
+    stored = latest(automation_env, "project.tests.")
+    assert stored["project.tests.failed"] == totals["failed"]
+    assert stored["project.tests.coverage_percent"] == totals["coverage_percent"]
+    assert any(a["rule"] == "tests-failing" for a in result["alerts"])
+
+
+def test_test_suite_never_runs_this_repository_from_its_own_tests(
+    prefect_server: str, automation_env: Path
+) -> None:
+    from flows.test_suite import test_suite
+
+    result = test_suite(str(ROOT), timeout_seconds=60)
+    assert result["state"] == "error"
+    assert result["totals"]["coverage_percent"] is None  # an error, never 0 %
+    assert "project.tests.coverage_percent" not in latest(automation_env, "project.tests.")
+
+
+def _radon(kind: str, path: Path) -> dict:
+    out = subprocess.run([sys.executable, "-m", "radon", kind, "-j", str(path)],  # noqa: S603
+                         capture_output=True, text=True, check=True, timeout=120)
+    return json.loads(out.stdout)
+
+
+def test_scan_cli_totals_equal_radon_and_bandit(cli_env: dict[str, str]) -> None:
+    tree = SAMPLES / "quality_project"
+    proc = run_cli("scan", "quality", str(tree), "--json", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    totals = json.loads(proc.stdout)["totals"]
+    raw = {k: v for k, v in _radon("raw", tree).items() if "error" not in v}
+    for key in ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments"):
+        assert totals[key] == sum(v[key] for v in raw.values()), key
+    mi = [v["mi"] for v in _radon("mi", tree).values() if "mi" in v]
+    assert totals["mi_mean"] == pytest.approx(sum(mi) / len(mi))
+    sec_tree = SAMPLES / "security_project"
+    proc = run_cli("scan", "security", str(sec_tree), "--json", env=cli_env)
+    ours = json.loads(proc.stdout)["totals"]
+    bandit = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "bandit", "-r", "-f", "json", "-q", "-c",
+         str(sec_tree / "pyproject.toml"), str(sec_tree)],
+        capture_output=True, text=True, timeout=120, cwd=sec_tree)
+    reference = json.loads(bandit.stdout)["metrics"]["_totals"]
+    for key, value in ours.items():
+        assert value == reference[key], key
+
+
+@pytest.mark.parametrize("kind", ["quality", "security", "tests"])
+def test_scan_of_a_missing_path_is_one_line(cli_env: dict[str, str], kind: str) -> None:
+    proc = run_cli("scan", kind, "/nonexistent/tree", env=cli_env)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "/nonexistent/tree" in proc.stderr

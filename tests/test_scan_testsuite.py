@@ -1,0 +1,198 @@
+"""Running a target's test suite under coverage, against pytest's and coverage's own output."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tasks.testsuite import ENV_GUARD, run_test_suite
+
+SAMPLE = Path(__file__).parent / "samples" / "tests_project"
+
+pytestmark = pytest.mark.slow
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without the variables of the pytest running these tests."""
+    drop = ("PYTEST_", "COV_CORE_", "COVERAGE_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)} | {
+        "PYTHONDONTWRITEBYTECODE": "1"
+    }
+
+
+def make_project(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+@pytest.fixture(scope="module")
+def result() -> dict:
+    return run_test_suite(SAMPLE, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The same suite run by hand: pytest's summary line and `coverage report`'s TOTAL."""
+    data = tmp_path_factory.mktemp("reference") / ".coverage"
+    run = [sys.executable, "-m", "coverage", "run", "--branch", f"--data-file={data}",
+           "-m", "pytest", "-q", "-p", "no:cacheprovider"]  # fmt: skip
+    out = subprocess.run(run, cwd=SAMPLE, env=clean_env(), capture_output=True, text=True).stdout
+    summary = out.strip().splitlines()[-1]
+    counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", summary.split(" in ")[0])}
+    report = [sys.executable, "-m", "coverage", "report", f"--data-file={data}"]
+    text = subprocess.run(
+        report, cwd=SAMPLE, env=clean_env(), capture_output=True, text=True, check=True
+    ).stdout
+    total = next(line for line in text.splitlines() if line.startswith("TOTAL"))
+    return {"counts": counts, "total": total.split()[-1].rstrip("%")}
+
+
+def test_counts_equal_what_pytest_prints(result: dict, reference: dict) -> None:
+    tests = result["tests"]
+    printed = reference["counts"]
+    assert printed == {"failed": 1, "passed": 3, "skipped": 1, "xfailed": 1, "error": 1}
+    assert {
+        "failed": tests["failed"],
+        "passed": tests["passed"],
+        "skipped": tests["skipped"],
+        "xfailed": tests["xfailed"],
+        "error": tests["errors"],
+    } == printed
+    assert result["state"] == "failed" and result["exit_code"] == 1
+    assert result["duration"] is not None and result["wall_seconds"] > 0
+
+
+def test_failures_name_the_tests(result: dict) -> None:
+    failures = {(f["id"], f["kind"]) for f in result["failures"]}
+    assert failures == {
+        ("tests/test_calc.py::test_divide_is_wrong", "failed"),
+        ("tests/test_calc.py::test_with_broken_fixture", "error"),
+    }
+    messages = " ".join(f["message"] for f in result["failures"])
+    assert "assert 0.25 == 0.5" in messages and "could not be set up" in messages
+
+
+def test_total_coverage_equals_coverage_report(result: dict, reference: dict) -> None:
+    coverage = result["coverage"]
+    assert coverage["display"] == reference["total"]
+    assert coverage["precision"] == 0
+    assert 0 < coverage["percent"] < 100
+    assert coverage["branches"] > coverage["covered_branches"] > 0
+    assert coverage["branch_percent"] == pytest.approx(
+        100 * coverage["covered_branches"] / coverage["branches"]
+    )
+    calc = next(f for f in coverage["files"] if f["path"].endswith("calc.py"))
+    assert calc["missing_lines"] == coverage["missing_lines"] > 0
+    assert not list(SAMPLE.rglob("__pycache__")) and not (SAMPLE / ".coverage").exists()
+
+
+def test_configured_precision_is_used(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "precise",
+        {
+            "pyproject.toml": """
+                [tool.coverage.run]
+                source = ["mod"]
+                [tool.coverage.report]
+                precision = 2
+            """,
+            "mod.py": "def f(x):\n    if x:\n        return 1\n    return 2\n",
+            "test_mod.py": "from mod import f\n\ndef test_f():\n    assert f(1) == 1\n",
+        },
+    )
+    coverage = run_test_suite(project, timeout=120)["coverage"]
+    assert coverage["precision"] == 2
+    assert re.fullmatch(r"\d+\.\d\d", coverage["display"])
+    assert float(coverage["display"]) == pytest.approx(coverage["percent"], abs=0.005)
+
+
+def test_import_error_is_an_error_not_zero_coverage(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "broken",
+        {"test_broken.py": "import module_that_does_not_exist\n\ndef test_x():\n    pass\n"},
+    )
+    result = run_test_suite(project, timeout=120)
+    assert result["state"] == "error" and result["coverage"] is None
+    assert result["exit_code"] == 2
+    assert "module_that_does_not_exist" in result["reason"]
+
+
+def test_no_tests_is_an_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "empty", {"mod.py": "x = 1\n"})
+    result = run_test_suite(project, timeout=120)
+    assert (result["state"], result["exit_code"], result["coverage"]) == ("error", 5, None)
+    assert "no tests" in result["reason"]
+
+
+def test_pytest_not_importable_is_an_error(tmp_path: Path) -> None:
+    # A module named pytest in the project shadows the real one: `-m pytest` cannot start.
+    project = make_project(
+        tmp_path / "shadow",
+        {"pytest.py": "raise ImportError('pytest is not installed here')\n", "test_a.py": ""},
+    )
+    result = run_test_suite(project, timeout=120)
+    assert result["state"] == "error" and result["coverage"] is None and result["tests"] is None
+    assert "pytest is not installed here" in result["reason"]
+
+
+def test_hanging_suite_is_killed_with_its_children(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    project = make_project(
+        tmp_path / "hang",
+        {
+            "test_hang.py": f"""
+                import subprocess, sys, time
+
+                def test_hang():
+                    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+                    open({str(pidfile)!r}, "w").write(str(child.pid))
+                    time.sleep(120)
+            """
+        },
+    )
+    result = run_test_suite(project, timeout=4)
+    assert result["state"] == "timed_out" and result["coverage"] is None
+    assert result["wall_seconds"] < 30
+    pid = int(pidfile.read_text())
+    if alive(pid):  # pragma: no cover - only when the kill failed; do not leave it running
+        os.kill(pid, 9)
+        pytest.fail("the suite's child process survived the timeout")
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a killed one may linger as a zombie until init reaps it)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_recursion_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(
+        tmp_path / "guarded",
+        {
+            "test_env.py": """
+                import os
+
+                def test_guard_names_this_project():
+                    paths = os.environ["AUTOMATION_IN_TEST_SUITE"].split(os.pathsep)
+                    assert paths[-1] == os.getcwd()
+            """
+        },
+    )
+    monkeypatch.setenv(ENV_GUARD, str(tmp_path / "elsewhere"))
+    assert run_test_suite(project, timeout=120)["state"] == "passed"
+    monkeypatch.setenv(ENV_GUARD, os.pathsep.join([str(tmp_path), str(project.resolve())]))
+    refused = run_test_suite(project, timeout=120)
+    assert refused["state"] == "error" and "recurse" in refused["reason"]
+    assert refused["command"] == []
