@@ -102,7 +102,7 @@ def test_prefect_reads_the_file_like_we_do() -> None:
 
 BROKEN = [
     # (pattern, replacement, words the error must contain)
-    (r"name: housekeeping\n", "name: House Keeping\n", ["deployment #4", "name 'House Keeping'"]),
+    (r"name: housekeeping\n", "name: House Keeping\n", ["deployment #7", "name 'House Keeping'"]),
     (r"name: housekeeping\n", "name: system-sampling\n", ["'system-sampling'", "used twice"]),
     (r"flows/housekeeping.py:housekeeping", "flows/nothing.py:housekeeping",
      ["'housekeeping'", "entrypoint file 'flows/nothing.py' does not exist"]),
