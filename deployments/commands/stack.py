@@ -218,23 +218,81 @@ def status(args: argparse.Namespace) -> int:
             "alive": alive,
             "uptime_seconds": round(now - svc["started"], 1) if alive and svc["started"] else 0,
         }
+    healthy = server_healthy(settings.api_url)
     info = {
         "running": pid is not None,
         "supervisor_pid": pid,
         "api_url": settings.api_url,
         "ui_url": settings.ui_url,
-        "api_healthy": server_healthy(settings.api_url),
+        "api_healthy": healthy,
         "services": services,
+        "deployments": _deployments(settings) if healthy else [],
+        "firing_alerts": _firing(settings),
+        "last_reports": _last_reports(settings),
     }
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         print(f"stack: {'running' if pid else 'stopped'}; API {settings.api_url} "
-              f"{'healthy' if info['api_healthy'] else 'not answering'}")
+              f"{'healthy' if healthy else 'not answering'}")
         for name, svc in services.items():
             print(f"  {name}: pid {svc['pid']} {'up' if svc['alive'] else 'DOWN'} "
-                  f"{svc['uptime_seconds']:.0f} s, restarts {svc['restarts']}")
+                  f"{svc['uptime_seconds']:.0f} s, restarts {svc['restarts']}"
+                  + (f", {svc['url']}" if svc.get("url") else ""))
+        if info["deployments"]:
+            print("jobs:")
+            for d in info["deployments"]:
+                print(f"  {d['name']:26s} {d['schedule']:40s} last {d['last_state'] or '-'} "
+                      f"{d['last_time'] or ''}  next {d['next_run'] or '-'}"
+                      + ("  PAUSED" if d["paused"] else ""))
+        print("firing alerts: " + (", ".join(
+            f"{a['rule']} ({a['value']:.2f})" for a in info["firing_alerts"]) or "none"))
+        for name, when in info["last_reports"].items():
+            print(f"last {name}: {when or 'never'}")
     return 0 if pid else 1
+
+
+def _deployments(settings: Settings) -> list[dict[str, Any]]:
+    """Each job of the catalog: its schedule, last run state and time, next run."""
+    os.environ["PREFECT_API_URL"] = settings.api_url
+    from deployments.catalog import catalog_path, read_catalog
+    from deployments.commands.tasks import job_rows, status_rows
+
+    catalog = read_catalog(catalog_path())
+    schedules = {r["name"]: r for r in job_rows(catalog, settings.timezone)}
+    rows = status_rows(catalog.names())
+    for row in rows:
+        job = schedules.get(row["name"], {})
+        words = [f"{x['words']} ({x['cron']} {x['timezone']})" for x in job.get("schedules", [])]
+        after = [f"after {name}" for name in job.get("after", [])]
+        row["schedule"] = "; ".join(words + after) or "-"
+    return rows
+
+
+def _firing(settings: Settings) -> list[dict[str, Any]]:
+    from tasks.alert_store import current_states
+    from tasks.store import MetricStore
+
+    store = MetricStore(settings.metrics_url)
+    try:
+        return [{"rule": s.rule, "metric": s.metric, "labels": dict(s.labels), "value": s.value,
+                 "since": s.since} for s in current_states(store) if s.status == "firing"]
+    finally:
+        store.close()
+
+
+def _last_reports(settings: Settings) -> dict[str, str | None]:
+    """When each report was last archived (newest file in its archive folder)."""
+    from tasks.reports import REPORTS, archive_key
+
+    out: dict[str, str | None] = {}
+    for name in REPORTS:
+        folder = settings.data_path / "reports" / archive_key(name)
+        files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) \
+            if folder.is_dir() else []
+        out[name] = (time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                   time.gmtime(files[-1].stat().st_mtime)) if files else None)
+    return out
 
 
 def _alive(pid: int | None) -> bool:
