@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q -q
 
-.PHONY: run stop test setup setup-test bench lock e2e clean
+.PHONY: run stop test setup setup-test bench lock e2e chromium clean
 
 run: $(VENV)/.main.stamp
 	$(BIN)/automation start
@@ -31,9 +31,19 @@ $(VENV)/.%.stamp: requirements/%.lock pyproject.toml
 	$(PIP) install --no-deps -e .
 	@touch $@
 
+# End-to-end check of the dashboard in headless Chromium (Debian's package; Playwright cannot
+# download a browser of its own here). Screenshots go to e2e-artifacts/.
+e2e: $(VENV)/.test.stamp chromium
+	$(BIN)/python -m pytest -m e2e tests/e2e
+
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 bench: $(VENV)/.bench.stamp
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/monitor.py
+	$(BIN)/python bench/collection.py
+	$(BIN)/python bench/scan.py $(or $(SCAN_PATH),$(VENV)/lib/python3.11/site-packages/prefect)
 
 # Regenerate the lock files after changing dependencies in pyproject.toml (needs uv).
 lock:
