@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Literal
-
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 

@@ -15,8 +15,8 @@ from prefect import flow, get_run_logger
 from tasks.collection import (
     collect_application_metrics,
     collect_custom_metrics,
-    evaluate_alerts,
     collect_system_metrics,
+    evaluate_alerts,
     ingest_training_metrics,
     publish_metrics_artifacts,
     store_metrics,
@@ -44,7 +44,9 @@ def metrics_collection(
     chosen = list(categories or ("system", "application", "custom"))
     unknown = [c for c in chosen if c not in CATEGORIES]
     if unknown:
-        raise ValueError(f"unknown category {unknown[0]!r}: expected one of {', '.join(CATEGORIES)}")
+        raise ValueError(
+            f"unknown category {unknown[0]!r}: expected one of {', '.join(CATEGORIES)}"
+        )
     result: dict[str, Any] = {"collected_at": iso(time.time()), "errors": []}
     samples = []
     system = []

@@ -19,7 +19,7 @@ Each source is decoded and parsed once; every radon analysis then shares that wo
 The options are the CLI's defaults (``no_assert = False``, ``show_closures = False``,
 ``multi = True``) whatever ``[tool.radon]`` or ``radon.cfg`` say, so that two projects are
 measured alike. A source is decoded as the CLI reads files: UTF-8 (no coding cookie, no BOM
-stripping) with universal newlines.
+stripping) with universal newlines (the CLI's ``RADONFILESENCODING`` override is not read).
 
 A failing analysis is recorded the way the CLI records it in its JSON (``str(exc)`` of any
 exception, per file and per analysis) and the others still run: a file whose tree cannot be

@@ -280,7 +280,9 @@ def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str
     """An HTML table; every cell escaped."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(row.get(c, '')))}</td>" for c in columns) + "</tr>\n"
+        "<tr>"
+        + "".join(f"<td>{html.escape(str(row.get(c, '')))}</td>" for c in columns)
+        + "</tr>\n"
         for row in rows
     )
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n"

@@ -376,7 +376,7 @@ def _batches(
 
 
 def _fingerprints(kinds: frozenset[str], settings: BanditSettings | None) -> dict[str, str]:
-    python = "py=%d.%d" % sys.version_info[:2]
+    python = "py={}.{}".format(*sys.version_info[:2])
     out = {}
     if "quality" in kinds:
         out["quality"] = f"schema={SCHEMA};radon={version('radon')};{python}"

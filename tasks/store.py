@@ -224,9 +224,8 @@ class MetricStore:
             ids = self._series(conn, points)
             # The DB-API's executemany directly: SQLAlchemy's per-row parameter processing
             # costs more than SQLite's insert itself at tens of thousands of rows.
-            conn.exec_driver_sql(
-                self._samples_sql, [(sid, s.ts, s.value) for sid, s in zip(ids, points)]
-            )
+            rows = [(sid, s.ts, s.value) for sid, s in zip(ids, points, strict=True)]
+            conn.exec_driver_sql(self._samples_sql, rows)
             self._fold(conn, ids, points)
         return len(points)
 
@@ -254,7 +253,7 @@ class MetricStore:
     def _fold(self, conn: sa.Connection, ids: list[int], points: Sequence[Sample]) -> None:
         """Merge the batch into its hourly rollups, and those into the daily ones."""
         hours: dict[tuple[int, float], list[float]] = {}
-        for sid, s in zip(ids, points):
+        for sid, s in zip(ids, points, strict=True):
             ts, value = s.ts, s.value
             key = (sid, ts - ts % 3600.0)
             b = hours.get(key)

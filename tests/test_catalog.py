@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from deployments.catalog import (
     COMMAND_GRACE_SECONDS,
@@ -24,7 +25,6 @@ from deployments.catalog import (
     read_catalog,
     remove_entry,
 )
-from helpers import ROOT
 
 CATALOG = ROOT / "prefect.yaml"
 

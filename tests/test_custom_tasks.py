@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, run_cli
 
 from deployments.cli import main
 from tasks.commands import CommandResult, execute_command, format_command_report
-from helpers import ROOT, run_cli
 
 
 @pytest.fixture

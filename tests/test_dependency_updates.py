@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 
 from tasks.dependencies import (
     analyze_outdated,
@@ -30,7 +31,6 @@ from tasks.dependencies import (
     parse_toml_lock,
     run_audit,
 )
-from helpers import free_port
 
 #: project -> [(version, upload time)]
 PACKAGES = {

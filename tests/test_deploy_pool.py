@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, free_port, run_cli
 
 from deployments.catalog import QUEUE_PRIORITIES, add_entry, command_entry, read_catalog
 from deployments.runtime import server_healthy
-from helpers import ROOT, free_port, run_cli
 
 pytestmark = pytest.mark.slow
 

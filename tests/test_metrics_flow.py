@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from helpers import ROOT, run_cli
 
 

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import ROOT, free_port
 
 pytestmark = pytest.mark.slow

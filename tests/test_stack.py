@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from helpers import free_port, run_cli
 
 pytestmark = pytest.mark.slow
