@@ -79,6 +79,7 @@ def render_line_chart(
     unit: str,
     *,
     ylim: tuple[float, float] | None = None,
+    xlim: tuple[float, float] | None = None,
 ) -> bytes:
     """A time-series line chart.
 
@@ -87,6 +88,8 @@ def render_line_chart(
         series: Legend label to [[unix seconds, value], ...], oldest first.
         unit: The y axis label.
         ylim: Fixed y range (such as (0, 100) for percentages), or None for automatic.
+        xlim: The time range to show (unix seconds), so that a few points are not stretched
+            over years by matplotlib's autoscaling; None for automatic.
 
     Returns:
         PNG bytes.
@@ -99,6 +102,8 @@ def render_line_chart(
     ax.set_ylabel(unit)
     if ylim is not None:
         ax.set_ylim(*ylim)
+    if xlim is not None:
+        ax.set_xlim(*(datetime.fromtimestamp(t, UTC) for t in xlim))
     _date_axis(ax)
     if len(series) > 1:
         ax.legend(loc="best", fontsize=8)
@@ -150,6 +155,8 @@ def build_charts(report: Mapping[str, Any], names: Sequence[str] | None = None) 
         KeyError: An unknown chart name.
     """
     series = report["series"]
+    period = report.get("period") or {}
+    span = (period["start_ts"], period["end_ts"]) if "start_ts" in period else None
     out: dict[str, Chart] = {}
     for name in names if names is not None else report["charts"]:
         title = CHARTS[name]
@@ -157,7 +164,7 @@ def build_charts(report: Mapping[str, Any], names: Sequence[str] | None = None) 
         if name == "cpu_memory" and (series["cpu_percent"] or series["memory_percent"]):
             png = render_line_chart(
                 title, {"CPU": series["cpu_percent"], "memory": series["memory_percent"]}, "%",
-                ylim=(0, 100),
+                ylim=(0, 100), xlim=span,
             )
         elif name == "coverage" and series["coverage_percent"]:
             png = render_line_chart(title, {"coverage": series["coverage_percent"]}, "%")

@@ -17,9 +17,12 @@ import json
 import shlex
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tasks.errors import ConfigError
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 PRIORITY_HELP = "1 critical, 2 high, 3 normal (default), 4 low"
 
@@ -273,6 +276,12 @@ def _deployments_by_name(client: Any, names: list[str]) -> dict[str, Any]:
 
 
 def run_job(args: argparse.Namespace) -> int:
+    # Point Prefect at the stack first: reading the catalog imports Prefect (for triggers),
+    # and Prefect reads PREFECT_API_URL once, at import.
+    from blocks.settings import load_settings
+    from deployments.runtime import use_stack_api
+
+    use_stack_api(load_settings())
     catalog = _catalog()
     entry = catalog.get(args.task)
     settings = _connect()
@@ -286,7 +295,8 @@ def run_job(args: argparse.Namespace) -> int:
             f"job {entry.name!r} is in the catalog but not deployed at {settings.api_url}: "
             "start the stack ('automation start') or run 'prefect deploy --all'"
         )
-    flow_run = run_deployment(deployment.id, timeout=0, as_subflow=False)
+    # async_dispatch types the result as `FlowRun | Coroutine`; from sync code it is a FlowRun
+    flow_run = cast("FlowRun", run_deployment(deployment.id, timeout=0, as_subflow=False))
     print(f"started {entry.name}: flow run {flow_run.name} ({flow_run.id})")
     print(f"{settings.ui_url}/runs/flow-run/{flow_run.id}")
     if not args.wait:
@@ -360,8 +370,8 @@ def status_rows(names: list[str]) -> list[dict[str, Any]]:
 
 
 def status(args: argparse.Namespace) -> int:
+    _connect()  # before the catalog: it imports Prefect, which reads its settings at import
     catalog = _catalog()
-    _connect()
     rows = status_rows(catalog.names())
     if args.json:
         print(json.dumps(rows, indent=2))
