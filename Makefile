@@ -20,6 +20,8 @@ stop:
 	@test -x $(BIN)/automation && $(BIN)/automation stop || echo "not set up: nothing to stop"
 
 test: $(VENV)/.test.stamp
+	$(BIN)/ruff check .
+	$(BIN)/mypy flows tasks blocks deployments
 	$(BIN)/python -m pytest
 
 setup: $(VENV)/.main.stamp

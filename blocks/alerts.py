@@ -46,11 +46,11 @@ class AlertRule(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     comparison: Comparison
     threshold: float
-    for_seconds: float = Field(0.0, ge=0)
+    for_seconds: float = Field(default=0.0, ge=0)
     clear: float | None = None
     severity: Literal["info", "warning", "critical"] = "warning"
     channels: list[str] = Field(default_factory=list)
-    repeat_seconds: float = Field(3600.0, gt=0)
+    repeat_seconds: float = Field(default=3600.0, gt=0)
     description: str = ""
 
     @model_validator(mode="after")

@@ -20,10 +20,13 @@ from __future__ import annotations
 import logging
 import os
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from blocks.settings import Settings
+
+if TYPE_CHECKING:
+    from prefect.events.actions import ActionTypesOrUnknown
 
 log = logging.getLogger("automation.manager")
 
@@ -77,7 +80,7 @@ def _upsert(automation: Any) -> Any:
         existing = Automation.read(name=automation.name)
     except ValueError:
         return automation.create()
-    automation.id = existing.id
+    automation.id = existing.id  # type: ignore[attr-defined]  # Prefect types read() as async
     automation.update()
     return automation
 
@@ -91,7 +94,7 @@ def ensure_automations(settings: Settings, flow_names: list[str],
     from prefect.events.schemas.automations import EventTrigger, Posture
 
     made = []
-    notify = [
+    notify: list[ActionTypesOrUnknown] = [
         SendNotification(
             block_document_id=block_id,
             subject="Prefect: {{ flow.name }} run {{ flow_run.name }} is {{ flow_run.state.name }}",
@@ -101,7 +104,10 @@ def ensure_automations(settings: Settings, flow_names: list[str],
         )
         for block_id in block_ids.values()
     ]
-    ours = {"prefect.resource.role": "flow", "prefect.resource.name": flow_names}
+    ours: dict[str, str | list[str]] = {
+        "prefect.resource.role": "flow",
+        "prefect.resource.name": flow_names,
+    }
     if notify:
         _upsert(Automation(
             name=FAILURES,
@@ -117,7 +123,7 @@ def ensure_automations(settings: Settings, flow_names: list[str],
             actions=notify,
         ))
         made.append(FAILURES)
-        stale = [
+        stale: list[ActionTypesOrUnknown] = [
             SendNotification(
                 block_document_id=block_id,
                 subject="Automation: no metrics collected",
@@ -156,8 +162,13 @@ def ensure_automations(settings: Settings, flow_names: list[str],
             threshold=1,
             within=timedelta(seconds=HEARTBEAT_GRACE_SECONDS),
         ),
-        actions=[ChangeFlowRunState(state=StateType.CRASHED,
-                                    message="No heartbeat for 90 s: the process running it died.")],
+        actions=[
+            # Prefect's `Field(None, ...)` defaults are invisible to mypy without pydantic's plugin
+            ChangeFlowRunState(  # type: ignore[call-arg]
+                state=StateType.CRASHED,
+                message="No heartbeat for 90 s: the process running it died.",
+            )
+        ],
     ))
     made.append(ZOMBIES)
     return made

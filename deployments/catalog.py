@@ -473,7 +473,8 @@ def command_entry(
     if not command or not all(isinstance(a, str) for a in command) or not command[0].strip():
         raise ConfigError("the command is empty: give the program and its arguments")
     queue = QUEUES[priority - 1]
-    timeout: int | float = float(timeout_seconds)
+    timeout: int | float
+    timeout = float(timeout_seconds)  # assigned apart from the declaration: narrows to float
     if timeout.is_integer():
         timeout = int(timeout)  # 600, not 600.0, in the file
     params: dict[str, Any] = {"command": list(command), "timeout_seconds": timeout}

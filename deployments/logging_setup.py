@@ -49,7 +49,7 @@ def setup_logging(settings: Settings, component: str, console: bool = False) -> 
     )
     try:
         settings.log_path.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        handler = logging.handlers.RotatingFileHandler(
             settings.log_path / f"{component}.log",
             maxBytes=MAX_BYTES,
             backupCount=BACKUPS,

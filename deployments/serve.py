@@ -17,11 +17,14 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blocks.settings import load_settings
 from deployments.catalog import Catalog, CatalogEntry, catalog_path, read_catalog
 from deployments.logging_setup import setup_logging
+
+if TYPE_CHECKING:
+    from prefect.flows import Flow
 
 log = logging.getLogger("automation.serve")
 
@@ -59,7 +62,7 @@ def prepare_jobs(catalog: Catalog, timezone: str) -> list[ServedJob]:
     root = catalog.path.parent
     jobs = []
     for entry in catalog.entries:
-        flow = load_flow_from_entrypoint(str(root / entry.entrypoint))
+        flow: Flow[..., Any] = load_flow_from_entrypoint(str(root / entry.entrypoint))
         if entry.timeout_seconds:
             flow = flow.with_options(timeout_seconds=entry.timeout_seconds)
         schedules = [
@@ -74,7 +77,9 @@ def prepare_jobs(catalog: Catalog, timezone: str) -> list[ServedJob]:
         limit: Any = entry.concurrency_limit
         if limit is not None and entry.collision_strategy:
             limit = ConcurrencyLimitConfig(
-                limit=limit, collision_strategy=entry.collision_strategy
+                limit=limit,
+                # pydantic turns the catalog's checked string into a ConcurrencyLimitStrategy
+                collision_strategy=entry.collision_strategy,  # type: ignore[arg-type]
             )
         triggers = [
             triggers_of.validate_python({"name": f"{entry.name}__automation_{i}", **spec})

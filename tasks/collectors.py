@@ -186,6 +186,9 @@ def custom_collectors(spec: str | None, root: Path) -> tuple[list[Any], list[str
 
 
 def _as_sample(item: Any, source: str, declared: Mapping[str, MetricSpec], now: float) -> Sample:
+    name: Any  # unchecked until validated below
+    value: Any
+    labels: Any
     if isinstance(item, Sample):
         name, value, labels = item.name, item.value, item.labels
         ts = item.ts

@@ -208,7 +208,7 @@ def analyze_outdated(
         Rows with name, current, latest, current_released, latest_released (ISO dates or
         None) and age_days (how long ago the current version was released, or None).
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, version in sorted(current.items()):
         newest = latest.get(name)
         if not newest or not is_newer(newest, version):
@@ -518,7 +518,7 @@ def store_dependency_metrics(outdated: int, vulnerable: int | None) -> int:
     from blocks.settings import load_settings
     from tasks.store import MetricStore
 
-    values = [(OUTDATED_METRIC, outdated, {})]
+    values: list[tuple[str, float, Mapping[str, str]]] = [(OUTDATED_METRIC, outdated, {})]
     if vulnerable is not None:
         values.append((VULNERABLE_METRIC, vulnerable, {}))
     store = MetricStore(load_settings().metrics_url)

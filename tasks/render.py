@@ -95,7 +95,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) ->
     return head + body
 
 
-_HEADLINE = (
+_HEADLINE: tuple[tuple[str, dict[str, str]], ...] = (
     ("system.cpu.percent", {}),
     ("system.memory.percent", {}),
     ("system.swap.percent", {}),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.artifacts import (
@@ -39,7 +40,10 @@ def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
     from tasks.scan_engine import scan_tree
 
     settings = load_settings()
-    progress_id = create_progress_artifact(progress=0.0, description=f"{'/'.join(kinds)} scan")
+    # async_dispatch types the result as `UUID | Coroutine`; called from sync code it is a UUID
+    progress_id = cast(
+        UUID, create_progress_artifact(progress=0.0, description=f"{'/'.join(kinds)} scan")
+    )
     last = [0.0]
 
     def progress(done: int, total: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,7 @@ class MetricStore:
         except (OSError, SQLAlchemyError) as exc:
             reason = getattr(exc, "orig", None) or exc
             raise StoreError(f"cannot open the metrics database {_mask(url)!r}: {reason}") from None
-        self._series_ids: dict[tuple[str, str, str], int] = {}
+        self._series_ids: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         self._rollup_upsert = self._build_rollup_upsert()  # built once: writes are a hot path
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
@@ -172,6 +172,8 @@ class MetricStore:
         """INSERT ... ON CONFLICT that merges a batch's bucket into a stored rollup row."""
         stmt = self._insert(rollups_table)
         old, new = rollups_table.c, stmt.excluded
+        least: Callable[..., Any]
+        greatest: Callable[..., Any]
         if self._is_sqlite:  # SQLite's two-argument min()/max() are scalar functions
             least, greatest = sa.func.min, sa.func.max
         else:
@@ -395,6 +397,7 @@ class MetricStore:
     # -- plumbing --------------------------------------------------------------------------
 
     def _insert(self, table: sa.Table) -> Any:
+        insert: Callable[[sa.Table], Any]
         if self._is_sqlite:
             from sqlalchemy.dialects.sqlite import insert
         else:

@@ -12,10 +12,11 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import psutil
 
-from tasks.catalog import MetricSpec, Sample, declare
+from tasks.catalog import Aggregate, Better, MetricSpec, Sample, declare
 
 SOURCE = "system"
 
@@ -44,7 +45,14 @@ METRICS = declare(
     MetricSpec("system.swap.free_bytes", _B, "Swap free", "higher"),
     MetricSpec("system.swap.percent", "%", "Swap in use", "lower"),
     *(
-        MetricSpec(f"system.disk.{what}", unit, desc, better, agg, labels=("mountpoint", "device"))
+        MetricSpec(
+            f"system.disk.{what}",
+            unit,
+            desc,
+            cast(Better, better),
+            cast(Aggregate, agg),
+            labels=("mountpoint", "device"),
+        )
         for what, unit, desc, better, agg in (
             ("total_bytes", _B, "Filesystem size", "none", "last"),
             ("used_bytes", _B, "Filesystem space used", "lower", "avg"),
@@ -53,7 +61,7 @@ METRICS = declare(
         )
     ),
     *(
-        MetricSpec(f"system.disk_io.{what}", unit, desc, "none", agg)
+        MetricSpec(f"system.disk_io.{what}", unit, desc, "none", cast(Aggregate, agg))
         for what, unit, desc, agg in (
             ("read_bytes", _B, "Bytes read from disks since boot", "last"),
             ("write_bytes", _B, "Bytes written to disks since boot", "last"),
@@ -64,7 +72,7 @@ METRICS = declare(
         )
     ),
     *(
-        MetricSpec(f"system.net.{what}", unit, desc, "none", agg)
+        MetricSpec(f"system.net.{what}", unit, desc, "none", cast(Aggregate, agg))
         for what, unit, desc, agg in (
             ("bytes_sent", _B, "Bytes sent since boot", "last"),
             ("bytes_recv", _B, "Bytes received since boot", "last"),

@@ -64,7 +64,8 @@ def test_every_job_has_queue_timeout_and_zoned_schedules_prefect_accepts() -> No
     for entry in catalog.entries:
         assert entry.queue in QUEUES
         assert entry.timeout_seconds and entry.timeout_seconds > 0
-        assert entry.schedules or entry.triggers, entry.name
+        # Every job runs on a schedule or a trigger, but for the on-demand CI ingest.
+        assert entry.schedules or entry.triggers or entry.name in {"ingest-ci-metrics"}, entry.name
         for s in entry.schedules:
             CronSchedule(cron=s["cron"], timezone=s["timezone"])  # Prefect's own croniter
 

@@ -23,6 +23,7 @@ def test_defaults_live_under_the_data_dir(
 
 
 def test_seed_variables(automation_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # the session's test server sets it
     monkeypatch.setenv("DASHBOARD_PORT", "4391")
     monkeypatch.setenv("LOG_LEVEL", "debug")
     monkeypatch.setenv("LOG_FORMAT", "json")

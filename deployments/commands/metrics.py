@@ -25,11 +25,19 @@ def register(groups: Any) -> None:
     sub.required = True
 
     p = sub.add_parser("collect", help="run the metrics-collection flow once")
-    p.add_argument("--category", default=["system", "application", "project", "custom"],
+    p.add_argument("--category", default=["system", "application", "custom"],
                    type=_categories, metavar="|".join(CATEGORIES),
-                   help="what to collect, or several separated by commas (default: all)")
+                   help="what to collect, or several separated by commas (default: system, "
+                        "application and custom; project runs the test suite and the scans)")
     p.add_argument("--json", action="store_true", help="print one JSON object keyed by category")
     p.add_argument("--no-benchmark", action="store_true", help="skip the JAX micro-benchmark")
+    p.add_argument("--push", metavar="URL", default=None,
+                   help="also send the project metrics to the automation stack at URL (with "
+                   "or without /api), tagged with branch and commit")
+    p.add_argument("--branch", default=None,
+                   help="with --push: the branch (default: GITHUB_REF_NAME, else git)")
+    p.add_argument("--commit", default=None,
+                   help="with --push: the commit (default: GITHUB_SHA, else git)")
     p.set_defaults(handler=collect)
 
     p = sub.add_parser("monitor", help="sample system metrics into the store until stopped")
@@ -99,6 +107,18 @@ def collect(args: argparse.Namespace) -> int:
     if not settings.metrics_enabled:
         print("metrics collection is disabled (METRICS_ENABLED=false)", file=sys.stderr)
         return 0
+    push = None
+    if args.push:
+        import os
+
+        from tasks.push import check_stack, ci_tags
+
+        if "project" not in args.category:
+            raise ConfigError("--push sends the project metrics: add project to --category")
+        # Checked before collecting: an unreachable stack fails in seconds, not after a scan.
+        push = (check_stack(args.push),
+                ci_tags(args.branch, args.commit, os.environ, str(settings.target_path)))
+    started = time.time()
     from tasks.store import MetricStore
 
     MetricStore(settings.metrics_url).close()  # an unreachable database fails here, in one line
@@ -122,16 +142,26 @@ def collect(args: argparse.Namespace) -> int:
 
         print(format_collection_summary(result))
         print(f"stored {result['stored']} samples; dashboard: {settings.ui_url}")
+    if push is not None:
+        from tasks.push import collected_samples, push_samples
+
+        target, tags = push
+        samples = collected_samples(settings.metrics_url, started)
+        if not samples:
+            raise ConfigError("nothing to push: this collection stored no project.* metrics")
+        sent = push_samples(target, samples, tags)
+        print(f"pushed {sent['samples']} samples of {tags['branch']} @ {tags['commit'][:12]} "
+              f"to {target.ui_url}: flow run {sent['flow_run_name']} ({sent['flow_run_id']}) "
+              f"{sent['url']}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
 def monitor(args: argparse.Namespace) -> int:
     """Sample system metrics without Prefect: the loop must cost little CPU."""
     settings = _ready(load_settings())
+    from tasks.alerting import RulesWatcher
     from tasks.store import MetricStore
     from tasks.system import METRICS, SystemReader
-
-    from tasks.alerting import RulesWatcher
 
     store = MetricStore(settings.metrics_url)
     store.declare(METRICS)
@@ -256,7 +286,8 @@ def collectors(args: argparse.Namespace) -> int:
     from tasks.project_metrics import METRICS as PROJECT_METRICS
 
     custom, problems = custom_collectors(settings.collectors, settings.root)
-    rows = [{"name": "system", "origin": "built-in", "metrics": SystemCollector().metrics},
+    rows: list[dict[str, Any]] = [
+            {"name": "system", "origin": "built-in", "metrics": SystemCollector().metrics},
             {"name": "application", "origin": "built-in",
              "metrics": ApplicationCollector(benchmark=False).metrics},
             {"name": "project", "origin": "built-in (code-health scans)",

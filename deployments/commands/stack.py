@@ -219,7 +219,7 @@ def status(args: argparse.Namespace) -> int:
             "uptime_seconds": round(now - svc["started"], 1) if alive and svc["started"] else 0,
         }
     healthy = server_healthy(settings.api_url)
-    info = {
+    info: dict[str, Any] = {
         "running": pid is not None,
         "supervisor_pid": pid,
         "api_url": settings.api_url,
