@@ -183,11 +183,14 @@ class Supervisor:
     def register(self) -> None:
         """Register the blocks and automations (idempotent), in a short-lived subprocess."""
         with (self.settings.log_path / "integration_manager.log").open("ab") as out:
-            code = subprocess.call(  # noqa: S603 - fixed argument list
-                [sys.executable, "-m", "deployments.automations"], stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
-                cwd=self.settings.root, timeout=120,
-            )
+            try:
+                code = subprocess.call(  # noqa: S603 - fixed argument list
+                    [sys.executable, "-m", "deployments.automations"], stdout=out,
+                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+                    cwd=self.settings.root, timeout=120,
+                )
+            except subprocess.TimeoutExpired:
+                code = -1
         if code != 0:
             log.error("registering blocks and automations failed (exit %d); see this log", code)
 

@@ -67,9 +67,10 @@ def _pool_workers(settings: Settings) -> int:
 
     with get_client(sync_client=True) as client:
         try:
-            workers = client.read_workers_for_work_pool("automation")
+            client.read_work_pool("automation")
         except ObjectNotFound:
-            return 0
+            return 0  # no pool: the stack serves the catalog itself
+        workers = client.read_workers_for_work_pool("automation")
     now = time.time()
     return sum(1 for w in workers
                if w.last_heartbeat_time and now - w.last_heartbeat_time.timestamp()

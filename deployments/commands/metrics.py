@@ -98,7 +98,11 @@ def _positive_int(text: str) -> int:
 
 
 def _ready(settings: Settings) -> Settings:
+    """Check the data directory and log to `metrics_collector.log` (rotated)."""
+    from deployments.logging_setup import setup_logging
+
     ensure_writable_dir(settings.data_path, "AUTOMATION_DATA_DIR")
+    setup_logging(settings, "metrics_collector")
     return settings
 
 
