@@ -14,6 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from blocks.settings import load_settings
+from tasks.alert_store import silenced_while
 from tasks.housekeeping import (
     LOG_KEEP,
     LOG_MAX_BYTES,
@@ -23,6 +24,11 @@ from tasks.housekeeping import (
     publish_housekeeping_report,
     rotate_logs,
 )
+from tasks.store import MetricStore
+
+#: Alert rules this job silences while it runs: VACUUM briefly needs room for a copy of the
+#: metrics database.
+SILENCES = ("disk-full",)
 
 
 @flow(name="housekeeping", log_prints=True)
@@ -59,9 +65,14 @@ def housekeeping(
     )
     if not raw_days > 0:
         raise ValueError(f"raw_retention_days {raw_days!r} must be above 0")
-    logs = rotate_logs(str(settings.log_path), log_max_bytes, log_keep)
-    reports = expire_reports(str(settings.data_path / "reports"), report_retention_days)
-    metrics = prune_metric_samples(settings.metrics_url, raw_days, vacuum)
+    store = MetricStore(settings.metrics_url)
+    try:
+        with silenced_while(store, SILENCES, reason="housekeeping running"):
+            logs = rotate_logs(str(settings.log_path), log_max_bytes, log_keep)
+            reports = expire_reports(str(settings.data_path / "reports"), report_retention_days)
+            metrics = prune_metric_samples(settings.metrics_url, raw_days, vacuum)
+    finally:
+        store.close()
     result = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "report_retention_days": report_retention_days,

@@ -140,3 +140,15 @@ def test_variable_beats_file_beats_defaults(tmp_path: Path) -> None:
                             "threshold": 10}])
     rules, source = load_rules(tmp_path, None, variable=variable)
     assert [r.name for r in rules] == ["ui"] and "variable" in source
+
+
+def test_jobs_silence_rules_while_they_run(tmp_path: Path) -> None:
+    from tasks.alert_store import silenced_while, silences
+
+    store = MetricStore(f"sqlite:///{tmp_path / 'm.db'}")
+    silence(store, "memory-high", 3600, reason="maintenance window")
+    with silenced_while(store, ["cpu-high", "memory-high"], reason="test-suite running"):
+        assert set(silences(store)) == {"cpu-high", "memory-high"}
+    # The job's own silence is lifted; somebody else's stays.
+    assert silences(store) == {"memory-high": pytest.approx(
+        {"until": silences(store)["memory-high"]["until"], "reason": "maintenance window"})}
