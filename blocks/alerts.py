@@ -145,27 +145,9 @@ def parse_rules(data: Any, source: str, extra_metrics: set[str] | None = None) -
 
 def load_rules_file(path: Path, extra_metrics: set[str] | None = None) -> list[AlertRule]:
     """Rules from a YAML or JSON file, validated."""
-    import json
+    from tasks.files import read_config_file
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the rules file ({exc.strerror or exc})") from None
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
-    else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f": line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or "syntax error"
-            raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
+    data = read_config_file(path, "rules file")
     return parse_rules(data, str(path), extra_metrics)
 
 

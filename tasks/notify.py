@@ -43,7 +43,6 @@ import re
 import smtplib
 import socket
 import ssl
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -67,7 +66,7 @@ from pydantic import (
 )
 
 from tasks.errors import AutomationError, ConfigError
-from tasks.files import atomic_write_text
+from tasks.files import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger("automation.notify")
 
@@ -1229,22 +1228,7 @@ def write_archive_file(path: Path, content: str | bytes) -> Path:
     """
     if isinstance(content, str):
         return atomic_write_text(path, content)
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    return atomic_write_bytes(path, content)
 
 
 def _send_file(config: FileConfig, message: Message) -> DeliveryReceipt:

@@ -255,28 +255,9 @@ def read_config(path: Path | None, settings: Settings) -> tuple[Any, str, bool]:
         if not default.is_file():
             return GateConfig(), "defaults", False
         path = default
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the gate config ({exc.strerror or exc})"
-                          ) from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: the gate config is not UTF-8 text") from None
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
-    else:
-        import yaml
+    from tasks.files import read_config_file
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f": line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"{path}{where}: not valid YAML "
-                              f"({getattr(exc, 'problem', None) or 'syntax error'})") from None
+    data = read_config_file(path, "gate config")
     config = parse_config(data, str(path))
     return config, str(path), "alert_rules" in config.model_fields_set
 
