@@ -107,6 +107,7 @@ class Supervisor:
         self.settings = settings
         self.services = services(settings, start_server)
         self.stopping = False
+        self.reload_requested = False
         self.started = time.time()
         self.env = {**os.environ, **prefect_env(settings)}
 
@@ -139,6 +140,7 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_reload)
         for svc in self.services:
             if svc.name == "serve":
                 if not self.wait_healthy():
@@ -152,6 +154,9 @@ class Supervisor:
             self.write_state()
         self.write_state()
         while not self.stopping:
+            if self.reload_requested:
+                self.reload_requested = False
+                self.reload_catalog()
             now = time.time()
             for svc in self.services:
                 if self.stopping:
@@ -194,6 +199,26 @@ class Supervisor:
         if code != 0:
             log.error("registering blocks and automations failed (exit %d); see this log", code)
 
+    def _on_reload(self, _signum: int, _frame: Any) -> None:
+        self.reload_requested = True
+
+    def reload_catalog(self) -> None:
+        """Restart serve so that it serves the catalog as it is now (SIGHUP, `tasks add`)."""
+        for svc in self.services:
+            if svc.name != "serve" or not svc.alive():
+                continue
+            assert svc.proc is not None
+            log.info("reloading the catalog: restarting serve (pid %d)", svc.proc.pid)
+            svc.proc.terminate()
+            try:
+                svc.proc.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                svc.proc.kill()
+                svc.proc.wait()
+            self.start(svc)
+            svc.extra["reloads"] = svc.extra.get("reloads", 0) + 1
+            self.write_state()
+
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
         self.stopping = True
@@ -227,6 +252,7 @@ class Supervisor:
                     "restarts": svc.restarts,
                     "url": svc.url,
                     "log": str(svc.log_file),
+                    "reloads": svc.extra.get("reloads", 0),
                 }
                 for svc in self.services
             },

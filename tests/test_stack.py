@@ -98,3 +98,52 @@ def test_stale_pid_file_is_ignored(stack_env: dict[str, str]) -> None:
     proc = run_cli("status", env=stack_env)
     assert proc.returncode == 1 and "stopped" in proc.stdout
     assert not (run_dir / "supervisor.pid").exists()
+
+
+def test_a_new_custom_job_is_served_without_a_restart(stack_env: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    import shutil
+    import urllib.request
+
+    from helpers import ROOT
+
+    # A copy of the catalog next to the flows it names (entrypoints are relative to it).
+    catalog = tmp_path / "prefect.yaml"
+    shutil.copy(ROOT / "prefect.yaml", catalog)
+    (tmp_path / "flows").symlink_to(ROOT / "flows")
+    env = {**stack_env, "AUTOMATION_CATALOG": str(catalog)}
+    api = f"http://127.0.0.1:{env['DASHBOARD_PORT']}/api"
+
+    def deployed(name: str) -> bool:
+        body = json.dumps({"deployments": {"name": {"any_": [name]}}}).encode()
+        req = urllib.request.Request(f"{api}/deployments/filter", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return bool(json.loads(resp.read()))
+
+    assert run_cli("start", env=env, timeout=150).returncode == 0
+    try:
+        assert _wait(lambda: deployed("housekeeping"), 90)  # serve is up with the catalog
+        added = run_cli("tasks", "add", "nightly-echo", "--command", "python -c print(1)",
+                        "--schedule", "daily at 03:15", env=env)
+        assert added.returncode == 0, added.stderr
+        assert "is reloading it" in added.stdout
+        assert _wait(lambda: deployed("nightly-echo"), 90)
+        status = json.loads(run_cli("status", "--json", env=env).stdout)
+        assert status["services"]["serve"]["reloads"] == 1
+        assert status["services"]["serve"]["restarts"] == 0
+    finally:
+        run_cli("stop", env=env, timeout=60)
+
+
+def test_a_broken_catalog_is_not_served(stack_env: dict[str, str], tmp_path: Path) -> None:
+    from helpers import ROOT
+
+    catalog = tmp_path / "prefect.yaml"
+    catalog.write_text((ROOT / "prefect.yaml").read_text().replace(
+        'cron: "0 */4 * * *"', 'cron: "every so often"'))
+    (tmp_path / "flows").symlink_to(ROOT / "flows")
+    proc = run_cli("start", env={**stack_env, "AUTOMATION_CATALOG": str(catalog)})
+    assert proc.returncode == 2
+    assert "deployment 'code-quality'" in proc.stderr and "every so often" in proc.stderr
+    assert not (Path(stack_env["AUTOMATION_DATA_DIR"]) / "run" / "supervisor.pid").exists()

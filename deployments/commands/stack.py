@@ -70,6 +70,9 @@ def _check_start(settings: Settings) -> bool:
     """Validate before starting anything; True when an external server already answers."""
     ensure_writable_dir(settings.data_path, "AUTOMATION_DATA_DIR")
     ensure_writable_dir(settings.log_path, "AUTOMATION_LOG_DIR")
+    from deployments.catalog import catalog_path, read_catalog
+
+    read_catalog(catalog_path())  # a broken catalog is refused, never half served
     external = "PREFECT_API_URL" in os.environ
     if server_healthy(settings.api_url):
         return True

@@ -129,7 +129,7 @@ def add(args: argparse.Namespace) -> int:
     when = describe(cron) if cron else "on demand only"
     state = " (paused)" if entry.paused else ""
     print(f"added {entry.name}: {shlex.join(command)}; {when}; {entry.queue} priority{state}")
-    print(f"catalog: {path}; 'automation start' (or 'prefect deploy --all') applies it")
+    _reload_running_stack(path)
     return 0
 
 
@@ -150,7 +150,24 @@ def remove(args: argparse.Namespace) -> int:
     path = catalog_path()
     entry = remove_entry(path, args.name)
     print(f"removed {entry.name} from {path}")
+    _reload_running_stack(path)
     return 0
+
+
+def _reload_running_stack(path: Any) -> None:
+    """Ask a running stack to serve the changed catalog (SIGHUP restarts its serve process)."""
+    import os
+    import signal
+
+    from blocks.settings import load_settings
+    from deployments.commands.stack import running_pid
+
+    pid = running_pid(load_settings())
+    if pid is None:
+        print(f"catalog: {path}; 'automation start' (or 'prefect deploy --all') applies it")
+        return
+    os.kill(pid, signal.SIGHUP)
+    print(f"catalog: {path}; the running stack (pid {pid}) is reloading it")
 
 
 # -- list ----------------------------------------------------------------------------------
