@@ -21,7 +21,7 @@ stop:
 
 test: $(VENV)/.test.stamp
 	$(BIN)/ruff check .
-	$(BIN)/mypy flows tasks blocks deployments
+	$(BIN)/mypy neo_automation flows tasks blocks deployments
 	$(BIN)/python -m pytest
 
 setup: $(VENV)/.main.stamp

@@ -154,7 +154,7 @@ def scan_main(argv: list[str]) -> None:
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from tasks.scan_engine import scan_tree
+    from neo_automation.scans.engine import scan_tree
 
     result = scan_tree(args.path, cache_dir=args.cache_dir, workers=args.workers)
     json.dump(result, sys.stdout)
@@ -162,7 +162,7 @@ def scan_main(argv: list[str]) -> None:
 
 def bandit_config_args(root: Path) -> list[str]:
     sys.path.insert(0, str(ROOT))
-    from tasks.security import load_bandit_settings
+    from neo_automation.scans.security import load_bandit_settings
 
     config = load_bandit_settings(root).config_file
     return ["-c", config] if config else []

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.catalog import Sample  # noqa: E402
-from tasks.store import MetricStore  # noqa: E402
+from neo_automation.metrics.catalog import Sample  # noqa: E402
+from neo_automation.store.metric_store import MetricStore  # noqa: E402
 
 GOAL_RATE = 50_000.0
 GOAL_QUERY_S = 0.5

@@ -1,7 +1,7 @@
 """Notification channels as Prefect blocks: configuration and credentials a user edits in the UI.
 
 Four blocks share one interface, Prefect's `NotificationBlock.notify(body, subject)`, plus
-`channel_config()`, which returns the plain configuration that `tasks.notify.send` delivers
+`channel_config()`, which returns the plain configuration that `neo_automation.channels.notify.send` delivers
 through; so a channel can be swapped in the UI, an automation can use any of them, and a test
 can point one at a local server. The blocks hold no sending logic.
 
@@ -21,7 +21,7 @@ also registers these block types when it starts (its block auto-registration loa
 collection); `register_channel_blocks()` registers them against any running server.
 
 The same channels can be configured from environment variables instead (`SLACK_WEBHOOK_URL`,
-`EMAIL_*`, `WEBHOOK_*`): see `channels_from_env`, re-exported here from `tasks.notify`, which
+`EMAIL_*`, `WEBHOOK_*`): see `channels_from_env`, re-exported here from `neo_automation.channels.notify`, which
 does not import Prefect.
 """
 
@@ -40,8 +40,7 @@ from prefect_email.credentials import SMTPServer
 from prefect_slack import SlackWebhook
 from pydantic import ConfigDict, Field, HttpUrl, SecretStr, field_validator
 
-from tasks.errors import ConfigError
-from tasks.notify import (
+from neo_automation.channels.notify import (
     ChannelConfig,
     DeliveryError,
     DeliveryReceipt,
@@ -57,6 +56,7 @@ from tasks.notify import (
     is_email_address,
     send,
 )
+from neo_automation.errors import ConfigError
 
 __all__ = [
     "CHANNEL_BLOCKS",
@@ -85,7 +85,7 @@ _SMTP_SECURITY: dict[SMTPType, Security] = {
 class ChannelBlock(NotificationBlock, ABC):
     """The interface every channel block shares: `notify(body, subject)` and its configuration.
 
-    `notify` raises `tasks.notify.DeliveryError` on failure; inside Prefect's
+    `notify` raises `neo_automation.channels.notify.DeliveryError` on failure; inside Prefect's
     `raise_on_failure()` (as automations call it) it raises `NotificationError` instead, whose
     log holds the same masked one-line reason.
     """
@@ -94,7 +94,7 @@ class ChannelBlock(NotificationBlock, ABC):
 
     @abstractmethod
     def channel_config(self) -> ChannelConfig:
-        """The plain configuration `tasks.notify.send` delivers through."""
+        """The plain configuration `neo_automation.channels.notify.send` delivers through."""
 
     def _deliver(self, body: str, subject: str | None) -> DeliveryReceipt:
         message = Message(subject=subject or "Prefect notification", text=body)
@@ -338,7 +338,7 @@ def channel_config_from_block(block: Block, **email: Any) -> ChannelConfig:
         **email: ``email_from`` and ``email_to`` for an `EmailServerCredentials` block.
 
     Returns:
-        The configuration `tasks.notify.send` takes.
+        The configuration `neo_automation.channels.notify.send` takes.
 
     Raises:
         ConfigError: The block is of another type, or lacks what a channel needs.

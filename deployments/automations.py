@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from blocks.settings import Settings
+from neo_automation.settings import Settings
 
 if TYPE_CHECKING:
     from prefect.events.actions import ActionTypesOrUnknown
@@ -42,7 +42,12 @@ def save_channel_blocks(settings: Settings) -> dict[str, UUID]:
     from pydantic import SecretStr
 
     from blocks.channels import SlackNotification, SMTPEmailNotification, WebhookNotification
-    from tasks.notify import EmailConfig, SlackConfig, WebhookConfig, channels_from_env
+    from neo_automation.channels.notify import (
+        EmailConfig,
+        SlackConfig,
+        WebhookConfig,
+        channels_from_env,
+    )
 
     saved: dict[str, UUID] = {}
     for name, config in channels_from_env(os.environ).items():
@@ -200,7 +205,7 @@ def _flow_name(settings: Settings, entrypoint: str) -> str:
 
 def main() -> int:
     """Entry point for the supervisor: register, then exit (0 on success)."""
-    from blocks.settings import load_settings
+    from neo_automation.settings import load_settings
 
     print(register_all(load_settings()))
     return 0

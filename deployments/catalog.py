@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from deployments.schedules import validate_cron
-from tasks.errors import ConfigError
-from tasks.files import atomic_write_text
+from neo_automation.errors import ConfigError
+from neo_automation.files import atomic_write_text
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 #: The work pool every catalog job goes to under `prefect deploy`.
@@ -125,7 +125,7 @@ def catalog_path() -> Path:
     override = os.environ.get("AUTOMATION_CATALOG")
     if override:
         return Path(override).expanduser().resolve()
-    from blocks.settings import load_settings
+    from neo_automation.settings import load_settings
 
     return load_settings().root / "prefect.yaml"
 

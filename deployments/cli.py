@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tasks.errors import AutomationError
+from neo_automation.errors import AutomationError
 
 
 class _Parser(argparse.ArgumentParser):

@@ -24,9 +24,9 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from blocks.settings import Settings, load_settings
-from tasks.errors import ConfigError
-from tasks.store import MetricStore
+from neo_automation.errors import ConfigError
+from neo_automation.settings import Settings, load_settings
+from neo_automation.store.metric_store import MetricStore
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")

@@ -13,7 +13,7 @@ import logging.handlers
 import sys
 from datetime import UTC, datetime
 
-from blocks.settings import Settings
+from neo_automation.settings import Settings
 
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 5

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from blocks.settings import Settings
+from neo_automation.settings import Settings
 
 
 def prefect_env(settings: Settings) -> dict[str, str]:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blocks.settings import load_settings
 from deployments.catalog import Catalog, CatalogEntry, catalog_path, read_catalog
 from deployments.logging_setup import setup_logging
+from neo_automation.settings import load_settings
 
 if TYPE_CHECKING:
     from prefect.flows import Flow

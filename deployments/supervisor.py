@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blocks.settings import Settings, load_settings
 from deployments.logging_setup import setup_logging
 from deployments.runtime import prefect_env, server_healthy
+from neo_automation.settings import Settings, load_settings
 
 log = logging.getLogger("automation.manager")
 

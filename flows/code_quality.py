@@ -18,7 +18,7 @@ from typing import Any
 from prefect import flow
 from prefect.concurrency.sync import concurrency
 
-from tasks.code_health import debt_samples, quality_samples
+from neo_automation.scans.health import debt_samples, quality_samples
 from tasks.collection import evaluate_alerts, store_metrics
 from tasks.scans import compute_technical_debt, publish_health_summary, read_previous, scan_code
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from blocks.settings import load_settings
+from neo_automation.settings import load_settings
 from tasks.dependencies import (
     audit_dependencies,
     find_outdated_dependencies,

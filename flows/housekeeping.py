@@ -13,8 +13,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from blocks.settings import load_settings
-from tasks.alert_store import silenced_while
+from neo_automation.alerts.state import silenced_while
+from neo_automation.settings import load_settings
+from neo_automation.store.metric_store import MetricStore
 from tasks.housekeeping import (
     LOG_KEEP,
     LOG_MAX_BYTES,
@@ -24,7 +25,6 @@ from tasks.housekeeping import (
     publish_housekeeping_report,
     rotate_logs,
 )
-from tasks.store import MetricStore
 
 #: Alert rules this job silences while it runs: VACUUM briefly needs room for a copy of the
 #: metrics database.

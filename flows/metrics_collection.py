@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from neo_automation.reports.formats import iso, sample_json
 from tasks.collection import (
     collect_application_metrics,
     collect_custom_metrics,
@@ -21,7 +22,6 @@ from tasks.collection import (
     publish_metrics_artifacts,
     store_metrics,
 )
-from tasks.render import iso, sample_json
 
 CATEGORIES = ("system", "application", "project", "custom")
 

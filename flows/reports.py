@@ -13,8 +13,8 @@ A broken template does not stop the job: the other formats are still rendered, a
 returned, the problem is logged and listed in the result's `errors` as `FILE:LINE: message`,
 and the artifact says which template is broken.
 
-The Prefect tasks here are thin: the report logic is in `tasks.reports`, `tasks.charts`,
-`tasks.templates` and `tasks.job_history`, which do not import Prefect (so that
+The Prefect tasks here are thin: the report logic is in `neo_automation.reports.build`, `neo_automation.reports.charts`,
+`neo_automation.reports.templates` and `tasks.history`, which do not import Prefect (so that
 `automation config --validate` and their tests stay fast).
 `python flows/reports.py [REPORT]` runs it once.
 """
@@ -31,12 +31,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from blocks.settings import load_settings
-from tasks.errors import ConfigError
-from tasks.job_history import analyze_job_runs, read_flow_runs
-from tasks.notify import write_archive_file
-from tasks.render import md_escape
-from tasks.reports import (
+from neo_automation.channels.notify import write_archive_file
+from neo_automation.errors import ConfigError
+from neo_automation.reports.build import (
     REPORTS,
     archive_key,
     archive_paths,
@@ -46,8 +43,8 @@ from tasks.reports import (
     headline_rows,
     resolve_period,
 )
-from tasks.store import MetricStore
-from tasks.templates import (
+from neo_automation.reports.formats import md_escape
+from neo_automation.reports.templates import (
     FORMATS,
     ReportTemplateError,
     available_reports,
@@ -55,6 +52,9 @@ from tasks.templates import (
     render_report,
     template_dirs,
 )
+from neo_automation.settings import load_settings
+from neo_automation.store.metric_store import MetricStore
+from tasks.history import analyze_job_runs, read_flow_runs
 
 
 @task(name="read-job-history", retries=2, retry_delay_seconds=[2, 10])
@@ -77,7 +77,7 @@ def read_job_history(start: float, end: float) -> dict[str, Any]:
 @task(name="read-alert-history", cache_policy=NO_CACHE)
 def read_alert_history(since: float, until: float) -> list[dict[str, Any]] | None:
     """The alert state changes in [since, until)."""
-    from tasks.alert_store import alert_history
+    from neo_automation.alerts.state import alert_history
 
     store = MetricStore(load_settings().metrics_url)
     try:
@@ -109,7 +109,7 @@ def build_report_data(
 @task(name="draw-report-charts", cache_policy=NO_CACHE)
 def draw_report_charts(report: dict[str, Any]) -> dict[str, Any]:
     """Draw the report's charts as PNG images (charts without data are left out)."""
-    from tasks.charts import build_charts
+    from neo_automation.reports.charts import build_charts
 
     return build_charts(report)
 
@@ -183,8 +183,13 @@ def deliver_report(data: dict[str, Any], result: dict[str, Any], paths: dict[str
     """
     import os
 
-    from tasks.notify import channels_from_env
-    from tasks.outbox import CHANNEL_KINDS, deliver_pending, enqueue, outbox_entries
+    from neo_automation.channels.notify import channels_from_env
+    from neo_automation.delivery.outbox import (
+        CHANNEL_KINDS,
+        deliver_pending,
+        enqueue,
+        outbox_entries,
+    )
 
     settings = load_settings()
     channels = channels_from_env(os.environ)  # the archive itself is the file channel
@@ -267,7 +272,7 @@ def reports(
     artifact_url = f"{ui_url.rstrip('/')}/artifacts/key/{key}" if ui_url else None
     paths = archive_paths(settings.data_path / "reports", report, data["period"]["label"],
                           charts, now)
-    from tasks.charts import chart_refs
+    from neo_automation.reports.charts import chart_refs
 
     refs = chart_refs(charts, {name: p.name for name, p in paths["charts"].items()})
     out = render_report_formats(data, refs, dirs, artifact_url)

@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import deployment
 
-from blocks.settings import load_settings
+from neo_automation.settings import load_settings
 from tasks.commands import run_command_task
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow
 from prefect.concurrency.sync import concurrency
 
-from tasks.code_health import security_samples
+from neo_automation.scans.health import security_samples
 from tasks.collection import evaluate_alerts, store_metrics
 from tasks.scans import publish_health_summary, read_previous, scan_code
 

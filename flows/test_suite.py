@@ -16,12 +16,12 @@ from typing import Any
 
 from prefect import flow
 
-from blocks.settings import load_settings
-from tasks.alert_store import silenced_while
-from tasks.code_health import test_samples
+from neo_automation.alerts.state import silenced_while
+from neo_automation.scans.health import test_samples
+from neo_automation.settings import load_settings
+from neo_automation.store.metric_store import MetricStore
 from tasks.collection import evaluate_alerts, store_metrics
 from tasks.scans import publish_health_summary, read_previous, run_tests
-from tasks.store import MetricStore
 
 #: Alert rules this job silences while it runs.
 SILENCES = ("cpu-high", "memory-high")

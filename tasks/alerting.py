@@ -1,6 +1,6 @@
 """Alerting at the edges: the rules in force, Prefect events and notifications of transitions.
 
-The decisions are pure (`tasks.alerts`), the state is in the store (`tasks.alert_store`); this
+The decisions are pure (`neo_automation.alerts.evaluate`), the state is in the store (`neo_automation.alerts.state`); this
 module reads the rules (Prefect Variable, file or defaults), emits `automation.alert.firing` and
 `automation.alert.resolved` events with the rule and the metric as resources, and queues one
 notification per transition on the rule's channels. Prefect is imported only when needed, so the
@@ -13,9 +13,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from blocks.alerts import RULES_VARIABLE, AlertRule, load_rules
-from blocks.settings import Settings
-from tasks.alerts import Transition, format_transition
+from neo_automation.alerts.evaluate import Transition, format_transition
+from neo_automation.alerts.rules import RULES_VARIABLE, AlertRule, load_rules
+from neo_automation.settings import Settings
 
 log = logging.getLogger("automation.alerts")
 
@@ -34,7 +34,7 @@ def read_rules_variable(api_available: bool) -> Any:
 
 def rules_in_force(settings: Settings, api_available: bool) -> tuple[list[AlertRule], str]:
     """The rule set and its source, custom collectors' metrics included."""
-    from tasks.store import MetricStore
+    from neo_automation.store.metric_store import MetricStore
 
     store = MetricStore(settings.metrics_url)
     try:
@@ -88,7 +88,7 @@ class RulesWatcher:
     """
 
     def __init__(self, settings: Settings, store: Any) -> None:
-        from blocks.alerts import rules_path
+        from neo_automation.alerts.rules import rules_path
 
         self.settings = settings
         self.store = store
@@ -103,7 +103,7 @@ class RulesWatcher:
             return 0.0
 
     def refresh(self) -> None:
-        from tasks.errors import ConfigError
+        from neo_automation.errors import ConfigError
 
         mtime = self._mtime()
         if mtime == self.mtime:
@@ -118,7 +118,7 @@ class RulesWatcher:
 
     def evaluate(self, samples: Sequence[Any]) -> list[Transition]:
         """Run the samples through the rules; record, emit and notify what changed."""
-        from tasks.alert_store import process_samples
+        from neo_automation.alerts.state import process_samples
 
         self.refresh()
         metrics = {r.metric for r in self.rules}
@@ -153,9 +153,9 @@ def notify_transitions(settings: Settings, rules: dict[str, AlertRule],
     import hashlib
     import os
 
-    from tasks.notify import channels_from_env
-    from tasks.outbox import deliver_pending, enqueue
-    from tasks.store import MetricStore
+    from neo_automation.channels.notify import channels_from_env
+    from neo_automation.delivery.outbox import deliver_pending, enqueue
+    from neo_automation.store.metric_store import MetricStore
 
     channels = channels_from_env(os.environ, archive_dir=settings.data_path / "alerts")
     store = MetricStore(settings.metrics_url)

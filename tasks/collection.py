@@ -1,7 +1,7 @@
 """Prefect tasks of metrics collection: read each source, store samples, publish artifacts.
 
-Thin wrappers over the pure readers in `tasks.system`, `tasks.application` and
-`tasks.training`; each task is one unit worth seeing in the UI, and storing is batched into one
+Thin wrappers over the pure readers in `neo_automation.metrics.system`, `neo_automation.metrics.application` and
+`neo_automation.metrics.training`; each task is one unit worth seeing in the UI, and storing is batched into one
 task per collection (never a task per metric).
 """
 
@@ -12,19 +12,19 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from blocks.settings import load_settings
-from tasks.catalog import Sample, declared
-from tasks.collectors import (
+from neo_automation.metrics.catalog import Sample, declared
+from neo_automation.metrics.collectors import (
     ApplicationCollector,
     CollectorResult,
     SystemCollector,
     custom_collectors,
     run_collector,
 )
-from tasks.render import format_collection_summary, sample_rows
-from tasks.store import MetricStore
-from tasks.system import RATES
-from tasks.training import ingest_training_dir, training_summary
+from neo_automation.metrics.system import RATES
+from neo_automation.metrics.training import ingest_training_dir, training_summary
+from neo_automation.reports.formats import format_collection_summary, sample_rows
+from neo_automation.settings import load_settings
+from neo_automation.store.metric_store import MetricStore
 
 #: Stable artifact keys (the UI lists every version under one key).
 SYSTEM_TABLE_KEY = "system-metrics-latest"
@@ -116,7 +116,7 @@ def publish_metrics_artifacts(system: list[Sample], result: dict[str, Any]) -> N
 @task(name="evaluate-alerts", retries=2, retry_delay_seconds=[2, 10])
 def evaluate_alerts(samples: list[Sample]) -> list[dict[str, Any]]:
     """Run the new samples through the alert rules; record, emit and notify what changed."""
-    from tasks.alert_store import process_samples
+    from neo_automation.alerts.state import process_samples
     from tasks.alerting import dispatch_transitions, rules_in_force
 
     settings = load_settings()

@@ -23,7 +23,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.errors import AutomationError
+from neo_automation.errors import AutomationError
 
 #: Output lines kept for the artifact (all of them go to the log).
 ARTIFACT_LINES = 200
@@ -82,7 +82,7 @@ def format_command_report(result: CommandResult, title: str) -> str:
     """
     import shlex
 
-    from tasks.render import md_escape
+    from neo_automation.reports.formats import md_escape
 
     if result.timed_out:
         status = f"timed out after {result.duration_seconds:.1f} s"

@@ -31,8 +31,8 @@ from typing import Any
 
 from prefect import task
 
-from tasks.catalog import MetricSpec, declare, make_samples
-from tasks.errors import AutomationError
+from neo_automation.errors import AutomationError
+from neo_automation.metrics.catalog import MetricSpec, declare, make_samples
 
 OUTDATED_METRIC = "dependencies.outdated"
 VULNERABLE_METRIC = "dependencies.vulnerable"
@@ -249,7 +249,7 @@ def parse_audit(output: str) -> dict[str, Any]:
 
 def format_dependency_report(report: Mapping[str, Any]) -> str:
     """The markdown report: outdated table, vulnerabilities or why they are unavailable."""
-    from tasks.render import markdown_table, md_escape
+    from neo_automation.reports.formats import markdown_table, md_escape
 
     outdated = report.get("outdated") or []
     lines = [
@@ -515,8 +515,8 @@ def audit_dependencies(pins: dict[str, str]) -> dict[str, Any]:
 @task(name="store-dependency-metrics", retries=3, retry_delay_seconds=[1, 4, 10])
 def store_dependency_metrics(outdated: int, vulnerable: int | None) -> int:
     """Store the outdated count, and the vulnerable count only when it is known."""
-    from blocks.settings import load_settings
-    from tasks.store import MetricStore
+    from neo_automation.settings import load_settings
+    from neo_automation.store.metric_store import MetricStore
 
     values: list[tuple[str, float, Mapping[str, str]]] = [(OUTDATED_METRIC, outdated, {})]
     if vulnerable is not None:

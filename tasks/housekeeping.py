@@ -155,7 +155,7 @@ def prune_metric_store(url: str, retention_days: float, vacuum: bool = True,
     Returns:
         `details` has samples_deleted, bytes_before, bytes_after, vacuumed.
     """
-    from tasks.store import MetricStore
+    from neo_automation.store.metric_store import MetricStore
 
     db = sqlite_file(url)
     before = _db_bytes(db) if db else 0
@@ -189,7 +189,7 @@ def prune_metric_store(url: str, retention_days: float, vacuum: bool = True,
 
 def format_housekeeping_report(result: dict[str, Any]) -> str:
     """The markdown summary: what each step removed and the bytes freed."""
-    from tasks.render import fmt_value, markdown_table, md_escape
+    from neo_automation.reports.formats import fmt_value, markdown_table, md_escape
 
     logs, reports, metrics = result["logs"], result["reports"], result["metrics"]
     rows = [

@@ -22,9 +22,9 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from blocks.settings import load_settings
-from tasks.code_health import format_health_summary, previous_values
-from tasks.store import MetricStore
+from neo_automation.scans.health import format_health_summary, previous_values
+from neo_automation.settings import load_settings
+from neo_automation.store.metric_store import MetricStore
 
 #: The scans' result cache (by file content hash): a rescan of an unchanged tree costs hashes.
 CACHE_DIR_NAME = "scan-cache"
@@ -37,7 +37,7 @@ def target(path: str | None) -> Path:
 @task(name="scan-code", cache_policy=NO_CACHE)
 def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
     """Scan a tree with radon and/or bandit (cached by content hash), showing progress."""
-    from tasks.scan_engine import scan_tree
+    from neo_automation.scans.engine import scan_tree
 
     settings = load_settings()
     # async_dispatch types the result as `UUID | Coroutine`; called from sync code it is a UUID
@@ -64,7 +64,7 @@ def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
 @task(name="run-test-suite", cache_policy=NO_CACHE)
 def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any]:
     """Run the target's pytest suite under coverage (bounded by its own subprocess timeout)."""
-    from tasks.testsuite import run_test_suite
+    from neo_automation.scans.testsuite import run_test_suite
 
     result = run_test_suite(target(path), timeout=timeout)
     logger = get_run_logger()
@@ -101,6 +101,6 @@ def publish_health_summary(key: str, title: str, samples: list[Any],
 @task(name="compute-technical-debt", cache_policy=NO_CACHE)
 def compute_technical_debt(scan: dict[str, Any], tests: dict[str, Any] | None) -> dict[str, Any]:
     """Remediation minutes, debt ratio and A-E rating (SQALE; see tasks/debt.py)."""
-    from tasks.debt import compute_debt
+    from neo_automation.scans.debt import compute_debt
 
     return compute_debt(scan, tests)

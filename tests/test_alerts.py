@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from blocks.alerts import DEFAULT_RULES, AlertRule, load_rules, load_rules_file
-from tasks.alert_store import (
+from neo_automation.alerts.evaluate import evaluate
+from neo_automation.alerts.rules import DEFAULT_RULES, AlertRule, load_rules, load_rules_file
+from neo_automation.alerts.state import (
     alert_history,
     current_states,
     process_samples,
     silence,
     time_to_resolve,
 )
-from tasks.alerts import evaluate
-from tasks.errors import ConfigError
-from tasks.store import MetricStore
+from neo_automation.errors import ConfigError
+from neo_automation.store.metric_store import MetricStore
 
 CPU = next(r for r in DEFAULT_RULES if r.name == "cpu-high")
 
@@ -143,7 +143,7 @@ def test_variable_beats_file_beats_defaults(tmp_path: Path) -> None:
 
 
 def test_jobs_silence_rules_while_they_run(tmp_path: Path) -> None:
-    from tasks.alert_store import silenced_while, silences
+    from neo_automation.alerts.state import silenced_while, silences
 
     store = MetricStore(f"sqlite:///{tmp_path / 'm.db'}")
     silence(store, "memory-high", 3600, reason="maintenance window")

@@ -1,6 +1,6 @@
 """Channel configuration: validation, environment variables, masking, and the Prefect blocks.
 
-The pure configuration (`tasks.notify`) is tested without Prefect. The blocks
+The pure configuration (`neo_automation.channels.notify`) is tested without Prefect. The blocks
 (`blocks.channels`) go through Prefect's own block standards suite and its schema code offline,
 send through real loopback servers, and register, save and load against a real Prefect server
 (the session's test harness).
@@ -36,8 +36,7 @@ from blocks.channels import (
     register_channel_blocks,
 )
 from deployments.commands.reports import CHANNELS
-from tasks.errors import ConfigError
-from tasks.notify import (
+from neo_automation.channels.notify import (
     CHANNEL_KINDS,
     NOT_CONFIGURED_HINTS,
     DeliveryError,
@@ -50,6 +49,7 @@ from tasks.notify import (
     mask_url,
     scrub,
 )
+from neo_automation.errors import ConfigError
 
 SLACK_URL = "https://hooks.slack.com/services/T0AAA/B0BBB/slackSECRETtoken123"
 HOOK_URL = "https://user:pw@example.com:8443/hooks/hookSECRETpath?token=querySECRET"

@@ -8,9 +8,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from tasks.charts import PNG_SIGNATURE, build_charts, chart_cid, chart_refs, render_line_chart
-from tasks.outbox import message_from_payload
-from tasks.reports import CHARTS, sample_report
+from neo_automation.delivery.outbox import message_from_payload
+from neo_automation.reports.build import CHARTS, sample_report
+from neo_automation.reports.charts import (
+    PNG_SIGNATURE,
+    build_charts,
+    chart_cid,
+    chart_refs,
+    render_line_chart,
+)
 
 
 def _size(png: bytes) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, run_cli
 
-from tasks.store import MetricStore
+from neo_automation.store.metric_store import MetricStore
 
 SAMPLES = ROOT / "tests" / "samples"
 

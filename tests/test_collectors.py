@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, run_cli
 
-from tasks.catalog import MetricSpec
-from tasks.collectors import custom_collectors, run_collector
+from neo_automation.metrics.catalog import MetricSpec
+from neo_automation.metrics.collectors import custom_collectors, run_collector
 
 
 class Good:
@@ -98,7 +98,7 @@ def test_entry_point_collector_from_an_installed_package(
     target = tmp_path / "site"
     (target / "gpu_temp").mkdir(parents=True)
     (target / "gpu_temp" / "__init__.py").write_text(textwrap.dedent("""
-        from tasks.catalog import MetricSpec
+        from neo_automation.metrics.catalog import MetricSpec
 
         class GpuTemperature:
             name = "gpu-temp"
@@ -115,7 +115,7 @@ def test_entry_point_collector_from_an_installed_package(
     (info / "entry_points.txt").write_text(
         "[neo_automation.collectors]\ngpu_temp = gpu_temp:GpuTemperature\n")
     env = {**cli_env, "PYTHONPATH": f"{target}:{ROOT}"}
-    code = ("from tasks.collectors import custom_collectors, run_collector; from pathlib import "
+    code = ("from neo_automation.metrics.collectors import custom_collectors, run_collector; from pathlib import "
             "Path; cs, p = custom_collectors(None, Path('.')); print(p); "
             "print([(c.name, [s.value for s in run_collector(c).samples]) for c in cs])")
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,  # noqa: S603

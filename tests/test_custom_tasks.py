@@ -242,8 +242,8 @@ def test_run_and_status_need_a_deployment(
     prefect_server: str, catalog: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from blocks.settings import load_settings
     from deployments.runtime import prefect_env
+    from neo_automation.settings import load_settings
 
     # `run` and `status` point this process at the stack (PREFECT_* variables): undo it after
     for key in prefect_env(load_settings()):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.debt import DEFAULT_REMEDIATION, MINUTES_PER_SLOC, compute_debt, rate
-from tasks.scan_engine import scan_tree
+from neo_automation.scans.debt import DEFAULT_REMEDIATION, MINUTES_PER_SLOC, compute_debt, rate
+from neo_automation.scans.engine import scan_tree
 
 SAMPLES = Path(__file__).parent / "samples"
 

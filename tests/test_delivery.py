@@ -32,8 +32,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from conftest import free_port, run_cli
 
-from tasks.errors import ConfigError
-from tasks.notify import (
+from neo_automation.channels.notify import (
     Attachment,
     EmailConfig,
     FileConfig,
@@ -45,8 +44,9 @@ from tasks.notify import (
     WebhookConfig,
     send,
 )
-from tasks.outbox import outbox_entries, publish_report
-from tasks.store import MetricStore
+from neo_automation.delivery.outbox import outbox_entries, publish_report
+from neo_automation.errors import ConfigError
+from neo_automation.store.metric_store import MetricStore
 
 UNTRUSTED = "Disk <script>alert(1)</script> & *bold* _it_ ~strike~ `code` > 90%"
 # The smallest valid PNG (1x1), enough for Content-ID checks.
@@ -809,7 +809,7 @@ def test_cli_and_sending_side_do_not_import_prefect() -> None:
 
     code = (
         "import sys, deployments.cli as cli; cli.build_parser();"
-        "import deployments.commands.reports, tasks.notify, tasks.outbox;"
+        "import deployments.commands.reports, neo_automation.channels.notify, neo_automation.delivery.outbox;"
         "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))"
     )
     root = Path(__file__).resolve().parents[1]

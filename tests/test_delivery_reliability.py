@@ -30,14 +30,13 @@ from test_delivery import (
     slack_config,
 )
 
-from tasks.errors import ConfigError
-from tasks.notify import (
+from neo_automation.channels.notify import (
     FileConfig,
     SlackConfig,
     WebhookConfig,
     channels_from_env,
 )
-from tasks.outbox import (
+from neo_automation.delivery.outbox import (
     deliver_pending,
     enqueue,
     ensure_outbox,
@@ -47,7 +46,8 @@ from tasks.outbox import (
     requeue,
     retry_delay,
 )
-from tasks.store import MetricStore
+from neo_automation.errors import ConfigError
+from neo_automation.store.metric_store import MetricStore
 
 T0 = 1_750_000_000.0
 

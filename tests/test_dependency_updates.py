@@ -182,8 +182,8 @@ def test_flow_stores_outdated_but_not_an_unknown_vulnerable_count(
     from prefect.artifacts import Artifact
 
     from flows.dependency_updates import dependency_updates
+    from neo_automation.store.metric_store import MetricStore
     from tasks.dependencies import OUTDATED_METRIC, REPORT_KEY, VULNERABLE_METRIC
-    from tasks.store import MetricStore
 
     monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(sample_project))
     report = dependency_updates(index_url=index_url)

@@ -14,8 +14,8 @@ import pytest
 from helpers import ROOT, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
-from tasks.catalog import Sample
-from tasks.store import MetricStore
+from neo_automation.metrics.catalog import Sample
+from neo_automation.store.metric_store import MetricStore
 
 
 def scrape(url: str, auth: str | None = None) -> str:
@@ -30,7 +30,7 @@ def scrape(url: str, auth: str | None = None) -> str:
 def exporter(cli_env: dict[str, str]):  # noqa: ANN201
     data = Path(cli_env["AUTOMATION_DATA_DIR"])
     store = MetricStore(f"sqlite:///{data / 'metrics.db'}")
-    from tasks.system import METRICS
+    from neo_automation.metrics.system import METRICS
 
     store.declare(METRICS)
     now = time.time()

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from helpers import ROOT, run_cli
 
-from blocks.alerts import DEFAULT_RULES
-from tasks.errors import ConfigError
-from tasks.gate import (
+from neo_automation.alerts.rules import DEFAULT_RULES
+from neo_automation.errors import ConfigError
+from neo_automation.gate.rules import (
     COMPUTED_METRICS,
     GateConfig,
     RuleResult,
@@ -292,10 +292,10 @@ def test_unknown_path_is_exit_two(automation_env: Path, tmp_path: Path,
 def test_benchmark_runs_only_with_history_and_compares_with_the_median(
     automation_env: Path,
 ) -> None:
-    from blocks.settings import load_settings
     from deployments.commands.gate import measure_benchmark
-    from tasks.catalog import Sample
-    from tasks.store import MetricStore
+    from neo_automation.metrics.catalog import Sample
+    from neo_automation.settings import load_settings
+    from neo_automation.store.metric_store import MetricStore
 
     settings = load_settings()
     config = GateConfig()
@@ -350,7 +350,7 @@ def test_a_moved_finding_is_not_new_and_a_copy_is() -> None:
 
 
 def test_computed_metrics_are_the_unlabelled_project_metrics() -> None:
-    from tasks.project_metrics import METRICS
+    from neo_automation.metrics.project import METRICS
 
     assert set(COMPUTED_METRICS) == {m.name for m in METRICS if not m.labels}
     scan = {"totals": {
@@ -455,8 +455,8 @@ def test_complexity_and_markdown() -> None:
 
 
 def test_blocks_above_the_limit_are_functions_and_methods() -> None:
-    from tasks.gate import blocks_above
-    from tasks.quality import analyse_quality
+    from neo_automation.gate.rules import blocks_above
+    from neo_automation.scans.quality import analyse_quality
 
     branches = "".join(f"        if x == {i}:\n            return {i}\n" for i in range(11))
     text = f"class Big:\n    def pick(self, x):\n{branches}        return -1\n\n\ndef small():\n" \

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tasks.catalog import Sample
+from neo_automation.metrics.catalog import Sample
+from neo_automation.store.metric_store import MetricStore, rollups_table
 from tasks.housekeeping import (
     delete_old_files,
     format_housekeeping_report,
     prune_metric_store,
     rotate_log_files,
 )
-from tasks.store import MetricStore, rollups_table
 
 DAY = 86400.0
 

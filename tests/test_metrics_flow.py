@@ -21,8 +21,8 @@ def test_flow_stores_metrics_and_publishes_artifacts(
     from prefect.artifacts import Artifact
 
     from flows.metrics_collection import metrics_collection
+    from neo_automation.store.metric_store import MetricStore
     from tasks.collection import SUMMARY_KEY, SYSTEM_TABLE_KEY
-    from tasks.store import MetricStore
 
     runs = automation_env / "training"
     runs.mkdir(parents=True)
@@ -81,8 +81,8 @@ def test_report_formats_and_alert(prefect_server: str, cli_env: dict[str, str],
 
 
 def test_alert_exit_code_follows_the_thresholds(cli_env: dict[str, str]) -> None:
-    from tasks.catalog import Sample
-    from tasks.store import MetricStore
+    from neo_automation.metrics.catalog import Sample
+    from neo_automation.store.metric_store import MetricStore
 
     store = MetricStore(f"sqlite:///{Path(cli_env['AUTOMATION_DATA_DIR']) / 'metrics.db'}")
     now = time.time()
@@ -99,7 +99,7 @@ def test_alert_exit_code_follows_the_thresholds(cli_env: dict[str, str]) -> None
 
 
 def test_monitor_stops_cleanly_on_sigterm(cli_env: dict[str, str]) -> None:
-    from tasks.store import MetricStore
+    from neo_automation.store.metric_store import MetricStore
 
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "deployments.cli", "metrics", "monitor", "--interval", "0.2"],
@@ -145,7 +145,7 @@ def test_jax_missing_is_reported_not_fatal(tmp_path: Path) -> None:
     shadow = tmp_path / "shadow"
     (shadow / "jax").mkdir(parents=True)
     (shadow / "jax" / "__init__.py").write_text("raise ImportError('No module named jax')\n")
-    code = ("from tasks.application import read_jax, jax_samples; r = read_jax(); "
+    code = ("from neo_automation.metrics.application import read_jax, jax_samples; r = read_jax(); "
             "print(r.available, r.reason, jax_samples(r))")
     out = subprocess.run(  # noqa: S603
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,

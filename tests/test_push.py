@@ -1,7 +1,7 @@
 """Pushing a CI run's metrics to a stack: the contract, the CLI's errors and a real flow run.
 
 The end-to-end test creates the `ingest-ci-metrics` deployment on the session's real Prefect
-server, pushes to it with `tasks.push.push_samples` (a Scheduled flow run, not waited for), then
+server, pushes to it with `deployments.push.push_samples` (a Scheduled flow run, not waited for), then
 executes that flow run from the parameters the server holds, as a worker's engine does, and
 reads the stack's metrics store.
 """
@@ -21,9 +21,7 @@ from pathlib import Path
 import pytest
 from helpers import free_port, run_cli
 
-from tasks.catalog import Sample
-from tasks.errors import ConfigError
-from tasks.push import (
+from deployments.push import (
     CI_SOURCE,
     DEPLOYMENT,
     accepted_metrics,
@@ -34,6 +32,8 @@ from tasks.push import (
     push_samples,
     stack_target,
 )
+from neo_automation.errors import ConfigError
+from neo_automation.metrics.catalog import Sample
 
 TAGS = {"branch": "feature/x", "commit": "a" * 40, "run_id": "77.1"}
 
@@ -166,7 +166,7 @@ def test_push_creates_a_flow_run_that_stores_labelled_samples(
     from prefect.flow_engine import run_flow
 
     from flows.metrics_ingest import SUMMARY_KEY, metrics_ingest
-    from tasks.store import MetricStore
+    from neo_automation.store.metric_store import MetricStore
 
     # The stack side's deployment, as `automation start` serves it from prefect.yaml.
     assert metrics_ingest.to_deployment(name=DEPLOYMENT.split("/")[1]).apply()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.catalog import Sample, declared
-from tasks.errors import ConfigError
-from tasks.job_history import analyze_job_runs, is_late
-from tasks.reports import (
+from neo_automation.errors import ConfigError
+from neo_automation.metrics.catalog import Sample, declared
+from neo_automation.metrics.training import ingest_training_dir
+from neo_automation.reports.build import (
     analyze_alerts,
     analyze_delta,
     analyze_trend,
@@ -27,8 +27,8 @@ from tasks.reports import (
     report_definition,
     resolve_period,
 )
-from tasks.store import MetricStore
-from tasks.training import ingest_training_dir
+from neo_automation.store.metric_store import MetricStore
+from tasks.history import analyze_job_runs, is_late
 
 DAY, HOUR = 86400.0, 3600.0
 T0 = 1748736000.0  # 2025-06-01T00:00:00Z: the current period is [T0, T0 + 1 day)

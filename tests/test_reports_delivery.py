@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from test_delivery import HTTPStandIn, Reply, SMTPStandIn
 
-from tasks.catalog import Sample
-from tasks.store import MetricStore
+from neo_automation.metrics.catalog import Sample
+from neo_automation.store.metric_store import MetricStore
 
 
 @pytest.fixture
@@ -47,8 +47,8 @@ def test_daily_report_is_delivered_exactly_once(
     archived = [Path(p) for p in first["files"]]
     assert all(p.is_file() for p in archived)
     # The same report and period again: the outbox retries the webhook, email is not resent.
-    from tasks.notify import channels_from_env
-    from tasks.outbox import deliver_pending
+    from neo_automation.channels.notify import channels_from_env
+    from neo_automation.delivery.outbox import deliver_pending
 
     deliver_pending(store, channels_from_env(), now=time.time() + 7200)
     second = reports(report="daily_health_check")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from prefect import flow
 
-from tasks.catalog import Sample, declared
-from tasks.charts import PNG_SIGNATURE
-from tasks.job_history import job_history
-from tasks.store import MetricStore
+from neo_automation.metrics.catalog import Sample, declared
+from neo_automation.reports.charts import PNG_SIGNATURE
+from neo_automation.store.metric_store import MetricStore
+from tasks.history import job_history
 
 HOUR, DAY = 3600.0, 86400.0
 
@@ -112,7 +112,7 @@ def test_weekly_html_references_inline_images(prefect_server: str, filled_store:
 
 def test_broken_markdown_template_gets_a_fallback_artifact() -> None:
     from flows.reports import format_fallback_markdown
-    from tasks.reports import sample_report
+    from neo_automation.reports.build import sample_report
 
     report = sample_report("team_digest")
     text = format_fallback_markdown(report, ["/t/team_digest.md.j2:3: unexpected '}'"])

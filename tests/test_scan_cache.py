@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.scan_engine import CACHE_FILE, INLINE_MAX_FILES, discover_files, scan_tree
+from neo_automation.scans.engine import CACHE_FILE, INLINE_MAX_FILES, discover_files, scan_tree
 
 SAMPLES = Path(__file__).parent / "samples"
 

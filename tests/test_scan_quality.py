@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import ConfigError
-from tasks.quality import RAW_KEYS, analyse_quality, decode_source
-from tasks.scan_engine import scan_tree
+from neo_automation.errors import ConfigError
+from neo_automation.scans.engine import scan_tree
+from neo_automation.scans.quality import RAW_KEYS, analyse_quality, decode_source
 
 SAMPLE = Path(__file__).parent / "samples" / "quality_project"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import ConfigError
-from tasks.scan_engine import scan_tree
-from tasks.security import TOTAL_KEYS, bandit_includes, load_bandit_settings
+from neo_automation.errors import ConfigError
+from neo_automation.scans.engine import scan_tree
+from neo_automation.scans.security import TOTAL_KEYS, bandit_includes, load_bandit_settings
 
 SAMPLES = Path(__file__).parent / "samples"
 SECURITY = SAMPLES / "security_project"

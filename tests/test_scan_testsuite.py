@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.testsuite import ENV_GUARD, run_test_suite
+from neo_automation.scans.testsuite import ENV_GUARD, run_test_suite
 
 SAMPLE = Path(__file__).parent / "samples" / "tests_project"
 

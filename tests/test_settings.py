@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from blocks.settings import load_settings
-from tasks.errors import ConfigError
+from neo_automation.errors import ConfigError
+from neo_automation.settings import load_settings
 
 
 def test_defaults_live_under_the_data_dir(

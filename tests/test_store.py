@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.catalog import Sample
-from tasks.errors import StoreError
-from tasks.store import MetricStore
+from neo_automation.errors import StoreError
+from neo_automation.metrics.catalog import Sample
+from neo_automation.store.metric_store import MetricStore
 
 HOUR = 3600.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, an hour and day boundary

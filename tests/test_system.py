@@ -6,8 +6,8 @@ import time
 
 import psutil
 
-from tasks.catalog import declared
-from tasks.system import PSEUDO_FS, SystemReader, real_partitions
+from neo_automation.metrics.catalog import declared
+from neo_automation.metrics.system import PSEUDO_FS, SystemReader, real_partitions
 
 
 def by_name(samples):  # noqa: ANN001, ANN201 - tiny test helper

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import ConfigError
-from tasks.reports import sample_report
-from tasks.templates import (
+from neo_automation.errors import ConfigError
+from neo_automation.reports.build import sample_report
+from neo_automation.reports.templates import (
     DEFAULT_TEMPLATES_DIR,
     ReportTemplateError,
     available_reports,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tasks.store import MetricStore, training_table
-from tasks.training import ingest_training_dir, parse_line, training_summary
+from neo_automation.metrics.training import ingest_training_dir, parse_line, training_summary
+from neo_automation.store.metric_store import MetricStore, training_table
 
 
 def line(run: str, rnd: int, metric: str, value: float, client: str | None = None) -> str:

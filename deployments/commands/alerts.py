@@ -9,8 +9,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from blocks.settings import load_settings
-from tasks.errors import ConfigError
+from neo_automation.errors import ConfigError
+from neo_automation.settings import load_settings
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -61,8 +61,8 @@ def parse_since(text: str) -> float:
 
 def _context() -> tuple[Any, Any, list[Any], str]:
     from deployments.runtime import server_healthy
+    from neo_automation.store.metric_store import MetricStore
     from tasks.alerting import rules_in_force
-    from tasks.store import MetricStore
 
     settings = load_settings()
     rules, source = rules_in_force(settings, server_healthy(settings.api_url))
@@ -70,7 +70,7 @@ def _context() -> tuple[Any, Any, list[Any], str]:
 
 
 def list_alerts(args: argparse.Namespace) -> int:
-    from tasks.alert_store import current_states, silences
+    from neo_automation.alerts.state import current_states, silences
 
     _, store, rules, source = _context()
     states = current_states(store)
@@ -104,8 +104,8 @@ def list_alerts(args: argparse.Namespace) -> int:
 
 
 def history(args: argparse.Namespace) -> int:
-    from tasks.alert_store import alert_history, time_to_resolve
-    from tasks.alerts import format_transition
+    from neo_automation.alerts.evaluate import format_transition
+    from neo_automation.alerts.state import alert_history, time_to_resolve
 
     _, store, _, _ = _context()
     rows = alert_history(store, args.since, time.time() + 1)
@@ -122,7 +122,7 @@ def history(args: argparse.Namespace) -> int:
 
 
 def silence_rule(args: argparse.Namespace) -> int:
-    from tasks.alert_store import silence
+    from neo_automation.alerts.state import silence
 
     _, store, rules, _ = _context()
     names = [r.name for r in rules]

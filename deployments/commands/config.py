@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tasks.errors import ConfigError
+from neo_automation.errors import ConfigError
 
 #: Environment variables shown by `automation config`, with the settings field behind each.
 SETTINGS_VARS = {
@@ -32,7 +32,7 @@ SETTINGS_VARS = {
     "AUTOMATION_EXPORTER_PORT": "exporter_port", "AUTOMATION_EXPORTER_HOST": "exporter_host",
     "AUTOMATION_EXPORTER_AUTH": "exporter_auth",
 }
-#: Channel variables (read by tasks.notify.channels_from_env); the secret ones are masked.
+#: Channel variables (read by neo_automation.channels.notify.channels_from_env); the secret ones are masked.
 CHANNEL_VARS = ("SLACK_WEBHOOK_URL", "EMAIL_SMTP_SERVER", "EMAIL_SMTP_PORT",
                 "EMAIL_SMTP_SECURITY", "EMAIL_USERNAME", "EMAIL_PASSWORD", "EMAIL_FROM",
                 "EMAIL_TO", "WEBHOOK_URL", "WEBHOOK_SECRET")
@@ -68,7 +68,7 @@ def mask(var: str, value: Any) -> Any:
         return value
     text = str(value)
     if var in ("SLACK_WEBHOOK_URL", "WEBHOOK_URL"):
-        from tasks.notify import mask_url
+        from neo_automation.channels.notify import mask_url
 
         return mask_url(text)
     if var in SECRET_VARS:
@@ -82,7 +82,7 @@ def mask(var: str, value: Any) -> Any:
 
 def effective_config() -> tuple[list[dict[str, Any]], list[str]]:
     """Every setting with value and source, and the problems found reading them."""
-    from blocks.settings import load_settings
+    from neo_automation.settings import load_settings
 
     problems: list[str] = []
     dotenv = _dotenv()
@@ -115,9 +115,9 @@ def effective_config() -> tuple[list[dict[str, Any]], list[str]]:
 def validate(settings: Any) -> list[str]:
     """Problems in the catalog, alert rules, channels and templates; one line each."""
     problems: list[str] = []
-    from blocks.alerts import load_rules
     from deployments.catalog import load_catalog
-    from tasks.notify import channels_from_env
+    from neo_automation.alerts.rules import load_rules
+    from neo_automation.channels.notify import channels_from_env
 
     catalog = settings.root / "prefect.yaml"
     try:
@@ -128,14 +128,14 @@ def validate(settings: Any) -> list[str]:
         load_rules(settings.root, settings.alert_rules)
     except ConfigError as exc:
         problems.append(str(exc))
-    from tasks.collectors import custom_collectors
+    from neo_automation.metrics.collectors import custom_collectors
 
     problems.extend(custom_collectors(settings.collectors, settings.root)[1])
     try:
         channels_from_env(os.environ)
     except ConfigError as exc:
         problems.extend(p.strip() for p in str(exc).split("; "))
-    from tasks.templates import template_dirs, validate_templates
+    from neo_automation.reports.templates import template_dirs, validate_templates
 
     try:
         problems.extend(validate_templates(template_dirs(settings.templates_dir)))
@@ -147,7 +147,7 @@ def validate(settings: Any) -> list[str]:
 def show_config(args: argparse.Namespace) -> int:
     rows, problems = effective_config()
     if args.validate and not problems:
-        from blocks.settings import load_settings
+        from neo_automation.settings import load_settings
 
         problems.extend(validate(load_settings()))
     if args.json:

@@ -1,12 +1,12 @@
 """`automation gate`: the quality gate a CI job runs, without a Prefect server.
 
 Measures the tree (``--path``, default the target project): quality and security with
-:func:`tasks.scan_engine.scan_tree` (cache under the data directory's ``scan-cache``), tests and
-coverage with :func:`tasks.testsuite.run_test_suite`, debt with :func:`tasks.debt.compute_debt`
+:func:`neo_automation.scans.engine.scan_tree` (cache under the data directory's ``scan-cache``), tests and
+coverage with :func:`neo_automation.scans.testsuite.run_test_suite`, debt with :func:`neo_automation.scans.debt.compute_debt`
 and, when the metrics store has history, the JAX matmul benchmark. The baseline
 (``--baseline``) is a git revision, extracted with ``git archive`` into a temporary directory
 and measured the same way, or a JSON file the gate wrote before. The decisions, the JSON and
-the markdown are :mod:`tasks.gate`'s; see it for the rules and the config keys.
+the markdown are :mod:`neo_automation.gate.rules`'s; see it for the rules and the config keys.
 
 Exit codes: 0 every rule passed (skips are listed), 1 a rule failed, 2 bad input (unknown
 baseline revision, unreadable config, bad key: one line naming the file or key). Prefect is
@@ -32,9 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from blocks.settings import Settings, load_settings
-from tasks.errors import ConfigError
-from tasks.files import atomic_write_text, ensure_writable_dir
+from neo_automation.errors import ConfigError
+from neo_automation.files import atomic_write_text, ensure_writable_dir
+from neo_automation.settings import Settings, load_settings
 
 GIT_TIMEOUT = 300.0
 
@@ -115,7 +115,7 @@ def resolve_baseline(spec: str, target: Path) -> BaselineSpec:
     Raises:
         ConfigError: Neither a readable gate JSON file nor a known revision.
     """
-    from tasks.gate import baseline_from_document
+    from neo_automation.gate.rules import baseline_from_document
 
     path = Path(spec).expanduser()
     if path.is_file():
@@ -191,11 +191,11 @@ def read_code_lines(root: Path, issues: list[dict[str, Any]]) -> dict[tuple[str,
 
 def measure(path: Path, label: str, revision: str | None, config: Any,
             cache_dir: Path | None) -> dict[str, Any]:
-    """Scan, test and rate one tree; returns its snapshot (:func:`tasks.gate.build_snapshot`)."""
-    from tasks.debt import compute_debt
-    from tasks.gate import build_snapshot, high_severity_issues
-    from tasks.scan_engine import scan_tree
-    from tasks.testsuite import run_test_suite
+    """Scan, test and rate one tree; returns its snapshot (:func:`neo_automation.gate.rules.build_snapshot`)."""
+    from neo_automation.gate.rules import build_snapshot, high_severity_issues
+    from neo_automation.scans.debt import compute_debt
+    from neo_automation.scans.engine import scan_tree
+    from neo_automation.scans.testsuite import run_test_suite
 
     started = time.monotonic()
     _note(f"scanning {label} ({path})")
@@ -222,8 +222,8 @@ def measure_benchmark(settings: Settings, config: Any) -> dict[str, Any]:
     """
     if not config.benchmark:
         return {"enabled": False}
-    from tasks.gate import BENCHMARK_METRIC
-    from tasks.store import MetricStore
+    from neo_automation.gate.rules import BENCHMARK_METRIC
+    from neo_automation.store.metric_store import MetricStore
 
     now = time.time()
     store = MetricStore(settings.metrics_url)
@@ -236,7 +236,7 @@ def measure_benchmark(settings: Settings, config: Any) -> dict[str, Any]:
     history = [value for _, value in points][-config.benchmark_history:]
     if not history:
         return {"enabled": True, "history": [], "gflops": None}
-    from tasks.application import read_jax
+    from neo_automation.metrics.application import read_jax
 
     _note("running the JAX matmul benchmark")
     report = read_jax(benchmark=True)
@@ -248,14 +248,14 @@ def measure_benchmark(settings: Settings, config: Any) -> dict[str, Any]:
 
 def read_config(path: Path | None, settings: Settings) -> tuple[Any, str, bool]:
     """The gate config, where it came from, and whether `alert_rules` was set explicitly."""
-    from tasks.gate import GateConfig, parse_config
+    from neo_automation.gate.rules import GateConfig, parse_config
 
     if path is None:
         default = settings.root / "config" / "gate.yaml"
         if not default.is_file():
             return GateConfig(), "defaults", False
         path = default
-    from tasks.files import read_config_file
+    from neo_automation.files import read_config_file
 
     data = read_config_file(path, "gate config")
     config = parse_config(data, str(path))
@@ -291,8 +291,7 @@ def run_gate(args: argparse.Namespace) -> int:
 
 
 def _run_gate(args: argparse.Namespace) -> int:
-    from tasks.alerting import rules_in_force
-    from tasks.gate import (
+    from neo_automation.gate.rules import (
         COMPUTED_METRICS,
         dumps,
         evaluate,
@@ -302,6 +301,7 @@ def _run_gate(args: argparse.Namespace) -> int:
         gate_document,
         select_alert_rules,
     )
+    from tasks.alerting import rules_in_force
 
     settings = load_settings()
     config, config_source, explicit_rules = read_config(args.config, settings)

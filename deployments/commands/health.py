@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from blocks.settings import Settings, load_settings
-from tasks.errors import AutomationError
+from neo_automation.errors import AutomationError
+from neo_automation.settings import Settings, load_settings
 
 MIN_FREE_BYTES = 1 << 30  # 1 GiB
 STUCK_AFTER_SECONDS = 6 * 3600.0
@@ -80,7 +80,7 @@ def _pool_workers(settings: Settings) -> int:
 def check_database(settings: Settings) -> tuple[str, str]:
     import sqlalchemy as sa
 
-    from tasks.store import MetricStore
+    from neo_automation.store.metric_store import MetricStore
 
     store = MetricStore(settings.metrics_url)
     try:
@@ -106,7 +106,7 @@ def check_space(settings: Settings) -> tuple[str, str]:
 
 
 def check_channels(settings: Settings) -> tuple[str, str]:
-    from tasks.notify import channels_from_env
+    from neo_automation.channels.notify import channels_from_env
 
     channels = channels_from_env(os.environ)
     if not channels:
@@ -116,7 +116,7 @@ def check_channels(settings: Settings) -> tuple[str, str]:
 
 
 def check_freshness(settings: Settings) -> tuple[str, str]:
-    from tasks.store import MetricStore
+    from neo_automation.store.metric_store import MetricStore
 
     store = MetricStore(settings.metrics_url)
     try:

@@ -10,9 +10,9 @@ import threading
 import time
 from typing import Any
 
-from blocks.settings import Settings, load_settings
-from tasks.errors import ConfigError
-from tasks.files import atomic_write_text, ensure_writable_dir
+from neo_automation.errors import ConfigError
+from neo_automation.files import atomic_write_text, ensure_writable_dir
+from neo_automation.settings import Settings, load_settings
 
 CATEGORIES = ("system", "application", "project", "custom", "all")
 FORMATS = ("markdown", "json", "html")
@@ -115,7 +115,7 @@ def collect(args: argparse.Namespace) -> int:
     if args.push:
         import os
 
-        from tasks.push import check_stack, ci_tags
+        from deployments.push import check_stack, ci_tags
 
         if "project" not in args.category:
             raise ConfigError("--push sends the project metrics: add project to --category")
@@ -123,7 +123,7 @@ def collect(args: argparse.Namespace) -> int:
         push = (check_stack(args.push),
                 ci_tags(args.branch, args.commit, os.environ, str(settings.target_path)))
     started = time.time()
-    from tasks.store import MetricStore
+    from neo_automation.store.metric_store import MetricStore
 
     MetricStore(settings.metrics_url).close()  # an unreachable database fails here, in one line
     from deployments.runtime import use_stack_api
@@ -142,12 +142,12 @@ def collect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
-        from tasks.render import format_collection_summary
+        from neo_automation.reports.formats import format_collection_summary
 
         print(format_collection_summary(result))
         print(f"stored {result['stored']} samples; dashboard: {settings.ui_url}")
     if push is not None:
-        from tasks.push import collected_samples, push_samples
+        from deployments.push import collected_samples, push_samples
 
         target, tags = push
         samples = collected_samples(settings.metrics_url, started)
@@ -163,9 +163,9 @@ def collect(args: argparse.Namespace) -> int:
 def monitor(args: argparse.Namespace) -> int:
     """Sample system metrics without Prefect: the loop must cost little CPU."""
     settings = _ready(load_settings())
+    from neo_automation.metrics.system import METRICS, SystemReader
+    from neo_automation.store.metric_store import MetricStore
     from tasks.alerting import RulesWatcher
-    from tasks.store import MetricStore
-    from tasks.system import METRICS, SystemReader
 
     store = MetricStore(settings.metrics_url)
     store.declare(METRICS)
@@ -224,8 +224,8 @@ def _print_sample(samples: list[Any], taken: int) -> None:
 
 def report(args: argparse.Namespace) -> int:
     settings = load_settings()
-    from tasks.render import format_metrics_report, metrics_report_data
-    from tasks.store import MetricStore
+    from neo_automation.reports.formats import format_metrics_report, metrics_report_data
+    from neo_automation.store.metric_store import MetricStore
 
     store = MetricStore(settings.metrics_url)
     try:
@@ -252,9 +252,9 @@ def report(args: argparse.Namespace) -> int:
 def alert(args: argparse.Namespace) -> int:
     settings = load_settings()
     from deployments.runtime import server_healthy
+    from neo_automation.alerts.evaluate import check_latest
+    from neo_automation.store.metric_store import MetricStore
     from tasks.alerting import rules_in_force
-    from tasks.alerts import check_latest
-    from tasks.store import MetricStore
 
     rules, source = rules_in_force(settings, server_healthy(settings.api_url))
     store = MetricStore(settings.metrics_url)
@@ -286,8 +286,12 @@ def alert(args: argparse.Namespace) -> int:
 def collectors(args: argparse.Namespace) -> int:
     """List built-in and custom collectors with their declared metrics."""
     settings = load_settings()
-    from tasks.collectors import ApplicationCollector, SystemCollector, custom_collectors
-    from tasks.project_metrics import METRICS as PROJECT_METRICS
+    from neo_automation.metrics.collectors import (
+        ApplicationCollector,
+        SystemCollector,
+        custom_collectors,
+    )
+    from neo_automation.metrics.project import METRICS as PROJECT_METRICS
 
     custom, problems = custom_collectors(settings.collectors, settings.root)
     rows: list[dict[str, Any]] = [

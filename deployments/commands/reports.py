@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from blocks.settings import Settings, load_settings
-from tasks.errors import ConfigError
+from neo_automation.errors import ConfigError
+from neo_automation.settings import Settings, load_settings
 
-#: The channel kinds, in report order (the same as `tasks.notify.CHANNEL_KINDS`; spelled out
+#: The channel kinds, in report order (the same as `neo_automation.channels.notify.CHANNEL_KINDS`; spelled out
 #: here so that building the parser imports nothing heavy).
 CHANNELS = ("slack", "email", "webhook", "file")
 
@@ -59,7 +59,7 @@ def archive_path(settings: Settings) -> Path:
 def test(args: argparse.Namespace) -> int:
     """Send a test message through the configured channels; 0 when every one delivered."""
     settings = load_settings()
-    from tasks.notify import (
+    from neo_automation.channels.notify import (
         NOT_CONFIGURED_HINTS,
         DeliveryError,
         Message,
@@ -126,8 +126,8 @@ def parse_period(text: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     """Run the `reports` flow for one report or the three scheduled ones."""
     settings = load_settings()
-    from tasks.reports import REPORTS
-    from tasks.templates import available_reports, template_dirs
+    from neo_automation.reports.build import REPORTS
+    from neo_automation.reports.templates import available_reports, template_dirs
 
     names = [args.report] if args.report else list(REPORTS)
     known = sorted(set(REPORTS) | set(available_reports(template_dirs(settings.templates_dir))))

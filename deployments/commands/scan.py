@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from blocks.settings import load_settings
+from neo_automation.settings import load_settings
 
 QUALITY_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments",
                 "cc_blocks", "cc_sum", "mi_mean")
@@ -65,7 +65,7 @@ def run_scan(args: argparse.Namespace) -> int:
     path = Path(args.path).expanduser() if args.path else settings.target_path
     if args.kind == "tests":
         return _tests(args, path)
-    from tasks.scan_engine import scan_tree
+    from neo_automation.scans.engine import scan_tree
 
     bar, update = _progress(sys.stderr.isatty() and not args.json)
     cache = None if args.no_cache else settings.data_path / "scan-cache"
@@ -106,8 +106,8 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def _tests(args: argparse.Namespace, path: Path) -> int:
-    from tasks.errors import ConfigError
-    from tasks.testsuite import run_test_suite
+    from neo_automation.errors import ConfigError
+    from neo_automation.scans.testsuite import run_test_suite
 
     if not path.is_dir():
         raise ConfigError(f"cannot run the tests of {path}: it does not exist or is not a "

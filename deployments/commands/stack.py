@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from blocks.settings import Settings, load_settings
 from deployments.runtime import server_healthy
 from deployments.supervisor import pid_file, run_dir, state_file
-from tasks.errors import ConfigError
-from tasks.files import ensure_writable_dir
+from neo_automation.errors import ConfigError
+from neo_automation.files import ensure_writable_dir
+from neo_automation.settings import Settings, load_settings
 
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -273,8 +273,8 @@ def _deployments(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _firing(settings: Settings) -> list[dict[str, Any]]:
-    from tasks.alert_store import current_states
-    from tasks.store import MetricStore
+    from neo_automation.alerts.state import current_states
+    from neo_automation.store.metric_store import MetricStore
 
     store = MetricStore(settings.metrics_url)
     try:
@@ -286,7 +286,7 @@ def _firing(settings: Settings) -> list[dict[str, Any]]:
 
 def _last_reports(settings: Settings) -> dict[str, str | None]:
     """When each report was last archived (newest file in its archive folder)."""
-    from tasks.reports import REPORTS, archive_key
+    from neo_automation.reports.build import REPORTS, archive_key
 
     out: dict[str, str | None] = {}
     for name in REPORTS:

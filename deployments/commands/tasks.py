@@ -19,7 +19,7 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from tasks.errors import ConfigError
+from neo_automation.errors import ConfigError
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -159,8 +159,8 @@ def _reload_running_stack(path: Any) -> None:
     import os
     import signal
 
-    from blocks.settings import load_settings
     from deployments.commands.stack import running_pid
+    from neo_automation.settings import load_settings
 
     pid = running_pid(load_settings())
     if pid is None:
@@ -236,7 +236,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def list_jobs(args: argparse.Namespace) -> int:
-    from blocks.settings import load_settings
+    from neo_automation.settings import load_settings
 
     settings = load_settings()
     rows = job_rows(_catalog(), settings.timezone)
@@ -268,8 +268,8 @@ def list_jobs(args: argparse.Namespace) -> int:
 
 def _connect() -> Any:
     """Point Prefect at the stack's API; `ConfigError` when no server answers."""
-    from blocks.settings import load_settings
     from deployments.runtime import use_stack_api
+    from neo_automation.settings import load_settings
 
     settings = load_settings()
     if not use_stack_api(settings):
@@ -295,8 +295,8 @@ def _deployments_by_name(client: Any, names: list[str]) -> dict[str, Any]:
 def run_job(args: argparse.Namespace) -> int:
     # Point Prefect at the stack first: reading the catalog imports Prefect (for triggers),
     # and Prefect reads PREFECT_API_URL once, at import.
-    from blocks.settings import load_settings
     from deployments.runtime import use_stack_api
+    from neo_automation.settings import load_settings
 
     use_stack_api(load_settings())
     catalog = _catalog()

@@ -1,0 +1,182 @@
+"""Alert rules: configuration only (which metric, which comparison, which threshold).
+
+The defaults are the seed's six thresholds, quiet by default (CPU must stay over 80 % for five
+minutes and clears under 70 %). A rule names a declared metric (and optionally labels it must
+match), a comparison, a threshold, how long the condition must hold before the alert fires
+(`for_seconds`), the value at which it clears (hysteresis), a severity, the channels it notifies
+and how often a firing alert is re-sent (`repeat_seconds`).
+
+Where rules come from, first match wins:
+1. the Prefect Variable `automation-alert-rules` (a JSON list of rules, editable in the UI);
+2. the rules file `AUTOMATION_ALERT_RULES` (YAML or JSON; default `config/alerts.yaml` in the
+   project when it exists);
+3. the defaults below.
+A file or variable replaces the whole rule set; `load_rules_file` validates it and raises one
+`ConfigError` line naming the file, the rule and the field.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from neo_automation.errors import ConfigError
+
+Comparison = Literal[">", ">=", "<", "<="]
+
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+class AlertRule(BaseModel):
+    """One alert rule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    metric: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    comparison: Comparison
+    threshold: float
+    for_seconds: float = Field(default=0.0, ge=0)
+    clear: float | None = None
+    severity: Literal["info", "warning", "critical"] = "warning"
+    channels: list[str] = Field(default_factory=list)
+    repeat_seconds: float = Field(default=3600.0, gt=0)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _clear_on_the_right_side(self) -> AlertRule:
+        if self.clear is None:
+            return self
+        firing_side_above = self.comparison in (">", ">=")
+        if firing_side_above and self.clear > self.threshold:
+            raise ValueError(f"clear {self.clear} must not be above the threshold {self.threshold}")
+        if not firing_side_above and self.clear < self.threshold:
+            raise ValueError(f"clear {self.clear} must not be below the threshold {self.threshold}")
+        return self
+
+    def breached(self, value: float) -> bool:
+        """True when `value` meets the firing condition."""
+        return COMPARE[self.comparison](value, self.threshold)
+
+    def cleared(self, value: float) -> bool:
+        """True when `value` is back on the safe side of the clearing value (hysteresis)."""
+        if self.clear is None:
+            return not self.breached(value)
+        return value < self.clear if self.comparison in (">", ">=") else value > self.clear
+
+
+DEFAULT_RULES: tuple[AlertRule, ...] = (
+    AlertRule(name="cpu-high", metric="system.cpu.percent", comparison=">", threshold=80,
+              for_seconds=300, clear=70, severity="warning",
+              description="CPU use over 80 % for 5 minutes"),
+    AlertRule(name="memory-high", metric="system.memory.percent", comparison=">", threshold=85,
+              for_seconds=300, clear=80, severity="warning",
+              description="Memory use over 85 % for 5 minutes"),
+    AlertRule(name="disk-full", metric="system.disk.percent", comparison=">", threshold=90,
+              for_seconds=0, clear=88, severity="critical",
+              description="A filesystem over 90 % full"),
+    AlertRule(name="tests-failing", metric="project.tests.failed", comparison=">", threshold=0,
+              severity="critical", description="Failed tests in the last test-suite run"),
+    AlertRule(name="security-issues", metric="project.security.issues", comparison=">",
+              threshold=0, severity="critical",
+              description="Security findings in the last scan"),
+    AlertRule(name="coverage-low", metric="project.tests.coverage_percent", comparison="<",
+              threshold=70, severity="warning", description="Line coverage under 70 %"),
+)
+
+
+RULES_VARIABLE = "automation-alert-rules"
+
+
+def known_metrics() -> set[str]:
+    """Every declared metric name (built-in collectors are imported to declare theirs)."""
+    import neo_automation.metrics.application  # noqa: F401 - declares the application metrics
+    import neo_automation.metrics.project  # noqa: F401 - declares the project metrics
+    import neo_automation.metrics.system  # noqa: F401 - declares the system metrics
+    from neo_automation.metrics.catalog import declared
+
+    return set(declared())
+
+
+def parse_rules(data: Any, source: str, extra_metrics: set[str] | None = None) -> list[AlertRule]:
+    """Validate a list of rule mappings; `ConfigError` names the source, rule and field."""
+    if isinstance(data, dict) and "rules" in data:
+        data = data["rules"]
+    if not isinstance(data, list):
+        raise ConfigError(f"{source}: expected a list of rules (or a mapping with 'rules')")
+    metrics = known_metrics() | (extra_metrics or set())
+    rules: list[AlertRule] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(data):
+        label = repr(raw.get("name")) if isinstance(raw, dict) and raw.get("name") else (
+            f"#{index + 1}"
+        )
+        try:
+            rule = AlertRule.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "rule"
+            value = err.get("input")
+            shown = "" if isinstance(value, dict) else f" {value!r}:"
+            raise ConfigError(
+                f"{source}: rule {label}: {field}:{shown} {err['msg']}"
+            ) from None
+        if rule.metric not in metrics:
+            raise ConfigError(
+                f"{source}: rule {label}: metric: {rule.metric!r} is not a declared metric "
+                "(see 'automation metrics collectors' for the names)"
+            )
+        if rule.name in seen:
+            raise ConfigError(f"{source}: rule {label}: name: used by two rules")
+        seen.add(rule.name)
+        rules.append(rule)
+    return rules
+
+
+def load_rules_file(path: Path, extra_metrics: set[str] | None = None) -> list[AlertRule]:
+    """Rules from a YAML or JSON file, validated."""
+    from neo_automation.files import read_config_file
+
+    data = read_config_file(path, "rules file")
+    return parse_rules(data, str(path), extra_metrics)
+
+
+def rules_path(root: Path, configured: Path | None) -> Path | None:
+    """The rules file in force: the configured one, else `config/alerts.yaml` if it exists."""
+    if configured is not None:
+        return configured
+    default = root / "config" / "alerts.yaml"
+    return default if default.is_file() else None
+
+
+def load_rules(root: Path, configured: Path | None, variable: Any = None,
+               extra_metrics: set[str] | None = None) -> tuple[list[AlertRule], str]:
+    """The rule set in force and where it came from (variable, file or defaults).
+
+    Args:
+        root: the project directory (for the default rules file).
+        configured: `AUTOMATION_ALERT_RULES`, if set.
+        variable: the value of the Prefect Variable `automation-alert-rules`, if read.
+        extra_metrics: metric names declared by custom collectors.
+    """
+    if variable not in (None, "", []):
+        import json
+
+        data = json.loads(variable) if isinstance(variable, str) else variable
+        return parse_rules(data, f"Prefect variable {RULES_VARIABLE}", extra_metrics), (
+            f"variable {RULES_VARIABLE}"
+        )
+    path = rules_path(root, configured)
+    if path is not None:
+        return load_rules_file(path, extra_metrics), str(path)
+    return list(DEFAULT_RULES), "defaults"

@@ -1,0 +1,210 @@
+"""Alert state, history and silences in the metrics store.
+
+`process_samples` loads the states, runs the pure state machine of `neo_automation.alerts.evaluate` and stores
+the new states and every transition in one write transaction, so a monitor and a collection
+flow evaluating at the same time never double-notify. No Prefect here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from neo_automation.alerts.evaluate import AlertState, Transition, evaluate
+from neo_automation.alerts.rules import AlertRule
+from neo_automation.store.metric_store import MetricStore, metadata
+
+state_table = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("rule", sa.String(100), primary_key=True),
+    sa.Column("series", sa.String(1000), primary_key=True),
+    sa.Column("metric", sa.String(200), nullable=False),
+    sa.Column("labels", sa.String(1000), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("since", sa.Float, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("last_notified", sa.Float, nullable=False),
+)
+
+history_table = sa.Table(
+    "alert_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(100), nullable=False),
+    sa.Column("series", sa.String(1000), nullable=False),
+    sa.Column("metric", sa.String(200), nullable=False),
+    sa.Column("labels", sa.String(1000), nullable=False),
+    sa.Column("from_status", sa.String(10), nullable=False),
+    sa.Column("to_status", sa.String(10), nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("notified", sa.Boolean, nullable=False),
+    sa.Index("ix_alert_history_ts", "ts"),
+)
+
+silence_table = sa.Table(
+    "alert_silences",
+    metadata,
+    sa.Column("rule", sa.String(100), primary_key=True),
+    sa.Column("until", sa.Float, nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+)
+
+_TABLES = (state_table, history_table, silence_table)
+
+
+def ensure_tables(store: MetricStore) -> None:
+    for table in _TABLES:
+        table.create(store.engine, checkfirst=True)
+
+
+def load_states(conn: sa.Connection) -> dict[tuple[str, str], AlertState]:
+    out = {}
+    for row in conn.execute(sa.select(state_table)).mappings():
+        out[(row["rule"], row["series"])] = AlertState(
+            rule=row["rule"], series=row["series"], metric=row["metric"],
+            labels=json.loads(row["labels"]), status=row["status"], since=row["since"],
+            value=row["value"], last_notified=row["last_notified"],
+        )
+    return out
+
+
+def active_silences(conn: sa.Connection, now: float) -> set[str]:
+    rows = conn.execute(sa.select(silence_table.c.rule).where(silence_table.c.until > now))
+    return {r for (r,) in rows}
+
+
+def process_samples(
+    store: MetricStore,
+    rules: Sequence[AlertRule],
+    samples: Iterable[tuple[str, Mapping[str, str], float, float]],
+    now: float | None = None,
+) -> list[Transition]:
+    """Evaluate samples (name, labels, ts, value) and store states and transitions atomically."""
+    ensure_tables(store)
+    samples = list(samples)
+    if not samples or not rules:
+        return []
+    with store._write() as conn:
+        states = load_states(conn)
+        silenced = active_silences(conn, time.time() if now is None else now)
+        changed, transitions = evaluate(rules, states, samples, silenced)
+        # Only a change of status or notification time is worth a write; the value alone is not.
+        changed = {
+            key: new for key, new in changed.items()
+            if (old := states.get(key)) is None
+            or (old.status, old.since, old.last_notified)
+            != (new.status, new.since, new.last_notified)
+        }
+        if changed:
+            stmt = store._insert(state_table)
+            cols = ("metric", "labels", "status", "since", "value", "last_notified")
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["rule", "series"], set_={c: stmt.excluded[c] for c in cols}
+            )
+            conn.execute(stmt, [
+                {"rule": s.rule, "series": s.series, "metric": s.metric,
+                 "labels": json.dumps(dict(s.labels), sort_keys=True), "status": s.status,
+                 "since": s.since, "value": s.value, "last_notified": s.last_notified}
+                for s in changed.values()
+            ])
+        if transitions:
+            conn.execute(history_table.insert(), [
+                {"rule": t.rule, "series": t.series, "metric": t.metric,
+                 "labels": json.dumps(dict(t.labels), sort_keys=True),
+                 "from_status": t.from_status, "to_status": t.to_status, "ts": t.ts,
+                 "value": t.value, "severity": t.severity, "notified": t.notify}
+                for t in transitions
+            ])
+    return transitions
+
+
+def silence(store: MetricStore, rule: str, seconds: float, reason: str = "",
+            now: float | None = None) -> float:
+    """Silence `rule` for `seconds`; returns when the silence ends."""
+    ensure_tables(store)
+    until = (time.time() if now is None else now) + seconds
+    stmt = store._insert(silence_table).values(rule=rule, until=until, reason=reason)
+    with store._write() as conn:
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["rule"], set_={"until": until, "reason": reason}))
+    return until
+
+
+def unsilence(store: MetricStore, rules: Iterable[str]) -> None:
+    ensure_tables(store)
+    with store._write() as conn:
+        conn.execute(silence_table.delete().where(silence_table.c.rule.in_(list(rules))))
+
+
+def silences(store: MetricStore, now: float | None = None) -> dict[str, dict[str, Any]]:
+    ensure_tables(store)
+    now = time.time() if now is None else now
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(silence_table).where(silence_table.c.until > now))
+        return {r.rule: {"until": r.until, "reason": r.reason} for r in rows}
+
+
+def current_states(store: MetricStore) -> list[AlertState]:
+    ensure_tables(store)
+    with store.engine.connect() as conn:
+        return list(load_states(conn).values())
+
+
+def alert_history(store: MetricStore, since: float, until: float) -> list[dict[str, Any]]:
+    """Every recorded transition in [since, until), oldest first."""
+    ensure_tables(store)
+    h = history_table.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(history_table).where(h.ts >= since, h.ts < until).order_by(h.ts, h.id)
+        ).mappings().all()
+    return [
+        {"rule": r["rule"], "metric": r["metric"], "labels": json.loads(r["labels"]),
+         "severity": r["severity"], "from_status": r["from_status"],
+         "to_status": r["to_status"], "ts": r["ts"], "value": r["value"],
+         "notified": bool(r["notified"])}
+        for r in rows
+    ]
+
+
+def time_to_resolve(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pair each firing with its resolution: rule, series, fired_at, resolved_at, seconds."""
+    open_: dict[tuple[str, str], float] = {}
+    out = []
+    for h in history:
+        key = (h["rule"], json.dumps(h["labels"], sort_keys=True))
+        if h["to_status"] == "firing":
+            open_[key] = h["ts"]
+        elif h["to_status"] == "resolved" and key in open_:
+            fired = open_.pop(key)
+            out.append({"rule": h["rule"], "metric": h["metric"], "labels": h["labels"],
+                        "fired_at": fired, "resolved_at": h["ts"], "seconds": h["ts"] - fired})
+    return out
+
+
+@contextmanager
+def silenced_while(store: MetricStore, rules: Iterable[str], reason: str,
+                   max_seconds: float = 6 * 3600.0) -> Iterator[None]:
+    """Silence `rules` while a job runs (housekeeping, the test suite), then lift the silence.
+
+    A silence set by somebody else (another reason) is left as it is.
+    """
+    names = list(rules)
+    for name in names:
+        if name not in silences(store):
+            silence(store, name, max_seconds, reason)
+    try:
+        yield
+    finally:
+        ensure_tables(store)
+        with store._write() as conn:
+            conn.execute(silence_table.delete().where(
+                silence_table.c.rule.in_(names), silence_table.c.reason == reason))

@@ -1,0 +1,248 @@
+"""Metric collectors: the one interface every source of metrics implements.
+
+A collector is any object with
+
+- `name`: a short lowercase name (also the samples' `source`);
+- `metrics`: the `MetricSpec`s it produces (name, unit, description, which direction is good,
+  labels); a sample of any other name is refused;
+- `collect()`: an iterable of `(name, value, labels)` tuples, `{"name", "value", "labels"}`
+  dicts or `Sample`s;
+- optionally `timeout` (seconds, default 60) and `details` (a JSON-ready dict it fills during
+  `collect()`, shown in the collection's output).
+
+Built-in collectors (system, application) are registered here; custom ones are found through
+the entry point group `neo_automation.collectors` (installed packages) and through
+`AUTOMATION_COLLECTORS`, a comma-separated list of `path/to/file.py:OBJECT` or
+`package.module:OBJECT` (a class is instantiated with no arguments).
+
+`run_collector` calls one collector with a timeout and checks every sample, so that one
+collector that raises, hangs or returns garbage is reported without losing the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol
+
+from neo_automation.errors import ConfigError
+from neo_automation.metrics.catalog import MetricSpec, Sample, declare
+
+ENTRY_POINT_GROUP = "neo_automation.collectors"
+DEFAULT_TIMEOUT = 60.0
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+class Collector(Protocol):
+    """What a collector looks like (structural: no base class needed)."""
+
+    name: str
+    metrics: Iterable[MetricSpec]
+
+    def collect(self) -> Iterable[Any]: ...
+
+
+@dataclass
+class CollectorResult:
+    """What one collector produced: good samples, its details, and what was wrong."""
+
+    collector: str
+    samples: list[Sample] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class SystemCollector:
+    """CPU, memory, swap, disks, I/O, network, processes, load, uptime (psutil)."""
+
+    name = "system"
+    timeout = 30.0
+
+    def __init__(self, previous: dict[str, tuple[float, float]] | None = None,
+                 prime_seconds: float = 0.5) -> None:
+        from neo_automation.metrics.system import METRICS, SystemReader
+
+        self.metrics = METRICS
+        self.reader = SystemReader(previous=dict(previous or {}), prime_seconds=prime_seconds)
+        self.details: dict[str, Any] = {}
+
+    def collect(self) -> list[Sample]:
+        return self.reader.read()
+
+
+class ApplicationCollector:
+    """The JAX runtime, its devices and the matmul micro-benchmark."""
+
+    name = "application"
+    timeout = 120.0
+
+    def __init__(self, benchmark: bool = True) -> None:
+        from neo_automation.metrics.application import METRICS
+
+        self.metrics = METRICS
+        self.benchmark = benchmark
+        self.details: dict[str, Any] = {}
+
+    def collect(self) -> list[Sample]:
+        from neo_automation.metrics.application import jax_samples, read_jax
+
+        report = read_jax(benchmark=self.benchmark)
+        self.details = {"jax": report.as_dict()}
+        return jax_samples(report)
+
+
+def _load_object(spec: str, root: Path) -> Any:
+    """`path/file.py:OBJ` or `package.module:OBJ` -> the object (a class is instantiated)."""
+    target, sep, attr = spec.strip().rpartition(":")
+    if not sep or not target or not attr:
+        raise ConfigError(f"AUTOMATION_COLLECTORS entry {spec!r} is not accepted: expected "
+                          "path/to/file.py:OBJECT or package.module:OBJECT")
+    if target.endswith(".py"):
+        path = (root / target).resolve() if not Path(target).is_absolute() else Path(target)
+        if not path.is_file():
+            raise ConfigError(f"AUTOMATION_COLLECTORS entry {spec!r}: file {path} does not exist")
+        module_name = f"automation_collector_{path.stem}"
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ConfigError(f"AUTOMATION_COLLECTORS entry {spec!r}: cannot load {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001 - user code: report which file and why
+            raise ConfigError(f"AUTOMATION_COLLECTORS entry {spec!r}: importing {path} "
+                              f"failed: {type(exc).__name__}: {exc}") from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise ConfigError(f"AUTOMATION_COLLECTORS entry {spec!r}: cannot import {target} "
+                              f"({exc})") from None
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"AUTOMATION_COLLECTORS entry {spec!r}: {target} has no {attr!r}"
+                          ) from None
+    return obj() if isinstance(obj, type) else obj
+
+
+def check_collector(obj: Any, origin: str) -> Any:
+    """Validate a collector's shape and declare its metrics; `ConfigError` says what is wrong."""
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"collector from {origin}: name {name!r} must be lowercase letters, "
+                          "digits, - or _")
+    metrics = list(getattr(obj, "metrics", None) or [])
+    if not metrics or not all(isinstance(m, MetricSpec) for m in metrics):
+        raise ConfigError(f"collector {name!r} ({origin}): 'metrics' must be a non-empty list "
+                          "of neo_automation.metrics.catalog.MetricSpec")
+    if not callable(getattr(obj, "collect", None)):
+        raise ConfigError(f"collector {name!r} ({origin}): it has no collect() method")
+    try:
+        declare(*metrics)
+    except ValueError as exc:
+        raise ConfigError(f"collector {name!r} ({origin}): {exc}") from None
+    return obj
+
+
+def custom_collectors(spec: str | None, root: Path) -> tuple[list[Any], list[str]]:
+    """Collectors from entry points and `AUTOMATION_COLLECTORS`, and the problems loading them."""
+    found: list[Any] = []
+    problems: list[str] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            found.append(check_collector(obj() if isinstance(obj, type) else obj,
+                                         f"entry point {ep.name} = {ep.value}"))
+        except ConfigError as exc:
+            problems.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a third-party package's import error
+            problems.append(f"collector entry point {ep.name} = {ep.value}: "
+                            f"{type(exc).__name__}: {exc}")
+    for item in (spec or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            found.append(check_collector(_load_object(item, root), item.strip()))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    names = [c.name for c in found]
+    for dup in {n for n in names if names.count(n) > 1} | ({"system", "application",
+                                                           "project"} & set(names)):
+        problems.append(f"collector name {dup!r} is used twice (or by a built-in collector): "
+                        "rename one")
+        found = [c for c in found if c.name != dup]
+    return found, problems
+
+
+def _as_sample(item: Any, source: str, declared: Mapping[str, MetricSpec], now: float) -> Sample:
+    name: Any  # unchecked until validated below
+    value: Any
+    labels: Any
+    if isinstance(item, Sample):
+        name, value, labels = item.name, item.value, item.labels
+        ts = item.ts
+    elif isinstance(item, Mapping):
+        name, value, labels = item.get("name"), item.get("value"), item.get("labels") or {}
+        ts = now
+    elif isinstance(item, tuple | list) and len(item) in (2, 3):
+        name, value = item[0], item[1]
+        labels = item[2] if len(item) == 3 else {}
+        ts = now
+    else:
+        raise ValueError(f"sample {item!r} is not (name, value, labels), a dict or a Sample")
+    if name not in declared:
+        raise ValueError(f"metric {name!r} is not declared by this collector (declared: "
+                         f"{', '.join(sorted(declared)) or 'none'})")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"metric {name!r}: value {value!r} is not a finite number")
+    if not isinstance(labels, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise ValueError(f"metric {name!r}: labels {labels!r} must map strings to strings")
+    return Sample(str(name), float(value), dict(labels), float(ts), source)
+
+
+def run_collector(collector: Any) -> CollectorResult:
+    """Call `collector.collect()` within its timeout and keep only well-formed samples."""
+    result = CollectorResult(collector=collector.name)
+    timeout = float(getattr(collector, "timeout", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT)
+    declared = {m.name: m for m in collector.metrics}
+    box: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            box["items"] = list(collector.collect())
+        except Exception as exc:  # noqa: BLE001 - any collector failure is reported, not fatal
+            box["error"] = f"{type(exc).__name__}: {exc}"
+
+    started = time.monotonic()
+    # A daemon thread: a collector that hangs is abandoned (and reported), never waited for.
+    worker = threading.Thread(target=call, name=f"collector-{collector.name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    result.seconds = time.monotonic() - started
+    if worker.is_alive():
+        result.errors.append(f"collector {collector.name!r} did not finish within "
+                             f"{timeout:g} s: its samples are not stored")
+        return result
+    if "error" in box:
+        result.errors.append(f"collector {collector.name!r} raised {box['error']}")
+        return result
+    now = time.time()
+    for item in box.get("items", []):
+        try:
+            result.samples.append(_as_sample(item, collector.name, declared, now))
+        except ValueError as exc:
+            result.errors.append(f"collector {collector.name!r}: {exc}")
+    result.details = dict(getattr(collector, "details", None) or {})
+    return result

@@ -1,0 +1,288 @@
+"""Pure formatting: samples and summaries to tables, markdown, HTML and JSON-ready dicts.
+
+No Prefect and no I/O here; the publishing tasks hand these strings to artifacts and files.
+Untrusted text (labels, file names, messages) is escaped for the format it goes into.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from neo_automation.metrics.catalog import Sample, declared
+
+
+def iso(ts: float) -> str:
+    """Unix seconds as an ISO-8601 UTC time, to the second."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def fmt_value(value: float, unit: str) -> str:
+    """A human reading of a value in its unit (bytes scaled to KiB..TiB, % to one decimal)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if unit in ("bytes", "bytes/s"):
+        suffix = "/s" if unit == "bytes/s" else ""
+        size = float(value)
+        for name in ("B", "KiB", "MiB", "GiB", "TiB"):
+            if abs(size) < 1024 or name == "TiB":
+                return f"{size:.1f} {name}{suffix}" if name != "B" else f"{size:.0f} B{suffix}"
+            size /= 1024
+    if unit == "%":
+        return f"{value:.1f} %"
+    if unit == "s":
+        return f"{value:.3f} s" if value < 100 else f"{value / 3600:.1f} h"
+    if float(value).is_integer():
+        return f"{int(value)} {unit}".rstrip()
+    return f"{value:.3g} {unit}".rstrip()
+
+
+def label_text(labels: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def sample_rows(samples: Iterable[Sample]) -> list[dict[str, Any]]:
+    """Samples as a list of dicts (the shape the Prefect UI shows as a table)."""
+    specs = declared()
+    rows = []
+    for s in samples:
+        spec = specs.get(s.name)
+        unit = spec.unit if spec else ""
+        rows.append(
+            {
+                "metric": s.name,
+                "labels": label_text(s.labels),
+                "value": round(s.value, 4),
+                "unit": unit,
+                "reading": fmt_value(s.value, unit),
+            }
+        )
+    return rows
+
+
+def sample_json(samples: Sequence[Sample]) -> dict[str, Any]:
+    """Samples as JSON: each with its unit, all sharing the reading's time."""
+    specs = declared()
+    return {
+        "timestamp": iso(max((s.ts for s in samples), default=0.0)) if samples else None,
+        "samples": [
+            {
+                "name": s.name,
+                "labels": dict(s.labels),
+                "value": s.value,
+                "unit": specs[s.name].unit if s.name in specs else "",
+            }
+            for s in samples
+        ],
+    }
+
+
+def md_escape(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    if not rows:
+        return "_none_\n"
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    body = "".join(
+        "| " + " | ".join(md_escape(row.get(c, "")) for c in columns) + " |\n" for row in rows
+    )
+    return head + body
+
+
+_HEADLINE: tuple[tuple[str, dict[str, str]], ...] = (
+    ("system.cpu.percent", {}),
+    ("system.memory.percent", {}),
+    ("system.swap.percent", {}),
+    ("system.load.avg_1m", {}),
+    ("system.process.count", {}),
+)
+
+
+def format_collection_summary(result: Mapping[str, Any]) -> str:
+    """The markdown summary of one metrics collection (the flow's artifact)."""
+    lines = [f"# Metrics collection, {result.get('collected_at', '')}\n"]
+    system = result.get("system")
+    if system:
+        by_name = {(s["name"], tuple(sorted(s["labels"].items()))): s for s in system["samples"]}
+        lines.append("## System\n")
+        rows = []
+        for name, labels in _HEADLINE:
+            s = by_name.get((name, tuple(sorted(labels.items()))))
+            if s:
+                rows.append({"metric": name, "reading": fmt_value(s["value"], s["unit"])})
+        for s in system["samples"]:
+            if s["name"] == "system.disk.percent":
+                rows.append(
+                    {
+                        "metric": f"disk {s['labels'].get('mountpoint', '')}",
+                        "reading": fmt_value(s["value"], "%"),
+                    }
+                )
+        lines.append(markdown_table(rows, ["metric", "reading"]))
+    app = result.get("application")
+    if app:
+        jax = app.get("jax", {})
+        lines.append("## Application\n")
+        if jax.get("available"):
+            bench = jax.get("benchmark") or {}
+            lines.append(
+                f"JAX {md_escape(jax['version'])} on `{md_escape(jax['backend'])}`, "
+                f"{len(jax.get('devices', []))} device(s)."
+            )
+            if bench:
+                lines.append(
+                    f" Matmul {int(bench['size'])}x{int(bench['size'])}: "
+                    f"{bench['gflops']:.1f} GFLOP/s, compiled in {bench['compile_seconds']:.3f} s."
+                )
+            lines.append("\n")
+        else:
+            lines.append(f"JAX unavailable: {md_escape(jax.get('reason', 'unknown'))}\n")
+        training = app.get("training") or {}
+        ingest = training.get("ingest") or {}
+        if ingest:
+            lines.append(
+                f"\nTraining metrics: {ingest.get('stored', 0)} new line(s) from "
+                f"{ingest.get('files', 0)} file(s), {len(ingest.get('skipped', []))} skipped.\n"
+            )
+        runs = training.get("runs") or []
+        if runs:
+            rows = [
+                {
+                    "run": r["run_id"],
+                    "last round": r["last_round"],
+                    "clients": r["clients"],
+                    **{k: f"{v:.4g}" for k, v in sorted(r["global"].items())},
+                }
+                for r in runs[:10]
+            ]
+            cols = ["run", "last round", "clients"] + sorted(
+                {k for r in runs[:10] for k in r["global"]}
+            )
+            lines.append("\n" + markdown_table(rows, cols))
+    custom = result.get("custom") or {}
+    if custom:
+        lines.append("## Custom collectors\n")
+        rows = [
+            {"collector": name, "metric": sample["name"], "labels": label_text(sample["labels"]),
+             "reading": fmt_value(sample["value"], sample["unit"])}
+            for name, out in sorted(custom.items())
+            for sample in out["samples"]
+        ]
+        lines.append(markdown_table(rows, ["collector", "metric", "labels", "reading"]))
+    project = result.get("project")
+    if project:
+        lines.append("## Project\n")
+        rows = [
+            {"scan": name, **{k: v for k, v in totals.items() if not isinstance(v, dict)}}
+            for name, totals in project.items()
+        ]
+        cols = sorted({k for r in rows for k in r if k != "scan"})
+        lines.append(markdown_table(rows, ["scan", *cols]))
+    errors = result.get("errors") or []
+    if errors:
+        lines.append("## Problems\n")
+        lines.extend(f"- {md_escape(e)}\n" for e in errors)
+    return "\n".join(lines)
+
+
+def metrics_report_data(
+    latest: Sequence[tuple[str, str, dict[str, str], float, float]],
+    day: Sequence[Any],
+    units: Mapping[str, str],
+    generated_at: float,
+    window_hours: float = 24.0,
+) -> dict[str, Any]:
+    """The figures of the metrics report: latest values and min/avg/max over the window."""
+    return {
+        "generated_at": iso(generated_at),
+        "window_hours": window_hours,
+        "latest": [
+            {
+                "name": name,
+                "labels": labels,
+                "value": value,
+                "unit": units.get(name, ""),
+                "at": iso(ts),
+                "source": source,
+            }
+            for source, name, labels, ts, value in latest
+        ],
+        "window": [
+            {
+                "name": a.name,
+                "labels": a.labels,
+                "unit": units.get(a.name, ""),
+                "count": a.count,
+                "min": a.min,
+                "avg": a.avg,
+                "max": a.max,
+            }
+            for a in day
+        ],
+    }
+
+
+def format_metrics_report(data: Mapping[str, Any], fmt: str) -> str:
+    """The metrics report as markdown, html or json."""
+    import json
+
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    latest_rows = [
+        {
+            "metric": r["name"],
+            "labels": label_text(r["labels"]),
+            "value": fmt_value(r["value"], r["unit"]),
+            "at": r["at"],
+        }
+        for r in data["latest"]
+    ]
+    window_rows = [
+        {
+            "metric": r["name"],
+            "labels": label_text(r["labels"]),
+            "min": fmt_value(r["min"], r["unit"]),
+            "avg": fmt_value(r["avg"], r["unit"]),
+            "max": fmt_value(r["max"], r["unit"]),
+            "samples": r["count"],
+        }
+        for r in data["window"]
+    ]
+    title = f"Metrics report, {data['generated_at']}"
+    window = f"Last {data['window_hours']:g} hours"
+    if fmt == "markdown":
+        return (
+            f"# {title}\n\n## Latest values\n\n"
+            + markdown_table(latest_rows, ["metric", "labels", "value", "at"])
+            + f"\n## {window}\n\n"
+            + markdown_table(window_rows, ["metric", "labels", "min", "avg", "max", "samples"])
+        )
+    if fmt == "html":
+        return (
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title></head><body>\n"
+            f"<h1>{html.escape(title)}</h1>\n<h2>Latest values</h2>\n"
+            + html_table(latest_rows, ["metric", "labels", "value", "at"])
+            + f"<h2>{html.escape(window)}</h2>\n"
+            + html_table(window_rows, ["metric", "labels", "min", "avg", "max", "samples"])
+            + "</body></html>\n"
+        )
+    raise ValueError(f"unknown format {fmt!r}: expected markdown, html or json")
+
+
+def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """An HTML table; every cell escaped."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(str(row.get(c, '')))}</td>" for c in columns)
+        + "</tr>\n"
+        for row in rows
+    )
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n"

@@ -1,0 +1,460 @@
+"""Report templates: the Jinja2 environment, template lookup, rendering and validation.
+
+Every report format except JSON and Slack is rendered from a Jinja2 template named
+`<report>.<ext>.j2`, where `<ext>` is `md` (the markdown artifact and archive file) or `html`
+(the email body). The defaults ship in `templates/` at the repository root. A user directory
+(`AUTOMATION_TEMPLATES_DIR`, passed here as `user_dir`) is searched first: a file there with a
+default's name replaces it, and a file with a new report name adds a report (built with the
+daily report's data). Files whose name starts with `_` are partials (macros, base layouts)
+for `{% import %}`, `{% include %}` and `{% extends %}`; they can be overridden the same way.
+
+Escaping: HTML templates (`.html.j2`) are autoescaped; markdown templates are not, and must
+pass untrusted text (labels, module and job names, run ids, alert rules) through the `md`
+filter. Unknown variables are errors (`StrictUndefined`). A broken template raises
+`ReportTemplateError`, whose text is `FILE:LINE: message`; `validate_templates` lists every
+problem of a set of directories in that form.
+
+Context of every template:
+
+- `report`: the report dict (`neo_automation.reports.build.REPORT_SHAPE`); everything below is a part of it
+  or derived from it.
+- `title`: the report's title; `format`: "markdown" or "html".
+- `period`: `start`, `end` (ISO-8601 UTC), `start_ts`, `end_ts`, `days`, `label`,
+  `previous_start`, `previous_end`.
+- `figures`: the headline figures, each `{key, label, value, unit, display, better, delta}`.
+- `deltas`: metric name -> delta (unlabelled system and project metrics); a delta has
+  `current`, `previous`, `change`, `change_percent`, `trend` (better, worse, unchanged,
+  changed, new, no data), `colour` (green, red, grey), `css`, `emoji`, `arrow`, `text`.
+- `problems`: `[{severity, text}]`, most severe first.
+- `system`, `jobs`, `project`, `modules` (None except in the monthly report), `alerts`,
+  `training`, `benchmark`, `dependencies`: the report's sections.
+- `charts`: chart name -> `{name, title, data_uri, cid, filename}`, only charts with data
+  (test with `{% if "cpu_memory" in charts %}`); markdown embeds `data_uri`, HTML email uses
+  `cid:` + `cid`.
+- `artifact_url`: the report's artifact page in the Prefect UI, or None.
+
+Filters: `md` (escape for markdown), `value(unit)` (a number in its unit, "no data" for
+None), `delta_md` (🟢/🔴/⚪, arrow and change), `delta_html` (the same in a coloured span),
+`percent` (a 0..1 ratio as a percentage), `duration` (seconds), `when` (a time as
+`YYYY-MM-DD HH:MM UTC`), `labels` (a label dict as `k=v, ...`).
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from markupsafe import Markup
+
+from neo_automation.errors import ConfigError
+from neo_automation.reports.build import CHARTS, NO_DATA, all_deltas, display, sample_report
+from neo_automation.reports.formats import iso, label_text, md_escape
+
+#: The default templates shipped with the project.
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+#: Rendered formats and their template file extensions.
+FORMATS = {"markdown": "md", "html": "html"}
+_TEMPLATE_NAME = re.compile(r"^(?P<report>[a-z0-9][a-z0-9_-]{0,62})\.(?P<ext>md|html)\.j2$")
+_PARTIAL_NAME = re.compile(r"^_[A-Za-z0-9_.-]+\.j2$")
+
+#: The names every template may use (see the module docstring).
+CONTEXT_NAMES = frozenset({
+    "report", "title", "format", "period", "figures", "deltas", "problems", "system", "jobs",
+    "project", "modules", "alerts", "training", "benchmark", "dependencies", "charts",
+    "artifact_url",
+})
+
+
+class ReportTemplateError(ConfigError):
+    """A report template cannot be loaded or rendered; `str()` is `FILE:LINE: message`.
+
+    Attributes:
+        path: The template file (or its name when it has no file).
+        line: The 1-based line of the problem (0 when unknown).
+        message: What is wrong.
+    """
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path, self.line, self.message = str(path), line or 0, message
+        super().__init__(f"{self.path}:{self.line}: {message}")
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+
+def _md(value: Any) -> str:
+    return md_escape(str(value))
+
+
+def _value(value: float | None, unit: str = "") -> str:
+    return display(value, unit)
+
+
+def format_delta_md(delta: Mapping[str, Any] | None) -> str:
+    """A delta for markdown: "🟢 ↑ +2.5 pp", "⚪ no change", or "no data"."""
+    if not delta:
+        return ""
+    if delta["trend"] in ("no data", "new") or delta["change"] is None:
+        return str(delta["text"])
+    return f"{delta['emoji']} {delta['arrow']} {delta['text']}"
+
+
+def format_delta_html(delta: Mapping[str, Any] | None) -> Markup:
+    """A delta for HTML: the arrow and change in a span coloured by the trend."""
+    if not delta:
+        return Markup("")
+    if delta["trend"] in ("no data", "new") or delta["change"] is None:
+        return Markup('<span style="color:{}">{}</span>').format(delta["css"], delta["text"])
+    return Markup('<span style="color:{}">{} {}</span>').format(
+        delta["css"], delta["arrow"], delta["text"]
+    )
+
+
+def _percent(ratio: float | None) -> str:
+    return NO_DATA if ratio is None else f"{ratio * 100:.1f} %"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, _ = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def _when(value: float | str | None) -> str:
+    if value is None:
+        return "unknown"
+    text = iso(value) if isinstance(value, int | float) else str(value)
+    return text[:16].replace("T", " ") + " UTC"
+
+
+def _labels(labels: Mapping[str, str] | None) -> str:
+    return label_text(labels or {})
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "md": _md,
+    "value": _value,
+    "delta_md": format_delta_md,
+    "delta_html": format_delta_html,
+    "percent": _percent,
+    "duration": _duration,
+    "when": _when,
+    "labels": _labels,
+}
+
+
+# -- environment and lookup ------------------------------------------------------------------
+
+
+def template_dirs(user_dir: Path | str | None = None) -> list[Path]:
+    """The template search path: the user's directory (if any), then the defaults.
+
+    Args:
+        user_dir: The user's template directory (`AUTOMATION_TEMPLATES_DIR`), or None.
+
+    Returns:
+        Directories, first match wins.
+
+    Raises:
+        ConfigError: `user_dir` is given but is not a directory.
+    """
+    dirs = []
+    if user_dir:
+        path = Path(user_dir).expanduser()
+        if not path.is_dir():
+            raise ConfigError(
+                f"AUTOMATION_TEMPLATES_DIR={str(user_dir)!r} is not a directory: set it to a "
+                "directory of report templates (NAME.md.j2, NAME.html.j2) or leave it unset"
+            )
+        dirs.append(path.resolve())
+    dirs.append(DEFAULT_TEMPLATES_DIR)
+    return dirs
+
+
+def make_environment(dirs: Iterable[Path | str]) -> jinja2.Environment:
+    """The Jinja2 environment over `dirs` (first match wins).
+
+    HTML (`.html.j2`, `.html`, `.htm`) is autoescaped, markdown is not; undefined names
+    raise.
+
+    Args:
+        dirs: Template directories in search order.
+
+    Returns:
+        The environment, with the report filters.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "htm", "html.j2"),
+            disabled_extensions=(),
+            default_for_string=False,
+            default=False,
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def template_name(report: str, fmt: str) -> str:
+    """The template file name of a report's format, such as `daily_health_check.md.j2`."""
+    try:
+        return f"{report}.{FORMATS[fmt]}.j2"
+    except KeyError:
+        raise ConfigError(
+            f"report format {fmt!r} is not accepted: expected one of {', '.join(FORMATS)}"
+        ) from None
+
+
+def available_reports(dirs: Iterable[Path]) -> dict[str, dict[str, Path]]:
+    """Every report that has a template, with the file each format renders from.
+
+    Args:
+        dirs: Template directories in search order.
+
+    Returns:
+        Report name -> format -> the template file that wins.
+    """
+    out: dict[str, dict[str, Path]] = {}
+    for directory in reversed(list(dirs)):
+        for path in sorted(Path(directory).glob("*.j2")):
+            m = _TEMPLATE_NAME.match(path.name)
+            if m is None:
+                continue
+            fmt = next(f for f, ext in FORMATS.items() if ext == m["ext"])
+            out.setdefault(m["report"], {})[fmt] = path
+    return dict(sorted(out.items()))
+
+
+def build_context(
+    report: Mapping[str, Any],
+    charts: Mapping[str, Mapping[str, str]] | None = None,
+    *,
+    fmt: str = "markdown",
+    artifact_url: str | None = None,
+) -> dict[str, Any]:
+    """The template context of a report (documented in this module's docstring).
+
+    Args:
+        report: The report dict.
+        charts: `neo_automation.reports.charts.chart_refs` of the report's charts.
+        fmt: "markdown" or "html".
+        artifact_url: The artifact's page in the Prefect UI, or None.
+
+    Returns:
+        The context.
+    """
+    return {
+        "report": report,
+        "title": report["title"],
+        "format": fmt,
+        "period": report["period"],
+        "figures": report["headline"],
+        "deltas": all_deltas(report),
+        "problems": report["problems"],
+        "system": report["system"],
+        "jobs": report["jobs"],
+        "project": report["project"],
+        "modules": report["modules"],
+        "alerts": report["alerts"],
+        "training": report["training"],
+        "benchmark": report["benchmark"],
+        "dependencies": report["dependencies"],
+        "charts": dict(charts or {}),
+        "artifact_url": artifact_url,
+    }
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+#: What a template can raise while rendering: Jinja's errors and what filters and tests raise
+#: on wrong types (a number filter given a string, a missing dict key).
+_RENDER_ERRORS = (
+    jinja2.TemplateError, TypeError, ValueError, KeyError, AttributeError, ArithmeticError,
+)
+
+
+def _template_frame(exc: BaseException, env: jinja2.Environment) -> tuple[str, int] | None:
+    """The innermost traceback frame that is in a template file: (file, line)."""
+    roots = [str(Path(p)) for p in getattr(env.loader, "searchpath", [])]
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith(".j2") or any(frame.filename.startswith(r) for r in roots):
+            found = (frame.filename, frame.lineno or 0)
+    return found
+
+
+def render_template(
+    env: jinja2.Environment, name: str, context: Mapping[str, Any]
+) -> str:
+    """Render one template; any problem becomes a `ReportTemplateError` with file and line.
+
+    Args:
+        env: From `make_environment`.
+        name: The template name, such as `daily_health_check.md.j2`.
+        context: From `build_context`.
+
+    Returns:
+        The rendered text.
+
+    Raises:
+        ReportTemplateError: The template is missing, has a syntax error, uses an unknown
+            variable, or fails while rendering.
+    """
+    try:
+        template = env.get_template(name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ReportTemplateError(exc.filename or exc.name or name, exc.lineno, exc.message or
+                                  "syntax error") from None
+    except jinja2.TemplateNotFound as exc:
+        raise ReportTemplateError(name, 0, f"template {exc.name!r} not found") from None
+    try:
+        return template.render(context)
+    except jinja2.TemplateSyntaxError as exc:  # in an imported or included template
+        raise ReportTemplateError(exc.filename or exc.name or name, exc.lineno, exc.message or
+                                  "syntax error") from None
+    except _RENDER_ERRORS as exc:
+        where = _template_frame(exc, env) or (template.filename or name, 0)
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, jinja2.TemplateNotFound):
+            message = f"template {exc.name!r} not found"
+        elif not isinstance(exc, jinja2.TemplateError):
+            message = f"{type(exc).__name__}: {message}"
+        raise ReportTemplateError(where[0], where[1], message) from None
+
+
+def render_report(
+    env: jinja2.Environment,
+    report: Mapping[str, Any],
+    fmt: str,
+    charts: Mapping[str, Mapping[str, str]] | None = None,
+    *,
+    artifact_url: str | None = None,
+) -> str:
+    """Render a report in one format from its template.
+
+    Args:
+        env: From `make_environment`.
+        report: The report dict.
+        fmt: "markdown" or "html".
+        charts: `neo_automation.reports.charts.chart_refs` of the report's charts.
+        artifact_url: The artifact's page in the Prefect UI, or None.
+
+    Returns:
+        The rendered text.
+
+    Raises:
+        ReportTemplateError: See `render_template`.
+    """
+    context = build_context(report, charts, fmt=fmt, artifact_url=artifact_url)
+    return render_template(env, template_name(report["report"], fmt), context)
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def _first_line(ast: nodes.Template, name: str) -> int:
+    for node in ast.find_all(nodes.Name):
+        if node.name == name and node.ctx == "load":
+            return node.lineno
+    return 0
+
+
+def _bound_names(ast: nodes.Template) -> set[str]:
+    names: set[str] = set()
+    for node in ast.find_all((nodes.Import, nodes.FromImport, nodes.Assign, nodes.AssignBlock)):
+        if isinstance(node, nodes.Import):
+            names.add(node.target)
+        elif isinstance(node, nodes.FromImport):
+            names.update(n if isinstance(n, str) else n[1] for n in node.names)
+        elif isinstance(node, nodes.Assign | nodes.AssignBlock):
+            target = node.target
+            if isinstance(target, nodes.Name):
+                names.add(target.name)
+            names.update(n.name for n in target.find_all(nodes.Name))
+    return names
+
+
+def _sample_charts() -> dict[str, dict[str, str]]:
+    return {
+        name: {"name": name, "title": title, "data_uri": "data:image/png;base64,",
+               "cid": f"{name}@example", "filename": f"{name}.png"}
+        for name, title in CHARTS.items()
+    }
+
+
+def validate_templates(dirs: Iterable[Path | str]) -> list[str]:
+    """Check every template in `dirs`; one `FILE:LINE: message` line per problem.
+
+    Each file is parsed (syntax errors), its free variables are checked against the
+    documented context, and each report template that is in effect (not shadowed by a user
+    file of the same name) is rendered against a complete and an empty sample report, so
+    that unknown attributes and failing filters are found as well.
+
+    Args:
+        dirs: Template directories in search order (user directory first).
+
+    Returns:
+        Problems, sorted; empty when every template is fine.
+    """
+    paths = [Path(d).expanduser().resolve() for d in dirs]
+    env = make_environment(paths)
+    known = CONTEXT_NAMES | set(env.globals)
+    problems: set[str] = set()
+    effective: dict[str, Path] = {}
+    for directory in paths:
+        if not directory.is_dir():
+            problems.add(f"{directory}:0: not a directory")
+            continue
+        for path in sorted(directory.glob("*.j2")):
+            effective.setdefault(path.name, path)
+            if not (_TEMPLATE_NAME.match(path.name) or _PARTIAL_NAME.match(path.name)):
+                problems.add(
+                    f"{path}:0: not a template name this project uses: expected "
+                    "REPORT.md.j2 or REPORT.html.j2 (REPORT in lowercase letters, digits, _ "
+                    "and -), or _NAME.j2 for a partial"
+                )
+                continue
+            try:
+                source = path.read_text(encoding="utf-8")
+                ast = env.parse(source, path.name, str(path))
+            except jinja2.TemplateSyntaxError as exc:
+                problems.add(f"{path}:{exc.lineno}: {exc.message}")
+                continue
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.add(f"{path}:0: cannot read: {exc}")
+                continue
+            # Names a template binds at its top level ({% import %}, {% set %}) are visible
+            # in its blocks, which find_undeclared_variables checks one by one.
+            bound = _bound_names(ast)
+            for name in sorted(meta.find_undeclared_variables(ast) - known - bound):
+                problems.add(f"{path}:{_first_line(ast, name)}: unknown variable {name!r}")
+    for report, formats in available_reports(paths).items():
+        for fmt, path in formats.items():
+            if effective.get(path.name) != path:
+                continue
+            for empty in (False, True):
+                sample = sample_report(report, empty=empty)
+                try:
+                    render_report(env, sample, fmt, {} if empty else _sample_charts(),
+                                  artifact_url=None if empty else "http://127.0.0.1:4200/x")
+                except ReportTemplateError as exc:
+                    problems.add(str(exc))
+    return sorted(problems)

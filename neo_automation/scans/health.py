@@ -1,0 +1,153 @@
+"""Code health as metrics: scan results to `project.*` samples, summaries with deltas.
+
+Pure functions (no Prefect) turn the results of `neo_automation.scans.engine.scan_tree`,
+`neo_automation.scans.testsuite.run_test_suite` and `neo_automation.scans.debt.compute_debt` into declared samples, and
+format the markdown summary with the change since the previous run, coloured by whether lower
+or higher is better. The Prefect tasks that run scans and publish artifacts are at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from neo_automation.metrics.catalog import Sample, declared
+from neo_automation.metrics.project import SOURCE
+from neo_automation.reports.formats import fmt_value, markdown_table, md_escape
+
+RATING_NUMBER = {"A": 1, "B": 2, "C": 3, "D": 4, "E": 5}
+COMPLEX_RANKS = ("C", "D", "E", "F")
+
+
+def module_of(path: str) -> str:
+    """The top-level package (or file) a path belongs to."""
+    parts = Path(path).parts
+    return parts[0] if len(parts) > 1 else Path(path).stem
+
+
+def quality_samples(scan: Mapping[str, Any], ts: float) -> list[Sample]:
+    """`project.quality.*` samples of a quality scan (totals and per module)."""
+    totals = scan["totals"]["quality"]
+    blocks, cc_sum = totals["cc_blocks"], totals["cc_sum"]
+    values: list[tuple[str, float | None, dict[str, str]]] = [
+        ("project.quality.loc", totals["loc"], {}),
+        ("project.quality.sloc", totals["sloc"], {}),
+        ("project.quality.comments", totals["comments"], {}),
+        ("project.quality.cc_blocks", blocks, {}),
+        ("project.quality.cc_sum", cc_sum, {}),
+        ("project.quality.cc_mean", cc_sum / blocks if blocks else None, {}),
+        ("project.quality.complex_blocks",
+         sum(totals["cc_ranks"].get(r, 0) for r in COMPLEX_RANKS), {}),
+        ("project.quality.mi_mean", totals["mi_mean"], {}),
+    ]
+    modules: dict[str, dict[str, list[float]]] = {}
+    for entry in scan["files"]:
+        result = entry.get("quality")
+        if not result:
+            continue
+        mod = modules.setdefault(module_of(entry["path"]), {"cc": [], "mi": []})
+        mod["cc"].extend(b["complexity"] for b in result["cc"] or ())
+        if result["mi"] is not None:
+            mod["mi"].append(result["mi"]["mi"])
+    for name, mod in sorted(modules.items()):
+        values.append(("project.quality.module_cc_sum", sum(mod["cc"]), {"module": name}))
+        if mod["mi"]:
+            values.append(("project.quality.module_mi_mean", sum(mod["mi"]) / len(mod["mi"]),
+                           {"module": name}))
+    return [Sample(n, float(v), labels, ts, SOURCE) for n, v, labels in values if v is not None]
+
+
+def security_samples(scan: Mapping[str, Any], ts: float) -> list[Sample]:
+    """`project.security.*` samples: findings by severity (bandit's totals) and nosec lines."""
+    t = scan["totals"]["security"]
+    high, medium, low = t["SEVERITY.HIGH"], t["SEVERITY.MEDIUM"], t["SEVERITY.LOW"]
+    issues = high + medium + low + t.get("SEVERITY.UNDEFINED", 0)
+    return [Sample(n, float(v), {}, ts, SOURCE) for n, v in (
+        ("project.security.issues", issues), ("project.security.high", high),
+        ("project.security.medium", medium), ("project.security.low", low),
+        ("project.security.nosec", t["nosec"]))]
+
+
+def test_samples(tests: Mapping[str, Any], ts: float) -> list[Sample]:
+    """`project.tests.*` samples; none at all when the suite could not run (never 0 %)."""
+    counts = tests.get("tests")
+    if tests["state"] in ("error", "timed_out") or counts is None:
+        return []
+    values: list[tuple[str, float | None, dict[str, str]]] = [
+        ("project.tests.passed", counts["passed"], {}),
+        ("project.tests.failed", counts["failed"], {}),
+        ("project.tests.errors", counts["errors"], {}),
+        ("project.tests.skipped", counts["skipped"], {}),
+        ("project.tests.duration_seconds", tests.get("duration"), {}),
+    ]
+    cov = tests.get("coverage")
+    if cov:
+        values.append(("project.tests.coverage_percent", cov["percent"], {}))
+        values.append(("project.tests.uncovered_lines", cov["missing_lines"], {}))
+        values.append(("project.tests.branch_coverage_percent", cov.get("branch_percent"), {}))
+        per_module: dict[str, list[int]] = {}
+        for f in cov.get("files") or []:
+            acc = per_module.setdefault(module_of(f["path"]), [0, 0])
+            acc[0] += f["covered_lines"]
+            acc[1] += f["statements"]
+        for module, (covered, statements) in sorted(per_module.items()):
+            if statements:
+                values.append(("project.tests.module_coverage_percent",
+                               100.0 * covered / statements, {"module": module}))
+    return [Sample(n, float(v), labels, ts, SOURCE) for n, v, labels in values if v is not None]
+
+
+def debt_samples(debt: Mapping[str, Any], ts: float) -> list[Sample]:
+    """`project.debt.*` samples (the ratio and rating only when the size is known)."""
+    out = [Sample("project.debt.minutes", float(debt["minutes"]), {}, ts, SOURCE)]
+    if debt.get("ratio") is not None:
+        out.append(Sample("project.debt.ratio_percent", 100.0 * debt["ratio"], {}, ts, SOURCE))
+    if debt.get("rating"):
+        out.append(Sample("project.debt.rating", float(RATING_NUMBER[debt["rating"]]), {}, ts,
+                          SOURCE))
+    return out
+
+
+def delta_mark(name: str, current: float, previous: float | None) -> str:
+    """The change since the previous run with a colour from the metric's good direction."""
+    if previous is None:
+        return "new"
+    change = current - previous
+    if abs(change) < 1e-9:
+        return "⚪ unchanged"
+    better = declared()[name].better if name in declared() else "none"
+    good = (change < 0) if better == "lower" else (change > 0) if better == "higher" else None
+    emoji = "⚪" if good is None else "🟢" if good else "🔴"
+    arrow = "▲" if change > 0 else "▼"
+    return f"{emoji} {arrow} {change:+.4g}"
+
+
+def format_health_summary(title: str, samples: Sequence[Sample],
+                          previous: Mapping[str, float], errors: Sequence[Any],
+                          note: str = "") -> str:
+    """Markdown: each headline figure with its change since the previous run."""
+    specs = declared()
+    rows = []
+    for s in samples:
+        if s.labels:
+            continue  # per-module figures go to the reports, not the summary
+        unit = specs[s.name].unit if s.name in specs else ""
+        rows.append({"metric": s.name, "value": fmt_value(s.value, unit),
+                     "change": delta_mark(s.name, s.value, previous.get(s.name))})
+    out = [f"# {title}\n"]
+    if note:
+        out.append(note + "\n")
+    out.append(markdown_table(rows, ["metric", "value", "change"]))
+    if errors:
+        out.append(f"\n## Problems ({len(errors)})\n")
+        for e in list(errors)[:50]:
+            text = f"{e.get('file')}: {e.get('reason')}" if isinstance(e, Mapping) else str(e)
+            out.append(f"- {md_escape(text)}\n")
+    return "\n".join(out)
+
+
+def previous_values(latest: Iterable[tuple[str, str, dict[str, str], float, float]]
+                    ) -> dict[str, float]:
+    """Unlabelled latest values by name (the previous run's figures)."""
+    return {name: value for _, name, labels, _, value in latest if not labels}

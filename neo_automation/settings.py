@@ -1,0 +1,151 @@
+"""Settings of the automation stack, read from the environment (and an optional `.env` file).
+
+Every variable is documented in the README. The seed's names (`LOG_LEVEL`, `DASHBOARD_PORT`, ...)
+keep their meaning; the project's own ones start with `AUTOMATION_`. `load_settings()` turns a
+bad value into one `ConfigError` line that names the variable and what would be accepted.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from neo_automation.errors import ConfigError
+
+#: The repository this package lives in (an editable install keeps it in place).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default_root() -> Path:
+    """The directory that holds `prefect.yaml`: this checkout, else the working directory."""
+    if (PROJECT_ROOT / "prefect.yaml").is_file():
+        return PROJECT_ROOT
+    return Path.cwd()
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one process."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", validation_alias="LOG_LEVEL"
+    )
+    log_format: Literal["text", "json"] = Field("text", validation_alias="LOG_FORMAT")
+    dashboard_host: str = Field("127.0.0.1", validation_alias="DASHBOARD_HOST")
+    dashboard_port: int = Field(4200, ge=1, le=65535, validation_alias="DASHBOARD_PORT")
+    automation_enabled: bool = Field(True, validation_alias="AUTOMATION_ENABLED")
+    metrics_enabled: bool = Field(True, validation_alias="METRICS_ENABLED")
+
+    data_dir: Path | None = Field(None, validation_alias="AUTOMATION_DATA_DIR")
+    database_url: str | None = Field(None, validation_alias="AUTOMATION_DATABASE_URL")
+    target_dir: Path | None = Field(None, validation_alias="AUTOMATION_TARGET_DIR")
+    log_dir: Path | None = Field(None, validation_alias="AUTOMATION_LOG_DIR")
+    training_dir: Path | None = Field(None, validation_alias="AUTOMATION_TRAINING_DIR")
+    raw_retention_days: float = Field(30.0, gt=0, validation_alias="AUTOMATION_RAW_RETENTION_DAYS")
+    timezone: str = Field("UTC", validation_alias="AUTOMATION_TIMEZONE")
+    jax_benchmark: bool = Field(True, validation_alias="AUTOMATION_JAX_BENCHMARK")
+    alert_rules: Path | None = Field(None, validation_alias="AUTOMATION_ALERT_RULES")
+    stale_after_seconds: float = Field(
+        7200.0, gt=0, validation_alias="AUTOMATION_STALE_AFTER_SECONDS"
+    )
+    templates_dir: Path | None = Field(None, validation_alias="AUTOMATION_TEMPLATES_DIR")
+    collectors: str | None = Field(None, validation_alias="AUTOMATION_COLLECTORS")
+    exporter_port: int | None = Field(None, ge=1, le=65535,
+                                      validation_alias="AUTOMATION_EXPORTER_PORT")
+    exporter_host: str = Field("127.0.0.1", validation_alias="AUTOMATION_EXPORTER_HOST")
+    exporter_auth: SecretStr | None = Field(None, validation_alias="AUTOMATION_EXPORTER_AUTH")
+    prefect_retention_days: float = Field(
+        90.0, ge=1, validation_alias="AUTOMATION_PREFECT_RETENTION_DAYS"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA time zone name such as UTC or Europe/Berlin") from None
+        return value
+
+    # Derived locations: each falls back to a place under the data directory.
+    @property
+    def root(self) -> Path:
+        return _default_root()
+
+    @property
+    def data_path(self) -> Path:
+        return (self.data_dir or self.root / ".automation").expanduser().resolve()
+
+    @property
+    def log_path(self) -> Path:
+        return (self.log_dir or self.data_path / "logs").expanduser().resolve()
+
+    @property
+    def training_path(self) -> Path:
+        return (self.training_dir or self.data_path / "training").expanduser().resolve()
+
+    @property
+    def target_path(self) -> Path:
+        return (self.target_dir or self.root).expanduser().resolve()
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.data_path / "prefect"
+
+    @property
+    def metrics_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'metrics.db'}"
+
+    @property
+    def api_url(self) -> str:
+        """The Prefect API the stack uses: `PREFECT_API_URL` if set, else the dashboard's."""
+        return os.environ.get("PREFECT_API_URL") or (
+            f"http://{self.dashboard_host}:{self.dashboard_port}/api"
+        )
+
+    @property
+    def ui_url(self) -> str:
+        return self.api_url.removesuffix("/api")
+
+
+#: What each variable accepts, for error messages.
+_ACCEPTS = {
+    "LOG_LEVEL": "DEBUG, INFO, WARNING, ERROR or CRITICAL",
+    "LOG_FORMAT": "text or json",
+    "DASHBOARD_PORT": "an integer port from 1 to 65535",
+    "AUTOMATION_ENABLED": "true or false",
+    "METRICS_ENABLED": "true or false",
+    "AUTOMATION_RAW_RETENTION_DAYS": "a number of days above 0",
+    "AUTOMATION_JAX_BENCHMARK": "true or false",
+    "AUTOMATION_STALE_AFTER_SECONDS": "a number of seconds above 0",
+    "AUTOMATION_PREFECT_RETENTION_DAYS": "a number of days, 1 or more",
+    "AUTOMATION_EXPORTER_PORT": "an integer port from 1 to 65535",
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, raising `ConfigError` with one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "settings"
+            value = error.get("input")
+            accepted = _ACCEPTS.get(name) or error["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}={value!r} is not accepted: expected {accepted}")
+        raise ConfigError("; ".join(problems)) from None
