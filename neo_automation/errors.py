@@ -2,6 +2,20 @@
 
 The CLI prints ``str(error)`` as one line and exits with code 2; nothing here carries a
 traceback to the user.
+
+```
+AutomationError                  a problem the user can act on, in one line
++-- ConfigError                  a setting, file or field holds a value that is not accepted
++-- StoreError                   the metrics database cannot be opened, created or written
++-- CollectionError              a metrics source could not be read
++-- DeliveryError                a message did not reach a channel (.channel, .retry_after)
+    +-- TransientDeliveryError   unavailable for now (429, 5xx, timeout, SMTP 4xx): retry
+    +-- PermanentDeliveryError   refused (other 4xx, SMTP 5xx, untrusted TLS): fix the config
+```
+
+The outbox (`neo_automation.delivery`) keeps an entry queued after a `TransientDeliveryError`
+and marks it failed after a `PermanentDeliveryError` or a `ConfigError`. No message here ever
+holds a secret: channels mask URLs and scrub secret values before raising.
 """
 
 from __future__ import annotations
@@ -21,3 +35,25 @@ class StoreError(AutomationError):
 
 class CollectionError(AutomationError):
     """A metrics source could not be read."""
+
+
+class DeliveryError(AutomationError):
+    """A message could not be delivered to a channel; the text names the channel, no secret.
+
+    Attributes:
+        channel: The channel kind ("slack", "email", "webhook", "file").
+        retry_after: Seconds the receiver asked us to wait (HTTP Retry-After), if it did.
+    """
+
+    def __init__(self, message: str, *, channel: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.channel = channel
+        self.retry_after = retry_after
+
+
+class TransientDeliveryError(DeliveryError):
+    """The channel is unavailable for now (rate limit, 5xx, timeout, SMTP 4xx): retry later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The channel refused the message for a reason a retry cannot fix (4xx, SMTP 5xx)."""
