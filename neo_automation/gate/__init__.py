@@ -1,1 +1,9 @@
-"""neo_automation/gate."""
+"""The quality gate a CI job runs (`automation gate`), without Prefect and without a server.
+
+- :mod:`.config`: the gate's settings (``config/gate.yaml``), validated.
+- :mod:`.snapshot`: measuring one tree (scan, test suite, debt, benchmark) into a snapshot.
+- :mod:`.baseline`: the baseline, a git revision extracted and measured or a saved gate JSON.
+- :mod:`.rules`: the rules, pure decisions on snapshots.
+- :mod:`.report`: the gate's JSON document, its lines and its markdown.
+- :mod:`.run`: one gate run, from settings to the written report.
+"""
