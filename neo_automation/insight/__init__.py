@@ -1,0 +1,12 @@
+"""Insight: pure analyses of histories the automation has recorded (issue 13).
+
+- :mod:`~neo_automation.insight.changepoints`: benchmark regressions as change points (PELT,
+  Killick et al. 2012) with Welch's t-test for significance.
+- :mod:`~neo_automation.insight.junit`: pytest's JUnit XML into per-test records.
+- :mod:`~neo_automation.insight.history`: over many test runs, flaky tests, newly failing
+  tests, the slowest tests and tests that are getting slower (Theil-Sen, Mann-Kendall).
+- :mod:`~neo_automation.insight.forecast`: when a filesystem fills at its current growth rate.
+
+No Prefect, no I/O beyond reading the JUnit file a caller names: sequences and records in,
+frozen dataclasses out, so reports, alerts and flows can call them and tests need no server.
+"""
