@@ -7,8 +7,18 @@ Training runs write one JSON object per line into files named `*.jsonl` (rotated
      "metric": "loss", "value": 0.41, "timestamp": 1767225600.0}
 
 `run_id`, `metric`, `value` and `timestamp` are required; `round`, `client_id` (null for
-server-level metrics) and `step` may be null or absent. `timestamp` is Unix seconds or an
-ISO-8601 string. A malformed line is skipped with a warning naming the file and line.
+server-level metrics) and `step` may be null or absent; other fields are ignored. `timestamp`
+is Unix seconds or an ISO-8601 string. `value` and `timestamp` must be finite numbers (JSON
+writers such as pandas' `to_json` and Python's `json.dumps` emit `NaN` and `Infinity`), `round`
+and `step` integers within 64 bits, names UTF-8 text.
+
+One bad record never costs a good one: a record that breaks a rule (not JSON, invalid UTF-8, a
+missing, non-finite or out-of-range field) or that the database refuses is skipped with one
+warning naming the file, the line and, where there is one, the field; the pass goes on and the
+line is never read again. A UTF-8 byte-order mark is ignored. The last line of a file may lack
+its newline (`DataFrame.to_json(lines=True)` writes no final newline): it is stored as soon as
+it is a whole JSON object; a partial line is left for a later pass while the file is still
+being written, and skipped with a warning once the file has not changed for `SETTLE_SECONDS`.
 
 Each line is stored once: lines are keyed by their content hash in the store, and a cursor per
 file (identified by the hash of its first line, so a renamed or rotated file keeps its cursor)
@@ -36,11 +46,34 @@ log = logging.getLogger("automation.training")
 
 _ROTATED = re.compile(r"\.jsonl(\.\d+)?$")
 REQUIRED = ("run_id", "metric", "value", "timestamp")
+_BOM = b"\xef\xbb\xbf"
+#: Seconds without a change after which a file's unterminated, unparsable last line is final.
+SETTLE_SECONDS = 600.0
+#: The integer range of the `round` and `step` columns (64-bit signed, SQLite's INTEGER).
+INT64 = (-(2**63), 2**63 - 1)
+#: Timestamps a report can print: 1970-01-01 up to the end of year 9999.
+TS_RANGE = (0.0, 253402300799.0)
+#: Integers longer than this are kept as digits: beyond float range, and Python refuses to
+#: convert more than 4300 digits at all, which would hide which field was wrong.
+_MAX_INT_DIGITS = 400
+
+
+class RecordError(ValueError):
+    """One training record that cannot be stored; `field` names the culprit when there is one."""
+
+    def __init__(self, problem: str, field: str | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"field {field}: {problem}" if field else problem)
+
+
+class _Digits(str):
+    """An integer literal too long to convert (see `_MAX_INT_DIGITS`)."""
 
 
 @dataclass
 class IngestResult:
-    """What one ingestion pass did."""
+    """What one ingestion pass did: files read, lines read, stored, duplicates, skipped."""
 
     files: int = 0
     lines_read: int = 0
@@ -49,6 +82,7 @@ class IngestResult:
     skipped: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        """The counts and the skip messages as a JSON-ready dict."""
         return {
             "files": self.files,
             "lines_read": self.lines_read,
@@ -59,40 +93,121 @@ class IngestResult:
 
 
 def parse_line(raw: bytes) -> dict[str, Any]:
-    """One training-metrics line as a row of `training_events`; `ValueError` says what is wrong."""
-    try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
-    if not isinstance(obj, dict):
-        raise ValueError("not a JSON object")
+    """One training-metrics line as a row of `training_events`.
+
+    Args:
+        raw: the line's bytes, with or without its newline; a leading UTF-8 BOM is ignored.
+
+    Returns:
+        `run_id`, `metric`, `client_id` (str or None), `value`, `ts` (float, Unix seconds),
+        `round` and `step` (int or None).
+
+    Raises:
+        RecordError: what is wrong, naming the field where there is one.
+    """
+    obj = _decode(raw)
     missing = [k for k in REQUIRED if obj.get(k) is None]
     if missing:
-        raise ValueError(f"missing {', '.join(missing)}")
-    value = obj["value"]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"value {value!r} is not a finite number")
-    ts = obj["timestamp"]
-    if isinstance(ts, str):
-        try:
-            ts = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            raise ValueError(f"timestamp {obj['timestamp']!r} is not ISO-8601") from None
-    elif isinstance(ts, bool) or not isinstance(ts, int | float):
-        raise ValueError(f"timestamp {ts!r} is not Unix seconds or ISO-8601")
-    row: dict[str, Any] = {
-        "run_id": str(obj["run_id"]),
-        "metric": str(obj["metric"]),
-        "value": float(value),
-        "ts": float(ts),
-        "client_id": None if obj.get("client_id") is None else str(obj["client_id"]),
+        raise RecordError("missing", ", ".join(missing))
+    return {
+        "run_id": _text(obj, "run_id"),
+        "metric": _text(obj, "metric"),
+        "client_id": None if obj.get("client_id") is None else _text(obj, "client_id"),
+        "value": _number(obj, "value"),
+        "ts": _timestamp(obj),
+        "round": _integer(obj, "round"),
+        "step": _integer(obj, "step"),
     }
-    for key in ("round", "step"):
-        item = obj.get(key)
-        if item is not None and (isinstance(item, bool) or not isinstance(item, int)):
-            raise ValueError(f"{key} {item!r} is not an integer")
-        row[key] = item
-    return row
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    """The JSON object of a line; invalid UTF-8 survives as surrogates, checked per field."""
+    text = raw.removeprefix(_BOM).decode("utf-8", "surrogateescape")
+    try:
+        obj = json.loads(text, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise RecordError("not JSON: nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise RecordError(f"not a JSON object but {type(obj).__name__}")
+    return obj
+
+
+def _parse_int(digits: str) -> int | _Digits:
+    return _Digits(digits) if len(digits) > _MAX_INT_DIGITS else int(digits)
+
+
+def _text(obj: dict[str, Any], key: str) -> str:
+    """A name field: text (or a number, kept as its text) that fits its column."""
+    item = obj[key]
+    if isinstance(item, _Digits):
+        raise RecordError(f"a number of {len(item)} digits is not a name", key)
+    if isinstance(item, float) and not math.isfinite(item):
+        raise RecordError(f"{_show(item)} is not a name", key)
+    if isinstance(item, dict | list):
+        raise RecordError(f"a JSON {type(item).__name__} is not a name", key)
+    text = item if isinstance(item, str) else json.dumps(item)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        raise RecordError("not valid UTF-8", key)
+    limit = getattr(training_table.c[key].type, "length", None)
+    if limit is not None and len(text) > limit:
+        raise RecordError(f"{len(text)} characters, more than the {limit} stored", key)
+    return text
+
+
+def _number(obj: dict[str, Any], key: str) -> float:
+    """A JSON number as a finite float; `RecordError` names `key` otherwise."""
+    item = obj[key]
+    if isinstance(item, _Digits):
+        raise RecordError(f"an integer of {len(item)} digits is beyond float range", key)
+    if isinstance(item, bool) or not isinstance(item, int | float):
+        raise RecordError(f"{_show(item)} is not a number", key)
+    try:
+        number = float(item)
+    except OverflowError:
+        raise RecordError(f"the integer {_show(item)} is beyond float range", key) from None
+    if not math.isfinite(number):
+        raise RecordError(f"{_show(item)} is not a finite number", key)
+    return number
+
+
+def _timestamp(obj: dict[str, Any]) -> float:
+    """`timestamp` as Unix seconds: a number, or ISO-8601 text (naive means local time)."""
+    item = obj["timestamp"]
+    if isinstance(item, str) and not isinstance(item, _Digits):
+        try:
+            ts = datetime.fromisoformat(item.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise RecordError(f"{_show(item)} is not ISO-8601", "timestamp") from None
+    else:
+        ts = _number(obj, "timestamp")
+    if not TS_RANGE[0] <= ts <= TS_RANGE[1]:
+        raise RecordError(f"{_show(item)} is outside the years 1970 to 9999", "timestamp")
+    return ts
+
+
+def _integer(obj: dict[str, Any], key: str) -> int | None:
+    """An optional integer field within 64 bits (the column's range)."""
+    item = obj.get(key)
+    if item is None:
+        return None
+    if isinstance(item, _Digits) or (isinstance(item, int) and not isinstance(item, bool)
+                                     and not INT64[0] <= item <= INT64[1]):
+        raise RecordError(f"{_show(item)} is beyond the 64-bit integer range", key)
+    if isinstance(item, bool) or not isinstance(item, int):
+        raise RecordError(f"{_show(item)} is not an integer", key)
+    return item
+
+
+def _show(item: Any) -> str:
+    """A field's value for a message: JSON spelling, long values shortened."""
+    if isinstance(item, _Digits):
+        return f"{item[:20]}...({len(item)} digits)"
+    if isinstance(item, float) and not math.isfinite(item):
+        return {math.inf: "Infinity", -math.inf: "-Infinity"}.get(item, "NaN")
+    text = str(item) if isinstance(item, int) else json.dumps(item, ensure_ascii=False)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def training_files(directory: Path) -> list[Path]:
@@ -108,68 +223,157 @@ def _rank(path: Path) -> int:
     return -int(suffix[1:]) if suffix else 0
 
 
-def ingest_training_dir(store: MetricStore, directory: Path) -> IngestResult:
-    """Store every new line of the training files in `directory`; each line exactly once."""
+def ingest_training_dir(
+    store: MetricStore, directory: Path, settle_seconds: float = SETTLE_SECONDS
+) -> IngestResult:
+    """Store every new record of the training files in `directory`, each exactly once.
+
+    Args:
+        store: where records and per-file cursors are kept.
+        directory: searched recursively for `*.jsonl` and rotated `*.jsonl.N` files.
+        settle_seconds: how long a file must be unchanged before an unterminated last line
+            that is not a whole JSON object is skipped rather than waited for.
+
+    Returns:
+        Counts, and one message per skipped record or unreadable file (also logged).
+
+    Raises:
+        StoreError: the database cannot be written (the records wait for the next pass).
+    """
     result = IngestResult()
     for path in training_files(directory):
-        _ingest_file(store, path, result)
+        _ingest_file(store, path, result, settle_seconds)
     return result
 
 
-def _ingest_file(store: MetricStore, path: Path, result: IngestResult) -> None:
+@dataclass
+class _Chunk:
+    """The unread part of one file: where it starts, its bytes, and the file's cursor key."""
+
+    path: Path
+    key: str
+    offset: int
+    data: bytes
+    settled: bool
+
+
+def _ingest_file(store: MetricStore, path: Path, result: IngestResult, settle: float) -> None:
     try:
-        with path.open("rb") as fh:
-            first = fh.readline()
-            if not first.endswith(b"\n"):
-                return  # empty, or the writer has not finished its first line yet
-            key = hashlib.sha1(first).hexdigest()
-            size = path.stat().st_size
-            with store.engine.connect() as conn:
-                offset = conn.execute(
-                    sa.select(cursors_table.c.offset).where(cursors_table.c.file_key == key)
-                ).scalar()
-            if offset is None or offset > size:
-                offset = 0  # new file, or truncated and rewritten: dedup keeps lines unique
-            fh.seek(offset)
-            data = fh.read()
+        chunk = _read_new(store, path, settle)
     except OSError as exc:
         log.warning("training metrics: cannot read %s: %s", path, exc.strerror or exc)
         result.skipped.append(f"{path}: {exc.strerror or exc}")
         return
+    if chunk is None:
+        return
     result.files += 1
-    complete = data[: data.rfind(b"\n") + 1]  # a partial last line waits for the next pass
-    first_line_no = _line_number(path, offset)
+    rows, consumed = _parse_chunk(chunk, result)
+    if consumed:
+        _store_rows(store, chunk, rows, chunk.offset + consumed, result)
+
+
+def _read_new(store: MetricStore, path: Path, settle: float) -> _Chunk | None:
+    """The bytes of `path` after its cursor; None for an empty file."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+        if not first:
+            return None
+        # The key is the same whether or not the first line has its newline yet.
+        key = hashlib.sha1(first if first.endswith(b"\n") else first + b"\n").hexdigest()
+        stat = path.stat()
+        with store.engine.connect() as conn:
+            offset = conn.execute(
+                sa.select(cursors_table.c.offset).where(cursors_table.c.file_key == key)
+            ).scalar()
+        if offset is None or offset > stat.st_size:
+            offset = 0  # new file, or truncated and rewritten: dedup keeps lines unique
+        fh.seek(offset)
+        data = fh.read()
+    return _Chunk(path, key, offset, data, time.time() - stat.st_mtime >= settle)
+
+
+def _parse_chunk(chunk: _Chunk, result: IngestResult) -> tuple[list[dict[str, Any]], int]:
+    """The storable rows of a chunk and how many of its bytes are done with."""
+    end = chunk.data.rfind(b"\n") + 1
+    lines = chunk.data[:end].splitlines()
+    tail = chunk.data[end:]
+    consumed = end
+    if tail.strip():
+        lines.append(tail)
     rows = []
-    for line_no, raw in enumerate(complete.splitlines(), start=first_line_no):
+    line_no = _line_number(chunk.path, chunk.offset) - 1
+    for index, raw in enumerate(lines):
+        line_no += 1
         if not raw.strip():
             continue
-        result.lines_read += 1
+        last = index == len(lines) - 1 and raw is tail
         try:
             row = parse_line(raw)
-        except ValueError as exc:
-            message = f"{path}:{line_no}: skipped malformed training line: {exc}"
-            log.warning(message)
-            result.skipped.append(message)
-            continue
-        row["line_hash"] = hashlib.sha1(raw.strip()).hexdigest()
-        rows.append(row)
-    new_offset = offset + len(complete)
+        except RecordError as exc:
+            if last and not chunk.settled and exc.problem.startswith("not JSON"):
+                break  # still being written: a later pass reads the whole line
+            _skip(result, f"{chunk.path}:{line_no}: skipped training record: {exc}")
+        else:
+            row["line_hash"] = hashlib.sha1(raw.strip()).hexdigest()
+            row["_line"] = line_no
+            rows.append(row)
+        result.lines_read += 1
+        if last:
+            consumed += len(tail)
+    return rows, consumed
+
+
+def _skip(result: IngestResult, message: str) -> None:
+    log.warning(message)
+    result.skipped.append(message)
+
+
+def _store_rows(
+    store: MetricStore, chunk: _Chunk, rows: list[dict[str, Any]], offset: int,
+    result: IngestResult,
+) -> None:
+    """Insert the rows and move the cursor in one transaction; one by one if one is refused."""
+    try:
+        with store._write() as conn:
+            _insert(conn, store, rows, result)
+            _move_cursor(conn, store, chunk, offset)
+        return
+    except (sa.exc.IntegrityError, sa.exc.DataError, OverflowError):
+        pass  # one row the database refuses (a column limit): find it, keep the others
+    for row in rows:
+        try:
+            with store._write() as conn:
+                _insert(conn, store, [row], result)
+        except (sa.exc.IntegrityError, sa.exc.DataError, OverflowError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            _skip(result, f"{chunk.path}:{row['_line']}: skipped training record: the "
+                          f"database refused it ({reason})")
     with store._write() as conn:
-        if rows:
-            before = conn.execute(sa.select(sa.func.count()).select_from(training_table)).scalar()
-            conn.execute(store._insert(training_table).on_conflict_do_nothing(), rows)
-            after = conn.execute(sa.select(sa.func.count()).select_from(training_table)).scalar()
-            result.stored += after - before
-            result.duplicates += len(rows) - (after - before)
-        stmt = store._insert(cursors_table).values(
-            file_key=key, path=str(path), offset=new_offset, updated=time.time()
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["file_key"],
-                set_={"path": str(path), "offset": new_offset, "updated": time.time()},
-            )
-        )
+        _move_cursor(conn, store, chunk, offset)
+
+
+def _insert(conn: sa.Connection, store: MetricStore, rows: list[dict[str, Any]],
+            result: IngestResult) -> None:
+    if not rows:
+        return
+    count = sa.select(sa.func.count()).select_from(training_table)
+    before = conn.execute(count).scalar_one()
+    values = [{k: v for k, v in row.items() if k != "_line"} for row in rows]
+    conn.execute(store._insert(training_table).on_conflict_do_nothing(), values)
+    added = conn.execute(count).scalar_one() - before
+    result.stored += added
+    result.duplicates += len(rows) - added
+
+
+def _move_cursor(conn: sa.Connection, store: MetricStore, chunk: _Chunk, offset: int) -> None:
+    now = time.time()
+    stmt = store._insert(cursors_table).values(
+        file_key=chunk.key, path=str(chunk.path), offset=offset, updated=now
+    )
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["file_key"], set_={"path": str(chunk.path), "offset": offset,
+                                           "updated": now},
+    ))
 
 
 def _line_number(path: Path, offset: int) -> int:
