@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neo_automation.metrics.catalog import Sample  # noqa: E402
+from neo_automation.metrics import Sample  # noqa: E402
 from neo_automation.store.metric_store import MetricStore  # noqa: E402
 
 GOAL_RATE = 50_000.0

@@ -6,7 +6,7 @@ metrics collection stores its samples like the built-in ones.
 
 from pathlib import Path
 
-from neo_automation.metrics.catalog import MetricSpec
+from neo_automation.metrics import MetricSpec
 
 
 class QueueDepth:

@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.project_metrics import project_metrics
 from neo_automation.reports.formats import iso, sample_json
 from tasks.collection import (
     collect_application_metrics,
@@ -50,6 +51,7 @@ def metrics_collection(
     result: dict[str, Any] = {"collected_at": iso(time.time()), "errors": []}
     samples = []
     system = []
+    custom_metrics = []
     if "system" in chosen:
         outcome = collect_system_metrics()
         system = outcome.samples
@@ -70,6 +72,7 @@ def metrics_collection(
         custom: dict[str, Any] = {}
         for outcome in collect_custom_metrics():
             samples.extend(outcome.samples)
+            custom_metrics.extend(outcome.metrics)
             result["errors"].extend(outcome.errors)
             if outcome.collector != "(loading)":
                 custom[outcome.collector] = {**sample_json(outcome.samples),
@@ -77,12 +80,10 @@ def metrics_collection(
                                              "seconds": round(outcome.seconds, 3)}
         result["custom"] = custom
     if "project" in chosen:
-        from flows.project_metrics import project_metrics
-
         project = project_metrics()
         result["project"] = project["totals"]
         result["errors"].extend(project["errors"])
-    result["stored"] = store_metrics(samples) if samples else 0
+    result["stored"] = store_metrics(samples, custom_metrics) if samples else 0
     result["alerts"] = evaluate_alerts(samples) if samples else []
     publish_metrics_artifacts(system, result)
     logger.info("stored %d samples from %s", result["stored"], ", ".join(chosen))

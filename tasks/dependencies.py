@@ -32,19 +32,9 @@ from typing import Any
 from prefect import task
 
 from neo_automation.errors import AutomationError
-from neo_automation.metrics.catalog import MetricSpec, declare, make_samples
+from neo_automation.metrics import make_samples
+from neo_automation.metrics.dependencies import METRICS, OUTDATED_METRIC, SOURCE, VULNERABLE_METRIC
 
-OUTDATED_METRIC = "dependencies.outdated"
-VULNERABLE_METRIC = "dependencies.vulnerable"
-METRICS = declare(
-    MetricSpec(OUTDATED_METRIC, "packages",
-               "Pinned or installed dependencies with a newer release on the index",
-               "lower", "last"),
-    MetricSpec(VULNERABLE_METRIC, "packages",
-               "Dependencies with at least one known vulnerability (pip-audit)",
-               "lower", "last"),
-)
-SOURCE = "dependencies"
 REPORT_KEY = "dependency-updates"
 
 #: Lock and requirements files looked for in the target, first found wins.

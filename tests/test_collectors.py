@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, run_cli
 
-from neo_automation.metrics.catalog import MetricSpec
+from neo_automation.metrics import MetricSpec
 from neo_automation.metrics.collectors import custom_collectors, run_collector
 
 
@@ -98,7 +98,7 @@ def test_entry_point_collector_from_an_installed_package(
     target = tmp_path / "site"
     (target / "gpu_temp").mkdir(parents=True)
     (target / "gpu_temp" / "__init__.py").write_text(textwrap.dedent("""
-        from neo_automation.metrics.catalog import MetricSpec
+        from neo_automation.metrics import MetricSpec
 
         class GpuTemperature:
             name = "gpu-temp"

@@ -14,7 +14,7 @@ import pytest
 from helpers import ROOT, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
-from neo_automation.metrics.catalog import Sample
+from neo_automation.metrics import Sample
 from neo_automation.store.metric_store import MetricStore
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from neo_automation.metrics.catalog import Sample
+from neo_automation.metrics import Sample
 from neo_automation.store.metric_store import MetricStore, rollups_table
 from tasks.housekeeping import (
     delete_old_files,

@@ -81,7 +81,7 @@ def test_report_formats_and_alert(prefect_server: str, cli_env: dict[str, str],
 
 
 def test_alert_exit_code_follows_the_thresholds(cli_env: dict[str, str]) -> None:
-    from neo_automation.metrics.catalog import Sample
+    from neo_automation.metrics import Sample
     from neo_automation.store.metric_store import MetricStore
 
     store = MetricStore(f"sqlite:///{Path(cli_env['AUTOMATION_DATA_DIR']) / 'metrics.db'}")

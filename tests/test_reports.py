@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from neo_automation.errors import ConfigError
-from neo_automation.metrics.catalog import Sample, declared
+from neo_automation.metrics import Sample, declared
 from neo_automation.metrics.training import ingest_training_dir
 from neo_automation.reports.build import (
     analyze_alerts,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_delivery import HTTPStandIn, Reply, SMTPStandIn
 
-from neo_automation.metrics.catalog import Sample
+from neo_automation.metrics import Sample
 from neo_automation.store.metric_store import MetricStore
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prefect import flow
 
-from neo_automation.metrics.catalog import Sample, declared
+from neo_automation.metrics import Sample, declared
 from neo_automation.reports.charts import PNG_SIGNATURE
 from neo_automation.store.metric_store import MetricStore
 from tasks.history import job_history

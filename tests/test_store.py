@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from neo_automation.errors import StoreError
-from neo_automation.metrics.catalog import Sample
+from neo_automation.metrics import Sample
 from neo_automation.store.metric_store import MetricStore
 
 HOUR = 3600.0

@@ -6,7 +6,7 @@ import time
 
 import psutil
 
-from neo_automation.metrics.catalog import declared
+from neo_automation.metrics import declared
 from neo_automation.metrics.system import PSEUDO_FS, SystemReader, real_partitions
 
 

@@ -17,14 +17,17 @@ A file or variable replaces the whole rule set; `load_rules_file` validates it a
 
 from __future__ import annotations
 
+import json
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from neo_automation.errors import ConfigError
+from neo_automation.files import read_config_file
+from neo_automation.metrics import BUILTIN_METRICS
 
 Comparison = Literal[">", ">=", "<", "<="]
 
@@ -98,14 +101,14 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
 RULES_VARIABLE = "automation-alert-rules"
 
 
-def known_metrics() -> set[str]:
-    """Every declared metric name (built-in collectors are imported to declare theirs)."""
-    import neo_automation.metrics.application  # noqa: F401 - declares the application metrics
-    import neo_automation.metrics.project  # noqa: F401 - declares the project metrics
-    import neo_automation.metrics.system  # noqa: F401 - declares the system metrics
-    from neo_automation.metrics.catalog import declared
+def known_metrics(extra: Iterable[str] = ()) -> set[str]:
+    """The metric names a rule may watch: the built-in table plus `extra` names.
 
-    return set(declared())
+    Args:
+        extra: names known at run time: the store's recorded definitions
+            (`MetricStore.definitions()`) and custom collectors' metrics.
+    """
+    return set(BUILTIN_METRICS) | set(extra)
 
 
 def parse_rules(data: Any, source: str, extra_metrics: set[str] | None = None) -> list[AlertRule]:
@@ -114,7 +117,7 @@ def parse_rules(data: Any, source: str, extra_metrics: set[str] | None = None) -
         data = data["rules"]
     if not isinstance(data, list):
         raise ConfigError(f"{source}: expected a list of rules (or a mapping with 'rules')")
-    metrics = known_metrics() | (extra_metrics or set())
+    metrics = known_metrics(extra_metrics or ())
     rules: list[AlertRule] = []
     seen: set[str] = set()
     for index, raw in enumerate(data):
@@ -145,8 +148,6 @@ def parse_rules(data: Any, source: str, extra_metrics: set[str] | None = None) -
 
 def load_rules_file(path: Path, extra_metrics: set[str] | None = None) -> list[AlertRule]:
     """Rules from a YAML or JSON file, validated."""
-    from neo_automation.files import read_config_file
-
     data = read_config_file(path, "rules file")
     return parse_rules(data, str(path), extra_metrics)
 
@@ -170,8 +171,6 @@ def load_rules(root: Path, configured: Path | None, variable: Any = None,
         extra_metrics: metric names declared by custom collectors.
     """
     if variable not in (None, "", []):
-        import json
-
         data = json.loads(variable) if isinstance(variable, str) else variable
         return parse_rules(data, f"Prefect variable {RULES_VARIABLE}", extra_metrics), (
             f"variable {RULES_VARIABLE}"

@@ -1,1 +1,114 @@
-"""neo_automation/metrics."""
+"""The explicit table of every built-in metric, and samples checked against it.
+
+Every metric the project itself produces is declared once, in its subject's module, and listed
+here by subject (wily's `operators/__init__.py`): validation reads this table, never whatever
+modules happened to be imported. Training runs' own metrics (loss, accuracy, per client) are
+free-form names kept in their own table by `neo_automation.metrics.training`; they are not
+declared samples, so training has no entry here.
+
+Metrics that are only known at run time, custom collectors' (entry points and
+`AUTOMATION_COLLECTORS`) and the definitions another process recorded in the store, join the
+table through an explicit argument: `declared(extra)`, `make_samples(..., extra=...)`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from neo_automation.metrics import application, dependencies, project, system
+from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample
+
+__all__ = [
+    "BUILTIN_METRICS",
+    "SUBJECTS",
+    "Aggregate",
+    "Better",
+    "MetricSpec",
+    "Sample",
+    "declared",
+    "make_samples",
+    "spec",
+]
+
+#: The built-in metrics by subject, in the order `automation metrics collectors` lists them.
+SUBJECTS: Mapping[str, tuple[MetricSpec, ...]] = MappingProxyType({
+    "system": system.METRICS,
+    "application": application.METRICS,
+    "project": project.METRICS,
+    "dependencies": dependencies.METRICS,
+})
+
+
+def _merge(table: Mapping[str, MetricSpec], specs: Iterable[MetricSpec]) -> dict[str, MetricSpec]:
+    """`table` plus `specs`; `ValueError` when a name comes back with another declaration."""
+    out = dict(table)
+    for item in specs:
+        known = out.get(item.name)
+        if known is not None and known != item:
+            raise ValueError(f"metric {item.name!r} is declared twice with different specs")
+        out[item.name] = item
+    return out
+
+
+#: Every built-in metric by name (read-only).
+BUILTIN_METRICS: Mapping[str, MetricSpec] = MappingProxyType(
+    _merge({}, (item for specs in SUBJECTS.values() for item in specs))
+)
+
+
+def declared(extra: Iterable[MetricSpec] = ()) -> dict[str, MetricSpec]:
+    """Every built-in declaration plus `extra` ones, by name.
+
+    Args:
+        extra: declarations known only at run time (custom collectors' `metrics`).
+
+    Returns:
+        A new dict, name to `MetricSpec`.
+
+    Raises:
+        ValueError: an extra declaration reuses a name with a different spec.
+    """
+    return _merge(BUILTIN_METRICS, extra)
+
+
+def spec(name: str, table: Mapping[str, MetricSpec] = BUILTIN_METRICS) -> MetricSpec:
+    """The declaration of `name` in `table` (the built-in table by default).
+
+    Raises:
+        KeyError: `name` is not declared; the message says how many metrics are.
+    """
+    try:
+        return table[name]
+    except KeyError:
+        raise KeyError(
+            f"metric {name!r} is not declared ({len(table)} metrics are); a custom metric "
+            "is declared in its collector's `metrics`"
+        ) from None
+
+
+def make_samples(
+    source: str,
+    values: Iterable[tuple[str, float, Mapping[str, str]]],
+    ts: float | None = None,
+    extra: Iterable[MetricSpec] = (),
+) -> list[Sample]:
+    """Samples for (name, value, labels) triples of declared metrics, all at one time.
+
+    Args:
+        source: what produced them (`dependencies`, a collector's name).
+        values: (name, value, labels) triples.
+        ts: Unix seconds; now when None.
+        extra: run-time declarations the names may also come from.
+
+    Raises:
+        KeyError: a name is neither built in nor in `extra`.
+    """
+    table = declared(extra) if extra else BUILTIN_METRICS
+    now = time.time() if ts is None else ts
+    out = []
+    for name, value, labels in values:
+        spec(name, table)
+        out.append(Sample(name, float(value), dict(labels), now, source))
+    return out

@@ -10,11 +10,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from neo_automation.metrics.catalog import MetricSpec, Sample, declare
+from neo_automation.metrics.spec import MetricSpec, Sample
 
 SOURCE = "application"
 
-METRICS = declare(
+METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("app.jax.device_count", "devices", "JAX devices of the default backend", "none",
                "last", labels=("platform",)),
     MetricSpec("app.jax.memory_in_use_bytes", "bytes", "Device memory in use", "lower",
@@ -61,7 +61,7 @@ def read_jax(benchmark: bool = True, size: int = 512, seconds: float = 0.5) -> J
         seconds: how long to measure the steady state.
     """
     try:
-        import jax
+        import jax  # here only: JAX is optional and takes seconds to import
     except ImportError as exc:
         return JaxReport(available=False, reason=f"JAX is not installed ({exc.msg})")
     try:
@@ -89,7 +89,7 @@ def read_jax(benchmark: bool = True, size: int = 512, seconds: float = 0.5) -> J
 
 def _matmul_benchmark(jax: Any, size: int, seconds: float) -> dict[str, float]:
     """Compile time and steady-state GFLOP/s of a float32 matmul on the default device."""
-    import jax.numpy as jnp
+    import jax.numpy as jnp  # here only: JAX is optional (see read_jax)
 
     key_a, key_b = jax.random.split(jax.random.PRNGKey(0))
     a = jax.random.normal(key_a, (size, size), dtype=jnp.float32)

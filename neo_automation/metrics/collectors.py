@@ -10,10 +10,13 @@ A collector is any object with
 - optionally `timeout` (seconds, default 60) and `details` (a JSON-ready dict it fills during
   `collect()`, shown in the collection's output).
 
-Built-in collectors (system, application) are registered here; custom ones are found through
+Built-in collectors (system, application) are defined here; custom ones are found through
 the entry point group `neo_automation.collectors` (installed packages) and through
 `AUTOMATION_COLLECTORS`, a comma-separated list of `path/to/file.py:OBJECT` or
-`package.module:OBJECT` (a class is instantiated with no arguments).
+`package.module:OBJECT` (a class is instantiated with no arguments). A custom collector's
+metrics are checked against the built-in table (`neo_automation.metrics.BUILTIN_METRICS`) and
+join it only where a caller passes them on (`neo_automation.metrics.declared(extra)`): loading a
+collector registers nothing globally.
 
 `run_collector` calls one collector with a timeout and checks every sample, so that one
 collector that raises, hangs or returns garbage is reported without losing the others.
@@ -35,7 +38,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from neo_automation.errors import ConfigError
-from neo_automation.metrics.catalog import MetricSpec, Sample, declare
+from neo_automation.metrics import SUBJECTS, declared
+from neo_automation.metrics.application import METRICS as APPLICATION_METRICS
+from neo_automation.metrics.application import jax_samples, read_jax
+from neo_automation.metrics.spec import MetricSpec, Sample
+from neo_automation.metrics.system import METRICS as SYSTEM_METRICS
+from neo_automation.metrics.system import SystemReader
 
 ENTRY_POINT_GROUP = "neo_automation.collectors"
 DEFAULT_TIMEOUT = 60.0
@@ -53,10 +61,15 @@ class Collector(Protocol):
 
 @dataclass
 class CollectorResult:
-    """What one collector produced: good samples, its details, and what was wrong."""
+    """What one collector produced: good samples, its details, and what was wrong.
+
+    `metrics` are the collector's declarations, so that whoever stores the samples can record
+    them (`MetricStore.declare`); `seconds` is how long `collect()` took.
+    """
 
     collector: str
     samples: list[Sample] = field(default_factory=list)
+    metrics: list[MetricSpec] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -70,9 +83,7 @@ class SystemCollector:
 
     def __init__(self, previous: dict[str, tuple[float, float]] | None = None,
                  prime_seconds: float = 0.5) -> None:
-        from neo_automation.metrics.system import METRICS, SystemReader
-
-        self.metrics = METRICS
+        self.metrics = SYSTEM_METRICS
         self.reader = SystemReader(previous=dict(previous or {}), prime_seconds=prime_seconds)
         self.details: dict[str, Any] = {}
 
@@ -87,15 +98,11 @@ class ApplicationCollector:
     timeout = 120.0
 
     def __init__(self, benchmark: bool = True) -> None:
-        from neo_automation.metrics.application import METRICS
-
-        self.metrics = METRICS
+        self.metrics = APPLICATION_METRICS
         self.benchmark = benchmark
         self.details: dict[str, Any] = {}
 
     def collect(self) -> list[Sample]:
-        from neo_automation.metrics.application import jax_samples, read_jax
-
         report = read_jax(benchmark=self.benchmark)
         self.details = {"jax": report.as_dict()}
         return jax_samples(report)
@@ -137,7 +144,19 @@ def _load_object(spec: str, root: Path) -> Any:
 
 
 def check_collector(obj: Any, origin: str) -> Any:
-    """Validate a collector's shape and declare its metrics; `ConfigError` says what is wrong."""
+    """Validate a collector's shape and its metrics against the built-in table.
+
+    Args:
+        obj: the collector object.
+        origin: where it came from (the entry point or `AUTOMATION_COLLECTORS` item).
+
+    Returns:
+        `obj`, unchanged.
+
+    Raises:
+        ConfigError: a bad name, no or malformed `metrics`, no `collect()`, or a metric that
+            redeclares a built-in one differently.
+    """
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"collector from {origin}: name {name!r} must be lowercase letters, "
@@ -145,18 +164,27 @@ def check_collector(obj: Any, origin: str) -> Any:
     metrics = list(getattr(obj, "metrics", None) or [])
     if not metrics or not all(isinstance(m, MetricSpec) for m in metrics):
         raise ConfigError(f"collector {name!r} ({origin}): 'metrics' must be a non-empty list "
-                          "of neo_automation.metrics.catalog.MetricSpec")
+                          "of neo_automation.metrics.MetricSpec")
     if not callable(getattr(obj, "collect", None)):
         raise ConfigError(f"collector {name!r} ({origin}): it has no collect() method")
     try:
-        declare(*metrics)
+        declared(metrics)
     except ValueError as exc:
         raise ConfigError(f"collector {name!r} ({origin}): {exc}") from None
     return obj
 
 
 def custom_collectors(spec: str | None, root: Path) -> tuple[list[Any], list[str]]:
-    """Collectors from entry points and `AUTOMATION_COLLECTORS`, and the problems loading them."""
+    """Collectors from entry points and `AUTOMATION_COLLECTORS`, and the problems loading them.
+
+    Args:
+        spec: the value of `AUTOMATION_COLLECTORS` (None or empty: entry points only).
+        root: the directory relative file paths in `spec` start from.
+
+    Returns:
+        The valid collectors, and one line per one that cannot be used (it is left out). Two
+        collectors that declare one metric name differently are reported too.
+    """
     found: list[Any] = []
     problems: list[str] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -177,15 +205,19 @@ def custom_collectors(spec: str | None, root: Path) -> tuple[list[Any], list[str
         except ConfigError as exc:
             problems.append(str(exc))
     names = [c.name for c in found]
-    for dup in {n for n in names if names.count(n) > 1} | ({"system", "application",
-                                                           "project"} & set(names)):
+    for dup in {n for n in names if names.count(n) > 1} | (set(SUBJECTS) & set(names)):
         problems.append(f"collector name {dup!r} is used twice (or by a built-in collector): "
                         "rename one")
         found = [c for c in found if c.name != dup]
+    try:
+        declared(m for c in found for m in c.metrics)
+    except ValueError as exc:
+        problems.append(f"custom collectors {', '.join(c.name for c in found)}: {exc}")
+        found = []
     return found, problems
 
 
-def _as_sample(item: Any, source: str, declared: Mapping[str, MetricSpec], now: float) -> Sample:
+def _as_sample(item: Any, source: str, known: Mapping[str, MetricSpec], now: float) -> Sample:
     name: Any  # unchecked until validated below
     value: Any
     labels: Any
@@ -201,9 +233,9 @@ def _as_sample(item: Any, source: str, declared: Mapping[str, MetricSpec], now: 
         ts = now
     else:
         raise ValueError(f"sample {item!r} is not (name, value, labels), a dict or a Sample")
-    if name not in declared:
+    if name not in known:
         raise ValueError(f"metric {name!r} is not declared by this collector (declared: "
-                         f"{', '.join(sorted(declared)) or 'none'})")
+                         f"{', '.join(sorted(known)) or 'none'})")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"metric {name!r}: value {value!r} is not a finite number")
     if not isinstance(labels, Mapping) or not all(
@@ -214,9 +246,9 @@ def _as_sample(item: Any, source: str, declared: Mapping[str, MetricSpec], now: 
 
 def run_collector(collector: Any) -> CollectorResult:
     """Call `collector.collect()` within its timeout and keep only well-formed samples."""
-    result = CollectorResult(collector=collector.name)
+    result = CollectorResult(collector=collector.name, metrics=list(collector.metrics))
     timeout = float(getattr(collector, "timeout", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT)
-    declared = {m.name: m for m in collector.metrics}
+    known = {m.name: m for m in collector.metrics}
     box: dict[str, Any] = {}
 
     def call() -> None:
@@ -241,7 +273,7 @@ def run_collector(collector: Any) -> CollectorResult:
     now = time.time()
     for item in box.get("items", []):
         try:
-            result.samples.append(_as_sample(item, collector.name, declared, now))
+            result.samples.append(_as_sample(item, collector.name, known, now))
         except ValueError as exc:
             result.errors.append(f"collector {collector.name!r}: {exc}")
     result.details = dict(getattr(collector, "details", None) or {})

@@ -6,11 +6,11 @@ them by name. Per-module figures carry a `module` label (the top-level package o
 
 from __future__ import annotations
 
-from neo_automation.metrics.catalog import MetricSpec, declare
+from neo_automation.metrics.spec import MetricSpec
 
 SOURCE = "project"
 
-METRICS = declare(
+METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("project.tests.passed", "tests", "Tests passed", "higher", "last"),
     MetricSpec("project.tests.failed", "tests", "Tests failed", "lower", "last"),
     MetricSpec("project.tests.errors", "tests", "Tests in error", "lower", "last"),

@@ -1,14 +1,15 @@
-"""Metric declarations: every metric is declared once, before any code that produces it.
+"""The shape of a metric declaration and of one observation (a sample).
 
-A declaration names the metric, its unit, what it means, how samples aggregate over time and
-which direction is good (wily's AimLow/AimHigh), so that reports can colour a change without
-knowing anything about the metric. Producing a sample for an undeclared name is refused.
+A declaration (`MetricSpec`) names the metric, its unit, what it means, how samples aggregate
+over time and which direction is good (wily's AimLow/AimHigh), so that reports can colour a
+change without knowing anything about the metric. The table of every built-in declaration is
+`neo_automation.metrics.BUILTIN_METRICS`; this module holds only the two types, so that the
+subject modules and the store can use them without importing that table.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -18,7 +19,16 @@ Aggregate = Literal["avg", "max", "min", "sum", "last"]
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One declared metric."""
+    """One declared metric.
+
+    Attributes:
+        name: dotted lowercase name, `subject.thing.unit_or_kind` (`system.cpu.percent`).
+        unit: the unit shown next to values (`%`, `bytes`, `s`, `tests`).
+        description: one line a report shows as the metric's title.
+        better: which direction is good: `lower`, `higher`, or `none` (neither).
+        aggregate: how samples over a period combine (`avg`, `max`, `min`, `sum`, `last`).
+        labels: the label names a series of this metric carries (`mountpoint`, `module`).
+    """
 
     name: str
     unit: str
@@ -29,51 +39,13 @@ class MetricSpec:
 
 
 class Sample(NamedTuple):
-    """One observation of a declared metric (long format)."""
+    """One observation of a declared metric (long format).
+
+    `ts` is Unix seconds; `source` names what produced it (`system`, a custom collector's name).
+    """
 
     name: str
     value: float
     labels: Mapping[str, str]
     ts: float
     source: str
-
-
-_REGISTRY: dict[str, MetricSpec] = {}
-
-
-def declare(*specs: MetricSpec) -> tuple[MetricSpec, ...]:
-    """Register metric declarations; re-declaring a name with a different spec is an error."""
-    for spec in specs:
-        known = _REGISTRY.get(spec.name)
-        if known is not None and known != spec:
-            raise ValueError(f"metric {spec.name!r} is declared twice with different specs")
-        _REGISTRY[spec.name] = spec
-    return specs
-
-
-def spec(name: str) -> MetricSpec:
-    """The declaration of `name`; `KeyError` with the known names' count when undeclared."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(
-            f"metric {name!r} is not declared ({len(_REGISTRY)} metrics are); "
-            "declare it with neo_automation.metrics.catalog.declare(MetricSpec(...)) first"
-        ) from None
-
-
-def declared() -> dict[str, MetricSpec]:
-    """A copy of every declaration, by name."""
-    return dict(_REGISTRY)
-
-
-def make_samples(
-    source: str, values: Iterable[tuple[str, float, Mapping[str, str]]], ts: float | None = None
-) -> list[Sample]:
-    """Samples for (name, value, labels) triples of declared metrics, all at one time."""
-    now = time.time() if ts is None else ts
-    out = []
-    for name, value, labels in values:
-        spec(name)
-        out.append(Sample(name, float(value), dict(labels), now, source))
-    return out

@@ -16,7 +16,7 @@ from typing import cast
 
 import psutil
 
-from neo_automation.metrics.catalog import Aggregate, Better, MetricSpec, Sample, declare
+from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample
 
 SOURCE = "system"
 
@@ -32,7 +32,7 @@ PSEUDO_FS = frozenset(
 
 _B = "bytes"
 _BS = "bytes/s"
-METRICS = declare(
+METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("system.cpu.percent", "%", "CPU busy, all cores", "lower"),
     MetricSpec("system.cpu.core_percent", "%", "CPU busy per core", "lower", labels=("core",)),
     MetricSpec("system.cpu.count", "cores", "Logical CPU count", "none", "last"),

@@ -34,12 +34,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-# Imported for their declarations: the catalog then knows every metric a report shows.
-import neo_automation.metrics.application  # noqa: F401
-import neo_automation.metrics.project  # noqa: F401
-import neo_automation.metrics.system  # noqa: F401
 from neo_automation.errors import ConfigError
-from neo_automation.metrics.catalog import declared
+from neo_automation.metrics import declared
 from neo_automation.metrics.training import training_summary
 from neo_automation.reports.formats import fmt_value, iso, label_text
 from neo_automation.store.metric_store import MetricStore, labels_key, rollups_table, series_table

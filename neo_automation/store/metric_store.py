@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from neo_automation.errors import StoreError
-from neo_automation.metrics.catalog import MetricSpec, Sample
+from neo_automation.metrics.spec import MetricSpec, Sample
 
 metadata = sa.MetaData()
 
