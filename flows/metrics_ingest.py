@@ -2,11 +2,11 @@
 
 `automation metrics collect --push URL` creates a run of the deployment `ingest-ci-metrics`
 with the run's samples and tags (branch, commit, CI run id). This flow keeps the samples of the
-declared `project.*` metrics (`deployments.push.ci_samples`; anything else is reported in the run's
-log, result and artifact, and not stored), writes them to the stack's metrics store with source
-`ci` and `branch`/`commit` labels, and publishes a summary artifact. It does not evaluate alert
-rules: a branch's CI run is not the state of the project. `python flows/metrics_ingest.py`
-runs it once on an empty push (a smoke test).
+declared `project.*` metrics (`neo_automation.push.ci_samples`; anything else is reported in
+the run's log, result and artifact, and not stored), writes them to the stack's metrics store
+with source `ci` and `branch`/`commit` labels, and publishes a summary artifact. It does not
+evaluate alert rules: a branch's CI run is not the state of the project.
+`python flows/metrics_ingest.py` runs it once on an empty push (a smoke test).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from deployments.push import accepted_metrics, ci_samples
+from neo_automation.push import accepted_metrics, ci_samples
 from neo_automation.reports.formats import markdown_table
 from tasks.collection import store_metrics
 
