@@ -44,7 +44,7 @@ def finite_array(values: Sequence[float] | npt.NDArray[Any], name: str) -> npt.N
     if bad.size:
         first = int(bad[0])
         raise ValueError(
-            f"{name}[{first}] is {array[first]!r}: every value must be a finite number "
+            f"{name}[{first}] is {float(array[first])}: every value must be a finite number "
             f"({bad.size} of {array.size} are not)"
         )
     return array

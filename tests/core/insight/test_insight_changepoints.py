@@ -1,0 +1,154 @@
+"""Change points: a known step is found where it is, noise gives nothing, bad input is refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+import ruptures
+
+from neo_automation.insight.changepoints import (
+    DEFAULT_PENALTY_FACTOR,
+    detect_changes,
+    find_regressions,
+    noise_scale,
+)
+
+
+def noisy(levels: list[tuple[int, float]], seed: int, cv: float = 0.05) -> np.ndarray:
+    """Concatenated segments of (length, level) with multiplicative normal noise."""
+    rng = np.random.default_rng(seed)
+    level = np.concatenate([np.full(n, value) for n, value in levels])
+    return level * (1 + cv * rng.standard_normal(level.size))
+
+
+def test_a_known_step_is_found_at_its_index_with_its_magnitude() -> None:
+    values = noisy([(70, 100.0), (50, 110.0)], seed=1)
+    changes = detect_changes(values)
+    assert len(changes) == 1
+    change = changes[0]
+    assert abs(change.index - 70) <= 2
+    assert change.magnitude == pytest.approx(10.0, abs=2.0)
+    assert change.percent == pytest.approx(10.0, abs=2.0)
+    assert change.mean_before == pytest.approx(100.0, abs=1.5)
+    assert change.p_value < 1e-6
+    assert change.size_before + change.size_after == values.size
+    assert find_regressions(changes, "lower") == [change]
+    assert find_regressions(changes, "higher") == []
+    assert find_regressions(changes, "none") == []
+    assert find_regressions(changes, "lower", min_percent=15.0) == []
+
+
+def test_times_and_labels_name_the_runs_around_the_change() -> None:
+    values = noisy([(40, 100.0), (40, 130.0)], seed=2)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    times = [start + timedelta(days=i) for i in range(values.size)]
+    labels = [f"commit{i}" for i in range(values.size)]
+    (change,) = detect_changes(values, times, labels)
+    assert change.index == 40
+    assert change.time == times[40]
+    assert (change.previous_label, change.label) == ("commit39", "commit40")
+
+
+def test_pure_noise_reports_no_change() -> None:
+    for seed in range(10):
+        assert detect_changes(noisy([(200, 50.0)], seed=100 + seed)) == []
+
+
+def test_an_improvement_then_a_regression_are_told_apart() -> None:
+    values = noisy([(50, 200.0), (50, 160.0), (50, 190.0)], seed=3)
+    changes = detect_changes(values, min_size=5)
+    assert [abs(c.index - t) <= 3 for c, t in zip(changes, (50, 100), strict=True)] == [True] * 2
+    (regression,) = find_regressions(changes, "lower")
+    assert regression.magnitude > 0 and abs(regression.index - 100) <= 3
+    (drop,) = find_regressions(changes, "higher")
+    assert drop.percent == pytest.approx(-20.0, abs=3.0)
+
+
+def test_the_analysis_is_scale_free() -> None:
+    values = noisy([(60, 100.0), (60, 108.0)], seed=4)
+    small = [c.index for c in detect_changes(values)]
+    large = [c.index for c in detect_changes(values * 1e9 + 5e12)]
+    assert small == large and small
+
+
+def test_segmentation_is_pelts_with_the_documented_penalty() -> None:
+    """KernelCPD(linear) is ruptures' C PELT; it must agree with rpt.Pelt(model="l2")."""
+    values = noisy([(30, 10.0), (30, 12.0), (30, 9.0)], seed=5)
+    sigma = noise_scale(values)
+    pen = DEFAULT_PENALTY_FACTOR * np.log(values.size)
+    scaled = (values - np.median(values)) / sigma
+    reference = ruptures.Pelt(model="l2", min_size=5, jump=1).fit(scaled).predict(pen=pen)
+    assert [c.index for c in detect_changes(values)] == reference[:-1]
+
+
+def test_a_larger_penalty_or_a_stricter_alpha_finds_fewer_changes() -> None:
+    values = noisy([(40, 100.0), (40, 104.0)], seed=6)
+    assert len(detect_changes(values, penalty=1000.0)) == 0
+    assert len(detect_changes(values, alpha=1e-300)) == 0
+
+
+def test_noise_scale_estimates_the_standard_deviation_despite_a_step() -> None:
+    values = noisy([(500, 100.0), (500, 150.0)], seed=7, cv=0.02)
+    assert noise_scale(values) == pytest.approx(2.5, rel=0.15)  # 2 and 3 on either side
+    assert noise_scale([5.0]) == 0.0
+
+
+def test_too_few_points_or_a_constant_series_give_no_change() -> None:
+    assert detect_changes([]) == []
+    assert detect_changes([1.0, 9.0, 1.0, 9.0]) == []
+    assert detect_changes([100.0, 100.0, 100.0, 130.0, 130.0, 130.0], min_size=3) != []
+    assert detect_changes([100.0] * 6 + [130.0] * 5, min_size=6) == []  # 11 < 2 * 6
+    assert detect_changes([7.0] * 50) == []
+
+
+def test_a_clean_step_in_a_constant_series_is_certain() -> None:
+    (change,) = detect_changes([2.0] * 20 + [3.0] * 20)
+    assert (change.index, change.magnitude, change.percent, change.p_value) == (20, 1.0, 50.0, 0)
+
+
+def test_a_change_from_zero_has_no_percentage_and_counts_as_a_regression() -> None:
+    (change,) = detect_changes([0.0] * 20 + [3.0, 4.0] * 10)
+    assert change.percent is None
+    assert find_regressions([change], "lower", min_percent=50.0) == [change]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"values": [1.0, 2.0, float("nan"), 4.0]}, r"values\[2\] is nan"),
+        ({"values": [1.0, float("inf")]}, r"values\[1\] is inf"),
+        ({"values": [1.0, "x"]}, "must be a sequence of numbers"),
+        ({"values": [[1.0, 2.0]]}, "one-dimensional"),
+        ({"values": [1.0, 2.0], "labels": ["a"]}, "labels has 1 entries but values has 2"),
+        ({"values": [1.0, 2.0], "times": [0.0]}, "times has 1 entries"),
+        ({"values": [1.0], "min_size": 1}, "min_size must be an integer >= 2"),
+        ({"values": [1.0], "alpha": 0.0}, "alpha must be in"),
+        ({"values": [1.0], "penalty": -1.0}, "penalty must be a positive number"),
+    ],
+)
+def test_bad_input_is_one_clear_value_error(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        detect_changes(**kwargs)
+
+
+def test_find_regressions_refuses_an_unknown_direction() -> None:
+    with pytest.raises(ValueError, match="better must be"):
+        find_regressions([], "up")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="min_percent"):
+        find_regressions([], "lower", min_percent=-1.0)
+
+
+def test_the_insight_package_imports_no_prefect() -> None:
+    code = (
+        "import sys, neo_automation.insight.changepoints, neo_automation.insight.history, "
+        "neo_automation.insight.forecast, neo_automation.insight.junit; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('prefect', 'prefect_slack', 'prefect_email', 'tasks', 'flows', 'blocks', "
+        "'deployments')]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
