@@ -9,10 +9,9 @@ shared/PREFECT_NOTES.md). Import this before Prefect: Prefect reads its settings
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from urllib.parse import urlsplit
 
+from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings
 
 
@@ -41,15 +40,6 @@ def prefect_env(settings: Settings) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     return env
-
-
-def server_healthy(api_url: str, timeout: float = 2.0) -> bool:
-    """True when a Prefect server answers `GET /api/health` at `api_url`."""
-    try:
-        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as resp:
-            return resp.status == 200 and resp.read().strip() == b"true"
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 def use_stack_api(settings: Settings) -> bool:
