@@ -1,13 +1,12 @@
 """Notification channels as Prefect blocks: configuration and credentials a user edits in the UI.
 
 Four blocks share one interface, Prefect's `NotificationBlock.notify(body, subject)`, plus
-`channel_config()`, which returns the plain configuration that `neo_automation.channels.notify.send` delivers
-through; so a channel can be swapped in the UI, an automation can use any of them, and a test
+`channel_config()`, which builds the core channel (`neo_automation.channels`) that does the
+sending; so a channel can be swapped in the UI, an automation can use any of them, and a test
 can point one at a local server. The blocks hold no sending logic.
 
-- `SlackNotification`: a Slack incoming webhook URL (a secret), sent through slack-sdk's
-  `WebhookClient` with its retry handlers. A `prefect_slack.SlackWebhook` block works too:
-  `channel_config_from_block` turns it into the same configuration.
+- `SlackNotification`: a Slack incoming webhook URL (a secret). A `prefect_slack.SlackWebhook`
+  block works too: `channel_config_from_block` turns it into the same configuration.
 - `SMTPEmailNotification`: prefect-email's `EmailServerCredentials` plus sender and
   recipients. Core Prefect has no SMTP block that automations can use (PrefectHQ/prefect#16881).
 - `WebhookNotification`: a JSON POST to any http(s) URL, HMAC-SHA256 signed when a secret is set.
@@ -20,9 +19,8 @@ the distribution declares it under the `prefect.collections` entry point group
 also registers these block types when it starts (its block auto-registration loads every
 collection); `register_channel_blocks()` registers them against any running server.
 
-The same channels can be configured from environment variables instead (`SLACK_WEBHOOK_URL`,
-`EMAIL_*`, `WEBHOOK_*`): see `channels_from_env`, re-exported here from `neo_automation.channels.notify`, which
-does not import Prefect.
+Saved blocks are what delivery uses (`blocks.saved_channels`); environment variables only seed
+a block that does not exist yet (`deployments.automations`).
 """
 
 from __future__ import annotations
@@ -40,22 +38,17 @@ from prefect_email.credentials import SMTPServer
 from prefect_slack import SlackWebhook
 from pydantic import ConfigDict, Field, HttpUrl, SecretStr, field_validator
 
-from neo_automation.channels.notify import (
+from neo_automation.channels import (
     ChannelConfig,
     DeliveryError,
     DeliveryReceipt,
     EmailConfig,
     FileConfig,
-    Message,
-    Security,
     SlackConfig,
     WebhookConfig,
-    channels_from_env,
-    check_http_url,
-    check_slack_url,
-    is_email_address,
-    send,
 )
+from neo_automation.channels.common import check_http_url, check_slack_url, is_email_address
+from neo_automation.channels.email import Security
 from neo_automation.errors import ConfigError
 
 __all__ = [
@@ -67,7 +60,6 @@ __all__ = [
     "SlackNotification",
     "WebhookNotification",
     "channel_config_from_block",
-    "channels_from_env",
     "register_channel_blocks",
 ]
 
@@ -85,7 +77,7 @@ _SMTP_SECURITY: dict[SMTPType, Security] = {
 class ChannelBlock(NotificationBlock, ABC):
     """The interface every channel block shares: `notify(body, subject)` and its configuration.
 
-    `notify` raises `neo_automation.channels.notify.DeliveryError` on failure; inside Prefect's
+    `notify` raises `neo_automation.errors.DeliveryError` on failure; inside Prefect's
     `raise_on_failure()` (as automations call it) it raises `NotificationError` instead, whose
     log holds the same masked one-line reason.
     """
@@ -94,12 +86,11 @@ class ChannelBlock(NotificationBlock, ABC):
 
     @abstractmethod
     def channel_config(self) -> ChannelConfig:
-        """The plain configuration `neo_automation.channels.notify.send` delivers through."""
+        """The core channel this block configures; it does the sending."""
 
     def _deliver(self, body: str, subject: str | None) -> DeliveryReceipt:
-        message = Message(subject=subject or "Prefect notification", text=body)
         try:
-            return send(self.channel_config(), message)
+            return self.channel_config().notify(body, subject)
         except DeliveryError as exc:
             if self._raise_on_failure:
                 raise NotificationError(log=str(exc)) from None
@@ -338,7 +329,7 @@ def channel_config_from_block(block: Block, **email: Any) -> ChannelConfig:
         **email: ``email_from`` and ``email_to`` for an `EmailServerCredentials` block.
 
     Returns:
-        The configuration `neo_automation.channels.notify.send` takes.
+        The core channel (`neo_automation.channels`) the block configures.
 
     Raises:
         ConfigError: The block is of another type, or lacks what a channel needs.

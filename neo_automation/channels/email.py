@@ -1,0 +1,298 @@
+"""Email over SMTP: multipart text + HTML, PNG images inline by Content-ID, attachments.
+
+smtplib connects with SSL, STARTTLS or plain, logs in only when a username is configured, and
+its failures are sorted for the outbox: SMTP 4xx, timeouts and dropped connections are
+transient, SMTP 5xx (a refused login, refused recipients) and TLS failures permanent. Untrusted
+text is HTML-escaped in the HTML part. A message with an idempotency key always gets the same
+Message-ID, so mail clients fold a duplicate away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import smtplib
+import ssl
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from neo_automation.channels.base import DELIVERY_HEADER, ChannelModel, DeliveryReceipt, Message
+from neo_automation.channels.common import is_email_address, is_loopback, one_line, snippet
+from neo_automation.channels.failures import network_failure
+from neo_automation.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+
+logger = logging.getLogger("automation.notify")
+
+#: How an SMTP connection is secured.
+Security = Literal["ssl", "starttls", "plain"]
+
+
+class EmailConfig(ChannelModel):
+    """An SMTP server and the message's sender and recipients.
+
+    Attributes:
+        smtp_server: Host name or address of the SMTP server.
+        smtp_port: Its port; None means the security mode's usual port (465, 587 or 25).
+        security: "ssl" (SMTPS), "starttls" or "plain".
+        username: SMTP login; None or empty means no login.
+        password: SMTP password; required exactly when a username is set.
+        email_from: The sender address.
+        email_to: The recipient addresses.
+        timeout: Seconds to wait for the server on each step.
+        verify: Whether to verify the server's TLS certificate and host name.
+        ca_file: Extra CA certificates (PEM) to trust, for a private mail relay.
+    """
+
+    kind: Literal["email"] = "email"
+    smtp_server: str = Field(min_length=1, pattern=r"^[^\s/]+$")
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    security: Security = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    email_from: str
+    email_to: tuple[str, ...] = Field(min_length=1)
+    timeout: float = Field(default=30.0, gt=0)
+    verify: bool = True
+    ca_file: Path | None = None
+
+    @field_validator("email_from")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if not is_email_address(value):
+            raise ValueError("expected an address such as reports@example.com")
+        return value
+
+    @field_validator("email_to")
+    @classmethod
+    def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not all(is_email_address(v) for v in value):
+            raise ValueError("expected addresses such as ops@example.com")
+        return value
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> EmailConfig:
+        has_user = bool(self.username)
+        has_password = self.password is not None and bool(self.password.get_secret_value())
+        if has_user and not has_password:
+            raise ValueError("a password is required when a username is set (or no username)")
+        if has_password and not has_user:
+            raise ValueError("a username is required when a password is set")
+        if has_password and self.security == "plain" and not is_loopback(self.smtp_server):
+            raise ValueError(
+                "plain SMTP would send the password unencrypted: use ssl or starttls"
+            )
+        return self
+
+    @property
+    def port(self) -> int:
+        """The port to connect to."""
+        return self.smtp_port or {"ssl": 465, "starttls": 587, "plain": 25}[self.security]
+
+    def describe(self) -> str:
+        """For example ``smtp.example.com:587 (starttls), 2 recipient(s)``."""
+        return (f"{self.smtp_server}:{self.port} ({self.security}), "
+                f"{len(self.email_to)} recipient(s)")
+
+    def _deliver(self, message: Message) -> DeliveryReceipt:
+        target = f"{self.smtp_server}:{self.port}"
+        password = self.password.get_secret_value() if self.password is not None else ""
+        mail = build_email(self, message)
+        envelope_to = [parseaddr(r)[1] for r in self.email_to]
+        smtp: smtplib.SMTP | None = None
+        accepted = False
+        try:
+            smtp = self._connect()
+            if self.username:
+                smtp.login(self.username, password)
+            refused = smtp.send_message(mail, from_addr=parseaddr(self.email_from)[1],
+                                        to_addrs=envelope_to)
+            accepted = True
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _smtp_failure(self, target, exc, [password]) from None
+        finally:
+            if smtp is not None:
+                # The message is accepted once DATA got its 250; a failing QUIT must not make
+                # the outbox send it again. After a failure, just drop the connection: a polite
+                # QUIT to a server that stopped answering would wait out the timeout once more.
+                try:
+                    if accepted:
+                        smtp.quit()
+                except (smtplib.SMTPException, OSError):
+                    pass
+                finally:
+                    smtp.close()
+        detail = f"accepted for {len(envelope_to) - len(refused)} recipient(s)"
+        if refused:
+            detail += f", refused for {', '.join(sorted(refused))}"
+            logger.warning("email %s refused some recipients: %s", target,
+                           ", ".join(sorted(refused)))
+        return DeliveryReceipt("email", target, detail)
+
+    def _connect(self) -> smtplib.SMTP:
+        """An open, secured (unless plain) SMTP connection."""
+        context: ssl.SSLContext | None = None
+        if self.security != "plain":
+            context = ssl.create_default_context(
+                cafile=str(self.ca_file) if self.ca_file and self.verify else None
+            )
+            if not self.verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        if self.security == "ssl":
+            return smtplib.SMTP_SSL(self.smtp_server, self.port, timeout=self.timeout,
+                                    context=context)
+        smtp = smtplib.SMTP(self.smtp_server, self.port, timeout=self.timeout)
+        if self.security == "starttls":
+            try:
+                smtp.starttls(context=context)
+            except BaseException:
+                smtp.close()
+                raise
+        return smtp
+
+
+def _smtp_code_error(target: str, code: int, text: bytes | str, what: str,
+                     secrets: list[str]) -> DeliveryError:
+    detail = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else str(text)
+    line = f"email {target}: {what} ({code} {snippet(detail, secrets)})".replace(" )", ")")
+    if 400 <= code < 500:
+        return TransientDeliveryError(line, channel="email")
+    return PermanentDeliveryError(line, channel="email")
+
+
+def _smtp_failure(config: EmailConfig, target: str, exc: BaseException,
+                  secrets: list[str]) -> DeliveryError:
+    """Sort an smtplib/ssl/socket failure into a transient or permanent delivery error."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return _smtp_code_error(
+            target, exc.smtp_code, exc.smtp_error,
+            f"the login of {config.username!r} was refused; check EMAIL_USERNAME and "
+            "EMAIL_PASSWORD", secrets,
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return PermanentDeliveryError(
+            f"email {target}: the server does not support what the configuration needs "
+            f"({snippet(str(exc), secrets)}); check EMAIL_SMTP_SECURITY",
+            channel="email",
+        )
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _text in exc.recipients.values()]
+        first_code, first_text = next(iter(exc.recipients.values()))
+        if codes and all(400 <= c < 500 for c in codes):
+            return _smtp_code_error(target, first_code, first_text,
+                                    "every recipient was deferred", secrets)
+        return _smtp_code_error(target, max(codes), first_text, "every recipient was refused",
+                                secrets)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _smtp_code_error(target, exc.smtp_code, exc.smtp_error,
+                                "the server did not accept the message", secrets)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        # smtplib reports a read timeout as "Connection unexpectedly closed: timed out".
+        if isinstance(exc.__context__, TimeoutError):
+            return network_failure("email", target, exc.__context__, config.timeout, secrets)
+        return TransientDeliveryError(
+            f"email {target}: the server closed the connection ({snippet(str(exc), secrets)})",
+            channel="email",
+        )
+    if isinstance(exc, ssl.SSLError) and not isinstance(
+        exc, ssl.SSLCertVerificationError | ssl.SSLEOFError | ssl.SSLZeroReturnError
+    ):
+        return PermanentDeliveryError(
+            f"email {target}: TLS failed ({snippet(exc.reason or str(exc), secrets)}); check "
+            "EMAIL_SMTP_SECURITY and EMAIL_SMTP_PORT",
+            channel="email",
+        )
+    return network_failure("email", target, exc, config.timeout, secrets)
+
+
+def format_html(message: Message) -> str:
+    """The HTML body for email: the message's own `html`, or one built from text and facts.
+
+    Untrusted text is escaped with `html.escape`. Inline images that the HTML does not yet
+    reference by ``cid:`` are appended, so every picture shows.
+
+    Args:
+        message: The message.
+
+    Returns:
+        A complete HTML document.
+    """
+    images = "".join(
+        f'<p><img src="cid:{html.escape(img.cid)}" alt="{html.escape(img.name)}"></p>'
+        for img in message.images
+        if message.html is None or f"cid:{img.cid}" not in message.html
+    )
+    if message.html is not None:
+        body = message.html
+        marker = body.lower().rfind("</body>")
+        return body[:marker] + images + body[marker:] if marker >= 0 else body + images
+    rows = "".join(
+        f"<tr><th align=\"left\">{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in message.facts
+    )
+    table = f"<table>{rows}</table>" if rows else ""
+    text = (
+        f'<pre style="white-space:pre-wrap;font-family:inherit">{html.escape(message.text)}</pre>'
+        if message.text
+        else ""
+    )
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f"<title>{html.escape(message.subject)}</title></head><body>"
+        f"<h2>{html.escape(message.subject)}</h2>{text}{table}{images}</body></html>"
+    )
+
+
+def build_email(config: EmailConfig, message: Message) -> EmailMessage:
+    """The MIME message: text and HTML alternatives, inline images, then attachments.
+
+    Args:
+        config: The email channel (sender and recipients).
+        message: The message.
+
+    Returns:
+        An `EmailMessage` ready for `smtplib.SMTP.send_message`.
+    """
+    mail = EmailMessage()
+    sender_domain = parseaddr(config.email_from)[1].rpartition("@")[2] or "neo-automation"
+    mail["Subject"] = one_line(message.subject) or "(no subject)"
+    mail["From"] = config.email_from
+    mail["To"] = ", ".join(config.email_to)
+    mail["Date"] = format_datetime(datetime.fromtimestamp(message.created, UTC), usegmt=True)
+    if message.key:
+        # The same key gives the same Message-ID, so mail clients fold a duplicate away.
+        digest = hashlib.sha256(message.key.encode("utf-8")).hexdigest()[:32]
+        mail["Message-ID"] = f"<{digest}@{sender_domain}>"
+        mail[DELIVERY_HEADER] = one_line(message.key)
+    else:
+        mail["Message-ID"] = make_msgid(domain=sender_domain)
+    mail.set_content(message.text or message.subject)
+    mail.add_alternative(format_html(message), subtype="html")
+    if message.images:
+        html_part = next(p for p in mail.iter_parts() if p.get_content_type() == "text/html")
+        for image in message.images:
+            maintype, _, subtype = image.mime_type.partition("/")
+            html_part.add_related(
+                image.content,
+                maintype=maintype,
+                subtype=subtype or "png",
+                cid=f"<{image.cid}>",
+                filename=image.name,
+                disposition="inline",
+            )
+    for item in message.attachments:
+        # As bytes (base64), text files included: their line endings arrive unchanged.
+        maintype, _, subtype = item.mime_type.partition("/")
+        mail.add_attachment(
+            item.content,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=item.filename,
+        )
+    return mail

@@ -1,0 +1,177 @@
+"""The report archive and `publish_report`: archive first, then queue and deliver.
+
+`archive_report` writes every rendering of a report to
+``<archive_dir>/<report_key>/<YYYY-MM-DD>_<period>.<ext>`` atomically; `publish_report` is the
+rule "archive before any delivery": it archives, queues one outbox entry per configured channel,
+then delivers what is due, and answers with each channel's state.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from neo_automation.channels.base import CHANNEL_KINDS, Channel
+from neo_automation.channels.file import FileConfig, write_archive_file
+from neo_automation.delivery.deliver import deliver_pending
+from neo_automation.delivery.outbox import check_key, enqueue, outbox_entries
+from neo_automation.errors import ConfigError
+from neo_automation.store.metric_store import MetricStore
+
+_FORMAT = re.compile(r"^[a-z0-9]{1,10}$")
+#: File extensions of the usual report formats; any other format name is its own extension.
+EXTENSIONS = {"markdown": "md", "text": "txt", "jpeg": "jpg"}
+
+
+@dataclass(frozen=True)
+class ChannelOutcome:
+    """A report's state on one channel, as `publish_report` returns it.
+
+    Attributes:
+        status: delivered, pending, skipped or failed.
+        detail: Why (the last error, "not configured", where it was archived...).
+    """
+
+    status: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.status} ({self.detail})" if self.detail else self.status
+
+
+
+def archive_report(
+    archive_dir: Path,
+    report_key: str,
+    period: str,
+    rendered: Mapping[str, str | bytes],
+    *,
+    now: float | None = None,
+) -> dict[str, Path]:
+    """Write every rendering of a report into the archive, atomically.
+
+    Files are ``<archive_dir>/<report_key>/<YYYY-MM-DD>_<period>.<ext>``, dated by the day
+    (UTC) of the first publication; publishing the same report and period again rewrites
+    those files instead of adding new ones.
+
+    Args:
+        archive_dir: The report archive.
+        report_key: The report's key.
+        period: The report's period.
+        rendered: Format (markdown, html, json, png, ...) to its content.
+        now: The current Unix time (default: the clock).
+
+    Returns:
+        Format to the archived file's path.
+
+    Raises:
+        ConfigError: A name is not accepted or a file cannot be written.
+    """
+    check_key(report_key, period)
+    if not rendered:
+        raise ConfigError(f"nothing to archive for {report_key}/{period}: no rendered format")
+    directory = Path(archive_dir) / report_key
+    day = datetime.fromtimestamp(time.time() if now is None else now, UTC).strftime("%Y-%m-%d")
+    paths: dict[str, Path] = {}
+    for fmt, content in rendered.items():
+        if not isinstance(fmt, str) or not _FORMAT.match(fmt):
+            raise ConfigError(
+                f"report format {fmt!r} is not accepted: expected a short lowercase name "
+                "such as markdown, html, json or png"
+            )
+        ext = EXTENSIONS.get(fmt, fmt)
+        existing = sorted(directory.glob(f"????-??-??_{period}.{ext}"))
+        path = existing[0] if existing else directory / f"{day}_{period}.{ext}"
+        paths[fmt] = write_archive_file(path, content)
+    return paths
+
+
+def publish_report(
+    store: MetricStore,
+    archive_dir: Path,
+    report_key: str,
+    period: str,
+    rendered: Mapping[str, str | bytes],
+    channels: Mapping[str, Channel],
+    *,
+    subject: str | None = None,
+    facts: tuple[tuple[str, str], ...] = (),
+    now: float | None = None,
+    deliver: bool = True,
+    max_attempts_per_run: int = 100,
+) -> dict[str, ChannelOutcome]:
+    """Archive a report, queue it for every configured channel, then deliver what is due.
+
+    The archive is written before anything is queued or sent: if it cannot be written, this
+    raises and nothing is delivered. A "file" channel that points at `archive_dir` counts as
+    delivered by the archive itself.
+
+    Args:
+        store: The metrics store (holds the outbox).
+        archive_dir: The report archive.
+        report_key: The report's key, such as daily-report.
+        period: The period, such as 2025-06-01.
+        rendered: Format to content (markdown or text becomes the message body, html the
+            email's HTML, png inline images, anything else attachments).
+        channels: The configured channels (see `neo_automation.channels.notify.channels_from_env`).
+        subject: The message subject (default: "<report_key> <period>").
+        facts: Key/value lines shown with the message.
+        now: The current Unix time (default: the clock).
+        deliver: Whether to run `deliver_pending` now (it also retries older entries).
+        max_attempts_per_run: Passed to `deliver_pending`.
+
+    Returns:
+        For every channel kind and every configured channel name: delivered, pending (with
+        the reason), skipped (not configured) or failed (with the error).
+
+    Raises:
+        ConfigError: A name is not accepted or the archive cannot be written.
+        StoreError: The outbox cannot be written.
+    """
+    now = time.time() if now is None else now
+    paths = archive_report(archive_dir, report_key, period, rendered, now=now)
+    payload = {
+        "subject": subject or f"{report_key} {period}",
+        "facts": [list(pair) for pair in facts],
+        "key": f"{report_key}/{period}",
+        "created": now,
+        "files": {fmt: str(path) for fmt, path in paths.items()},
+    }
+    outcomes: dict[str, ChannelOutcome] = {}
+    archive = Path(archive_dir).resolve()
+    for name, config in channels.items():
+        if isinstance(config, FileConfig) and Path(config.directory).resolve() == archive:
+            outcomes[name] = ChannelOutcome("delivered", f"archived in {archive_dir}")
+            continue
+        enqueue(store, report_key, period, name, payload, now=now)
+    if deliver:
+        deliver_pending(store, channels, now=now, max_attempts_per_run=max_attempts_per_run)
+    for row in outbox_entries(store, report_key=report_key, period=period):
+        outcomes[row["channel"]] = _outcome(row)
+    for kind in CHANNEL_KINDS:
+        outcomes.setdefault(kind, ChannelOutcome("skipped", "not configured"))
+    return outcomes
+
+
+def _outcome(row: Mapping[str, Any]) -> ChannelOutcome:
+    status = row["status"]
+    if status == "delivered":
+        return ChannelOutcome("delivered", f"at {_iso(row['delivered_at'])}")
+    if status == "pending":
+        reason = row["last_error"] or "queued"
+        return ChannelOutcome("pending", f"{reason}; next attempt {_iso(row['next_attempt_at'])}")
+    if status == "skipped":
+        return ChannelOutcome("skipped", "not configured")
+    return ChannelOutcome(status, row["last_error"] or "")
+
+
+def _iso(ts: float | None) -> str:
+    if ts is None:
+        return "unknown"
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
