@@ -102,7 +102,8 @@ def score(
     """Run ``method`` over every series and count hits, extra reports and false reports."""
     found = extra = 0
     for series in steps:
-        assert series.step_at is not None
+        if series.step_at is None:
+            raise ValueError("a step series without a step")
         everything, regressions = method(series.values)
         near = [i for i in everything if abs(i - series.step_at) <= TOLERANCE]
         found += any(abs(i - series.step_at) <= TOLERANCE for i in regressions)
