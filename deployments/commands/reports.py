@@ -126,7 +126,7 @@ def parse_period(text: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     """Run the `reports` flow for one report or the three scheduled ones."""
     settings = load_settings()
-    from neo_automation.reports.build import REPORTS
+    from neo_automation.reports.definitions import REPORTS
     from neo_automation.reports.templates import available_reports, template_dirs
 
     names = [args.report] if args.report else list(REPORTS)

@@ -24,12 +24,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
-from neo_automation.channels.notify import InlineImage
-from neo_automation.reports.build import CHARTS
+from neo_automation.channels.base import InlineImage
+from neo_automation.reports.definitions import CHARTS
+from neo_automation.reports.formats import fmt_value
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 3.0, 100
+#: A series with at most this many points is drawn as labelled points.
+FEW_POINTS = 5
+#: The least time shown either side of a few close points, when no range is given.
+MIN_PAD_SECONDS = 12 * 3600.0
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,77 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def _time_range(
+    series: Mapping[str, Sequence[Sequence[float]]], xlim: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    """The x range in Unix seconds: `xlim` widened to hold every point, or the points padded.
+
+    Without `xlim`, a few close points get at least `MIN_PAD_SECONDS` either side, so that a
+    single point is not stretched over years by matplotlib's autoscaling.
+    """
+    times = [p[0] for points in series.values() for p in points]
+    if not times:
+        return xlim
+    lo, hi = min(times), max(times)
+    if xlim is not None:
+        return min(xlim[0], lo), max(xlim[1], hi)
+    pad = max((hi - lo) * 0.05, MIN_PAD_SECONDS)
+    return lo - pad, hi + pad
+
+
+def line_chart_figure(
+    title: str,
+    series: Mapping[str, Sequence[Sequence[float]]],
+    unit: str,
+    *,
+    ylim: tuple[float, float] | None = None,
+    xlim: tuple[float, float] | None = None,
+) -> Figure:
+    """A time-series line chart as a figure (`render_line_chart` makes it a PNG).
+
+    A series of at most `FEW_POINTS` points is drawn as large points, each labelled with its
+    value in `unit`, so that the report after a single collection shows that reading instead
+    of an empty-looking frame.
+
+    Args:
+        title: The chart's title.
+        series: Legend label to [[unix seconds, value], ...], oldest first.
+        unit: The y axis label and the unit of the point labels.
+        ylim: Fixed y range (such as (0, 100) for percentages), or None for automatic.
+        xlim: The time range to show (unix seconds), widened to hold every point; None for
+            the points' own range.
+
+    Returns:
+        The figure, on an Agg canvas.
+    """
+    fig, ax = _figure(title)
+    labelled = False
+    for label, points in series.items():
+        if not points:
+            continue
+        times, values = _times(points), [p[1] for p in points]
+        few = len(points) <= FEW_POINTS
+        labelled = labelled or few
+        (line,) = ax.plot(times, values, label=label, linewidth=1.5,
+                          marker="o" if len(points) < 40 else None, markersize=7 if few else 3)
+        if few:
+            for when, value in zip(times, values, strict=True):
+                ax.annotate(fmt_value(value, unit), (when, value), textcoords="offset points",
+                            xytext=(0, 7), ha="center", fontsize=8, color=line.get_color())
+    ax.set_ylabel(unit)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    elif labelled:
+        ax.margins(y=0.2)  # room for the value labels above the top point
+    span = _time_range(series, xlim)
+    if span is not None:
+        ax.set_xlim(*(datetime.fromtimestamp(t, UTC) for t in span))
+    _date_axis(ax)
+    if len(series) > 1 and ax.lines:
+        ax.legend(loc="best", fontsize=8)
+    return fig
+
+
 def render_line_chart(
     title: str,
     series: Mapping[str, Sequence[Sequence[float]]],
@@ -81,33 +156,8 @@ def render_line_chart(
     ylim: tuple[float, float] | None = None,
     xlim: tuple[float, float] | None = None,
 ) -> bytes:
-    """A time-series line chart.
-
-    Args:
-        title: The chart's title.
-        series: Legend label to [[unix seconds, value], ...], oldest first.
-        unit: The y axis label.
-        ylim: Fixed y range (such as (0, 100) for percentages), or None for automatic.
-        xlim: The time range to show (unix seconds), so that a few points are not stretched
-            over years by matplotlib's autoscaling; None for automatic.
-
-    Returns:
-        PNG bytes.
-    """
-    fig, ax = _figure(title)
-    for label, points in series.items():
-        if points:
-            ax.plot(_times(points), [p[1] for p in points], label=label, linewidth=1.5,
-                    marker="o" if len(points) < 40 else None, markersize=3)
-    ax.set_ylabel(unit)
-    if ylim is not None:
-        ax.set_ylim(*ylim)
-    if xlim is not None:
-        ax.set_xlim(*(datetime.fromtimestamp(t, UTC) for t in xlim))
-    _date_axis(ax)
-    if len(series) > 1:
-        ax.legend(loc="best", fontsize=8)
-    return _png(fig)
+    """A time-series line chart as PNG bytes; arguments as `line_chart_figure`."""
+    return _png(line_chart_figure(title, series, unit, ylim=ylim, xlim=xlim))
 
 
 def render_bar_chart(
@@ -145,7 +195,8 @@ def build_charts(report: Mapping[str, Any], names: Sequence[str] | None = None) 
     """Draw the report's charts that have data.
 
     Args:
-        report: The report dict (`neo_automation.reports.build.analyze_report`); its `series` hold the data.
+        report: The report dict (`neo_automation.reports.analyze.analyze_report`); its
+            `series` hold the data.
         names: Which charts (default: the report's own `charts` list).
 
     Returns:
@@ -185,8 +236,9 @@ def build_charts(report: Mapping[str, Any], names: Sequence[str] | None = None) 
 def chart_cid(filename: str, png: bytes) -> str:
     """The email Content-ID of a picture, as the mail sender computes it.
 
-    `neo_automation.channels.notify.InlineImage.cid` derives it from the file name and the bytes, so an HTML
-    body that says `cid:<this>` matches the image the outbox attaches from the archive file.
+    `neo_automation.channels.base.InlineImage.cid` derives it from the file name and the
+    bytes, so an HTML body that says `cid:<this>` matches the image the outbox attaches from
+    the archive file.
 
     Args:
         filename: The picture's file name (the archive file's name).

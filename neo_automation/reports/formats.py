@@ -1,4 +1,11 @@
-"""Pure formatting: samples and summaries to tables, markdown, HTML and JSON-ready dicts.
+"""Pure formatting: values, samples, summaries and reports to markdown, HTML, Slack and tables.
+
+The building blocks (`fmt_value`, `iso`, `md_escape`, `markdown_table`, `html_table`) serve
+every job's artifact; the metrics collection summary and the metrics report are here, and so
+are the report formats that are not templates: the Slack message (`format_slack_blocks`), the
+headline table artifact (`headline_rows`) and the artifact shown when the markdown template
+is broken (`format_fallback_markdown`). Report markdown and HTML come from the Jinja
+templates (`neo_automation.reports.templates`).
 
 No Prefect and no I/O here; the publishing tasks hand these strings to artifacts and files.
 Untrusted text (labels, file names, messages) is escaped for the format it goes into.
@@ -7,12 +14,13 @@ Untrusted text (labels, file names, messages) is escaped for the format it goes 
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from neo_automation.metrics.catalog import Sample, declared
+from neo_automation.metrics import Sample, declared
 
 
 def iso(ts: float) -> str:
@@ -41,6 +49,7 @@ def fmt_value(value: float, unit: str) -> str:
 
 
 def label_text(labels: Mapping[str, str]) -> str:
+    """Labels as `k=v, ...`, sorted by name."""
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
@@ -86,6 +95,7 @@ def md_escape(text: str) -> str:
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """A markdown table of `columns` (every cell escaped), or `_none_` without rows."""
     if not rows:
         return "_none_\n"
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
@@ -104,67 +114,71 @@ _HEADLINE: tuple[tuple[str, dict[str, str]], ...] = (
 )
 
 
+def _system_summary(system: Mapping[str, Any]) -> list[str]:
+    by_name = {(s["name"], tuple(sorted(s["labels"].items()))): s for s in system["samples"]}
+    rows = []
+    for name, labels in _HEADLINE:
+        s = by_name.get((name, tuple(sorted(labels.items()))))
+        if s:
+            rows.append({"metric": name, "reading": fmt_value(s["value"], s["unit"])})
+    for s in system["samples"]:
+        if s["name"] == "system.disk.percent":
+            rows.append({"metric": f"disk {s['labels'].get('mountpoint', '')}",
+                         "reading": fmt_value(s["value"], "%")})
+    return ["## System\n", markdown_table(rows, ["metric", "reading"])]
+
+
+def _application_summary(app: Mapping[str, Any]) -> list[str]:
+    lines = ["## Application\n"]
+    jax = app.get("jax", {})
+    if jax.get("available"):
+        bench = jax.get("benchmark") or {}
+        lines.append(
+            f"JAX {md_escape(jax['version'])} on `{md_escape(jax['backend'])}`, "
+            f"{len(jax.get('devices', []))} device(s)."
+        )
+        if bench:
+            lines.append(
+                f" Matmul {int(bench['size'])}x{int(bench['size'])}: "
+                f"{bench['gflops']:.1f} GFLOP/s, compiled in {bench['compile_seconds']:.3f} s."
+            )
+        lines.append("\n")
+    else:
+        lines.append(f"JAX unavailable: {md_escape(jax.get('reason', 'unknown'))}\n")
+    training = app.get("training") or {}
+    ingest = training.get("ingest") or {}
+    if ingest:
+        lines.append(
+            f"\nTraining metrics: {ingest.get('stored', 0)} new line(s) from "
+            f"{ingest.get('files', 0)} file(s), {len(ingest.get('skipped', []))} skipped.\n"
+        )
+    runs = (training.get("runs") or [])[:10]
+    if runs:
+        rows = [
+            {"run": r["run_id"], "last round": r["last_round"], "clients": r["clients"],
+             **{k: f"{v:.4g}" for k, v in sorted(r["global"].items())}}
+            for r in runs
+        ]
+        cols = ["run", "last round", "clients"] + sorted({k for r in runs for k in r["global"]})
+        lines.append("\n" + markdown_table(rows, cols))
+    return lines
+
+
 def format_collection_summary(result: Mapping[str, Any]) -> str:
-    """The markdown summary of one metrics collection (the flow's artifact)."""
+    """The markdown summary of one metrics collection (the flow's artifact).
+
+    Args:
+        result: The collection flow's result: `collected_at`, and optionally `system`,
+            `application`, `custom`, `project` and `errors`.
+
+    Returns:
+        Markdown; untrusted text escaped.
+    """
     lines = [f"# Metrics collection, {result.get('collected_at', '')}\n"]
-    system = result.get("system")
-    if system:
-        by_name = {(s["name"], tuple(sorted(s["labels"].items()))): s for s in system["samples"]}
-        lines.append("## System\n")
-        rows = []
-        for name, labels in _HEADLINE:
-            s = by_name.get((name, tuple(sorted(labels.items()))))
-            if s:
-                rows.append({"metric": name, "reading": fmt_value(s["value"], s["unit"])})
-        for s in system["samples"]:
-            if s["name"] == "system.disk.percent":
-                rows.append(
-                    {
-                        "metric": f"disk {s['labels'].get('mountpoint', '')}",
-                        "reading": fmt_value(s["value"], "%"),
-                    }
-                )
-        lines.append(markdown_table(rows, ["metric", "reading"]))
-    app = result.get("application")
-    if app:
-        jax = app.get("jax", {})
-        lines.append("## Application\n")
-        if jax.get("available"):
-            bench = jax.get("benchmark") or {}
-            lines.append(
-                f"JAX {md_escape(jax['version'])} on `{md_escape(jax['backend'])}`, "
-                f"{len(jax.get('devices', []))} device(s)."
-            )
-            if bench:
-                lines.append(
-                    f" Matmul {int(bench['size'])}x{int(bench['size'])}: "
-                    f"{bench['gflops']:.1f} GFLOP/s, compiled in {bench['compile_seconds']:.3f} s."
-                )
-            lines.append("\n")
-        else:
-            lines.append(f"JAX unavailable: {md_escape(jax.get('reason', 'unknown'))}\n")
-        training = app.get("training") or {}
-        ingest = training.get("ingest") or {}
-        if ingest:
-            lines.append(
-                f"\nTraining metrics: {ingest.get('stored', 0)} new line(s) from "
-                f"{ingest.get('files', 0)} file(s), {len(ingest.get('skipped', []))} skipped.\n"
-            )
-        runs = training.get("runs") or []
-        if runs:
-            rows = [
-                {
-                    "run": r["run_id"],
-                    "last round": r["last_round"],
-                    "clients": r["clients"],
-                    **{k: f"{v:.4g}" for k, v in sorted(r["global"].items())},
-                }
-                for r in runs[:10]
-            ]
-            cols = ["run", "last round", "clients"] + sorted(
-                {k for r in runs[:10] for k in r["global"]}
-            )
-            lines.append("\n" + markdown_table(rows, cols))
+    if result.get("system"):
+        lines += _system_summary(result["system"])
+    if result.get("application"):
+        lines += _application_summary(result["application"])
     custom = result.get("custom") or {}
     if custom:
         lines.append("## Custom collectors\n")
@@ -229,9 +243,11 @@ def metrics_report_data(
 
 
 def format_metrics_report(data: Mapping[str, Any], fmt: str) -> str:
-    """The metrics report as markdown, html or json."""
-    import json
+    """The metrics report as markdown, html or json.
 
+    Raises:
+        ValueError: An unknown format.
+    """
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
     latest_rows = [
@@ -286,3 +302,89 @@ def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str
         for row in rows
     )
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n"
+
+
+# -- report formats (Slack message, headline table, fallback) ------------------------------
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape Slack's control characters `&`, `<` and `>` in mrkdwn text."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def format_slack_blocks(
+    report: Mapping[str, Any], artifact_url: str | None
+) -> list[dict[str, Any]]:
+    """A short Slack message as Block Kit blocks: header, headline figures, problems, link.
+
+    Args:
+        report: The report dict.
+        artifact_url: The artifact's page in the Prefect UI, or None for no link.
+
+    Returns:
+        Blocks for `chat.postMessage` or an incoming webhook; untrusted text escaped.
+    """
+    period = report["period"]
+    header = f"{report['title']}: {period['label']}"[:150]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+    ]
+    fields = []
+    for fig in report["headline"]:
+        delta = fig.get("delta")
+        change = ""
+        if delta and delta["trend"] not in ("no data", "new"):
+            change = f" {delta['emoji']} {delta['arrow']} {delta['text']}"
+        fields.append({"type": "mrkdwn",
+                       "text": escape_mrkdwn(f"*{fig['label']}*\n{fig['display']}{change}")})
+    for i in range(0, len(fields), 10):  # Slack allows 10 fields per section
+        blocks.append({"type": "section", "fields": fields[i:i + 10]})
+    problems = report["problems"][:5]
+    if problems:
+        lines = "\n".join(f"• {p['text']}" for p in problems)
+        blocks.append({"type": "section", "text": {
+            "type": "mrkdwn", "text": escape_mrkdwn(f"*Top problems*\n{lines}")[:3000]}})
+    context = f"{period['start'][:16]} to {period['end'][:16]} UTC"
+    elements = [{"type": "mrkdwn", "text": escape_mrkdwn(context)}]
+    if artifact_url:
+        elements.append({"type": "mrkdwn",
+                         "text": f"<{escape_mrkdwn(artifact_url)}|Open the full report>"})
+    blocks.append({"type": "context", "elements": elements})
+    return blocks
+
+
+def headline_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The headline figures as table rows (the table artifact)."""
+    rows = []
+    for fig in report["headline"]:
+        delta = fig.get("delta") or {}
+        rows.append({
+            "figure": fig["label"],
+            "value": fig["display"],
+            "change": delta.get("text", ""),
+            "trend": delta.get("trend", ""),
+        })
+    return rows
+
+
+def format_fallback_markdown(report: Mapping[str, Any], errors: Sequence[str]) -> str:
+    """The artifact shown when the markdown template is broken or missing: what to fix.
+
+    Args:
+        report: The report dict.
+        errors: The template problems (`FILE:LINE: message`), or empty when the report has
+            no markdown template at all.
+
+    Returns:
+        Markdown; untrusted text escaped.
+    """
+    lines = [f"# {md_escape(report['title'])}: {md_escape(report['period']['label'])}\n"]
+    if errors:
+        lines.append("The report's templates could not be rendered:\n")
+        lines += [f"- `{md_escape(e)}`" for e in errors]
+        lines.append("\nRun `automation config --validate` after fixing them.")
+    else:
+        lines.append(f"This report has no markdown template ({md_escape(report['report'])}"
+                     ".md.j2 in the templates directory).")
+    lines.append("\nThe JSON and the other formats are in the report archive.\n")
+    return "\n".join(lines)

@@ -11,13 +11,14 @@ for `{% import %}`, `{% include %}` and `{% extends %}`; they can be overridden 
 Escaping: HTML templates (`.html.j2`) are autoescaped; markdown templates are not, and must
 pass untrusted text (labels, module and job names, run ids, alert rules) through the `md`
 filter. Unknown variables are errors (`StrictUndefined`). A broken template raises
-`ReportTemplateError`, whose text is `FILE:LINE: message`; `validate_templates` lists every
-problem of a set of directories in that form.
+`ReportTemplateError`, whose text is `FILE:LINE: message`;
+`neo_automation.reports.validation.validate_templates` lists every problem of a set of
+directories in that form.
 
 Context of every template:
 
-- `report`: the report dict (`neo_automation.reports.build.REPORT_SHAPE`); everything below is a part of it
-  or derived from it.
+- `report`: the report dict (`neo_automation.reports.definitions.REPORT_SHAPE`); everything
+  below is a part of it or derived from it.
 - `title`: the report's title; `format`: "markdown" or "html".
 - `period`: `start`, `end` (ISO-8601 UTC), `start_ts`, `end_ts`, `days`, `label`,
   `previous_start`, `previous_end`.
@@ -41,6 +42,7 @@ None), `delta_md` (🟢/🔴/⚪, arrow and change), `delta_html` (the same in a
 
 from __future__ import annotations
 
+import json
 import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -48,19 +50,21 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2 import meta, nodes
 from markupsafe import Markup
 
 from neo_automation.errors import ConfigError
-from neo_automation.reports.build import CHARTS, NO_DATA, all_deltas, display, sample_report
+from neo_automation.reports.analyze_metrics import all_deltas, display
+from neo_automation.reports.definitions import NO_DATA
 from neo_automation.reports.formats import iso, label_text, md_escape
 
-#: The default templates shipped with the project.
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+#: The default templates shipped with the project: `templates/` at the repository root.
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 #: Rendered formats and their template file extensions.
 FORMATS = {"markdown": "md", "html": "html"}
-_TEMPLATE_NAME = re.compile(r"^(?P<report>[a-z0-9][a-z0-9_-]{0,62})\.(?P<ext>md|html)\.j2$")
-_PARTIAL_NAME = re.compile(r"^_[A-Za-z0-9_.-]+\.j2$")
+#: A report template's file name: `<report>.<md|html>.j2`.
+TEMPLATE_NAME = re.compile(r"^(?P<report>[a-z0-9][a-z0-9_-]{0,62})\.(?P<ext>md|html)\.j2$")
+#: A partial's file name (macros, base layouts): `_<name>.j2`.
+PARTIAL_NAME = re.compile(r"^_[A-Za-z0-9_.-]+\.j2$")
 
 #: The names every template may use (see the module docstring).
 CONTEXT_NAMES = frozenset({
@@ -235,7 +239,7 @@ def available_reports(dirs: Iterable[Path]) -> dict[str, dict[str, Path]]:
     out: dict[str, dict[str, Path]] = {}
     for directory in reversed(list(dirs)):
         for path in sorted(Path(directory).glob("*.j2")):
-            m = _TEMPLATE_NAME.match(path.name)
+            m = TEMPLATE_NAME.match(path.name)
             if m is None:
                 continue
             fmt = next(f for f, ext in FORMATS.items() if ext == m["ext"])
@@ -367,94 +371,38 @@ def render_report(
     return render_template(env, template_name(report["report"], fmt), context)
 
 
-# -- validation ------------------------------------------------------------------------------
+def render_formats(
+    dirs: Iterable[Path],
+    report: Mapping[str, Any],
+    charts: Mapping[str, Mapping[str, str]] | None = None,
+    *,
+    artifact_url: str | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """Render every format the report has a template for, and its JSON.
 
-
-def _first_line(ast: nodes.Template, name: str) -> int:
-    for node in ast.find_all(nodes.Name):
-        if node.name == name and node.ctx == "load":
-            return node.lineno
-    return 0
-
-
-def _bound_names(ast: nodes.Template) -> set[str]:
-    names: set[str] = set()
-    for node in ast.find_all((nodes.Import, nodes.FromImport, nodes.Assign, nodes.AssignBlock)):
-        if isinstance(node, nodes.Import):
-            names.add(node.target)
-        elif isinstance(node, nodes.FromImport):
-            names.update(n if isinstance(n, str) else n[1] for n in node.names)
-        elif isinstance(node, nodes.Assign | nodes.AssignBlock):
-            target = node.target
-            if isinstance(target, nodes.Name):
-                names.add(target.name)
-            names.update(n.name for n in target.find_all(nodes.Name))
-    return names
-
-
-def _sample_charts() -> dict[str, dict[str, str]]:
-    return {
-        name: {"name": name, "title": title, "data_uri": "data:image/png;base64,",
-               "cid": f"{name}@example", "filename": f"{name}.png"}
-        for name, title in CHARTS.items()
-    }
-
-
-def validate_templates(dirs: Iterable[Path | str]) -> list[str]:
-    """Check every template in `dirs`; one `FILE:LINE: message` line per problem.
-
-    Each file is parsed (syntax errors), its free variables are checked against the
-    documented context, and each report template that is in effect (not shadowed by a user
-    file of the same name) is rendered against a complete and an empty sample report, so
-    that unknown attributes and failing filters are found as well.
+    A broken template does not stop the others: its problem is returned instead, and a
+    custom report may ship only some formats.
 
     Args:
-        dirs: Template directories in search order (user directory first).
+        dirs: Template directories in search order (`template_dirs`).
+        report: The report dict.
+        charts: `neo_automation.reports.charts.chart_refs` of the report's charts.
+        artifact_url: The artifact's page in the Prefect UI, or None.
 
     Returns:
-        Problems, sorted; empty when every template is fine.
+        (format -> text for "markdown", "html" and "json", problems as `FILE:LINE: message`).
     """
-    paths = [Path(d).expanduser().resolve() for d in dirs]
-    env = make_environment(paths)
-    known = CONTEXT_NAMES | set(env.globals)
-    problems: set[str] = set()
-    effective: dict[str, Path] = {}
-    for directory in paths:
-        if not directory.is_dir():
-            problems.add(f"{directory}:0: not a directory")
+    dirs = list(dirs)
+    env = make_environment(dirs)
+    have = available_reports(dirs).get(report["report"], {})
+    rendered: dict[str, str] = {}
+    errors: list[str] = []
+    for fmt in FORMATS:
+        if fmt not in have:
             continue
-        for path in sorted(directory.glob("*.j2")):
-            effective.setdefault(path.name, path)
-            if not (_TEMPLATE_NAME.match(path.name) or _PARTIAL_NAME.match(path.name)):
-                problems.add(
-                    f"{path}:0: not a template name this project uses: expected "
-                    "REPORT.md.j2 or REPORT.html.j2 (REPORT in lowercase letters, digits, _ "
-                    "and -), or _NAME.j2 for a partial"
-                )
-                continue
-            try:
-                source = path.read_text(encoding="utf-8")
-                ast = env.parse(source, path.name, str(path))
-            except jinja2.TemplateSyntaxError as exc:
-                problems.add(f"{path}:{exc.lineno}: {exc.message}")
-                continue
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.add(f"{path}:0: cannot read: {exc}")
-                continue
-            # Names a template binds at its top level ({% import %}, {% set %}) are visible
-            # in its blocks, which find_undeclared_variables checks one by one.
-            bound = _bound_names(ast)
-            for name in sorted(meta.find_undeclared_variables(ast) - known - bound):
-                problems.add(f"{path}:{_first_line(ast, name)}: unknown variable {name!r}")
-    for report, formats in available_reports(paths).items():
-        for fmt, path in formats.items():
-            if effective.get(path.name) != path:
-                continue
-            for empty in (False, True):
-                sample = sample_report(report, empty=empty)
-                try:
-                    render_report(env, sample, fmt, {} if empty else _sample_charts(),
-                                  artifact_url=None if empty else "http://127.0.0.1:4200/x")
-                except ReportTemplateError as exc:
-                    problems.add(str(exc))
-    return sorted(problems)
+        try:
+            rendered[fmt] = render_report(env, report, fmt, charts, artifact_url=artifact_url)
+        except ReportTemplateError as exc:
+            errors.append(str(exc))
+    rendered["json"] = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    return rendered, errors

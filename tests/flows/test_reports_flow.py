@@ -12,7 +12,7 @@ from prefect import flow
 from neo_automation.metrics import Sample, declared
 from neo_automation.reports.charts import PNG_SIGNATURE
 from neo_automation.store.metric_store import MetricStore
-from tasks.history import job_history
+from tasks.history import read_job_history
 
 HOUR, DAY = 3600.0, 86400.0
 
@@ -45,7 +45,7 @@ def test_job_history_counts_a_failed_run(prefect_server: str) -> None:
     start = time.time() - 5
     state = always_fails(return_state=True)
     assert state.is_failed()
-    history = job_history(start, time.time() + 5)
+    history = read_job_history(start, time.time() + 5)["current"]
     (job,) = [j for j in history["jobs"] if j["flow"] == "always-fails"]
     assert job["failed"] >= 1 and job["runs"] >= job["failed"]
     assert job["deployment"] is None and job["success_rate"] == 0.0
@@ -108,14 +108,3 @@ def test_weekly_html_references_inline_images(prefect_server: str, filled_store:
     ((cid, path),) = result["inline_images"]
     assert f'src="cid:{cid}"' in html and Path(path).name.endswith("-coverage.png")
     assert sorted(Path(f).suffix for f in result["files"]) == [".html", ".json", ".md", ".png"]
-
-
-def test_broken_markdown_template_gets_a_fallback_artifact() -> None:
-    from flows.reports import format_fallback_markdown
-    from neo_automation.reports.build import sample_report
-
-    report = sample_report("team_digest")
-    text = format_fallback_markdown(report, ["/t/team_digest.md.j2:3: unexpected '}'"])
-    assert text.startswith("# Team digest: 2026-01-01\n")
-    assert "/t/team_digest.md.j2:3: unexpected '}'" in text
-    assert "no markdown template" in format_fallback_markdown(report, [])

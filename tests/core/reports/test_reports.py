@@ -1,7 +1,7 @@
 """Report building against a real SQLite store filled with known samples over two periods.
 
-No Prefect here: `build_report` is pure apart from reading the store, and job history and
-alerts are passed in as data.
+No Prefect here: `read_report_inputs` reads the store, `analyze_report` is pure, and job
+history and alerts are passed in as data.
 """
 
 from __future__ import annotations
@@ -14,21 +14,24 @@ import pytest
 from neo_automation.errors import ConfigError
 from neo_automation.metrics import Sample, declared
 from neo_automation.metrics.training import ingest_training_dir
-from neo_automation.reports.build import (
-    analyze_alerts,
-    analyze_delta,
-    analyze_trend,
+from neo_automation.reports.analyze import analyze_alerts, analyze_report
+from neo_automation.reports.analyze_metrics import analyze_delta, analyze_trend
+from neo_automation.reports.definitions import (
     archive_paths,
     artifact_key,
-    build_report,
-    format_slack_blocks,
-    headline_rows,
     period_label,
     report_definition,
     resolve_period,
 )
+from neo_automation.reports.formats import (
+    format_fallback_markdown,
+    format_slack_blocks,
+    headline_rows,
+)
+from neo_automation.reports.inputs import read_report_inputs
+from neo_automation.reports.jobs import analyze_job_runs, is_late
+from neo_automation.reports.samples import sample_report
 from neo_automation.store.metric_store import MetricStore
-from tasks.history import analyze_job_runs, is_late
 
 DAY, HOUR = 86400.0, 3600.0
 T0 = 1748736000.0  # 2025-06-01T00:00:00Z: the current period is [T0, T0 + 1 day)
@@ -89,12 +92,18 @@ def store(tmp_path: Path) -> MetricStore:
     st.close()
 
 
+def _build(name: str, store: MetricStore, start: float, end: float, jobs: dict | None = None,
+           alerts: list | None = None, *, now: float) -> dict:
+    """Read then analyze, as the build-report task does."""
+    return analyze_report(read_report_inputs(name, store, start, end, jobs, alerts, now=now))
+
+
 def _rows(report: dict, name: str) -> list[dict]:
     return [r for s in report["project"]["sections"] for r in s["rows"] if r["name"] == name]
 
 
 def test_system_min_avg_max_and_delta(store: MetricStore) -> None:
-    report = build_report("daily_health_check", store, T0, END, now=END)
+    report = _build("daily_health_check", store, T0, END, now=END)
     cpu = next(r for r in report["system"]["rows"] if r["name"] == "system.cpu.percent")
     assert (cpu["min"], cpu["avg"], cpu["max"], cpu["count"]) == (10, 20, 30, 3)
     assert cpu["previous_avg"] == 45
@@ -112,7 +121,7 @@ def test_system_min_avg_max_and_delta(store: MetricStore) -> None:
 
 
 def test_project_deltas_are_coloured_by_direction(store: MetricStore) -> None:
-    report = build_report("daily_health_check", store, T0, END, now=END)
+    report = _build("daily_health_check", store, T0, END, now=END)
     (coverage,) = _rows(report, "project.tests.coverage_percent")  # higher is better
     assert (coverage["current"], coverage["previous"]) == (75, 80)  # the period's last value
     assert coverage["delta"]["trend"] == "worse" and coverage["delta"]["colour"] == "red"
@@ -134,7 +143,7 @@ def test_project_deltas_are_coloured_by_direction(store: MetricStore) -> None:
 
 
 def test_benchmark_regression_is_called_out(store: MetricStore) -> None:
-    report = build_report("daily_health_check", store, T0, END, now=END)
+    report = _build("daily_health_check", store, T0, END, now=END)
     (series,) = report["benchmark"]["series"]
     assert series["latest"] == 80 and series["baseline_median"] == 100
     assert series["status"] == "regression" and series["change_percent"] == pytest.approx(-20)
@@ -144,14 +153,14 @@ def test_benchmark_regression_is_called_out(store: MetricStore) -> None:
 
 
 def test_training_dependencies_and_modules(store: MetricStore) -> None:
-    daily = build_report("daily_health_check", store, T0, END, now=END)
+    daily = _build("daily_health_check", store, T0, END, now=END)
     latest = daily["training"]["latest"]
     assert latest["run_id"] == "fedavg-1" and latest["last_round"] == 2
     assert (latest["loss"], latest["accuracy"]) == (0.6, 0.7)
     deps = daily["dependencies"]
     assert deps["collected"] and deps["outdated"]["value"] == 4 and deps["vulnerable"] is None
     assert daily["modules"] is None  # the per-module breakdown is the monthly report's
-    monthly = build_report("monthly_detailed_report", store, T0, END, now=END)
+    monthly = _build("monthly_detailed_report", store, T0, END, now=END)
     (cc,) = monthly["modules"]
     rows = {r["module"]: r for r in cc["rows"]}
     assert rows["pkg_a"]["current"] == 14 and rows["pkg_a"]["delta"]["trend"] == "worse"
@@ -161,7 +170,7 @@ def test_training_dependencies_and_modules(store: MetricStore) -> None:
 
 def test_no_data_anywhere(tmp_path: Path) -> None:
     empty = MetricStore(f"sqlite:///{tmp_path / 'empty.db'}")
-    report = build_report("weekly_executive_summary", empty, T0, END, now=END)
+    report = _build("weekly_executive_summary", empty, T0, END, now=END)
     empty.close()
     assert report["dependencies"] == {"collected": False, "outdated": None, "vulnerable": None}
     assert all(f["display"] == "no data" for f in report["headline"]
@@ -187,7 +196,7 @@ def test_report_is_json_with_jobs_and_alerts(store: MetricStore) -> None:
         {"rule": "cpu-high", "metric": "system.cpu.percent", "labels": {}, "severity": "warning",
          "from_status": "firing", "to_status": "resolved", "ts": T0 + 3 * HOUR, "value": 20.0},
     ]
-    report = build_report("daily_health_check", store, T0, END, jobs, alerts, now=END)
+    report = _build("daily_health_check", store, T0, END, jobs, alerts, now=END)
     text = json.dumps(report, allow_nan=False)
     assert json.loads(text)["report"] == "daily_health_check"
     assert report["jobs"]["totals"]["success_rate"] == 0.5
@@ -252,7 +261,7 @@ def test_slack_blocks_escape_and_link(store: MetricStore) -> None:
     jobs = analyze_job_runs([{"flow": "<b>&evil", "deployment": None, "name": "x",
                               "state_type": "FAILED", "state_name": "Failed",
                               "expected_start_time": T0, "start_time": T0}])
-    report = build_report("daily_health_check", store, T0, END, jobs, [], now=END)
+    report = _build("daily_health_check", store, T0, END, jobs, [], now=END)
     url = "http://127.0.0.1:4200/artifacts/key/" + artifact_key("daily_health_check")
     blocks = format_slack_blocks(report, url)
     assert blocks[0]["type"] == "header" and "Daily health check" in blocks[0]["text"]["text"]
@@ -281,3 +290,11 @@ def test_periods_and_archive_paths(tmp_path: Path) -> None:
     first["markdown"].write_text("x")
     again = archive_paths(tmp_path, "daily_health_check", "2025-06-01", ["cpu_memory"], END + DAY)
     assert again["charts"]["cpu_memory"].name == "2025-06-01_2025-06-01-cpu-memory.png"
+
+
+def test_broken_markdown_template_gets_a_fallback_artifact() -> None:
+    report = sample_report("team_digest")
+    text = format_fallback_markdown(report, ["/t/team_digest.md.j2:3: unexpected '}'"])
+    assert text.startswith("# Team digest: 2026-01-01\n")
+    assert "/t/team_digest.md.j2:3: unexpected '}'" in text
+    assert "no markdown template" in format_fallback_markdown(report, [])

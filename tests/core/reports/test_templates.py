@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from neo_automation.errors import ConfigError
-from neo_automation.reports.build import sample_report
+from neo_automation.reports.samples import sample_report
 from neo_automation.reports.templates import (
     DEFAULT_TEMPLATES_DIR,
     ReportTemplateError,
@@ -15,8 +15,8 @@ from neo_automation.reports.templates import (
     make_environment,
     render_report,
     template_dirs,
-    validate_templates,
 )
+from neo_automation.reports.validation import validate_templates
 
 BUILT_IN = ("daily_health_check", "weekly_executive_summary", "monthly_detailed_report")
 EVIL = "<script>alert(1)</script>|x"

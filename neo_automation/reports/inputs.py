@@ -1,0 +1,269 @@
+"""Reading what a report shows from the metrics store: the fetch step of a report.
+
+`read_report_inputs(name, store, start, end, ...)` reads the hourly and daily rollups, the
+latest dependency counts and the training runs of a period (and of the previous period of
+equal length, for the deltas) into a `ReportInputs`, which `analyze_report` turns into the
+report dict without any further I/O. Job history (Prefect's API) and alert history are read
+elsewhere and passed in as data. Series are merged across sources per (name, labels).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from neo_automation.metrics.training import training_summary
+from neo_automation.reports.definitions import (
+    BENCHMARK_METRIC,
+    COVERAGE_METRIC,
+    DAY,
+    DEPENDENCY_METRICS,
+    HOUR,
+    HOURLY_METRICS,
+    TREND_DAYS,
+    ReportInputs,
+    SeriesStats,
+    metric_definitions,
+    report_definition,
+)
+from neo_automation.store.metric_store import MetricStore, labels_key
+from neo_automation.store.schema import rollups_table, series_table
+
+
+def _bucket_floor(ts: float, period: str) -> float:
+    size = HOUR if period == "h" else DAY
+    return ts - ts % size
+
+
+def read_series_stats(store: MetricStore, start: float, end: float) -> list[SeriesStats]:
+    """Per series (sources merged): count, min, avg, max, sum and last in [start, end).
+
+    Args:
+        store: The metrics store.
+        start: Period start, Unix seconds (rounded down to the hour).
+        end: Period end, Unix seconds.
+
+    Returns:
+        One `SeriesStats` per (name, labels) with samples in the period, sorted by name.
+    """
+    r, s = rollups_table.c, series_table.c
+    in_period = sa.and_(r.period == "h", r.start >= _bucket_floor(start, "h"), r.start < end)
+    totals = (
+        sa.select(
+            s.name, s.labels, sa.func.sum(r["count"]), sa.func.min(r.min), sa.func.sum(r.sum),
+            sa.func.max(r.max),
+        )
+        .join(series_table, s.id == r.series_id)
+        .where(in_period)
+        .group_by(s.name, s.labels)
+    )
+    newest = (
+        sa.select(r.series_id, sa.func.max(r.start).label("start"))
+        .where(in_period)
+        .group_by(r.series_id)
+        .subquery()
+    )
+    lasts = (
+        sa.select(s.name, s.labels, r.last_ts, r.last)
+        .join_from(
+            rollups_table, newest,
+            sa.and_(r.series_id == newest.c.series_id, r.start == newest.c.start),
+        )
+        .join(series_table, s.id == r.series_id)
+        .where(r.period == "h")
+    )
+    with store.engine.connect() as conn:
+        total_rows = conn.execute(totals).all()
+        last_rows = conn.execute(lasts).all()
+    last: dict[tuple[str, str], tuple[float, float]] = {}
+    for name, labels, last_ts, value in last_rows:
+        key = (name, labels_key(json.loads(labels)))
+        if key not in last or last_ts > last[key][0]:
+            last[key] = (last_ts, value)
+    out = []
+    for name, labels, count, lo, total, hi in total_rows:
+        if not count:
+            continue
+        label_dict = json.loads(labels)
+        last_ts, value = last[(name, labels_key(label_dict))]
+        out.append(
+            SeriesStats(name, label_dict, int(count), lo, total / count, hi, total, value, last_ts)
+        )
+    return sorted(out, key=lambda x: (x.name, labels_key(x.labels)))
+
+
+def read_buckets(
+    store: MetricStore, names: Iterable[str], start: float, end: float, period: str = "h"
+) -> dict[str, list[dict[str, Any]]]:
+    """Rollup buckets of the named metrics in [start, end), sources merged per label set.
+
+    Args:
+        store: The metrics store.
+        names: Metric names.
+        start: Range start, Unix seconds (rounded down to the bucket).
+        end: Range end, Unix seconds.
+        period: "h" (hourly) or "d" (daily) buckets.
+
+    Returns:
+        Name to a list of `{labels, points: [{ts, count, avg, min, max, last}]}`, points
+        oldest first.
+    """
+    r, s = rollups_table.c, series_table.c
+    query = (
+        sa.select(s.name, s.labels, r.start, r["count"], r.sum, r.min, r.max, r.last_ts, r.last)
+        .join(series_table, s.id == r.series_id)
+        .where(
+            r.period == period,
+            r.start >= _bucket_floor(start, period),
+            r.start < end,
+            s.name.in_(list(names)),
+        )
+        .order_by(r.start)
+    )
+    # (name, labels) -> bucket start -> [count, sum, min, max, last_ts, last]
+    merged: dict[tuple[str, str], dict[float, list[float]]] = {}
+    labels_of: dict[str, dict[str, str]] = {}
+    with store.engine.connect() as conn:
+        for name, labels, bucket, count, total, lo, hi, last_ts, last in conn.execute(query):
+            label_dict = json.loads(labels)
+            key = labels_key(label_dict)
+            labels_of[key] = label_dict
+            b = merged.setdefault((name, key), {}).get(bucket)
+            if b is None:
+                merged[(name, key)][bucket] = [count, total, lo, hi, last_ts, last]
+            else:
+                b[0] += count
+                b[1] += total
+                b[2], b[3] = min(b[2], lo), max(b[3], hi)
+                if last_ts >= b[4]:
+                    b[4], b[5] = last_ts, last
+    out: dict[str, list[dict[str, Any]]] = {}
+    for (name, key), buckets in sorted(merged.items()):
+        out.setdefault(name, []).append(
+            {
+                "labels": labels_of[key],
+                "points": [
+                    {"ts": ts, "count": int(b[0]), "avg": b[1] / b[0], "min": b[2],
+                     "max": b[3], "last": b[5]}
+                    for ts, b in sorted(buckets.items())
+                    if b[0]
+                ],
+            }
+        )
+    return out
+
+
+def read_latest_before(store: MetricStore, name: str, before: float) -> dict[str, Any] | None:
+    """The newest value of an unlabelled metric stored before `before`, with its time.
+
+    Args:
+        store: The metrics store.
+        name: The metric name.
+        before: Unix seconds.
+
+    Returns:
+        `{"value", "ts"}`, or None when the metric has no sample before then.
+    """
+    r, s = rollups_table.c, series_table.c
+    query = (
+        sa.select(r.last_ts, r.last)
+        .join(series_table, s.id == r.series_id)
+        .where(r.period == "h", s.name == name, s.labels == labels_key({}), r.start < before)
+        .order_by(r.last_ts.desc())
+        .limit(1)
+    )
+    with store.engine.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else {"ts": row[0], "value": row[1]}
+
+
+def read_dependencies(
+    store: MetricStore, start: float, end: float
+) -> dict[str, dict[str, Any] | None]:
+    """The latest outdated/vulnerable dependency counts up to `end`, and the ones before `start`.
+
+    Args:
+        store: The metrics store.
+        start: Period start, Unix seconds.
+        end: Period end, Unix seconds.
+
+    Returns:
+        "outdated" and "vulnerable" -> `{metric, value, ts, previous}` (the first of
+        `DEPENDENCY_METRICS` that has data), or None when neither name has a sample.
+    """
+    dependencies: dict[str, dict[str, Any] | None] = {}
+    for key, candidates in DEPENDENCY_METRICS.items():
+        dependencies[key] = None
+        for metric in candidates:
+            latest = read_latest_before(store, metric, end)
+            if latest is not None:
+                before = read_latest_before(store, metric, start)
+                dependencies[key] = {
+                    "metric": metric,
+                    **latest,
+                    "previous": None if before is None else before["value"],
+                }
+                break
+    return dependencies
+
+
+def read_report_inputs(
+    name: str,
+    store: MetricStore,
+    period_start: float,
+    period_end: float,
+    job_history: Mapping[str, Any] | None = None,
+    alerts: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    previous_job_history: Mapping[str, Any] | None = None,
+    now: float | None = None,
+) -> ReportInputs:
+    """Read from the store everything the report of [period_start, period_end) shows.
+
+    Args:
+        name: The report name (a built-in one or a custom template's).
+        store: The metrics store.
+        period_start: Unix seconds.
+        period_end: Unix seconds.
+        job_history: `neo_automation.reports.jobs.analyze_job_runs` of the period, or None
+            when the Prefect API was not asked.
+        alerts: Alert state changes (dicts with rule, metric, labels, severity, from_status,
+            to_status, ts, value), or None when unavailable.
+        previous_job_history: The same for the previous period, for the deltas.
+        now: The report's generation time (default: the clock).
+
+    Returns:
+        The inputs of `neo_automation.reports.analyze.analyze_report`.
+
+    Raises:
+        ConfigError: The report name is not accepted.
+    """
+    definition = report_definition(name)
+    span = period_end - period_start
+    trend_start = period_end - max(span, TREND_DAYS * DAY)
+    definitions = metric_definitions()
+    definitions.update(store.definitions())
+    hourly = read_buckets(store, HOURLY_METRICS, period_start, period_end)
+    return ReportInputs(
+        definition=definition,
+        start=period_start,
+        end=period_end,
+        generated_at=now if now is not None else datetime.now(UTC).timestamp(),
+        definitions=definitions,
+        current=read_series_stats(store, period_start, period_end),
+        previous=read_series_stats(store, period_start - span, period_start),
+        hourly={n: [(p["ts"], p["avg"]) for series in groups for p in series["points"]]
+                for n, groups in hourly.items()},
+        daily=read_buckets(store, (BENCHMARK_METRIC, COVERAGE_METRIC), trend_start, period_end,
+                           "d"),
+        dependencies=read_dependencies(store, period_start, period_end),
+        training=[r for r in training_summary(store, since=period_start)
+                  if r["started"] < period_end],
+        jobs=job_history,
+        previous_jobs=previous_job_history,
+        alerts=alerts,
+    )

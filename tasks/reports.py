@@ -1,0 +1,110 @@
+"""The report tasks: read the alert history, build, draw, render, publish and archive a report.
+
+Each task is a thin step of the `reports` flow around the core (`neo_automation.reports`):
+`build-report` reads the store (`inputs`) and analyzes it (`analyze`), `draw-report-charts`
+draws the PNG charts, `render-report` renders the templates, JSON and the Slack message,
+`publish-report-artifacts` creates the Prefect artifacts (stable keys `report-<name>` and
+`report-<name>-headline`), and `archive-report` writes every file to the archive. The job
+history is `tasks.history.read_job_history`; delivery is `tasks.delivery.deliver_report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from neo_automation.alerts.state import alert_history
+from neo_automation.channels.file import write_archive_file
+from neo_automation.reports.analyze import analyze_report
+from neo_automation.reports.charts import Chart, build_charts
+from neo_automation.reports.formats import format_slack_blocks, headline_rows
+from neo_automation.reports.inputs import read_report_inputs
+from neo_automation.reports.templates import render_formats
+from neo_automation.settings import load_settings
+from neo_automation.store.metric_store import MetricStore
+
+
+@task(name="read-alert-history", cache_policy=NO_CACHE)
+def read_alert_history(since: float, until: float) -> list[dict[str, Any]] | None:
+    """Read the alert state changes in [since, until) from the metrics store."""
+    with MetricStore(load_settings().metrics_url) as store:
+        return list(alert_history(store, since, until))
+
+
+@task(name="build-report", cache_policy=NO_CACHE)
+def build_report_data(
+    report: str,
+    start: float,
+    end: float,
+    jobs: dict[str, Any] | None,
+    alerts: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """Build the report's JSON-ready figures from the metrics store.
+
+    Args:
+        report: The report name.
+        start: Period start, Unix seconds.
+        end: Period end, Unix seconds.
+        jobs: `read_job_history`'s `{"current", "previous"}`, or None.
+        alerts: Alert state changes of this period and the previous one, or None.
+
+    Returns:
+        The report dict (`neo_automation.reports.definitions.REPORT_SHAPE`).
+    """
+    with MetricStore(load_settings().metrics_url) as store:
+        inputs = read_report_inputs(
+            report, store, start, end,
+            jobs["current"] if jobs else None, alerts,
+            previous_job_history=jobs["previous"] if jobs else None,
+        )
+    return analyze_report(inputs)
+
+
+@task(name="draw-report-charts", cache_policy=NO_CACHE)
+def draw_report_charts(report: dict[str, Any]) -> dict[str, Chart]:
+    """Draw the report's charts as PNG images (charts without data are left out)."""
+    return build_charts(report)
+
+
+@task(name="render-report", cache_policy=NO_CACHE)
+def render_report_formats(
+    report: dict[str, Any],
+    charts: dict[str, dict[str, str]],
+    dirs: Sequence[Path],
+    artifact_url: str | None,
+) -> dict[str, Any]:
+    """Render markdown and HTML from the templates, JSON and Slack blocks from the dict.
+
+    Returns:
+        `rendered` (format -> text), `slack_blocks`, and `errors` (broken templates as
+        `FILE:LINE: message`, each also logged).
+    """
+    rendered, errors = render_formats(dirs, report, charts, artifact_url=artifact_url)
+    for problem in errors:
+        get_run_logger().error("report %s: %s", report["report"], problem)
+    return {
+        "rendered": rendered,
+        "slack_blocks": format_slack_blocks(report, artifact_url),
+        "errors": errors,
+    }
+
+
+@task(name="publish-report-artifacts", cache_policy=NO_CACHE)
+def publish_report_artifacts(report: dict[str, Any], markdown: str, key: str) -> str:
+    """Publish the report to the Prefect UI: markdown (charts embedded) and headline table."""
+    description = f"{report['title']}, {report['period']['start']} to {report['period']['end']}"
+    create_markdown_artifact(key=key, markdown=markdown, description=description)
+    create_table_artifact(key=f"{key}-headline", table=headline_rows(report),
+                          description=f"Headline figures: {description}")
+    return key
+
+
+@task(name="archive-report", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def archive_report_files(files: dict[str, str | bytes]) -> list[str]:
+    """Write every rendered format and chart to the report archive, each file atomically."""
+    return [str(write_archive_file(Path(path), content)) for path, content in files.items()]
