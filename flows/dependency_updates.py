@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from neo_automation.dependencies.report import summary_line, vulnerable_count
 from neo_automation.settings import load_settings
 from tasks.dependencies import (
     audit_dependencies,
@@ -37,7 +38,6 @@ def dependency_updates(
     Returns:
         The report: target, source, checked, outdated rows, audit result, stored samples.
     """
-    logger = get_run_logger()
     target = load_settings().target_path
     report = find_outdated_dependencies(str(target), index_url=index_url, lock_file=lock_file)
     pins = report.pop("pins")
@@ -45,19 +45,11 @@ def dependency_updates(
         audit_dependencies(pins) if audit
         else {"available": False, "reason": "skipped (audit=False)"}
     )
-    vulnerable = (
-        report["audit"].get("vulnerable_packages") if report["audit"]["available"] else None
+    report["stored"] = store_dependency_metrics(
+        len(report["outdated"]), vulnerable_count(report["audit"])
     )
-    report["stored"] = store_dependency_metrics(len(report["outdated"]), vulnerable)
     publish_dependency_report(report)
-    vuln_text = (
-        f"{vulnerable} vulnerable" if vulnerable is not None
-        else f"vulnerabilities unavailable: {report['audit']['reason']}"
-    )
-    logger.info(
-        "%d of %d dependencies are outdated; %s", len(report["outdated"]), report["checked"],
-        vuln_text,
-    )
+    get_run_logger().info(summary_line(report))
     return report
 
 

@@ -1,114 +1,67 @@
-"""Dependency updates against a real package index on loopback, through pip itself.
+"""The dependency check against a real package index on loopback, through pip itself.
 
-The index is a small PEP 503/691 simple repository served over HTTP on 127.0.0.1 with PEP 700
-upload times, standing in for PyPI: pip queries it exactly as it would query PyPI, so the test
-needs no network. The sample project pins old versions in a requirements file.
+The index (`loopback_index`) is a PEP 503/691 simple repository with PEP 700 upload times
+standing in for PyPI; the sample project pins old versions in a pip-compile lock file. pip and
+pip-audit run for real; the vulnerability service is made unreachable through a proxy on a
+closed loopback port. No Prefect is imported.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from helpers import free_port
+from loopback_index import (
+    UNAVAILABLE,
+    no_internet,
+    only_the_loopback_index,
+    serve_index,
+    write_sample_project,
+)
 
-from tasks.dependencies import (
-    analyze_outdated,
-    collect_dependencies,
-    find_lock_file,
+from neo_automation.dependencies.audit import parse_audit, run_audit
+from neo_automation.dependencies.index import collect_dependencies
+from neo_automation.dependencies.report import (
+    dependency_samples,
     format_dependency_report,
-    parse_audit,
+    summary_line,
+    vulnerable_count,
+)
+from neo_automation.dependencies.versions import (
+    analyze_outdated,
+    find_lock_file,
     parse_index_versions,
     parse_requirements,
     parse_toml_lock,
-    run_audit,
 )
-
-#: project -> [(version, upload time)]
-PACKAGES = {
-    "alpha-lib": [("1.0.0", "2021-03-01T10:00:00Z"), ("1.4.0", "2022-06-01T10:00:00Z"),
-                  ("2.1.0", "2024-01-15T10:00:00Z"), ("3.0.0b1", "2024-05-01T10:00:00Z")],
-    "beta-tool": [("0.9", "2020-01-01T00:00:00Z"), ("1.0", "2023-02-02T00:00:00Z")],
-    "current-pkg": [("5.0", "2024-02-02T00:00:00Z")],
-}
-
-
-class _Index(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        parts = [p for p in self.path.split("/") if p]
-        if len(parts) != 2 or parts[0] != "simple" or parts[1] not in PACKAGES:
-            self.send_response(404)
-            self.end_headers()
-            return
-        name = parts[1]
-        files = [
-            {
-                "filename": f"{name.replace('-', '_')}-{version}-py3-none-any.whl",
-                "url": f"/files/{name.replace('-', '_')}-{version}-py3-none-any.whl",
-                "hashes": {},
-                "upload-time": stamp,
-            }
-            for version, stamp in PACKAGES[name]
-        ]
-        if "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", ""):
-            body = json.dumps({"meta": {"api-version": "1.1"}, "name": name, "files": files,
-                               "versions": [v for v, _ in PACKAGES[name]]}).encode()
-            ctype = "application/vnd.pypi.simple.v1+json"
-        else:
-            links = "".join(f'<a href="{f["url"]}">{f["filename"]}</a>\n' for f in files)
-            body = f"<!DOCTYPE html><html><body>{links}</body></html>".encode()
-            ctype = "text/html"
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+from neo_automation.metrics.dependencies import OUTDATED_METRIC, VULNERABLE_METRIC
 
 
 @pytest.fixture(scope="module")
 def index_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Index)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/simple"
-    server.shutdown()
-    server.server_close()
+    with serve_index() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
-def only_the_loopback_index(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No pip configuration files, mirrors or find-links of this host: only the test's index."""
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    for var in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL"):
-        monkeypatch.delenv(var, raising=False)
+def loopback_pip(monkeypatch: pytest.MonkeyPatch) -> None:
+    only_the_loopback_index(monkeypatch)
 
 
 @pytest.fixture
 def sample_project(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    (project / "requirements").mkdir(parents=True)
-    (project / "requirements" / "main.lock").write_text(
-        "# pinned by pip-compile\n"
-        "alpha-lib==1.4.0 \\\n    --hash=sha256:abc\n"
-        "    # via -r requirements.in\n"
-        "Beta_Tool==0.9 ; python_version >= '3.8'\n"
-        "current-pkg==5.0\n"
-        "missing-package==1.0\n"
-        "-e .\n"
-        "unpinned>=2\n"
-    )
-    return project
+    return write_sample_project(tmp_path / "project")
+
+
+@pytest.fixture
+def no_vulnerability_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    no_internet(monkeypatch, free_port())
 
 
 def test_outdated_pins_against_the_index(sample_project: Path, index_url: str) -> None:
@@ -152,56 +105,12 @@ def test_audit_service_unreachable_is_unavailable_not_zero(
     assert result["available"] is False
     assert result["reason"].startswith("pip-audit could not query its service")
 
-
-@pytest.fixture
-def no_vulnerability_service(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every request beyond loopback goes to a closed port, as on a machine without internet."""
-    dead = f"http://127.0.0.1:{free_port()}"
-    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
-        monkeypatch.setenv(var, dead)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
-UNAVAILABLE = ("pip-audit is not installed in the automation environment",
-               "pip-audit could not query its service")
-
-
 @pytest.mark.skipif(importlib.util.find_spec("pip_audit") is None,
                     reason="pip-audit is not installed")
 def test_audit_with_an_unreachable_service_is_unavailable(no_vulnerability_service: None) -> None:
     result = run_audit({"requests": "2.0.0"}, timeout=120)
     assert result["available"] is False
     assert result["reason"].startswith(UNAVAILABLE[1])
-
-
-def test_flow_stores_outdated_but_not_an_unknown_vulnerable_count(
-    prefect_server: str, automation_env: Path, sample_project: Path, index_url: str,
-    monkeypatch: pytest.MonkeyPatch, no_vulnerability_service: None,
-) -> None:
-    from prefect.artifacts import Artifact
-
-    from flows.dependency_updates import dependency_updates
-    from neo_automation.store.metric_store import MetricStore
-    from tasks.dependencies import OUTDATED_METRIC, REPORT_KEY, VULNERABLE_METRIC
-
-    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(sample_project))
-    report = dependency_updates(index_url=index_url)
-    assert len(report["outdated"]) == 2 and report["stored"] == 1
-    assert report["audit"]["available"] is False
-    assert report["audit"]["reason"].startswith(UNAVAILABLE)
-    store = MetricStore(f"sqlite:///{automation_env / 'metrics.db'}")
-    try:
-        latest = {name: value for _, name, _, _, value in store.latest("dependencies.")}
-    finally:
-        store.close()
-    assert latest == {OUTDATED_METRIC: 2.0}
-    assert VULNERABLE_METRIC not in latest
-    artifact = Artifact.get(REPORT_KEY)
-    assert artifact is not None
-    assert "Known vulnerabilities: unavailable: pip-audit" in artifact.data
-    assert "| alpha-lib | 1.4.0 |" in artifact.data
-
 
 def test_a_venv_is_asked_with_its_own_pip(tmp_path: Path, index_url: str) -> None:
     """A target with .venv: pip list runs with that interpreter (here: a link to ours)."""
@@ -252,3 +161,18 @@ def test_analyze_outdated_handles_unknown_dates() -> None:
                             {}, now)
     assert rows == [{"name": "a", "current": "1", "latest": "2", "current_released": None,
                      "latest_released": None, "age_days": None}]
+
+
+def test_samples_and_summary_leave_an_unknown_vulnerable_count_out() -> None:
+    unknown = {"available": False, "reason": "pip-audit could not query its service: x"}
+    assert vulnerable_count(unknown) is None
+    assert vulnerable_count({"available": True, "vulnerable_packages": 2}) == 2
+    samples = dependency_samples(3, None, 100.0)
+    assert [(s.name, s.value, s.ts, s.source) for s in samples] == [
+        (OUTDATED_METRIC, 3.0, 100.0, "dependencies")]
+    assert [s.name for s in dependency_samples(3, 0, 100.0)] == [
+        OUTDATED_METRIC, VULNERABLE_METRIC]
+    report = {"outdated": [{}, {}], "checked": 5, "audit": unknown}
+    assert summary_line(report) == (
+        "2 of 5 dependencies are outdated; vulnerabilities unavailable: pip-audit could not "
+        "query its service: x")
