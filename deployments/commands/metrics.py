@@ -1,13 +1,22 @@
-"""`automation metrics collect|monitor|report|alert`: the seed's metrics collector commands."""
+"""`automation metrics collect|monitor|report|alert`: the seed's metrics collector commands.
+
+Parsing and printing only: collecting is the `metrics-collection` flow, the monitor loop and the
+readings are `neo_automation.metrics` (monitor, system), reports and alerts are the core's.
+Every `automation` command imports this module (deployments/cli.py registers all groups), so
+each handler imports its own dependencies (SQLAlchemy, psutil, Prefect) when it runs: loading
+them here would slow down every other command.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from neo_automation.errors import ConfigError
@@ -16,7 +25,6 @@ from neo_automation.settings import Settings, load_settings
 
 CATEGORIES = ("system", "application", "project", "custom", "all")
 FORMATS = ("markdown", "json", "html")
-FLUSH_SECONDS = 5.0
 
 
 def register(groups: Any) -> None:
@@ -99,6 +107,7 @@ def _positive_int(text: str) -> int:
 
 def _ready(settings: Settings) -> Settings:
     """Check the data directory and log to `metrics_collector.log` (rotated)."""
+    # Imported when run: see the module docstring.
     from deployments.logging_setup import setup_logging
 
     ensure_writable_dir(settings.data_path, "AUTOMATION_DATA_DIR")
@@ -107,15 +116,14 @@ def _ready(settings: Settings) -> Settings:
 
 
 def collect(args: argparse.Namespace) -> int:
+    """Run the metrics-collection flow once, print its summary, optionally push to a stack."""
     settings = _ready(load_settings())
     if not settings.metrics_enabled:
         print("metrics collection is disabled (METRICS_ENABLED=false)", file=sys.stderr)
         return 0
     push = None
     if args.push:
-        import os
-
-        from deployments.push import check_stack, ci_tags
+        from neo_automation.push import check_stack, ci_tags
 
         if "project" not in args.category:
             raise ConfigError("--push sends the project metrics: add project to --category")
@@ -147,7 +155,8 @@ def collect(args: argparse.Namespace) -> int:
         print(format_collection_summary(result))
         print(f"stored {result['stored']} samples; dashboard: {settings.ui_url}")
     if push is not None:
-        from deployments.push import collected_samples, push_samples
+        from deployments.push import push_samples
+        from neo_automation.push import collected_samples
 
         target, tags = push
         samples = collected_samples(settings.metrics_url, started)
@@ -161,16 +170,14 @@ def collect(args: argparse.Namespace) -> int:
 
 
 def monitor(args: argparse.Namespace) -> int:
-    """Sample system metrics without Prefect: the loop must cost little CPU."""
+    """Sample system metrics without Prefect until stopped: the loop must cost little CPU."""
     settings = _ready(load_settings())
+    # Imported when run: see the module docstring.
+    from neo_automation.metrics.monitor import run_monitor
     from neo_automation.metrics.system import METRICS, SystemReader
     from neo_automation.store.metric_store import MetricStore
     from tasks.alerting import RulesWatcher
 
-    store = MetricStore(settings.metrics_url)
-    store.declare(METRICS)
-    rules = RulesWatcher(settings, store)
-    reader = SystemReader(prime_seconds=min(args.interval, 1.0))
     stop = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -178,33 +185,18 @@ def monitor(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    taken = 0
-    pending: list[Any] = []
-    flushed_at = time.monotonic()
-    next_at = time.monotonic()
-    try:
-        while not stop.is_set():
-            samples = reader.read()
-            pending.extend(samples)
-            taken += 1
-            # Writes are batched for up to FLUSH_SECONDS: one transaction (and one rollup row
-            # per series and hour) for several samples keeps the loop's CPU cost low.
-            if time.monotonic() - flushed_at >= FLUSH_SECONDS:
-                store.write(pending)
-                rules.evaluate(pending)
-                pending.clear()
-                flushed_at = time.monotonic()
-            if not args.quiet:
-                _print_sample(samples, taken)
-            if args.count is not None and taken >= args.count:
-                break
-            next_at += args.interval
-            stop.wait(max(0.0, next_at - time.monotonic()))
-    finally:
-        if pending:
-            store.write(pending)  # the last samples are written before exiting
-            rules.evaluate(pending)
-        store.close()
+    with MetricStore(settings.metrics_url) as store:
+        store.declare(METRICS)
+        rules = RulesWatcher(settings, store)
+
+        def flush(batch: Any) -> None:
+            store.write(batch)
+            rules.evaluate(batch)
+
+        taken = run_monitor(
+            SystemReader(prime_seconds=min(args.interval, 1.0)), args.interval, flush,
+            count=args.count, stop=stop, on_sample=None if args.quiet else _print_sample,
+        )
     if not args.quiet:
         print(f"stopped after {taken} sample(s)", file=sys.stderr)
     return 0
@@ -223,45 +215,40 @@ def _print_sample(samples: list[Any], taken: int) -> None:
 
 
 def report(args: argparse.Namespace) -> int:
+    """Print or write the latest values and the window's min/avg/max."""
     settings = load_settings()
+    # Imported when run: see the module docstring.
     from neo_automation.reports.formats import format_metrics_report, metrics_report_data
     from neo_automation.store.metric_store import MetricStore
 
-    store = MetricStore(settings.metrics_url)
-    try:
+    with MetricStore(settings.metrics_url) as store:
         now = time.time()
-        defs = store.definitions()
-        units = {name: d["unit"] for name, d in defs.items()}
+        units = {name: d["unit"] for name, d in store.definitions().items()}
         data = metrics_report_data(
             store.latest(), store.aggregate(now - args.hours * 3600, now + 1), units, now,
             window_hours=args.hours,
         )
-    finally:
-        store.close()
     text = format_metrics_report(data, args.format)
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        from pathlib import Path
-
         path = atomic_write_text(Path(args.output), text)
         print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
 def alert(args: argparse.Namespace) -> int:
+    """Check the latest values against the rules in force; exit 1 when one is breached."""
     settings = load_settings()
+    # Imported when run: see the module docstring.
     from deployments.runtime import server_healthy
     from neo_automation.alerts.evaluate import check_latest
     from neo_automation.store.metric_store import MetricStore
     from tasks.alerting import rules_in_force
 
     rules, source = rules_in_force(settings, server_healthy(settings.api_url))
-    store = MetricStore(settings.metrics_url)
-    try:
+    with MetricStore(settings.metrics_url) as store:
         latest = store.latest()
-    finally:
-        store.close()
     if not latest:
         raise ConfigError(
             "the metrics store has no samples yet: run 'automation metrics collect' first"
@@ -286,20 +273,16 @@ def alert(args: argparse.Namespace) -> int:
 def collectors(args: argparse.Namespace) -> int:
     """List built-in and custom collectors with their declared metrics."""
     settings = load_settings()
-    from neo_automation.metrics.collectors import (
-        ApplicationCollector,
-        SystemCollector,
-        custom_collectors,
-    )
-    from neo_automation.metrics.project import METRICS as PROJECT_METRICS
+    # Imported when run: see the module docstring.
+    from neo_automation.metrics import SUBJECTS
+    from neo_automation.metrics.collectors import custom_collectors
 
     custom, problems = custom_collectors(settings.collectors, settings.root)
+    origins = {"project": "built-in (code-health scans)",
+               "dependencies": "built-in (dependency-updates job)"}
     rows: list[dict[str, Any]] = [
-            {"name": "system", "origin": "built-in", "metrics": SystemCollector().metrics},
-            {"name": "application", "origin": "built-in",
-             "metrics": ApplicationCollector(benchmark=False).metrics},
-            {"name": "project", "origin": "built-in (code-health scans)",
-             "metrics": PROJECT_METRICS}]
+        {"name": subject, "origin": origins.get(subject, "built-in"), "metrics": specs}
+        for subject, specs in SUBJECTS.items()]
     rows += [{"name": c.name, "origin": type(c).__module__, "metrics": list(c.metrics)}
              for c in custom]
     if args.json:

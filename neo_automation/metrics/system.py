@@ -1,34 +1,40 @@
 """System metrics read with psutil: CPU, memory, swap, disks, I/O, network, processes, load.
 
-Pure functions, no Prefect: `read_system_metrics` is used by the collection flow's task and by
-the low-overhead `automation metrics monitor` loop. I/O counters are stored as they are
-(monotonic totals) and as per-second rates since the previous reading; a counter that went
-backwards (a reboot, a counter wrap) yields no rate rather than a negative one.
+Pure functions, no Prefect: `SystemReader` serves the collection flow's task and the
+low-overhead `automation metrics monitor` loop (`neo_automation.metrics.monitor`).
+
+Every figure equals what the standard tools show over a real interval:
+
+- CPU percent is psutil's formula on `cpu_times()` taken by the reader itself, between its own
+  readings, never less than `MIN_INTERVAL` apart (`psutil.cpu_percent(interval=None)` compares
+  with whatever call came before in the process, and its first value means nothing). The
+  first reading measures over `prime_seconds`.
+- Disks are the filesystems `df` lists, one per device (`neo_automation.metrics.mounts`): bind
+  mounts, single-file mounts and container volumes of one disk count once.
+- I/O counters are stored as they are (totals since boot) and as per-second rates since the
+  previous reading (`counter_rate`): no rate over less than `MIN_INTERVAL`, across a reboot, or
+  from a counter that went backwards (reset, or a wrap of a counter of unknown width).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 
 import psutil
 
+from neo_automation.metrics.mounts import MOUNTINFO, mounted_filesystems
 from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample
 
 SOURCE = "system"
 
-#: Filesystem types that are not real storage, skipped by the disk metrics.
-PSEUDO_FS = frozenset(
-    {
-        "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
-        "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "proc",
-        "pstore", "ramfs", "rpc_pipefs", "securityfs", "squashfs", "sysfs", "tmpfs", "tracefs",
-        "fuse.lxcfs", "fuse.portal", "fuse.gvfsd-fuse", "nfsd", "shm", "none",
-    }
-)
+#: The shortest interval (seconds) a CPU percent or a rate is computed over: the kernel counts
+#: CPU time in 10 ms ticks, so a shorter interval gives 0 or 100 rather than a figure.
+MIN_INTERVAL = 0.1
 
 _B = "bytes"
 _BS = "bytes/s"
@@ -98,104 +104,187 @@ RATES = {
 }
 
 
+_Value = tuple[str, float, Mapping[str, str]]
+_NONE: Mapping[str, str] = {}
+
+
 @dataclass
 class SystemReader:
-    """Reads system metrics; keeps the previous counters so it can compute rates.
+    """Reads system metrics; keeps its previous CPU times and counters for percents and rates.
 
     Args:
-        previous: counter values and their time from an earlier reading (for example the
-            latest stored samples), used for the rates of the first reading.
-        prime_seconds: how long the first reading measures CPU use over (psutil compares
-            with its previous call; later readings measure since the one before).
+        previous: counter values and their time (Unix seconds) from an earlier reading, for
+            example the latest stored samples, used for the rates of the first reading.
+        prime_seconds: how long the first reading measures CPU use over (at least
+            `MIN_INTERVAL`); later readings measure since the one before.
+        mountinfo: the mount table to read (a fake one in tests).
     """
 
     previous: dict[str, tuple[float, float]] = field(default_factory=dict)
-    prime_seconds: float = 0.1
-    _primed: bool = False
+    prime_seconds: float = 0.5
+    mountinfo: Path = MOUNTINFO
+    _cpu: tuple[float, list[Any]] | None = None
 
     def read(self) -> list[Sample]:
         """One reading of every system metric, all stamped with the same time."""
-        if not self._primed:
-            # psutil's cpu_percent(interval=None) compares with its previous call; the first
-            # call has nothing to compare with, so prime it with a blocking interval.
-            psutil.cpu_percent(interval=None, percpu=True)
-            time.sleep(self.prime_seconds)
-            self._primed = True
+        cores = self._cpu_percents()
         ts = time.time()
-        values: list[tuple[str, float, Mapping[str, str]]] = []
-        add = values.append
-        none: Mapping[str, str] = {}
-
-        cores = psutil.cpu_percent(interval=None, percpu=True)
-        add(("system.cpu.percent", sum(cores) / len(cores), none))
-        for i, pct in enumerate(cores):
-            add(("system.cpu.core_percent", pct, {"core": str(i)}))
-        add(("system.cpu.count", len(cores), none))
-
-        mem = psutil.virtual_memory()
-        add(("system.memory.total_bytes", mem.total, none))
-        add(("system.memory.used_bytes", mem.used, none))
-        add(("system.memory.available_bytes", mem.available, none))
-        add(("system.memory.percent", mem.percent, none))
-        swap = psutil.swap_memory()
-        add(("system.swap.total_bytes", swap.total, none))
-        add(("system.swap.used_bytes", swap.used, none))
-        add(("system.swap.free_bytes", swap.free, none))
-        add(("system.swap.percent", swap.percent, none))
-
-        for part in real_partitions():
-            try:
-                usage = psutil.disk_usage(part.mountpoint)
-            except OSError:
-                continue  # unmounted between the listing and now, or not readable
-            labels = {"mountpoint": part.mountpoint, "device": part.device}
-            add(("system.disk.total_bytes", usage.total, labels))
-            add(("system.disk.used_bytes", usage.used, labels))
-            add(("system.disk.free_bytes", usage.free, labels))
-            add(("system.disk.percent", usage.percent, labels))
-
-        counters: dict[str, float] = {}
-        disk = psutil.disk_io_counters()
-        if disk is not None:
-            counters["system.disk_io.read_bytes"] = disk.read_bytes
-            counters["system.disk_io.write_bytes"] = disk.write_bytes
-            counters["system.disk_io.read_count"] = disk.read_count
-            counters["system.disk_io.write_count"] = disk.write_count
-        net = psutil.net_io_counters()
-        if net is not None:
-            counters["system.net.bytes_sent"] = net.bytes_sent
-            counters["system.net.bytes_recv"] = net.bytes_recv
-            counters["system.net.packets_sent"] = net.packets_sent
-            counters["system.net.packets_recv"] = net.packets_recv
-        for name, value in counters.items():
-            add((name, value, none))
-            rate = RATES.get(name)
-            before = self.previous.get(name)
-            if rate and before is not None:
-                dt, dv = ts - before[0], value - before[1]
-                if dt > 0 and dv >= 0:
-                    add((rate, dv / dt, none))
-            self.previous[name] = (ts, value)
-
-        add(("system.process.count", len(psutil.pids()), none))
-        load1, load5, load15 = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
-        add(("system.load.avg_1m", load1, none))
-        add(("system.load.avg_5m", load5, none))
-        add(("system.load.avg_15m", load15, none))
-        add(("system.uptime_seconds", ts - psutil.boot_time(), none))
+        values: list[_Value] = [
+            ("system.cpu.percent", cores[0], _NONE),
+            *(("system.cpu.core_percent", pct, {"core": str(i)})
+              for i, pct in enumerate(cores[1:])),
+            ("system.cpu.count", len(cores) - 1, _NONE),
+        ]
+        values += memory_values()
+        values += disk_values(self.mountinfo)
+        boot = psutil.boot_time()
+        values += self._counter_values(ts, boot)
+        load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+        values += [
+            ("system.process.count", len(psutil.pids()), _NONE),
+            ("system.load.avg_1m", load[0], _NONE),
+            ("system.load.avg_5m", load[1], _NONE),
+            ("system.load.avg_15m", load[2], _NONE),
+            ("system.uptime_seconds", ts - boot, _NONE),
+        ]
         # Built directly (not via make_samples): every name above is declared in METRICS.
         return [Sample(name, float(v), labels, ts, SOURCE) for name, v, labels in values]
 
+    def _cpu_percents(self) -> list[float]:
+        """All cores' busy percent, then each core's, since the previous reading."""
+        if self._cpu is None:
+            self._cpu = (time.monotonic(), psutil.cpu_times(percpu=True))
+            time.sleep(max(self.prime_seconds, MIN_INTERVAL))
+        else:
+            time.sleep(max(0.0, self._cpu[0] + MIN_INTERVAL - time.monotonic()))
+        before = self._cpu[1]
+        self._cpu = (time.monotonic(), psutil.cpu_times(percpu=True))
+        # A core taken offline since the last reading drops out of both lists alike.
+        pairs = list(zip(before, self._cpu[1], strict=False))
+        busy = sum(cpu_delta(a, b)[0] for a, b in pairs)
+        total = sum(cpu_delta(a, b)[1] for a, b in pairs)
+        overall = _percent(busy, total)
+        return [overall, *(busy_percent(a, b) for a, b in pairs)]
 
-def real_partitions() -> list[psutil._common.sdiskpart]:
-    """Mounted filesystems backed by storage: pseudo filesystems and duplicates skipped."""
-    seen: set[str] = set()
-    out = []
-    for part in psutil.disk_partitions(all=False):
-        if part.fstype in PSEUDO_FS:
-            continue
-        if part.mountpoint in seen:
-            continue
-        seen.add(part.mountpoint)
-        out.append(part)
+    def _counter_values(self, ts: float, boot: float) -> list[_Value]:
+        """I/O counters and the rates of those in `RATES` since the previous reading."""
+        out: list[_Value] = []
+        for name, value in read_counters().items():
+            out.append((name, value, _NONE))
+            if name not in RATES:
+                continue
+            before = self.previous.get(name)
+            rate = counter_rate(before, ts, value, boot)
+            if rate is not None:
+                out.append((RATES[name], rate, _NONE))
+            if before is None or not 0 <= ts - before[0] < MIN_INTERVAL:
+                self.previous[name] = (ts, value)  # else keep the older base: a real interval
+        return out
+
+
+def cpu_delta(before: Sequence[float], after: Sequence[float]) -> tuple[float, float]:
+    """Busy and total CPU seconds between two `psutil.cpu_times()` readings of one CPU.
+
+    psutil's own formula: guest time is already counted in user time (Linux), and idle
+    includes waiting for I/O.
+    """
+
+    def total(t: Any) -> float:
+        return float(sum(t)) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+
+    def idle(t: Any) -> float:
+        return float(t.idle) + getattr(t, "iowait", 0.0)
+
+    all_delta = total(after) - total(before)
+    return all_delta - (idle(after) - idle(before)), all_delta
+
+
+def busy_percent(before: Sequence[float], after: Sequence[float]) -> float:
+    """Percent (0-100, one decimal) of the CPU time between two readings that was busy."""
+    return _percent(*cpu_delta(before, after))
+
+
+def _percent(busy: float, total: float) -> float:
+    if total <= 0 or busy <= 0:
+        return 0.0  # no tick elapsed, or a counter stepped back (psutil answers 0 too)
+    return round(min(100.0, busy / total * 100), 1)
+
+
+def counter_rate(
+    before: tuple[float, float] | None, ts: float, value: float, boot_time: float
+) -> float | None:
+    """Per-second rate of a counter since an earlier reading; None where it means nothing.
+
+    Args:
+        before: (Unix seconds, value) of the earlier reading, or None.
+        ts: Unix seconds of this reading.
+        value: the counter now.
+        boot_time: when the machine booted (Unix seconds); counters restart then.
+
+    Returns:
+        `(value - before) / (ts - before)`, or None when there is no earlier reading, it
+        is less than `MIN_INTERVAL` old (or in the future), it predates the boot, or the
+        counter went backwards (a reset, or a wrap of a counter whose width is unknown).
+    """
+    if before is None:
+        return None
+    then, old = before
+    elapsed = ts - then
+    if then < boot_time or elapsed < MIN_INTERVAL or value < old:
+        return None
+    return (value - old) / elapsed
+
+
+def memory_values() -> list[_Value]:
+    """Physical memory and swap: totals, used, available/free (bytes) and percent."""
+    mem = psutil.virtual_memory()
+    swap = psutil.swap_memory()
+    return [
+        ("system.memory.total_bytes", mem.total, _NONE),
+        ("system.memory.used_bytes", mem.used, _NONE),
+        ("system.memory.available_bytes", mem.available, _NONE),
+        ("system.memory.percent", mem.percent, _NONE),
+        ("system.swap.total_bytes", swap.total, _NONE),
+        ("system.swap.used_bytes", swap.used, _NONE),
+        ("system.swap.free_bytes", swap.free, _NONE),
+        ("system.swap.percent", swap.percent, _NONE),
+    ]
+
+
+def disk_values(mountinfo: Path = MOUNTINFO) -> list[_Value]:
+    """Size, used, free (bytes, as `df -B1` prints them) and percent of each filesystem.
+
+    One filesystem per device, as `df` lists it; percent is df's used / (used + available).
+    """
+    out: list[_Value] = []
+    for fs in mounted_filesystems(mountinfo):
+        try:
+            usage = psutil.disk_usage(fs.mountpoint)
+        except OSError:
+            continue  # unmounted between the listing and now, or not readable
+        labels = {"mountpoint": fs.mountpoint, "device": fs.device}
+        out += [
+            ("system.disk.total_bytes", usage.total, labels),
+            ("system.disk.used_bytes", usage.used, labels),
+            ("system.disk.free_bytes", usage.free, labels),
+            ("system.disk.percent", usage.percent, labels),
+        ]
     return out
+
+
+def read_counters() -> dict[str, float]:
+    """Disk and network I/O totals since boot (psutil keeps them monotonic in one process)."""
+    counters: dict[str, float] = {}
+    disk = psutil.disk_io_counters()
+    if disk is not None:
+        counters["system.disk_io.read_bytes"] = disk.read_bytes
+        counters["system.disk_io.write_bytes"] = disk.write_bytes
+        counters["system.disk_io.read_count"] = disk.read_count
+        counters["system.disk_io.write_count"] = disk.write_count
+    net = psutil.net_io_counters()
+    if net is not None:
+        counters["system.net.bytes_sent"] = net.bytes_sent
+        counters["system.net.bytes_recv"] = net.bytes_recv
+        counters["system.net.packets_sent"] = net.packets_sent
+        counters["system.net.packets_recv"] = net.packets_recv
+    return counters
