@@ -1,8 +1,10 @@
-"""Alert state, history and silences in the metrics store.
+"""Alert state, history and silences in the metrics store (reads and writes, no decisions).
 
-`process_samples` loads the states, runs the pure state machine of `neo_automation.alerts.evaluate` and stores
-the new states and every transition in one write transaction, so a monitor and a collection
-flow evaluating at the same time never double-notify. No Prefect here.
+`process_samples` loads the states, runs the pure state machine of
+`neo_automation.alerts.evaluate` and stores the new states and every transition in one write
+transaction, so a monitor and a collection flow evaluating at the same time never
+double-notify. The tables (`alert_state`, `alert_history`, `alert_silences`) are in
+`neo_automation.store.schema` and exist as soon as the store is open. No Prefect here.
 """
 
 from __future__ import annotations
@@ -17,57 +19,18 @@ import sqlalchemy as sa
 
 from neo_automation.alerts.evaluate import AlertState, Transition, evaluate
 from neo_automation.alerts.rules import AlertRule
-from neo_automation.store.metric_store import MetricStore, metadata
-
-state_table = sa.Table(
-    "alert_state",
-    metadata,
-    sa.Column("rule", sa.String(100), primary_key=True),
-    sa.Column("series", sa.String(1000), primary_key=True),
-    sa.Column("metric", sa.String(200), nullable=False),
-    sa.Column("labels", sa.String(1000), nullable=False),
-    sa.Column("status", sa.String(10), nullable=False),
-    sa.Column("since", sa.Float, nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("last_notified", sa.Float, nullable=False),
+from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.schema import (
+    alert_history_table,
+    alert_silences_table,
+    alert_state_table,
 )
-
-history_table = sa.Table(
-    "alert_history",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("rule", sa.String(100), nullable=False),
-    sa.Column("series", sa.String(1000), nullable=False),
-    sa.Column("metric", sa.String(200), nullable=False),
-    sa.Column("labels", sa.String(1000), nullable=False),
-    sa.Column("from_status", sa.String(10), nullable=False),
-    sa.Column("to_status", sa.String(10), nullable=False),
-    sa.Column("ts", sa.Float, nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("severity", sa.String(10), nullable=False),
-    sa.Column("notified", sa.Boolean, nullable=False),
-    sa.Index("ix_alert_history_ts", "ts"),
-)
-
-silence_table = sa.Table(
-    "alert_silences",
-    metadata,
-    sa.Column("rule", sa.String(100), primary_key=True),
-    sa.Column("until", sa.Float, nullable=False),
-    sa.Column("reason", sa.String(500), nullable=False),
-)
-
-_TABLES = (state_table, history_table, silence_table)
-
-
-def ensure_tables(store: MetricStore) -> None:
-    for table in _TABLES:
-        table.create(store.engine, checkfirst=True)
 
 
 def load_states(conn: sa.Connection) -> dict[tuple[str, str], AlertState]:
+    """Every stored alert state, by (rule, series)."""
     out = {}
-    for row in conn.execute(sa.select(state_table)).mappings():
+    for row in conn.execute(sa.select(alert_state_table)).mappings():
         out[(row["rule"], row["series"])] = AlertState(
             rule=row["rule"], series=row["series"], metric=row["metric"],
             labels=json.loads(row["labels"]), status=row["status"], since=row["since"],
@@ -77,7 +40,9 @@ def load_states(conn: sa.Connection) -> dict[tuple[str, str], AlertState]:
 
 
 def active_silences(conn: sa.Connection, now: float) -> set[str]:
-    rows = conn.execute(sa.select(silence_table.c.rule).where(silence_table.c.until > now))
+    """The rules silenced at `now` (Unix seconds)."""
+    c = alert_silences_table.c
+    rows = conn.execute(sa.select(c.rule).where(c.until > now))
     return {r for (r,) in rows}
 
 
@@ -87,84 +52,99 @@ def process_samples(
     samples: Iterable[tuple[str, Mapping[str, str], float, float]],
     now: float | None = None,
 ) -> list[Transition]:
-    """Evaluate samples (name, labels, ts, value) and store states and transitions atomically."""
-    ensure_tables(store)
+    """Evaluate samples and store the new states and the transitions in one transaction.
+
+    Args:
+        store: the metrics store.
+        rules: the rules in force.
+        samples: (name, labels, ts, value) of new samples, any order.
+        now: Unix seconds for the silences' check (default: the clock).
+
+    Returns:
+        The transitions, in time order; those with `notify` are to be sent.
+
+    Raises:
+        StoreError: the store cannot be written.
+    """
     samples = list(samples)
     if not samples or not rules:
         return []
-    with store._write() as conn:
+    with store.transaction() as conn:
         states = load_states(conn)
         silenced = active_silences(conn, time.time() if now is None else now)
         changed, transitions = evaluate(rules, states, samples, silenced)
-        # Only a change of status or notification time is worth a write; the value alone is not.
-        changed = {
-            key: new for key, new in changed.items()
-            if (old := states.get(key)) is None
-            or (old.status, old.since, old.last_notified)
-            != (new.status, new.since, new.last_notified)
-        }
-        if changed:
-            stmt = store._insert(state_table)
-            cols = ("metric", "labels", "status", "since", "value", "last_notified")
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["rule", "series"], set_={c: stmt.excluded[c] for c in cols}
-            )
-            conn.execute(stmt, [
-                {"rule": s.rule, "series": s.series, "metric": s.metric,
-                 "labels": json.dumps(dict(s.labels), sort_keys=True), "status": s.status,
-                 "since": s.since, "value": s.value, "last_notified": s.last_notified}
-                for s in changed.values()
-            ])
-        if transitions:
-            conn.execute(history_table.insert(), [
-                {"rule": t.rule, "series": t.series, "metric": t.metric,
-                 "labels": json.dumps(dict(t.labels), sort_keys=True),
-                 "from_status": t.from_status, "to_status": t.to_status, "ts": t.ts,
-                 "value": t.value, "severity": t.severity, "notified": t.notify}
-                for t in transitions
-            ])
+        _save(conn, store, states, changed, transitions)
     return transitions
+
+
+def _save(conn: sa.Connection, store: MetricStore, states: Mapping[tuple[str, str], AlertState],
+          changed: Mapping[tuple[str, str], AlertState], transitions: Sequence[Transition]) -> None:
+    """Write the states that really changed and every transition, in the caller's transaction."""
+    # Only a change of status or notification time is worth a write; the value alone is not.
+    moved = [new for key, new in changed.items()
+             if (old := states.get(key)) is None
+             or (old.status, old.since, old.last_notified)
+             != (new.status, new.since, new.last_notified)]
+    if moved:
+        stmt = store.insert(alert_state_table)
+        cols = ("metric", "labels", "status", "since", "value", "last_notified")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["rule", "series"], set_={c: stmt.excluded[c] for c in cols}
+        )
+        conn.execute(stmt, [
+            {"rule": s.rule, "series": s.series, "metric": s.metric,
+             "labels": json.dumps(dict(s.labels), sort_keys=True), "status": s.status,
+             "since": s.since, "value": s.value, "last_notified": s.last_notified}
+            for s in moved
+        ])
+    if transitions:
+        conn.execute(alert_history_table.insert(), [
+            {"rule": t.rule, "series": t.series, "metric": t.metric,
+             "labels": json.dumps(dict(t.labels), sort_keys=True),
+             "from_status": t.from_status, "to_status": t.to_status, "ts": t.ts,
+             "value": t.value, "severity": t.severity, "notified": t.notify}
+            for t in transitions
+        ])
 
 
 def silence(store: MetricStore, rule: str, seconds: float, reason: str = "",
             now: float | None = None) -> float:
     """Silence `rule` for `seconds`; returns when the silence ends."""
-    ensure_tables(store)
     until = (time.time() if now is None else now) + seconds
-    stmt = store._insert(silence_table).values(rule=rule, until=until, reason=reason)
-    with store._write() as conn:
+    stmt = store.insert(alert_silences_table).values(rule=rule, until=until, reason=reason)
+    with store.transaction() as conn:
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["rule"], set_={"until": until, "reason": reason}))
     return until
 
 
 def unsilence(store: MetricStore, rules: Iterable[str]) -> None:
-    ensure_tables(store)
-    with store._write() as conn:
-        conn.execute(silence_table.delete().where(silence_table.c.rule.in_(list(rules))))
+    """Lift the silences of `rules`, whoever set them."""
+    with store.transaction() as conn:
+        conn.execute(alert_silences_table.delete().where(alert_silences_table.c.rule.in_(list(rules))))
 
 
 def silences(store: MetricStore, now: float | None = None) -> dict[str, dict[str, Any]]:
-    ensure_tables(store)
+    """The silences in force at `now`: rule to {until, reason}."""
     now = time.time() if now is None else now
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(silence_table).where(silence_table.c.until > now))
+        rows = conn.execute(
+            sa.select(alert_silences_table).where(alert_silences_table.c.until > now))
         return {r.rule: {"until": r.until, "reason": r.reason} for r in rows}
 
 
 def current_states(store: MetricStore) -> list[AlertState]:
-    ensure_tables(store)
+    """Where every (rule, series) stands."""
     with store.engine.connect() as conn:
         return list(load_states(conn).values())
 
 
 def alert_history(store: MetricStore, since: float, until: float) -> list[dict[str, Any]]:
     """Every recorded transition in [since, until), oldest first."""
-    ensure_tables(store)
-    h = history_table.c
+    h = alert_history_table.c
     with store.engine.connect() as conn:
         rows = conn.execute(
-            sa.select(history_table).where(h.ts >= since, h.ts < until).order_by(h.ts, h.id)
+            sa.select(alert_history_table).where(h.ts >= since, h.ts < until).order_by(h.ts, h.id)
         ).mappings().all()
     return [
         {"rule": r["rule"], "metric": r["metric"], "labels": json.loads(r["labels"]),
@@ -204,7 +184,6 @@ def silenced_while(store: MetricStore, rules: Iterable[str], reason: str,
     try:
         yield
     finally:
-        ensure_tables(store)
-        with store._write() as conn:
-            conn.execute(silence_table.delete().where(
-                silence_table.c.rule.in_(names), silence_table.c.reason == reason))
+        with store.transaction() as conn:
+            conn.execute(alert_silences_table.delete().where(
+                alert_silences_table.c.rule.in_(names), alert_silences_table.c.reason == reason))

@@ -20,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from neo_automation.channels.base import Channel
-from neo_automation.delivery.outbox import ensure_outbox, outbox_table
 from neo_automation.delivery.payload import message_from_payload
 from neo_automation.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.schema import outbox_table
 
 logger = logging.getLogger("automation.outbox")
 
@@ -110,7 +110,6 @@ def deliver_pending(
     Raises:
         StoreError: The database cannot be read or written.
     """
-    ensure_outbox(store)
     run = _Run(store, now=time.time() if now is None else now, token=uuid.uuid4().hex,
                base_delay=base_delay, max_delay=max_delay, rng=rng)
     claimed = _claim(store, run.now, max(0, max_attempts_per_run), lease_seconds, run.token)

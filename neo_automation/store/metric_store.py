@@ -3,98 +3,71 @@
 SQLite by default (WAL, busy timeout, `BEGIN IMMEDIATE` so concurrent writers queue instead of
 failing), PostgreSQL by URL. A series is a (source, name, labels) triple; raw samples are kept
 for a retention window, and every write also folds its points into hourly and daily rollups in
-the same transaction, so a year of history answers a report from a few thousand rows.
+the same transaction (`neo_automation.store.rollups`), so a year of history answers a report
+from a few thousand rows.
 
-This module does not import Prefect: the monitor loop uses it at a low CPU cost.
+Opening a store creates every missing table of `neo_automation.store.schema` (metrics,
+training, alerts, outbox): no caller creates tables itself. Use it as a context manager:
+
+    with MetricStore(settings.metrics_url) as store:
+        store.write(samples)
+
+Other core modules write their own tables inside `store.transaction()` with `store.insert(table)`
+(an upsert-capable INSERT for the store's dialect). This module does not import Prefect: the
+monitor loop uses it at a low CPU cost.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.dialects import postgresql, sqlite
 
-from neo_automation.errors import StoreError
-from neo_automation.metrics.spec import MetricSpec, Sample
-
-metadata = sa.MetaData()
-
-series_table = sa.Table(
-    "series",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("source", sa.String(64), nullable=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("labels", sa.String(1000), nullable=False),
-    sa.UniqueConstraint("source", "name", "labels", name="uq_series"),
-)
-
-samples_table = sa.Table(
-    "samples",
-    metadata,
-    sa.Column("series_id", sa.Integer, nullable=False),
-    sa.Column("ts", sa.Float, nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Index("ix_samples_series_ts", "series_id", "ts"),
-    sa.Index("ix_samples_ts", "ts"),
-)
-
-rollups_table = sa.Table(
-    "rollups",
-    metadata,
-    sa.Column("series_id", sa.Integer, primary_key=True),
-    sa.Column("period", sa.String(1), primary_key=True),  # "h" or "d"
-    sa.Column("start", sa.Float, primary_key=True),
-    sa.Column("count", sa.Integer, nullable=False),
-    sa.Column("sum", sa.Float, nullable=False),
-    sa.Column("min", sa.Float, nullable=False),
-    sa.Column("max", sa.Float, nullable=False),
-    sa.Column("last_ts", sa.Float, nullable=False),
-    sa.Column("last", sa.Float, nullable=False),
-)
-
-definitions_table = sa.Table(
-    "metric_definitions",
-    metadata,
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("unit", sa.String(32), nullable=False),
-    sa.Column("description", sa.String(500), nullable=False),
-    sa.Column("better", sa.String(8), nullable=False),
-    sa.Column("aggregate", sa.String(8), nullable=False),
-)
-
-training_table = sa.Table(
-    "training_events",
-    metadata,
-    sa.Column("line_hash", sa.String(40), primary_key=True),
-    sa.Column("run_id", sa.String(200), nullable=False),
-    sa.Column("round", sa.Integer, nullable=True),
-    sa.Column("client_id", sa.String(200), nullable=True),
-    sa.Column("step", sa.Integer, nullable=True),
-    sa.Column("metric", sa.String(200), nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("ts", sa.Float, nullable=False),
-    sa.Index("ix_training_run_metric", "run_id", "metric", "ts"),
-)
-
-cursors_table = sa.Table(
-    "ingest_cursors",
-    metadata,
-    sa.Column("file_key", sa.String(200), primary_key=True),
-    sa.Column("path", sa.String(1000), nullable=False),
-    sa.Column("offset", sa.Integer, nullable=False),
-    sa.Column("updated", sa.Float, nullable=False),
+from neo_automation.store.engine import WriteTransaction, open_engine
+from neo_automation.store.rollups import fold, rollup_upsert
+from neo_automation.store.schema import (
+    definitions_table,
+    rollups_table,
+    samples_table,
+    series_table,
 )
 
 PERIODS = {"h": 3600.0, "d": 86400.0}
+
+
+class SampleLike(Protocol):
+    """What the store reads of a sample (`neo_automation.metrics.Sample` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def ts(self) -> float: ...
+    @property
+    def source(self) -> str: ...
+
+
+class SpecLike(Protocol):
+    """What the store records of a declaration (`neo_automation.metrics.MetricSpec` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def better(self) -> str: ...
+    @property
+    def aggregate(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -116,78 +89,28 @@ def labels_key(labels: Mapping[str, str]) -> str:
     return json.dumps(dict(labels), sort_keys=True, separators=(",", ":"))
 
 
-def _sqlite_setup(engine: Engine) -> None:
-    """WAL, a busy timeout and `BEGIN IMMEDIATE` (SQLAlchemy's documented pysqlite recipe)."""
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # let the "begin" hook below emit BEGIN itself
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 class MetricStore:
-    """Read and write metrics in one database (SQLite file or PostgreSQL URL)."""
+    """Read and write metrics in one database (SQLite file or PostgreSQL URL).
+
+    Args:
+        url: a SQLAlchemy URL, `sqlite:///PATH` (the directory is created) or
+            `postgresql+psycopg://USER:PASSWORD@HOST/DB`.
+
+    Raises:
+        StoreError: the URL is not a database URL, its driver is missing, or the database
+            cannot be opened or its tables created; the password is masked in the message.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        try:
-            if url.startswith("sqlite:///"):
-                path = Path(url.removeprefix("sqlite:///"))
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.engine = sa.create_engine(url, connect_args={"timeout": 60})
-                _sqlite_setup(self.engine)
-            else:
-                self.engine = sa.create_engine(url, pool_pre_ping=True)
-            metadata.create_all(self.engine)
-        except ArgumentError:
-            raise StoreError(
-                f"AUTOMATION_DATABASE_URL={_mask(url)!r} is not a database URL: expected "
-                "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB"
-            ) from None
-        except ModuleNotFoundError as exc:
-            raise StoreError(
-                f"AUTOMATION_DATABASE_URL={_mask(url)!r} needs the driver {exc.name!r}, "
-                "which is not installed"
-            ) from None
-        except (OSError, SQLAlchemyError) as exc:
-            reason = getattr(exc, "orig", None) or exc
-            raise StoreError(f"cannot open the metrics database {_mask(url)!r}: {reason}") from None
+        self.engine = open_engine(url)
         self._series_ids: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
         self._is_sqlite = self.engine.dialect.name == "sqlite"
-        self._rollup_upsert = self._build_rollup_upsert()  # built once: writes are a hot path
+        # Built once: writes are a hot path.
+        self._rollup_upsert = rollup_upsert(self.insert(rollups_table), self._is_sqlite)
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._samples_sql = (
             f"INSERT INTO samples (series_id, ts, value) VALUES ({mark}, {mark}, {mark})"
-        )
-
-    def _build_rollup_upsert(self) -> Any:
-        """INSERT ... ON CONFLICT that merges a batch's bucket into a stored rollup row."""
-        stmt = self._insert(rollups_table)
-        old, new = rollups_table.c, stmt.excluded
-        least: Callable[..., Any]
-        greatest: Callable[..., Any]
-        if self._is_sqlite:  # SQLite's two-argument min()/max() are scalar functions
-            least, greatest = sa.func.min, sa.func.max
-        else:
-            least, greatest = sa.func.least, sa.func.greatest
-        return stmt.on_conflict_do_update(
-            index_elements=["series_id", "period", "start"],
-            set_={
-                "count": old["count"] + new["count"],
-                "sum": old.sum + new.sum,
-                "min": least(old.min, new.min),
-                "max": greatest(old.max, new.max),
-                "last": sa.case((new.last_ts >= old.last_ts, new.last), else_=old.last),
-                "last_ts": greatest(old.last_ts, new.last_ts),
-            },
         )
 
     def close(self) -> None:
@@ -200,45 +123,71 @@ class MetricStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def transaction(self) -> WriteTransaction:
+        """A write transaction, as a context manager yielding the connection.
+
+        It commits when the block ends and rolls back when it raises; on SQLite it holds the
+        write lock from the start (`BEGIN IMMEDIATE`), so concurrent writers queue.
+
+        Raises:
+            StoreError: the database cannot be written (locked past the busy timeout,
+                read-only, gone), in one line.
+        """
+        return WriteTransaction(self.engine, self.url)
+
+    def insert(self, table: sa.Table) -> Any:
+        """An INSERT of `table` for this store's dialect, with `on_conflict_do_*` upserts."""
+        if self._is_sqlite:
+            return sqlite.insert(table)
+        return postgresql.insert(table)
+
+    # The old private names, still used by modules that other sessions own (training, the
+    # outbox, delivery, stack health): remove once they call transaction() and insert().
+    _write = transaction
+    _insert = insert
+
     # -- writing ---------------------------------------------------------------------------
 
-    def declare(self, specs: Iterable[MetricSpec]) -> None:
-        """Record metric declarations so that other processes (reports) can read them."""
-        rows = [
-            {
-                "name": s.name,
-                "unit": s.unit,
-                "description": s.description,
-                "better": s.better,
-                "aggregate": s.aggregate,
-            }
-            for s in specs
-        ]
+    def declare(self, specs: Iterable[SpecLike]) -> None:
+        """Record metric declarations so that other processes (reports, alert rules) know them.
+
+        A name declared before is updated (unit, description, direction, aggregate).
+        """
+        rows = [{"name": s.name, "unit": s.unit, "description": s.description,
+                 "better": s.better, "aggregate": s.aggregate} for s in specs]
         if not rows:
             return
-        stmt = self._insert(definitions_table)
+        stmt = self.insert(definitions_table)
         stmt = stmt.on_conflict_do_update(
             index_elements=["name"],
             set_={k: stmt.excluded[k] for k in ("unit", "description", "better", "aggregate")},
         )
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute(stmt, rows)
 
-    def write(self, samples: Sequence[Sample]) -> int:
-        """Store samples and fold them into the rollups, atomically; returns how many."""
+    def write(self, samples: Sequence[SampleLike]) -> int:
+        """Store samples and fold them into the rollups, atomically.
+
+        Returns:
+            How many were stored: a sample whose value is not finite (NaN, inf) is left out.
+
+        Raises:
+            StoreError: the database cannot be written.
+        """
         points = [s for s in samples if math.isfinite(s.value)]
         if not points:
             return 0
-        with self._write() as conn:
+        with self.transaction() as conn:
             ids = self._series(conn, points)
             # The DB-API's executemany directly: SQLAlchemy's per-row parameter processing
             # costs more than SQLite's insert itself at tens of thousands of rows.
             rows = [(sid, s.ts, s.value) for sid, s in zip(ids, points, strict=True)]
             conn.exec_driver_sql(self._samples_sql, rows)
-            self._fold(conn, ids, points)
+            conn.execute(self._rollup_upsert, fold(rows))
         return len(points)
 
-    def _series(self, conn: sa.Connection, points: Sequence[Sample]) -> list[int]:
+    def _series(self, conn: sa.Connection, points: Sequence[SampleLike]) -> list[int]:
+        """The series id of every point, creating the series that are new."""
         cache = self._series_ids
         keys = [(s.source, s.name, tuple(sorted(s.labels.items()))) for s in points]
         missing = {k for k in keys if k not in cache}
@@ -246,7 +195,7 @@ class MetricStore:
             rows = [
                 {"source": a, "name": b, "labels": labels_key(dict(c))} for a, b, c in missing
             ]
-            conn.execute(self._insert(series_table).on_conflict_do_nothing(), rows)
+            conn.execute(self.insert(series_table).on_conflict_do_nothing(), rows)
             found = conn.execute(
                 sa.select(
                     series_table.c.id,
@@ -259,58 +208,9 @@ class MetricStore:
                 cache[(source, name, tuple(sorted(json.loads(labels).items())))] = sid
         return [cache[k] for k in keys]
 
-    def _fold(self, conn: sa.Connection, ids: list[int], points: Sequence[Sample]) -> None:
-        """Merge the batch into its hourly rollups, and those into the daily ones."""
-        hours: dict[tuple[int, float], list[float]] = {}
-        for sid, s in zip(ids, points, strict=True):
-            ts, value = s.ts, s.value
-            key = (sid, ts - ts % 3600.0)
-            b = hours.get(key)
-            if b is None:
-                hours[key] = [1, value, value, value, ts, value]
-            else:
-                b[0] += 1
-                b[1] += value
-                if value < b[2]:
-                    b[2] = value
-                if value > b[3]:
-                    b[3] = value
-                if ts >= b[4]:
-                    b[4] = ts
-                    b[5] = value
-        days: dict[tuple[int, float], list[float]] = {}
-        for (sid, start), h in hours.items():
-            key = (sid, start - start % 86400.0)
-            d = days.get(key)
-            if d is None:
-                days[key] = list(h)
-            else:
-                d[0] += h[0]
-                d[1] += h[1]
-                d[2] = min(d[2], h[2])
-                d[3] = max(d[3], h[3])
-                if h[4] >= d[4]:
-                    d[4], d[5] = h[4], h[5]
-        rows = [
-            {
-                "series_id": sid,
-                "period": period,
-                "start": start,
-                "count": b[0],
-                "sum": b[1],
-                "min": b[2],
-                "max": b[3],
-                "last_ts": b[4],
-                "last": b[5],
-            }
-            for period, buckets in (("h", hours), ("d", days))
-            for (sid, start), b in buckets.items()
-        ]
-        conn.execute(self._rollup_upsert, rows)
-
     def prune_raw(self, older_than: float) -> int:
         """Delete raw samples older than the epoch time `older_than`; rollups stay."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             result = conn.execute(samples_table.delete().where(samples_table.c.ts < older_than))
         return result.rowcount or 0
 
@@ -393,67 +293,12 @@ class MetricStore:
             return [(ts, v) for ts, v in conn.execute(q)]
 
     def count_samples(self) -> int:
+        """How many raw samples the store holds."""
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(samples_table)).scalar_one()
 
     def definitions(self) -> dict[str, dict[str, str]]:
+        """Every recorded declaration: name to {name, unit, description, better, aggregate}."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(definitions_table)).mappings().all()
         return {row["name"]: dict(row) for row in rows}
-
-    # -- plumbing --------------------------------------------------------------------------
-
-    def _insert(self, table: sa.Table) -> Any:
-        insert: Callable[[sa.Table], Any]
-        if self._is_sqlite:
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        return insert(table)
-
-    def _write(self) -> Any:
-        """A write transaction; database errors become one-line `StoreError`s."""
-        return _WriteTx(self)
-
-
-class _WriteTx:
-    def __init__(self, store: MetricStore) -> None:
-        self.store = store
-        self.conn: sa.Connection | None = None
-        self.tx: Any = None
-
-    def __enter__(self) -> sa.Connection:
-        try:
-            self.conn = self.store.engine.connect()
-            self.tx = self.conn.begin()
-        except OperationalError as exc:
-            raise StoreError(
-                f"cannot write the metrics database {_mask(self.store.url)!r}: {exc.orig}"
-            ) from None
-        return self.conn
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        assert self.conn is not None
-        try:
-            if exc_type is None:
-                self.tx.commit()
-            else:
-                self.tx.rollback()
-        except OperationalError as err:
-            raise StoreError(
-                f"cannot write the metrics database {_mask(self.store.url)!r}: {err.orig}"
-            ) from None
-        finally:
-            self.conn.close()
-        if isinstance(exc, OperationalError):
-            raise StoreError(
-                f"cannot write the metrics database {_mask(self.store.url)!r}: {exc.orig}"
-            ) from None
-
-
-def _mask(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url

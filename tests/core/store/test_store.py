@@ -1,4 +1,4 @@
-"""The metrics store: rollups, retention, concurrent writers and bad URLs."""
+"""The metrics store: rollups, retention, concurrent writers, bad URLs and the one schema."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from neo_automation.errors import StoreError
 from neo_automation.metrics import Sample
 from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.rollups import fold
+from neo_automation.store.schema import metadata
 
 HOUR = 3600.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, an hour and day boundary
@@ -109,3 +112,31 @@ def test_password_is_masked_in_errors() -> None:
     with pytest.raises(StoreError) as err:
         MetricStore("postgresql+psycopg://user:hunter2@127.0.0.1:1/db")
     assert "hunter2" not in str(err.value)
+
+
+def test_opening_the_store_creates_every_table_of_the_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    with MetricStore(url) as store:
+        tables = set(sa.inspect(store.engine).get_table_names())
+    assert tables == set(metadata.tables)
+    assert {"samples", "rollups", "metric_definitions", "training_events", "ingest_cursors",
+            "alert_state", "alert_history", "alert_silences", "delivery_outbox"} <= tables
+    # A database made by an older version lacks a table: the next open adds it, data kept.
+    with MetricStore(url) as store:
+        store.write(points("system.cpu.percent", [1.0]))
+        metadata.tables["alert_silences"].drop(store.engine)
+    with MetricStore(url) as store:
+        assert sa.inspect(store.engine).has_table("alert_silences")
+        assert store.count_samples() == 1
+
+
+def test_fold_buckets_by_hour_and_day() -> None:
+    rows = fold([(1, T0 + 10, 2.0), (1, T0 + 20, 1.0), (1, T0 + HOUR, 5.0), (2, T0, 7.0)])
+    by_key = {(r["series_id"], r["period"], r["start"]): r for r in rows}
+    first = by_key[(1, "h", T0)]
+    assert (first["count"], first["sum"], first["min"], first["max"], first["last"]) == (
+        2, 3.0, 1.0, 2.0, 1.0)
+    day = by_key[(1, "d", T0)]
+    assert (day["count"], day["sum"], day["min"], day["max"], day["last_ts"], day["last"]) == (
+        3, 8.0, 1.0, 5.0, T0 + HOUR, 5.0)
+    assert by_key[(2, "d", T0)]["count"] == 1 and len(rows) == 5
