@@ -22,24 +22,28 @@ Fields of an entry, beyond Prefect's own (`name`, `entrypoint`, `parameters`, ..
 - `definitions.concurrency_limits` lists Prefect global concurrency limits (name: slots) that
   the flows take with `prefect.concurrency.sync.concurrency(NAME)`; serve creates them.
 
-Edits (`add_entry`, `remove_entry`) change only the lines of the entry concerned, so comments,
-order and formatting of everything else stay byte for byte; the new text is validated as a
-whole before it atomically replaces the file.
+Editing the file (`automation tasks add|remove`) lives in `deployments.catalog_edit`; both
+modules share `parse_text` and `validate_document` so an edit is validated exactly like a read.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+from pydantic import TypeAdapter, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from deployments.schedules import validate_cron
 from neo_automation.errors import ConfigError
-from neo_automation.files import atomic_write_text
+from neo_automation.settings import load_settings
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 #: The work pool every catalog job goes to under `prefect deploy`.
@@ -47,10 +51,6 @@ POOL = "automation"
 #: Work queues of the pool, by priority (1 is served first).
 QUEUE_PRIORITIES = {"critical": 1, "high": 2, "normal": 3, "low": 4}
 QUEUES = tuple(QUEUE_PRIORITIES)
-#: The flow that runs a user's command (`automation tasks add`).
-COMMAND_ENTRYPOINT = "flows/run_command.py:run_command"
-#: Seconds a run-command job gets beyond its command's limit (start-up, artifact, retries' waits).
-COMMAND_GRACE_SECONDS = 60
 
 #: Keys Prefect reads from a deployment entry, plus the catalog's own `timeout_seconds`.
 _ENTRY_KEYS = frozenset({
@@ -109,6 +109,7 @@ class Catalog:
     concurrency_limits: dict[str, int] = field(default_factory=dict)
 
     def names(self) -> list[str]:
+        """The job names, in file order."""
         return [e.name for e in self.entries]
 
     def get(self, name: str) -> CatalogEntry:
@@ -125,14 +126,11 @@ def catalog_path() -> Path:
     override = os.environ.get("AUTOMATION_CATALOG")
     if override:
         return Path(override).expanduser().resolve()
-    from neo_automation.settings import load_settings
-
     return load_settings().root / "prefect.yaml"
 
 
-def _yaml() -> Any:
-    from ruamel.yaml import YAML
-
+def round_trip_yaml() -> YAML:
+    """ruamel in round-trip mode, in the catalog's style (comments and quotes kept)."""
     yaml = YAML()
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.preserve_quotes = True
@@ -140,11 +138,10 @@ def _yaml() -> Any:
     return yaml
 
 
-def _parse(text: str, path: Path) -> Any:
-    from ruamel.yaml.error import YAMLError
-
+def parse_text(text: str, path: Path) -> Any:
+    """The YAML document in `text` (read from `path`); `ConfigError` naming the line."""
     try:
-        return _yaml().load(text)
+        return round_trip_yaml().load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -158,7 +155,7 @@ def read_yaml(path: Path) -> Any:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return _parse(text, Path(path))
+    return parse_text(text, Path(path))
 
 
 def read_catalog(path: Path) -> Catalog:
@@ -174,7 +171,7 @@ def read_catalog(path: Path) -> Catalog:
         ConfigError: naming the entry and the field of the first broken entry.
     """
     path = Path(path)
-    return _validate(read_yaml(path), path)
+    return validate_document(read_yaml(path), path)
 
 
 def load_catalog(path: Path) -> list[CatalogEntry]:
@@ -182,7 +179,8 @@ def load_catalog(path: Path) -> list[CatalogEntry]:
     return read_catalog(path).entries
 
 
-def _validate(doc: Any, path: Path) -> Catalog:
+def validate_document(doc: Any, path: Path) -> Catalog:
+    """The catalog in a parsed document; `ConfigError` for the first broken field."""
     if not isinstance(doc, Mapping) or not isinstance(doc.get("deployments"), list):
         raise ConfigError(f"{path}: expected a mapping with a 'deployments' list")
     defs = doc.get("definitions") or {}
@@ -212,8 +210,6 @@ def _validate(doc: Any, path: Path) -> Catalog:
 
 
 def _check_timezone(where: str, value: Any) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where}: timezone {value!r} must be an IANA zone such as UTC")
     try:
@@ -253,18 +249,7 @@ def _entry(
     if unknown:
         hint = " (did you mean 'schedules'?)" if "schedule" in unknown else ""
         raise ConfigError(f"{where}: unknown field {unknown[0]!r}{hint}")
-
-    entrypoint = raw.get("entrypoint")
-    if not isinstance(entrypoint, str) or ":" not in entrypoint:
-        raise ConfigError(f"{where}: entrypoint {entrypoint!r} must be 'flows/FILE.py:FUNCTION'")
-    file_part, func = entrypoint.rsplit(":", 1)
-    source = path.parent / file_part
-    if not source.is_file():
-        raise ConfigError(f"{where}: entrypoint file {file_part!r} does not exist")
-    pattern = rf"^(?:async\s+)?def {re.escape(func)}\("
-    if not re.search(pattern, source.read_text(encoding="utf-8"), re.M):
-        raise ConfigError(f"{where}: entrypoint {file_part!r} defines no flow function {func!r}")
-
+    entrypoint = _entrypoint(where, path, raw.get("entrypoint"))
     description = raw.get("description") or ""
     if not isinstance(description, str):
         raise ConfigError(f"{where}: description must be text")
@@ -274,17 +259,50 @@ def _entry(
     params = raw.get("parameters") or {}
     if not isinstance(params, Mapping):
         raise ConfigError(f"{where}: parameters must be a mapping")
-
     timeout = raw.get("timeout_seconds")
     if timeout is None:
         raise ConfigError(f"{where}: timeout_seconds is missing (the job's time limit in seconds)")
     timeout = _number(where, "timeout_seconds", timeout)
     if "timeout_seconds" in params:
         _number(where, "parameters.timeout_seconds", params["timeout_seconds"])
-
     schedules = _schedules(where, raw.get("schedules"), default_tz)
+    queue = _queue(where, raw.get("work_pool"))
+    paused = raw.get("paused", False)
+    if not isinstance(paused, bool):
+        raise ConfigError(f"{where}: paused must be true or false")
+    limit, strategy = _concurrency_limit(where, raw.get("concurrency_limit"))
+    return CatalogEntry(
+        name=name,
+        entrypoint=entrypoint,
+        description=str(description),
+        tags=[str(t) for t in tags],
+        parameters=plain(params),
+        schedules=schedules,
+        queue=queue,
+        concurrency_limit=limit,
+        collision_strategy=strategy,
+        triggers=_triggers(where, name, raw.get("triggers"), names),
+        timeout_seconds=timeout,
+        paused=paused,
+    )
 
-    pool = raw.get("work_pool")
+
+def _entrypoint(where: str, path: Path, entrypoint: Any) -> str:
+    """`flows/FILE.py:FUNCTION`, checked against the file next to the catalog."""
+    if not isinstance(entrypoint, str) or ":" not in entrypoint:
+        raise ConfigError(f"{where}: entrypoint {entrypoint!r} must be 'flows/FILE.py:FUNCTION'")
+    file_part, func = entrypoint.rsplit(":", 1)
+    source = path.parent / file_part
+    if not source.is_file():
+        raise ConfigError(f"{where}: entrypoint file {file_part!r} does not exist")
+    pattern = rf"^(?:async\s+)?def {re.escape(func)}\("
+    if not re.search(pattern, source.read_text(encoding="utf-8"), re.M):
+        raise ConfigError(f"{where}: entrypoint {file_part!r} defines no flow function {func!r}")
+    return entrypoint
+
+
+def _queue(where: str, pool: Any) -> str:
+    """The work queue (the job's priority) of `work_pool`."""
     if not isinstance(pool, Mapping) or not pool.get("name"):
         raise ConfigError(
             f"{where}: work_pool.name is missing (use '{POOL}' so that 'prefect deploy' "
@@ -298,26 +316,7 @@ def _entry(
     job_variables = pool.get("job_variables")
     if job_variables is not None and not isinstance(job_variables, Mapping):
         raise ConfigError(f"{where}: work_pool.job_variables must be a mapping")
-
-    paused = raw.get("paused", False)
-    if not isinstance(paused, bool):
-        raise ConfigError(f"{where}: paused must be true or false")
-    limit, strategy = _concurrency_limit(where, raw.get("concurrency_limit"))
-    triggers = _triggers(where, name, raw.get("triggers"), names)
-    return CatalogEntry(
-        name=name,
-        entrypoint=entrypoint,
-        description=str(description),
-        tags=[str(t) for t in tags],
-        parameters=_plain(params),
-        schedules=schedules,
-        queue=str(queue),
-        concurrency_limit=limit,
-        collision_strategy=strategy,
-        triggers=triggers,
-        timeout_seconds=timeout,
-        paused=paused,
-    )
+    return str(queue)
 
 
 def _schedules(where: str, raw: Any, default_tz: Any) -> list[dict[str, Any]]:
@@ -360,7 +359,7 @@ def _schedules(where: str, raw: Any, default_tz: Any) -> list[dict[str, Any]]:
             "timezone": str(tz),
             "follows_default": follows,
             "active": active,
-            "parameters": _plain(params),
+            "parameters": plain(params),
         })
     return out
 
@@ -388,7 +387,7 @@ def _triggers(where: str, name: str, raw: Any, names: Sequence[Any]) -> list[dic
         return []
     if not isinstance(raw, list):
         raise ConfigError(f"{where}: triggers must be a list")
-    triggers = [_plain(t) for t in raw]
+    triggers = [plain(t) for t in raw]
     for i, spec in enumerate(triggers):
         at = f"{where}: trigger #{i + 1}"
         if not isinstance(spec, dict):
@@ -407,9 +406,6 @@ def _triggers(where: str, name: str, raw: Any, names: Sequence[Any]) -> list[dic
                         f"{at}: waits for deployment {upstream!r}, which is not in the catalog"
                     )
     if triggers:
-        from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
-        from pydantic import TypeAdapter, ValidationError
-
         adapter: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
         for i, spec in enumerate(triggers):
             try:
@@ -421,263 +417,12 @@ def _triggers(where: str, name: str, raw: Any, names: Sequence[Any]) -> list[dic
     return triggers
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """ruamel's commented containers and scalar strings as plain dicts, lists and str."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, str):
         return str(value)
     return value
-
-
-# -- writing ---------------------------------------------------------------------------------
-
-
-def command_entry(
-    name: str,
-    command: Sequence[str],
-    cron: str | None,
-    *,
-    description: str = "",
-    priority: int = 3,
-    timeout_seconds: float = 3600,
-    enabled: bool = True,
-    timezone: str | None = None,
-    cwd: str | None = None,
-) -> dict[str, Any]:
-    """The catalog entry of a custom job: the run-command flow running `command`.
-
-    Args:
-        name: the job's name (lowercase letters, digits, - or _).
-        command: the argument list (no shell).
-        cron: a 5-field cron expression, or None for a job that only runs on demand.
-        description: one line shown in the UI.
-        priority: 1 (critical) to 4 (low), the work queue.
-        timeout_seconds: the command's time limit; the job's limit adds COMMAND_GRACE_SECONDS.
-        enabled: False writes the deployment paused.
-        timezone: a zone for the schedule; None follows the catalog's default zone.
-        cwd: the command's working directory (default: the target project).
-
-    Returns:
-        A plain mapping for `add_entry`.
-
-    Raises:
-        ConfigError: a priority, timeout or command that is not accepted.
-    """
-    if priority not in (1, 2, 3, 4):
-        raise ConfigError(f"priority {priority!r} must be 1 (critical), 2, 3 or 4 (low)")
-    if isinstance(timeout_seconds, bool) or not timeout_seconds > 0:
-        raise ConfigError(f"timeout {timeout_seconds!r} must be a number of seconds above 0")
-    if not command or not all(isinstance(a, str) for a in command) or not command[0].strip():
-        raise ConfigError("the command is empty: give the program and its arguments")
-    queue = QUEUES[priority - 1]
-    timeout: int | float
-    timeout = float(timeout_seconds)  # assigned apart from the declaration: narrows to float
-    if timeout.is_integer():
-        timeout = int(timeout)  # 600, not 600.0, in the file
-    params: dict[str, Any] = {"command": list(command), "timeout_seconds": timeout}
-    if cwd:
-        params["cwd"] = cwd
-    entry: dict[str, Any] = {
-        "name": name,
-        "entrypoint": COMMAND_ENTRYPOINT,
-        "description": description or f"Custom job: {shlex.join(command)}"[:200],
-        "tags": ["custom"],
-        "parameters": params,
-        "timeout_seconds": timeout + COMMAND_GRACE_SECONDS,
-    }
-    if cron is not None:
-        entry["schedules"] = [{"cron": validate_cron(cron), "timezone": timezone}]
-    if not enabled:
-        entry["paused"] = True
-    entry["work_pool"] = {"name": POOL, "work_queue_name": queue}
-    return entry
-
-
-def add_entry(path: Path, entry: Mapping[str, Any]) -> CatalogEntry:
-    """Append a deployment to the catalog file, keeping every other line as it is.
-
-    A schedule whose `timezone` is None aliases the catalog's default zone. The new file is
-    validated as a whole before it replaces the old one atomically.
-
-    Args:
-        path: the catalog file.
-        entry: a plain mapping (see `command_entry`).
-
-    Returns:
-        The validated new entry.
-
-    Raises:
-        ConfigError: a duplicate name or any invalid field; the file is left untouched.
-    """
-    path = Path(path)
-    text = _read_text(path)
-    doc = _parse(text, path)
-    catalog = _validate(doc, path)
-    name = entry.get("name")
-    if name in catalog.names():
-        raise ConfigError(f"a job named {name!r} already exists in {path}; remove it first or "
-                          "choose another name")
-    lines = text.splitlines(keepends=True)
-    seq = doc["deployments"]
-    alias = _default_anchor(doc)
-    if len(seq):
-        dash_col = _dash_col(lines, seq)
-        insert_at = _content_end(lines, seq, len(seq) - 1, dash_col) + 1
-        block = ["\n", *_render_entry(entry, dash_col, alias)]
-    else:
-        key_line = doc.lc.key("deployments")[0]
-        lines[key_line] = re.sub(r"\s*\[\s*\]\s*$", "\n", lines[key_line])
-        dash_col = 2
-        insert_at = key_line + 1
-        block = _render_entry(entry, dash_col, alias)
-    if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
-        lines[insert_at - 1] += "\n"
-    new_text = "".join(lines[:insert_at] + block + lines[insert_at:])
-    new_catalog = _validate(_parse(new_text, path), path)
-    atomic_write_text(path, new_text)
-    return new_catalog.get(str(name))
-
-
-def remove_entry(path: Path, name: str) -> CatalogEntry:
-    """Remove the deployment `name` (and the comment lines right above it) from the file.
-
-    Args:
-        path: the catalog file.
-        name: the entry's name.
-
-    Returns:
-        The entry that was removed.
-
-    Raises:
-        ConfigError: an unknown name (listing the known ones); the file is left untouched.
-    """
-    path = Path(path)
-    text = _read_text(path)
-    doc = _parse(text, path)
-    catalog = _validate(doc, path)
-    removed = catalog.get(name)
-    index = catalog.names().index(name)
-    lines = text.splitlines(keepends=True)
-    seq = doc["deployments"]
-    dash_col = _dash_col(lines, seq)
-    start = seq.lc.item(index)[0]
-    while start > 0 and _is_comment(lines[start - 1]) and _indent(lines[start - 1]) >= dash_col:
-        start -= 1
-    end = _content_end(lines, seq, index, dash_col)
-    before = lines[:start]
-    after = lines[end + 1:]
-    # keep one blank line between the neighbours, none at the top of the list
-    while after and not after[0].strip() and (not before or not before[-1].strip()
-                                              or _opens_list(before[-1])):
-        after = after[1:]
-    if not any(line.strip() for line in after):
-        while before and not before[-1].strip():
-            before.pop()
-        after = []
-    if len(seq) == 1:
-        key_line = doc.lc.key("deployments")[0]
-        before[key_line] = before[key_line].rstrip("\n").rstrip() + " []\n"
-    new_text = "".join(before + after)
-    _validate(_parse(new_text, path), path)
-    atomic_write_text(path, new_text)
-    return removed
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _default_anchor(doc: Any) -> str | None:
-    """The anchor name of `definitions.timezone`, if it has one."""
-    defs = doc.get("definitions")
-    tz = defs.get("timezone") if isinstance(defs, Mapping) else None
-    anchor = getattr(tz, "anchor", None)
-    return anchor.value if anchor is not None and anchor.value else None
-
-
-def _is_comment(line: str) -> bool:
-    return line.lstrip().startswith("#")
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
-
-
-def _opens_list(line: str) -> bool:
-    return line.rstrip().endswith("deployments:")
-
-
-def _dash_col(lines: Sequence[str], seq: Any) -> int:
-    first = lines[seq.lc.item(0)[0]]
-    return first.index("-")
-
-
-def _content_end(lines: Sequence[str], seq: Any, index: int, dash_col: int) -> int:
-    """The last line of entry `index` (comments and blanks after it belong to what follows)."""
-    start = seq.lc.item(index)[0]
-    if index + 1 < len(seq):
-        stop = seq.lc.item(index + 1)[0]
-    else:
-        stop = len(lines)
-        for i in range(start + 1, len(lines)):
-            line = lines[i]
-            if not line.strip() or _is_comment(line):
-                continue
-            ind = _indent(line)
-            if ind < dash_col or (ind == dash_col and not line.lstrip().startswith("-")):
-                stop = i
-                break
-    end = start
-    for i in range(start, stop):
-        line = lines[i]
-        if line.strip() and (not _is_comment(line) or _indent(line) > dash_col):
-            end = i
-    return end
-
-
-def _render_entry(entry: Mapping[str, Any], dash_col: int, alias: str | None) -> list[str]:
-    """The entry as YAML lines of a list item at `dash_col`, in the file's style."""
-    import io
-
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-
-    marker = "__automation_default_timezone__"
-
-    def convert(key: str, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            out = CommentedMap()
-            for k, v in value.items():
-                out[k] = convert(str(k), v)
-            return out
-        if isinstance(value, (list, tuple)):
-            seq = CommentedSeq([convert("", v) for v in value])
-            if all(not isinstance(v, (Mapping, list, tuple)) for v in value):
-                seq.fa.set_flow_style()
-            return seq
-        if key == "cron":
-            return DoubleQuotedScalarString(value)
-        return value
-
-    data = convert("", dict(entry))
-    for sched in data.get("schedules") or []:
-        if sched.get("timezone") is None:
-            if alias is None:
-                raise ConfigError(
-                    "the catalog has no default zone (definitions.timezone: &timezone ZONE): "
-                    "give the schedule an explicit time zone"
-                )
-            sched["timezone"] = marker
-    buf = io.StringIO()
-    _yaml().dump(CommentedSeq([data]), buf)
-    lines = buf.getvalue().replace(marker, f"*{alias}").splitlines(keepends=True)
-    shift = dash_col - lines[0].index("-")
-    if shift >= 0:
-        return [" " * shift + line if line.strip() else line for line in lines]
-    return [line[-shift:] if line.strip() else line for line in lines]

@@ -8,9 +8,12 @@ with code 2; a traceback means a bug.
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 
+import deployments.commands as commands
 from neo_automation.errors import AutomationError
 
 
@@ -18,16 +21,13 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line on stderr and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        """Print one line and exit 2 (argparse would print the usage block)."""
         print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-    import pkgutil
-
-    import deployments.commands as commands
-
+    """The `automation` parser with every command group of `deployments/commands/`."""
     parser = _Parser(
         prog="automation",
         description="Automation for PG-Neo-Graph-RL on Prefect: metrics, code health, reports, "
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code (0 ok, 2 a user mistake, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -17,14 +17,20 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import ConcurrencyLimitConfig
+from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+from prefect.exceptions import TerminationSignal
+from prefect.flows import Flow, load_flow_from_entrypoint
+from prefect.runner import Runner
+from prefect.schedules import Cron
+from pydantic import TypeAdapter
 
 from deployments.catalog import Catalog, CatalogEntry, catalog_path, read_catalog
 from deployments.logging_setup import setup_logging
 from neo_automation.settings import load_settings
-
-if TYPE_CHECKING:
-    from prefect.flows import Flow
 
 log = logging.getLogger("automation.serve")
 
@@ -52,12 +58,6 @@ def prepare_jobs(catalog: Catalog, timezone: str) -> list[ServedJob]:
     Returns:
         One job per entry, in catalog order.
     """
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig
-    from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
-    from prefect.flows import load_flow_from_entrypoint
-    from prefect.schedules import Cron
-    from pydantic import TypeAdapter
-
     triggers_of: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
     root = catalog.path.parent
     jobs = []
@@ -104,8 +104,6 @@ def ensure_concurrency_limits(limits: dict[str, int]) -> None:
     Args:
         limits: name to slots, from the catalog's `definitions.concurrency_limits`.
     """
-    from prefect.client.orchestration import get_client
-
     with get_client(sync_client=True) as client:
         for name, slots in limits.items():
             client.upsert_global_concurrency_limit_by_name(name=name, limit=slots)
@@ -123,8 +121,6 @@ def build_runner(path: Path, timezone: str, limit: int = RUN_LIMIT) -> tuple[Any
     Returns:
         The runner, not yet started, and the jobs it serves.
     """
-    from prefect.runner import Runner
-
     catalog = read_catalog(path)
     jobs = prepare_jobs(catalog, timezone)
     if catalog.concurrency_limits:
@@ -136,10 +132,9 @@ def build_runner(path: Path, timezone: str, limit: int = RUN_LIMIT) -> tuple[Any
 
 
 def main() -> int:
+    """Serve the catalog until SIGTERM or Ctrl-C (`python -m deployments.serve`)."""
     settings = load_settings()
     setup_logging(settings, "serve")
-    from prefect.exceptions import TerminationSignal
-
     path = catalog_path()
     runner, jobs = build_runner(path, settings.timezone)
     log.info("serving %d deployments from %s (schedules in %s by default)",

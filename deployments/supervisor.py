@@ -23,24 +23,13 @@ from typing import Any
 
 from deployments.logging_setup import setup_logging
 from deployments.runtime import prefect_env, server_healthy
+from deployments.stack_state import pid_file, run_dir, state_file
 from neo_automation.settings import Settings, load_settings
 
 log = logging.getLogger("automation.manager")
 
 STOP_GRACE_SECONDS = 15.0
 MAX_BACKOFF_SECONDS = 60.0
-
-
-def run_dir(settings: Settings) -> Path:
-    return settings.data_path / "run"
-
-
-def pid_file(settings: Settings) -> Path:
-    return run_dir(settings) / "supervisor.pid"
-
-
-def state_file(settings: Settings) -> Path:
-    return run_dir(settings) / "state.json"
 
 
 @dataclass
@@ -59,6 +48,7 @@ class Service:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def alive(self) -> bool:
+        """True while the service's process runs."""
         return self.proc is not None and self.proc.poll() is None
 
 
@@ -112,6 +102,7 @@ class Supervisor:
         self.env = {**os.environ, **prefect_env(settings)}
 
     def start(self, svc: Service) -> None:
+        """Start `svc`, its output appended to its log file."""
         svc.log_file.parent.mkdir(parents=True, exist_ok=True)
         out = svc.log_file.open("ab")
         try:
@@ -138,6 +129,7 @@ class Supervisor:
         return False
 
     def run(self) -> int:
+        """Start every service, restart those that die, stop them all on a signal."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGHUP, self._on_reload)
@@ -241,6 +233,7 @@ class Supervisor:
             path.unlink(missing_ok=True)
 
     def write_state(self) -> None:
+        """Write pids, start times and restarts to the state file (atomically)."""
         state = {
             "supervisor": {"pid": os.getpid(), "started": self.started},
             "api_url": self.settings.api_url,
@@ -264,6 +257,7 @@ class Supervisor:
 
 
 def main() -> int:
+    """Run the supervisor (`python -m deployments.supervisor`) until SIGTERM or SIGINT."""
     settings = load_settings()
     setup_logging(settings, "integration_manager")
     run_dir(settings).mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from prefect import flow
 from prefect.runtime import deployment
 
 from neo_automation.settings import load_settings
-from tasks.commands import run_command_task
+from tasks.commands import run_user_command
 
 
 @flow(name="run-command", log_prints=True)
@@ -45,11 +45,11 @@ def run_command(
         raise ValueError(f"timeout_seconds {timeout_seconds!r} must be above 0")
     workdir = cwd or str(load_settings().target_path)
     title = deployment.name or "run-command"
-    runner = run_command_task
+    runner = run_user_command
     if retries is not None:
         if retries < 0:
             raise ValueError(f"retries {retries!r} must be 0 or more")
-        runner = run_command_task.with_options(
+        runner = run_user_command.with_options(
             retries=retries, retry_delay_seconds=retry_delay_seconds
         )
     return runner(

@@ -3,7 +3,11 @@
 Each setting shows its value and its source: `default`, `file` (the `.env` file), or
 `environment`. Secrets are masked. `--validate` also checks the job catalog (`prefect.yaml`),
 the alert rules, the notification channels and the report templates, lists every problem on
-one line, and exits with code 2 when there is any. Prefect is not imported: this answers fast.
+one line, and exits with code 2 when there is any.
+
+Showing the configuration imports neither Prefect nor the checkers: they load inside
+`validate` (Prefect's own classes check the catalog's schedules and triggers, about 1-2 s),
+since `automation` loads every command module to build its parser.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from neo_automation.errors import ConfigError
+from neo_automation.settings import load_settings
 
 #: Environment variables shown by `automation config`, with the settings field behind each.
 SETTINGS_VARS = {
@@ -32,7 +37,7 @@ SETTINGS_VARS = {
     "AUTOMATION_EXPORTER_PORT": "exporter_port", "AUTOMATION_EXPORTER_HOST": "exporter_host",
     "AUTOMATION_EXPORTER_AUTH": "exporter_auth",
 }
-#: Channel variables (read by neo_automation.channels.notify.channels_from_env); the secret ones are masked.
+#: Channel variables (read by `channels_from_env` in the core); the secret ones are masked.
 CHANNEL_VARS = ("SLACK_WEBHOOK_URL", "EMAIL_SMTP_SERVER", "EMAIL_SMTP_PORT",
                 "EMAIL_SMTP_SECURITY", "EMAIL_USERNAME", "EMAIL_PASSWORD", "EMAIL_FROM",
                 "EMAIL_TO", "WEBHOOK_URL", "WEBHOOK_SECRET")
@@ -41,6 +46,7 @@ SECRET_VARS = {"EMAIL_PASSWORD", "AUTOMATION_EXPORTER_AUTH", "WEBHOOK_SECRET", "
 
 
 def register(groups: Any) -> None:
+    """Add the `config` command to the `automation` parser."""
     p = groups.add_parser("config", help="show (and validate) the effective configuration")
     p.add_argument("--json", action="store_true")
     p.add_argument("--validate", action="store_true",
@@ -68,13 +74,13 @@ def mask(var: str, value: Any) -> Any:
         return value
     text = str(value)
     if var in ("SLACK_WEBHOOK_URL", "WEBHOOK_URL"):
-        from neo_automation.channels.notify import mask_url
+        from neo_automation.channels.common import mask_url  # httpx & co.: see the top
 
         return mask_url(text)
     if var in SECRET_VARS:
         return "***"
     if var == "AUTOMATION_DATABASE_URL" and "@" in text:
-        import sqlalchemy as sa
+        import sqlalchemy as sa  # only to mask a password (about 0.2 s): see the top
 
         return sa.engine.make_url(text).render_as_string(hide_password=True)
     return value
@@ -82,8 +88,6 @@ def mask(var: str, value: Any) -> Any:
 
 def effective_config() -> tuple[list[dict[str, Any]], list[str]]:
     """Every setting with value and source, and the problems found reading them."""
-    from neo_automation.settings import load_settings
-
     problems: list[str] = []
     dotenv = _dotenv()
     try:
@@ -114,29 +118,32 @@ def effective_config() -> tuple[list[dict[str, Any]], list[str]]:
 
 def validate(settings: Any) -> list[str]:
     """Problems in the catalog, alert rules, channels and templates; one line each."""
-    problems: list[str] = []
+    # the checkers, Prefect included, load only for --validate (see the top of the module)
     from deployments.catalog import load_catalog
     from neo_automation.alerts.rules import load_rules
-    from neo_automation.channels.notify import channels_from_env
+    from neo_automation.channels.env import channels_from_env
+    from neo_automation.metrics.collectors import custom_collectors
+    from neo_automation.reports.templates import template_dirs
+    from neo_automation.reports.validation import validate_templates
+
+    problems: list[str] = []
 
     catalog = settings.root / "prefect.yaml"
     try:
         load_catalog(catalog)
     except ConfigError as exc:
         problems.append(str(exc))
+    custom, custom_problems = custom_collectors(settings.collectors, settings.root)
     try:
-        load_rules(settings.root, settings.alert_rules)
+        load_rules(settings.root, settings.alert_rules,
+                   extra_metrics={m.name for c in custom for m in c.metrics})
     except ConfigError as exc:
         problems.append(str(exc))
-    from neo_automation.metrics.collectors import custom_collectors
-
-    problems.extend(custom_collectors(settings.collectors, settings.root)[1])
+    problems.extend(custom_problems)
     try:
         channels_from_env(os.environ)
     except ConfigError as exc:
         problems.extend(p.strip() for p in str(exc).split("; "))
-    from neo_automation.reports.templates import template_dirs, validate_templates
-
     try:
         problems.extend(validate_templates(template_dirs(settings.templates_dir)))
     except ConfigError as exc:
@@ -145,10 +152,9 @@ def validate(settings: Any) -> list[str]:
 
 
 def show_config(args: argparse.Namespace) -> int:
+    """`automation config`: 0, or 2 when --validate found a problem."""
     rows, problems = effective_config()
     if args.validate and not problems:
-        from neo_automation.settings import load_settings
-
         problems.extend(validate(load_settings()))
     if args.json:
         print(json.dumps({"settings": rows, "problems": problems}, indent=2))

@@ -4,37 +4,41 @@ Checks the Prefect API, the serve process (or workers polling the `automation` p
 metrics database (writable, integrity), free space in the data directory, the channels'
 configuration (nothing is sent), fresh metrics (the dead-man's switch) and late or stuck runs.
 Exit code 0 healthy, 1 degraded, 2 down; each problem is one line with what to do.
+
+The checks of the database, disk, channels and fresh metrics are the core's
+(`neo_automation.stack_health`); the Prefect ones are here. Both load inside the handler
+(`automation` loads every command module to build its parser; SQLAlchemy, the channels and
+Prefect cost from 0.3 to 2 s), and Prefect only when its API answers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable
 from typing import Any
 
+from deployments.runtime import server_healthy
+from deployments.stack_state import process_alive, read_state, running_pid
 from neo_automation.errors import AutomationError
 from neo_automation.settings import Settings, load_settings
 
-MIN_FREE_BYTES = 1 << 30  # 1 GiB
 STUCK_AFTER_SECONDS = 6 * 3600.0
 WORKER_FRESH_SECONDS = 120.0
 
-OK, DEGRADED, DOWN = "ok", "degraded", "down"
+OK, DEGRADED, DOWN = "ok", "degraded", "down"  # the same words as neo_automation.stack_health
 
 
 def register(groups: Any) -> None:
+    """Add the `health` command to the `automation` parser."""
     p = groups.add_parser("health", help="check every part of the stack (exit 0/1/2)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=health)
 
 
 def check_api(settings: Settings) -> tuple[str, str]:
-    from deployments.runtime import server_healthy
-
+    """The Prefect API answers /health."""
     if server_healthy(settings.api_url):
         return OK, f"Prefect API answers at {settings.api_url}"
     return DOWN, (f"Prefect API does not answer at {settings.api_url}: start the stack with "
@@ -43,11 +47,9 @@ def check_api(settings: Settings) -> tuple[str, str]:
 
 def check_runner(settings: Settings) -> tuple[str, str]:
     """The serve process of this stack, or else a worker of the `automation` pool."""
-    from deployments.commands.stack import _alive, read_state, running_pid
-
     state = read_state(settings) if running_pid(settings) else {}
     serve = state.get("services", {}).get("serve")
-    if serve and _alive(serve.get("pid")):
+    if serve and process_alive(serve.get("pid")):
         return OK, f"serve process running (pid {serve['pid']}, restarts {serve['restarts']})"
     workers = _pool_workers(settings)
     if workers:
@@ -58,11 +60,10 @@ def check_runner(settings: Settings) -> tuple[str, str]:
 
 
 def _pool_workers(settings: Settings) -> int:
-    from deployments.runtime import server_healthy
-
+    """Workers of the `automation` pool with a heartbeat in the last WORKER_FRESH_SECONDS."""
     if not server_healthy(settings.api_url):
         return 0
-    from prefect.client.orchestration import get_client
+    from prefect.client.orchestration import get_client  # only with an API (see the top)
     from prefect.exceptions import ObjectNotFound
 
     with get_client(sync_client=True) as client:
@@ -77,67 +78,11 @@ def _pool_workers(settings: Settings) -> int:
                < WORKER_FRESH_SECONDS)
 
 
-def check_database(settings: Settings) -> tuple[str, str]:
-    import sqlalchemy as sa
-
-    from neo_automation.store.metric_store import MetricStore
-
-    store = MetricStore(settings.metrics_url)
-    try:
-        with store._write() as conn:  # proves the database takes a write lock
-            if store.engine.dialect.name == "sqlite":
-                verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
-                if verdict != "ok":
-                    return DOWN, (f"metrics database integrity check failed ({verdict}): "
-                                  "restore it from a backup or move it away to start afresh")
-            conn.execute(sa.text("SELECT 1"))
-    finally:
-        store.close()
-    return OK, "metrics database writable and intact"
-
-
-def check_space(settings: Settings) -> tuple[str, str]:
-    usage = shutil.disk_usage(settings.data_path)
-    free_pct = 100 * usage.free / usage.total
-    if usage.free < MIN_FREE_BYTES or free_pct < 5:
-        return DEGRADED, (f"only {usage.free / 2**30:.1f} GiB ({free_pct:.0f} %) free under "
-                          f"{settings.data_path}: run the housekeeping job or free space")
-    return OK, f"{usage.free / 2**30:.1f} GiB free under {settings.data_path}"
-
-
-def check_channels(settings: Settings) -> tuple[str, str]:
-    from neo_automation.channels.notify import channels_from_env
-
-    channels = channels_from_env(os.environ)
-    if not channels:
-        return OK, ("no notification channel configured (set SLACK_WEBHOOK_URL, "
-                    "EMAIL_SMTP_SERVER or WEBHOOK_URL to get alerts)")
-    return OK, f"channels configured: {', '.join(sorted(channels))}"
-
-
-def check_freshness(settings: Settings) -> tuple[str, str]:
-    from neo_automation.store.metric_store import MetricStore
-
-    store = MetricStore(settings.metrics_url)
-    try:
-        latest = store.latest("system.")
-    finally:
-        store.close()
-    if not latest:
-        return DEGRADED, "no system metrics collected yet: run 'automation metrics collect'"
-    age = time.time() - max(ts for _, _, _, ts, _ in latest)
-    if age > settings.stale_after_seconds:
-        return DEGRADED, (f"no metrics collected for {age / 3600:.1f} h (more than "
-                          f"{settings.stale_after_seconds / 3600:.1f} h): check the "
-                          "metrics-collection deployment and the serve process")
-    return OK, f"latest metrics are {age:.0f} s old"
-
-
 def check_runs(settings: Settings) -> tuple[str, str]:
-    from deployments.runtime import server_healthy
-
+    """Late runs, and runs RUNNING for over STUCK_AFTER_SECONDS."""
     if not server_healthy(settings.api_url):
         return OK, "runs not checked (no API)"
+    # only with an API (see the top of the module)
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -169,20 +114,25 @@ def check_runs(settings: Settings) -> tuple[str, str]:
     return OK, f"no late or stuck runs ({len(running)} running)"
 
 
-CHECKS: dict[str, Callable[[Settings], tuple[str, str]]] = {
-    "api": check_api,
-    "runner": check_runner,
-    "database": check_database,
-    "disk": check_space,
-    "channels": check_channels,
-    "freshness": check_freshness,
-    "runs": check_runs,
-}
+def checks() -> dict[str, Callable[[Settings], tuple[str, str]]]:
+    """Every check by name, in the order they run and print."""
+    from neo_automation import stack_health as core  # SQLAlchemy and channels: see the top
+
+    return {
+        "api": check_api,
+        "runner": check_runner,
+        "database": core.check_database,
+        "disk": core.check_space,
+        "channels": core.check_channels,
+        "freshness": core.check_freshness,
+        "runs": check_runs,
+    }
 
 
 def run_checks(settings: Settings) -> dict[str, dict[str, str]]:
+    """Every check's `status` (ok, degraded, down) and one-line `detail`, by name."""
     results = {}
-    for name, check in CHECKS.items():
+    for name, check in checks().items():
         try:
             status, detail = check(settings)
         except AutomationError as exc:
@@ -192,6 +142,7 @@ def run_checks(settings: Settings) -> dict[str, dict[str, str]]:
 
 
 def health(args: argparse.Namespace) -> int:
+    """`automation health`: exit 0 healthy, 1 degraded, 2 down."""
     settings = load_settings()
     results = run_checks(settings)
     statuses = {r["status"] for r in results.values()}

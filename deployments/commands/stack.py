@@ -1,4 +1,15 @@
-"""`automation start|stop|status|dashboard`: the integration manager's lifecycle commands."""
+"""`automation start|stop|status|dashboard`: the integration manager's lifecycle commands.
+
+`start` checks everything it can before starting anything (writable directories, the catalog,
+free ports, exposure of the UI and the exporter) and then runs the supervisor
+(`deployments.supervisor`) detached, or attached with `--foreground`; `stop` ends it
+(SIGTERM, then SIGKILL after `STOP_TIMEOUT_SECONDS`). `status` shows the services, the jobs
+with their last and next runs, firing alerts and the last report of each kind.
+
+Heavier modules (the catalog and Prefect, the metrics store, the reports) are imported inside
+the handlers that need them: `automation` loads every command module to build its parser, and
+`automation --help` or `stop` must not pay for them.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +21,18 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
+import webbrowser
 from typing import Any
 
 from deployments.runtime import server_healthy
-from deployments.supervisor import pid_file, run_dir, state_file
+from deployments.stack_state import (
+    pid_file,
+    process_alive,
+    read_state,
+    run_dir,
+    running_pid,
+    state_file,
+)
 from neo_automation.errors import ConfigError
 from neo_automation.files import ensure_writable_dir
 from neo_automation.settings import Settings, load_settings
@@ -24,6 +42,7 @@ STOP_TIMEOUT_SECONDS = 30.0
 
 
 def register(groups: Any) -> None:
+    """Add `start`, `stop`, `status` and `dashboard` to the `automation` parser."""
     p = groups.add_parser("start", help="start the stack: Prefect server and the job catalog")
     p.add_argument("--foreground", action="store_true",
                    help="stay attached; Ctrl-C stops everything")
@@ -36,24 +55,6 @@ def register(groups: Any) -> None:
     p = groups.add_parser("dashboard", help="print the Prefect UI URL (the dashboard)")
     p.add_argument("--open", action="store_true", help="open it in a browser")
     p.set_defaults(handler=dashboard)
-
-
-def running_pid(settings: Settings) -> int | None:
-    """The supervisor's pid if it is alive; a stale pid file is removed."""
-    path = pid_file(settings)
-    try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        path.unlink(missing_ok=True)
-        state_file(settings).unlink(missing_ok=True)
-        return None
-    except PermissionError:
-        return pid
-    return pid
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -70,7 +71,7 @@ def _check_start(settings: Settings) -> bool:
     """Validate before starting anything; True when an external server already answers."""
     ensure_writable_dir(settings.data_path, "AUTOMATION_DATA_DIR")
     ensure_writable_dir(settings.log_path, "AUTOMATION_LOG_DIR")
-    from deployments.catalog import catalog_path, read_catalog
+    from deployments.catalog import catalog_path, read_catalog  # imports Prefect: see the top
 
     read_catalog(catalog_path())  # a broken catalog is refused, never half served
     external = "PREFECT_API_URL" in os.environ
@@ -90,7 +91,7 @@ def _check_start(settings: Settings) -> bool:
             "clients), or use DASHBOARD_HOST=127.0.0.1"
         )
     if settings.exporter_port is not None:
-        from deployments.exporter import check_exposure
+        from deployments.exporter import check_exposure  # prometheus_client: only when enabled
 
         check_exposure(settings)
         if not _port_free(settings.exporter_host, settings.exporter_port):
@@ -107,6 +108,7 @@ def _check_start(settings: Settings) -> bool:
 
 
 def start(args: argparse.Namespace) -> int:
+    """`automation start`: check, then start the supervisor; 0 once the API answers."""
     settings = load_settings()
     if not settings.automation_enabled:
         print("automation is disabled (AUTOMATION_ENABLED=false); nothing started")
@@ -189,6 +191,7 @@ def _reap(pid: int) -> None:
 
 
 def stop(args: argparse.Namespace) -> int:
+    """`automation stop`: stop the supervisor and its services; 0 (also when not running)."""
     settings = load_settings()
     pid = running_pid(settings)
     if pid is None:
@@ -201,21 +204,15 @@ def stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_state(settings: Settings) -> dict[str, Any]:
-    try:
-        return json.loads(state_file(settings).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def status(args: argparse.Namespace) -> int:
+    """`automation status`: services, jobs, alerts, reports; 0 running, 1 stopped."""
     settings = load_settings()
     pid = running_pid(settings)
     state = read_state(settings) if pid else {}
     now = time.time()
     services = {}
     for name, svc in state.get("services", {}).items():
-        alive = _alive(svc.get("pid"))
+        alive = process_alive(svc.get("pid"))
         services[name] = {
             **svc,
             "alive": alive,
@@ -258,8 +255,9 @@ def status(args: argparse.Namespace) -> int:
 def _deployments(settings: Settings) -> list[dict[str, Any]]:
     """Each job of the catalog: its schedule, last run state and time, next run."""
     os.environ["PREFECT_API_URL"] = settings.api_url
+    # Prefect reads PREFECT_API_URL once, at import: these come after it (see the top)
     from deployments.catalog import catalog_path, read_catalog
-    from deployments.commands.tasks import job_rows, status_rows
+    from deployments.jobs import job_rows, status_rows
 
     catalog = read_catalog(catalog_path())
     schedules = {r["name"]: r for r in job_rows(catalog, settings.timezone)}
@@ -273,20 +271,19 @@ def _deployments(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _firing(settings: Settings) -> list[dict[str, Any]]:
+    """The alerts firing now: rule, metric, labels, value and since (epoch s)."""
+    # SQLAlchemy and the store load only for `status` (see the top of the module)
     from neo_automation.alerts.state import current_states
     from neo_automation.store.metric_store import MetricStore
 
-    store = MetricStore(settings.metrics_url)
-    try:
+    with MetricStore(settings.metrics_url) as store:
         return [{"rule": s.rule, "metric": s.metric, "labels": dict(s.labels), "value": s.value,
                  "since": s.since} for s in current_states(store) if s.status == "firing"]
-    finally:
-        store.close()
 
 
 def _last_reports(settings: Settings) -> dict[str, str | None]:
     """When each report was last archived (newest file in its archive folder)."""
-    from neo_automation.reports.build import REPORTS, archive_key
+    from neo_automation.reports.definitions import REPORTS, archive_key  # heavy: only for `status`
 
     out: dict[str, str | None] = {}
     for name in REPORTS:
@@ -298,31 +295,11 @@ def _last_reports(settings: Settings) -> dict[str, str | None]:
     return out
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not Path(f"/proc/{pid}/stat").is_file() or "Z" not in _proc_state(pid)
-
-
-def _proc_state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return ""
-
-
 def dashboard(args: argparse.Namespace) -> int:
+    """`automation dashboard`: print (and optionally open) the Prefect UI URL."""
     settings = load_settings()
     print(settings.ui_url)
     if args.open:
-        import webbrowser
-
         webbrowser.open(settings.ui_url)
     if not server_healthy(settings.api_url):
         print("note: the server is not answering; start it with 'automation start'",

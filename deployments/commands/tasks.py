@@ -14,20 +14,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+import signal
 import sys
-from datetime import datetime
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from deployments.runtime import use_stack_api
+from deployments.stack_state import running_pid
 from neo_automation.errors import ConfigError
+from neo_automation.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
+
+    from deployments.catalog import Catalog
+
+# The handlers import the catalog, the schedules and Prefect's client inside the function:
+# `automation` loads every command module to build its parser, and these imports cost about
+# 1-2 s (Prefect), which `automation --help` and the commands that never read the catalog
+# must not pay. The catalog is read only after `use_stack_api` has set PREFECT_API_URL, since
+# Prefect reads its settings once, at import.
 
 PRIORITY_HELP = "1 critical, 2 high, 3 normal (default), 4 low"
 
 
 def register(groups: Any) -> None:
+    """Add the `tasks` command group to the `automation` parser."""
     tasks = groups.add_parser("tasks", help="add, remove, list, run and inspect scheduled jobs")
     sub = tasks.add_subparsers(dest="action", metavar="ACTION", parser_class=type(tasks))
     sub.required = True
@@ -86,8 +102,8 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _catalog() -> Any:
-    from deployments.catalog import catalog_path, read_catalog
+def _catalog() -> Catalog:
+    from deployments.catalog import catalog_path, read_catalog  # imports Prefect: see the top
 
     return read_catalog(catalog_path())
 
@@ -96,7 +112,10 @@ def _catalog() -> Any:
 
 
 def add(args: argparse.Namespace) -> int:
-    from deployments.catalog import NAME, add_entry, catalog_path, command_entry
+    """`automation tasks add`: write a run-command job into the catalog."""
+    # imports Prefect (its schedule classes validate the schedule): see the top of the module
+    from deployments.catalog import NAME, catalog_path
+    from deployments.catalog_edit import add_entry, command_entry
     from deployments.schedules import describe, to_cron
 
     if not NAME.match(args.name):
@@ -134,8 +153,6 @@ def add(args: argparse.Namespace) -> int:
 
 
 def _check_zone(zone: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -145,7 +162,9 @@ def _check_zone(zone: str) -> None:
 
 
 def remove(args: argparse.Namespace) -> int:
-    from deployments.catalog import catalog_path, remove_entry
+    """`automation tasks remove`: take a job out of the catalog."""
+    from deployments.catalog import catalog_path  # imports Prefect: see the top of the module
+    from deployments.catalog_edit import remove_entry
 
     path = catalog_path()
     entry = remove_entry(path, args.name)
@@ -154,14 +173,8 @@ def remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reload_running_stack(path: Any) -> None:
+def _reload_running_stack(path: Path) -> None:
     """Ask a running stack to serve the changed catalog (SIGHUP restarts its serve process)."""
-    import os
-    import signal
-
-    from deployments.commands.stack import running_pid
-    from neo_automation.settings import load_settings
-
     pid = running_pid(load_settings())
     if pid is None:
         print(f"catalog: {path}; 'automation start' (or 'prefect deploy --all') applies it")
@@ -173,61 +186,6 @@ def _reload_running_stack(path: Any) -> None:
 # -- list ----------------------------------------------------------------------------------
 
 
-def job_rows(catalog: Any, timezone: str, now: datetime | None = None) -> list[dict[str, Any]]:
-    """One row per job: schedule in words and cron, zone, priority, enabled and next run.
-
-    Args:
-        catalog: the validated catalog.
-        timezone: AUTOMATION_TIMEZONE (for schedules that follow the catalog's default).
-        now: compute next runs after this time (default: now).
-
-    Returns:
-        JSON-ready rows, in catalog order.
-    """
-    from deployments.schedules import describe, next_runs
-
-    rows = []
-    for entry in catalog.entries:
-        schedules = []
-        upcoming = []
-        for s in entry.schedules:
-            zone = entry.schedule_timezone(s, timezone)
-            schedules.append({
-                "words": describe(s["cron"]),
-                "cron": s["cron"],
-                "timezone": zone,
-                "active": s["active"],
-            })
-            if s["active"] and not entry.paused:
-                upcoming.append(next_runs(s["cron"], zone, after=now)[0])
-        timeout = entry.parameters.get("timeout_seconds", entry.timeout_seconds)
-        rows.append({
-            "name": entry.name,
-            "flow": entry.entrypoint,
-            "schedules": schedules,
-            "priority": entry.priority,
-            "queue": entry.queue,
-            "enabled": entry.enabled,
-            "timeout_seconds": timeout,
-            "next_run": min(upcoming).isoformat(timespec="minutes") if upcoming else None,
-            "after": _upstream(entry.triggers),
-        })
-    return rows
-
-
-def _upstream(triggers: list[dict[str, Any]]) -> list[str]:
-    """The deployments whose runs trigger a job (from its triggers' match_related)."""
-    names = []
-    for trigger in triggers:
-        related = trigger.get("match_related") or {}
-        for rel in related if isinstance(related, list) else [related]:
-            if rel.get("prefect.resource.role") == "deployment" and rel.get(
-                "prefect.resource.name"
-            ):
-                names.append(str(rel["prefect.resource.name"]))
-    return names or (["an event"] if triggers else [])
-
-
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -236,7 +194,8 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def list_jobs(args: argparse.Namespace) -> int:
-    from neo_automation.settings import load_settings
+    """`automation tasks list`: every job with its schedule and next run."""
+    from deployments.jobs import job_rows  # imports Prefect: see the top of the module
 
     settings = load_settings()
     rows = job_rows(_catalog(), settings.timezone)
@@ -266,11 +225,8 @@ def list_jobs(args: argparse.Namespace) -> int:
 # -- run / status (Prefect API) ------------------------------------------------------------
 
 
-def _connect() -> Any:
+def _connect() -> Settings:
     """Point Prefect at the stack's API; `ConfigError` when no server answers."""
-    from deployments.runtime import use_stack_api
-    from neo_automation.settings import load_settings
-
     settings = load_settings()
     if not use_stack_api(settings):
         raise ConfigError(
@@ -280,33 +236,22 @@ def _connect() -> Any:
     return settings
 
 
-def _deployments_by_name(client: Any, names: list[str]) -> dict[str, Any]:
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
-
-    found = client.read_deployments(
-        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names))
-    )
-    out: dict[str, Any] = {}
-    for dep in found:
-        out.setdefault(dep.name, dep)
-    return out
-
-
 def run_job(args: argparse.Namespace) -> int:
-    # Point Prefect at the stack first: reading the catalog imports Prefect (for triggers),
-    # and Prefect reads PREFECT_API_URL once, at import.
-    from deployments.runtime import use_stack_api
-    from neo_automation.settings import load_settings
-
+    """`automation tasks run`: start a job now; with --wait, 0 only when it completed."""
+    # Point Prefect at the stack first: reading the catalog imports Prefect, and Prefect
+    # reads PREFECT_API_URL once, at import.
     use_stack_api(load_settings())
     catalog = _catalog()
     entry = catalog.get(args.task)
     settings = _connect()
+    # after use_stack_api, like every Prefect import here (see the top of the module)
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
+    from deployments.jobs import deployments_by_name
+
     with get_client(sync_client=True) as client:
-        deployment = _deployments_by_name(client, [entry.name]).get(entry.name)
+        deployment = deployments_by_name(client, [entry.name]).get(entry.name)
     if deployment is None:
         raise ConfigError(
             f"job {entry.name!r} is in the catalog but not deployed at {settings.api_url}: "
@@ -326,9 +271,8 @@ def run_job(args: argparse.Namespace) -> int:
 
 
 def _wait(flow_run_id: Any, poll_seconds: float = 2.0) -> Any:
-    import time
-
-    from prefect.client.orchestration import get_client
+    """The flow run once it reached a final state (polls the API)."""
+    from prefect.client.orchestration import get_client  # see the top of the module
 
     with get_client(sync_client=True) as client:
         while True:
@@ -338,56 +282,11 @@ def _wait(flow_run_id: Any, poll_seconds: float = 2.0) -> Any:
             time.sleep(poll_seconds)
 
 
-def status_rows(names: list[str]) -> list[dict[str, Any]]:
-    """Per job: deployed or not, paused, last finished or running run, next scheduled run."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    waiting = [StateType.SCHEDULED, StateType.PENDING]
-    rows = []
-    with get_client(sync_client=True) as client:
-        deployments = _deployments_by_name(client, names)
-        for name in names:
-            dep = deployments.get(name)
-            row: dict[str, Any] = {"name": name, "deployed": dep is not None, "paused": None,
-                                   "last_state": None, "last_time": None, "next_run": None}
-            if dep is not None:
-                only = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
-                row["paused"] = dep.paused
-                last = client.read_flow_runs(
-                    deployment_filter=only,
-                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                        type=FlowRunFilterStateType(not_any_=waiting))),
-                    sort=FlowRunSort.START_TIME_DESC, limit=1,
-                )
-                if last:
-                    run = last[0]
-                    when = run.end_time or run.start_time or run.expected_start_time
-                    row["last_state"] = run.state.name if run.state else None
-                    row["last_time"] = when.isoformat(timespec="seconds") if when else None
-                upcoming = client.read_flow_runs(
-                    deployment_filter=only,
-                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
-                    sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=1,
-                )
-                if upcoming and upcoming[0].expected_start_time:
-                    row["next_run"] = upcoming[0].expected_start_time.isoformat(
-                        timespec="seconds")
-            rows.append(row)
-    return rows
-
-
 def status(args: argparse.Namespace) -> int:
+    """`automation tasks status`: last and next run of every job, from the API."""
     _connect()  # before the catalog: it imports Prefect, which reads its settings at import
+    from deployments.jobs import status_rows  # see the top of the module
+
     catalog = _catalog()
     rows = status_rows(catalog.names())
     if args.json:

@@ -15,16 +15,14 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from deployments.catalog import (
+from deployments.catalog import QUEUES, load_catalog, read_catalog
+from deployments.catalog_edit import (
     COMMAND_GRACE_SECONDS,
-    QUEUES,
-    ConfigError,
     add_entry,
     command_entry,
-    load_catalog,
-    read_catalog,
     remove_entry,
 )
+from neo_automation.errors import ConfigError
 
 CATALOG = ROOT / "prefect.yaml"
 

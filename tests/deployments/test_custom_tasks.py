@@ -1,22 +1,20 @@
-"""Custom jobs: `automation tasks add|remove|list|run|status` and the run-command flow.
+"""Custom jobs: `automation tasks add|remove|list|run|status`.
 
 The CLI works on a copy of the catalog named by AUTOMATION_CATALOG, so the repository's own
-`prefect.yaml` is never touched. The flow runs on the session's real Prefect server.
+`prefect.yaml` is never touched. `run` and `status` talk to the session's real Prefect server.
+The command runner is tested in tests/core/commands/, the run-command flow in tests/flows/.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from helpers import ROOT, run_cli
 
 from deployments.cli import main
-from tasks.commands import CommandResult, execute_command, format_command_report
 
 
 @pytest.fixture
@@ -121,121 +119,6 @@ def test_cli_subprocess_end_to_end(catalog: Path, cli_env: dict[str, str]) -> No
     assert "weekly on Friday at 17:30" in proc.stdout and "30 17 * * 5" in proc.stdout
     proc = run_cli("tasks", "add", "weekly-report", "--command", "echo again", env=cli_env)
     assert proc.returncode == 2 and "already exists" in proc.stderr
-
-
-# -- the command runner, without Prefect -----------------------------------------------------
-
-
-def test_execute_streams_lines_in_order(tmp_path: Path) -> None:
-    seen: list[str] = []
-    code = "import sys\nfor i in range(3):\n    print(i, flush=True)\nprint('err', file=sys.stderr)"
-    result = execute_command([sys.executable, "-c", code], tmp_path, 30, on_line=seen.append)
-    assert result.ok and result.returncode == 0
-    assert seen == ["0", "1", "2", "err"] and result.lines == 4
-    assert result.cwd == str(tmp_path)
-
-
-def test_execute_a_missing_program(tmp_path: Path) -> None:
-    result = execute_command(["/nonexistent/tool", "--x"], tmp_path, 5)
-    assert not result.ok and result.returncode is None
-    assert "/nonexistent/tool" in result.error
-
-
-def test_timeout_stops_the_whole_process_group(tmp_path: Path) -> None:
-    pid_file = tmp_path / "child.pid"
-    code = (
-        "import subprocess, sys, time\n"
-        f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
-        "print('started', flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    started = time.monotonic()
-    result = execute_command([sys.executable, "-c", code], tmp_path, 2)
-    assert result.timed_out and result.returncode is None and not result.ok
-    assert time.monotonic() - started < 15
-    child = int(pid_file.read_text())
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("the command's child survived the timeout")
-
-
-def test_report_fences_output_that_contains_fences() -> None:
-    result = CommandResult(["echo", "```"], "/tmp", 0, 0.1, lines=2,
-                           tail=["```\n", "<script>alert(1)</script> | x\n"])
-    text = format_command_report(result, "job | <b>")
-    assert "````text\n```\n<script>" in text and text.rstrip().endswith("````")
-    assert "job \\| &lt;b&gt;" in text
-
-
-# -- the flow on a real server ---------------------------------------------------------------
-
-
-def _task_runs(flow_run_id: object) -> list:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        return client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-
-
-def test_failing_command_fails_the_run_after_retries(
-    prefect_server: str, automation_env: Path, tmp_path: Path
-) -> None:
-    from prefect.artifacts import Artifact
-
-    from flows.run_command import run_command
-
-    counter = tmp_path / "attempts"
-    code = (
-        f"p = {str(counter)!r}\n"
-        "import os\n"
-        "n = int(open(p).read()) + 1 if os.path.exists(p) else 1\n"
-        "open(p, 'w').write(str(n))\n"
-        "print('attempt', n, flush=True)\n"
-        "raise SystemExit(1)\n"
-    )
-    state = run_command(
-        command=[sys.executable, "-c", code], cwd=str(tmp_path), retries=2,
-        retry_delay_seconds=0, return_state=True,
-    )
-    assert state.is_failed()
-    assert "exited with code 1" in state.message
-    assert counter.read_text() == "3"  # one run and two retries
-    runs = _task_runs(state.state_details.flow_run_id)
-    assert len(runs) == 1 and runs[0].run_count == 3 and runs[0].state.is_failed()
-    artifact = Artifact.get("command-run-command")
-    assert artifact is not None
-    assert "attempt 3" in artifact.data and "exit code 1" in artifact.data
-
-
-def test_successful_command_returns_its_result(
-    prefect_server: str, automation_env: Path, tmp_path: Path
-) -> None:
-    from flows.run_command import run_command
-
-    result = run_command(command=[sys.executable, "-c", "import os; print(os.getcwd())"],
-                         cwd=str(tmp_path), timeout_seconds=30)
-    assert result["returncode"] == 0 and result["lines"] == 1
-    assert result["cwd"] == str(tmp_path)
-
-
-def test_command_past_its_limit_fails(prefect_server: str, automation_env: Path) -> None:
-    from flows.run_command import run_command
-
-    state = run_command(
-        command=[sys.executable, "-c", "import time; time.sleep(30)"], timeout_seconds=1,
-        retries=0, return_state=True,
-    )
-    assert state.is_failed() and "past its limit of 1 s" in state.message
 
 
 def test_run_and_status_need_a_deployment(

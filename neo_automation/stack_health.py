@@ -1,0 +1,73 @@
+"""Health checks of the stack's own resources, without Prefect: database, disk, channels, data.
+
+`automation health` runs these next to its Prefect checks (API, runner, runs). Each check takes
+the settings and returns `(status, detail)`: status is `OK`, `DEGRADED` or `DOWN`, detail is
+one line saying what was found and, when it is not OK, what to do. A check raises only the
+project's own errors (`StoreError` when the database cannot be opened, `ConfigError` for a
+broken channel setting); the caller turns those into a status.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import sqlalchemy as sa
+
+from neo_automation.channels.env import channels_from_env
+from neo_automation.settings import Settings
+from neo_automation.store.metric_store import MetricStore
+
+OK, DEGRADED, DOWN = "ok", "degraded", "down"
+#: Below this much free space (or 5 %) in the data directory the stack is degraded.
+MIN_FREE_BYTES = 1 << 30  # 1 GiB
+
+Check = tuple[str, str]
+
+
+def check_database(settings: Settings) -> Check:
+    """The metrics database takes a write transaction and passes SQLite's quick_check."""
+    with MetricStore(settings.metrics_url) as store:
+        # the store's own write transaction proves the database takes a write lock
+        with store._write() as conn:
+            if store.engine.dialect.name == "sqlite":
+                verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
+                if verdict != "ok":
+                    return DOWN, (f"metrics database integrity check failed ({verdict}): "
+                                  "restore it from a backup or move it away to start afresh")
+            conn.execute(sa.text("SELECT 1"))
+    return OK, "metrics database writable and intact"
+
+
+def check_space(settings: Settings) -> Check:
+    """Free space under the data directory: degraded below 1 GiB or 5 %."""
+    usage = shutil.disk_usage(settings.data_path)
+    free_pct = 100 * usage.free / usage.total
+    if usage.free < MIN_FREE_BYTES or free_pct < 5:
+        return DEGRADED, (f"only {usage.free / 2**30:.1f} GiB ({free_pct:.0f} %) free under "
+                          f"{settings.data_path}: run the housekeeping job or free space")
+    return OK, f"{usage.free / 2**30:.1f} GiB free under {settings.data_path}"
+
+
+def check_channels(settings: Settings) -> Check:
+    """The notification channels configured in the environment (nothing is sent)."""
+    channels = channels_from_env(os.environ)
+    if not channels:
+        return OK, ("no notification channel configured (set SLACK_WEBHOOK_URL, "
+                    "EMAIL_SMTP_SERVER or WEBHOOK_URL to get alerts)")
+    return OK, f"channels configured: {', '.join(sorted(channels))}"
+
+
+def check_freshness(settings: Settings) -> Check:
+    """The dead-man's switch: degraded when no system metric is newer than the stale limit."""
+    with MetricStore(settings.metrics_url) as store:
+        latest = store.latest("system.")
+    if not latest:
+        return DEGRADED, "no system metrics collected yet: run 'automation metrics collect'"
+    age = time.time() - max(ts for _, _, _, ts, _ in latest)
+    if age > settings.stale_after_seconds:
+        return DEGRADED, (f"no metrics collected for {age / 3600:.1f} h (more than "
+                          f"{settings.stale_after_seconds / 3600:.1f} h): check the "
+                          "metrics-collection deployment and the serve process")
+    return OK, f"latest metrics are {age:.0f} s old"
