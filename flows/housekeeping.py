@@ -8,18 +8,22 @@ server's DB vacuum service, not here. `python flows/housekeeping.py` runs it onc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from neo_automation.alerts.state import silenced_while
-from neo_automation.settings import load_settings
-from neo_automation.store.metric_store import MetricStore
-from tasks.housekeeping import (
+from neo_automation.housekeeping import (
     LOG_KEEP,
     LOG_MAX_BYTES,
     REPORT_RETENTION_DAYS,
+    check_parameters,
+    summarise,
+    summary_line,
+)
+from neo_automation.settings import load_settings
+from neo_automation.store.metric_store import MetricStore
+from tasks.housekeeping import (
     expire_reports,
     prune_metric_samples,
     publish_housekeeping_report,
@@ -52,42 +56,18 @@ def housekeeping(
     Returns:
         Per step (logs, reports, metrics) what was removed and the bytes freed, plus the total.
     """
-    for name, value in (("report_retention_days", report_retention_days),
-                        ("log_max_bytes", log_max_bytes)):
-        if not value > 0:
-            raise ValueError(f"{name} {value!r} must be above 0")
-    if log_keep < 0:
-        raise ValueError(f"log_keep {log_keep!r} must be 0 or more")
-    logger = get_run_logger()
     settings = load_settings()
-    raw_days = raw_retention_days if raw_retention_days is not None else (
-        settings.raw_retention_days
-    )
-    if not raw_days > 0:
-        raise ValueError(f"raw_retention_days {raw_days!r} must be above 0")
-    store = MetricStore(settings.metrics_url)
-    try:
-        with silenced_while(store, SILENCES, reason="housekeeping running"):
-            logs = rotate_logs(str(settings.log_path), log_max_bytes, log_keep)
-            reports = expire_reports(str(settings.data_path / "reports"), report_retention_days)
-            metrics = prune_metric_samples(settings.metrics_url, raw_days, vacuum)
-    finally:
-        store.close()
-    result = {
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "report_retention_days": report_retention_days,
-        "raw_retention_days": raw_days,
-        "logs": logs,
-        "reports": reports,
-        "metrics": metrics,
-        "bytes_freed": logs["bytes_freed"] + reports["bytes_freed"] + metrics["bytes_freed"],
-    }
+    raw_days = settings.raw_retention_days if raw_retention_days is None else raw_retention_days
+    check_parameters(report_retention_days, log_max_bytes, log_keep, raw_days)
+    with MetricStore(settings.metrics_url) as store, silenced_while(
+        store, SILENCES, reason="housekeeping running"
+    ):
+        logs = rotate_logs(str(settings.log_path), log_max_bytes, log_keep)
+        reports = expire_reports(str(settings.data_path / "reports"), report_retention_days)
+        metrics = prune_metric_samples(settings.metrics_url, raw_days, vacuum)
+    result = summarise(logs, reports, metrics, report_retention_days, raw_days)
     publish_housekeeping_report(result)
-    logger.info(
-        "rotated %d logs, deleted %d reports and %d raw samples; freed %d bytes",
-        len(logs["rotated"]), len(reports["removed"]), metrics["samples_deleted"],
-        result["bytes_freed"],
-    )
+    get_run_logger().info(summary_line(result))
     return result
 
 

@@ -1,4 +1,8 @@
-"""Housekeeping on real files and a real SQLite store: what it removes, keeps and frees."""
+"""Housekeeping on real files and a real SQLite store: what it removes, keeps and frees.
+
+The core steps, without Prefect: log rotation, report expiry, pruning with VACUUM, parameter
+checks and the markdown summary.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from neo_automation.metrics import Sample
-from neo_automation.store.metric_store import MetricStore, rollups_table
-from tasks.housekeeping import (
+from neo_automation.housekeeping import (
+    check_parameters,
     delete_old_files,
     format_housekeeping_report,
     prune_metric_store,
     rotate_log_files,
+    summarise,
+    summary_line,
 )
+from neo_automation.metrics import Sample
+from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.schema import rollups_table
 
 DAY = 86400.0
 
@@ -93,14 +101,13 @@ def test_prune_keeps_rollups_and_shrinks_the_file(tmp_path: Path) -> None:
     db = tmp_path / "metrics.db"
     url = f"sqlite:///{db}"
     now = time.time()
-    store = MetricStore(url)
-    _fill(store, now - 60 * DAY, 15000, 120.0)  # 20+ days of old samples, every 2 min
-    _fill(store, now - DAY, 200, 60.0)  # recent ones
-    total = store.count_samples()
-    with store.engine.connect() as conn:
-        rollups = conn.execute(rollups_table.select()).all()
-    old_window = store.aggregate(now - 60 * DAY, now - 40 * DAY, "system.memory")
-    store.close()
+    with MetricStore(url) as store:
+        _fill(store, now - 60 * DAY, 15000, 120.0)  # 20+ days of old samples, every 2 min
+        _fill(store, now - DAY, 200, 60.0)  # recent ones
+        total = store.count_samples()
+        with store.engine.connect() as conn:
+            rollups = conn.execute(rollups_table.select()).all()
+        old_window = store.aggregate(now - 60 * DAY, now - 40 * DAY, "system.memory")
     size_before = sum(p.stat().st_size for p in tmp_path.iterdir())
 
     result = prune_metric_store(url, retention_days=30, vacuum=True, now=now)
@@ -110,69 +117,13 @@ def test_prune_keeps_rollups_and_shrinks_the_file(tmp_path: Path) -> None:
     assert details["bytes_after"] < details["bytes_before"] / 2
     assert result.bytes_freed == details["bytes_before"] - details["bytes_after"]
 
-    store = MetricStore(url)
-    try:
+    with MetricStore(url) as store:
         assert store.count_samples() == total - 30000 == 400
         with store.engine.connect() as conn:
             assert conn.execute(rollups_table.select()).all() == rollups  # rollups stay
         assert store.aggregate(now - 60 * DAY, now - 40 * DAY, "system.memory") == old_window
         assert store.series_points("system.memory.percent", 0, now - 30 * DAY) == []
-    finally:
-        store.close()
     assert sum(p.stat().st_size for p in tmp_path.iterdir()) == details["bytes_after"]
-
-
-def test_flow_reports_what_it_removed(
-    prefect_server: str, automation_env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from prefect.artifacts import Artifact
-
-    from flows.housekeeping import housekeeping
-    from tasks.housekeeping import REPORT_KEY
-
-    monkeypatch.setenv("AUTOMATION_RAW_RETENTION_DAYS", "7")
-    logs = automation_env / "logs"
-    logs.mkdir(parents=True)
-    (logs / "integration_manager.log").write_text("line\n" * 50000)
-    reports = automation_env / "reports"
-    reports.mkdir()
-    expired = reports / "old.md"
-    expired.write_text("# old\n")
-    _age(expired, 10)
-    kept = reports / "new.md"
-    kept.write_text("# new\n")
-    store = MetricStore(f"sqlite:///{automation_env / 'metrics.db'}")
-    _fill(store, time.time() - 20 * DAY, 3000, 60.0)
-    _fill(store, time.time() - 3600, 10, 60.0)
-    store.close()
-
-    result = housekeeping(report_retention_days=5, log_max_bytes=1000)
-    assert result["raw_retention_days"] == 7
-    assert result["metrics"]["samples_deleted"] == 6000
-    assert result["reports"]["removed"] == [str(expired)] and kept.exists()
-    assert len(result["logs"]["rotated"]) == 1
-    assert result["bytes_freed"] == sum(
-        result[k]["bytes_freed"] for k in ("logs", "reports", "metrics")
-    ) > 0
-    artifact = Artifact.get(REPORT_KEY)
-    assert artifact is not None
-    assert "6000 samples older than 7 days, VACUUM" in artifact.data
-    assert "old.md" in artifact.data
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [({"report_retention_days": 0}, "report_retention_days 0"),
-     ({"log_keep": -1}, "log_keep -1"),
-     ({"raw_retention_days": -2}, "raw_retention_days -2")],
-)
-def test_flow_refuses_bad_parameters(
-    prefect_server: str, automation_env: Path, kwargs: dict, message: str
-) -> None:
-    from flows.housekeeping import housekeeping
-
-    state = housekeeping(**kwargs, return_state=True)
-    assert state.is_failed() and message in state.message
 
 
 def test_report_escapes_file_names() -> None:
@@ -187,16 +138,21 @@ def test_report_escapes_file_names() -> None:
     assert "Freed 2.0 KiB in total" in text and "a\\|b&lt;c&gt;.md" in text
 
 
-def test_prefect_history_retention_settings_the_stack_sets(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Prefect's own run history is pruned by its DB vacuum service, configured like this."""
-    from datetime import timedelta
+def test_parameters_are_checked_one_line_each() -> None:
+    check_parameters(90, 1000, 0, 30)
+    for args, message in (((0, 1000, 5, 30), "report_retention_days 0 must be above 0"),
+                          ((90, 0, 5, 30), "log_max_bytes 0 must be above 0"),
+                          ((90, 1000, -1, 30), "log_keep -1 must be 0 or more"),
+                          ((90, 1000, 5, -2), "raw_retention_days -2 must be above 0")):
+        with pytest.raises(ValueError, match=f"^{message}$"):
+            check_parameters(*args)
 
-    from prefect.settings.models.server.services import ServerServicesDBVacuumSettings
 
-    monkeypatch.setenv("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "events,flow_runs")
-    monkeypatch.setenv("PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD", str(30 * 86400))
-    settings = ServerServicesDBVacuumSettings()
-    assert settings.enabled_vacuum_types == {"events", "flow_runs", "orphans"}
-    assert settings.retention_period == timedelta(days=30)
+def test_summary_adds_up_the_steps() -> None:
+    logs = {"rotated": [{"file": "a.log"}], "removed": [], "bytes_freed": 10}
+    reports = {"removed": ["r.md"], "bytes_freed": 5}
+    metrics = {"samples_deleted": 7, "vacuumed": True, "bytes_freed": 100}
+    result = summarise(logs, reports, metrics, 90, 30)
+    assert result["bytes_freed"] == 115 and result["raw_retention_days"] == 30
+    assert summary_line(result) == (
+        "rotated 1 logs, deleted 1 reports and 7 raw samples; freed 115 bytes")
