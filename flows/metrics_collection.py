@@ -1,8 +1,8 @@
-"""The `metrics-collection` job: system, application and project metrics into the store.
+"""The `metrics-collection` job: system, application, custom and project metrics into the store.
 
-Reads each category, stores every sample in one batch, and publishes to the Prefect UI a table
-of the latest system metrics and a markdown summary under stable artifact keys.
-`python flows/metrics_collection.py` runs it once.
+Reads each category, stores every sample in one batch, runs the alert rules over them, and
+publishes to the Prefect UI a table of the latest system metrics and a markdown summary under
+stable artifact keys. `python flows/metrics_collection.py` runs it once.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.project_metrics import project_metrics
+from neo_automation.metrics import MetricSpec, Sample
+from neo_automation.metrics.collectors import CollectorResult
 from neo_automation.reports.formats import iso, sample_json
 from tasks.collection import (
     collect_application_metrics,
@@ -25,6 +27,7 @@ from tasks.collection import (
 )
 
 CATEGORIES = ("system", "application", "project", "custom")
+DEFAULT_CATEGORIES = ("system", "application", "custom")
 
 
 @flow(name="metrics-collection", log_prints=True)
@@ -39,19 +42,21 @@ def metrics_collection(
         jax_benchmark: run the JAX matmul micro-benchmark with the application metrics.
 
     Returns:
-        One JSON-ready dict keyed by category, plus `collected_at`, `stored` and `errors`.
+        One JSON-ready dict keyed by category, plus `collected_at`, `stored`, `alerts` and
+        `errors`.
+
+    Raises:
+        ValueError: an unknown category.
     """
-    logger = get_run_logger()
-    chosen = list(categories or ("system", "application", "custom"))
+    chosen = list(categories or DEFAULT_CATEGORIES)
     unknown = [c for c in chosen if c not in CATEGORIES]
     if unknown:
         raise ValueError(
-            f"unknown category {unknown[0]!r}: expected one of {', '.join(CATEGORIES)}"
-        )
+            f"unknown category {unknown[0]!r}: expected one of {', '.join(CATEGORIES)}")
     result: dict[str, Any] = {"collected_at": iso(time.time()), "errors": []}
-    samples = []
-    system = []
-    custom_metrics = []
+    samples: list[Sample] = []
+    custom_metrics: list[MetricSpec] = []
+    system: list[Sample] = []
     if "system" in chosen:
         outcome = collect_system_metrics()
         system = outcome.samples
@@ -60,25 +65,15 @@ def metrics_collection(
         result["errors"].extend(outcome.errors)
     if "application" in chosen:
         outcome = collect_application_metrics(benchmark=jax_benchmark)
-        training = ingest_training_metrics()
         samples.extend(outcome.samples)
-        jax = outcome.details.get("jax", {"available": False, "reason": "; ".join(outcome.errors)})
-        result["application"] = {"jax": jax, **sample_json(outcome.samples), "training": training}
-        result["errors"].extend(outcome.errors)
-        if not jax["available"]:
-            result["errors"].append(f"application: {jax['reason']}")
-        result["errors"].extend(training["ingest"]["skipped"])
+        result["application"] = _application(outcome, _training(), result["errors"])
     if "custom" in chosen:
-        custom: dict[str, Any] = {}
-        for outcome in collect_custom_metrics():
+        outcomes = collect_custom_metrics()
+        for outcome in outcomes:
             samples.extend(outcome.samples)
             custom_metrics.extend(outcome.metrics)
             result["errors"].extend(outcome.errors)
-            if outcome.collector != "(loading)":
-                custom[outcome.collector] = {**sample_json(outcome.samples),
-                                             "details": outcome.details,
-                                             "seconds": round(outcome.seconds, 3)}
-        result["custom"] = custom
+        result["custom"] = _custom(outcomes)
     if "project" in chosen:
         project = project_metrics()
         result["project"] = project["totals"]
@@ -86,8 +81,35 @@ def metrics_collection(
     result["stored"] = store_metrics(samples, custom_metrics) if samples else 0
     result["alerts"] = evaluate_alerts(samples) if samples else []
     publish_metrics_artifacts(system, result)
-    logger.info("stored %d samples from %s", result["stored"], ", ".join(chosen))
+    get_run_logger().info("stored %d samples from %s", result["stored"], ", ".join(chosen))
     return result
+
+
+def _training() -> dict[str, Any]:
+    """The training ingestion's result; a failure (after its retries) is reported, not fatal."""
+    ingested = ingest_training_metrics(return_state=True)
+    # Training that fails after its retries must not cost the other categories' samples.
+    if ingested.is_completed():
+        return ingested.result()
+    return {"ingest": {"skipped": [f"training: {ingested.message}"]}, "runs": []}
+
+
+def _application(outcome: CollectorResult, training: dict[str, Any],
+                 errors: list[str]) -> dict[str, Any]:
+    """The application part of the result (JAX, its samples, training); problems to `errors`."""
+    jax = outcome.details.get("jax", {"available": False, "reason": "; ".join(outcome.errors)})
+    errors.extend(outcome.errors)
+    if not jax["available"]:
+        errors.append(f"application: {jax['reason']}")
+    errors.extend(training["ingest"]["skipped"])
+    return {"jax": jax, **sample_json(outcome.samples), "training": training}
+
+
+def _custom(outcomes: list[CollectorResult]) -> dict[str, Any]:
+    """The custom part of the result: per collector, its samples, details and time."""
+    return {o.collector: {**sample_json(o.samples, o.metrics), "details": o.details,
+                          "seconds": round(o.seconds, 3)}
+            for o in outcomes if o.collector != "(loading)"}
 
 
 if __name__ == "__main__":
