@@ -1,10 +1,15 @@
-"""Alerting at the edges: the rules in force, Prefect events and notifications of transitions.
+"""Prefect tasks of alerting: emit events for alert transitions and notify their channels.
 
-The decisions are pure (`neo_automation.alerts.evaluate`), the state is in the store (`neo_automation.alerts.state`); this
-module reads the rules (Prefect Variable, file or defaults), emits `automation.alert.firing` and
-`automation.alert.resolved` events with the rule and the metric as resources, and queues one
-notification per transition on the rule's channels. Prefect is imported only when needed, so the
-monitor loop stays cheap until something actually changes.
+The decisions are pure (`neo_automation.alerts.evaluate`), the state is in the store
+(`neo_automation.alerts.state`), the messages go through the outbox
+(`neo_automation.delivery.alerts`). `emit_alert_events` emits `automation.alert.firing` and
+`automation.alert.resolved` events with the rule and the metric as resources;
+`notify_alert_transitions` queues one message per transition on the rule's channels (saved
+notification blocks first, the environment second) and delivers what is due.
+
+`dispatch_transitions` runs both as plain functions for callers outside a flow run (the
+`metrics monitor` loop, and the evaluate-alerts task): a task called outside a flow would make
+Prefect start a temporary server.
 """
 
 from __future__ import annotations
@@ -13,9 +18,18 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from neo_automation.alerts.evaluate import Transition, format_transition
-from neo_automation.alerts.rules import RULES_VARIABLE, AlertRule, load_rules
-from neo_automation.settings import Settings
+from prefect import task
+from prefect.events import emit_event
+
+from blocks.saved_channels import channels_in_force
+from neo_automation.alerts.evaluate import Transition
+from neo_automation.alerts.rules import AlertRule
+from neo_automation.delivery.alerts import alert_message, queue_transitions, wanted_channels
+from neo_automation.delivery.deliver import deliver_pending
+from neo_automation.delivery.outbox import pending_channels
+from neo_automation.prefect_api import server_healthy
+from neo_automation.settings import Settings, load_settings
+from neo_automation.store.metric_store import MetricStore
 
 log = logging.getLogger("automation.alerts")
 
@@ -23,35 +37,10 @@ EVENT_NAMES = {"firing": "automation.alert.firing", "repeat": "automation.alert.
                "resolved": "automation.alert.resolved"}
 
 
-def read_rules_variable(api_available: bool) -> Any:
-    """The Prefect Variable holding UI-edited rules, or None without a server or variable."""
-    if not api_available:
-        return None
-    from prefect.variables import Variable
-
-    return Variable.get(RULES_VARIABLE, default=None)
-
-
-def rules_in_force(settings: Settings, api_available: bool) -> tuple[list[AlertRule], str]:
-    """The rule set and its source, custom collectors' metrics included."""
-    from neo_automation.store.metric_store import MetricStore
-
-    store = MetricStore(settings.metrics_url)
-    try:
-        extra = set(store.definitions())
-    finally:
-        store.close()
-    return load_rules(settings.root, settings.alert_rules,
-                      variable=read_rules_variable(api_available), extra_metrics=extra)
-
-
+@task(name="emit-alert-events")
 def emit_alert_events(transitions: Sequence[Transition]) -> int:
     """One Prefect event per firing, repeat or resolve; returns how many were emitted."""
     wanted = [t for t in transitions if t.to_status in EVENT_NAMES]
-    if not wanted:
-        return 0
-    from prefect.events import emit_event
-
     for t in wanted:
         emit_event(
             event=EVENT_NAMES[t.to_status],
@@ -70,109 +59,50 @@ def emit_alert_events(transitions: Sequence[Transition]) -> int:
     return len(wanted)
 
 
-def alert_message(t: Transition, rule: AlertRule | None) -> dict[str, Any]:
-    """Subject and body of the notification for one transition."""
-    line = format_transition(t, rule.comparison if rule else "", rule.threshold if rule else None)
-    return {
-        "subject": line,
-        "text": line + (f"\n{rule.description}" if rule and rule.description else ""),
-        "data": t.as_dict(),
-    }
+@task(name="notify-alert-transitions", retries=2, retry_delay_seconds=[2, 10])
+def notify_alert_transitions(rules: Sequence[AlertRule], transitions: Sequence[Transition],
+                             api_url: str | None = None,
+                             use_api: bool = True) -> list[dict[str, Any]]:
+    """Queue one message per transition on its rule's channels and deliver what is due.
 
+    Args:
+        rules: The rules in force.
+        transitions: The transitions to notify.
+        api_url: The Prefect API to read saved blocks from (None: Prefect's own setting).
+        use_api: False reads the channels from the environment only (no server).
 
-class RulesWatcher:
-    """Rules for a long-running process: reloaded when the rules file changes.
-
-    A reload that fails validation is logged (one line naming file, rule and field) and the
-    previous good rules stay in force.
+    Returns:
+        One dict per outbox entry tried (report_key, period, channel, status, detail).
     """
-
-    def __init__(self, settings: Settings, store: Any) -> None:
-        from neo_automation.alerts.rules import rules_path
-
-        self.settings = settings
-        self.store = store
-        self.path = rules_path(settings.root, settings.alert_rules)
-        self.mtime = self._mtime()
-        self.rules, self.source = rules_in_force(settings, api_available=False)
-
-    def _mtime(self) -> float:
-        try:
-            return self.path.stat().st_mtime if self.path else 0.0
-        except OSError:
-            return 0.0
-
-    def refresh(self) -> None:
-        from neo_automation.errors import ConfigError
-
-        mtime = self._mtime()
-        if mtime == self.mtime:
-            return
-        self.mtime = mtime
-        try:
-            self.rules, self.source = rules_in_force(self.settings, api_available=False)
-            log.info("alert rules reloaded from %s (%d rules)", self.source, len(self.rules))
-        except ConfigError as exc:
-            log.error("alert rules not reloaded, the previous ones stay in force: %s", exc)
-            print(f"warning: {exc}; the previous alert rules stay in force", flush=True)
-
-    def evaluate(self, samples: Sequence[Any]) -> list[Transition]:
-        """Run the samples through the rules; record, emit and notify what changed."""
-        from neo_automation.alerts.state import process_samples
-
-        self.refresh()
-        metrics = {r.metric for r in self.rules}
-        relevant = [(s.name, s.labels, s.ts, s.value) for s in samples if s.name in metrics]
-        transitions = process_samples(self.store, self.rules, relevant)
-        if transitions:
-            dispatch_transitions(self.settings, self.rules, transitions)
-        return transitions
+    if not transitions:
+        return []
+    settings = load_settings()
+    by_name = {r.name: r for r in rules}
+    with MetricStore(settings.metrics_url) as store:
+        found = channels_in_force(
+            archive_dir=settings.data_path / "alerts", api_url=api_url, use_api=use_api,
+            names=wanted_channels(by_name, transitions) | pending_channels(store),
+        )
+        queue_transitions(store, by_name, transitions, found.channels)
+        results = deliver_pending(store, found.channels)
+    return [vars(r) for r in results]
 
 
 def dispatch_transitions(settings: Settings, rules: Sequence[AlertRule],
                          transitions: Sequence[Transition]) -> None:
-    """Log every transition, emit Prefect events and notify the rules' channels."""
-    from deployments.runtime import server_healthy
+    """Log every transition, emit Prefect events and notify the rules' channels.
 
+    Args:
+        settings: The settings (the stack's API URL).
+        rules: The rules in force.
+        transitions: What changed in one evaluation.
+    """
     by_name = {r.name: r for r in rules}
     for t in transitions:
-        rule = by_name.get(t.rule)
-        line = alert_message(t, rule)["subject"]
+        line = alert_message(t, by_name.get(t.rule))["subject"]
         (log.warning if t.to_status in ("firing", "repeat") else log.info)(line)
-    if server_healthy(settings.api_url):
-        emit_alert_events(transitions)
-    notify_transitions(settings, by_name, [t for t in transitions if t.notify])
-
-
-def notify_transitions(settings: Settings, rules: dict[str, AlertRule],
-                       transitions: Sequence[Transition]) -> list[Any]:
-    """Queue one message per transition on its rule's channels (all configured when none are
-    named) and deliver what is due; a failed delivery stays queued for the next run."""
-    if not transitions:
-        return []
-    import hashlib
-    import os
-
-    from neo_automation.channels.notify import channels_from_env
-    from neo_automation.delivery.outbox import deliver_pending, enqueue
-    from neo_automation.store.metric_store import MetricStore
-
-    channels = channels_from_env(os.environ, archive_dir=settings.data_path / "alerts")
-    store = MetricStore(settings.metrics_url)
-    try:
-        for t in transitions:
-            rule = rules.get(t.rule)
-            message = alert_message(t, rule)
-            series = hashlib.sha1(t.series.encode()).hexdigest()[:8]
-            period = f"{int(t.ts)}-{t.to_status}-{series}"
-            key = f"alert-{t.rule}"[:100]
-            payload = {"subject": message["subject"], "text": message["text"],
-                       "data": message["data"], "key": f"{key}-{period}", "created": t.ts}
-            for name in (rule.channels if rule and rule.channels else channels):
-                if name in channels:
-                    enqueue(store, key, period, name, payload)
-                else:
-                    log.warning("rule %s names channel %r, which is not configured", t.rule, name)
-        return deliver_pending(store, channels)
-    finally:
-        store.close()
+    healthy = server_healthy(settings.api_url)
+    if healthy:
+        emit_alert_events.fn(transitions)
+    notify_alert_transitions.fn(rules, [t for t in transitions if t.notify],
+                                api_url=settings.api_url, use_api=healthy)

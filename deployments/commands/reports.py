@@ -5,9 +5,11 @@ one named with `--channel`, right away (not through the outbox), and prints one 
 channel: `delivered`, the reason it failed, or `not configured` with what to set. It exits 0
 when every configured channel delivered, 1 otherwise, 2 on a bad setting.
 
-Channels come from the environment (`SLACK_WEBHOOK_URL`, `EMAIL_*`, `WEBHOOK_URL`,
-`WEBHOOK_SECRET`); the file channel is the report archive under the data directory. This
-command does not import Prefect.
+Channels are those a delivery uses: when the stack's Prefect API answers, the saved
+notification blocks (`automation-slack`, `automation-email`, `automation-webhook`,
+`automation-archive`) first; the environment (`SLACK_WEBHOOK_URL`, `EMAIL_*`, `WEBHOOK_URL`,
+`WEBHOOK_SECRET`) for a channel with no saved block; the file channel is the report archive
+under the data directory. Without a server this command does not import Prefect.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deployments.runtime import use_stack_api
 from neo_automation.errors import ConfigError
+from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings, load_settings
 
-#: The channel kinds, in report order (the same as `neo_automation.channels.notify.CHANNEL_KINDS`; spelled out
-#: here so that building the parser imports nothing heavy).
+#: The channel kinds, in report order (the same as `neo_automation.channels.CHANNEL_KINDS`;
+#: spelled out here so that building the parser imports nothing heavy).
 CHANNELS = ("slack", "email", "webhook", "file")
 
 
@@ -59,16 +63,11 @@ def archive_path(settings: Settings) -> Path:
 def test(args: argparse.Namespace) -> int:
     """Send a test message through the configured channels; 0 when every one delivered."""
     settings = load_settings()
-    from neo_automation.channels.notify import (
-        NOT_CONFIGURED_HINTS,
-        DeliveryError,
-        Message,
-        channels_from_env,
-        describe_channel,
-        send,
-    )
+    # Every `automation` command imports this module to build its parser: the channels
+    # (pydantic models, slack-sdk) are imported only when this command runs.
+    from neo_automation.channels import NOT_CONFIGURED_HINTS, DeliveryError, Message
 
-    channels = channels_from_env(os.environ, archive_dir=archive_path(settings))
+    channels, sources = channels_for_test(settings)
     wanted = [args.channel] if args.channel else list(CHANNELS)
     now = time.time()
     host = socket.gethostname()
@@ -85,21 +84,37 @@ def test(args: argparse.Namespace) -> int:
     width = max(len(name) for name in wanted)
     all_delivered = True
     for name in wanted:
-        config = channels.get(name)
-        if config is None:
+        channel = channels.get(name)
+        if channel is None:
             print(f"{name:<{width}}  not configured ({NOT_CONFIGURED_HINTS[name]})")
-            if args.channel:
-                all_delivered = False
+            all_delivered = all_delivered and not args.channel
             continue
+        source = f"{sources[name]}, " if sources.get(name, "environment") != "environment" else ""
         try:
-            receipt = send(config, message)
+            receipt = channel.send(message)
         except DeliveryError as exc:
-            print(f"{name:<{width}}  failed: {exc}")
+            print(f"{name:<{width}}  failed: {source}{exc}")
             all_delivered = False
         else:
-            print(f"{name:<{width}}  delivered ({describe_channel(config)}: {receipt.detail})")
+            print(f"{name:<{width}}  delivered ({source}{channel.describe()}: {receipt.detail})")
     sys.stdout.flush()
     return 0 if all_delivered else 1
+
+
+def channels_for_test(settings: Settings) -> tuple[dict[str, Any], dict[str, str]]:
+    """The channels in force and where each came from (``block <name>`` or ``environment``)."""
+    from neo_automation.channels import channels_from_env  # see `test`: keep the parser light
+
+    if not server_healthy(settings.api_url):
+        return channels_from_env(os.environ, archive_dir=archive_path(settings)), {}
+    use_stack_api(settings)  # Prefect reads its settings at import: point it at the stack first
+    # Prefect costs about 1 s to import: only when a server is there to read saved blocks from.
+    from blocks.saved_channels import channels_in_force
+
+    found = channels_in_force(archive_dir=archive_path(settings))
+    for problem in found.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return dict(found.channels), found.sources
 
 
 def parse_period(text: str) -> tuple[str, str]:
@@ -134,8 +149,6 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         if name not in known:
             raise ConfigError(f"unknown report {name!r}: expected one of {', '.join(known)}")
-    from deployments.runtime import use_stack_api
-
     if not use_stack_api(settings):
         print(f"note: no Prefect server answers at {settings.api_url}; running on a temporary "
               "local server", file=sys.stderr)

@@ -2,8 +2,9 @@
 
 `archive_report` writes every rendering of a report to
 ``<archive_dir>/<report_key>/<YYYY-MM-DD>_<period>.<ext>`` atomically; `publish_report` is the
-rule "archive before any delivery": it archives, queues one outbox entry per configured channel,
-then delivers what is due, and answers with each channel's state.
+rule "archive before any delivery": it archives, then `queue_report` queues one outbox entry
+per channel and delivers what is due, and answers with each channel's state.
+`report_payload` is the message of a report built by the `reports` flow.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def publish_report(
         period: The period, such as 2025-06-01.
         rendered: Format to content (markdown or text becomes the message body, html the
             email's HTML, png inline images, anything else attachments).
-        channels: The configured channels (see `neo_automation.channels.notify.channels_from_env`).
+        channels: The channels in force, by name.
         subject: The message subject (default: "<report_key> <period>").
         facts: Key/value lines shown with the message.
         now: The current Unix time (default: the clock).
@@ -142,10 +143,50 @@ def publish_report(
         "created": now,
         "files": {fmt: str(path) for fmt, path in paths.items()},
     }
+    return queue_report(store, archive_dir, report_key, period, payload, channels, now=now,
+                        deliver=deliver, max_attempts_per_run=max_attempts_per_run)
+
+
+def queue_report(
+    store: MetricStore,
+    archive_dir: Path,
+    report_key: str,
+    period: str,
+    payload: Mapping[str, Any],
+    channels: Mapping[str, Channel],
+    *,
+    now: float | None = None,
+    deliver: bool = True,
+    max_attempts_per_run: int = 100,
+) -> dict[str, ChannelOutcome]:
+    """Queue an archived report for every channel, then deliver what is due.
+
+    A "file" channel that points at `archive_dir` counts as delivered by the archive itself.
+
+    Args:
+        store: The metrics store (holds the outbox).
+        archive_dir: The report archive the report was written to.
+        report_key: The report's key, such as daily-report.
+        period: The period, such as 2025-06-01.
+        payload: The outbox payload (see `neo_automation.delivery.payload`).
+        channels: The channels in force, by name.
+        now: The current Unix time (default: the clock).
+        deliver: Whether to run `deliver_pending` now (it also retries older entries).
+        max_attempts_per_run: Passed to `deliver_pending`.
+
+    Returns:
+        For every channel kind and every channel name: delivered, pending (with the reason),
+        skipped (not configured) or failed (with the error).
+
+    Raises:
+        ConfigError: A name is not accepted.
+        StoreError: The outbox cannot be written.
+    """
+    now = time.time() if now is None else now
     outcomes: dict[str, ChannelOutcome] = {}
     archive = Path(archive_dir).resolve()
-    for name, config in channels.items():
-        if isinstance(config, FileConfig) and Path(config.directory).resolve() == archive:
+    for name, channel in channels.items():
+        if isinstance(channel, FileConfig) and Path(channel.directory).resolve() == archive:
             outcomes[name] = ChannelOutcome("delivered", f"archived in {archive_dir}")
             continue
         enqueue(store, report_key, period, name, payload, now=now)
@@ -156,6 +197,39 @@ def publish_report(
     for kind in CHANNEL_KINDS:
         outcomes.setdefault(kind, ChannelOutcome("skipped", "not configured"))
     return outcomes
+
+
+def report_payload(data: Mapping[str, Any], result: Mapping[str, Any],
+                   paths: Mapping[str, Any], artifact_url: str | None,
+                   now: float | None = None) -> dict[str, Any]:
+    """The outbox payload of a built and archived report (the `reports` flow's).
+
+    Args:
+        data: The report data: ``title`` and ``headline`` rows (``label``, ``display``).
+        result: The run's result: ``report``, ``report_key``, ``period``, ``rendered``.
+        paths: Archived files: format -> path, and ``charts``: chart name -> PNG path.
+        artifact_url: The report's artifact in the Prefect UI, linked from the text.
+        now: The message's creation time (default: the clock).
+
+    Returns:
+        The JSON payload `enqueue` takes: the headline as text and facts, the archived
+        markdown/html/json and charts as files, the report and period as data.
+    """
+    files = {fmt: str(paths[fmt]) for fmt in ("markdown", "html", "json")
+             if fmt in result["rendered"]}
+    files.update({f"png:{name}": str(path) for name, path in paths["charts"].items()})
+    headline = [(row["label"], row["display"]) for row in data.get("headline", [])]
+    link = f"\nFull report: {artifact_url}" if artifact_url else ""
+    return {
+        "subject": f"{data['title']} ({result['period']})",
+        "text": "\n".join(f"{label}: {value}" for label, value in headline) + link,
+        "facts": [list(pair) for pair in headline],
+        "key": f"{result['report_key']}/{result['period']}",
+        "created": time.time() if now is None else now,
+        "files": files,
+        "data": {"report": result["report"], "period": result["period"],
+                 "artifact_url": artifact_url},
+    }
 
 
 def _outcome(row: Mapping[str, Any]) -> ChannelOutcome:

@@ -30,80 +30,22 @@ import json
 import logging
 import re
 import time
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from neo_automation.errors import ConfigError, StoreError
-from neo_automation.store.metric_store import MetricStore, metadata
+from neo_automation.errors import ConfigError
+from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.schema import outbox_table
 
 logger = logging.getLogger("automation.outbox")
 
 STATUSES = ("pending", "delivered", "skipped", "failed")
 
-outbox_table = sa.Table(
-    "delivery_outbox",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("report_key", sa.String(200), nullable=False),
-    sa.Column("period", sa.String(64), nullable=False),
-    sa.Column("channel", sa.String(64), nullable=False),
-    # JSON: the message, with the archived report's files referenced by path.
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("last_error", sa.String(1000), nullable=True),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("next_attempt_at", sa.Float, nullable=False),
-    sa.Column("delivered_at", sa.Float, nullable=True),
-    sa.Column("claimed_until", sa.Float, nullable=True),
-    sa.Column("claimed_by", sa.String(64), nullable=True),
-    sa.UniqueConstraint("report_key", "period", "channel", name="uq_outbox_entry"),
-    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
-)
-
 _REPORT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 _PERIOD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$")
 _CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-_ready_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-# -- table -----------------------------------------------------------------------------------
-
-
-def ensure_outbox(store: MetricStore) -> None:
-    """Create the outbox table (and its index) in the store's database if it is missing.
-
-    `MetricStore` creates it along with its own tables when this module was imported first;
-    this covers a store opened before that.
-
-    Args:
-        store: The metrics store.
-
-    Raises:
-        StoreError: The table cannot be created.
-    """
-    if store.engine in _ready_engines:
-        return
-    try:
-        outbox_table.create(store.engine, checkfirst=True)
-    except SQLAlchemyError as exc:
-        # Another process may have created it between the check and the CREATE.
-        try:
-            exists = sa.inspect(store.engine).has_table(outbox_table.name)
-        except SQLAlchemyError:
-            exists = False
-        if not exists:
-            reason = getattr(exc, "orig", None) or exc
-            raise StoreError(f"cannot create the delivery outbox table: {reason}") from None
-    _ready_engines.add(store.engine)
-
-
 
 def check_key(report_key: str, period: str) -> None:
     """Check a report key and period before they become an outbox key or archive file name.
@@ -165,7 +107,6 @@ def enqueue(
         text = json.dumps(dict(payload), sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"the payload of {report_key}/{period} is not JSON: {exc}") from None
-    ensure_outbox(store)
     now = time.time() if now is None else now
     row = {
         "report_key": report_key,
@@ -209,7 +150,6 @@ def requeue(
     wrong = [s for s in statuses if s not in ("failed", "skipped")]
     if wrong:
         raise ConfigError(f"cannot requeue {', '.join(wrong)} entries: only failed or skipped")
-    ensure_outbox(store)
     t = outbox_table.c
     condition: sa.ColumnElement[bool] = t.status.in_(statuses)
     if channel is not None:
@@ -242,7 +182,6 @@ def outbox_entries(
     Returns:
         One dict per row with every column (the payload as parsed JSON).
     """
-    ensure_outbox(store)
     t = outbox_table.c
     query = sa.select(outbox_table).order_by(t.created_at, t.id)
     if report_key is not None:
@@ -267,7 +206,6 @@ def pending_channels(store: MetricStore) -> set[str]:
     Returns:
         Distinct channel names of the entries whose status is pending.
     """
-    ensure_outbox(store)
     t = outbox_table.c
     query = sa.select(t.channel).where(t.status == "pending").distinct()
     with store.engine.connect() as conn:

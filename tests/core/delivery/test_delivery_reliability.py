@@ -19,37 +19,35 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import run_cli
-from test_delivery import (
+from helpers import run_cli
+from standins import (
     PNG,
     HTTPStandIn,
     Reply,
     SMTPReply,
     SMTPStandIn,
-    certificate,  # noqa: F401 - a fixture
+    make_certificate,
     slack_config,
 )
 
-from neo_automation.channels.notify import (
-    FileConfig,
-    SlackConfig,
-    WebhookConfig,
-    channels_from_env,
-)
+from neo_automation.channels import FileConfig, SlackConfig, WebhookConfig, channels_from_env
+from neo_automation.delivery.archive import publish_report
+from neo_automation.delivery.deliver import deliver_pending, retry_delay
 from neo_automation.delivery.outbox import (
-    deliver_pending,
     enqueue,
-    ensure_outbox,
     outbox_entries,
     outbox_table,
-    publish_report,
     requeue,
-    retry_delay,
 )
 from neo_automation.errors import ConfigError
 from neo_automation.store.metric_store import MetricStore
 
 T0 = 1_750_000_000.0
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
@@ -168,15 +166,12 @@ def test_a_failing_channel_is_probed_once_per_run(store: MetricStore, web: HTTPS
 def test_outbox_table_is_created_for_a_store_opened_without_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     first = MetricStore(url)
-    outbox_table.drop(first.engine)
+    outbox_table.drop(first.engine)  # a database made before the outbox existed
+    assert not sa.inspect(first.engine).has_table("delivery_outbox")
     first.close()
-    store = MetricStore(url)  # creates it again through the shared metadata...
-    outbox_table.drop(store.engine)  # ...so drop it, as in a store made before this module
-    assert not sa.inspect(store.engine).has_table("delivery_outbox")
-    ensure_outbox(store)
-    assert sa.inspect(store.engine).has_table("delivery_outbox")
-    assert enqueue(store, "daily-report", "2025-06-01", "slack", _payload("s", "k"))
-    store.close()
+    with MetricStore(url) as store:  # opening the store creates every missing table
+        assert sa.inspect(store.engine).has_table("delivery_outbox")
+        assert enqueue(store, "daily-report", "2025-06-01", "slack", _payload("s", "k"))
 
 
 def test_two_deliverers_send_each_entry_once(tmp_path: Path, web: HTTPStandIn) -> None:
@@ -335,7 +330,7 @@ SECRETS = (SMTP_PASSWORD, WEBHOOK_SECRET, SLACK_TOKEN, WEBHOOK_PATH_TOKEN, QUERY
 
 def test_no_secret_in_logs_outbox_archive_errors_or_cli_output(
     tmp_path: Path, store: MetricStore, caplog: pytest.LogCaptureFixture,
-    cli_env: dict[str, str], certificate: tuple[Path, Path],  # noqa: F811
+    cli_env: dict[str, str], certificate: tuple[Path, Path],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     slack, webhook = HTTPStandIn().start(), HTTPStandIn().start()
