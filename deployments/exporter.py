@@ -18,13 +18,13 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from neo_automation.errors import ConfigError
+from neo_automation.errors import AutomationError, ConfigError
 from neo_automation.settings import Settings, load_settings
 from neo_automation.store.metric_store import MetricStore
 
@@ -44,6 +44,8 @@ class StoreCollector:
         self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One gauge family per metric name; a series whose label names differ from the
+        family's first series is left out (Prometheus needs one label set per family)."""
         definitions = self.store.definitions()
         families: dict[str, GaugeMetricFamily] = {}
         label_names: dict[str, list[str]] = {}
@@ -78,6 +80,8 @@ def basic_auth(app: Callable[..., Iterable[bytes]], credentials: str) -> Callabl
 
 
 class _QuietHandler(WSGIRequestHandler):
+    """No access log: a scrape every 15 s would flood the service's log."""
+
     def log_message(self, *args: Any) -> None:
         pass
 
@@ -102,24 +106,29 @@ def check_exposure(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
-    from wsgiref.simple_server import make_server
+    """Serve `/metrics` until the process is stopped.
 
+    Raises:
+        ConfigError: the exporter is off (no port) or would be exposed without credentials.
+        StoreError: the metrics store cannot be opened.
+    """
     if settings.exporter_port is None:
         raise ConfigError("AUTOMATION_EXPORTER_PORT is not set: the exporter is off")
     check_exposure(settings)
-    store = MetricStore(settings.metrics_url)
-    server = make_server(settings.exporter_host, settings.exporter_port,
-                         build_app(settings, store), ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
-    print(f"exporting metrics at http://{settings.exporter_host}:{settings.exporter_port}"
-          "/metrics", flush=True)
-    server.serve_forever()
+    with MetricStore(settings.metrics_url) as store:
+        server = make_server(settings.exporter_host, settings.exporter_port,
+                             build_app(settings, store), ThreadingWSGIServer,
+                             handler_class=_QuietHandler)
+        print(f"exporting metrics at http://{settings.exporter_host}:{settings.exporter_port}"
+              "/metrics", flush=True)
+        server.serve_forever()
 
 
 def main() -> int:
+    """Run the exporter (the supervisor's `exporter` service); 2 on a configuration error."""
     try:
         serve(load_settings())
-    except ConfigError as exc:
+    except AutomationError as exc:
         print(f"exporter: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -13,31 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow, get_run_logger
 
 from neo_automation.push import accepted_metrics, ci_samples
-from neo_automation.reports.formats import markdown_table
 from tasks.collection import store_metrics
-
-#: Stable artifact key (the UI lists every push under it).
-SUMMARY_KEY = "ci-metrics-ingest"
-#: The metrics a push may carry (the declared project metrics).
-ACCEPTED_METRICS = tuple(sorted(accepted_metrics()))
-
-
-@task(name="publish-ci-ingest-summary")
-def publish_ingest_summary(result: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    """Publish what a CI push stored and refused to the Prefect UI."""
-    lines = [f"# CI metrics: {result['branch']} @ {result['commit'][:12]}", ""]
-    if result.get("run_url"):
-        lines += [f"CI run: {result['run_url']}", ""]
-    lines.append(f"Stored {result['stored']} samples, refused {len(result['rejected'])}.")
-    lines += ["", markdown_table(rows, ["metric", "labels", "value"])]
-    if result["rejected"]:
-        lines += ["## Refused", ""] + [f"- {p}" for p in result["rejected"]]
-    create_markdown_artifact(key=SUMMARY_KEY, markdown="\n".join(lines),
-                             description="Metrics pushed by a CI run")
+from tasks.ingest import publish_ingest_summary
 
 
 @flow(name="metrics-ingest", log_prints=True)
@@ -64,11 +44,7 @@ def metrics_ingest(samples: list[dict[str, Any]], tags: dict[str, str]) -> dict[
     result = {"stored": stored, "rejected": problems, "branch": tags["branch"],
               "commit": tags["commit"], "run_id": tags.get("run_id"),
               "run_url": tags.get("run_url")}
-    rows = [{"metric": s.name,
-             "labels": ", ".join(f"{k}={v}" for k, v in sorted(s.labels.items())
-                                 if k not in ("branch", "commit")),
-             "value": round(s.value, 4)} for s in accepted]
-    publish_ingest_summary(result, rows)
+    publish_ingest_summary(result, accepted)
     logger.info("stored %d samples of %s @ %s (%d refused)", stored, tags["branch"],
                 tags["commit"][:12], len(problems))
     return result

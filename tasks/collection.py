@@ -12,6 +12,7 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from blocks.alert_rules import rules_in_force
 from neo_automation.alerts.state import process_samples
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import (
@@ -26,7 +27,7 @@ from neo_automation.metrics.training import ingest_training_dir, training_summar
 from neo_automation.reports.formats import format_collection_summary, sample_rows
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
-from tasks.alerting import dispatch_transitions, rules_in_force
+from tasks.alerting import dispatch_transitions
 
 #: Stable artifact keys (the UI lists every version under one key).
 SYSTEM_TABLE_KEY = "system-metrics-latest"

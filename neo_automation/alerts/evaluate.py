@@ -69,6 +69,7 @@ def matches(rule: AlertRule, name: str, labels: Mapping[str, str]) -> bool:
 
 
 def series_key(labels: Mapping[str, str]) -> str:
+    """The canonical text of a series' labels (`k=v,k=v`, sorted), its key in the state."""
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
@@ -81,7 +82,12 @@ def step(
     ts: float,
     silenced: bool = False,
 ) -> tuple[AlertState, list[Transition]]:
-    """Advance one (rule, series) by one sample."""
+    """Advance one (rule, series) by one sample.
+
+    Returns:
+        The new state and the transitions it made (none, or one; a firing alert past its
+        `repeat_seconds` gives a `repeat`).
+    """
     key = series_key(labels)
     if state is None:
         state = AlertState(rule.name, key, metric, dict(labels), "ok", ts, value)
@@ -177,3 +183,35 @@ def format_transition(t: Transition | Mapping[str, Any], comparison: str = "",
             "pending": "pending", "ok": "back to ok"}[d["to_status"]]
     limit = f" ({comparison} {threshold:g})" if comparison and threshold is not None else ""
     return f"[{d['severity'].upper()}] {d['rule']} {verb}: {subject} = {d['value']:.2f}{limit}"
+
+
+def rule_overview(rules: Sequence[AlertRule], states: Iterable[AlertState],
+                  silenced: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every rule with its condition and the state of each series it watches.
+
+    Args:
+        rules: the rules in force.
+        states: the stored states (`neo_automation.alerts.state.current_states`).
+        silenced: the silences in force, rule to {until, reason}.
+
+    Returns:
+        JSON-ready rows: rule, metric, labels, condition, for_seconds, clear, severity,
+        channels, silenced_until, state (the worst of its series: ok < pending < firing, or
+        "no data") and series (labels, status, since, value).
+    """
+    states = list(states)
+    rows = []
+    for rule in rules:
+        mine = [s for s in states if s.rule == rule.name]
+        rows.append({
+            "rule": rule.name, "metric": rule.metric, "labels": rule.labels,
+            "condition": f"{rule.comparison} {rule.threshold:g}",
+            "for_seconds": rule.for_seconds, "clear": rule.clear, "severity": rule.severity,
+            "channels": rule.channels or ["all configured"],
+            "silenced_until": silenced.get(rule.name, {}).get("until"),
+            "state": max((s.status for s in mine), key=["ok", "pending", "firing"].index,
+                         default="no data"),
+            "series": [{"labels": dict(s.labels), "status": s.status, "since": s.since,
+                        "value": s.value} for s in mine],
+        })
+    return rows

@@ -40,7 +40,8 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
 
 
 class AlertRule(BaseModel):
-    """One alert rule."""
+    """One alert rule: fires when `metric` (series matching `labels`) meets `comparison
+    threshold` for `for_seconds`, clears past `clear`; seconds and metric units throughout."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -112,7 +113,16 @@ def known_metrics(extra: Iterable[str] = ()) -> set[str]:
 
 
 def parse_rules(data: Any, source: str, extra_metrics: set[str] | None = None) -> list[AlertRule]:
-    """Validate a list of rule mappings; `ConfigError` names the source, rule and field."""
+    """Validate a list of rule mappings (or a mapping with `rules`).
+
+    Args:
+        data: the parsed file or variable.
+        source: what to name in errors (the file's path, the variable).
+        extra_metrics: metric names accepted besides the built-in table.
+
+    Raises:
+        ConfigError: one line naming the source, the rule and the field.
+    """
     if isinstance(data, dict) and "rules" in data:
         data = data["rules"]
     if not isinstance(data, list):
@@ -147,7 +157,11 @@ def parse_rules(data: Any, source: str, extra_metrics: set[str] | None = None) -
 
 
 def load_rules_file(path: Path, extra_metrics: set[str] | None = None) -> list[AlertRule]:
-    """Rules from a YAML or JSON file, validated."""
+    """Rules from a YAML or JSON file, validated (see `parse_rules`).
+
+    Raises:
+        ConfigError: the file cannot be read or parsed, or a rule is not valid.
+    """
     data = read_config_file(path, "rules file")
     return parse_rules(data, str(path), extra_metrics)
 
@@ -164,14 +178,29 @@ def load_rules(root: Path, configured: Path | None, variable: Any = None,
                extra_metrics: set[str] | None = None) -> tuple[list[AlertRule], str]:
     """The rule set in force and where it came from (variable, file or defaults).
 
+    A rule's metric must be in the built-in table (`neo_automation.metrics.BUILTIN_METRICS`)
+    or in `extra_metrics`.
+
     Args:
         root: the project directory (for the default rules file).
         configured: `AUTOMATION_ALERT_RULES`, if set.
         variable: the value of the Prefect Variable `automation-alert-rules`, if read.
-        extra_metrics: metric names declared by custom collectors.
+        extra_metrics: the metric names declared at run time: the store's definitions
+            (`set(store.definitions())`) and custom collectors' metrics.
+
+    Returns:
+        The rules, and `variable automation-alert-rules`, the file's path or `defaults`.
+
+    Raises:
+        ConfigError: the variable or file is not valid; one line naming it, the rule and the
+            field.
     """
     if variable not in (None, "", []):
-        data = json.loads(variable) if isinstance(variable, str) else variable
+        try:
+            data = json.loads(variable) if isinstance(variable, str) else variable
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"Prefect variable {RULES_VARIABLE}: not JSON: {exc.msg} at "
+                              f"line {exc.lineno} column {exc.colno}") from None
         return parse_rules(data, f"Prefect variable {RULES_VARIABLE}", extra_metrics), (
             f"variable {RULES_VARIABLE}"
         )

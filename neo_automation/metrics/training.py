@@ -40,7 +40,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from neo_automation.store.metric_store import MetricStore, cursors_table, training_table
+from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.schema import cursors_table, training_table
 
 log = logging.getLogger("automation.training")
 

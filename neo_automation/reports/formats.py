@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from neo_automation.metrics import Sample, declared
+from neo_automation.metrics import MetricSpec, Sample, declared
 
 
 def iso(ts: float) -> str:
@@ -72,9 +72,9 @@ def sample_rows(samples: Iterable[Sample]) -> list[dict[str, Any]]:
     return rows
 
 
-def sample_json(samples: Sequence[Sample]) -> dict[str, Any]:
-    """Samples as JSON: each with its unit, all sharing the reading's time."""
-    specs = declared()
+def sample_json(samples: Sequence[Sample], extra: Iterable[MetricSpec] = ()) -> dict[str, Any]:
+    """Samples as JSON: each with its unit (built-in or from `extra` declarations)."""
+    specs = declared(extra)
     return {
         "timestamp": iso(max((s.ts for s in samples), default=0.0)) if samples else None,
         "samples": [

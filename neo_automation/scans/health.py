@@ -1,9 +1,10 @@
 """Code health as metrics: scan results to `project.*` samples, summaries with deltas.
 
 Pure functions (no Prefect) turn the results of `neo_automation.scans.engine.scan_tree`,
-`neo_automation.scans.testsuite.run_test_suite` and `neo_automation.scans.debt.compute_debt` into declared samples, and
-format the markdown summary with the change since the previous run, coloured by whether lower
-or higher is better. The Prefect tasks that run scans and publish artifacts are at the end.
+`neo_automation.scans.testsuite.run_test_suite` and `neo_automation.scans.debt.compute_debt`
+into declared samples, and format the markdown summary with the change since the previous run,
+coloured by whether lower or higher is better. The Prefect tasks that run scans and publish
+artifacts live in `tasks/scans.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from neo_automation.metrics.catalog import Sample, declared
+from neo_automation.metrics import Sample, declared
 from neo_automation.metrics.project import SOURCE
 from neo_automation.reports.formats import fmt_value, markdown_table, md_escape
 

@@ -44,7 +44,8 @@ def test_push_creates_a_flow_run_that_stores_labelled_samples(
     from prefect.client.schemas.objects import StateType
     from prefect.flow_engine import run_flow
 
-    from flows.metrics_ingest import SUMMARY_KEY, metrics_ingest
+    from flows.metrics_ingest import metrics_ingest
+    from tasks.ingest import SUMMARY_KEY
 
     # The stack side's deployment, as `automation start` serves it from prefect.yaml.
     assert metrics_ingest.to_deployment(name=DEPLOYMENT.split("/")[1]).apply()

@@ -7,16 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from neo_automation.alerts.evaluate import evaluate
+from neo_automation.alerts.evaluate import evaluate, rule_overview
 from neo_automation.alerts.rules import DEFAULT_RULES, AlertRule, load_rules, load_rules_file
 from neo_automation.alerts.state import (
     alert_history,
     current_states,
     process_samples,
     silence,
+    silenced_while,
+    silences,
     time_to_resolve,
 )
 from neo_automation.errors import ConfigError
+from neo_automation.metrics import MetricSpec
 from neo_automation.store.metric_store import MetricStore
 
 CPU = next(r for r in DEFAULT_RULES if r.name == "cpu-high")
@@ -143,8 +146,6 @@ def test_variable_beats_file_beats_defaults(tmp_path: Path) -> None:
 
 
 def test_jobs_silence_rules_while_they_run(tmp_path: Path) -> None:
-    from neo_automation.alerts.state import silenced_while, silences
-
     store = MetricStore(f"sqlite:///{tmp_path / 'm.db'}")
     silence(store, "memory-high", 3600, reason="maintenance window")
     with silenced_while(store, ["cpu-high", "memory-high"], reason="test-suite running"):
@@ -153,3 +154,36 @@ def test_jobs_silence_rules_while_they_run(tmp_path: Path) -> None:
     remaining = silences(store)
     assert list(remaining) == ["memory-high"]
     assert remaining["memory-high"]["reason"] == "maintenance window"
+
+
+def test_rules_accept_built_in_and_stored_metrics_only(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    rules_file = tmp_path / "config" / "alerts.yaml"
+    rules_file.write_text(
+        "rules:\n  - {name: vulnerable, metric: dependencies.vulnerable, comparison: '>',"
+        " threshold: 0}\n  - {name: queue, metric: queue.depth, comparison: '>', threshold: 9}\n")
+    with pytest.raises(ConfigError, match="'queue.depth' is not a declared metric"):
+        load_rules(tmp_path, None)
+    # A custom collector's metric is known once the store holds its declaration.
+    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        store.declare([MetricSpec("queue.depth", "jobs", "Jobs waiting", "lower")])
+        rules, _ = load_rules(tmp_path, None, extra_metrics=set(store.definitions()))
+    assert [r.metric for r in rules] == ["dependencies.vulnerable", "queue.depth"]
+
+
+def test_a_variable_that_is_not_json_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="variable automation-alert-rules: not JSON"):
+        load_rules(tmp_path, None, variable="[{oops")
+
+
+def test_rule_overview_shows_the_worst_series_and_silences(tmp_path: Path) -> None:
+    disk = next(r for r in DEFAULT_RULES if r.name == "disk-full")
+    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        process_samples(store, [disk], [
+            ("system.disk.percent", {"mountpoint": "/", "device": "a"}, 10.0, 95.0),
+            ("system.disk.percent", {"mountpoint": "/b", "device": "b"}, 10.0, 15.0)])
+        silence(store, "cpu-high", 60, now=10.0)
+        rows = rule_overview([disk, CPU], current_states(store), silences(store, now=20.0))
+    assert [(r["rule"], r["state"], len(r["series"])) for r in rows] == [
+        ("disk-full", "firing", 2), ("cpu-high", "no data", 0)]
+    assert rows[0]["condition"] == "> 90" and rows[1]["silenced_until"] == 70.0
