@@ -40,7 +40,9 @@ from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+from neo_automation.scans.engine import scan_tree
+from neo_automation.scans.security import load_bandit_settings
+
 GOAL_COLD = 0.4
 GOAL_RESCAN = 0.03
 GOAL_RSS = 1024**3
@@ -153,22 +155,125 @@ def scan_main(argv: list[str]) -> None:
     parser.add_argument("--cache-dir", required=True)
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
-    from neo_automation.scans.engine import scan_tree
-
     result = scan_tree(args.path, cache_dir=args.cache_dir, workers=args.workers)
     json.dump(result, sys.stdout)
 
 
 def bandit_config_args(root: Path) -> list[str]:
-    sys.path.insert(0, str(ROOT))
-    from neo_automation.scans.security import load_bandit_settings
-
+    """``-c FILE`` when the scan reads a bandit config file at the root, as the scan does."""
     config = load_bandit_settings(root).config_file
     return ["-c", config] if config else []
 
 
+def reference_commands(tree: Path, empty: Path) -> dict[str, tuple[list[str], Path]]:
+    """The five reference command lines and the directory each runs in."""
+    py = sys.executable
+    return {
+        "cc": ([py, "-m", "radon", "cc", "-j", str(tree)], empty),
+        "mi": ([py, "-m", "radon", "mi", "-j", str(tree)], empty),
+        "raw": ([py, "-m", "radon", "raw", "-j", str(tree)], empty),
+        "hal": ([py, "-m", "radon", "hal", "-j", str(tree)], empty),
+        # -P: bandit runs at the root, whose packages must not shadow the stdlib
+        # (a package named `logging` would break `python -m bandit`).
+        "bandit": (
+            [py, "-P", "-m", "bandit", *bandit_config_args(tree), "-r", ".", "-f", "json", "-q"],
+            tree,
+        ),
+    }
+
+
+def time_references(
+    commands: dict[str, tuple[list[str], Path]], outputs: dict[str, Path], repeat: int
+) -> tuple[float, float]:
+    """Run each reference command (the fastest of ``repeat`` runs); total wall and CPU seconds."""
+    times, cpus = {}, {}
+    for name, (command, cwd) in commands.items():
+        runs = [run_measured(command, cwd, outputs[name]) for _ in range(repeat)]
+        times[name] = min(run[0] for run in runs)
+        cpus[name] = min(run[2] for run in runs)
+        label = "bandit -r" if name == "bandit" else f"radon {name}"
+        print(f"  {label:<12} {times[name]:8.2f} s  cpu {cpus[name]:7.2f} s")
+    reference_time, reference_cpu = sum(times.values()), sum(cpus.values())
+    print(f"  {'reference':<12} {reference_time:8.2f} s  cpu {reference_cpu:7.2f} s"
+          "  (the five commands, one after another)")  # fmt: skip
+    return reference_time, reference_cpu
+
+
+def time_scans(
+    scan_cmd: list[str], tree: Path, empty: Path, work: Path, repeat: int
+) -> dict[str, Any]:
+    """A cold scan and a rescan after a one-file edit, ``repeat`` times; the fastest count."""
+    cold_out, warm_out = work / "cold.json", work / "warm.json"
+    best = {"cold": (math.inf, math.inf), "warm": (math.inf, math.inf)}
+    rss = {"cold": 0, "warm": 0}
+    # A typical edit: the median-sized file (the rescan time is mostly its analysis).
+    by_size = sorted(tree.rglob("*.py"), key=lambda p: (p.stat().st_size, str(p)))
+    victim = by_size[len(by_size) // 2]
+    original = victim.read_bytes()
+    for _ in range(repeat):
+        shutil.rmtree(work / "cache", ignore_errors=True)
+        victim.write_bytes(original)
+        for kind, out in (("cold", cold_out), ("warm", warm_out)):
+            elapsed, peak, cpu = run_measured(scan_cmd, empty, out)
+            best[kind] = (min(best[kind][0], elapsed), min(best[kind][1], cpu))
+            rss[kind] = max(rss[kind], peak)
+            edit = b"\n\ndef _bench_edit(x):\n    return x if x else None\n"
+            victim.write_bytes(original + edit)
+    return {
+        "cold": json.loads(cold_out.read_text()),
+        "warm": json.loads(warm_out.read_text()),
+        "times": best,
+        "rss": rss,
+        "victim": victim.relative_to(tree),
+    }
+
+
+def check_totals(cold: dict[str, Any], outputs: dict[str, Path], tree: Path) -> list[str]:
+    """Print whether our totals equal the commands'; returns the mismatches."""
+    ours = {e["path"] for e in cold["files"]}
+    reference = reference_totals(outputs, tree, ours)
+    problems = compare(cold["totals"], reference)
+    print(f"  files: ours {len(ours)}, errors {len(cold['errors'])};"
+          f" seen only by the commands: {len(reference['only_reference'])}")  # fmt: skip
+    for path in reference["only_reference"][:10]:
+        print(f"    {path}")
+    print(f"  totals match radon and bandit: {'yes' if not problems else 'NO'}")
+    for line in problems:
+        print(f"    {line}")
+    if not reference["only_reference"]:
+        expected = reference["bandit_totals_all_files"]
+        same = {k: cold["totals"]["security"][k] for k in expected} == expected
+        print(f"  bandit metrics._totals equal: {'yes' if same else 'NO'}")
+        problems += [] if same else ["bandit _totals differ"]
+    return problems
+
+
+def report(scans: dict[str, Any], reference_time: float, reference_cpu: float) -> bool:
+    """Print the scan times, ratios and memory; whether every goal is met."""
+    (cold_time, cold_cpu), (warm_time, warm_cpu) = scans["times"]["cold"], scans["times"]["warm"]
+    cold, warm = scans["cold"], scans["warm"]
+    cold_ratio, warm_ratio = cold_time / reference_time, warm_time / reference_time
+    cold_rss, warm_rss = scans["rss"]["cold"], scans["rss"]["warm"]
+    peak = max(cold_rss, warm_rss)
+    print(f"  {'scan cold':<12} {cold_time:8.2f} s  cpu {cold_cpu:7.2f} s  {cold_ratio:.3f}x"
+          f" (goal <= {GOAL_COLD}x; cpu {cold_cpu / reference_cpu:.3f}x)"
+          f"  workers {cold['stats']['workers']}")  # fmt: skip
+    print(f"  {'rescan 1':<12} {warm_time:8.2f} s  cpu {warm_cpu:7.2f} s  {warm_ratio:.3f}x"
+          f" (goal <= {GOAL_RESCAN}x; cpu {warm_cpu / reference_cpu:.3f}x)"
+          f"  analysed {warm['stats']['analysed']} of {warm['stats']['files']}"
+          f" ({scans['victim']})")  # fmt: skip
+    print(f"  peak RSS     {peak / 1024**2:8.1f} MiB (goal < {GOAL_RSS // 1024**2} MiB;"
+          f" cold {cold_rss / 1024**2:.1f}, rescan {warm_rss / 1024**2:.1f})")  # fmt: skip
+    return (
+        cold_ratio <= GOAL_COLD
+        and warm_ratio <= GOAL_RESCAN
+        and peak < GOAL_RSS
+        and warm["stats"]["analysed"] == 1
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Copy the tree, time the commands and the scans, check the totals; 0 when all is well."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="a Python tree, e.g. a site-packages package")
     parser.add_argument("--workers", type=int, default=None, help="scan workers (default: CPUs)")
@@ -178,7 +283,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.path.is_dir():
         parser.error(f"{args.path} is not a directory")
-    py = sys.executable
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
         work = Path(tmp)
         tree = work / "tree"
@@ -187,91 +291,19 @@ def main(argv: list[str] | None = None) -> int:
         empty = work / "cwd"
         empty.mkdir()
         outputs = {name: work / f"{name}.json" for name in ("cc", "mi", "raw", "hal", "bandit")}
-        commands = {
-            "cc": ([py, "-m", "radon", "cc", "-j", str(tree)], empty),
-            "mi": ([py, "-m", "radon", "mi", "-j", str(tree)], empty),
-            "raw": ([py, "-m", "radon", "raw", "-j", str(tree)], empty),
-            "hal": ([py, "-m", "radon", "hal", "-j", str(tree)], empty),
-            # -P: bandit runs at the root, whose packages must not shadow the stdlib
-            # (a package named `logging` would break `python -m bandit`).
-            "bandit": (
-                [py, "-P", "-m", "bandit", *bandit_config_args(tree)]
-                + ["-r", ".", "-f", "json", "-q"],
-                tree,
-            ),
-        }
         count = sum(1 for _ in tree.rglob("*.py"))
         print(f"tree: {args.path} ({count} .py files), copied to {tree}")
-        times, cpus = {}, {}
-        for name, (command, cwd) in commands.items():
-            runs = [run_measured(command, cwd, outputs[name]) for _ in range(args.repeat)]
-            times[name] = min(run[0] for run in runs)
-            cpus[name] = min(run[2] for run in runs)
-            label = "bandit -r" if name == "bandit" else f"radon {name}"
-            print(f"  {label:<12} {times[name]:8.2f} s  cpu {cpus[name]:7.2f} s")
-        reference_time, reference_cpu = sum(times.values()), sum(cpus.values())
-        print(f"  {'reference':<12} {reference_time:8.2f} s  cpu {reference_cpu:7.2f} s"
-              "  (the five commands, one after another)")  # fmt: skip
-
-        scan_cmd = [py, str(Path(__file__).resolve()), "--scan", str(tree)]
+        reference_time, reference_cpu = time_references(
+            reference_commands(tree, empty), outputs, args.repeat
+        )
+        scan_cmd = [sys.executable, str(Path(__file__).resolve()), "--scan", str(tree)]
         scan_cmd += ["--cache-dir", str(work / "cache")]
         if args.workers is not None:
             scan_cmd += ["--workers", str(args.workers)]
-        cold_out, warm_out = work / "cold.json", work / "warm.json"
-        cold_time = warm_time = cold_cpu = warm_cpu = math.inf
-        cold_rss = warm_rss = 0
-        # A typical edit: the median-sized file (the rescan time is mostly its analysis).
-        by_size = sorted(tree.rglob("*.py"), key=lambda p: (p.stat().st_size, str(p)))
-        victim = by_size[len(by_size) // 2]
-        original = victim.read_bytes()
-        for _ in range(args.repeat):
-            shutil.rmtree(work / "cache", ignore_errors=True)
-            victim.write_bytes(original)
-            elapsed, rss, cpu = run_measured(scan_cmd, empty, cold_out)
-            cold_time, cold_rss = min(cold_time, elapsed), max(cold_rss, rss)
-            cold_cpu = min(cold_cpu, cpu)
-            victim.write_bytes(original + b"\n\ndef _bench_edit(x):\n    return x if x else None\n")
-            elapsed, rss, cpu = run_measured(scan_cmd, empty, warm_out)
-            warm_time, warm_rss = min(warm_time, elapsed), max(warm_rss, rss)
-            warm_cpu = min(warm_cpu, cpu)
-        cold = json.loads(cold_out.read_text())
-        warm = json.loads(warm_out.read_text())
-
-        cold_ratio, warm_ratio = cold_time / reference_time, warm_time / reference_time
-        peak = max(cold_rss, warm_rss)
-        print(f"  {'scan cold':<12} {cold_time:8.2f} s  cpu {cold_cpu:7.2f} s  {cold_ratio:.3f}x"
-              f" (goal <= {GOAL_COLD}x; cpu {cold_cpu / reference_cpu:.3f}x)"
-              f"  workers {cold['stats']['workers']}")  # fmt: skip
-        print(f"  {'rescan 1':<12} {warm_time:8.2f} s  cpu {warm_cpu:7.2f} s  {warm_ratio:.3f}x"
-              f" (goal <= {GOAL_RESCAN}x; cpu {warm_cpu / reference_cpu:.3f}x)"
-              f"  analysed {warm['stats']['analysed']} of {warm['stats']['files']}"
-              f" ({victim.relative_to(tree)})")  # fmt: skip
-        print(f"  peak RSS     {peak / 1024**2:8.1f} MiB (goal < {GOAL_RSS // 1024**2} MiB;"
-              f" cold {cold_rss / 1024**2:.1f}, rescan {warm_rss / 1024**2:.1f})")  # fmt: skip
-
-        ours = {e["path"] for e in cold["files"]}
-        reference = reference_totals(outputs, tree, ours)
-        problems = compare(cold["totals"], reference)
-        print(f"  files: ours {len(ours)}, errors {len(cold['errors'])};"
-              f" seen only by the commands: {len(reference['only_reference'])}")  # fmt: skip
-        for path in reference["only_reference"][:10]:
-            print(f"    {path}")
-        print(f"  totals match radon and bandit: {'yes' if not problems else 'NO'}")
-        for line in problems:
-            print(f"    {line}")
-        if not reference["only_reference"]:
-            same = {
-                k: cold["totals"]["security"][k] for k in reference["bandit_totals_all_files"]
-            } == reference["bandit_totals_all_files"]
-            print(f"  bandit metrics._totals equal: {'yes' if same else 'NO'}")
-            problems += [] if same else ["bandit _totals differ"]
-        ok = (
-            not problems
-            and cold_ratio <= GOAL_COLD
-            and warm_ratio <= GOAL_RESCAN
-            and peak < GOAL_RSS
-            and warm["stats"]["analysed"] == 1
-        )
+        scans = time_scans(scan_cmd, tree, empty, work, args.repeat)
+        goals_met = report(scans, reference_time, reference_cpu)
+        problems = check_totals(scans["cold"], outputs, tree)
+        ok = goals_met and not problems
         print("result:", "all goals met" if ok else "some goal missed")
         return 0 if ok else 1
 

@@ -3,9 +3,9 @@
 Cyclomatic complexity per block with rank, maintainability index per file, raw counts and
 Halstead volume, cached by file content hash; stores `project.quality.*`, publishes a summary
 with the change since the previous run and a table of the most complex blocks, and feeds the
-alert rules. Technical debt (SQALE, tasks/debt.py) is scored from this scan, bandit's findings
-(the same cached scan) and the uncovered lines of the last test-suite run, and stored as
-`project.debt.*`. Two scans never run at once (the `scans` concurrency limit).
+alert rules. Technical debt (SQALE, `neo_automation/scans/debt.py`) is scored from this scan,
+bandit's findings (the same cached scan) and the uncovered lines of the last test-suite run,
+and stored as `project.debt.*`. Two scans never run at once (the `scans` concurrency limit).
 `python flows/code_quality.py [PATH]` runs it once.
 """
 

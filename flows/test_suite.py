@@ -39,13 +39,12 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
         `totals` (passed, failed, errors, skipped, coverage_percent), `state`, `reason`,
         `failures`, `alerts`, and `result` (everything `run_test_suite` reported).
     """
-    store = MetricStore(load_settings().metrics_url)
-    try:
-        with silenced_while(store, SILENCES, reason="test-suite running"):
-            previous = read_previous("project.tests.")
-            result = run_tests(path, timeout=timeout_seconds)
-    finally:
-        store.close()
+    with (
+        MetricStore(load_settings().metrics_url) as store,
+        silenced_while(store, SILENCES, reason="test-suite running"),
+    ):
+        previous = read_previous("project.tests.")
+        result = run_tests(path, timeout=timeout_seconds)
     samples = test_samples(result, time.time())
     store_metrics(samples)
     alerts = evaluate_alerts(samples)

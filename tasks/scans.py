@@ -22,7 +22,10 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from neo_automation.scans.debt import compute_debt
+from neo_automation.scans.engine import scan_tree
 from neo_automation.scans.health import format_health_summary, previous_values
+from neo_automation.scans.testsuite import run_test_suite
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 
@@ -31,14 +34,13 @@ CACHE_DIR_NAME = "scan-cache"
 
 
 def target(path: str | None) -> Path:
+    """The tree a job works on: ``path``, else ``AUTOMATION_TARGET_DIR`` (this repository)."""
     return Path(path).expanduser().resolve() if path else load_settings().target_path
 
 
 @task(name="scan-code", cache_policy=NO_CACHE)
 def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
     """Scan a tree with radon and/or bandit (cached by content hash), showing progress."""
-    from neo_automation.scans.engine import scan_tree
-
     settings = load_settings()
     # async_dispatch types the result as `UUID | Coroutine`; called from sync code it is a UUID
     progress_id = cast(
@@ -64,8 +66,6 @@ def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
 @task(name="run-test-suite", cache_policy=NO_CACHE)
 def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any]:
     """Run the target's pytest suite under coverage (bounded by its own subprocess timeout)."""
-    from neo_automation.scans.testsuite import run_test_suite
-
     result = run_test_suite(target(path), timeout=timeout)
     logger = get_run_logger()
     if result["state"] in ("error", "timed_out"):
@@ -79,11 +79,8 @@ def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any
 @task(name="read-previous-figures", cache_policy=NO_CACHE)
 def read_previous(prefix: str) -> dict[str, float]:
     """The latest stored figures under `prefix` (the previous run's), by metric name."""
-    store = MetricStore(load_settings().metrics_url)
-    try:
+    with MetricStore(load_settings().metrics_url) as store:
         return previous_values(store.latest(prefix))
-    finally:
-        store.close()
 
 
 @task(name="publish-health-summary", cache_policy=NO_CACHE)
@@ -100,7 +97,5 @@ def publish_health_summary(key: str, title: str, samples: list[Any],
 
 @task(name="compute-technical-debt", cache_policy=NO_CACHE)
 def compute_technical_debt(scan: dict[str, Any], tests: dict[str, Any] | None) -> dict[str, Any]:
-    """Remediation minutes, debt ratio and A-E rating (SQALE; see tasks/debt.py)."""
-    from neo_automation.scans.debt import compute_debt
-
+    """Remediation minutes, debt ratio and A-E rating (SQALE; see neo_automation/scans/debt.py)."""
     return compute_debt(scan, tests)

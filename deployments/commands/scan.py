@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from neo_automation.errors import ConfigError
 from neo_automation.settings import load_settings
 
 QUALITY_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments",
@@ -23,6 +24,7 @@ SECURITY_KEYS = ("SEVERITY.HIGH", "SEVERITY.MEDIUM", "SEVERITY.LOW", "CONFIDENCE
 
 
 def register(groups: Any) -> None:
+    """Add `scan quality|security|tests` to the CLI's subparsers."""
     scan = groups.add_parser("scan", help="scan a Python tree: quality, security or tests")
     sub = scan.add_subparsers(dest="kind", metavar="KIND", parser_class=type(scan))
     sub.required = True
@@ -45,8 +47,11 @@ def register(groups: Any) -> None:
 
 
 def _progress(enabled: bool) -> Any:
+    """A rich progress bar and its update callback, or ``(None, None)``."""
     if not enabled:
         return None, None
+    # Imported here: only a scan drawn in a terminal needs it, and every CLI start imports
+    # this module (`automation --help` must stay fast).
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     bar = Progress("[progress.description]{task.description}", BarColumn(),
@@ -61,10 +66,13 @@ def _progress(enabled: bool) -> Any:
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    """Scan the tree and print the totals (or the JSON); returns the exit status."""
     settings = load_settings()
     path = Path(args.path).expanduser() if args.path else settings.target_path
     if args.kind == "tests":
         return _tests(args, path)
+    # Imported here: radon and the engine cost ~0.1 s, which other commands must not pay
+    # (every CLI start imports this module to register its parser).
     from neo_automation.scans.engine import scan_tree
 
     bar, update = _progress(sys.stderr.isatty() and not args.json)
@@ -106,7 +114,8 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def _tests(args: argparse.Namespace, path: Path) -> int:
-    from neo_automation.errors import ConfigError
+    """Run the suite under coverage and print the outcome; 0 when it ran, 1 when it could not."""
+    # Imported here, like scan_tree in run_scan: only this command needs it.
     from neo_automation.scans.testsuite import run_test_suite
 
     if not path.is_dir():

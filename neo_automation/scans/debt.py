@@ -1,7 +1,8 @@
 """Technical debt in the SQALE manner: remediation time, debt ratio and an A-E rating.
 
 Pure functions over the results of :func:`neo_automation.scans.engine.scan_tree` and
-:func:`neo_automation.scans.testsuite.run_test_suite`; nothing here reads files or imports Prefect.
+:func:`neo_automation.scans.testsuite.run_test_suite`; nothing here reads files or imports
+Prefect.
 
 Remediation minutes per finding (:data:`DEFAULT_REMEDIATION`, override any entry with the
 ``remediation`` argument):
@@ -82,8 +83,8 @@ def compute_debt(
     Args:
         scan: A :func:`neo_automation.scans.engine.scan_tree` result; its quality part gives the
             complexity findings and the size (sloc), its security part the bandit findings.
-        tests: A :func:`neo_automation.scans.testsuite.run_test_suite` result; lines without coverage are
-            charged when it has coverage figures.
+        tests: A :func:`neo_automation.scans.testsuite.run_test_suite` result; lines without
+            coverage are charged when it has coverage figures.
         remediation: Entries overriding :data:`DEFAULT_REMEDIATION`.
         minutes_per_sloc: Development minutes per source line.
 
@@ -97,18 +98,49 @@ def compute_debt(
     Raises:
         ValueError: ``remediation`` names an unknown entry or a negative time.
     """
+    table = _remediation_table(remediation)
+    breakdown = _breakdown(scan or {}, tests, table)
+    minutes = float(sum(part["minutes"] for part in breakdown.values()))
+    quality = (scan or {}).get("totals", {}).get("quality")
+    sloc = int(quality["sloc"]) if quality is not None else None
+    development = sloc * minutes_per_sloc if sloc is not None else None
+    ratio: float | None
+    if development:
+        ratio = minutes / development
+    elif development == 0 and minutes == 0:
+        ratio = 0.0
+    else:
+        ratio = None
+    return {
+        "minutes": minutes,
+        "hours": round(minutes / 60.0, 2),
+        "sloc": sloc,
+        "development_minutes": development,
+        "ratio": ratio,
+        "rating": rate(ratio) if ratio is not None else None,
+        "breakdown": breakdown,
+    }
+
+
+def _remediation_table(overrides: Mapping[str, float] | None) -> dict[str, float]:
+    """:data:`DEFAULT_REMEDIATION` with the caller's entries; ValueError on a bad one."""
     table = dict(DEFAULT_REMEDIATION)
-    for key, minutes in (remediation or {}).items():
+    for key, minutes in (overrides or {}).items():
         if key not in table:
             raise ValueError(f"unknown remediation entry {key!r}; known: {sorted(table)}")
         if minutes < 0:
             raise ValueError(f"remediation time of {key!r} must not be negative")
         table[key] = float(minutes)
+    return table
+
+
+def _breakdown(
+    scan: Mapping[str, Any], tests: Mapping[str, Any] | None, table: Mapping[str, float]
+) -> dict[str, Any]:
+    """Minutes and finding counts per part: complexity, security, syntax, coverage."""
     breakdown: dict[str, Any] = {}
-    scan = scan or {}
     totals = scan.get("totals", {})
-    quality = totals.get("quality")
-    if quality is not None:
+    if totals.get("quality") is not None:
         ranks = dict.fromkeys("ABCDEF", 0)
         for entry in scan.get("files", ()):
             for block in (entry.get("quality") or {}).get("cc") or ():
@@ -134,22 +166,4 @@ def compute_debt(
     if coverage is not None:
         missing = int(coverage["missing_lines"])
         breakdown["coverage"] = {"minutes": table["uncovered_line"] * missing, "count": missing}
-    minutes = float(sum(part["minutes"] for part in breakdown.values()))
-    sloc = int(quality["sloc"]) if quality is not None else None
-    development = sloc * minutes_per_sloc if sloc is not None else None
-    ratio: float | None
-    if development:
-        ratio = minutes / development
-    elif development == 0 and minutes == 0:
-        ratio = 0.0
-    else:
-        ratio = None
-    return {
-        "minutes": minutes,
-        "hours": round(minutes / 60.0, 2),
-        "sloc": sloc,
-        "development_minutes": development,
-        "ratio": ratio,
-        "rating": rate(ratio) if ratio is not None else None,
-        "breakdown": breakdown,
-    }
+    return breakdown

@@ -143,7 +143,8 @@ def _load_config_file(path: Path) -> Mapping[str, Any]:
     """A bandit config file's options: TOML's ``[tool.bandit]`` or the YAML document."""
     if path.suffix == ".toml":
         return _load_toml(path).get("tool", {}).get("bandit", {})
-    import yaml  # bandit's own dependency, for its YAML config files
+    # Imported here: only the rare YAML config file needs it (bandit's own dependency).
+    import yaml
 
     try:
         loaded = yaml.safe_load(path.read_text("utf-8"))
@@ -274,35 +275,15 @@ class SecurityScanner:
             and ``more_info``; issues are the ones ``bandit -f json`` lists (severity and
             confidence at least LOW), the metrics count every issue, as bandit's do.
         """
-        b, mgr = self._b, self._manager
+        b = self._b
         fname = bandit_path(relpath)
         metrics = b.metrics.Metrics()
         metrics.begin(fname)
         metrics.count_locs(data.splitlines())
-        plain = _plain_utf8(data)
-        fdata = io.BytesIO(data)
-        fdata.seek(0, io.SEEK_END)  # where bandit's own reading leaves it
         results: list[Any] = []
         skipped = None
         try:
-            nosec_lines = {} if plain and b"nosec" not in data else _nosec_lines(b, fdata)
-            visitor = b.node_visitor.BanditNodeVisitor(
-                fname, fdata, mgr.b_ma, mgr.b_ts, False, nosec_lines, metrics
-            )
-            if tree is None or not plain:
-                tree = ast.parse(data)
-            visitor.generic_visit(tree)
-            # What BanditNodeVisitor.process does after parsing: the file-level tests.
-            visitor.context = {
-                "file_data": fdata,
-                "filename": fname,
-                "lineno": 0,
-                "linerange": [0, 1],
-                "col_offset": 0,
-            }
-            visitor.update_scores(visitor.tester.run_tests(visitor.context, "File"))
-            metrics.count_issues([visitor.scores])
-            results = visitor.tester.results
+            results = self._visit(fname, data, tree, metrics)
         except SyntaxError:
             skipped = "syntax error while parsing AST from file"
         except Exception as exc:  # bandit skips a file on any exception, and so do we
@@ -313,28 +294,52 @@ class SecurityScanner:
             # long-lived manager would hold every tree it ever saw.
             b.meta_ast.BanditMetaAst.nodes.clear()
         counts = metrics.data[fname]
-        issues = [
-            {
-                "test_id": issue.test_id,
-                "test_name": issue.test,
-                "severity": issue.severity,
-                "confidence": issue.confidence,
-                "cwe": issue.cwe.id,
-                "file": relpath,
-                "line": issue.lineno,
-                "line_range": list(issue.linerange),
-                "col_offset": issue.col_offset,
-                "end_col_offset": issue.end_col_offset,
-                "text": issue.text,
-                "more_info": b.docs_utils.get_url(issue.test_id),
-            }
-            for issue in results
-            if issue.filter("LOW", "LOW")
-        ]
         return {
             "metrics": {key: counts.get(key, 0) for key in TOTAL_KEYS},
-            "issues": issues,
+            "issues": [self._issue(relpath, i) for i in results if i.filter("LOW", "LOW")],
             "skipped": skipped,
+        }
+
+    def _visit(self, fname: str, data: bytes, tree: ast.Module | None, metrics: Any) -> list:
+        """Bandit's node visitor and file-level tests over one file; returns its issues."""
+        b, mgr = self._b, self._manager
+        plain = _plain_utf8(data)
+        fdata = io.BytesIO(data)
+        fdata.seek(0, io.SEEK_END)  # where bandit's own reading leaves it
+        nosec_lines = {} if plain and b"nosec" not in data else _nosec_lines(b, fdata)
+        visitor = b.node_visitor.BanditNodeVisitor(
+            fname, fdata, mgr.b_ma, mgr.b_ts, False, nosec_lines, metrics
+        )
+        if tree is None or not plain:
+            tree = ast.parse(data)
+        visitor.generic_visit(tree)
+        # What BanditNodeVisitor.process does after parsing: the file-level tests.
+        visitor.context = {
+            "file_data": fdata,
+            "filename": fname,
+            "lineno": 0,
+            "linerange": [0, 1],
+            "col_offset": 0,
+        }
+        visitor.update_scores(visitor.tester.run_tests(visitor.context, "File"))
+        metrics.count_issues([visitor.scores])
+        return visitor.tester.results
+
+    def _issue(self, relpath: str, issue: Any) -> dict[str, Any]:
+        """A finding as ``bandit -f json`` lists it, with the path relative to the root."""
+        return {
+            "test_id": issue.test_id,
+            "test_name": issue.test,
+            "severity": issue.severity,
+            "confidence": issue.confidence,
+            "cwe": issue.cwe.id,
+            "file": relpath,
+            "line": issue.lineno,
+            "line_range": list(issue.linerange),
+            "col_offset": issue.col_offset,
+            "end_col_offset": issue.end_col_offset,
+            "text": issue.text,
+            "more_info": self._b.docs_utils.get_url(issue.test_id),
         }
 
 
@@ -372,6 +377,8 @@ class _Bandit:
 
     def __init__(self) -> None:
         saved = warnings.formatwarning
+        # Imported here, once per process that scans: bandit loads every plugin on import
+        # (~0.2 s), which discovery and the totals in the parent process do not need.
         from bandit.core import (
             config,
             docs_utils,

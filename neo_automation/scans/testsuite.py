@@ -105,8 +105,27 @@ def run_test_suite(
         raise ConfigError(f"test suite timeout must be positive, not {timeout}")
     resolved = str(root.resolve())
     interpreter = python or sys.executable
-    result: dict[str, Any] = {
-        "path": resolved,
+    result = _empty_result(resolved)
+    running = [p for p in os.environ.get(ENV_GUARD, "").split(os.pathsep) if p]
+    if resolved in running:
+        result["reason"] = (
+            f"refusing to run the tests of {resolved} from inside that same suite "
+            f"({ENV_GUARD} is set to it): this would recurse"
+        )
+        return result
+    child_env = _child_env(env, os.pathsep.join([*running, resolved]))
+    workdir = tempfile.mkdtemp(prefix="automation-tests-")
+    try:
+        _execute(result, interpreter, resolved, child_env, timeout, pytest_args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _empty_result(path: str) -> dict[str, Any]:
+    """The result of a suite that did not run (yet)."""
+    return {
+        "path": path,
         "state": "error",
         "reason": None,
         "exit_code": None,
@@ -118,47 +137,46 @@ def run_test_suite(
         "coverage": None,
         "output_tail": "",
     }
-    running = [p for p in os.environ.get(ENV_GUARD, "").split(os.pathsep) if p]
-    if resolved in running:
-        result["reason"] = (
-            f"refusing to run the tests of {resolved} from inside that same suite "
-            f"({ENV_GUARD} is set to it): this would recurse"
-        )
-        return result
-    child_env = _child_env(env, os.pathsep.join([*running, resolved]))
-    workdir = tempfile.mkdtemp(prefix="automation-tests-")
-    try:
-        junit = os.path.join(workdir, "junit.xml")
-        data = os.path.join(workdir, ".coverage")
-        command = [
-            interpreter, "-m", "coverage", "run", "--branch", f"--data-file={data}",
-            "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
-            "-o", "junit_family=xunit1", *pytest_args,
-        ]  # fmt: skip
-        result["command"] = command
-        started = time.monotonic()
-        exit_code, tail = _run(command, resolved, child_env, timeout, workdir)
-        result["wall_seconds"] = round(time.monotonic() - started, 3)
-        result["output_tail"] = tail
-        if exit_code is None:
-            result["state"] = "timed_out"
-            result["reason"] = f"the suite ran over {timeout:g} s and was killed"
-            return result
-        result["exit_code"] = exit_code
-        suite = _read_junit(junit)
-        if suite is not None:
-            result["tests"], result["failures"], result["duration"] = suite
-        ran = suite is not None and suite[0]["total"] > 0
-        if exit_code in _EXIT_REASONS or exit_code not in (0, 1) or not ran:
-            result["reason"] = _failure_reason(exit_code, suite, tail)
-            return result
-        result["state"] = "passed" if exit_code == 0 else "failed"
-        result["coverage"], reason = _coverage(interpreter, resolved, child_env, data, workdir)
-        if reason:
-            result["reason"] = reason
-        return result
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _execute(
+    result: dict[str, Any],
+    interpreter: str,
+    cwd: str,
+    env: dict[str, str],
+    timeout: float,
+    pytest_args: Sequence[str],
+    workdir: str,
+) -> None:
+    """Run the suite under coverage in ``cwd`` and fill ``result`` in."""
+    junit = os.path.join(workdir, "junit.xml")
+    data = os.path.join(workdir, ".coverage")
+    command = [
+        interpreter, "-m", "coverage", "run", "--branch", f"--data-file={data}",
+        "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+        "-o", "junit_family=xunit1", *pytest_args,
+    ]  # fmt: skip
+    result["command"] = command
+    started = time.monotonic()
+    exit_code, tail = _run(command, cwd, env, timeout, workdir)
+    result["wall_seconds"] = round(time.monotonic() - started, 3)
+    result["output_tail"] = tail
+    if exit_code is None:
+        result["state"] = "timed_out"
+        result["reason"] = f"the suite ran over {timeout:g} s and was killed"
+        return
+    result["exit_code"] = exit_code
+    suite = _read_junit(junit)
+    if suite is not None:
+        result["tests"], result["failures"], result["duration"] = suite
+    ran = suite is not None and suite[0]["total"] > 0
+    if exit_code in _EXIT_REASONS or exit_code not in (0, 1) or not ran:
+        result["reason"] = _failure_reason(exit_code, suite, tail)
+        return
+    result["state"] = "passed" if exit_code == 0 else "failed"
+    result["coverage"], reason = _coverage(interpreter, cwd, env, data, workdir)
+    if reason:
+        result["reason"] = reason
 
 
 def _child_env(extra: Mapping[str, str] | None, guard: str) -> dict[str, str]:

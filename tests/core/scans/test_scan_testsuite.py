@@ -11,10 +11,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import ROOT
 
 from neo_automation.scans.testsuite import ENV_GUARD, run_test_suite
 
-SAMPLE = Path(__file__).parent / "samples" / "tests_project"
+SAMPLE = ROOT / "tests" / "samples" / "tests_project"
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-from neo_automation.scans.engine import CACHE_FILE, INLINE_MAX_FILES, discover_files, scan_tree
+from neo_automation.scans.cache import CACHE_FILE
+from neo_automation.scans.discovery import discover_files
+from neo_automation.scans.engine import INLINE_MAX_FILES, scan_tree
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = ROOT / "tests" / "samples"
 
 
 @pytest.fixture

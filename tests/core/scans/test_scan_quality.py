@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from neo_automation.errors import ConfigError
 from neo_automation.scans.engine import scan_tree
 from neo_automation.scans.quality import RAW_KEYS, analyse_quality, decode_source
 
-SAMPLE = Path(__file__).parent / "samples" / "quality_project"
+SAMPLE = ROOT / "tests" / "samples" / "quality_project"
 
 
 def radon(command: str, path: Path, cwd: Path) -> dict[str, object]:

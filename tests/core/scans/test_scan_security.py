@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from neo_automation.errors import ConfigError
 from neo_automation.scans.engine import scan_tree
 from neo_automation.scans.security import TOTAL_KEYS, bandit_includes, load_bandit_settings
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = ROOT / "tests" / "samples"
 SECURITY = SAMPLES / "security_project"
 QUALITY = SAMPLES / "quality_project"
 

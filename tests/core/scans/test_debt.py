@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from helpers import ROOT
 
 from neo_automation.scans.debt import DEFAULT_REMEDIATION, MINUTES_PER_SLOC, compute_debt, rate
 from neo_automation.scans.engine import scan_tree
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = ROOT / "tests" / "samples"
 
 
 def block(rank: str, kind: str = "function") -> dict:
