@@ -1,1 +1,12 @@
-"""neo_automation/reports."""
+"""The scheduled reports, fetch -> analyze -> format, without Prefect.
+
+- `definitions`: what each report is (`REPORTS`), periods, artifact/archive keys, the report's
+  JSON shape, the inputs the analysis takes, the archive layout.
+- `inputs`: `read_report_inputs` reads the metrics store (the only I/O of a report here).
+- `analyze`, `analyze_metrics`, `jobs`: pure `analyze_*` functions that turn the inputs (and
+  the job and alert history, passed in as data) into the report dict.
+- `charts` (matplotlib PNGs), `templates` (Jinja markdown and HTML), `formats` (Slack blocks,
+  headline table, fallback markdown), `samples` and `validation` (template checks).
+
+The Prefect side is `tasks/reports.py`, `tasks/history.py` and `flows/reports.py`.
+"""

@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 
 from neo_automation.errors import ConfigError
+from neo_automation.metrics import Sample, declared
+from neo_automation.reports.analyze import analyze_report
+from neo_automation.reports.definitions import DAY
+from neo_automation.reports.inputs import read_report_inputs
+from neo_automation.reports.jobs import analyze_job_runs
 from neo_automation.reports.samples import sample_report
 from neo_automation.reports.templates import (
     DEFAULT_TEMPLATES_DIR,
@@ -17,6 +22,7 @@ from neo_automation.reports.templates import (
     template_dirs,
 )
 from neo_automation.reports.validation import validate_templates
+from neo_automation.store.metric_store import MetricStore
 
 BUILT_IN = ("daily_health_check", "weekly_executive_summary", "monthly_detailed_report")
 EVIL = "<script>alert(1)</script>|x"
@@ -59,6 +65,33 @@ def test_markdown_escapes_untrusted_text(name: str) -> None:
     md = render_report(env, _evil_report(name), "markdown")
     assert "<script>" not in md
     assert "&lt;script&gt;alert(1)&lt;/script&gt;\\|x" in md
+
+
+def _line_after(text: str, marker: str) -> str:
+    """The first non-blank line after the line holding `marker`."""
+    rest = text.split(marker, 1)[1].split("\n")[1:]
+    return next(line for line in rest if line.strip())
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_no_problems_is_one_clean_line(name: str, tmp_path: Path) -> None:
+    # The report after a single collection: jobs and alerts known, nothing wrong.
+    now = 1767225600.0
+    with MetricStore(f"sqlite:///{tmp_path / 'metrics.db'}") as store:
+        store.declare(declared().values())
+        store.write([Sample("system.cpu.percent", 12.0, {}, now - 60, "system"),
+                     Sample("system.memory.percent", 40.0, {}, now - 60, "system")])
+        inputs = read_report_inputs(name, store, now - DAY, now, analyze_job_runs([]), [],
+                                    previous_job_history=analyze_job_runs([]), now=now)
+    report = analyze_report(inputs)
+    assert report["problems"] == []
+    env = make_environment(template_dirs())
+    md = render_report(env, report, "markdown")
+    html = render_report(env, report, "html")
+    assert "[]" not in md and "[]" not in html
+    assert md.count("No problems found. 🟢\n") == 1
+    assert _line_after(md, "No problems found.").startswith(("## ", "- **"))
+    assert _line_after(html, "<p>No problems found.</p>").startswith(("<h2>", "<ul>"))
 
 
 def test_user_template_overrides_a_default(tmp_path: Path) -> None:
