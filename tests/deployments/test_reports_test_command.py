@@ -7,8 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from helpers import ROOT, run_cli
 from standins import HTTPStandIn, Reply, SMTPStandIn
+
+from deployments.commands.reports import CHANNELS
+from neo_automation.channels import CHANNEL_KINDS
 
 
 @pytest.fixture
@@ -23,6 +26,10 @@ def smtp_plain() -> Iterator[SMTPStandIn]:
     server = SMTPStandIn().start()
     yield server
     server.stop()
+
+
+def test_the_command_offers_every_channel_kind() -> None:
+    assert CHANNELS == CHANNEL_KINDS
 
 
 def _cli_env(cli_env: dict[str, str], **values: str) -> dict[str, str]:
@@ -98,7 +105,7 @@ def test_cli_and_sending_side_do_not_import_prefect() -> None:
         "import neo_automation.delivery.archive, neo_automation.delivery.deliver;"
         "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)
     assert result.returncode == 0, result.stderr
