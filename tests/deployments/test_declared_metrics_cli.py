@@ -1,12 +1,15 @@
-"""The CLI reads the explicit metrics table: a rule on any built-in metric validates, and
-`automation metrics collectors` lists every built-in metric (dependencies included)."""
+"""The CLI and declared metrics: a rule on any built-in metric validates, `automation metrics
+collectors` lists every built-in metric (dependencies included), and the README's custom
+collector runs in a collection with its declaration stored."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from helpers import run_cli
+from helpers import ROOT, run_cli
+
+from neo_automation.store.metric_store import MetricStore
 
 RULES = """\
 rules:
@@ -38,3 +41,34 @@ def test_collectors_json_lists_the_dependency_metrics(cli_env: dict[str, str]) -
               for c in json.loads(proc.stdout)["collectors"]}
     assert listed["dependencies"] == ["dependencies.outdated", "dependencies.vulnerable"]
     assert {"system", "application", "project"} <= set(listed)
+
+
+def test_readme_example_collector_runs_in_a_collection(
+    prefect_server: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / "examples" / "queue_depth_collector.py").read_text()
+    # The README shows exactly the shipped example's code.
+    code = example.split('"""', 2)[2].strip()
+    assert code in readme
+    spool = tmp_path / "spool"
+    for priority, count in (("high", 2), ("low", 1)):
+        (spool / priority).mkdir(parents=True)
+        for i in range(count):
+            (spool / priority / f"{i}.job").write_text("")
+    env = {**cli_env, "AUTOMATION_COLLECTORS": "examples/queue_depth_collector.py:QueueDepth"}
+    # The example reads its default spool relative to the working directory.
+    (tmp_path / ".automation").mkdir()
+    (tmp_path / ".automation" / "spool").symlink_to(spool)
+    proc = run_cli("metrics", "collect", "--category", "custom", "--json", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    values = {s["labels"]["priority"]: s["value"]
+              for s in data["custom"]["training-queue"]["samples"]}
+    assert values == {"high": 2.0, "low": 1.0}
+    samples = data["custom"]["training-queue"]["samples"]
+    assert {s["unit"] for s in samples} == {"jobs"}  # the collector's own declaration
+    with MetricStore(f"sqlite:///{tmp_path / 'data' / 'metrics.db'}") as store:
+        assert store.definitions()["queue.depth"]["unit"] == "jobs"
+    listed = run_cli("metrics", "collectors", env=env)
+    assert "training-queue" in listed.stdout and "queue.depth" in listed.stdout

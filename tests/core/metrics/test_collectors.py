@@ -1,17 +1,20 @@
-"""Custom collectors: from a file, from an installed package's entry point, and failures."""
+"""Custom collectors: from a file, from an installed package's entry point, and failures.
+
+No Prefect here: collectors are core; the README's example run through the CLI is in
+tests/deployments/test_declared_metrics_cli.py.
+"""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, run_cli
+from helpers import ROOT
 
-from neo_automation.metrics import MetricSpec
+from neo_automation.metrics import MetricSpec, declared
 from neo_automation.metrics.collectors import custom_collectors, run_collector
 
 
@@ -63,33 +66,6 @@ def test_failures_are_reported_and_good_samples_kept() -> None:
     assert "labels" in text and "'junk'" in text
 
 
-def test_readme_example_collector_runs_in_a_collection(
-    prefect_server: str, cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    readme = (ROOT / "README.md").read_text()
-    example = (ROOT / "examples" / "queue_depth_collector.py").read_text()
-    # The README shows exactly the shipped example's code.
-    code = example.split('"""', 2)[2].strip()
-    assert code in readme
-    spool = tmp_path / "spool"
-    for priority, count in (("high", 2), ("low", 1)):
-        (spool / priority).mkdir(parents=True)
-        for i in range(count):
-            (spool / priority / f"{i}.job").write_text("")
-    env = {**cli_env, "AUTOMATION_COLLECTORS": "examples/queue_depth_collector.py:QueueDepth"}
-    # The example reads its default spool relative to the working directory.
-    (tmp_path / ".automation").mkdir()
-    (tmp_path / ".automation" / "spool").symlink_to(spool)
-    proc = run_cli("metrics", "collect", "--category", "custom", "--json", env=env, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
-    values = {s["labels"]["priority"]: s["value"]
-              for s in data["custom"]["training-queue"]["samples"]}
-    assert values == {"high": 2.0, "low": 1.0}
-    listed = run_cli("metrics", "collectors", env=env)
-    assert "training-queue" in listed.stdout and "queue.depth" in listed.stdout
-
-
 def test_entry_point_collector_from_an_installed_package(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
@@ -115,8 +91,8 @@ def test_entry_point_collector_from_an_installed_package(
     (info / "entry_points.txt").write_text(
         "[neo_automation.collectors]\ngpu_temp = gpu_temp:GpuTemperature\n")
     env = {**cli_env, "PYTHONPATH": f"{target}:{ROOT}"}
-    code = ("from neo_automation.metrics.collectors import custom_collectors, run_collector; from pathlib import "
-            "Path; cs, p = custom_collectors(None, Path('.')); print(p); "
+    code = ("from neo_automation.metrics.collectors import custom_collectors, run_collector; "
+            "from pathlib import Path; cs, p = custom_collectors(None, Path('.')); print(p); "
             "print([(c.name, [s.value for s in run_collector(c).samples]) for c in cs])")
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,  # noqa: S603
                          capture_output=True, text=True, timeout=120)
@@ -141,3 +117,27 @@ def test_undeclared_shape_is_refused(tmp_path: Path) -> None:
                                    "    def collect(self):\n        return []\n")
     _, problems = custom_collectors("c.py:C", tmp_path)
     assert "'metrics' must be a non-empty list" in problems[0]
+
+
+def test_custom_metrics_are_carried_not_registered(tmp_path: Path) -> None:
+    (tmp_path / "c.py").write_text(
+        "from neo_automation.metrics import MetricSpec\n"
+        "class C:\n    name = 'queue'\n"
+        "    metrics = [MetricSpec('queue.depth', 'jobs', 'Jobs waiting', 'lower')]\n"
+        "    def collect(self):\n        return [('queue.depth', 4, {})]\n")
+    found, problems = custom_collectors("c.py:C", tmp_path)
+    assert problems == []
+    result = run_collector(found[0])
+    assert [m.name for m in result.metrics] == ["queue.depth"]
+    assert "queue.depth" not in declared()  # loading a collector declared nothing globally
+
+
+def test_a_custom_collector_may_not_redeclare_a_built_in_metric(tmp_path: Path) -> None:
+    (tmp_path / "c.py").write_text(
+        "from neo_automation.metrics import MetricSpec\n"
+        "class C:\n    name = 'cpu2'\n"
+        "    metrics = [MetricSpec('system.cpu.percent', 'ratio', 'CPU', 'higher')]\n"
+        "    def collect(self):\n        return []\n")
+    found, problems = custom_collectors("c.py:C", tmp_path)
+    assert found == []
+    assert "'system.cpu.percent' is declared twice with different specs" in problems[0]
