@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from neo_automation.metrics.training import ingest_training_dir, parse_line, training_summary
-from neo_automation.store.metric_store import MetricStore, training_table
+from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.schema import training_table
 
 
 def line(run: str, rnd: int, metric: str, value: float, client: str | None = None) -> str:
