@@ -108,7 +108,7 @@ def channels_in_force(
     found = ChannelsInForce()
     if use_api:
         try:
-            documents = _read_block_documents(sorted(set(wanted.values())), api_url)
+            documents = read_saved_blocks(wanted.values(), api_url)
         except (httpx.HTTPError, OSError) as exc:
             _say_no_api(f"the Prefect API did not answer ({type(exc).__name__})")
         else:
@@ -120,6 +120,41 @@ def channels_in_force(
         found.channels[kind] = config
         found.sources[kind] = "environment"
     return found
+
+
+def read_saved_blocks(names: Collection[str],
+                      api_url: str | None = None) -> dict[str, BlockDocument]:
+    """The saved block documents with these names (secrets included), one API request.
+
+    Args:
+        names: Block names.
+        api_url: The API to ask; None uses Prefect's own setting.
+
+    Returns:
+        Name to block document, for the names that have a saved block (our channel types win
+        when one name is used by blocks of several types).
+
+    Raises:
+        httpx.HTTPError: The API did not answer.
+    """
+    docs: dict[str, BlockDocument] = {}
+    for doc in sorted(_read_block_documents(sorted(set(names)), api_url), key=_rank):
+        if doc.name and doc.name not in docs:
+            docs[doc.name] = doc
+    return docs
+
+
+def channel_of(doc: BlockDocument) -> ChannelModel:
+    """The core channel a saved notification block configures.
+
+    Raises:
+        ConfigError: The block cannot be used as a channel; the message names no secret.
+    """
+    try:
+        block: Any = Block._from_block_document(doc)
+        return channel_config_from_block(block)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"block {doc.name!r} cannot be used: {_reason(exc)}") from None
 
 
 def _say_no_api(reason: str) -> None:
@@ -143,23 +178,17 @@ def _read_block_documents(names: list[str], api_url: str | None) -> list[BlockDo
 
 
 def _use_blocks(found: ChannelsInForce, wanted: Mapping[str, str],
-                documents: list[BlockDocument]) -> None:
-    by_name: dict[str, list[BlockDocument]] = {}
-    for doc in documents:
-        if doc.name:
-            by_name.setdefault(doc.name, []).append(doc)
+                documents: Mapping[str, BlockDocument]) -> None:
     for channel, block_name in wanted.items():
-        candidates = sorted(by_name.get(block_name, []), key=_rank)
-        if not candidates:
+        doc = documents.get(block_name)
+        if doc is None:
             continue
-        try:
-            block: Any = Block._from_block_document(candidates[0])
-            found.channels[channel] = channel_config_from_block(block)
-        except (ConfigError, ValueError, KeyError) as exc:
-            problem = f"block {block_name!r} cannot be used for {channel}: {_reason(exc)}"
-            found.problems.append(problem)
-            log.error("%s; the channel is not configured until the block is fixed", problem)
         found.sources[channel] = f"block {block_name}"
+        try:
+            found.channels[channel] = channel_of(doc)
+        except ConfigError as exc:
+            found.problems.append(f"{exc} (channel {channel})")
+            log.error("%s; channel %s is not configured until the block is fixed", exc, channel)
 
 
 def _rank(doc: BlockDocument) -> int:
@@ -173,4 +202,4 @@ def _reason(exc: Exception) -> str:
         return "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
         )
-    return str(exc)
+    return str(exc) or type(exc).__name__  # a registry or schema error: no field values

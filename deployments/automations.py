@@ -1,9 +1,12 @@
 """What `automation start` registers on the server: channel blocks and three automations.
 
-- Notification blocks for the channels configured in the environment (`automation-slack`,
-  `automation-email`, `automation-webhook`), saved with `overwrite=True`, so the UI shows and
-  edits them and automations can notify through them (our SMTP block works inside the server:
-  the package's `prefect.collections` entry point makes it importable there).
+- Notification blocks seeded from the environment (`automation-slack`, `automation-email`,
+  `automation-webhook`): a block is created only when none of that name exists; a saved block
+  is never overwritten, since it is where a user configures the channel (in the UI or through
+  the API). When the environment differs from a saved block, the output says which variables
+  are ignored, never their values. The UI shows and edits these blocks and automations notify
+  through them (our SMTP block works inside the server: the package's `prefect.collections`
+  entry point makes it importable there).
 - `automation-flow-failures`: any run of one of our flows that fails or crashes notifies every
   channel block.
 - `automation-metrics-stale`: the dead-man's switch, a proactive trigger that notifies when no
@@ -19,14 +22,39 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import sys
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from neo_automation.settings import Settings
+import httpx
+from prefect.automations import Automation
+from prefect.client.schemas.objects import BlockDocument, StateType
+from prefect.events.actions import ActionTypesOrUnknown, ChangeFlowRunState, SendNotification
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect_email import EmailServerCredentials
+from pydantic import SecretStr
 
-if TYPE_CHECKING:
-    from prefect.events.actions import ActionTypesOrUnknown
+from blocks.channels import (
+    ChannelBlock,
+    SlackNotification,
+    SMTPEmailNotification,
+    WebhookNotification,
+    register_channel_blocks,
+)
+from blocks.saved_channels import BLOCK_NAMES, channel_of, read_saved_blocks
+from deployments.catalog import load_catalog
+from neo_automation.channels import (
+    ChannelModel,
+    EmailConfig,
+    SlackConfig,
+    WebhookConfig,
+    channels_from_env,
+)
+from neo_automation.channels.env import ENV_VARIABLES, differing_variables
+from neo_automation.errors import ConfigError
+from neo_automation.settings import Settings, load_settings
 
 log = logging.getLogger("automation.manager")
 
@@ -37,50 +65,95 @@ HEARTBEAT_GRACE_SECONDS = 90
 
 
 def save_channel_blocks(settings: Settings) -> dict[str, UUID]:
-    """Save a notification block per channel configured in the environment; name -> id."""
-    from prefect_email import EmailServerCredentials
-    from pydantic import SecretStr
+    """Seed missing channel blocks from the environment, keep saved ones; name -> block id.
 
-    from blocks.channels import SlackNotification, SMTPEmailNotification, WebhookNotification
-    from neo_automation.channels.notify import (
-        EmailConfig,
-        SlackConfig,
-        WebhookConfig,
-        channels_from_env,
-    )
+    Prints (and logs) one line per saved block that the environment differs from, naming the
+    variables that are ignored.
 
-    saved: dict[str, UUID] = {}
-    for name, config in channels_from_env(os.environ).items():
-        block: Any
-        if isinstance(config, SlackConfig):
-            block = SlackNotification(url=config.url)
-        elif isinstance(config, WebhookConfig):
-            block = WebhookNotification(url=config.url, secret=config.secret)
-        elif isinstance(config, EmailConfig):
-            smtp_type = {"ssl": "SSL", "starttls": "STARTTLS", "plain": "INSECURE"}[
-                config.security]
-            block = SMTPEmailNotification(
-                credentials=EmailServerCredentials(
-                    username=config.username or None,
-                    password=config.password or SecretStr(""),
-                    smtp_server=config.smtp_server,
-                    smtp_type=smtp_type,
-                    smtp_port=config.smtp_port,
-                ),
-                email_from=config.email_from,
-                email_to=list(config.email_to),
-            )
-        else:
+    Returns:
+        Every saved channel block (`automation-slack`, ...-email, ...-webhook, ...-archive)
+        by name, the ones just created included.
+    """
+    saved = read_saved_blocks(BLOCK_NAMES.values(), api_url=settings.api_url)
+    ids = {name: doc.id for name, doc in saved.items()}
+    for kind, config in channels_from_env(os.environ).items():
+        name = BLOCK_NAMES[kind]
+        if name in saved:
+            note = _kept_note(name, config, saved[name])
+            if note:
+                print(note, flush=True)
+                log.warning("%s", note)
             continue
-        block_name = f"automation-{name}"
-        block.save(block_name, overwrite=True)
-        saved[block_name] = block._block_document_id
-    return saved
+        block = _block_from_env(config)
+        if block is None:
+            continue
+        try:
+            block.save(name, overwrite=False)
+        except ValueError:  # saved in the meantime (another start, the UI): that one stays
+            log.info("block %s was saved meanwhile; kept", name)
+            continue
+        if block._block_document_id is not None:
+            ids[name] = block._block_document_id
+        log.info("created block %s from the environment", name)
+    return ids
+
+
+def channel_block_notes(settings: Settings) -> list[str]:
+    """One line per saved channel block that the environment differs from (`automation start`).
+
+    Returns:
+        Lines such as ``automation-slack: saved block kept; SLACK_WEBHOOK_URL differs and is
+        ignored``; no value, secret or not, is shown. A channel variable that is not accepted
+        is one ``warning:`` line; an API that does not answer gives no line.
+    """
+    try:
+        from_env = channels_from_env(os.environ)
+    except ConfigError as exc:
+        return [f"warning: {exc}"]
+    try:
+        saved = read_saved_blocks(BLOCK_NAMES.values(), api_url=settings.api_url)
+    except httpx.HTTPError:
+        return []
+    notes = [_kept_note(BLOCK_NAMES[kind], config, saved[BLOCK_NAMES[kind]])
+             for kind, config in from_env.items() if BLOCK_NAMES[kind] in saved]
+    return [note for note in notes if note]
+
+
+def _kept_note(name: str, from_env: ChannelModel, doc: BlockDocument) -> str | None:
+    """What to say about a saved block the environment would have seeded, if anything."""
+    try:
+        differ = differing_variables(from_env, channel_of(doc))
+    except ConfigError:
+        differ = list(ENV_VARIABLES[from_env.kind])
+    if not differ:
+        return None
+    verb = "differs and is" if len(differ) == 1 else "differ and are"
+    return f"{name}: saved block kept; {', '.join(differ)} {verb} ignored"
+
+
+def _block_from_env(config: ChannelModel) -> ChannelBlock | None:
+    """The notification block that holds a channel configured by environment variables."""
+    if isinstance(config, SlackConfig):
+        return SlackNotification(url=config.url)
+    if isinstance(config, WebhookConfig):
+        return WebhookNotification(url=config.url, secret=config.secret)
+    if isinstance(config, EmailConfig):
+        smtp_type = {"ssl": "SSL", "starttls": "STARTTLS", "plain": "INSECURE"}[config.security]
+        return SMTPEmailNotification(
+            credentials=EmailServerCredentials(
+                username=config.username or None,
+                password=config.password or SecretStr(""),
+                smtp_server=config.smtp_server,
+                smtp_type=smtp_type,
+                smtp_port=config.smtp_port,
+            ),
+            email_from=config.email_from,
+            email_to=list(config.email_to),
+        )
+    return None
 
 
 def _upsert(automation: Any) -> Any:
-    from prefect.automations import Automation
-
     try:
         existing = Automation.read(name=automation.name)
     except ValueError:
@@ -93,11 +166,6 @@ def _upsert(automation: Any) -> Any:
 def ensure_automations(settings: Settings, flow_names: list[str],
                        block_ids: dict[str, UUID]) -> list[str]:
     """Create or update the stack's automations; returns their names."""
-    from prefect.automations import Automation
-    from prefect.client.schemas.objects import StateType
-    from prefect.events.actions import ChangeFlowRunState, SendNotification
-    from prefect.events.schemas.automations import EventTrigger, Posture
-
     made = []
     notify: list[ActionTypesOrUnknown] = [
         SendNotification(
@@ -181,9 +249,6 @@ def ensure_automations(settings: Settings, flow_names: list[str],
 
 def register_all(settings: Settings) -> dict[str, Any]:
     """Blocks and automations for this stack (run with PREFECT_API_URL pointing at it)."""
-    from blocks.channels import register_channel_blocks
-    from deployments.catalog import load_catalog
-
     register_channel_blocks()
     block_ids = save_channel_blocks(settings)
     flows = sorted({_flow_name(settings, e.entrypoint)
@@ -195,8 +260,6 @@ def register_all(settings: Settings) -> dict[str, Any]:
 
 def _flow_name(settings: Settings, entrypoint: str) -> str:
     """The flow name declared in `@flow(name=...)` for an entrypoint, read from its source."""
-    import re
-
     path, func = entrypoint.rsplit(":", 1)
     source = (settings.root / path).read_text(encoding="utf-8")
     match = re.search(rf'@flow\(\s*name="([^"]+)"[^)]*\)\s*\ndef {re.escape(func)}\(', source)
@@ -205,13 +268,9 @@ def _flow_name(settings: Settings, entrypoint: str) -> str:
 
 def main() -> int:
     """Entry point for the supervisor: register, then exit (0 on success)."""
-    from neo_automation.settings import load_settings
-
     print(register_all(load_settings()))
     return 0
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main())

@@ -43,6 +43,40 @@ ENV_VARIABLES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The configuration field each variable sets, for telling a saved block from the environment.
+_FIELDS: dict[str, dict[str, str]] = {
+    "slack": {"url": "SLACK_WEBHOOK_URL"},
+    "email": {"smtp_server": "EMAIL_SMTP_SERVER", "port": "EMAIL_SMTP_PORT",
+              "security": "EMAIL_SMTP_SECURITY", "username": "EMAIL_USERNAME",
+              "password": "EMAIL_PASSWORD", "email_from": "EMAIL_FROM", "email_to": "EMAIL_TO"},
+    "webhook": {"url": "WEBHOOK_URL", "secret": "WEBHOOK_SECRET"},
+    "file": {},
+}
+
+
+def differing_variables(from_env: ChannelModel, saved: ChannelModel) -> list[str]:
+    """The environment variables whose value differs from a saved channel's.
+
+    Args:
+        from_env: The channel `channels_from_env` built.
+        saved: The channel of the same kind that a saved block configures.
+
+    Returns:
+        The names of the variables that differ (secrets compared, never shown), in the order
+        of `ENV_VARIABLES`; every variable of the kind when the two are of different kinds.
+    """
+    if from_env.kind != saved.kind:
+        return list(ENV_VARIABLES.get(from_env.kind, ()))
+    return [variable for field, variable in _FIELDS.get(from_env.kind, {}).items()
+            if _plain(getattr(from_env, field, None)) != _plain(getattr(saved, field, None))]
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value if value not in ("", ()) else None
+
+
 def channels_from_env(
     env: Mapping[str, str] = os.environ,
     *,
