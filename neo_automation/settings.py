@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     prefect_retention_days: float = Field(
         90.0, ge=1, validation_alias="AUTOMATION_PREFECT_RETENTION_DAYS"
     )
+    # Code-health scans: the product's own excludes, the target's interpreter, branch coverage.
+    scan_default_excludes: bool = Field(True, validation_alias="AUTOMATION_SCAN_DEFAULT_EXCLUDES")
+    target_python: Path | None = Field(None, validation_alias="AUTOMATION_TARGET_PYTHON")
+    force_branch_coverage: bool = Field(
+        False, validation_alias="AUTOMATION_FORCE_BRANCH_COVERAGE"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -134,6 +140,8 @@ _ACCEPTS = {
     "AUTOMATION_STALE_AFTER_SECONDS": "a number of seconds above 0",
     "AUTOMATION_PREFECT_RETENTION_DAYS": "a number of days, 1 or more",
     "AUTOMATION_EXPORTER_PORT": "an integer port from 1 to 65535",
+    "AUTOMATION_SCAN_DEFAULT_EXCLUDES": "true or false (1 or 0)",
+    "AUTOMATION_FORCE_BRANCH_COVERAGE": "true or false (1 or 0)",
 }
 
 
