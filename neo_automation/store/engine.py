@@ -27,6 +27,11 @@ def mask_url(url: str) -> str:
         return url
 
 
+def _one_line(reason: object) -> str:
+    """A driver's message on one line (psycopg's span several, with tabs)."""
+    return " ".join(str(reason).split())
+
+
 def _sqlite_setup(engine: Engine) -> None:
     """WAL, a busy timeout and `BEGIN IMMEDIATE` on every connection of `engine`."""
 
@@ -54,7 +59,8 @@ def create_tables(engine: Engine) -> None:
     Raises:
         SQLAlchemyError: a table is still missing after a second try.
     """
-    if set(metadata.tables) <= set(sa.inspect(engine).get_table_names()):
+    inspector = sa.inspect(engine)
+    if set(metadata.tables) <= {*inspector.get_table_names(), *inspector.get_view_names()}:
         return
     try:
         metadata.create_all(engine)
@@ -91,7 +97,7 @@ def open_engine(url: str) -> Engine:
             "which is not installed"
         ) from None
     except (OSError, SQLAlchemyError) as exc:
-        reason = getattr(exc, "orig", None) or exc
+        reason = _one_line(getattr(exc, "orig", None) or exc)
         raise StoreError(f"cannot open the metrics database {mask_url(url)!r}: {reason}") from None
     return engine
 
@@ -110,7 +116,8 @@ class WriteTransaction:
         self.tx: Any = None
 
     def _error(self, exc: OperationalError) -> StoreError:
-        return StoreError(f"cannot write the metrics database {mask_url(self.url)!r}: {exc.orig}")
+        return StoreError(
+            f"cannot write the metrics database {mask_url(self.url)!r}: {_one_line(exc.orig)}")
 
     def __enter__(self) -> sa.Connection:
         try:

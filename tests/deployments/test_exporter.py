@@ -15,6 +15,7 @@ from helpers import ROOT, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from neo_automation.metrics import Sample
+from neo_automation.metrics.system import METRICS
 from neo_automation.store.metric_store import MetricStore
 
 
@@ -29,17 +30,15 @@ def scrape(url: str, auth: str | None = None) -> str:
 @pytest.fixture
 def exporter(cli_env: dict[str, str]):  # noqa: ANN201
     data = Path(cli_env["AUTOMATION_DATA_DIR"])
-    store = MetricStore(f"sqlite:///{data / 'metrics.db'}")
-    from neo_automation.metrics.system import METRICS
-
-    store.declare(METRICS)
     now = time.time()
-    store.write([
-        Sample("system.cpu.percent", 12.5, {}, now - 60, "system"),
-        Sample("system.cpu.percent", 42.0, {}, now, "system"),
-        Sample("system.disk.percent", 71.0, {"mountpoint": "/", "device": "/dev/a"}, now,
-               "system"),
-    ])
+    with MetricStore(f"sqlite:///{data / 'metrics.db'}") as store:
+        store.declare(METRICS)
+        store.write([
+            Sample("system.cpu.percent", 12.5, {}, now - 60, "system"),
+            Sample("system.cpu.percent", 42.0, {}, now, "system"),
+            Sample("system.disk.percent", 71.0, {"mountpoint": "/", "device": "/dev/a"}, now,
+                   "system"),
+        ])
     port = free_port()
     env = {**cli_env, "AUTOMATION_EXPORTER_PORT": str(port),
            "AUTOMATION_EXPORTER_AUTH": "prom:scrape-secret"}
@@ -84,3 +83,13 @@ def test_non_loopback_without_auth_is_refused(cli_env: dict[str, str]) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "AUTOMATION_EXPORTER_AUTH" in proc.stderr
+
+
+def test_a_bad_database_url_is_one_line(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "AUTOMATION_EXPORTER_PORT": str(free_port()),
+           "AUTOMATION_DATABASE_URL": "postgresql+psycopg://u:hunter2@127.0.0.1:1/x"}
+    proc = subprocess.run([sys.executable, "-m", "deployments.exporter"], env=env, cwd=ROOT,  # noqa: S603
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("exporter: error: cannot open the metrics database")
+    assert len(proc.stderr.strip().splitlines()) == 1 and "hunter2" not in proc.stderr
