@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,8 +80,6 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -90,30 +89,37 @@ class Settings(BaseSettings):
     # Derived locations: each falls back to a place under the data directory.
     @property
     def root(self) -> Path:
+        """The project directory: the one holding `prefect.yaml` (this checkout, else cwd)."""
         return _default_root()
 
     @property
     def data_path(self) -> Path:
+        """`AUTOMATION_DATA_DIR`, default `<root>/.automation`: the store, logs, state."""
         return (self.data_dir or self.root / ".automation").expanduser().resolve()
 
     @property
     def log_path(self) -> Path:
+        """`AUTOMATION_LOG_DIR`, default `<data>/logs`."""
         return (self.log_dir or self.data_path / "logs").expanduser().resolve()
 
     @property
     def training_path(self) -> Path:
+        """`AUTOMATION_TRAINING_DIR`, default `<data>/training`: the runs' JSON-lines files."""
         return (self.training_dir or self.data_path / "training").expanduser().resolve()
 
     @property
     def target_path(self) -> Path:
+        """`AUTOMATION_TARGET_DIR`, default the project itself: the repository scanned."""
         return (self.target_dir or self.root).expanduser().resolve()
 
     @property
     def prefect_home(self) -> Path:
+        """Where the embedded Prefect server keeps its state: `<data>/prefect`."""
         return self.data_path / "prefect"
 
     @property
     def metrics_url(self) -> str:
+        """`AUTOMATION_DATABASE_URL`, default the SQLite file `<data>/metrics.db`."""
         return self.database_url or f"sqlite:///{self.data_path / 'metrics.db'}"
 
     @property
@@ -125,6 +131,7 @@ class Settings(BaseSettings):
 
     @property
     def ui_url(self) -> str:
+        """The Prefect UI's address (the API URL without `/api`)."""
         return self.api_url.removesuffix("/api")
 
 
@@ -146,7 +153,14 @@ _ACCEPTS = {
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings, raising `ConfigError` with one line per bad variable."""
+    """Read the settings from the environment and `.env`.
+
+    Args:
+        overrides: field values that win over the environment (tests, the CLI).
+
+    Raises:
+        ConfigError: one line naming each bad variable, its value and what is accepted.
+    """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -51,6 +51,7 @@ class Transition:
     notify: bool
 
     def as_dict(self) -> dict[str, Any]:
+        """The transition as JSON (events' payload, the flow's result, history rows)."""
         return {
             "rule": self.rule,
             "metric": self.metric,

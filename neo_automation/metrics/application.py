@@ -41,6 +41,7 @@ class JaxReport:
     benchmark: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """The report as JSON (the collection's `application.jax`)."""
         return {
             "available": self.available,
             "reason": self.reason,
