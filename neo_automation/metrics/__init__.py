@@ -8,7 +8,8 @@ declared samples, so training has no entry here.
 
 Metrics that are only known at run time, custom collectors' (entry points and
 `AUTOMATION_COLLECTORS`) and the definitions another process recorded in the store, join the
-table through an explicit argument: `declared(extra)`, `make_samples(..., extra=...)`.
+table through an explicit argument: `declared(extra)`, `make_samples(..., extra=...)`;
+`from_definitions(store.definitions())` turns the store's rows into declarations for it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
+from typing import cast, get_args
 
 from neo_automation.metrics import application, dependencies, project, system
 from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample
@@ -28,6 +30,7 @@ __all__ = [
     "MetricSpec",
     "Sample",
     "declared",
+    "from_definitions",
     "make_samples",
     "spec",
 ]
@@ -71,6 +74,25 @@ def declared(extra: Iterable[MetricSpec] = ()) -> dict[str, MetricSpec]:
         ValueError: an extra declaration reuses a name with a different spec.
     """
     return _merge(BUILTIN_METRICS, extra)
+
+
+def from_definitions(rows: Mapping[str, Mapping[str, str]]) -> list[MetricSpec]:
+    """Declarations from the store's `metric_definitions` rows (`MetricStore.definitions()`).
+
+    Built-in names are left out (the table's declaration wins: the store keeps no label
+    names). An unknown direction or aggregate (a row written by hand) reads as `none` / `avg`.
+    """
+    out = []
+    for name, row in rows.items():
+        if name in BUILTIN_METRICS:
+            continue
+        better = row.get("better", "none")
+        aggregate = row.get("aggregate", "avg")
+        out.append(MetricSpec(
+            name, row.get("unit", ""), row.get("description", ""),
+            cast(Better, better if better in get_args(Better) else "none"),
+            cast(Aggregate, aggregate if aggregate in get_args(Aggregate) else "avg")))
+    return out
 
 
 def spec(name: str, table: Mapping[str, MetricSpec] = BUILTIN_METRICS) -> MetricSpec:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import ROOT
@@ -13,10 +14,12 @@ from neo_automation.metrics import (
     SUBJECTS,
     MetricSpec,
     declared,
+    from_definitions,
     make_samples,
     spec,
 )
 from neo_automation.metrics.dependencies import VULNERABLE_METRIC
+from neo_automation.store.metric_store import MetricStore
 
 
 def test_the_table_holds_every_subject_without_importing_the_jobs() -> None:
@@ -58,3 +61,14 @@ def test_a_built_in_name_cannot_be_redeclared_differently() -> None:
     with pytest.raises(ValueError, match="'system.cpu.percent' is declared twice"):
         declared([clash])
     assert declared([spec("system.cpu.percent")]) == declared()  # the same spec is fine
+
+
+def test_the_stores_definitions_join_as_declarations(tmp_path: Path) -> None:
+    custom = MetricSpec("queue.depth", "jobs", "Jobs waiting", "lower", "max")
+    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        store.declare([custom, spec(VULNERABLE_METRIC), spec("system.disk.percent")])
+        specs = from_definitions(store.definitions())
+    assert specs == [custom]  # built-in names keep the table's declaration (with labels)
+    assert declared(specs)["queue.depth"] == custom
+    assert from_definitions({"x.y": {"unit": "u", "description": "d", "better": "up",
+                                     "aggregate": "median"}})[0].better == "none"
