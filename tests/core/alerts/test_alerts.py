@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,13 @@ from neo_automation.metrics import MetricSpec
 from neo_automation.store.metric_store import MetricStore
 
 CPU = next(r for r in DEFAULT_RULES if r.name == "cpu-high")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[MetricStore]:
+    """A fresh store on a SQLite file, closed after the test."""
+    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}") as opened:
+        yield opened
 
 
 def feed(rule: AlertRule, values: list[tuple[float, float]], states=None, silenced=frozenset()):  # noqa: ANN001, ANN201
@@ -85,8 +93,7 @@ def test_labels_select_series() -> None:
     assert [m.labels["mountpoint"] for m in moves] == ["/"]
 
 
-def test_store_keeps_state_history_and_time_to_resolve(tmp_path: Path) -> None:
-    store = MetricStore(f"sqlite:///{tmp_path / 'm.db'}")
+def test_store_keeps_state_history_and_time_to_resolve(store: MetricStore) -> None:
     rule = CPU.model_copy(update={"for_seconds": 0})
     process_samples(store, [rule], [("system.cpu.percent", {}, 100.0, 95.0)], now=100.0)
     assert [s.status for s in current_states(store)] == ["firing"]
@@ -145,8 +152,7 @@ def test_variable_beats_file_beats_defaults(tmp_path: Path) -> None:
     assert [r.name for r in rules] == ["ui"] and "variable" in source
 
 
-def test_jobs_silence_rules_while_they_run(tmp_path: Path) -> None:
-    store = MetricStore(f"sqlite:///{tmp_path / 'm.db'}")
+def test_jobs_silence_rules_while_they_run(store: MetricStore) -> None:
     silence(store, "memory-high", 3600, reason="maintenance window")
     with silenced_while(store, ["cpu-high", "memory-high"], reason="test-suite running"):
         assert set(silences(store)) == {"cpu-high", "memory-high"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,13 @@ HOUR = 3600.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, an hour and day boundary
 
 
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[MetricStore]:
+    """A fresh store on a SQLite file, closed after the test."""
+    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}") as opened:
+        yield opened
+
+
 def points(name: str, values: list[float], start: float = T0, step: float = 60.0,
            labels: dict[str, str] | None = None) -> list[Sample]:
     return [
@@ -26,8 +34,7 @@ def points(name: str, values: list[float], start: float = T0, step: float = 60.0
     ]
 
 
-def test_rollups_match_raw_samples(tmp_path: Path) -> None:
-    store = MetricStore(f"sqlite:///{tmp_path / 'm.db'}")
+def test_rollups_match_raw_samples(store: MetricStore) -> None:
     values = [float(i % 17) for i in range(180)]  # three hours at one sample a minute
     store.write(points("system.cpu.percent", values[:100]))
     store.write(points("system.cpu.percent", values[100:], start=T0 + 100 * 60))
@@ -45,8 +52,7 @@ def test_rollups_match_raw_samples(tmp_path: Path) -> None:
     assert second.avg == pytest.approx(sum(values[60:120]) / 60)
 
 
-def test_latest_is_the_newest_sample_per_series(tmp_path: Path) -> None:
-    store = MetricStore(f"sqlite:///{tmp_path / 'm.db'}")
+def test_latest_is_the_newest_sample_per_series(store: MetricStore) -> None:
     store.write(points("system.disk.percent", [10, 20, 30], labels={"mountpoint": "/"}))
     store.write(points("system.disk.percent", [5], labels={"mountpoint": "/data"}))
     # An older sample written later must not replace the newest one.
@@ -55,8 +61,7 @@ def test_latest_is_the_newest_sample_per_series(tmp_path: Path) -> None:
     assert latest == {"/": 30.0, "/data": 5.0}
 
 
-def test_prune_keeps_rollups(tmp_path: Path) -> None:
-    store = MetricStore(f"sqlite:///{tmp_path / 'm.db'}")
+def test_prune_keeps_rollups(store: MetricStore) -> None:
     store.write(points("system.cpu.percent", [1.0] * 120))
     removed = store.prune_raw(older_than=T0 + HOUR)
     assert removed == 60
@@ -64,20 +69,17 @@ def test_prune_keeps_rollups(tmp_path: Path) -> None:
     assert store.aggregate(T0, T0 + 2 * HOUR)[0].count == 120
 
 
-def test_non_finite_values_are_not_stored(tmp_path: Path) -> None:
-    store = MetricStore(f"sqlite:///{tmp_path / 'm.db'}")
+def test_non_finite_values_are_not_stored(store: MetricStore) -> None:
     assert store.write(points("x", [1.0, float("nan"), float("inf")])) == 1
 
 
 def _writer(url: str, worker: int, batches: int) -> None:
-    store = MetricStore(url)
-    for b in range(batches):
-        samples = [
-            Sample("bench.value", float(i), {"worker": str(worker)}, T0 + b * 100 + i, "w")
-            for i in range(100)
-        ]
-        store.write(samples)
-    store.close()
+    with MetricStore(url) as store:
+        for b in range(batches):
+            store.write([
+                Sample("bench.value", float(i), {"worker": str(worker)}, T0 + b * 100 + i, "w")
+                for i in range(100)
+            ])
 
 
 def test_four_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
@@ -90,9 +92,9 @@ def test_four_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    store = MetricStore(url)
-    assert store.count_samples() == 4 * 25 * 100
-    per_worker = {a.labels["worker"]: a.count for a in store.aggregate(T0, T0 + 10 * HOUR)}
+    with MetricStore(url) as store:
+        assert store.count_samples() == 4 * 25 * 100
+        per_worker = {a.labels["worker"]: a.count for a in store.aggregate(T0, T0 + 10 * HOUR)}
     assert per_worker == {str(w): 2500 for w in range(4)}
     # The raw rows agree with the rollups, point for point.
     con = sqlite3.connect(tmp_path / "m.db")
