@@ -1,12 +1,20 @@
-"""A report run end to end: archived, then delivered once per channel through real servers."""
+"""A report run end to end: archived, then delivered once per channel through real servers.
+
+No block is saved on the session's server, so the channels come from the environment (the
+fallback); tests/blocks/test_saved_channels.py covers saved blocks.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
-from test_delivery import HTTPStandIn, Reply, SMTPStandIn
+from standins import HTTPStandIn, Reply, SMTPStandIn
 
+from flows.reports import reports
+from neo_automation.channels import channels_from_env
+from neo_automation.delivery.deliver import deliver_pending
 from neo_automation.metrics import Sample
 from neo_automation.store.metric_store import MetricStore
 
@@ -30,10 +38,6 @@ def channels(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
 def test_daily_report_is_delivered_exactly_once(
     prefect_server: str, automation_env: Path, channels  # noqa: ANN001
 ) -> None:
-    import time
-
-    from flows.reports import reports
-
     web, smtp = channels
     store = MetricStore(f"sqlite:///{automation_env / 'metrics.db'}")
     now = time.time()
@@ -47,9 +51,6 @@ def test_daily_report_is_delivered_exactly_once(
     archived = [Path(p) for p in first["files"]]
     assert all(p.is_file() for p in archived)
     # The same report and period again: the outbox retries the webhook, email is not resent.
-    from neo_automation.channels.notify import channels_from_env
-    from neo_automation.delivery.outbox import deliver_pending
-
     deliver_pending(store, channels_from_env(), now=time.time() + 7200)
     second = reports(report="daily_health_check")
     assert second["period"] == first["period"]
