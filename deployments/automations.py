@@ -165,8 +165,26 @@ def _upsert(automation: Any) -> Any:
 
 def ensure_automations(settings: Settings, flow_names: list[str],
                        block_ids: dict[str, UUID]) -> list[str]:
-    """Create or update the stack's automations; returns their names."""
+    """Create or update the stack's automations; returns their names.
+
+    Args:
+        settings: The settings (stale-after time, UI URL).
+        flow_names: Our flows, whose failures notify.
+        block_ids: The notification blocks to notify; without any, only the zombie-run
+            automation is made.
+    """
     made = []
+    if block_ids:
+        _upsert(_failures(flow_names, list(block_ids.values())))
+        _upsert(_stale(settings, list(block_ids.values())))
+        made += [FAILURES, STALE]
+    _upsert(_zombies())
+    made.append(ZOMBIES)
+    return made
+
+
+def _failures(flow_names: list[str], block_ids: list[UUID]) -> Automation:
+    """Any run of one of our flows that fails or crashes notifies every channel block."""
     notify: list[ActionTypesOrUnknown] = [
         SendNotification(
             block_document_id=block_id,
@@ -175,53 +193,58 @@ def ensure_automations(settings: Settings, flow_names: list[str],
                   "{{ flow_run.state.name }}: {{ flow_run.state.message }}\n"
                   "{{ flow_run|ui_url }}"),
         )
-        for block_id in block_ids.values()
+        for block_id in block_ids
     ]
     ours: dict[str, str | list[str]] = {
         "prefect.resource.role": "flow",
         "prefect.resource.name": flow_names,
     }
-    if notify:
-        _upsert(Automation(
-            name=FAILURES,
-            description="Notify the configured channels when one of our flow runs fails.",
-            trigger=EventTrigger(
-                expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
-                match={"prefect.resource.id": "prefect.flow-run.*"},
-                match_related=ours,
-                posture=Posture.Reactive,
-                threshold=1,
-                within=timedelta(0),
-            ),
-            actions=notify,
-        ))
-        made.append(FAILURES)
-        stale: list[ActionTypesOrUnknown] = [
-            SendNotification(
-                block_document_id=block_id,
-                subject="Automation: no metrics collected",
-                body=(f"No metrics-collection run completed in the last "
-                      f"{settings.stale_after_seconds / 3600:g} h. Check the serve process "
-                      f"('automation health') and the UI: {settings.ui_url}"),
-            )
-            for block_id in block_ids.values()
-        ]
-        _upsert(Automation(
-            name=STALE,
-            description="Dead-man's switch: metrics have not been collected for too long.",
-            trigger=EventTrigger(
-                expect={"prefect.flow-run.Completed"},
-                match={"prefect.resource.id": "prefect.flow-run.*"},
-                match_related={"prefect.resource.role": "flow",
-                               "prefect.resource.name": "metrics-collection"},
-                posture=Posture.Proactive,
-                threshold=1,
-                within=timedelta(seconds=settings.stale_after_seconds),
-            ),
-            actions=stale,
-        ))
-        made.append(STALE)
-    _upsert(Automation(
+    return Automation(
+        name=FAILURES,
+        description="Notify the configured channels when one of our flow runs fails.",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related=ours,
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=notify,
+    )
+
+
+def _stale(settings: Settings, block_ids: list[UUID]) -> Automation:
+    """The dead-man's switch: no completed metrics-collection run for too long."""
+    stale: list[ActionTypesOrUnknown] = [
+        SendNotification(
+            block_document_id=block_id,
+            subject="Automation: no metrics collected",
+            body=(f"No metrics-collection run completed in the last "
+                  f"{settings.stale_after_seconds / 3600:g} h. Check the serve process "
+                  f"('automation health') and the UI: {settings.ui_url}"),
+        )
+        for block_id in block_ids
+    ]
+    return Automation(
+        name=STALE,
+        description="Dead-man's switch: metrics have not been collected for too long.",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Completed"},
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related={"prefect.resource.role": "flow",
+                           "prefect.resource.name": "metrics-collection"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=settings.stale_after_seconds),
+        ),
+        actions=stale,
+    )
+
+
+def _zombies() -> Automation:
+    """A flow run whose heartbeats stop (its process died) is marked Crashed."""
+    return Automation(
         name=ZOMBIES,
         description="Mark a flow run Crashed when its heartbeats stop (its process died).",
         trigger=EventTrigger(
@@ -242,9 +265,7 @@ def ensure_automations(settings: Settings, flow_names: list[str],
                 message="No heartbeat for 90 s: the process running it died.",
             )
         ],
-    ))
-    made.append(ZOMBIES)
-    return made
+    )
 
 
 def register_all(settings: Settings) -> dict[str, Any]:

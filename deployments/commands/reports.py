@@ -20,6 +20,7 @@ import os
 import socket
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +120,6 @@ def channels_for_test(settings: Settings) -> tuple[dict[str, Any], dict[str, str
 
 def parse_period(text: str) -> tuple[str, str]:
     """`START..END` with ISO dates or times, START before END."""
-    from datetime import datetime
-
     start, sep, end = text.partition("..")
     try:
         if not sep:
@@ -141,6 +140,7 @@ def parse_period(text: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     """Run the `reports` flow for one report or the three scheduled ones."""
     settings = load_settings()
+    # Imported when run, like the channels in `test`: building the parser stays light.
     from neo_automation.reports.definitions import REPORTS
     from neo_automation.reports.templates import available_reports, template_dirs
 
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     if not use_stack_api(settings):
         print(f"note: no Prefect server answers at {settings.api_url}; running on a temporary "
               "local server", file=sys.stderr)
-    from flows.reports import reports
+    from flows.reports import reports  # imports Prefect: only after use_stack_api set its env
 
     start, end = args.period or (None, None)
     results = []

@@ -120,19 +120,10 @@ def channels_from_env(
         if email is not None:
             channels["email"] = email
 
-    webhook_url = value("WEBHOOK_URL") if "webhook" in kinds else ""
-    if webhook_url:
-        secret = value("WEBHOOK_SECRET", secret=True)
-        try:
-            channels["webhook"] = WebhookConfig(
-                url=SecretStr(check_http_url(webhook_url)),
-                secret=SecretStr(secret) if secret else None,
-            )
-        except ValueError:
-            problems.append(
-                f"WEBHOOK_URL={mask_url(webhook_url)!r} is not accepted: expected an http:// "
-                "or https:// URL with a host name"
-            )
+    if "webhook" in kinds and value("WEBHOOK_URL"):
+        webhook = _webhook_from_env(value, problems)
+        if webhook is not None:
+            channels["webhook"] = webhook
 
     if archive_dir is not None and "file" in kinds:
         channels["file"] = FileConfig(directory=Path(archive_dir))
@@ -140,6 +131,21 @@ def channels_from_env(
     if problems:
         raise ConfigError("; ".join(problems))
     return channels
+
+
+def _webhook_from_env(value: Callable[..., str], problems: list[str]) -> WebhookConfig | None:
+    """The webhook channel from `WEBHOOK_URL` and `WEBHOOK_SECRET`, or a problem line."""
+    url = value("WEBHOOK_URL")
+    secret = value("WEBHOOK_SECRET", secret=True)
+    try:
+        return WebhookConfig(url=SecretStr(check_http_url(url)),
+                             secret=SecretStr(secret) if secret else None)
+    except ValueError:
+        problems.append(
+            f"WEBHOOK_URL={mask_url(url)!r} is not accepted: expected an http:// or https:// "
+            "URL with a host name"
+        )
+        return None
 
 
 def _email_from_env(value: Callable[..., str], problems: list[str]) -> EmailConfig | None:

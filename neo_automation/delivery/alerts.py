@@ -2,7 +2,7 @@
 
 An alert transition (firing, repeat, resolved) becomes one outbox entry per channel the rule
 names in `channels:` (a channel kind such as ``slack``, or a saved block's name), or per
-channel in force when the rule names none. The outbox then delivers them like reports: a
+channel kind in force when the rule names none. The outbox then delivers them like reports: a
 channel that is down keeps the entry queued, a delivered one is never sent again.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from neo_automation.alerts.evaluate import Transition, format_transition
 from neo_automation.alerts.rules import AlertRule
+from neo_automation.channels.base import CHANNEL_KINDS
 from neo_automation.delivery.outbox import enqueue
 from neo_automation.store.metric_store import MetricStore
 
@@ -47,18 +48,22 @@ def wanted_channels(rules: Mapping[str, AlertRule], transitions: Sequence[Transi
 
 def queue_transitions(store: MetricStore, rules: Mapping[str, AlertRule],
                       transitions: Sequence[Transition], channels: Collection[str]) -> int:
-    """Queue one message per transition on its rule's channels (all in force when none named).
+    """Queue one message per transition on its rule's channels.
+
+    A rule that names no channel notifies every channel kind in force (slack, email, webhook,
+    file), not the blocks that other rules name.
 
     Args:
         store: The metrics store (holds the outbox).
         rules: The rules in force, by name.
         transitions: The transitions to notify.
-        channels: The names of the channels in force.
+        channels: The names of the channels in force (kinds and block names).
 
     Returns:
         How many entries were queued; a named channel that is not configured is logged.
     """
     queued = 0
+    kinds = [name for name in channels if name in CHANNEL_KINDS]
     for t in transitions:
         rule = rules.get(t.rule)
         message = alert_message(t, rule)
@@ -67,7 +72,7 @@ def queue_transitions(store: MetricStore, rules: Mapping[str, AlertRule],
         key = f"alert-{t.rule}"[:100]
         payload = {"subject": message["subject"], "text": message["text"],
                    "data": message["data"], "key": f"{key}-{period}", "created": t.ts}
-        for name in (rule.channels if rule and rule.channels else channels):
+        for name in (rule.channels if rule and rule.channels else kinds):
             if name in channels:
                 queued += enqueue(store, key, period, name, payload)
             else:

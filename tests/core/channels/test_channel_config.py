@@ -21,7 +21,7 @@ from neo_automation.channels import (
     channels_from_env,
 )
 from neo_automation.channels.common import mask_url, scrub
-from neo_automation.channels.env import ENV_VARIABLES
+from neo_automation.channels.env import ENV_VARIABLES, differing_variables
 from neo_automation.errors import ConfigError
 
 SLACK_URL = "https://hooks.slack.com/services/T0AAA/B0BBB/slackSECRETtoken123"
@@ -206,3 +206,15 @@ def test_several_bad_values_are_reported_together() -> None:
     text = str(info.value)
     assert text.startswith("EMAIL_SMTP_PORT='x' is not accepted")
     assert "; WEBHOOK_URL='<invalid URL>' is not accepted" in text and "\n" not in text
+
+
+def test_differing_variables_name_what_differs_without_values() -> None:
+    saved = channels_from_env(FULL_ENV)
+    same = channels_from_env(dict(FULL_ENV))
+    assert all(differing_variables(same[k], saved[k]) == [] for k in saved)
+    other = channels_from_env({**FULL_ENV, "EMAIL_PASSWORD": "otherSECRET", "EMAIL_TO": "x@y.z",
+                               "WEBHOOK_SECRET": "", "SLACK_WEBHOOK_URL": SLACK_URL + "x"})
+    assert differing_variables(other["email"], saved["email"]) == ["EMAIL_PASSWORD", "EMAIL_TO"]
+    assert differing_variables(other["webhook"], saved["webhook"]) == ["WEBHOOK_SECRET"]
+    assert differing_variables(other["slack"], saved["slack"]) == ["SLACK_WEBHOOK_URL"]
+    assert differing_variables(saved["slack"], saved["webhook"]) == ["SLACK_WEBHOOK_URL"]
