@@ -8,9 +8,15 @@ reads each file once and runs every requested analysis on those bytes: radon's r
 complexity, Halstead and maintainability index from one parse
 (:mod:`neo_automation.scans.quality`) and bandit through one long-lived manager per process, on
 that same tree when bandit would parse the same text (:mod:`neo_automation.scans.security`).
-Results equal the reference command lines on the same files: ``radon raw|cc|mi|hal -j`` with
-default options and ``bandit -r .`` run at the root (with ``-c pyproject.toml`` when that file
-has a ``[tool.bandit]`` table).
+
+Results equal the reference command lines run at the root, on the same files and with the
+same configuration: ``radon raw|cc|mi|hal -j .`` (radon's own config files,
+:mod:`neo_automation.scans.radon_config`) and ``bandit -r .`` (with ``-c pyproject.toml`` when
+that file has a ``[tool.bandit]`` table, and the ``.bandit`` file bandit finds,
+:mod:`neo_automation.scans.bandit_config`). Each tool analyses the files its own rules select
+(:mod:`neo_automation.scans.discovery`: radon takes python shebang scripts, bandit hidden
+folders and ``*.pyw``); the product's default excludes are listed in ``excluded`` with the
+files each tool would have analysed there.
 
 Worker processes are started with ``spawn`` (safe under Prefect's threads), so a script that
 calls :func:`scan_tree` at import time must do so under ``if __name__ == "__main__":``.
@@ -28,44 +34,44 @@ module cheaply.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import errno
-import gc
-import hashlib
 import json
 import multiprocessing
 import os
 import sys
 import time
-import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from neo_automation.errors import ConfigError
+from neo_automation.scans.analysis import (
+    Analyser,
+    WorkItem,
+    describe_bytes,
+    file_errors,
+    init_worker,
+    read_error,
+    run_worker_batch,
+)
+from neo_automation.scans.bandit_config import BanditSettings, load_bandit_settings
 from neo_automation.scans.cache import ScanCache
 from neo_automation.scans.discovery import (
     DEFAULT_MAX_BYTES,
+    Selector,
     SourceFile,
-    discover_files,
-    error_entry,
+    select_files,
     too_large,
+    walk_tree,
 )
 from neo_automation.scans.quality import (
-    analyse_quality_tree,
-    decode_source,
     summarise_quality,
     worst_quality,
 )
-from neo_automation.scans.security import (
-    BanditSettings,
-    SecurityScanner,
-    bandit_includes,
-    load_bandit_settings,
-    summarise_security,
-    worst_security,
-)
+from neo_automation.scans.radon_config import RadonSettings, load_radon_settings
+from neo_automation.scans.security import summarise_security, worst_security
+from neo_automation.settings import load_settings
 
 KINDS = frozenset({"quality", "security"})
 #: At most this many files to analyse: done in this process, no worker start-up.
@@ -74,11 +80,9 @@ INLINE_MAX_FILES = 8
 BATCH_FILES = 24
 BATCH_BYTES = 256 * 1024
 #: Bumped whenever the shape of a cached per-file result changes.
-SCHEMA = 1
+SCHEMA = 2
 
 Progress = Callable[[int, int], None]
-#: A file to analyse: (relpath, absolute path, its bytes when already read, analyses).
-WorkItem = tuple[str, str, bytes | None, tuple[str, ...]]
 
 
 @dataclass
@@ -97,6 +101,27 @@ class _Run:
             self.progress(self.done, self.total)
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """What a scan analyses: the files, their problems and exclusions, the tools' settings."""
+
+    files: list[SourceFile]
+    errors: list[dict[str, str]]
+    excluded: list[dict[str, Any]]
+    radon: RadonSettings | None
+    bandit: BanditSettings | None
+    default_excludes: bool
+
+    def describe(self) -> dict[str, Any]:
+        """The configuration in force: the product's default excludes and each tool's."""
+        out: dict[str, Any] = {"default_excludes": self.default_excludes}
+        if self.radon is not None:
+            out["radon"] = self.radon.describe()
+        if self.bandit is not None:
+            out["bandit"] = self.bandit.describe()
+        return out
+
+
 def scan_tree(
     path: str | os.PathLike[str],
     kinds: Iterable[str] = ("quality", "security"),
@@ -106,56 +131,92 @@ def scan_tree(
     workers: int | None = None,
     progress: Progress | None = None,
     worst: int = 10,
+    default_excludes: bool | None = None,
 ) -> dict[str, Any]:
-    """Scan the Python files of a tree for code quality and security findings.
+    """Scan the files of a tree for code quality (radon) and security findings (bandit).
 
     Args:
         path: The project directory.
         kinds: Which analyses: ``"quality"`` (radon) and/or ``"security"`` (bandit).
         cache_dir: Where the result cache lives; ``None`` scans without a cache.
-        excludes: Globs excluded on top of the default excludes.
+        excludes: Globs the product excludes on top of its default excludes.
         max_bytes: Files larger than this are reported and skipped.
         workers: Worker processes; default: the CPUs this process may run on.
         progress: Called as ``progress(done, total)`` as files are resolved.
         worst: How many worst offenders to list per category.
+        default_excludes: Whether ``.venv``, ``.git``, ``node_modules``, ``build``, ``dist``
+            and ``__pycache__`` are excluded; default: ``AUTOMATION_SCAN_DEFAULT_EXCLUDES``.
 
     Returns:
-        ``{"path", "kinds", "totals", "files", "errors", "worst", "stats"}``: ``totals`` has a
-        ``quality`` and/or ``security`` dict (see
+        ``{"path", "kinds", "totals", "files", "errors", "excluded", "config", "worst",
+        "stats"}``: ``totals`` has a ``quality`` and/or ``security`` dict (see
         :func:`neo_automation.scans.quality.summarise_quality` and
         :func:`neo_automation.scans.security.summarise_security`); ``files`` one entry per
         analysed file (``path``, ``size``, ``sha256``, ``binary``, ``cached``, and the
-        ``quality`` and ``security`` results; ``security`` is absent for files bandit's rules
-        exclude); ``errors`` ``{"file", "kind", "reason"}`` entries; ``worst`` the
+        ``quality`` and ``security`` results of the tools that select it); ``errors``
+        ``{"file", "kind", "reason"}`` entries; ``excluded`` ``{"path", "rule", "files":
+        {"quality": n, "security": n}}`` per folder or file the product excluded;
+        ``config`` the tools' configuration in force and ``default_excludes``; ``worst`` the
         ``cc_blocks``, ``mi_files`` and ``security`` worst offenders; ``stats`` counts and
         seconds.
 
     Raises:
-        ConfigError: ``path`` is not a directory or holds no Python file, ``kinds`` is empty
-            or unknown, or the bandit configuration or the cache cannot be used.
+        ConfigError: ``path`` is not a directory or holds no file to analyse, ``kinds`` is
+            empty or unknown, or a tool's configuration or the cache cannot be used.
     """
     started = time.perf_counter()
     wanted, root = _check_arguments(path, kinds, max_bytes)
-    settings = load_bandit_settings(root) if "security" in wanted else None
-    files, errors = discover_files(root, excludes, max_bytes)
-    if not files and not errors:
-        raise ConfigError(f"cannot scan {root}: it holds no Python files")
-    fingerprints = _fingerprints(wanted, settings)
-    run = _Run(total=len(files), progress=progress, errors=errors)
-    analyser = _Analyser(wanted, settings, max_bytes)
-    if cache_dir is None:
-        todo = _resolve_cached(files, wanted, settings, {}, max_bytes, run)
-        used_workers = _analyse_all(todo, files, analyser, workers, run)
-    else:
-        with ScanCache(cache_dir) as cache:
-            stored = {k: cache.load(str(root), k, fp) for k, fp in fingerprints.items()}
-            todo = _resolve_cached(files, wanted, settings, stored, max_bytes, run)
-            used_workers = _analyse_all(todo, files, analyser, workers, run)
-            _store_results(cache, str(root), fingerprints, run.records, files)
+    chosen = _select(root, wanted, excludes, max_bytes, default_excludes)
+    run = _Run(total=len(chosen.files), progress=progress, errors=chosen.errors)
+    used_workers = _analyse_tree(root, chosen, cache_dir, max_bytes, workers, run)
     result = _summarise(root, wanted, run, worst)
+    result["excluded"] = chosen.excluded
+    result["config"] = chosen.describe()
     result["stats"]["workers"] = used_workers
     result["stats"]["seconds"] = round(time.perf_counter() - started, 3)
     return result
+
+
+def _analyse_tree(
+    root: Path,
+    chosen: _Selection,
+    cache_dir: str | os.PathLike[str] | None,
+    max_bytes: int,
+    workers: int | None,
+    run: _Run,
+) -> int:
+    """Take what the cache holds, analyse the rest, store it; returns the workers used."""
+    files = chosen.files
+    fingerprints = _fingerprints(chosen.radon, chosen.bandit)
+    analyser = Analyser(chosen.radon.options if chosen.radon else None, chosen.bandit, max_bytes)
+    if cache_dir is None:
+        todo = _resolve_cached(files, {}, max_bytes, run)
+        return _analyse_all(todo, files, analyser, workers, run)
+    with ScanCache(cache_dir) as cache:
+        stored = {k: cache.load(str(root), k, fp) for k, fp in fingerprints.items()}
+        todo = _resolve_cached(files, stored, max_bytes, run)
+        used_workers = _analyse_all(todo, files, analyser, workers, run)
+        _store_results(cache, str(root), fingerprints, run.records, files)
+    return used_workers
+
+
+def _select(
+    root: Path,
+    wanted: frozenset[str],
+    excludes: Iterable[str],
+    max_bytes: int,
+    default_excludes: bool | None,
+) -> _Selection:
+    """Walk the tree once and apply each tool's rules and configuration to it."""
+    if default_excludes is None:
+        default_excludes = load_settings().scan_default_excludes
+    radon = load_radon_settings(root) if "quality" in wanted else None
+    walk = walk_tree(root, radon.ignore if radon else (".*",), excludes, default_excludes)
+    bandit = load_bandit_settings(root, walk.bandit_ini) if "security" in wanted else None
+    files, errors, excluded = select_files(walk, Selector(radon, bandit), max_bytes)
+    if not files and not errors:
+        raise ConfigError(f"cannot scan {root}: it holds no Python files")
+    return _Selection(files, errors, excluded, radon, bandit, default_excludes)
 
 
 def _check_arguments(
@@ -176,8 +237,6 @@ def _check_arguments(
 
 def _resolve_cached(
     files: list[SourceFile],
-    wanted: frozenset[str],
-    settings: BanditSettings | None,
     stored: dict[str, dict[str, tuple[str, str]]],
     max_bytes: int,
     run: _Run,
@@ -185,15 +244,7 @@ def _resolve_cached(
     """Take every file whose cached results still hold; returns the files left to analyse."""
     todo: list[WorkItem] = []
     for source in files:
-        needed = tuple(
-            k
-            for k in sorted(wanted)
-            if k != "security"
-            or (settings is not None and bandit_includes(settings, source.relpath))
-        )
-        if not needed:  # only bandit was asked for, and its rules exclude the file
-            run.tick()
-            continue
+        needed = source.kinds
         if not all(source.relpath in stored.get(k, {}) for k in needed):
             todo.append((source.relpath, source.path, None, needed))
             continue
@@ -202,10 +253,10 @@ def _resolve_cached(
             with open(source.path, "rb") as handle:
                 data = handle.read()
         except OSError as exc:
-            run.errors.append(_read_error(source.relpath, exc))
+            run.errors.append(read_error(source.relpath, exc))
             run.tick()
             continue
-        record = _describe(data)
+        record = describe_bytes(data)
         if len(data) > max_bytes:  # grew since discovery
             run.errors.append(too_large(source.relpath, len(data), max_bytes))
             run.tick()
@@ -245,7 +296,7 @@ def _summarise(root: Path, wanted: frozenset[str], run: _Run, worst: int) -> dic
     entries = []
     for rel in sorted(run.records):
         record = run.records[rel]
-        errors.extend(_file_errors(rel, record))
+        errors.extend(file_errors(rel, record))
         entries.append({"path": rel, **record})
     errors.sort(key=lambda e: (e["file"], e["kind"]))
     totals: dict[str, Any] = {}
@@ -273,92 +324,6 @@ def _summarise(root: Path, wanted: frozenset[str], run: _Run, worst: int) -> dic
     }
 
 
-class _Analyser:
-    """Runs the requested analyses on one file's bytes; one per process."""
-
-    def __init__(
-        self, kinds: frozenset[str], settings: BanditSettings | None, max_bytes: int
-    ) -> None:
-        self.kinds = kinds
-        self.settings = settings
-        self.max_bytes = max_bytes
-        self._scanner: SecurityScanner | None = None
-
-    def analyse(self, relpath: str, data: bytes, kinds: Iterable[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        tree = None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if "quality" in kinds:
-                try:
-                    text = decode_source(data)
-                except UnicodeDecodeError as exc:
-                    out["quality"] = _undecodable(exc)
-                else:
-                    out["quality"], tree = analyse_quality_tree(text)
-            if "security" in kinds:
-                if self._scanner is None:
-                    if self.settings is None:
-                        raise ValueError("a security analysis needs bandit settings")
-                    self._scanner = SecurityScanner(self.settings)
-                # After radon: bandit annotates the tree's nodes as it visits them.
-                out["security"] = self._scanner.scan(relpath, data, tree)
-        return out
-
-    def run_batch(self, batch: Sequence[WorkItem]) -> list:
-        """Analyse ``(relpath, path, bytes or None, kinds)`` items; read the file when None."""
-        results = []
-        for relpath, path, data, kinds in batch:
-            if data is None:
-                try:
-                    with open(path, "rb") as handle:
-                        data = handle.read()
-                except OSError as exc:
-                    results.append((relpath, {"error": _read_error(relpath, exc)}))
-                    continue
-                if len(data) > self.max_bytes:  # grew since discovery
-                    error = too_large(relpath, len(data), self.max_bytes)
-                    results.append((relpath, {"error": error}))
-                    continue
-            record = _describe(data)
-            record.update(self.analyse(relpath, data, kinds))
-            results.append((relpath, record))
-        return results
-
-
-def _undecodable(exc: UnicodeDecodeError) -> dict[str, Any]:
-    """The quality result of a file radon cannot decode (every analysis fails alike)."""
-    errors = [{"analysis": "decode", "kind": "encoding", "reason": f"not UTF-8: {exc}"}]
-    return {"raw": None, "cc": None, "hal": None, "mi": None, "errors": errors}
-
-
-def _describe(data: bytes) -> dict[str, Any]:
-    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "binary": b"\0" in data}
-
-
-def _read_error(relpath: str, exc: OSError) -> dict[str, str]:
-    if exc.errno == errno.ELOOP:
-        return error_entry(relpath, "symlink_loop", "symlink loop")
-    return error_entry(relpath, "unreadable", exc.strerror or str(exc))
-
-
-_WORKER: _Analyser | None = None
-
-
-def _init_worker(analyser: _Analyser) -> None:
-    global _WORKER
-    _WORKER = analyser
-    # Syntax trees are millions of short-lived objects: with the default thresholds the
-    # cyclic collector runs constantly (about 7 % of a worker's time). Workers are ours.
-    gc.set_threshold(100_000, 50, 1000)
-
-
-def _run_worker_batch(batch: Sequence[WorkItem]) -> list:
-    if _WORKER is None:
-        raise RuntimeError("_init_worker did not run in this process")
-    return _WORKER.run_batch(batch)
-
-
 def _batches(items: list[WorkItem], sizes: dict[str, int], most: int):
     """Batches of at most ``most`` files, largest files first, so that the last ones balance."""
     items = sorted(items, key=lambda item: -sizes[item[0]])
@@ -374,43 +339,21 @@ def _batches(items: list[WorkItem], sizes: dict[str, int], most: int):
         yield batch
 
 
-def _fingerprints(kinds: frozenset[str], settings: BanditSettings | None) -> dict[str, str]:
+def _fingerprints(radon: RadonSettings | None, bandit: BanditSettings | None) -> dict[str, str]:
+    """Per analysis: what its cached results depend on besides the file's bytes."""
     python = "py={}.{}".format(*sys.version_info[:2])
     out = {}
-    if "quality" in kinds:
-        out["quality"] = f"schema={SCHEMA};radon={version('radon')};{python}"
-    if "security" in kinds and settings is not None:
-        out["security"] = f"schema={SCHEMA};{settings.fingerprint};{python}"
-    return out
-
-
-def _file_errors(relpath: str, record: dict[str, Any]) -> list[dict[str, str]]:
-    """One error per problem kind of a file: binary and encoding problems explain the rest."""
-    out: list[dict[str, str]] = []
-    seen: set[str] = set()
-
-    def add(kind: str, reason: str) -> None:
-        if kind not in seen and not seen & {"binary", "encoding"}:
-            seen.add(kind)
-            out.append(error_entry(relpath, kind, reason))
-
-    if record.get("binary"):
-        add("binary", "binary file: contains NUL bytes")
-    quality = record.get("quality")
-    if quality is not None:
-        for err in quality["errors"]:
-            add(err["kind"], f"radon {err['analysis']}: {err['reason']}")
-    security = record.get("security")
-    if security is not None and security["skipped"]:
-        reason = security["skipped"]
-        add("syntax" if "syntax" in reason else "analysis", f"bandit: {reason}")
+    if radon is not None:
+        out["quality"] = f"schema={SCHEMA};radon={version('radon')};{radon.fingerprint};{python}"
+    if bandit is not None:
+        out["security"] = f"schema={SCHEMA};{bandit.fingerprint};{python}"
     return out
 
 
 def _analyse_all(
     todo: list[WorkItem],
     files: list[SourceFile],
-    analyser: _Analyser,
+    analyser: Analyser,
     workers: int | None,
     run: _Run,
 ) -> int:
@@ -431,9 +374,9 @@ def _analyse_all(
     # unsafe (and deprecated from Python 3.12).
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(
-        max_workers=count, mp_context=context, initializer=_init_worker, initargs=(analyser,)
+        max_workers=count, mp_context=context, initializer=init_worker, initargs=(analyser,)
     ) as pool:
-        futures = [pool.submit(_run_worker_batch, batch) for batch in batches]
+        futures = [pool.submit(run_worker_batch, batch) for batch in batches]
         try:
             _collect((f.result() for f in cf.as_completed(futures)), run)
         except BaseException:

@@ -38,8 +38,11 @@ def quality_samples(scan: Mapping[str, Any], ts: float) -> list[Sample]:
         ("project.quality.cc_blocks", blocks, {}),
         ("project.quality.cc_sum", cc_sum, {}),
         ("project.quality.cc_mean", cc_sum / blocks if blocks else None, {}),
-        ("project.quality.complex_blocks",
-         sum(totals["cc_ranks"].get(r, 0) for r in COMPLEX_RANKS), {}),
+        (
+            "project.quality.complex_blocks",
+            sum(totals["cc_ranks"].get(r, 0) for r in COMPLEX_RANKS),
+            {},
+        ),
         ("project.quality.mi_mean", totals["mi_mean"], {}),
     ]
     modules: dict[str, dict[str, list[float]]] = {}
@@ -54,8 +57,13 @@ def quality_samples(scan: Mapping[str, Any], ts: float) -> list[Sample]:
     for name, mod in sorted(modules.items()):
         values.append(("project.quality.module_cc_sum", sum(mod["cc"]), {"module": name}))
         if mod["mi"]:
-            values.append(("project.quality.module_mi_mean", sum(mod["mi"]) / len(mod["mi"]),
-                           {"module": name}))
+            values.append(
+                (
+                    "project.quality.module_mi_mean",
+                    sum(mod["mi"]) / len(mod["mi"]),
+                    {"module": name},
+                )
+            )
     return [Sample(n, float(v), labels, ts, SOURCE) for n, v, labels in values if v is not None]
 
 
@@ -64,10 +72,16 @@ def security_samples(scan: Mapping[str, Any], ts: float) -> list[Sample]:
     t = scan["totals"]["security"]
     high, medium, low = t["SEVERITY.HIGH"], t["SEVERITY.MEDIUM"], t["SEVERITY.LOW"]
     issues = high + medium + low + t.get("SEVERITY.UNDEFINED", 0)
-    return [Sample(n, float(v), {}, ts, SOURCE) for n, v in (
-        ("project.security.issues", issues), ("project.security.high", high),
-        ("project.security.medium", medium), ("project.security.low", low),
-        ("project.security.nosec", t["nosec"]))]
+    return [
+        Sample(n, float(v), {}, ts, SOURCE)
+        for n, v in (
+            ("project.security.issues", issues),
+            ("project.security.high", high),
+            ("project.security.medium", medium),
+            ("project.security.low", low),
+            ("project.security.nosec", t["nosec"]),
+        )
+    ]
 
 
 def test_samples(tests: Mapping[str, Any], ts: float) -> list[Sample]:
@@ -94,8 +108,13 @@ def test_samples(tests: Mapping[str, Any], ts: float) -> list[Sample]:
             acc[1] += f["statements"]
         for module, (covered, statements) in sorted(per_module.items()):
             if statements:
-                values.append(("project.tests.module_coverage_percent",
-                               100.0 * covered / statements, {"module": module}))
+                values.append(
+                    (
+                        "project.tests.module_coverage_percent",
+                        100.0 * covered / statements,
+                        {"module": module},
+                    )
+                )
     return [Sample(n, float(v), labels, ts, SOURCE) for n, v, labels in values if v is not None]
 
 
@@ -105,8 +124,9 @@ def debt_samples(debt: Mapping[str, Any], ts: float) -> list[Sample]:
     if debt.get("ratio") is not None:
         out.append(Sample("project.debt.ratio_percent", 100.0 * debt["ratio"], {}, ts, SOURCE))
     if debt.get("rating"):
-        out.append(Sample("project.debt.rating", float(RATING_NUMBER[debt["rating"]]), {}, ts,
-                          SOURCE))
+        out.append(
+            Sample("project.debt.rating", float(RATING_NUMBER[debt["rating"]]), {}, ts, SOURCE)
+        )
     return out
 
 
@@ -124,9 +144,13 @@ def delta_mark(name: str, current: float, previous: float | None) -> str:
     return f"{emoji} {arrow} {change:+.4g}"
 
 
-def format_health_summary(title: str, samples: Sequence[Sample],
-                          previous: Mapping[str, float], errors: Sequence[Any],
-                          note: str = "") -> str:
+def format_health_summary(
+    title: str,
+    samples: Sequence[Sample],
+    previous: Mapping[str, float],
+    errors: Sequence[Any],
+    note: str = "",
+) -> str:
     """Markdown: each headline figure with its change since the previous run."""
     specs = declared()
     rows = []
@@ -134,8 +158,13 @@ def format_health_summary(title: str, samples: Sequence[Sample],
         if s.labels:
             continue  # per-module figures go to the reports, not the summary
         unit = specs[s.name].unit if s.name in specs else ""
-        rows.append({"metric": s.name, "value": fmt_value(s.value, unit),
-                     "change": delta_mark(s.name, s.value, previous.get(s.name))})
+        rows.append(
+            {
+                "metric": s.name,
+                "value": fmt_value(s.value, unit),
+                "change": delta_mark(s.name, s.value, previous.get(s.name)),
+            }
+        )
     out = [f"# {title}\n"]
     if note:
         out.append(note + "\n")
@@ -148,7 +177,8 @@ def format_health_summary(title: str, samples: Sequence[Sample],
     return "\n".join(out)
 
 
-def previous_values(latest: Iterable[tuple[str, str, dict[str, str], float, float]]
-                    ) -> dict[str, float]:
+def previous_values(
+    latest: Iterable[tuple[str, str, dict[str, str], float, float]],
+) -> dict[str, float]:
     """Unlabelled latest values by name (the previous run's figures)."""
     return {name: value for _, name, labels, _, value in latest if not labels}

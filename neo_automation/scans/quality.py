@@ -16,9 +16,13 @@ Each source is decoded and parsed once; every radon analysis then shares that wo
   what ``radon mi -j`` computes with its CLI default ``multi = True``: the CLI recomputes the
   raw counts, the tree and both visitors for it, this module does not.
 
-The options are the CLI's defaults (``no_assert = False``, ``show_closures = False``,
-``multi = True``) whatever ``[tool.radon]`` or ``radon.cfg`` say, so that two projects are
-measured alike. A source is decoded as the CLI reads files: UTF-8 (no coding cookie, no BOM
+The options are the ones radon's CLI finds for itself when run at the project root
+(:class:`RadonOptions`, read by :mod:`neo_automation.scans.radon_config` from ``radon.cfg``,
+``[tool.radon]`` in pyproject.toml, ``[radon]`` in setup.cfg...): ``no_assert``,
+``show_closures`` and ``order`` shape the ``cc`` list, ``cc_min``/``cc_max`` filter it by rank as
+``radon cc -j`` does, ``multi`` is the MI's comment rule and ``mi_min``/``mi_max`` leave a file
+out of ``radon mi -j`` (its ``mi`` is then ``None``). Without a config they are the CLI's
+defaults. A source is decoded as the CLI reads files: UTF-8 (no coding cookie, no BOM
 stripping) with universal newlines (the CLI's ``RADONFILESENCODING`` override is not read).
 
 A failing analysis is recorded the way the CLI records it in its JSON (``str(exc)`` of any
@@ -35,10 +39,11 @@ import io
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from radon.complexity import cc_rank
+from radon.complexity import ALPHA, LINES, SCORE, add_inner_blocks, cc_rank, sorted_results
 from radon.metrics import h_visit_ast, mi_compute, mi_rank
 from radon.raw import analyze
 from radon.visitors import ComplexityVisitor, Function
@@ -46,6 +51,28 @@ from radon.visitors import ComplexityVisitor, Function
 RAW_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments")
 CC_RANKS = ("A", "B", "C", "D", "E", "F")
 MI_RANKS = ("A", "B", "C")
+#: radon's block orders (``radon.complexity.SCORE``, ``LINES``, ``ALPHA``) by config name.
+ORDERS = {"SCORE": SCORE, "LINES": LINES, "ALPHA": ALPHA}
+
+
+@dataclass(frozen=True)
+class RadonOptions:
+    """The radon CLI options that change a file's results; the defaults are the CLI's.
+
+    ``order`` is ``SCORE``, ``LINES`` or ``ALPHA``; the ranks are upper-case letters.
+    """
+
+    no_assert: bool = False
+    show_closures: bool = False
+    order: str = "SCORE"
+    cc_min: str = "A"
+    cc_max: str = "F"
+    multi: bool = True
+    mi_min: str = "A"
+    mi_max: str = "C"
+
+
+DEFAULT_OPTIONS = RadonOptions()
 
 
 def decode_source(data: bytes) -> str:
@@ -74,11 +101,12 @@ def _error_kind(exc: BaseException) -> str:
     return "analysis"
 
 
-def analyse_quality(text: str) -> dict[str, Any]:
+def analyse_quality(text: str, options: RadonOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
     """Raw counts, complexity blocks, Halstead report and maintainability index of a source.
 
     Args:
         text: The decoded source (see :func:`decode_source`).
+        options: radon's options (default: the CLI's).
 
     Returns:
         ``{"raw", "cc", "hal", "mi", "errors"}``: ``raw`` is the dict of :data:`RAW_KEYS`,
@@ -89,14 +117,17 @@ def analyse_quality(text: str) -> dict[str, Any]:
         that cc, hal and mi need could not be built, else ``raw``, ``cc`` or ``hal``;
         ``reason`` is radon's message).
     """
-    return analyse_quality_tree(text)[0]
+    return analyse_quality_tree(text, options)[0]
 
 
-def analyse_quality_tree(text: str) -> tuple[dict[str, Any], ast.Module | None]:
+def analyse_quality_tree(
+    text: str, options: RadonOptions = DEFAULT_OPTIONS
+) -> tuple[dict[str, Any], ast.Module | None]:
     """:func:`analyse_quality`, also handing back the parsed tree for other analyses.
 
     Args:
         text: The decoded source.
+        options: radon's options.
 
     Returns:
         ``(result, tree)``; ``tree`` is ``None`` when the source does not parse. radon's
@@ -126,24 +157,47 @@ def analyse_quality_tree(text: str) -> tuple[dict[str, Any], ast.Module | None]:
             failed("raw", exc)
         if tree is None:
             return out, None
-        try:
-            visitor = ComplexityVisitor.from_ast(tree)
-            blocks = sorted(visitor.blocks, key=lambda block: -block.complexity)
-            out["cc"] = [_block_dict(block) for block in blocks]
-            total_complexity = visitor.total_complexity
-        except Exception as exc:
-            failed("cc", exc)
-            total_complexity = None
+        total_complexity = _complexity(tree, options, out, failed)
         try:
             out["hal"] = h_visit_ast(tree).total._asdict()
         except Exception as exc:
             failed("hal", exc)
     # MI needs raw, hal and cc: a failure of one of those is already recorded.
     if raw is not None and out["hal"] is not None and total_complexity is not None:
-        comments = (raw.comments + raw.multi) / float(raw.sloc) * 100 if raw.sloc != 0 else 0
+        multi = raw.multi if options.multi else 0
+        comments = (raw.comments + multi) / float(raw.sloc) * 100 if raw.sloc != 0 else 0
         mi = mi_compute(out["hal"]["volume"], total_complexity, raw.lloc, comments)
-        out["mi"] = {"mi": mi, "rank": mi_rank(mi)}
+        rank = mi_rank(mi)
+        if options.mi_min <= rank <= options.mi_max:  # else `radon mi -j` leaves it out
+            out["mi"] = {"mi": mi, "rank": rank}
     return out, tree
+
+
+def _complexity(
+    tree: ast.Module,
+    options: RadonOptions,
+    out: dict[str, Any],
+    failed: Callable[[str, BaseException], None],
+) -> int | None:
+    """Fill ``out["cc"]`` as ``radon cc -j`` lists the blocks; returns the MI's complexity.
+
+    ``radon mi`` counts complexity with the visitor's defaults (asserts included) whatever
+    ``no_assert`` says, so a second visitor runs only when the options differ.
+    """
+    try:
+        visitor = ComplexityVisitor.from_ast(tree, no_assert=options.no_assert)
+        blocks = visitor.blocks
+        if options.show_closures:
+            blocks = add_inner_blocks(blocks)
+        blocks = sorted_results(blocks, order=ORDERS.get(options.order, SCORE))
+        listed = (_block_dict(block) for block in blocks)
+        out["cc"] = [b for b in listed if options.cc_min <= b["rank"] <= options.cc_max]
+        if options.no_assert:
+            return int(ComplexityVisitor.from_ast(tree).total_complexity)
+        return int(visitor.total_complexity)
+    except Exception as exc:
+        failed("cc", exc)
+        return None
 
 
 def _block_dict(block: Any) -> dict[str, Any]:

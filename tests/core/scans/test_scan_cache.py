@@ -12,7 +12,6 @@ import pytest
 from helpers import ROOT
 
 from neo_automation.scans.cache import CACHE_FILE
-from neo_automation.scans.discovery import discover_files
 from neo_automation.scans.engine import INLINE_MAX_FILES, scan_tree
 
 SAMPLES = ROOT / "tests" / "samples"
@@ -95,17 +94,62 @@ def test_discovery_records_problems_and_goes_on(tmp_path: Path) -> None:
         (root / skipped / "skip_me.py").write_text("z = 3\n")
     (root / ".hidden.py").write_text("h = 1\n")
 
-    files, errors = discover_files(root, excludes=["vendor"], max_bytes=100)
-    assert [f.relpath for f in files] == ["alias.py", "pkg/ok.py"]
-    assert {(e["file"], e["kind"]) for e in errors} == {
+    result = scan_tree(root, excludes=["vendor"], max_bytes=100, workers=1)
+    tools = {e["path"]: [k for k in ("quality", "security") if k in e] for e in result["files"]}
+    # radon skips hidden files, bandit does not; a file symlink is read through its link.
+    assert tools == {
+        ".hidden.py": ["security"],
+        "alias.py": ["quality", "security"],
+        "pkg/ok.py": ["quality", "security"],
+    }
+    assert {(e["file"], e["kind"]) for e in result["errors"]} == {
         ("pkg/again", "symlink_loop"),
         ("self.py", "symlink_loop"),
         ("dangling.py", "unreadable"),
         ("pkg/big.py", "too_large"),
     }
-    result = scan_tree(root, excludes=["vendor"], max_bytes=100, workers=1)
-    assert {e["path"] for e in result["files"]} == {"alias.py", "pkg/ok.py"}
-    assert len(result["errors"]) == 4
+    # Nothing is skipped silently: each excluded folder with what each tool would have read.
+    excluded = {e["path"]: (e["rule"], e["files"]) for e in result["excluded"]}
+    assert excluded == {
+        # radon never enters hidden folders. bandit -r . turns its default excludes that are
+        # folders at the root into ".git/*", which never matches "./.git/x.py": it reads them.
+        ".git": (".git", {"quality": 0, "security": 1}),
+        ".venv": (".venv", {"quality": 0, "security": 1}),
+        "__pycache__": ("__pycache__", {"quality": 1, "security": 1}),
+        "build": ("build", {"quality": 1, "security": 1}),
+        "dist": ("dist", {"quality": 1, "security": 1}),
+        "node_modules": ("node_modules", {"quality": 1, "security": 1}),
+        "vendor": ("vendor", {"quality": 1, "security": 1}),
+    }
+    assert result["config"]["default_excludes"] is True
+
+
+def test_default_excludes_can_be_turned_off(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    for folder in ("build", ".venv", "src"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "mod.py").write_text("import subprocess\n")
+    off = scan_tree(root, workers=1, default_excludes=False)
+    assert off["excluded"] == [] and off["config"]["default_excludes"] is False
+    assert {e["path"] for e in off["files"]} == {"build/mod.py", ".venv/mod.py", "src/mod.py"}
+    # radon still skips the hidden folder on its own; bandit reads it.
+    quality = {e["path"] for e in off["files"] if "quality" in e}
+    assert quality == {"build/mod.py", "src/mod.py"}
+    on = scan_tree(root, workers=1)
+    assert {e["path"] for e in on["files"]} == {"src/mod.py"}
+
+
+def test_default_excludes_follow_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "tree"
+    (root / "dist").mkdir(parents=True)
+    (root / "dist" / "mod.py").write_text("x = 1\n")
+    (root / "main.py").write_text("y = 2\n")
+    monkeypatch.setenv("AUTOMATION_SCAN_DEFAULT_EXCLUDES", "0")
+    assert len(scan_tree(root, workers=1)["files"]) == 2
+    monkeypatch.setenv("AUTOMATION_SCAN_DEFAULT_EXCLUDES", "1")
+    assert len(scan_tree(root, workers=1)["files"]) == 1
 
 
 def test_progress_reports_every_file(project: Path) -> None:

@@ -12,8 +12,9 @@ import pytest
 from helpers import ROOT
 
 from neo_automation.errors import ConfigError
+from neo_automation.scans.bandit_config import bandit_includes, load_bandit_settings
 from neo_automation.scans.engine import scan_tree
-from neo_automation.scans.security import TOTAL_KEYS, bandit_includes, load_bandit_settings
+from neo_automation.scans.security import TOTAL_KEYS
 
 SAMPLES = ROOT / "tests" / "samples"
 SECURITY = SAMPLES / "security_project"

@@ -41,21 +41,28 @@ def result() -> dict:
     return run_test_suite(SAMPLE, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """The same suite run by hand: pytest's summary line and `coverage report`'s TOTAL."""
-    data = tmp_path_factory.mktemp("reference") / ".coverage"
-    run = [sys.executable, "-m", "coverage", "run", "--branch", f"--data-file={data}",
+def coverage_reference(project: Path, data: Path, *run_options: str) -> dict[str, object]:
+    """The suite run by hand at the project root: pytest's summary and `coverage report`'s TOTAL.
+
+    ``coverage run [OPTIONS] -m pytest`` then ``coverage report``, with the project's own
+    configuration (the interpreter is this one: the sample projects have no virtualenv).
+    """
+    run = [sys.executable, "-m", "coverage", "run", *run_options, f"--data-file={data}",
            "-m", "pytest", "-q", "-p", "no:cacheprovider"]  # fmt: skip
-    out = subprocess.run(run, cwd=SAMPLE, env=clean_env(), capture_output=True, text=True).stdout
+    out = subprocess.run(run, cwd=project, env=clean_env(), capture_output=True, text=True).stdout
     summary = out.strip().splitlines()[-1]
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", summary.split(" in ")[0])}
     report = [sys.executable, "-m", "coverage", "report", f"--data-file={data}"]
     text = subprocess.run(
-        report, cwd=SAMPLE, env=clean_env(), capture_output=True, text=True, check=True
+        report, cwd=project, env=clean_env(), capture_output=True, text=True, check=True
     ).stdout
     total = next(line for line in text.splitlines() if line.startswith("TOTAL"))
     return {"counts": counts, "total": total.split()[-1].rstrip("%")}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    return coverage_reference(SAMPLE, tmp_path_factory.mktemp("reference") / ".coverage")
 
 
 def test_counts_equal_what_pytest_prints(result: dict, reference: dict) -> None:
@@ -88,13 +95,27 @@ def test_total_coverage_equals_coverage_report(result: dict, reference: dict) ->
     assert coverage["display"] == reference["total"]
     assert coverage["precision"] == 0
     assert 0 < coverage["percent"] < 100
-    assert coverage["branches"] > coverage["covered_branches"] > 0
-    assert coverage["branch_percent"] == pytest.approx(
-        100 * coverage["covered_branches"] / coverage["branches"]
-    )
+    # The sample's coverage config does not enable branches: coverage run measures lines.
+    assert coverage["branch"]["measured"] is False and coverage["branch_percent"] is None
+    assert "does not enable it" in coverage["branch"]["source"]
     calc = next(f for f in coverage["files"] if f["path"].endswith("calc.py"))
     assert calc["missing_lines"] == coverage["missing_lines"] > 0
     assert not list(SAMPLE.rglob("__pycache__")) and not (SAMPLE / ".coverage").exists()
+
+
+def test_forced_branch_coverage_equals_coverage_run_branch(tmp_path: Path) -> None:
+    forced = run_test_suite(SAMPLE, timeout=300, branch=True)["coverage"]
+    expected = coverage_reference(SAMPLE, tmp_path / ".coverage", "--branch")
+    assert forced["display"] == expected["total"]
+    assert forced["branch"] == {
+        "measured": True,
+        "forced": True,
+        "source": "forced by AUTOMATION_FORCE_BRANCH_COVERAGE (coverage run --branch)",
+    }
+    assert forced["branches"] > forced["covered_branches"] > 0
+    assert forced["branch_percent"] == pytest.approx(
+        100 * forced["covered_branches"] / forced["branches"]
+    )
 
 
 def test_configured_precision_is_used(tmp_path: Path) -> None:

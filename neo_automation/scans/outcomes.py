@@ -1,0 +1,156 @@
+"""Read what :mod:`neo_automation.scans.pytest_outcomes` recorded of a suite, and say how it ended.
+
+Counts are the categories pytest's own ``pytest_report_teststatus`` gave each report, counted as
+pytest's summary line counts them: ``passed``, ``failed``, ``errors`` (pytest's ``error``),
+``skipped``, ``xfailed``, ``xpassed`` (and any category a plugin adds, e.g. ``rerun``, under its
+own name). A passing test whose teardown fails is ``1 passed, 1 error`` there, and here.
+
+The file is read even when the suite did not finish: the tests that finished are counted, and
+the test that had started but not finished is named as the likely cause.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The outcome counts always reported, in pytest's summary order.
+OUTCOMES = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
+EXIT_REASONS = {
+    2: "pytest was interrupted (collection errors or an interrupt)",
+    3: "pytest hit an internal error",
+    4: "pytest was called with wrong arguments or configuration",
+    5: "pytest collected no tests",
+}
+
+
+@dataclass
+class SuiteOutcome:
+    """What a suite's outcome file says."""
+
+    started: bool = False
+    finished: bool = False
+    exitstatus: int | None = None
+    duration: float | None = None
+    collected: int | None = None
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    failures: list[dict[str, str]] = field(default_factory=list)
+    ran: int = 0
+    running: str | None = None
+    reported: set[str] = field(default_factory=set)
+
+    def summary(self) -> dict[str, int]:
+        """The counts, with ``total`` (tests and collectors with an outcome) and ``ran``."""
+        return {**self.counts, "total": len(self.reported), "ran": self.ran}
+
+
+def read_outcomes(path: str) -> SuiteOutcome:
+    """Read an outcome file (a missing or empty one: the suite never started).
+
+    Args:
+        path: The file named by ``AUTOMATION_PYTEST_OUTCOMES``.
+
+    Returns:
+        The outcome; a truncated last line (a kill mid-write) is ignored.
+    """
+    outcome = SuiteOutcome()
+    open_tests: dict[str, None] = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return outcome
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        _apply(outcome, event, open_tests)
+    outcome.running = next(reversed(open_tests), None) if open_tests else None
+    return outcome
+
+
+def _apply(outcome: SuiteOutcome, event: dict[str, Any], open_tests: dict[str, None]) -> None:
+    kind = event.get("event")
+    if kind == "session_start":
+        outcome.started = True
+    elif kind == "collected":
+        outcome.collected = int(event["count"])
+    elif kind == "start":
+        open_tests[event["nodeid"]] = None
+    elif kind == "finish":
+        open_tests.pop(event["nodeid"], None)
+        outcome.ran += 1
+    elif kind == "report":
+        _count(outcome, event)
+    elif kind == "session_finish":
+        outcome.finished = True
+        outcome.exitstatus = int(event["exitstatus"])
+        outcome.duration = event.get("duration")
+
+
+def _count(outcome: SuiteOutcome, event: dict[str, Any]) -> None:
+    category = "errors" if event["category"] == "error" else str(event["category"])
+    outcome.counts[category] = outcome.counts.get(category, 0) + 1
+    outcome.reported.add(event["nodeid"])
+    if category in ("failed", "errors"):
+        when, message = event.get("when"), event.get("message") or ""
+        if when == "collect":
+            message = f"collection failure: {message}"
+        elif when in ("setup", "teardown"):
+            message = f"failed on {when}: {message}"
+        kind = "failed" if category == "failed" else "error"
+        outcome.failures.append({"id": event["nodeid"], "kind": kind, "message": message})
+
+
+def ending_reason(outcome: SuiteOutcome, returncode: int, tail: str) -> str | None:
+    """Why a suite that exited with ``returncode`` did not give a plain pass/fail result.
+
+    Args:
+        outcome: What the outcome file says.
+        returncode: The suite process's exit status (negative: killed by that signal).
+        tail: The end of its output.
+
+    Returns:
+        ``None`` when pytest finished its session with 0 or 1 and ran tests, else one line:
+        pytest's own reason (exit status 2-5 with the first failures), an abrupt end with the
+        number of tests that ran and the test that was running, or why it could not start.
+    """
+    if outcome.finished:
+        status = outcome.exitstatus if outcome.exitstatus is not None else returncode
+        if status in (0, 1) and outcome.ran > 0:
+            return None
+        what = EXIT_REASONS.get(status) or f"pytest ended its session with status {status}"
+        return _with_details(what, outcome, tail)
+    if outcome.started:
+        return abrupt_reason(outcome, _cause(returncode))
+    what = EXIT_REASONS.get(returncode) or f"the suite could not start (exit status {returncode})"
+    return _with_details(what, outcome, tail)
+
+
+def abrupt_reason(outcome: SuiteOutcome, cause: str) -> str:
+    """An abrupt end in one line: the cause, how many tests ran, which one was running."""
+    if outcome.ran == 0 and outcome.running is None:
+        return f"the suite ended abruptly ({cause}) before any test ran"
+    of = f" of {outcome.collected}" if outcome.collected is not None else ""
+    where = f"; {outcome.running} had started and did not finish" if outcome.running else ""
+    return f"the suite ended abruptly ({cause}) after {outcome.ran}{of} tests ran{where}"
+
+
+def _cause(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode} without finishing: os._exit, a crash or a fatal error"
+
+
+def _with_details(what: str, outcome: SuiteOutcome, tail: str) -> str:
+    details = [f"{f['id']}: {f['message']}" for f in outcome.failures if f["message"]]
+    if not details:
+        lines = [line.strip() for line in tail.splitlines() if line.strip()]
+        details = lines[-1:]
+    return f"{what}: {'; '.join(details[:3])}" if details else what
