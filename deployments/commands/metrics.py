@@ -169,14 +169,23 @@ def collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dispatch_transitions(settings: Any, rules: Any, transitions: Any) -> None:
+    """Events and notifications of the monitor's alert transitions (the Prefect layer)."""
+    # Prefect costs about 1 s and its memory: the monitor imports it only once an alert
+    # changes state.
+    from tasks.alerting import dispatch_transitions
+
+    dispatch_transitions(settings, rules, transitions)
+
+
 def monitor(args: argparse.Namespace) -> int:
     """Sample system metrics without Prefect until stopped: the loop must cost little CPU."""
     settings = _ready(load_settings())
     # Imported when run: see the module docstring.
+    from neo_automation.alerts.watcher import RulesWatcher
     from neo_automation.metrics.monitor import run_monitor
     from neo_automation.metrics.system import METRICS, SystemReader
     from neo_automation.store.metric_store import MetricStore
-    from tasks.alerting import RulesWatcher
 
     stop = threading.Event()
 
@@ -187,7 +196,7 @@ def monitor(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     with MetricStore(settings.metrics_url) as store:
         store.declare(METRICS)
-        rules = RulesWatcher(settings, store)
+        rules = RulesWatcher(settings, store, dispatch=_dispatch_transitions)
 
         def flush(batch: Any) -> None:
             store.write(batch)
@@ -241,10 +250,10 @@ def alert(args: argparse.Namespace) -> int:
     """Check the latest values against the rules in force; exit 1 when one is breached."""
     settings = load_settings()
     # Imported when run: see the module docstring.
+    from blocks.alert_rules import rules_in_force
     from deployments.runtime import server_healthy
     from neo_automation.alerts.evaluate import check_latest
     from neo_automation.store.metric_store import MetricStore
-    from tasks.alerting import rules_in_force
 
     rules, source = rules_in_force(settings, server_healthy(settings.api_url))
     with MetricStore(settings.metrics_url) as store:
