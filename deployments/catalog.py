@@ -3,7 +3,14 @@
 `prefect.yaml` is the one list of jobs, read by `automation start` (which serves it) and by
 `prefect deploy --all` (which puts it on the work pool). `read_catalog` validates every entry
 and raises one `ConfigError` naming the entry and the field for the first broken one, so that
-nothing serves half a catalog.
+`automation start`, `tasks add` and `config --validate` refuse a broken catalog. A broken entry
+written by hand into the file of a running stack must not take the other jobs down, though:
+`read_catalog(path, skip_broken=True)` keeps the good entries and lists each broken one in
+`Catalog.problems` (the `serve` process serves the good ones, `automation health` names the
+bad ones). Only a file that cannot be read as a catalog at all still raises.
+
+Schedules are checked with Prefect's own schedule classes (`deployments.schedules`), so a
+schedule accepted here is one Prefect's scheduler runs.
 
 Fields of an entry, beyond Prefect's own (`name`, `entrypoint`, `parameters`, ...):
 
@@ -34,31 +41,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
-from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from deployments.schedules import validate_cron
+from deployments.catalog_fields import (
+    QUEUE_PRIORITIES,
+    check_concurrency_limit,
+    check_entrypoint,
+    check_number,
+    check_queue,
+    check_schedules,
+    check_timezone,
+    check_triggers,
+    plain,
+)
 from neo_automation.errors import ConfigError
 from neo_automation.settings import load_settings
 
+#: A job's name: lowercase letters, digits, - or _.
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-#: The work pool every catalog job goes to under `prefect deploy`.
-POOL = "automation"
-#: Work queues of the pool, by priority (1 is served first).
-QUEUE_PRIORITIES = {"critical": 1, "high": 2, "normal": 3, "low": 4}
-QUEUES = tuple(QUEUE_PRIORITIES)
-
 #: Keys Prefect reads from a deployment entry, plus the catalog's own `timeout_seconds`.
 _ENTRY_KEYS = frozenset({
     "name", "version", "version_type", "tags", "description", "schedules", "paused",
     "concurrency_limit", "flow_name", "entrypoint", "parameters", "enforce_parameter_schema",
     "build", "push", "pull", "work_pool", "triggers", "sla", "timeout_seconds",
 })
-_SCHEDULE_KEYS = frozenset({"cron", "timezone", "active", "parameters", "slug", "day_or"})
 
 
 @dataclass
@@ -66,8 +74,9 @@ class CatalogEntry:
     """One deployment of the catalog.
 
     `schedules` are plain dicts with `cron`, `timezone` (the zone written in the file),
-    `follows_default` (True when the zone aliases the catalog's default), `active` and
-    `parameters`.
+    `follows_default` (True when the zone aliases the catalog's default), `active`,
+    `parameters`, `day_or` (Prefect's day-of-month/weekday rule, True by default) and `slug`
+    (None unless written).
     """
 
     name: str
@@ -99,24 +108,46 @@ class CatalogEntry:
         return default if schedule.get("follows_default") else str(schedule["timezone"])
 
 
+@dataclass(frozen=True)
+class EntryProblem:
+    """A broken entry left out of a catalog read with `skip_broken=True`.
+
+    `name` is the entry's name when it has a usable one (else None), `index` its position
+    (0-based) and `message` the one-line error naming the file, the entry and the field.
+    """
+
+    name: str | None
+    index: int
+    message: str
+
+
 @dataclass
 class Catalog:
-    """The whole catalog file: entries plus its `definitions`."""
+    """The whole catalog file: valid entries, its `definitions`, and broken entries if kept."""
 
     path: Path
     entries: list[CatalogEntry]
     default_timezone: str | None = None
     concurrency_limits: dict[str, int] = field(default_factory=dict)
+    #: Broken entries (only with `skip_broken=True`; a strict read raises instead).
+    problems: list[EntryProblem] = field(default_factory=list)
 
     def names(self) -> list[str]:
-        """The job names, in file order."""
+        """The names of the valid jobs, in file order."""
         return [e.name for e in self.entries]
 
     def get(self, name: str) -> CatalogEntry:
-        """The entry called `name`; `ConfigError` listing the known names otherwise."""
+        """The entry called `name`.
+
+        Raises:
+            ConfigError: the entry's own problem when it is broken, else the known names.
+        """
         for entry in self.entries:
             if entry.name == name:
                 return entry
+        for problem in self.problems:
+            if problem.name == name:
+                raise ConfigError(problem.message)
         known = ", ".join(self.names()) or "none"
         raise ConfigError(f"no job named {name!r} in {self.path} (known jobs: {known})")
 
@@ -158,20 +189,25 @@ def read_yaml(path: Path) -> Any:
     return parse_text(text, Path(path))
 
 
-def read_catalog(path: Path) -> Catalog:
+def read_catalog(path: Path, *, skip_broken: bool = False) -> Catalog:
     """Every deployment of the catalog file, validated.
 
     Args:
         path: the catalog file (`prefect.yaml`).
+        skip_broken: keep going past broken entries, listing them in `Catalog.problems`
+            (what `serve` and `health` need) instead of raising for the first one.
 
     Returns:
-        The catalog: entries in file order, the default time zone and concurrency limits.
+        The catalog: valid entries in file order, the default time zone, concurrency limits
+        and, with `skip_broken`, the broken entries.
 
     Raises:
-        ConfigError: naming the entry and the field of the first broken entry.
+        ConfigError: naming the entry and the field of the first broken entry (only when
+            not `skip_broken`), or the file when it is no catalog at all (unreadable, not
+            YAML, no `deployments` list, broken `definitions`).
     """
     path = Path(path)
-    return validate_document(read_yaml(path), path)
+    return validate_document(read_yaml(path), path, skip_broken=skip_broken)
 
 
 def load_catalog(path: Path) -> list[CatalogEntry]:
@@ -179,8 +215,8 @@ def load_catalog(path: Path) -> list[CatalogEntry]:
     return read_catalog(path).entries
 
 
-def validate_document(doc: Any, path: Path) -> Catalog:
-    """The catalog in a parsed document; `ConfigError` for the first broken field."""
+def validate_document(doc: Any, path: Path, *, skip_broken: bool = False) -> Catalog:
+    """The catalog in a parsed document (see `read_catalog` for `skip_broken` and errors)."""
     if not isinstance(doc, Mapping) or not isinstance(doc.get("deployments"), list):
         raise ConfigError(f"{path}: expected a mapping with a 'deployments' list")
     defs = doc.get("definitions") or {}
@@ -188,7 +224,7 @@ def validate_document(doc: Any, path: Path) -> Catalog:
         raise ConfigError(f"{path}: definitions must be a mapping")
     default_tz = defs.get("timezone")
     if default_tz is not None:
-        _check_timezone(f"{path}: definitions.timezone", default_tz)
+        check_timezone(f"{path}: definitions.timezone", default_tz)
     limits = defs.get("concurrency_limits") or {}
     if not isinstance(limits, Mapping) or not all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in limits.values()
@@ -198,33 +234,25 @@ def validate_document(doc: Any, path: Path) -> Catalog:
         )
     names = [d.get("name") for d in doc["deployments"] if isinstance(d, Mapping)]
     entries: list[CatalogEntry] = []
+    problems: list[EntryProblem] = []
     seen: set[str] = set()
     for index, raw in enumerate(doc["deployments"]):
-        entries.append(_entry(path, index, raw, seen, default_tz, names))
+        try:
+            entries.append(_entry(path, index, raw, seen, default_tz, names))
+        except ConfigError as exc:
+            if not skip_broken:
+                raise
+            name = raw.get("name") if isinstance(raw, Mapping) else None
+            problems.append(EntryProblem(
+                name=name if isinstance(name, str) else None, index=index, message=str(exc),
+            ))
     return Catalog(
         path=path,
         entries=entries,
         default_timezone=str(default_tz) if default_tz is not None else None,
         concurrency_limits={str(k): int(v) for k, v in limits.items()},
+        problems=problems,
     )
-
-
-def _check_timezone(where: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: timezone {value!r} must be an IANA zone such as UTC")
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"{where}: timezone {value!r} is not a known IANA zone (e.g. UTC, Europe/Berlin)"
-        ) from None
-    return value
-
-
-def _number(where: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"{where}: {key} {value!r} must be a number of seconds above 0")
-    return float(value)
 
 
 def _entry(
@@ -249,7 +277,7 @@ def _entry(
     if unknown:
         hint = " (did you mean 'schedules'?)" if "schedule" in unknown else ""
         raise ConfigError(f"{where}: unknown field {unknown[0]!r}{hint}")
-    entrypoint = _entrypoint(where, path, raw.get("entrypoint"))
+    entrypoint = check_entrypoint(where, path, raw.get("entrypoint"))
     description = raw.get("description") or ""
     if not isinstance(description, str):
         raise ConfigError(f"{where}: description must be text")
@@ -262,15 +290,15 @@ def _entry(
     timeout = raw.get("timeout_seconds")
     if timeout is None:
         raise ConfigError(f"{where}: timeout_seconds is missing (the job's time limit in seconds)")
-    timeout = _number(where, "timeout_seconds", timeout)
+    timeout = check_number(where, "timeout_seconds", timeout)
     if "timeout_seconds" in params:
-        _number(where, "parameters.timeout_seconds", params["timeout_seconds"])
-    schedules = _schedules(where, raw.get("schedules"), default_tz)
-    queue = _queue(where, raw.get("work_pool"))
+        check_number(where, "parameters.timeout_seconds", params["timeout_seconds"])
+    schedules = check_schedules(where, raw.get("schedules"), default_tz)
+    queue = check_queue(where, raw.get("work_pool"))
     paused = raw.get("paused", False)
     if not isinstance(paused, bool):
         raise ConfigError(f"{where}: paused must be true or false")
-    limit, strategy = _concurrency_limit(where, raw.get("concurrency_limit"))
+    limit, strategy = check_concurrency_limit(where, raw.get("concurrency_limit"))
     return CatalogEntry(
         name=name,
         entrypoint=entrypoint,
@@ -281,148 +309,7 @@ def _entry(
         queue=queue,
         concurrency_limit=limit,
         collision_strategy=strategy,
-        triggers=_triggers(where, name, raw.get("triggers"), names),
+        triggers=check_triggers(where, name, raw.get("triggers"), names),
         timeout_seconds=timeout,
         paused=paused,
     )
-
-
-def _entrypoint(where: str, path: Path, entrypoint: Any) -> str:
-    """`flows/FILE.py:FUNCTION`, checked against the file next to the catalog."""
-    if not isinstance(entrypoint, str) or ":" not in entrypoint:
-        raise ConfigError(f"{where}: entrypoint {entrypoint!r} must be 'flows/FILE.py:FUNCTION'")
-    file_part, func = entrypoint.rsplit(":", 1)
-    source = path.parent / file_part
-    if not source.is_file():
-        raise ConfigError(f"{where}: entrypoint file {file_part!r} does not exist")
-    pattern = rf"^(?:async\s+)?def {re.escape(func)}\("
-    if not re.search(pattern, source.read_text(encoding="utf-8"), re.M):
-        raise ConfigError(f"{where}: entrypoint {file_part!r} defines no flow function {func!r}")
-    return entrypoint
-
-
-def _queue(where: str, pool: Any) -> str:
-    """The work queue (the job's priority) of `work_pool`."""
-    if not isinstance(pool, Mapping) or not pool.get("name"):
-        raise ConfigError(
-            f"{where}: work_pool.name is missing (use '{POOL}' so that 'prefect deploy' "
-            "finds the pool)"
-        )
-    queue = pool.get("work_queue_name")
-    if queue not in QUEUES:
-        raise ConfigError(
-            f"{where}: work_pool.work_queue_name {queue!r} must be one of {', '.join(QUEUES)}"
-        )
-    job_variables = pool.get("job_variables")
-    if job_variables is not None and not isinstance(job_variables, Mapping):
-        raise ConfigError(f"{where}: work_pool.job_variables must be a mapping")
-    return str(queue)
-
-
-def _schedules(where: str, raw: Any, default_tz: Any) -> list[dict[str, Any]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: schedules must be a list")
-    out = []
-    for i, sched in enumerate(raw):
-        at = f"{where}: schedule #{i + 1}"
-        if not isinstance(sched, Mapping):
-            raise ConfigError(f"{at}: expected a mapping with 'cron' and 'timezone'")
-        if "interval" in sched or "rrule" in sched:
-            raise ConfigError(f"{at}: only cron schedules are supported (found interval/rrule)")
-        unknown = sorted(set(map(str, sched)) - _SCHEDULE_KEYS)
-        if unknown:
-            raise ConfigError(f"{at}: unknown field {unknown[0]!r}")
-        if "cron" not in sched:
-            raise ConfigError(f"{at}: the 'cron' field is missing")
-        try:
-            cron = validate_cron(sched["cron"])
-        except ValueError as exc:
-            raise ConfigError(f"{at}: {exc}") from None
-        if "timezone" not in sched:
-            raise ConfigError(
-                f"{at}: the 'timezone' field is missing (a bare cron runs in UTC); write "
-                "'timezone: *timezone' to follow the catalog's default"
-            )
-        tz = sched["timezone"]
-        follows = default_tz is not None and tz is default_tz
-        _check_timezone(at, tz)
-        active = sched.get("active", True)
-        if not isinstance(active, bool):
-            raise ConfigError(f"{at}: active must be true or false")
-        params = sched.get("parameters") or {}
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"{at}: parameters must be a mapping")
-        out.append({
-            "cron": cron,
-            "timezone": str(tz),
-            "follows_default": follows,
-            "active": active,
-            "parameters": plain(params),
-        })
-    return out
-
-
-def _concurrency_limit(where: str, value: Any) -> tuple[int | None, str | None]:
-    strategy = None
-    if value is None:
-        return None, None
-    if isinstance(value, Mapping):
-        strategy = value.get("collision_strategy", "ENQUEUE")
-        if strategy not in ("ENQUEUE", "CANCEL_NEW"):
-            raise ConfigError(
-                f"{where}: concurrency_limit.collision_strategy {strategy!r} must be ENQUEUE "
-                "or CANCEL_NEW"
-            )
-        value = value.get("limit")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where}: concurrency_limit {value!r} must be a whole number >= 1")
-    return value, (str(strategy) if strategy else None)
-
-
-def _triggers(where: str, name: str, raw: Any, names: Sequence[Any]) -> list[dict[str, Any]]:
-    """Triggers, checked with Prefect's own schema for `prefect.yaml` triggers."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: triggers must be a list")
-    triggers = [plain(t) for t in raw]
-    for i, spec in enumerate(triggers):
-        at = f"{where}: trigger #{i + 1}"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{at}: expected a mapping")
-        related = spec.get("match_related") or {}
-        related = related if isinstance(related, list) else [related]
-        for rel in related:
-            if not isinstance(rel, dict):
-                raise ConfigError(f"{at}: match_related must be a mapping")
-            upstream = rel.get("prefect.resource.name")
-            if rel.get("prefect.resource.role") == "deployment" and upstream is not None:
-                if upstream == name:
-                    raise ConfigError(f"{at}: a job cannot be triggered by its own runs")
-                if upstream not in names:
-                    raise ConfigError(
-                        f"{at}: waits for deployment {upstream!r}, which is not in the catalog"
-                    )
-    if triggers:
-        adapter: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
-        for i, spec in enumerate(triggers):
-            try:
-                adapter.validate_python(spec)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                loc = ".".join(str(p) for p in err["loc"][1:]) or "trigger"
-                raise ConfigError(f"{where}: trigger #{i + 1}: {loc}: {err['msg']}") from None
-    return triggers
-
-
-def plain(value: Any) -> Any:
-    """ruamel's commented containers and scalar strings as plain dicts, lists and str."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value

@@ -19,14 +19,8 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from deployments.catalog import (
-    POOL,
-    QUEUES,
-    CatalogEntry,
-    parse_text,
-    round_trip_yaml,
-    validate_document,
-)
+from deployments.catalog import CatalogEntry, parse_text, round_trip_yaml, validate_document
+from deployments.catalog_fields import POOL, QUEUES
 from deployments.schedules import validate_cron
 from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text
@@ -102,7 +96,9 @@ def add_entry(path: Path, entry: Mapping[str, Any]) -> CatalogEntry:
     """Append a deployment to the catalog file, keeping every other line as it is.
 
     A schedule whose `timezone` is None aliases the catalog's default zone. The new file is
-    validated as a whole before it replaces the old one atomically.
+    validated as a whole before it replaces the old one atomically; the new entry must pass
+    every check (its schedule with Prefect's own classes). Entries that were already broken
+    (hand edits) do not block the edit: `automation health` and `config --validate` name them.
 
     Args:
         path: the catalog file.
@@ -117,9 +113,9 @@ def add_entry(path: Path, entry: Mapping[str, Any]) -> CatalogEntry:
     path = Path(path)
     text = _read_text(path)
     doc = parse_text(text, path)
-    catalog = validate_document(doc, path)
+    validate_document(doc, path, skip_broken=True)  # the file must be a catalog at all
     name = entry.get("name")
-    if name in catalog.names():
+    if name in _raw_names(doc):
         raise ConfigError(f"a job named {name!r} already exists in {path}; remove it first or "
                           "choose another name")
     lines = text.splitlines(keepends=True)
@@ -138,20 +134,23 @@ def add_entry(path: Path, entry: Mapping[str, Any]) -> CatalogEntry:
     if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
         lines[insert_at - 1] += "\n"
     new_text = "".join(lines[:insert_at] + block + lines[insert_at:])
-    new_catalog = validate_document(parse_text(new_text, path), path)
+    new_catalog = validate_document(parse_text(new_text, path), path, skip_broken=True)
+    added = new_catalog.get(str(name))  # raises the new entry's own problem, if any
     atomic_write_text(path, new_text)
-    return new_catalog.get(str(name))
+    return added
 
 
-def remove_entry(path: Path, name: str) -> CatalogEntry:
+def remove_entry(path: Path, name: str) -> str:
     """Remove the deployment `name` (and the comment lines right above it) from the file.
+
+    A broken entry (a hand edit that `serve` leaves out) can be removed too.
 
     Args:
         path: the catalog file.
         name: the entry's name.
 
     Returns:
-        The entry that was removed.
+        The name of the entry that was removed.
 
     Raises:
         ConfigError: an unknown name (listing the known ones); the file is left untouched.
@@ -159,9 +158,12 @@ def remove_entry(path: Path, name: str) -> CatalogEntry:
     path = Path(path)
     text = _read_text(path)
     doc = parse_text(text, path)
-    catalog = validate_document(doc, path)
-    removed = catalog.get(name)
-    index = catalog.names().index(name)
+    validate_document(doc, path, skip_broken=True)  # the file must be a catalog at all
+    names = _raw_names(doc)
+    if name not in names:
+        known = ", ".join(str(n) for n in names if n is not None) or "none"
+        raise ConfigError(f"no job named {name!r} in {path} (known jobs: {known})")
+    index = names.index(name)
     lines = text.splitlines(keepends=True)
     seq = doc["deployments"]
     dash_col = _dash_col(lines, seq)
@@ -183,9 +185,14 @@ def remove_entry(path: Path, name: str) -> CatalogEntry:
         key_line = doc.lc.key("deployments")[0]
         before[key_line] = before[key_line].rstrip("\n").rstrip() + " []\n"
     new_text = "".join(before + after)
-    validate_document(parse_text(new_text, path), path)
+    validate_document(parse_text(new_text, path), path, skip_broken=True)
     atomic_write_text(path, new_text)
-    return removed
+    return name
+
+
+def _raw_names(doc: Any) -> list[Any]:
+    """The `name` of every item of `deployments`, valid or not (None when it has none)."""
+    return [d.get("name") if isinstance(d, Mapping) else None for d in doc["deployments"]]
 
 
 def _read_text(path: Path) -> str:

@@ -1,6 +1,7 @@
 """The catalog's jobs as rows for `automation tasks list|status` and `automation status`.
 
-`job_rows` reads only the catalog (schedules in words and cron, zone, priority, next run);
+`job_rows` reads only the catalog (schedules in words and cron, zone, priority, next run, the
+latter computed by Prefect's own schedule class, as its scheduler will);
 `status_rows` asks the Prefect API for each job's deployment, last run and next scheduled run.
 """
 
@@ -31,7 +32,8 @@ def job_rows(catalog: Catalog, timezone: str, now: datetime | None = None) -> li
     Args:
         catalog: the validated catalog.
         timezone: AUTOMATION_TIMEZONE (for schedules that follow the catalog's default).
-        now: compute next runs after this time (default: now).
+        now: the next runs are on or after this time (default: now), as the server makes
+            them (Prefect's own `CronSchedule.get_dates`).
 
     Returns:
         JSON-ready rows, in catalog order: `name`, `flow`, `schedules` (words, cron, timezone,
@@ -51,7 +53,7 @@ def job_rows(catalog: Catalog, timezone: str, now: datetime | None = None) -> li
                 "active": s["active"],
             })
             if s["active"] and not entry.paused:
-                upcoming.append(next_runs(s["cron"], zone, after=now)[0])
+                upcoming.append(next_runs(s["cron"], zone, start=now, day_or=s["day_or"])[0])
         timeout = entry.parameters.get("timeout_seconds", entry.timeout_seconds)
         rows.append({
             "name": entry.name,

@@ -1,7 +1,17 @@
-"""Schedule phrases: the words a user types (`daily at 03:00`) turned into cron, and back.
+"""Schedules: the words a user types (`daily at 03:00`) as cron, checked and run by Prefect.
 
-Pure functions, no Prefect and no I/O. `to_cron` accepts a 5-field cron expression as it is
-(after validating it) or one of the phrases below, in any letter case:
+Every schedule the product accepts is one Prefect's own scheduler runs: `validate_cron`
+builds the server's `CronSchedule` (prefect.server.schemas.schedules, the class the server
+uses to create runs) and asks it for a date, so an expression Prefect refuses (`0 3 * * 5L`:
+its croniter reads no `L` in the weekday field) or one that never fires (`0 0 30 2 *`) is
+refused here, with Prefect's own reason, instead of crash-looping `serve` later. `next_runs`
+asks that same class (`get_dates`, which the scheduler calls) for the next dates, so the next
+run shown is the one Prefect makes, DST days included: a wall time that does not exist is
+moved forward by the gap (02:30 on a spring-forward day in Berlin runs at 03:30), and a wall
+time that happens twice runs once, at the first (summer-time) occurrence.
+
+`to_cron` accepts a 5-field cron expression as it is (after validating it) or one of the
+phrases below, in any letter case:
 
 | phrase                              | cron            |
 |-------------------------------------|-----------------|
@@ -32,11 +42,18 @@ Choices, so that a phrase always means what it says:
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["ACCEPTED_FORMS", "describe", "next_runs", "to_cron", "validate_cron"]
+from prefect.server.schemas.schedules import CronSchedule
+from pydantic import ValidationError
+
+__all__ = [
+    "ACCEPTED_FORMS", "cron_schedule", "describe", "next_runs", "to_cron", "validate_cron",
+    "validate_timezone",
+]
 
 #: The accepted forms, as listed in error messages.
 ACCEPTED_FORMS = (
@@ -78,28 +95,82 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
-def validate_cron(expr: str) -> str:
-    """Check a 5-field cron expression.
+def _prefect_reason(exc: ValidationError) -> str:
+    """Prefect's own words for a refused schedule, on one line."""
+    message = str(exc.errors()[0].get("msg", exc)).removeprefix("Value error, ")
+    return " ".join(message.split())
 
-    Args:
-        expr: the expression, e.g. `"*/5 * * * *"`.
 
-    Returns:
-        The expression, unchanged.
+def validate_timezone(zone: str) -> str:
+    """`zone` if Prefect's schedules accept it (an IANA zone such as Europe/Berlin).
 
     Raises:
-        ValueError: saying which part is wrong.
+        ValueError: naming the zone, in Prefect's words.
     """
-    from cronsim import CronSim, CronSimError
+    try:
+        CronSchedule(cron="0 0 * * *", timezone=zone)
+    except ValidationError as exc:
+        raise ValueError(f"timezone {zone!r} is not valid ({_prefect_reason(exc)})") from None
+    return zone
 
-    text = str(expr).strip()
+
+def cron_schedule(expr: str, timezone: str = "UTC", day_or: bool = True) -> CronSchedule:
+    """Prefect's server-side cron schedule, checked to fire at least once.
+
+    Args:
+        expr: a 5-field cron expression, e.g. `"*/5 * * * *"`.
+        timezone: the IANA zone of its wall-clock times.
+        day_or: Prefect's `day_or`: True (cron's rule) runs when the day of the month OR the
+            weekday matches, False when both do.
+
+    Returns:
+        The `prefect.server.schemas.schedules.CronSchedule` the server creates runs from.
+
+    Raises:
+        ValueError: saying which part is wrong: not 5 fields, refused by Prefect (with its
+            reason), or a date that never comes.
+    """
+    text = " ".join(str(expr).split())
     if len(text.split()) != 5:
         raise ValueError(f"cron {expr!r} must have 5 fields (minute hour day month weekday)")
     try:
-        CronSim(text, datetime(2000, 1, 1))
-    except CronSimError as exc:
-        raise ValueError(f"cron {expr!r} is not valid ({exc})") from None
-    return text
+        schedule = CronSchedule(cron=text, timezone=timezone, day_or=day_or)
+    except ValidationError as exc:
+        raise ValueError(
+            f"cron {expr!r} is not valid: Prefect's scheduler refuses it ({_prefect_reason(exc)})"
+        ) from None
+    try:
+        _dates(schedule, 1, None)
+    except ValueError as exc:  # croniter's CroniterBadDateError: no date in its search window
+        raise ValueError(
+            f"cron {expr!r} is not valid: it never fires (Prefect's scheduler finds no date: "
+            f"{exc})"
+        ) from None
+    return schedule
+
+
+def validate_cron(expr: str, timezone: str = "UTC", day_or: bool = True) -> str:
+    """Check a 5-field cron expression the way Prefect's scheduler will read it.
+
+    Args:
+        expr: the expression, e.g. `"*/5 * * * *"`.
+        timezone: the zone it runs in (Prefect checks it too).
+        day_or: see `cron_schedule`.
+
+    Returns:
+        The expression with its spacing normalised.
+
+    Raises:
+        ValueError: saying which part is wrong (see `cron_schedule`).
+    """
+    return str(cron_schedule(expr, timezone, day_or).cron)
+
+
+def _dates(schedule: CronSchedule, count: int, after: datetime | None) -> list[datetime]:
+    """`count` dates on or after `after` (default now) from Prefect's own `get_dates`."""
+    # get_dates is a coroutine because the server awaits it; it does no I/O, so running it
+    # to completion here is cheap and gives exactly the server's dates.
+    return list(asyncio.run(schedule.get_dates(n=count, start=after)))
 
 
 def _looks_like_cron(text: str) -> bool:
@@ -137,6 +208,54 @@ def _parse_time(phrase: str, text: str | None) -> tuple[int, int]:
     return hour, minute
 
 
+def _every_minutes(phrase: str, n: int) -> str:
+    if n == 60:
+        return "0 * * * *"
+    if n not in MINUTE_STEPS:
+        raise _unparseable(
+            phrase,
+            f"{n} does not divide an hour evenly, so cron cannot run it at a steady "
+            f"interval; use one of {', '.join(map(str, MINUTE_STEPS))} or a cron expression",
+        )
+    return "* * * * *" if n == 1 else f"*/{n} * * * *"
+
+
+def _every_hours(phrase: str, n: int) -> str:
+    if n == 24:
+        return "0 0 * * *"
+    if n not in HOUR_STEPS:
+        raise _unparseable(
+            phrase,
+            f"{n} does not divide a day evenly, so cron cannot run it at a steady "
+            f"interval; use one of {', '.join(map(str, HOUR_STEPS))} or a cron expression",
+        )
+    return "0 * * * *" if n == 1 else f"0 */{n} * * *"
+
+
+def _at_time(phrase: str, kind: str, groups: dict[str, str | None]) -> str:
+    """The cron of a daily, nightly, weekday, weekly or monthly phrase."""
+    if kind == "nightly" and groups["time"] is None:
+        return f"{NIGHTLY[1]} {NIGHTLY[0]} * * *"
+    hour, minute = _parse_time(phrase, groups["time"])
+    if kind in ("daily", "nightly"):
+        return f"{minute} {hour} * * *"
+    if kind == "weekdays":
+        return f"{minute} {hour} * * 1-5"
+    if kind == "weekly":
+        day = groups["day"] or groups["day2"] or "monday"
+        if day not in _DAY_NUMBER:
+            raise _unparseable(phrase, f"{day!r} is not a day of the week")
+        return f"{minute} {hour} * * {_DAY_NUMBER[day]}"
+    dom = int(groups["dom"] or 1)
+    if not 1 <= dom <= 28:
+        raise _unparseable(
+            phrase,
+            f"day {dom} of the month: use the 1st to the 28th (cron skips the months "
+            "that lack a day, so later days would miss runs)",
+        )
+    return f"{minute} {hour} {dom} * *"
+
+
 def to_cron(phrase: str) -> str:
     """The cron expression of a schedule phrase (or of a cron expression, validated).
 
@@ -144,7 +263,7 @@ def to_cron(phrase: str) -> str:
         phrase: e.g. `"daily at 03:00"`, `"every 15 minutes"`, `"0 3 * * 1"`.
 
     Returns:
-        A 5-field cron expression.
+        A 5-field cron expression that Prefect's scheduler accepts.
 
     Raises:
         ValueError: naming the phrase and listing the accepted forms.
@@ -165,55 +284,15 @@ def to_cron(phrase: str) -> str:
         if kind == "every_minute":
             return "* * * * *"
         if kind == "minutes":
-            n = int(groups["n"])
-            if n == 60:
-                return "0 * * * *"
-            if n not in MINUTE_STEPS:
-                raise _unparseable(
-                    phrase,
-                    f"{n} does not divide an hour evenly, so cron cannot run it at a steady "
-                    f"interval; use one of {', '.join(map(str, MINUTE_STEPS))} or a cron "
-                    "expression",
-                )
-            return "* * * * *" if n == 1 else f"*/{n} * * * *"
+            return _every_minutes(phrase, int(groups["n"]))
         if kind == "hourly":
             minute = int(groups["minute"] or 0)
             if minute > 59:
                 raise _unparseable(phrase, f"minute {minute} is past 59")
             return f"{minute} * * * *"
         if kind == "hours":
-            n = int(groups["n"])
-            if n == 24:
-                return "0 0 * * *"
-            if n not in HOUR_STEPS:
-                raise _unparseable(
-                    phrase,
-                    f"{n} does not divide a day evenly, so cron cannot run it at a steady "
-                    f"interval; use one of {', '.join(map(str, HOUR_STEPS))} or a cron "
-                    "expression",
-                )
-            return "0 * * * *" if n == 1 else f"0 */{n} * * *"
-        if kind == "nightly" and groups["time"] is None:
-            return f"{NIGHTLY[1]} {NIGHTLY[0]} * * *"
-        hour, minute = _parse_time(phrase, groups["time"])
-        if kind in ("daily", "nightly"):
-            return f"{minute} {hour} * * *"
-        if kind == "weekdays":
-            return f"{minute} {hour} * * 1-5"
-        if kind == "weekly":
-            day = groups["day"] or groups["day2"] or "monday"
-            if day not in _DAY_NUMBER:
-                raise _unparseable(phrase, f"{day!r} is not a day of the week")
-            return f"{minute} {hour} * * {_DAY_NUMBER[day]}"
-        if kind == "monthly":
-            dom = int(groups["dom"] or 1)
-            if not 1 <= dom <= 28:
-                raise _unparseable(
-                    phrase,
-                    f"day {dom} of the month: use the 1st to the 28th (cron skips the months "
-                    "that lack a day, so later days would miss runs)",
-                )
-            return f"{minute} {hour} {dom} * *"
+            return _every_hours(phrase, int(groups["n"]))
+        return _at_time(phrase, kind, groups)
     raise _unparseable(phrase)
 
 
@@ -264,22 +343,32 @@ def describe(cron: str) -> str:
 
 
 def next_runs(
-    cron: str, timezone: str, after: datetime | None = None, count: int = 1
+    cron: str,
+    timezone: str,
+    start: datetime | None = None,
+    count: int = 1,
+    day_or: bool = True,
 ) -> list[datetime]:
-    """The next times a cron schedule fires, computed locally (no Prefect server needed).
+    """The next times Prefect's scheduler runs a cron schedule (no server needed).
+
+    The dates come from the server's own `CronSchedule.get_dates`, the call its scheduler
+    makes to create runs, so DST days follow Prefect's policy (see the module docstring).
 
     Args:
         cron: a 5-field cron expression.
         timezone: the IANA zone the schedule's wall-clock times are in.
-        after: start looking after this moment (default: now).
+        start: the first date returned is on or after this moment (default: now), as on
+            the server.
         count: how many times to return.
+        day_or: see `cron_schedule`.
 
     Returns:
         Timezone-aware datetimes in `timezone`, earliest first.
-    """
-    from cronsim import CronSim
 
+    Raises:
+        ValueError: a cron expression or zone Prefect refuses (see `cron_schedule`).
+    """
     zone = ZoneInfo(timezone)
-    start = (after or datetime.now(zone)).astimezone(zone)
-    it = CronSim(validate_cron(cron), start)
-    return [next(it) for _ in range(count)]
+    dates = _dates(cron_schedule(cron, timezone, day_or), count, start)
+    # Prefect's DateTime as a plain datetime in the zone (fromtimestamp sets `fold` right)
+    return [datetime.fromtimestamp(d.timestamp(), zone) for d in dates]

@@ -8,21 +8,29 @@ would lose it). Deployments are created unpaused unless the catalog says `paused
 `pause_on_shutdown=False` keeps a stop or restart from leaving the user's schedules paused.
 Schedules that alias the catalog's default zone run in AUTOMATION_TIMEZONE. The global
 concurrency limits of `definitions.concurrency_limits` are created (or resized) on start.
+
+One broken job never takes the others down: the catalog is read with `skip_broken=True`, a job
+whose flow cannot be loaded or whose deployment Prefect refuses is left out, and each one left
+out is logged and written, with its reason, to `<data dir>/run/serve.json`, which
+`automation health` reads. Only a file that is no catalog at all stops serve (the supervisor
+restarts it with backoff until the file is fixed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
-from prefect.exceptions import TerminationSignal
+from prefect.exceptions import MissingFlowError, ScriptError, TerminationSignal
 from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.runner import Runner
 from prefect.schedules import Cron
@@ -30,6 +38,8 @@ from pydantic import TypeAdapter
 
 from deployments.catalog import Catalog, CatalogEntry, catalog_path, read_catalog
 from deployments.logging_setup import setup_logging
+from deployments.stack_state import serve_report_file
+from neo_automation.files import atomic_write_text
 from neo_automation.settings import load_settings
 
 log = logging.getLogger("automation.serve")
@@ -48,6 +58,15 @@ class ServedJob:
     options: dict[str, Any]
 
 
+@dataclass
+class Prepared:
+    """The jobs ready to serve, and the catalog's jobs left out with the reason for each."""
+
+    jobs: list[ServedJob] = field(default_factory=list)
+    #: `{"name": ..., "problem": ...}`, one line each, in catalog order.
+    not_served: list[dict[str, str | None]] = field(default_factory=list)
+
+
 def prepare_jobs(catalog: Catalog, timezone: str) -> list[ServedJob]:
     """Load each entry's flow and build its `Runner.add_flow` options.
 
@@ -57,45 +76,71 @@ def prepare_jobs(catalog: Catalog, timezone: str) -> list[ServedJob]:
 
     Returns:
         One job per entry, in catalog order.
+
+    Raises:
+        ScriptError, MissingFlowError: a flow that cannot be loaded (see `prepare_catalog`).
     """
     triggers_of: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
-    root = catalog.path.parent
-    jobs = []
+    return [_prepare(catalog.path.parent, entry, timezone, triggers_of)
+            for entry in catalog.entries]
+
+
+def prepare_catalog(catalog: Catalog, timezone: str) -> Prepared:
+    """Like `prepare_jobs`, but a job that cannot be prepared is left out, with its reason.
+
+    The catalog's own broken entries (read with `skip_broken=True`) are listed first.
+    """
+    triggers_of: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
+    out = Prepared(not_served=[{"name": p.name, "problem": p.message} for p in catalog.problems])
     for entry in catalog.entries:
-        flow: Flow[..., Any] = load_flow_from_entrypoint(str(root / entry.entrypoint))
-        if entry.timeout_seconds:
-            flow = flow.with_options(timeout_seconds=entry.timeout_seconds)
-        schedules = [
-            Cron(
-                s["cron"],
-                timezone=entry.schedule_timezone(s, timezone),
-                active=s["active"],
-                parameters=s["parameters"],
-            )
-            for s in entry.schedules
-        ]
-        limit: Any = entry.concurrency_limit
-        if limit is not None and entry.collision_strategy:
-            limit = ConcurrencyLimitConfig(
-                limit=limit,
-                # pydantic turns the catalog's checked string into a ConcurrencyLimitStrategy
-                collision_strategy=entry.collision_strategy,  # type: ignore[arg-type]
-            )
-        triggers = [
-            triggers_of.validate_python({"name": f"{entry.name}__automation_{i}", **spec})
-            for i, spec in enumerate(entry.triggers, start=1)
-        ]
-        jobs.append(ServedJob(entry, flow, {
-            "name": entry.name,
-            "description": entry.description or None,
-            "tags": entry.tags,
-            "parameters": entry.parameters,
-            "schedules": schedules,
-            "paused": entry.paused,
-            "concurrency_limit": limit,
-            "triggers": triggers or None,
-        }))
-    return jobs
+        try:
+            out.jobs.append(_prepare(catalog.path.parent, entry, timezone, triggers_of))
+        # a flow file that fails to import, names no flow, or a schedule/trigger that
+        # Prefect's models refuse (pydantic's ValidationError is a ValueError)
+        except (ScriptError, MissingFlowError, ValueError) as exc:
+            reason = " ".join(str(exc).split())
+            out.not_served.append({"name": entry.name, "problem": f"{entry.name}: {reason}"})
+    return out
+
+
+def _prepare(root: Path, entry: CatalogEntry, timezone: str,
+             triggers_of: TypeAdapter[Any]) -> ServedJob:
+    """One entry's flow (with the catalog's time limit) and its `Runner.add_flow` options."""
+    flow: Flow[..., Any] = load_flow_from_entrypoint(str(root / entry.entrypoint))
+    if entry.timeout_seconds:
+        flow = flow.with_options(timeout_seconds=entry.timeout_seconds)
+    schedules = [
+        Cron(
+            s["cron"],
+            timezone=entry.schedule_timezone(s, timezone),
+            day_or=s["day_or"],
+            active=s["active"],
+            parameters=s["parameters"],
+            slug=s["slug"],
+        )
+        for s in entry.schedules
+    ]
+    limit: Any = entry.concurrency_limit
+    if limit is not None and entry.collision_strategy:
+        limit = ConcurrencyLimitConfig(
+            limit=limit,
+            # pydantic turns the catalog's checked string into a ConcurrencyLimitStrategy
+            collision_strategy=entry.collision_strategy,  # type: ignore[arg-type]
+        )
+    triggers = [
+        triggers_of.validate_python({"name": f"{entry.name}__automation_{i}", **spec})
+        for i, spec in enumerate(entry.triggers, start=1)
+    ]
+    return ServedJob(entry, flow, {
+        "name": entry.name,
+        "description": entry.description or None,
+        "tags": entry.tags,
+        "parameters": entry.parameters,
+        "schedules": schedules,
+        "paused": entry.paused,
+        "concurrency_limit": limit,
+        "triggers": triggers or None,
+    })
 
 
 def ensure_concurrency_limits(limits: dict[str, int]) -> None:
@@ -110,8 +155,10 @@ def ensure_concurrency_limits(limits: dict[str, int]) -> None:
             log.info("global concurrency limit %r: %d slot(s)", name, slots)
 
 
-def build_runner(path: Path, timezone: str, limit: int = RUN_LIMIT) -> tuple[Any, list[ServedJob]]:
-    """A Runner with every catalog job registered (this creates the deployments via the API).
+def build_runner(
+    path: Path, timezone: str, limit: int = RUN_LIMIT
+) -> tuple[Any, list[ServedJob], list[dict[str, str | None]]]:
+    """A Runner with every good catalog job registered (this creates the deployments).
 
     Args:
         path: the catalog file.
@@ -119,16 +166,41 @@ def build_runner(path: Path, timezone: str, limit: int = RUN_LIMIT) -> tuple[Any
         limit: flow runs executed at once.
 
     Returns:
-        The runner, not yet started, and the jobs it serves.
+        The runner (not yet started), the jobs it serves, and the jobs left out, each with
+        its one-line reason (see `Prepared.not_served`).
+
+    Raises:
+        ConfigError: the file is no catalog at all (see `read_catalog`).
     """
-    catalog = read_catalog(path)
-    jobs = prepare_jobs(catalog, timezone)
+    catalog = read_catalog(path, skip_broken=True)
+    prepared = prepare_catalog(catalog, timezone)
     if catalog.concurrency_limits:
         ensure_concurrency_limits(catalog.concurrency_limits)
     runner = Runner(name="automation-serve", limit=limit, pause_on_shutdown=False)
-    for job in jobs:
-        runner.add_flow(job.flow, **job.options)
-    return runner, jobs
+    served = []
+    for job in prepared.jobs:
+        try:
+            runner.add_flow(job.flow, **job.options)
+        except ValueError as exc:  # Prefect's deployment models refused this job
+            reason = " ".join(str(exc).split())
+            prepared.not_served.append({"name": job.entry.name,
+                                        "problem": f"{job.entry.name}: {reason}"})
+            continue
+        served.append(job)
+    for item in prepared.not_served:
+        log.error("not serving %s: %s", item["name"] or "an unnamed entry", item["problem"])
+    return runner, served, prepared.not_served
+
+
+def write_serve_report(report: Path, catalog: Path, served: list[ServedJob],
+                       not_served: list[dict[str, str | None]]) -> None:
+    """Write which jobs this serve process serves and which it left out (for `health`)."""
+    atomic_write_text(report, json.dumps({
+        "catalog": str(catalog),
+        "time": time.time(),
+        "served": [job.entry.name for job in served],
+        "not_served": not_served,
+    }, indent=2))
 
 
 def main() -> int:
@@ -136,9 +208,11 @@ def main() -> int:
     settings = load_settings()
     setup_logging(settings, "serve")
     path = catalog_path()
-    runner, jobs = build_runner(path, settings.timezone)
-    log.info("serving %d deployments from %s (schedules in %s by default)",
-             len(jobs), path, settings.timezone)
+    runner, jobs, not_served = build_runner(path, settings.timezone)
+    write_serve_report(serve_report_file(settings), path, jobs, not_served)
+    log.info("serving %d deployments from %s (schedules in %s by default)%s",
+             len(jobs), path, settings.timezone,
+             f"; {len(not_served)} left out (see above)" if not_served else "")
     try:
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal) as exc:

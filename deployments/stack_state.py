@@ -1,7 +1,8 @@
 """Where a running stack keeps its pid and state files, and how the CLI reads them.
 
 The supervisor writes `<data dir>/run/supervisor.pid` and `<data dir>/run/state.json` (pids,
-start times and restarts of its services); `automation status`, `health` and `tasks add`
+start times and restarts of its services), and the serve process `<data dir>/run/serve.json`
+(the jobs it serves and those it left out); `automation status`, `health` and `tasks add`
 (which asks a running stack to reload its catalog) read them here. No Prefect: these answer
 fast.
 """
@@ -29,6 +30,19 @@ def pid_file(settings: Settings) -> Path:
 def state_file(settings: Settings) -> Path:
     """The supervisor's state: services with pid, start time (epoch s), restarts, url, log."""
     return run_dir(settings) / "state.json"
+
+
+def serve_report_file(settings: Settings) -> Path:
+    """What the serve process serves: `served` names, `not_served` (name, problem), `time`."""
+    return run_dir(settings) / "serve.json"
+
+
+def read_serve_report(settings: Settings) -> dict[str, Any]:
+    """The serve report as a dict; empty when there is none (or it is unreadable)."""
+    try:
+        return json.loads(serve_report_file(settings).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def running_pid(settings: Settings) -> int | None:

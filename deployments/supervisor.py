@@ -23,7 +23,7 @@ from typing import Any
 
 from deployments.logging_setup import setup_logging
 from deployments.runtime import prefect_env, server_healthy
-from deployments.stack_state import pid_file, run_dir, state_file
+from deployments.stack_state import pid_file, run_dir, serve_report_file, state_file
 from neo_automation.settings import Settings, load_settings
 
 log = logging.getLogger("automation.manager")
@@ -229,7 +229,8 @@ class Supervisor:
                 svc.proc.kill()
                 svc.proc.wait()
             log.info("stopped %s", svc.name)
-        for path in (state_file(self.settings), pid_file(self.settings)):
+        for path in (state_file(self.settings), pid_file(self.settings),
+                     serve_report_file(self.settings)):
             path.unlink(missing_ok=True)
 
     def write_state(self) -> None:

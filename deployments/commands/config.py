@@ -119,7 +119,7 @@ def effective_config() -> tuple[list[dict[str, Any]], list[str]]:
 def validate(settings: Any) -> list[str]:
     """Problems in the catalog, alert rules, channels and templates; one line each."""
     # the checkers, Prefect included, load only for --validate (see the top of the module)
-    from deployments.catalog import load_catalog
+    from deployments.catalog import catalog_path, read_catalog
     from neo_automation.alerts.rules import load_rules
     from neo_automation.channels.env import channels_from_env
     from neo_automation.metrics.collectors import custom_collectors
@@ -128,10 +128,9 @@ def validate(settings: Any) -> list[str]:
 
     problems: list[str] = []
 
-    catalog = settings.root / "prefect.yaml"
-    try:
-        load_catalog(catalog)
-    except ConfigError as exc:
+    try:  # every broken job, one line each (serve would leave each of them out)
+        problems.extend(p.message for p in read_catalog(catalog_path(), skip_broken=True).problems)
+    except ConfigError as exc:  # no catalog at all
         problems.append(str(exc))
     custom, custom_problems = custom_collectors(settings.collectors, settings.root)
     try:

@@ -1,8 +1,9 @@
 """`automation health [--json]`: is the stack healthy, degraded or down, and what to do.
 
 Checks the Prefect API, the serve process (or workers polling the `automation` pool), the
-metrics database (writable, integrity), free space in the data directory, the channels'
-configuration (nothing is sent), fresh metrics (the dead-man's switch) and late or stuck runs.
+job catalog (every job valid and served; each one left out is named), the metrics database
+(writable, integrity), free space in the data directory, the channels' configuration (nothing
+is sent), fresh metrics (the dead-man's switch) and late or stuck runs.
 Exit code 0 healthy, 1 degraded, 2 down; each problem is one line with what to do.
 
 The checks of the database, disk, channels and fresh metrics are the core's
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deployments.runtime import server_healthy
-from deployments.stack_state import process_alive, read_state, running_pid
+from deployments.stack_state import process_alive, read_serve_report, read_state, running_pid
 from neo_automation.errors import AutomationError
 from neo_automation.settings import Settings, load_settings
 
@@ -57,6 +58,34 @@ def check_runner(settings: Settings) -> tuple[str, str]:
     return DEGRADED, ("no serve process and no worker polling pool 'automation': scheduled jobs "
                       "will not run; run 'automation start' or 'prefect worker start --pool "
                       "automation'")
+
+
+def check_catalog(settings: Settings) -> tuple[str, str]:
+    """Every job of the catalog is valid and served; each one that is not is named."""
+    from deployments.catalog import catalog_path, read_catalog  # imports Prefect: see the top
+
+    path = catalog_path()
+    catalog = read_catalog(path, skip_broken=True)
+    problems = {p.name or f"#{p.index + 1}": p.message for p in catalog.problems}
+    report = _serve_report(settings)
+    for item in report.get("not_served", []):
+        problems.setdefault(item.get("name") or "?", str(item.get("problem")))
+    if problems:
+        return DEGRADED, (f"{len(problems)} job(s) not served: {'; '.join(problems.values())}. "
+                          f"Fix or remove them in {path} ('automation config --validate' "
+                          "checks the file; 'automation tasks remove NAME' removes a job)")
+    served = f", {len(report['served'])} served" if report.get("served") is not None else ""
+    return OK, f"{len(catalog.entries)} job(s) in {path}, all valid{served}"
+
+
+def _serve_report(settings: Settings) -> dict[str, Any]:
+    """The running serve process's report of what it serves; empty when it is not running."""
+    state = read_state(settings) if running_pid(settings) else {}
+    serve = state.get("services", {}).get("serve") or {}
+    report = read_serve_report(settings)
+    if not process_alive(serve.get("pid")) or report.get("time", 0) < serve.get("started", 0):
+        return {}  # no serve process, or a report from an earlier one
+    return report
 
 
 def _pool_workers(settings: Settings) -> int:
@@ -121,6 +150,7 @@ def checks() -> dict[str, Callable[[Settings], tuple[str, str]]]:
     return {
         "api": check_api,
         "runner": check_runner,
+        "catalog": check_catalog,
         "database": core.check_database,
         "disk": core.check_space,
         "channels": core.check_channels,

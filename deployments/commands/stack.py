@@ -24,13 +24,14 @@ import time
 import webbrowser
 from typing import Any
 
-from deployments.runtime import server_healthy
+from deployments.runtime import server_healthy, use_stack_api
 from deployments.stack_state import (
     pid_file,
     process_alive,
     read_state,
     run_dir,
     running_pid,
+    serve_report_file,
     state_file,
 )
 from neo_automation.errors import ConfigError
@@ -129,6 +130,7 @@ def start(args: argparse.Namespace) -> int:
         try:
             if _wait_healthy(settings, proc):
                 print(f"stack is up; dashboard: {settings.ui_url} (Ctrl-C stops it)")
+                _print_channel_notes(settings)
             return proc.wait()
         except KeyboardInterrupt:
             proc.send_signal(signal.SIGTERM)
@@ -148,7 +150,18 @@ def start(args: argparse.Namespace) -> int:
             f"{START_TIMEOUT_SECONDS:.0f} s; see {settings.log_path / 'prefect_server.log'}"
         )
     print(f"stack is up (supervisor pid {proc.pid}); dashboard: {settings.ui_url}")
+    _print_channel_notes(settings)
     return 0
+
+
+def _print_channel_notes(settings: Settings) -> None:
+    """Say which saved channel blocks the environment differs from: they are kept."""
+    use_stack_api(settings)  # Prefect reads its settings at import: point it at the stack first
+    # Prefect costs about 1 s to import: only here, once the stack is up.
+    from deployments.automations import channel_block_notes
+
+    for note in channel_block_notes(settings):
+        print(note, flush=True)
 
 
 def _wait_healthy(settings: Settings, proc: subprocess.Popen[bytes]) -> bool:
@@ -198,7 +211,7 @@ def stop(args: argparse.Namespace) -> int:
         print("not running")
         return 0
     killed = _terminate(pid)
-    for path in (pid_file(settings), state_file(settings)):
+    for path in (pid_file(settings), state_file(settings), serve_report_file(settings)):
         path.unlink(missing_ok=True)
     print("stopped" + (" (killed after the grace period)" if killed else ""))
     return 0
@@ -259,7 +272,7 @@ def _deployments(settings: Settings) -> list[dict[str, Any]]:
     from deployments.catalog import catalog_path, read_catalog
     from deployments.jobs import job_rows, status_rows
 
-    catalog = read_catalog(catalog_path())
+    catalog = read_catalog(catalog_path(), skip_broken=True)  # `health` names broken ones
     schedules = {r["name"]: r for r in job_rows(catalog, settings.timezone)}
     rows = status_rows(catalog.names())
     for row in rows:

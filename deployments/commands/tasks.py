@@ -2,10 +2,12 @@
 
 `add` writes a deployment of the run-command flow into the catalog (`prefect.yaml`, or the
 file named by AUTOMATION_CATALOG) and `remove` takes one out; both change only that entry's
-lines and leave the file untouched on any error. `list` shows every job's schedule in words
-and cron, priority, state and next run, computed locally from the cron and time zone. `run`
-starts a job now through Prefect's API (`run_deployment`) and `status` asks the API for each
-job's last and next run; both need the stack's server.
+lines and leave the file untouched on any error; a schedule Prefect's scheduler would refuse
+is refused by `add`. `list` shows every job's schedule in words and cron, priority, state and
+next run, the one Prefect will make (its own schedule class computes it, no server needed),
+and names on stderr each broken entry that `serve` leaves out. `run` starts a job now through
+Prefect's API (`run_deployment`) and `status` asks the API for each job's last and next run;
+both need the stack's server.
 
 Priorities are the work pool's queues: 1 critical, 2 high, 3 normal (the default), 4 low.
 """
@@ -21,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from deployments.runtime import use_stack_api
 from deployments.stack_state import running_pid
@@ -103,9 +104,10 @@ def _seconds(text: str) -> float:
 
 
 def _catalog() -> Catalog:
+    """The catalog's good jobs; a broken entry is named when it is asked for (`get`)."""
     from deployments.catalog import catalog_path, read_catalog  # imports Prefect: see the top
 
-    return read_catalog(catalog_path())
+    return read_catalog(catalog_path(), skip_broken=True)
 
 
 # -- add / remove --------------------------------------------------------------------------
@@ -153,9 +155,12 @@ def add(args: argparse.Namespace) -> int:
 
 
 def _check_zone(zone: str) -> None:
+    """A zone Prefect's schedules accept; `ConfigError` naming it otherwise."""
+    from deployments.schedules import validate_timezone  # imports Prefect: see the top
+
     try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+        validate_timezone(zone)
+    except ValueError:
         raise ConfigError(
             f"time zone {zone!r} is not a known IANA zone (e.g. UTC, Europe/Berlin)"
         ) from None
@@ -167,8 +172,8 @@ def remove(args: argparse.Namespace) -> int:
     from deployments.catalog_edit import remove_entry
 
     path = catalog_path()
-    entry = remove_entry(path, args.name)
-    print(f"removed {entry.name} from {path}")
+    name = remove_entry(path, args.name)
+    print(f"removed {name} from {path}")
     _reload_running_stack(path)
     return 0
 
@@ -198,7 +203,10 @@ def list_jobs(args: argparse.Namespace) -> int:
     from deployments.jobs import job_rows  # imports Prefect: see the top of the module
 
     settings = load_settings()
-    rows = job_rows(_catalog(), settings.timezone)
+    catalog = _catalog()
+    rows = job_rows(catalog, settings.timezone)
+    for problem in catalog.problems:
+        print(f"automation: warning: not served: {problem.message}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

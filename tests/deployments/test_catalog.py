@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from deployments.catalog import QUEUES, load_catalog, read_catalog
+from deployments.catalog import load_catalog, read_catalog
 from deployments.catalog_edit import (
     COMMAND_GRACE_SECONDS,
     add_entry,
     command_entry,
     remove_entry,
 )
+from deployments.catalog_fields import QUEUES
 from neo_automation.errors import ConfigError
 
 CATALOG = ROOT / "prefect.yaml"
@@ -201,8 +202,7 @@ def test_add_then_remove_restores_the_file_byte_for_byte(catalog_copy: Path) -> 
 
 def test_remove_keeps_comments_and_order_of_the_rest(catalog_copy: Path) -> None:
     original = catalog_copy.read_text()
-    removed = remove_entry(catalog_copy, "system-sampling")
-    assert removed.name == "system-sampling"
+    assert remove_entry(catalog_copy, "system-sampling") == "system-sampling"
     text = catalog_copy.read_text()
     assert "system-sampling" not in text
     assert "# One sample at a time" not in text  # the entry's own comment went with it
@@ -223,7 +223,7 @@ def test_pinned_zone_and_paused_entry(catalog_copy: Path) -> None:
     assert entry.paused and not entry.enabled and entry.queue == "low"
     assert entry.schedules[0] == {
         "cron": "0 4 * * *", "timezone": "Europe/Berlin", "follows_default": False,
-        "active": True, "parameters": {},
+        "active": True, "parameters": {}, "day_or": True, "slug": None,
     }
     assert entry.schedule_timezone(entry.schedules[0], "UTC") == "Europe/Berlin"
 
@@ -285,7 +285,8 @@ def test_serve_registers_the_catalog_with_a_server(prefect_server: str, catalog_
 
     from deployments.serve import build_runner
 
-    runner, jobs = build_runner(catalog_copy, "Europe/Paris")
+    runner, jobs, not_served = build_runner(catalog_copy, "Europe/Paris")
+    assert not_served == []
     assert runner.limit == 4
     names = {j.entry.name for j in jobs}
     with get_client(sync_client=True) as client:
@@ -334,7 +335,7 @@ def test_served_job_times_out_at_its_catalog_limit(prefect_server: str, tmp_path
         "    timeout_seconds: 2\n"
         "    work_pool:\n      name: automation\n      work_queue_name: normal\n"
     )
-    runner, _ = build_runner(path, "UTC")
+    runner, _, _ = build_runner(path, "UTC")
     outcome: dict = {}
 
     def trigger() -> None:

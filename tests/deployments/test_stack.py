@@ -147,3 +147,65 @@ def test_a_broken_catalog_is_not_served(stack_env: dict[str, str], tmp_path: Pat
     assert proc.returncode == 2
     assert "deployment 'code-quality'" in proc.stderr and "every so often" in proc.stderr
     assert not (Path(stack_env["AUTOMATION_DATA_DIR"]) / "run" / "supervisor.pid").exists()
+
+
+CASE_ENTRY = """\
+  - name: month-end-report
+    entrypoint: flows/run_command.py:run_command
+    parameters:
+      command: [python, -c, pass]
+      timeout_seconds: 3600
+    timeout_seconds: 3660
+    schedules:
+      - cron: "0 3 * * 5L"
+        timezone: UTC
+    work_pool:
+      name: automation
+      work_queue_name: normal
+"""
+
+
+def test_a_broken_hand_edit_does_not_take_the_other_jobs_down(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The field case: a cron Prefect rejects used to crash-loop serve; now it is left out."""
+    import shutil
+    import urllib.request
+
+    from helpers import ROOT
+
+    catalog = tmp_path / "prefect.yaml"
+    shutil.copy(ROOT / "prefect.yaml", catalog)
+    (tmp_path / "flows").symlink_to(ROOT / "flows")
+    env = {**stack_env, "AUTOMATION_CATALOG": str(catalog)}
+    api = f"http://127.0.0.1:{env['DASHBOARD_PORT']}/api"
+
+    def deployed(name: str) -> bool:
+        body = json.dumps({"deployments": {"name": {"any_": [name]}}}).encode()
+        req = urllib.request.Request(f"{api}/deployments/filter", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return bool(json.loads(resp.read()))
+
+    assert run_cli("start", env=env, timeout=150).returncode == 0
+    try:
+        assert _wait(lambda: deployed("housekeeping"), 90)
+        with catalog.open("a") as out:  # a hand edit while the stack runs
+            out.write("\n" + CASE_ENTRY)
+        added = run_cli("tasks", "add", "nightly-echo", "--command", "python -c print(1)",
+                        "--schedule", "daily at 03:15", env=env)
+        assert added.returncode == 0, added.stderr  # reloads serve with the edited file
+        assert _wait(lambda: deployed("nightly-echo"), 90)
+        time.sleep(5)  # a crash-looping serve would have exited by now
+        proc = run_cli("status", "--json", env=env)
+        assert proc.stdout, proc.stderr
+        serve = json.loads(proc.stdout)["services"]["serve"]
+        assert serve["alive"] and serve["restarts"] == 0 and serve["reloads"] == 1
+        assert not deployed("month-end-report")
+        proc = run_cli("health", "--json", env=env)
+        assert proc.stdout, proc.stderr
+        check = json.loads(proc.stdout)["checks"]["catalog"]
+        assert check["status"] == "degraded" and "'month-end-report'" in check["detail"]
+        assert "Invalid cron string" in check["detail"]
+    finally:
+        run_cli("stop", env=env, timeout=60)
