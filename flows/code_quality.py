@@ -1,11 +1,13 @@
 """The `code-quality` job: radon over the target tree, every 4 hours, and technical debt.
 
 Cyclomatic complexity per block with rank, maintainability index per file, raw counts and
-Halstead volume, cached by file content hash; stores `project.quality.*`, publishes a summary
-with the change since the previous run and a table of the most complex blocks, and feeds the
-alert rules. Technical debt (SQALE, `neo_automation/scans/debt.py`) is scored from this scan,
-bandit's findings (the same cached scan) and the uncovered lines of the last test-suite run,
-and stored as `project.debt.*`. Two scans never run at once (the `scans` concurrency limit).
+Halstead volume of the files radon analyses at the target's root (python shebang scripts
+included, radon's own config applied), cached by file content hash; stores `project.quality.*`,
+publishes a summary with the change since the previous run and a table of the most complex
+blocks, and feeds the alert rules. Technical debt (SQALE, `neo_automation/scans/debt.py`) is
+scored from this scan, bandit's findings (the same cached scan) and the uncovered lines of the
+last test-suite run, and stored as `project.debt.*`. Two scans never run at once (the `scans`
+concurrency limit).
 `python flows/code_quality.py [PATH]` runs it once.
 """
 
@@ -51,10 +53,10 @@ def code_quality(path: str | None = None) -> dict[str, Any]:
     note = ("Technical debt counts uncovered lines from the last test-suite run." if tests
             else "Technical debt leaves out coverage: no test-suite run is stored yet.")
     publish_health_summary("code-quality", "Code quality", samples, previous, scan["errors"],
-                           worst, note=note)
+                           worst, note=note, excluded=scan["excluded"])
     return {"totals": scan["totals"]["quality"],
             "debt": {k: debt[k] for k in ("minutes", "ratio", "rating")},
-            "errors": scan["errors"], "alerts": alerts}
+            "errors": scan["errors"], "excluded": scan["excluded"], "alerts": alerts}
 
 
 if __name__ == "__main__":

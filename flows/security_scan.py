@@ -1,8 +1,10 @@
 """The `security-scan` job: bandit over the target tree, daily at 02:00.
 
-Honours the target's bandit configuration (`[tool.bandit]` in its pyproject.toml) and
-`# nosec`; stores `project.security.*`, publishes a summary with the change since the previous
-run and a table of the most severe findings, and feeds the alert rules (security issues > 0).
+Scans the files `bandit -r .` scans at the target's root (hidden folders, `*.pyw`) with the
+configuration bandit finds (`[tool.bandit]` in pyproject.toml, a `.bandit` file) and `# nosec`;
+folders the automation excludes are listed in the summary with their file counts. Stores
+`project.security.*`, publishes a summary with the change since the previous run and a table
+of the most severe findings, and feeds the alert rules (security issues > 0).
 `python flows/security_scan.py [PATH]` runs it once.
 """
 
@@ -42,9 +44,9 @@ def security_scan(path: str | None = None) -> dict[str, Any]:
         for f in scan["worst"]["security"]
     ]
     publish_health_summary("security-scan", "Security scan", samples, previous,
-                           scan["errors"], worst)
+                           scan["errors"], worst, excluded=scan["excluded"])
     return {"totals": scan["totals"]["security"], "findings": scan["worst"]["security"],
-            "errors": scan["errors"], "alerts": alerts}
+            "errors": scan["errors"], "excluded": scan["excluded"], "alerts": alerts}
 
 
 if __name__ == "__main__":

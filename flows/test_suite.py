@@ -1,10 +1,13 @@
 """The `test-suite` job: the target's full pytest suite under coverage, nightly.
 
-Passed, failed, errors, skipped and duration (as pytest counts them), each failure with its id
-and message, line and branch coverage (the TOTAL of `coverage report`) and per-file coverage.
-A suite that cannot start is an error state with its reason, never 0 % coverage; a hanging
-suite is ended by its timeout and reported as such. CPU and memory alerts are silenced while
-the suite runs (it is expected to load the machine).
+Runs under the target's own interpreter (its .venv/ or venv/, or AUTOMATION_TARGET_PYTHON) with
+its own pytest and coverage configuration. Passed, failed, errors, skipped, xfailed, xpassed and
+duration (as pytest counts them), each failure with its id and message, coverage (the TOTAL of
+`coverage report`; branches only when the project's coverage config enables them or
+AUTOMATION_FORCE_BRANCH_COVERAGE=1) and per-file coverage. A suite that cannot start is an error
+state with its reason, never 0 % coverage; one that ends abruptly says how many tests ran; a
+hanging suite is ended by its timeout and reported as such. CPU and memory alerts are silenced
+while the suite runs (it is expected to load the machine).
 `python flows/test_suite.py [PATH]` runs it once.
 """
 
@@ -17,7 +20,7 @@ from typing import Any
 from prefect import flow
 
 from neo_automation.alerts.state import silenced_while
-from neo_automation.scans.health import test_samples
+from neo_automation.scans.health import suite_note, suite_totals, test_samples
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 from tasks.collection import evaluate_alerts, store_metrics
@@ -36,8 +39,9 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
         timeout_seconds: the suite is killed after this long and reported as timed out.
 
     Returns:
-        `totals` (passed, failed, errors, skipped, coverage_percent), `state`, `reason`,
-        `failures`, `alerts`, and `result` (everything `run_test_suite` reported).
+        `totals` (passed, failed, errors, skipped, xfailed, xpassed, coverage_percent,
+        branch_coverage_percent), `state`, `reason`, `failures`, `alerts`, and `result`
+        (everything `run_test_suite` reported).
     """
     with (
         MetricStore(load_settings().metrics_url) as store,
@@ -50,18 +54,12 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
     alerts = evaluate_alerts(samples)
     failures = [{"test": f["id"], "kind": f["kind"], "message": f["message"][:300]}
                 for f in result.get("failures", [])]
-    state = result["state"]
-    note = "" if state in ("passed", "failed") else (
-        f"**The suite did not run to completion: {state}.** {result.get('reason') or ''}")
     errors = [] if not result.get("reason") else [result["reason"]]
     publish_health_summary("test-suite", "Test suite", samples, previous, errors, failures,
-                           note=note)
-    counts = result.get("tests") or {}
-    cov = result.get("coverage") or {}
-    totals = {k: counts.get(k) for k in ("passed", "failed", "errors", "skipped")}
-    totals["coverage_percent"] = cov.get("percent")
-    return {"totals": totals, "state": state, "reason": result.get("reason"),
-            "failures": failures, "alerts": alerts, "result": result}
+                           note=suite_note(result))
+    return {"totals": suite_totals(result), "state": result["state"],
+            "reason": result.get("reason"), "failures": failures, "alerts": alerts,
+            "result": result}
 
 
 if __name__ == "__main__":

@@ -58,8 +58,11 @@ def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
     result = scan_tree(target(path), kinds=kinds,
                        cache_dir=settings.data_path / CACHE_DIR_NAME, progress=progress)
     update_progress_artifact(artifact_id=progress_id, progress=100.0)
-    stats = result.get("stats", {})
-    get_run_logger().info("scanned %s: %s", result["path"], stats)
+    logger = get_run_logger()
+    logger.info("scanned %s: %s", result["path"], result.get("stats", {}))
+    for entry in result["excluded"]:
+        if any(entry["files"].values()):
+            logger.info("excluded %s (rule %s): %s", entry["path"], entry["rule"], entry["files"])
     return result
 
 
@@ -68,6 +71,8 @@ def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any
     """Run the target's pytest suite under coverage (bounded by its own subprocess timeout)."""
     result = run_test_suite(target(path), timeout=timeout)
     logger = get_run_logger()
+    logger.info("interpreter: %s (%s)", result["interpreter"]["path"],
+                result["interpreter"]["source"])
     if result["state"] in ("error", "timed_out"):
         logger.error("test suite %s: %s", result["state"], result.get("reason"))
     else:
@@ -86,9 +91,10 @@ def read_previous(prefix: str) -> dict[str, float]:
 @task(name="publish-health-summary", cache_policy=NO_CACHE)
 def publish_health_summary(key: str, title: str, samples: list[Any],
                            previous: dict[str, float], errors: list[Any],
-                           worst: list[dict[str, Any]], note: str = "") -> str:
+                           worst: list[dict[str, Any]], note: str = "",
+                           excluded: list[dict[str, Any]] | None = None) -> str:
     """The markdown summary (with changes) and the worst-offenders table, under stable keys."""
-    markdown = format_health_summary(title, samples, previous, errors, note)
+    markdown = format_health_summary(title, samples, previous, errors, note, excluded or ())
     create_markdown_artifact(key=f"{key}-summary", markdown=markdown, description=title)
     create_table_artifact(key=f"{key}-worst", table=worst or [{"result": "nothing to report"}],
                           description=f"{title}: worst offenders")

@@ -1,9 +1,12 @@
 """`automation scan quality|security|tests PATH [--json]`: code health of any Python tree.
 
 Runs without Prefect (the scans are plain functions). The JSON's `totals` equal the reference
-tools on the same tree: radon raw/cc/mi sums for quality, bandit's `metrics._totals` for
-security, pytest's counts and `coverage report`'s TOTAL for tests. A progress bar is drawn
-while scanning in a terminal.
+tools run at the tree's root with its own configuration: `radon raw|cc|mi -j .` sums for
+quality, `bandit -r .`'s `metrics._totals` for security (`-c pyproject.toml` when it has
+`[tool.bandit]`), pytest's summary counts and `coverage report`'s TOTAL for tests (under the
+target's own interpreter). `excluded` lists what the automation's own excludes kept from each
+tool. A progress bar is drawn while scanning in a terminal. `scan tests` exits 2 with one line
+when the target's interpreter lacks pytest or coverage.
 """
 
 from __future__ import annotations
@@ -91,16 +94,24 @@ def run_scan(args: argparse.Namespace) -> int:
         print(json.dumps({
             "path": result["path"], "kind": args.kind, "totals": totals,
             "details": result["totals"][args.kind],
-            "files": [{"path": f["path"], args.kind: f.get(args.kind)} for f in result["files"]],
+            "files": [{"path": f["path"], args.kind: f[args.kind]}
+                      for f in result["files"] if args.kind in f],
             "worst": result["worst"], "errors": result["errors"],
+            "excluded": result["excluded"], "config": result["config"],
         }, indent=2, default=str))
         return 0
-    print(f"{args.kind} scan of {result['path']}: {result['totals'][args.kind].get('files')} "
+    _print_scan(args.kind, result, totals)
+    return 0
+
+
+def _print_scan(kind: str, result: dict[str, Any], totals: dict[str, Any]) -> None:
+    """The human-readable scan summary: totals, worst offenders, problems, exclusions."""
+    print(f"{kind} scan of {result['path']}: {result['totals'][kind].get('files')} "
           f"files, {len(result['errors'])} problem(s)")
     for key, value in totals.items():
         shown = f"{value:.2f}" if isinstance(value, float) else value
         print(f"  {key:18s} {shown}")
-    if args.kind == "quality":
+    if kind == "quality":
         for block in result["worst"]["cc_blocks"][:5]:
             print(f"  complex: {block['path']}:{block['lineno']} {block['name']} "
                   f"cc={block['complexity']} ({block['rank']})")
@@ -110,39 +121,60 @@ def run_scan(args: argparse.Namespace) -> int:
                   f"{f['text']}")
     for e in result["errors"][:10]:
         print(f"  skipped {e['file']}: {e['reason']}")
-    return 0
+    excluded = result["excluded"]
+    for e in [e for e in excluded if e["files"].get(kind)][:10]:
+        print(f"  excluded {e['path']} (rule {e['rule']}): {e['files'][kind]} files "
+              "(AUTOMATION_SCAN_DEFAULT_EXCLUDES=0 scans the default ones)")
 
 
 def _tests(args: argparse.Namespace, path: Path) -> int:
-    """Run the suite under coverage and print the outcome; 0 when it ran, 1 when it could not."""
-    # Imported here, like scan_tree in run_scan: only this command needs it.
+    """Run the suite under coverage and print the outcome.
+
+    Returns:
+        0 when the suite ran (passed or failed), 1 when it could not run or finish.
+
+    Raises:
+        ConfigError: The path is not a directory, or the target's interpreter cannot run the
+            suite (pytest or coverage missing: the line says what to install; exit 2).
+    """
+    # Imported here, like scan_tree in run_scan: only this command needs them.
+    from neo_automation.scans.health import suite_totals
     from neo_automation.scans.testsuite import run_test_suite
 
     if not path.is_dir():
         raise ConfigError(f"cannot run the tests of {path}: it does not exist or is not a "
                           "directory")
     result = run_test_suite(path, timeout=args.timeout)
-    counts = result.get("tests") or {}
-    cov = result.get("coverage") or {}
-    totals = {k: counts.get(k) for k in ("passed", "failed", "errors", "skipped")}
-    totals["coverage_percent"] = cov.get("percent")
-    errors = [result["reason"]] if result.get("reason") else []
+    if result["missing"] or result["interpreter"]["problem"]:
+        raise ConfigError(result["reason"])
+    totals = suite_totals(result)
     if args.json:
+        cov = result.get("coverage") or {}
         print(json.dumps({
             "path": result["path"], "kind": "tests", "state": result["state"],
             "totals": totals, "failures": result.get("failures", []),
             "coverage": {k: v for k, v in cov.items() if k != "files"},
             "files": cov.get("files", []), "duration": result.get("duration"),
-            "errors": errors,
+            "tests": result.get("tests"), "interpreter": result["interpreter"],
+            "ended_abruptly": result["ended_abruptly"],
+            "errors": [result["reason"]] if result.get("reason") else [],
         }, indent=2, default=str))
     else:
-        print(f"tests of {result['path']}: {result['state']}"
-              + (f" ({result['reason']})" if result.get("reason") else ""))
-        if counts:
-            print("  " + ", ".join(f"{k} {v}" for k, v in totals.items()
-                                   if k != "coverage_percent"))
-        if cov:
-            print(f"  coverage {cov.get('display')} %")
-        for f in result.get("failures", [])[:10]:
-            print(f"  {f['kind']}: {f['id']}: {f['message'][:200]}")
+        _print_tests(result, totals)
     return 0 if result["state"] in ("passed", "failed") else 1
+
+
+def _print_tests(result: dict[str, Any], totals: dict[str, Any]) -> None:
+    """The human-readable suite summary: state, counts, coverage, interpreter, failures."""
+    print(f"tests of {result['path']}: {result['state']}"
+          + (f" ({result['reason']})" if result.get("reason") else ""))
+    if result.get("tests"):
+        print("  " + ", ".join(f"{k} {totals[k]}" for k in
+                               ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")))
+    cov = result.get("coverage")
+    if cov:
+        print(f"  coverage {cov.get('display')} %; branch coverage {cov['branch']['source']}")
+    interpreter = result["interpreter"]
+    print(f"  interpreter {interpreter['path']} ({interpreter['source']})")
+    for f in result.get("failures", [])[:10]:
+        print(f"  {f['kind']}: {f['id']}: {f['message'][:200]}")

@@ -94,6 +94,8 @@ def test_samples(tests: Mapping[str, Any], ts: float) -> list[Sample]:
         ("project.tests.failed", counts["failed"], {}),
         ("project.tests.errors", counts["errors"], {}),
         ("project.tests.skipped", counts["skipped"], {}),
+        ("project.tests.xfailed", counts.get("xfailed"), {}),
+        ("project.tests.xpassed", counts.get("xpassed"), {}),
         ("project.tests.duration_seconds", tests.get("duration"), {}),
     ]
     cov = tests.get("coverage")
@@ -116,6 +118,36 @@ def test_samples(tests: Mapping[str, Any], ts: float) -> list[Sample]:
                     )
                 )
     return [Sample(n, float(v), labels, ts, SOURCE) for n, v, labels in values if v is not None]
+
+
+#: The outcome counts a suite's totals show, in pytest's summary order.
+SUITE_COUNTS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
+
+
+def suite_totals(tests: Mapping[str, Any]) -> dict[str, Any]:
+    """The headline figures of a suite: every outcome count, coverage and branch coverage."""
+    counts = tests.get("tests") or {}
+    cov = tests.get("coverage") or {}
+    totals: dict[str, Any] = {k: counts.get(k) for k in SUITE_COUNTS}
+    totals["coverage_percent"] = cov.get("percent")
+    totals["branch_coverage_percent"] = cov.get("branch_percent")
+    return totals
+
+
+def suite_note(tests: Mapping[str, Any]) -> str:
+    """Markdown: how the suite ran (interpreter, branch coverage) and why it did not finish."""
+    interpreter = tests.get("interpreter") or {}
+    lines = []
+    if tests["state"] not in ("passed", "failed"):
+        reason = tests.get("reason") or ""
+        lines.append(f"**The suite did not run to completion: {tests['state']}.** {reason}")
+    if interpreter.get("path"):
+        version = f" (Python {interpreter['version']})" if interpreter.get("version") else ""
+        lines.append(f"Interpreter: `{interpreter['path']}`{version}, {interpreter['source']}.")
+    branch = (tests.get("coverage") or {}).get("branch")
+    if branch:
+        lines.append(f"Branch coverage: {branch['source']}.")
+    return "\n\n".join(lines)
 
 
 def debt_samples(debt: Mapping[str, Any], ts: float) -> list[Sample]:
@@ -150,8 +182,22 @@ def format_health_summary(
     previous: Mapping[str, float],
     errors: Sequence[Any],
     note: str = "",
+    excluded: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """Markdown: each headline figure with its change since the previous run."""
+    """Markdown: each headline figure with its change since the previous run.
+
+    Args:
+        title: The heading.
+        samples: The run's samples (labelled ones are left to the reports).
+        previous: The previous run's figures by metric name.
+        errors: Problems: scan error entries (``file``, ``reason``) or plain lines.
+        note: A paragraph under the heading.
+        excluded: The folders the product excluded (``path``, ``rule``, ``files``), each
+            listed with the files each tool would have analysed there.
+
+    Returns:
+        The markdown text.
+    """
     specs = declared()
     rows = []
     for s in samples:
@@ -174,7 +220,34 @@ def format_health_summary(
         for e in list(errors)[:50]:
             text = f"{e.get('file')}: {e.get('reason')}" if isinstance(e, Mapping) else str(e)
             out.append(f"- {md_escape(text)}\n")
+    if excluded:
+        out.append(excluded_section(excluded))
     return "\n".join(out)
+
+
+def excluded_section(excluded: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown: what the product's own excludes kept from each tool (nothing is silent).
+
+    Args:
+        excluded: ``{"path", "rule", "files": {"quality": n, "security": n}}`` entries.
+
+    Returns:
+        A heading and one line per folder with files, then how many others hold none.
+    """
+    with_files = [e for e in excluded if any(e["files"].values())]
+    lines = [
+        f"\n## Excluded by the automation ({len(excluded)})\n",
+        "Set AUTOMATION_SCAN_DEFAULT_EXCLUDES=0 to scan the default ones.\n",
+    ]
+    for e in with_files[:50]:
+        counts = ", ".join(f"{kind} {n}" for kind, n in e["files"].items())
+        lines.append(f"- {md_escape(e['path'])} (rule {md_escape(e['rule'])}): {counts} files")
+    if len(with_files) > 50:
+        lines.append(f"- {len(with_files) - 50} more with files (see the scan's JSON)")
+    if len(excluded) > len(with_files):
+        empty = len(excluded) - len(with_files)
+        lines.append(f"- {empty} more without a file either tool would analyse")
+    return "\n".join(lines)
 
 
 def previous_values(

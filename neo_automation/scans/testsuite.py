@@ -98,8 +98,8 @@ def run_test_suite(
         (``None`` unless the suite finished) has ``percent``, ``display``, ``precision``,
         ``line_percent``, ``branch_percent`` (``None`` when branches were not measured),
         ``branch`` (``measured``, ``forced``, ``source``), the statement and branch counts
-        and ``files``; ``interpreter`` is ``{"path", "source", "venv", "version"}``;
-        ``missing`` the modules the interpreter lacks.
+        and ``files``; ``interpreter`` is ``{"path", "source", "venv", "version",
+        "problem"}`` (``problem``: why it could not run); ``missing`` the modules it lacks.
 
     Raises:
         ConfigError: ``path`` is not a directory, ``timeout`` is not positive, or the
@@ -118,6 +118,7 @@ def run_test_suite(
     child_env = suite_environment(_child_env(env, guard), interpreter)
     version, missing, problem = probe_interpreter(interpreter, resolved, child_env)
     result["interpreter"]["version"] = version
+    result["interpreter"]["problem"] = problem
     if problem or missing:
         result["missing"] = missing
         result["reason"] = problem or missing_reason(interpreter, missing)
@@ -154,7 +155,7 @@ def _empty_result(path: str, interpreter: Interpreter) -> dict[str, Any]:
         "failures": [],
         "coverage": None,
         "output_tail": "",
-        "interpreter": {**interpreter.describe(), "version": None},
+        "interpreter": {**interpreter.describe(), "version": None, "problem": None},
         "missing": [],
         "ended_abruptly": False,
     }

@@ -28,7 +28,12 @@ def test_quality_and_security_flows_store_metrics_and_artifacts(
 
     tree = tmp_path / "tree"
     shutil.copytree(SAMPLES / "security_project", tree)
+    (tree / "build").mkdir()
+    (tree / "build" / "generated.py").write_text("import pickle\n")  # excluded, and listed
     first = code_quality(str(tree))
+    assert first["excluded"] == [
+        {"path": "build", "rule": "build", "files": {"quality": 1, "security": 1}}
+    ]
     assert first["debt"]["rating"] in "ABCDE"
     sec = security_scan(str(tree))
     stored = latest(automation_env, "project.")
@@ -38,6 +43,7 @@ def test_quality_and_security_flows_store_metrics_and_artifacts(
         sec["totals"][f"SEVERITY.{s}"] for s in ("HIGH", "MEDIUM", "LOW", "UNDEFINED"))
     summary = Artifact.get("security-scan-summary")
     assert summary is not None and "project.security.high" in summary.data
+    assert "- build (rule build): security 1 files" in summary.data
     worst = Artifact.get("security-scan-worst")
     rows = json.loads(worst.data) if isinstance(worst.data, str) else worst.data
     assert {r["severity"] for r in rows} <= {"HIGH", "MEDIUM", "LOW"}
@@ -61,8 +67,10 @@ def test_test_suite_flow_counts_and_coverage(prefect_server: str, automation_env
     assert result["state"] == "failed"
     totals = result["totals"]
     assert totals["failed"] >= 1 and totals["passed"] >= 1 and totals["skipped"] >= 1
+    assert (totals["xfailed"], totals["xpassed"]) == (1, 0)
     stored = latest(automation_env, "project.tests.")
     assert stored["project.tests.failed"] == totals["failed"]
+    assert stored["project.tests.xfailed"] == 1 and stored["project.tests.xpassed"] == 0
     assert stored["project.tests.coverage_percent"] == totals["coverage_percent"]
     assert any(a["rule"] == "tests-failing" for a in result["alerts"])
 
