@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     force_branch_coverage: bool = Field(
         False, validation_alias="AUTOMATION_FORCE_BRANCH_COVERAGE"
     )
+    # Benchmarks (issue 13): a change point the bad way by at least this much is a regression.
+    regression_min_percent: float = Field(
+        5.0, ge=0, validation_alias="AUTOMATION_REGRESSION_MIN_PERCENT"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -149,6 +153,7 @@ _ACCEPTS = {
     "AUTOMATION_EXPORTER_PORT": "an integer port from 1 to 65535",
     "AUTOMATION_SCAN_DEFAULT_EXCLUDES": "true or false (1 or 0)",
     "AUTOMATION_FORCE_BRANCH_COVERAGE": "true or false (1 or 0)",
+    "AUTOMATION_REGRESSION_MIN_PERCENT": "a number of percent, 0 or more",
 }
 
 

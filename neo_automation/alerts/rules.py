@@ -1,10 +1,11 @@
 """Alert rules: configuration only (which metric, which comparison, which threshold).
 
 The defaults are the seed's six thresholds, quiet by default (CPU must stay over 80 % for five
-minutes and clears under 70 %). A rule names a declared metric (and optionally labels it must
-match), a comparison, a threshold, how long the condition must hold before the alert fires
-(`for_seconds`), the value at which it clears (hysteresis), a severity, the channels it notifies
-and how often a firing alert is re-sent (`repeat_seconds`).
+minutes and clears under 70 %), and a benchmark regression rule. A rule names a declared
+metric (and optionally labels it must match), a comparison, a threshold, how long the
+condition must hold before the alert fires (`for_seconds`), the value at which it clears
+(hysteresis), a severity, the channels it notifies and how often a firing alert is re-sent
+(`repeat_seconds`).
 
 Where rules come from, first match wins:
 1. the Prefect Variable `automation-alert-rules` (a JSON list of rules, editable in the UI);
@@ -96,6 +97,11 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
               description="Security findings in the last scan"),
     AlertRule(name="coverage-low", metric="project.tests.coverage_percent", comparison="<",
               threshold=70, severity="warning", description="Line coverage under 70 %"),
+    # The derived sample is > 0 only while a benchmark's latest change point is a regression
+    # of at least AUTOMATION_REGRESSION_MIN_PERCENT (neo_automation.reports.benchmarks).
+    AlertRule(name="benchmark-regression", metric="app.benchmark.regression_percent",
+              comparison=">", threshold=0, severity="warning",
+              description="A benchmark's latest change point is a regression"),
 )
 
 

@@ -22,9 +22,15 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("app.jax.memory_limit_bytes", "bytes", "Device memory limit", "none", "last",
                labels=("device",)),
     MetricSpec("app.jax.compile_seconds", "s", "Compile time of the benchmark matmul", "lower",
-               labels=("platform", "size")),
+               labels=("platform", "size"), benchmark=True),
     MetricSpec("app.jax.matmul_gflops", "GFLOP/s", "Steady-state float32 matmul throughput",
-               "higher", labels=("platform", "size")),
+               "higher", labels=("platform", "size"), benchmark=True),
+    # Derived from every benchmark's history (neo_automation.reports.benchmarks): the size of
+    # the latest change point when it is a regression, else 0; the default alert rule
+    # `benchmark-regression` watches it.
+    MetricSpec("app.benchmark.regression_percent", "%",
+               "Latest benchmark change when it is a regression (0: none)", "lower", "last",
+               labels=("metric", "series")),
 )
 
 

@@ -28,6 +28,9 @@ class MetricSpec:
         better: which direction is good: `lower`, `higher`, or `none` (neither).
         aggregate: how samples over a period combine (`avg`, `max`, `min`, `sum`, `last`).
         labels: the label names a series of this metric carries (`mountpoint`, `module`).
+        benchmark: True for a benchmark result (one value per run, such as a throughput or a
+            duration): its history is searched for change points and a shift the bad way
+            becomes a regression in the reports and an alert (`neo_automation.reports.benchmarks`).
     """
 
     name: str
@@ -36,6 +39,7 @@ class MetricSpec:
     better: Better = "none"
     aggregate: Aggregate = "avg"
     labels: tuple[str, ...] = field(default=())
+    benchmark: bool = False
 
 
 class Sample(NamedTuple):

@@ -10,7 +10,9 @@ creates whatever is missing and no module needs an `ensure_*` call before it rea
   `ingest_cursors` (how far each training file has been read);
 - alerts: `alert_state` (one row per rule and series), `alert_history` (every transition) and
   `alert_silences`;
-- delivery: `delivery_outbox` (one row per report or alert and channel, until delivered).
+- delivery: `delivery_outbox` (one row per report or alert and channel, until delivered);
+- insight: `benchmark_metrics` (run-time metrics declared as benchmarks) and `test_results`
+  (one row per test per test-suite run: outcome and duration, from the run's JUnit XML).
 
 Times are Unix seconds (floats); labels are canonical JSON text (`labels_key`).
 """
@@ -153,4 +155,30 @@ outbox_table = sa.Table(
     sa.Column("claimed_by", sa.String(64), nullable=True),
     sa.UniqueConstraint("report_key", "period", "channel", name="uq_outbox_entry"),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+# -- insight (issue 13) ------------------------------------------------------------------------
+
+#: Metrics declared as benchmarks at run time (custom collectors' `MetricSpec(benchmark=True)`);
+#: the built-in ones are flagged in the metrics table itself.
+benchmark_metrics_table = sa.Table(
+    "benchmark_metrics",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("declared_at", sa.Float, nullable=False),
+)
+
+#: Per-test results of every test-suite run (`neo_automation.reports.test_runs`).
+test_results_table = sa.Table(
+    "test_results",
+    metadata,
+    sa.Column("run_id", sa.String(100), primary_key=True),
+    sa.Column("test_id", sa.String(1000), primary_key=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("revision", sa.String(64), nullable=True),  # git commit of the target, if known
+    sa.Column("target", sa.String(1000), nullable=False),
+    sa.Column("outcome", sa.String(10), nullable=False),  # passed, failed, error, skipped
+    sa.Column("duration", sa.Float, nullable=False),  # seconds
+    sa.Column("message", sa.String(200), nullable=True),  # first line of a failure
+    sa.Index("ix_test_results_ts", "ts"),
 )
