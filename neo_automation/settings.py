@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     regression_min_percent: float = Field(
         5.0, ge=0, validation_alias="AUTOMATION_REGRESSION_MIN_PERCENT"
     )
+    # The metrics store under faults: how long opening it or a write waits for the database
+    # (backoff with jitter) before the samples go to the spool on disk.
+    store_retry_seconds: float = Field(
+        30.0, ge=0, validation_alias="AUTOMATION_STORE_RETRY_SECONDS"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -122,6 +127,11 @@ class Settings(BaseSettings):
         return self.data_path / "prefect"
 
     @property
+    def spool_path(self) -> Path:
+        """`<data>/spool`: samples kept on disk while the metrics database is away."""
+        return self.data_path / "spool"
+
+    @property
     def metrics_url(self) -> str:
         """`AUTOMATION_DATABASE_URL`, default the SQLite file `<data>/metrics.db`."""
         return self.database_url or f"sqlite:///{self.data_path / 'metrics.db'}"
@@ -154,6 +164,7 @@ _ACCEPTS = {
     "AUTOMATION_SCAN_DEFAULT_EXCLUDES": "true or false (1 or 0)",
     "AUTOMATION_FORCE_BRANCH_COVERAGE": "true or false (1 or 0)",
     "AUTOMATION_REGRESSION_MIN_PERCENT": "a number of percent, 0 or more",
+    "AUTOMATION_STORE_RETRY_SECONDS": "a number of seconds, 0 or more",
 }
 
 
