@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from deployments.logging_setup import setup_logging
-from deployments.runtime import prefect_env, server_healthy
+from deployments.runtime import prefect_env
 from deployments.stack_state import pid_file, run_dir, serve_report_file, state_file
+from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings, load_settings
 
 log = logging.getLogger("automation.manager")

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from deployments.runtime import server_healthy
 from deployments.stack_state import process_alive, read_serve_report, read_state, running_pid
 from neo_automation.errors import AutomationError
+from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings, load_settings
 
 STUCK_AFTER_SECONDS = 6 * 3600.0

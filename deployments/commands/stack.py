@@ -24,7 +24,7 @@ import time
 import webbrowser
 from typing import Any
 
-from deployments.runtime import server_healthy, use_stack_api
+from deployments.runtime import use_stack_api
 from deployments.stack_state import (
     pid_file,
     process_alive,
@@ -36,6 +36,7 @@ from deployments.stack_state import (
 )
 from neo_automation.errors import ConfigError
 from neo_automation.files import ensure_writable_dir
+from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings, load_settings
 
 START_TIMEOUT_SECONDS = 90.0

@@ -24,7 +24,7 @@ from helpers import ROOT, free_port, run_cli
 from deployments.catalog import read_catalog
 from deployments.catalog_edit import add_entry, command_entry
 from deployments.catalog_fields import QUEUE_PRIORITIES
-from deployments.runtime import server_healthy
+from neo_automation.prefect_api import server_healthy
 
 pytestmark = pytest.mark.slow
 
