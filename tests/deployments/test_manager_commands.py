@@ -9,9 +9,9 @@ from pathlib import Path
 
 from helpers import free_port, run_cli
 
+from neo_automation.alerts.watcher import RulesWatcher
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
-from tasks.alerting import RulesWatcher
 
 
 def test_health_is_down_without_a_server(cli_env: dict[str, str]) -> None:
