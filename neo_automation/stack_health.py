@@ -30,7 +30,7 @@ def check_database(settings: Settings) -> Check:
     """The metrics database takes a write transaction and passes SQLite's quick_check."""
     with MetricStore(settings.metrics_url) as store:
         # the store's own write transaction proves the database takes a write lock
-        with store._write() as conn:
+        with store.transaction() as conn:
             if store.engine.dialect.name == "sqlite":
                 verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
                 if verdict != "ok":
