@@ -47,6 +47,7 @@ from neo_automation.channels import (
     SlackConfig,
     WebhookConfig,
 )
+from neo_automation.channels.addresses import check_address
 from neo_automation.channels.common import check_http_url, check_slack_url, is_email_address
 from neo_automation.channels.email import Security
 from neo_automation.errors import ConfigError
@@ -196,6 +197,8 @@ class SMTPEmailNotification(ChannelBlock):
     def _sender(cls, value: str) -> str:
         if not is_email_address(value):
             raise ValueError("expected an address such as reports@example.com")
+        if problem := check_address(value):  # a domain IDNA refuses
+            raise ValueError(problem)
         return value
 
     @field_validator("email_to")
@@ -203,6 +206,8 @@ class SMTPEmailNotification(ChannelBlock):
     def _recipients(cls, value: list[str]) -> list[str]:
         if not all(is_email_address(v) for v in value):
             raise ValueError("expected addresses such as ops@example.com")
+        if problems := [p for p in (check_address(v) for v in value) if p]:
+            raise ValueError("; ".join(problems))
         return value
 
     def channel_config(self) -> EmailConfig:

@@ -173,6 +173,7 @@ class SMTPStandIn:
     mode: str = "plain"  # plain | starttls | ssl
     cert: tuple[Path, Path] | None = None
     login: tuple[str, str] | None = None
+    smtputf8: bool = False  # whether EHLO offers SMTPUTF8 (aiosmtpd's default: not)
     port: int = field(default_factory=free_port)
     script: deque[SMTPReply] = field(default_factory=deque)
     auth_script: deque[str] = field(default_factory=deque)
@@ -200,7 +201,8 @@ class SMTPStandIn:
         import ssl
 
         kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port,
-                                  "server_hostname": "localhost", "ready_timeout": 10}
+                                  "server_hostname": "localhost", "ready_timeout": 10,
+                                  "enable_SMTPUTF8": self.smtputf8}
         context = None
         if self.cert is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

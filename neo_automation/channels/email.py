@@ -5,6 +5,11 @@ its failures are sorted for the outbox: SMTP 4xx, timeouts and dropped connectio
 transient, SMTP 5xx (a refused login, refused recipients) and TLS failures permanent. Untrusted
 text is HTML-escaped in the HTML part. A message with an idempotency key always gets the same
 Message-ID, so mail clients fold a duplicate away.
+
+Addresses follow what the server offers (`neo_automation.channels.addresses`): an
+internationalised domain goes IDNA-encoded to a server without SMTPUTF8 and as written with
+SMTPUTF8; a non-ASCII local part needs SMTPUTF8, and without it that address is refused by
+name (the others still get the message). `smtputf8_problem` asks the server ahead of time.
 """
 
 from __future__ import annotations
@@ -16,14 +21,20 @@ import smtplib
 import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from neo_automation.channels.addresses import (
+    AddressPlan,
+    check_address,
+    needs_smtputf8,
+    plan_addresses,
+)
 from neo_automation.channels.base import DELIVERY_HEADER, ChannelModel, DeliveryReceipt, Message
-from neo_automation.channels.common import is_email_address, is_loopback, one_line, snippet
+from neo_automation.channels.common import is_loopback, one_line, snippet
 from neo_automation.channels.failures import network_failure
 from neo_automation.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 
@@ -64,15 +75,18 @@ class EmailConfig(ChannelModel):
     @field_validator("email_from")
     @classmethod
     def _sender(cls, value: str) -> str:
-        if not is_email_address(value):
-            raise ValueError("expected an address such as reports@example.com")
+        problem = check_address(value)
+        if problem:
+            raise ValueError(f"{problem}; expected an address such as reports@example.com")
         return value
 
     @field_validator("email_to")
     @classmethod
     def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not all(is_email_address(v) for v in value):
-            raise ValueError("expected addresses such as ops@example.com")
+        problems = [p for p in (check_address(v) for v in value) if p]
+        if problems:
+            raise ValueError(f"{'; '.join(problems)}; expected addresses such as "
+                             "ops@example.com")
         return value
 
     @model_validator(mode="after")
@@ -99,19 +113,26 @@ class EmailConfig(ChannelModel):
         return (f"{self.smtp_server}:{self.port} ({self.security}), "
                 f"{len(self.email_to)} recipient(s)")
 
+    def smtputf8_addresses(self) -> list[str]:
+        """The configured addresses whose local part is not ASCII (they need SMTPUTF8)."""
+        return [a for a in (self.email_from, *self.email_to) if needs_smtputf8(a)]
+
     def _deliver(self, message: Message) -> DeliveryReceipt:
         target = f"{self.smtp_server}:{self.port}"
         password = self.password.get_secret_value() if self.password is not None else ""
-        mail = build_email(self, message)
-        envelope_to = [parseaddr(r)[1] for r in self.email_to]
         smtp: smtplib.SMTP | None = None
         accepted = False
         try:
             smtp = self._connect()
+            smtp.ehlo_or_helo_if_needed()
+            plan = plan_addresses(self.email_from, self.email_to,
+                                  smtputf8=smtp.has_extn("smtputf8"))
+            _check_plan(plan, target)
             if self.username:
                 smtp.login(self.username, password)
-            refused = smtp.send_message(mail, from_addr=parseaddr(self.email_from)[1],
-                                        to_addrs=envelope_to)
+            refused = smtp.send_message(build_email(self, message, plan),
+                                        from_addr=plan.sender, to_addrs=plan.recipients)
+            refused = {**refused, **{a: (0, b"") for a in plan.unsendable}}
             accepted = True
         except (OSError, smtplib.SMTPException) as exc:
             raise _smtp_failure(self, target, exc, [password]) from None
@@ -127,12 +148,41 @@ class EmailConfig(ChannelModel):
                     pass
                 finally:
                     smtp.close()
-        detail = f"accepted for {len(envelope_to) - len(refused)} recipient(s)"
+        detail = f"accepted for {len(self.email_to) - len(refused)} recipient(s)"
         if refused:
             detail += f", refused for {', '.join(sorted(refused))}"
-            logger.warning("email %s refused some recipients: %s", target,
-                           ", ".join(sorted(refused)))
+            if plan.unsendable:
+                detail += f" ({_needs_smtputf8(plan.unsendable, target)})"
+            logger.warning("email %s refused some recipients: %s", target, detail)
         return DeliveryReceipt("email", target, detail)
+
+    def smtputf8_problem(self) -> str | None:
+        """Ask the server whether it offers SMTPUTF8, when an address needs it.
+
+        For `automation config --validate`: connects (and secures the connection) as a
+        delivery does, says EHLO and leaves; no login, no message.
+
+        Returns:
+            One line naming the addresses when one needs SMTPUTF8 and the server answered
+            without offering it; None when no address needs it, the server offers it, or the
+            server could not be asked (that is for `automation reports test` to show).
+        """
+        wanted = self.smtputf8_addresses()
+        if not wanted:
+            return None
+        smtp: smtplib.SMTP | None = None
+        try:
+            smtp = self._connect()
+            smtp.ehlo_or_helo_if_needed()
+            offered = smtp.has_extn("smtputf8")
+        except (OSError, smtplib.SMTPException):
+            return None
+        finally:
+            if smtp is not None:
+                smtp.close()
+        if offered:
+            return None
+        return f"email: {_needs_smtputf8(wanted, f'{self.smtp_server}:{self.port}')}"
 
     def _connect(self) -> smtplib.SMTP:
         """An open, secured (unless plain) SMTP connection."""
@@ -155,6 +205,21 @@ class EmailConfig(ChannelModel):
                 smtp.close()
                 raise
         return smtp
+
+
+def _needs_smtputf8(addresses: list[str], target: str) -> str:
+    names = ", ".join(repr(a) for a in addresses)
+    return (f"{names} {'has a' if len(addresses) == 1 else 'have'} non-ASCII local part(s), "
+            f"which need SMTPUTF8, and {target} does not offer it: use an ASCII address or a "
+            "server that offers SMTPUTF8")
+
+
+def _check_plan(plan: AddressPlan, target: str) -> None:
+    """Refuse a message that cannot go anywhere: its sender or every recipient needs SMTPUTF8."""
+    if not plan.sender or not plan.recipients:
+        raise PermanentDeliveryError(
+            f"email {target}: {_needs_smtputf8(plan.unsendable, target)}", channel="email"
+        )
 
 
 def _smtp_code_error(target: str, code: int, text: bytes | str, what: str,
@@ -249,21 +314,25 @@ def format_html(message: Message) -> str:
     )
 
 
-def build_email(config: EmailConfig, message: Message) -> EmailMessage:
+def build_email(config: EmailConfig, message: Message,
+                addresses: AddressPlan | None = None) -> EmailMessage:
     """The MIME message: text and HTML alternatives, inline images, then attachments.
 
     Args:
         config: The email channel (sender and recipients).
         message: The message.
+        addresses: The From and To headers for the server at hand (`plan_addresses`);
+            None writes them as configured (for a server that offers SMTPUTF8).
 
     Returns:
         An `EmailMessage` ready for `smtplib.SMTP.send_message`.
     """
+    plan = addresses or plan_addresses(config.email_from, config.email_to, smtputf8=True)
     mail = EmailMessage()
-    sender_domain = parseaddr(config.email_from)[1].rpartition("@")[2] or "neo-automation"
+    sender_domain = plan.message_id_domain
     mail["Subject"] = one_line(message.subject) or "(no subject)"
-    mail["From"] = config.email_from
-    mail["To"] = ", ".join(config.email_to)
+    mail["From"] = plan.header_from
+    mail["To"] = ", ".join(plan.header_to)
     mail["Date"] = format_datetime(datetime.fromtimestamp(message.created, UTC), usegmt=True)
     if message.key:
         # The same key gives the same Message-ID, so mail clients fold a duplicate away.

@@ -17,6 +17,7 @@ from typing import cast
 
 from pydantic import SecretStr, ValidationError
 
+from neo_automation.channels.addresses import check_address
 from neo_automation.channels.base import CHANNEL_KINDS, ChannelModel
 from neo_automation.channels.common import check_http_url, is_email_address, is_loopback, mask_url
 from neo_automation.channels.email import EmailConfig, Security
@@ -173,6 +174,8 @@ def _email_from_env(value: Callable[..., str], problems: list[str]) -> EmailConf
             f"EMAIL_FROM={sender!r} is not accepted: expected one address such as "
             "reports@example.com"
         )
+    elif (sender_problem := check_address(sender)) is not None:
+        problems.append(f"EMAIL_FROM is not accepted: {sender_problem}")
     recipients = [part.strip() for part in value("EMAIL_TO").split(",") if part.strip()]
     if not recipients:
         problems.append(
@@ -184,6 +187,8 @@ def _email_from_env(value: Callable[..., str], problems: list[str]) -> EmailConf
             f"EMAIL_TO={value('EMAIL_TO')!r} is not accepted: expected addresses such as "
             "ops@example.com separated by commas"
         )
+    elif wrong := [p for p in (check_address(r) for r in recipients) if p]:
+        problems.append(f"EMAIL_TO is not accepted: {'; '.join(wrong)}")
     if len(problems) > before:
         return None
     try:
