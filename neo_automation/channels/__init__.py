@@ -9,7 +9,9 @@ The pure sending side, Prefect-free, laid out like httpx's `_transports/`:
   (`FileConfig`);
 - `common` (URL checks, masking and scrubbing of secrets) and `failures` (HTTP and network
   failures sorted into transient or permanent, Retry-After);
-- `env`: `channels_from_env`, the channels configured by environment variables.
+- `env`: `channels_from_env`, the channels configured by environment variables, and
+  `server_problems`, what their servers will refuse (asked ahead of time);
+- `addresses`: email addresses for SMTP (IDNA domains, SMTPUTF8 local parts).
 
 The Prefect blocks in `blocks/channels.py` build these configurations (`channel_config()`);
 failures are the `DeliveryError`s drawn in `neo_automation.errors`.
@@ -30,7 +32,7 @@ from neo_automation.channels.base import (
     TransientDeliveryError,
 )
 from neo_automation.channels.email import EmailConfig
-from neo_automation.channels.env import NOT_CONFIGURED_HINTS, channels_from_env
+from neo_automation.channels.env import NOT_CONFIGURED_HINTS, channels_from_env, server_problems
 from neo_automation.channels.file import FileConfig
 from neo_automation.channels.slack import SlackConfig
 from neo_automation.channels.webhook import WebhookConfig
@@ -56,4 +58,5 @@ __all__ = [
     "TransientDeliveryError",
     "WebhookConfig",
     "channels_from_env",
+    "server_problems",
 ]

@@ -134,6 +134,23 @@ def channels_from_env(
     return channels
 
 
+def server_problems(channels: Mapping[str, ChannelModel]) -> list[str]:
+    """What the channels' servers will refuse, found by asking them (`config --validate`).
+
+    Today one check: an email address whose local part is not ASCII needs a server that
+    offers SMTPUTF8, so the SMTP server is asked (EHLO, no login, no message) when the
+    configuration holds such an address (`EmailConfig.smtputf8_problem`).
+
+    Args:
+        channels: The channels, such as `channels_from_env` returns.
+
+    Returns:
+        One line per problem; none when a server could not be asked.
+    """
+    return [problem for channel in channels.values() if isinstance(channel, EmailConfig)
+            if (problem := channel.smtputf8_problem())]
+
+
 def _webhook_from_env(value: Callable[..., str], problems: list[str]) -> WebhookConfig | None:
     """The webhook channel from `WEBHOOK_URL` and `WEBHOOK_SECRET`, or a problem line."""
     url = value("WEBHOOK_URL")

@@ -15,7 +15,12 @@ from collections.abc import Iterator
 import pytest
 from standins import SMTPStandIn
 
-from neo_automation.channels import Message, PermanentDeliveryError, channels_from_env
+from neo_automation.channels import (
+    Message,
+    PermanentDeliveryError,
+    channels_from_env,
+    server_problems,
+)
 from neo_automation.channels.addresses import ascii_domain, check_address, plan_addresses
 from neo_automation.errors import ConfigError
 
@@ -98,6 +103,8 @@ def test_the_check_ahead_of_time_asks_the_server(ascii_server: SMTPStandIn,
     assert not ascii_server.messages
     offered = channels_from_env(_env(utf8_server, "jörg@example.com"))["email"]
     assert offered.smtputf8_problem() is None
+    # What `automation config --validate` runs over the channels from the environment.
+    assert server_problems({"email": email}) == [problem]
     # An internationalised domain alone needs no SMTPUTF8: nothing to ask.
     assert channels_from_env(_env(ascii_server, "ops@bücher.example"))["email"].smtputf8_problem() \
         is None
