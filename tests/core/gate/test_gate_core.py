@@ -109,7 +109,8 @@ def test_computed_metrics_are_the_unlabelled_project_metrics() -> None:
         "security": {"SEVERITY.HIGH": 1, "SEVERITY.MEDIUM": 2, "SEVERITY.LOW": 3,
                      "SEVERITY.UNDEFINED": 0, "nosec": 1}},
         "files": []}
-    tests = {"state": "failed", "tests": {"passed": 3, "failed": 1, "errors": 0, "skipped": 2},
+    tests = {"state": "failed", "tests": {"passed": 3, "failed": 1, "errors": 0, "skipped": 2,
+                                          "xfailed": 0, "xpassed": 0},
              "duration": 0.5,
              "coverage": {"percent": 81.5, "branch_percent": 50.0, "missing_lines": 4,
                           "files": []}}
