@@ -8,6 +8,8 @@ bad value into one `ConfigError` line that names the variable and what would be 
 from __future__ import annotations
 
 import os
+import re
+import socket
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +18,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from neo_automation.errors import ConfigError
+
+#: What `AUTOMATION_HOST` accepts: a hostname or an address, nothing a label would mangle.
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}")
 
 #: The repository this package lives in (an editable install keeps it in place).
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -80,11 +85,27 @@ class Settings(BaseSettings):
     store_retry_seconds: float = Field(
         30.0, ge=0, validation_alias="AUTOMATION_STORE_RETRY_SECONDS"
     )
+    # The fleet (issue 12): this machine's name on its samples (default the hostname), how long
+    # a host may stay silent before its host-silent alert, and the disk forecasts' window.
+    host: str | None = Field(None, validation_alias="AUTOMATION_HOST")
+    host_silent_seconds: float = Field(
+        600.0, gt=0, validation_alias="AUTOMATION_HOST_SILENT_SECONDS"
+    )
+    disk_forecast_days: float = Field(7.0, gt=0, validation_alias="AUTOMATION_DISK_FORECAST_DAYS")
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("host")
+    @classmethod
+    def _host_name(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # AUTOMATION_HOST= (empty) means the hostname, like unset
+        if _HOST.fullmatch(value):
+            return value
+        raise ValueError("a host name of letters, digits, '.', '-', '_' or ':' (1 to 253)")
 
     @field_validator("timezone")
     @classmethod
@@ -132,6 +153,11 @@ class Settings(BaseSettings):
         return self.data_path / "spool"
 
     @property
+    def host_name(self) -> str:
+        """`AUTOMATION_HOST`, default this machine's hostname: the `host` label of its samples."""
+        return self.host or socket.gethostname()
+
+    @property
     def metrics_url(self) -> str:
         """`AUTOMATION_DATABASE_URL`, default the SQLite file `<data>/metrics.db`."""
         return self.database_url or f"sqlite:///{self.data_path / 'metrics.db'}"
@@ -165,6 +191,8 @@ _ACCEPTS = {
     "AUTOMATION_FORCE_BRANCH_COVERAGE": "true or false (1 or 0)",
     "AUTOMATION_REGRESSION_MIN_PERCENT": "a number of percent, 0 or more",
     "AUTOMATION_STORE_RETRY_SECONDS": "a number of seconds, 0 or more",
+    "AUTOMATION_HOST_SILENT_SECONDS": "a number of seconds above 0",
+    "AUTOMATION_DISK_FORECAST_DAYS": "a number of days above 0",
 }
 
 
