@@ -1,8 +1,14 @@
 """Opening the metrics database: the engine, its tables, write transactions, masked errors.
 
-SQLite gets WAL, a 60 s busy timeout and `BEGIN IMMEDIATE` (SQLAlchemy's documented pysqlite
-recipe), so that concurrent writers queue instead of failing; PostgreSQL gets pre-ping. Every
-database error a user can meet becomes one `StoreError` line with the password masked.
+SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` (SQLAlchemy's documented pysqlite
+recipe), so that concurrent writers queue instead of failing; the busy timeout is what is left
+of the retry budget (`neo_automation.store.retry`), so a held lock and the write's retries
+share one deadline. PostgreSQL gets pre-ping, a 10 s connect timeout and a `do_connect` hook
+that retries a refused or cut connection with backoff until the budget is spent (SQLAlchemy's
+documented way to take over `connect()`), so every connection of the engine (reads included)
+outlives a database restart. Every database error a user can meet becomes one `StoreError`
+line with the password masked; `StoreUnavailableError` when it was transient and outlasted
+the budget.
 """
 
 from __future__ import annotations
@@ -16,7 +22,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from neo_automation.errors import StoreError
-from neo_automation.store.schema import metadata
+from neo_automation.store.retry import RetryBudget, StoreUnavailableError, is_transient
+from neo_automation.store.schema import metadata, samples_table
+
+#: The unique (series, time) index that makes sample writes idempotent.
+SAMPLES_KEY = "ux_samples_series_ts"
+#: The plain index it replaces in databases made before it.
+_OLD_SAMPLES_INDEX = "ix_samples_series_ts"
+#: Seconds a PostgreSQL connection attempt may take (libpq waits for the OS otherwise).
+CONNECT_TIMEOUT = 10
 
 
 def mask_url(url: str) -> str:
@@ -32,21 +46,72 @@ def _one_line(reason: object) -> str:
     return " ".join(str(reason).split())
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def store_error(action: str, url: str, exc: BaseException, budget: RetryBudget) -> StoreError:
+    """One line for a failed `action` ("open", "write"), transient or not, password masked."""
+    reason = _one_line(getattr(exc, "orig", None) or exc)
+    message = f"cannot {action} the metrics database {mask_url(url)!r}: {reason}"
+    if is_transient(exc):
+        return StoreUnavailableError(
+            f"{message} (still unavailable after {budget.total:g} s of retries: "
+            "AUTOMATION_STORE_RETRY_SECONDS)")
+    return StoreError(message)
+
+
+def _sqlite_setup(engine: Engine, budget: RetryBudget) -> None:
     """WAL, a busy timeout and `BEGIN IMMEDIATE` on every connection of `engine`."""
 
+    def busy_ms() -> int:
+        return max(50, int(budget.remaining() * 1000))
+
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below emit BEGIN itself
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
+        record.info["busy_ms"] = ms = busy_ms()
+        cur.execute(f"PRAGMA busy_timeout={ms}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        # The lock wait counts against the operation's budget: set only when it changed.
+        ms, info = busy_ms(), conn.connection.info
+        if abs(info.get("busy_ms", 0) - ms) > 500 or ms < 1000:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={ms}")
+            info["busy_ms"] = ms
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgres_setup(engine: Engine, budget: RetryBudget) -> None:
+    """Retry a refused or cut PostgreSQL connection with backoff, within the budget."""
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return budget.attempt(lambda: dialect.connect(*cargs, **cparams))
+
+
+def _unique_samples_key(engine: Engine) -> None:
+    """Give a database made before the unique (series, time) key its index.
+
+    Duplicate rows (one series, one time, written twice by an older version) are deleted
+    first, keeping the first; the plain index the key replaces is dropped.
+    """
+    names = {ix["name"] for ix in sa.inspect(engine).get_indexes("samples")}
+    if SAMPLES_KEY in names:
+        return
+    if engine.dialect.name == "sqlite":
+        dedupe = ("DELETE FROM samples WHERE rowid NOT IN "
+                  "(SELECT min(rowid) FROM samples GROUP BY series_id, ts)")
+    else:
+        dedupe = ("DELETE FROM samples a USING samples b WHERE a.series_id = b.series_id "
+                  "AND a.ts = b.ts AND a.ctid > b.ctid")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(dedupe)
+        next(ix for ix in samples_table.indexes if ix.name == SAMPLES_KEY).create(
+            conn, checkfirst=True)
+        if _OLD_SAMPLES_INDEX in names:
+            conn.exec_driver_sql(f"DROP INDEX {_OLD_SAMPLES_INDEX}")
 
 
 def create_tables(engine: Engine) -> None:
@@ -61,31 +126,39 @@ def create_tables(engine: Engine) -> None:
     """
     inspector = sa.inspect(engine)
     if set(metadata.tables) <= {*inspector.get_table_names(), *inspector.get_view_names()}:
+        _unique_samples_key(engine)
         return
     try:
         metadata.create_all(engine)
     except SQLAlchemyError:
         metadata.create_all(engine)  # checkfirst again: another process created it meanwhile
+    _unique_samples_key(engine)
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, budget: RetryBudget | None = None) -> Engine:
     """An engine on `url` with every table of the schema created.
 
     Args:
         url: `sqlite:///PATH` (its directory is created) or a PostgreSQL URL.
+        budget: how long to wait for a database that is away (default: a single attempt).
 
     Raises:
-        StoreError: not a database URL, a missing driver, or a database that cannot be
-            opened or its tables created.
+        StoreUnavailableError: the database stayed unreachable for the whole budget.
+        StoreError: not a database URL, a missing driver, bad credentials, or a database that
+            cannot be opened or its tables created.
     """
+    budget = budget or RetryBudget(0)
     try:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 60})
-            _sqlite_setup(engine)
+            engine = sa.create_engine(url)
+            _sqlite_setup(engine, budget)
         else:
-            engine = sa.create_engine(url, pool_pre_ping=True)
-        create_tables(engine)
+            make = sa.engine.make_url(url)
+            args = {} if "connect_timeout" in make.query else {"connect_timeout": CONNECT_TIMEOUT}
+            engine = sa.create_engine(url, pool_pre_ping=True, connect_args=args)
+            _postgres_setup(engine, budget)
+        budget.attempt(lambda: create_tables(engine))
     except ArgumentError:
         raise StoreError(
             f"AUTOMATION_DATABASE_URL={mask_url(url)!r} is not a database URL: expected "
@@ -97,8 +170,7 @@ def open_engine(url: str) -> Engine:
             "which is not installed"
         ) from None
     except (OSError, SQLAlchemyError) as exc:
-        reason = _one_line(getattr(exc, "orig", None) or exc)
-        raise StoreError(f"cannot open the metrics database {mask_url(url)!r}: {reason}") from None
+        raise store_error("open", url, exc, budget) from None
     return engine
 
 
@@ -106,24 +178,27 @@ class WriteTransaction:
     """A write transaction on `engine`, as a context manager yielding the connection.
 
     Commits when the block ends, rolls back when it raises; a database that cannot be written
-    (locked past the busy timeout, read-only, gone) is one `StoreError` line.
+    (locked past the busy timeout, read-only, gone) is one `StoreError` line
+    (`StoreUnavailableError` when transient: connecting has already waited out the budget).
     """
 
-    def __init__(self, engine: Engine, url: str) -> None:
+    def __init__(self, engine: Engine, url: str, budget: RetryBudget | None = None) -> None:
         self.engine = engine
         self.url = url
+        self.budget = budget or RetryBudget(0)
         self.conn: sa.Connection | None = None
         self.tx: Any = None
 
     def _error(self, exc: OperationalError) -> StoreError:
-        return StoreError(
-            f"cannot write the metrics database {mask_url(self.url)!r}: {_one_line(exc.orig)}")
+        return store_error("write", self.url, exc, self.budget)
 
     def __enter__(self) -> sa.Connection:
         try:
             self.conn = self.engine.connect()
             self.tx = self.conn.begin()
         except OperationalError as exc:
+            if self.conn is not None:
+                self.conn.close()
             raise self._error(exc) from None
         return self.conn
 

@@ -6,6 +6,15 @@ for a retention window, and every write also folds its points into hourly and da
 the same transaction (`neo_automation.store.rollups`), so a year of history answers a report
 from a few thousand rows.
 
+Under faults (`neo_automation.store.retry`, `neo_automation.store.spool`): opening the store
+and every write wait for a database that is away (restarting, refusing connections, locked)
+with backoff and jitter, up to `AUTOMATION_STORE_RETRY_SECONDS` (default 30 s). A write of
+samples or declarations that outlasts the budget goes to the spool (`<data>/spool`) instead
+of failing, and the next write writes the spool first, oldest first. Sample writes are
+idempotent (one row per series and time; rollups fold only the rows inserted), so nothing is
+lost and nothing is counted twice. Errors a retry cannot fix (a bad URL, bad credentials, a
+constraint) fail at once as one `StoreError` line.
+
 Opening a store creates every missing table of `neo_automation.store.schema` (metrics,
 training, alerts, outbox): no caller creates tables itself. Use it as a context manager:
 
@@ -20,22 +29,31 @@ monitor loop uses it at a low CPU cost.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError, SQLAlchemyError
 
-from neo_automation.store.engine import WriteTransaction, open_engine
+from neo_automation.settings import load_settings
+from neo_automation.store.engine import WriteTransaction, mask_url, open_engine, store_error
+from neo_automation.store.retry import RetryBudget, is_transient
 from neo_automation.store.rollups import fold, rollup_upsert
+from neo_automation.store.samples import insert_new
 from neo_automation.store.schema import (
     definitions_table,
     rollups_table,
     samples_table,
     series_table,
 )
+from neo_automation.store.spool import Point, Spool
+
+log = logging.getLogger(__name__)
 
 PERIODS = {"h": 3600.0, "d": 86400.0}
 
@@ -95,22 +113,36 @@ class MetricStore:
     Args:
         url: a SQLAlchemy URL, `sqlite:///PATH` (the directory is created) or
             `postgresql+psycopg://USER:PASSWORD@HOST/DB`.
+        retry_seconds: how long opening and each write wait for a database that is away
+            (default: `AUTOMATION_STORE_RETRY_SECONDS`, 30 s); 0 makes a single attempt.
+        spool_dir: the spool root for writes that outlast it (default: `<data>/spool`).
 
     Raises:
+        StoreUnavailableError: the database stayed unreachable for the whole budget.
         StoreError: the URL is not a database URL, its driver is missing, or the database
             cannot be opened or its tables created; the password is masked in the message.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, retry_seconds: float | None = None, spool_dir: Path | None = None
+    ) -> None:
+        if retry_seconds is None or spool_dir is None:
+            settings = load_settings()
+            retry_seconds = settings.store_retry_seconds if retry_seconds is None else retry_seconds
+            spool_dir = settings.spool_path if spool_dir is None else spool_dir
         self.url = url
-        self.engine = open_engine(url)
+        self.budget = RetryBudget(retry_seconds)
+        self.engine = open_engine(url, self.budget)
+        #: Where writes that outlast the retry budget wait for the database.
+        self.spool = Spool.for_database(spool_dir, mask_url(url))
         self._series_ids: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         # Built once: writes are a hot path.
         self._rollup_upsert = rollup_upsert(self.insert(rollups_table), self._is_sqlite)
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        self._samples_sql = (
-            f"INSERT INTO samples (series_id, ts, value) VALUES ({mark}, {mark}, {mark})"
+        declare = self.insert(definitions_table)
+        self._declare = declare.on_conflict_do_update(
+            index_elements=["name"],
+            set_={k: declare.excluded[k] for k in ("unit", "description", "better", "aggregate")},
         )
 
     def close(self) -> None:
@@ -127,13 +159,14 @@ class MetricStore:
         """A write transaction, as a context manager yielding the connection.
 
         It commits when the block ends and rolls back when it raises; on SQLite it holds the
-        write lock from the start (`BEGIN IMMEDIATE`), so concurrent writers queue.
+        write lock from the start (`BEGIN IMMEDIATE`), so concurrent writers queue. Connecting
+        waits for a database that is away, up to the retry budget; the block itself runs once.
 
         Raises:
             StoreError: the database cannot be written (locked past the busy timeout,
-                read-only, gone), in one line.
+                read-only, gone), in one line (`StoreUnavailableError` when transient).
         """
-        return WriteTransaction(self.engine, self.url)
+        return WriteTransaction(self.engine, self.url, self.budget)
 
     def insert(self, table: sa.Table) -> Any:
         """An INSERT of `table` for this store's dialect, with `on_conflict_do_*` upserts."""
@@ -151,45 +184,120 @@ class MetricStore:
     def declare(self, specs: Iterable[SpecLike]) -> None:
         """Record metric declarations so that other processes (reports, alert rules) know them.
 
-        A name declared before is updated (unit, description, direction, aggregate).
+        A name declared before is updated (unit, description, direction, aggregate). Like
+        `write`, a database that stays away past the budget sends them to the spool.
         """
         rows = [{"name": s.name, "unit": s.unit, "description": s.description,
                  "better": s.better, "aggregate": s.aggregate} for s in specs]
-        if not rows:
-            return
-        stmt = self.insert(definitions_table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["name"],
-            set_={k: stmt.excluded[k] for k in ("unit", "description", "better", "aggregate")},
-        )
-        with self.transaction() as conn:
-            conn.execute(stmt, rows)
+        if rows:
+            self._write_or_keep([], rows)
 
     def write(self, samples: Sequence[SampleLike]) -> int:
-        """Store samples and fold them into the rollups, atomically.
+        """Store samples and fold them into the rollups, atomically; spooled ones first.
+
+        A sample of a series and time that is stored already is left out (idempotent), and
+        only the samples inserted are folded into the rollups. Samples waiting in the spool
+        are written first, oldest first; when the database is still away, or stays away for
+        the whole retry budget, the samples go to the spool (with a warning) instead.
 
         Returns:
-            How many were stored: a sample whose value is not finite (NaN, inf) is left out.
+            How many were accepted (stored now or kept in the spool): a sample whose value is
+            not finite (NaN, inf) is left out.
 
         Raises:
-            StoreError: the database cannot be written.
+            StoreError: the database refused the write for a reason a retry cannot fix, or
+                the spool cannot be written either.
         """
-        points = [s for s in samples if math.isfinite(s.value)]
-        if not points:
-            return 0
-        with self.transaction() as conn:
-            ids = self._series(conn, points)
-            # The DB-API's executemany directly: SQLAlchemy's per-row parameter processing
-            # costs more than SQLite's insert itself at tens of thousands of rows.
-            rows = [(sid, s.ts, s.value) for sid, s in zip(ids, points, strict=True)]
-            conn.exec_driver_sql(self._samples_sql, rows)
-            conn.execute(self._rollup_upsert, fold(rows))
+        points: list[Point] = [
+            (s.source, s.name, s.labels, float(s.ts), float(s.value))
+            for s in samples if math.isfinite(s.value)
+        ]
+        if points:
+            self._write_or_keep(points, [])
+        else:
+            self.drain()
         return len(points)
 
-    def _series(self, conn: sa.Connection, points: Sequence[SampleLike]) -> list[int]:
-        """The series id of every point, creating the series that are new."""
+    def drain(self) -> bool:
+        """Write the spooled files, oldest first, each in one transaction, then delete it.
+
+        One attempt each (the budget was spent when they were spooled): the first transient
+        failure stops the drain. A file the database refuses for good (a constraint, a bad
+        value) is moved aside like a corrupt one, with a warning naming it.
+
+        Returns:
+            False when the database is still away (files remain), True otherwise.
+
+        Raises:
+            StoreError: a failure a retry cannot fix that is not the file's (credentials).
+        """
+        files = self.spool.pending()
+        if not files:
+            return True
+        with self.budget.limited(0):
+            for path in files:
+                batch = self.spool.load(path)
+                if batch is None:
+                    continue
+                try:
+                    inserted = self._store(batch.points, batch.definitions)
+                except (IntegrityError, DataError, ProgrammingError) as exc:
+                    self.spool.set_aside(path, " ".join(str(exc.orig).split()))
+                    continue
+                except SQLAlchemyError as exc:
+                    if is_transient(exc):
+                        return False
+                    raise store_error("write", self.url, exc, self.budget) from None
+                self.spool.remove(path)
+                log.info("metrics spool: wrote %s (%d samples, %d new)", path.name,
+                         len(batch.points), inserted)
+        return True
+
+    def _write_or_keep(self, points: list[Point], definitions: list[dict[str, str]]) -> None:
+        """Store now (after the spool) within the budget, or keep in the spool."""
+        if self.drain():
+            try:
+                self.budget.attempt(lambda: self._store(points, definitions))
+                return
+            except SQLAlchemyError as exc:
+                if not is_transient(exc):
+                    raise store_error("write", self.url, exc, self.budget) from None
+                reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        else:
+            reason = "still unavailable, samples already wait in the spool"
+        path = self.spool.put(
+            [(src, name, dict(labels), ts, value) for src, name, labels, ts, value in points],
+            definitions,
+        )
+        log.warning("metrics database %s unavailable (%s): %d samples kept in %s, written "
+                    "when it is back", mask_url(self.url), reason, len(points), path)
+
+    def _store(self, points: Sequence[Point], definitions: list[dict[str, str]]) -> int:
+        """One transaction: declarations, new series, new samples and their rollups.
+
+        Returns:
+            How many samples were inserted (those stored before are left out).
+        """
+        new_ids: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
+        with self.engine.begin() as conn:
+            if definitions:
+                conn.execute(self._declare, definitions)
+            inserted: Sequence[tuple[int, float, float]] = []
+            if points:
+                ids = self._series(conn, points, new_ids)
+                rows = [(sid, p[3], p[4]) for sid, p in zip(ids, points, strict=True)]
+                inserted = insert_new(conn, rows, self._is_sqlite)
+                if inserted:
+                    conn.execute(self._rollup_upsert, fold(inserted))
+        # Only after the commit: ids of series created in a rolled-back transaction are void.
+        self._series_ids.update(new_ids)
+        return len(inserted)
+
+    def _series(self, conn: sa.Connection, points: Sequence[Point],
+                new_ids: dict[tuple[str, str, tuple[tuple[str, str], ...]], int]) -> list[int]:
+        """The series id of every point, creating the series that are new (into `new_ids`)."""
         cache = self._series_ids
-        keys = [(s.source, s.name, tuple(sorted(s.labels.items()))) for s in points]
+        keys = [(p[0], p[1], tuple(sorted(p[2].items()))) for p in points]
         missing = {k for k in keys if k not in cache}
         if missing:
             rows = [
@@ -205,8 +313,8 @@ class MetricStore:
                 ).where(series_table.c.name.in_({b for _, b, _ in missing}))
             )
             for sid, source, name, labels in found:
-                cache[(source, name, tuple(sorted(json.loads(labels).items())))] = sid
-        return [cache[k] for k in keys]
+                new_ids[(source, name, tuple(sorted(json.loads(labels).items())))] = sid
+        return [new_ids[k] if k in new_ids else cache[k] for k in keys]
 
     def prune_raw(self, older_than: float) -> int:
         """Delete raw samples older than the epoch time `older_than`; rollups stay."""
@@ -244,10 +352,26 @@ class MetricStore:
             ]
 
     def aggregate(
-        self, start: float, end: float, name_prefix: str = "", period: str = "h"
+        self, start: float, end: float, name_prefix: str = "", period: str = "h",
+        labels: Mapping[str, str] | None = None,
     ) -> list[Aggregate]:
-        """min/avg/max/last per series over [start, end) from the rollups of `period`."""
+        """min/avg/max/last per series over [start, end) from the rollups of `period`.
+
+        Args:
+            start: range start, Unix seconds (rounded down to the period).
+            end: range end, Unix seconds.
+            name_prefix: only metrics whose name starts with it.
+            period: "h" (hourly rollups) or "d" (daily).
+            labels: only series carrying these labels (e.g. `{"host": "web-1"}`: one host).
+        """
         r, s = rollups_table.c, series_table.c
+        wanted = dict(labels or {})
+        # The canonical labels text holds `"key":"value"`: a LIKE narrows the series in SQL,
+        # the exact comparison below settles it.
+        label_filters = [
+            s.labels.contains(json.dumps({k: v}, separators=(",", ":"))[1:-1], autoescape=True)
+            for k, v in wanted.items()
+        ]
         query = (
             sa.select(
                 s.source,
@@ -265,17 +389,19 @@ class MetricStore:
                 r.start >= start - start % PERIODS[period],
                 r.start < end,
                 s.name.startswith(name_prefix, autoescape=True),
+                *label_filters,
             )
             .group_by(s.source, s.name, s.labels)
             .order_by(s.name, s.labels)
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [
-            Aggregate(src, name, json.loads(labels), n, lo, total / n, hi, last_ts)
-            for src, name, labels, n, lo, total, hi, last_ts in rows
+        found = [
+            Aggregate(src, name, json.loads(text), n, lo, total / n, hi, last_ts)
+            for src, name, text, n, lo, total, hi, last_ts in rows
             if n
         ]
+        return [a for a in found if all(a.labels.get(k) == v for k, v in wanted.items())]
 
     def series_points(self, name: str, start: float, end: float) -> list[tuple[float, float]]:
         """Raw (ts, value) points of every series named `name` in [start, end), oldest first."""

@@ -10,7 +10,8 @@ creates whatever is missing and no module needs an `ensure_*` call before it rea
   `ingest_cursors` (how far each training file has been read);
 - alerts: `alert_state` (one row per rule and series), `alert_history` (every transition) and
   `alert_silences`;
-- delivery: `delivery_outbox` (one row per report or alert and channel, until delivered);
+- delivery: `delivery_outbox` (one row per report or alert and channel, until delivered) and
+  `report_archive` (every rendered part of a report and period, as bytes);
 - insight: `benchmark_metrics` (run-time metrics declared as benchmarks) and `test_results`
   (one row per test per test-suite run: outcome and duration, from the run's JUnit XML).
 
@@ -41,7 +42,9 @@ samples_table = sa.Table(
     sa.Column("series_id", sa.Integer, nullable=False),
     sa.Column("ts", sa.Float, nullable=False),
     sa.Column("value", sa.Float, nullable=False),
-    sa.Index("ix_samples_series_ts", "series_id", "ts"),
+    # One row per series and time: a write that comes twice (a spool file drained again, a
+    # retried transaction) adds nothing (`ON CONFLICT DO NOTHING`).
+    sa.Index("ux_samples_series_ts", "series_id", "ts", unique=True),
     sa.Index("ix_samples_ts", "ts"),
 )
 
@@ -157,6 +160,22 @@ outbox_table = sa.Table(
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 
+#: The report archive (`neo_automation.delivery.report_archive`): every rendered part of a
+#: report and period (markdown, html, json, the Slack payload, `png:<chart>`), so that any
+#: host delivers what another one archived.
+report_archive_table = sa.Table(
+    "report_archive",
+    metadata,
+    sa.Column("report_key", sa.String(100), primary_key=True),
+    sa.Column("period", sa.String(64), primary_key=True),
+    sa.Column("part", sa.String(100), primary_key=True),
+    sa.Column("filename", sa.String(200), nullable=False),
+    sa.Column("media_type", sa.String(100), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),  # where it was archived
+    sa.Column("archived_at", sa.Float, nullable=False),
+)
+
 # -- insight (issue 13) ------------------------------------------------------------------------
 
 #: Metrics declared as benchmarks at run time (custom collectors' `MetricSpec(benchmark=True)`);
@@ -168,7 +187,7 @@ benchmark_metrics_table = sa.Table(
     sa.Column("declared_at", sa.Float, nullable=False),
 )
 
-#: Per-test results of every test-suite run (`neo_automation.reports.test_runs`).
+#: Per-test results of every test-suite run (`neo_automation.reports.suite_runs`).
 test_results_table = sa.Table(
     "test_results",
     metadata,

@@ -23,7 +23,8 @@ T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, an hour and day boundary
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[MetricStore]:
     """A fresh store on a SQLite file, closed after the test."""
-    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}") as opened:
+    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}", retry_seconds=0,
+                     spool_dir=tmp_path / "spool") as opened:
         yield opened
 
 
@@ -105,14 +106,16 @@ def test_four_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
 
 def test_bad_database_url_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a database URL"):
-        MetricStore("not a url")
+        MetricStore("not a url", retry_seconds=0, spool_dir=tmp_path)
     with pytest.raises(StoreError, match="cannot open the metrics database"):
-        MetricStore("postgresql+psycopg://u:secret@127.0.0.1:1/db")
+        MetricStore("postgresql+psycopg://u:secret@127.0.0.1:1/db", retry_seconds=0,
+                    spool_dir=tmp_path)
 
 
-def test_password_is_masked_in_errors() -> None:
+def test_password_is_masked_in_errors(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as err:
-        MetricStore("postgresql+psycopg://user:hunter2@127.0.0.1:1/db")
+        MetricStore("postgresql+psycopg://user:hunter2@127.0.0.1:1/db", retry_seconds=0,
+                    spool_dir=tmp_path)
     assert "hunter2" not in str(err.value)
 
 
