@@ -26,11 +26,29 @@ _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def _is_checkout(path: Path) -> bool:
+    """A checkout of this project: `prefect.yaml` beside the `flows/` and `deployments/` folders."""
+    return (path / "prefect.yaml").is_file() and (path / "flows").is_dir() and (
+        path / "deployments").is_dir()
+
+
 def _default_root() -> Path:
-    """The directory that holds `prefect.yaml`: this checkout, else the working directory."""
+    """The checkout the process acts on (the CLI, serve, a worker's flow runs).
+
+    `AUTOMATION_ROOT` when set; else the checkout that holds the working directory (so a CLI
+    run in a second clone acts on that clone, never on the installed one); else the checkout
+    this package lives in; else the working directory.
+    """
+    explicit = os.environ.get("AUTOMATION_ROOT")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        if _is_checkout(folder):
+            return folder
     if (PROJECT_ROOT / "prefect.yaml").is_file():
         return PROJECT_ROOT
-    return Path.cwd()
+    return cwd
 
 
 class Settings(BaseSettings):
@@ -119,7 +137,7 @@ class Settings(BaseSettings):
     # Derived locations: each falls back to a place under the data directory.
     @property
     def root(self) -> Path:
-        """The project directory: the one holding `prefect.yaml` (this checkout, else cwd)."""
+        """The project directory holding `prefect.yaml` (`AUTOMATION_ROOT`, see `_default_root`)."""
         return _default_root()
 
     @property
