@@ -1,45 +1,103 @@
-"""Prefect task that delivers an archived report through the channels in force.
+"""Prefect tasks that archive a report in the store and deliver the outbox.
 
-The channels are read at each delivery: the saved notification blocks first, the environment
-for a channel with no saved block (`blocks.saved_channels`). The queueing, the outbox and the
-sending are the core's (`neo_automation.delivery`).
+`deliver_report` (the `reports` flow's last step) archives the report's parts in the store
+(markdown, HTML, JSON, the Slack payload, chart PNGs), queues it once per channel in force and
+delivers what is due; `deliver_due_entries` (the `deliver-pending` flow's) delivers whatever
+the outbox holds that is due, on any host, so a delivery that failed goes out when due and not
+at the next report. The channels are read at each delivery: the saved notification blocks
+first, the environment for a channel with no saved block (`blocks.saved_channels`). The
+queueing, the outbox, the archive and the sending are the core's (`neo_automation.delivery`).
 """
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.saved_channels import channels_in_force
-from neo_automation.delivery.archive import queue_report, report_payload
-from neo_automation.delivery.outbox import pending_channels
-from neo_automation.settings import load_settings
+from blocks.saved_channels import ChannelsInForce, channels_in_force
+from neo_automation.delivery.archive import queue_report, report_parts, report_payload
+from neo_automation.delivery.deliver import DeliveryResult, deliver_pending
+from neo_automation.delivery.outbox import next_due, pending_channels
+from neo_automation.delivery.report_archive import store_report
+from neo_automation.settings import Settings, load_settings
 from neo_automation.store.metric_store import MetricStore
+
+
+def outbox_channels(settings: Settings, store: MetricStore) -> ChannelsInForce:
+    """The channels that entries waiting in the outbox need, read now.
+
+    Besides the four kinds, every channel a pending entry names (an alert rule's block); the
+    "file" kind with no saved block is the alerts' directory, the one alert entries were
+    queued for (a report's own archive is never queued for the file kind).
+    """
+    return channels_in_force(archive_dir=settings.data_path / "alerts",
+                             names=pending_channels(store))
 
 
 @task(name="deliver-report", retries=2, retry_delay_seconds=[5, 30], retry_jitter_factor=0.5,
       cache_policy=NO_CACHE)
 def deliver_report(data: dict[str, Any], result: dict[str, Any], paths: dict[str, Any],
-                   artifact_url: str | None) -> dict[str, str]:
-    """Queue the archived report once per channel in force and deliver what is due.
+                   artifact_url: str | None,
+                   charts: dict[str, bytes] | None = None) -> dict[str, str]:
+    """Archive the report in the store, queue it once per channel in force, deliver what is due.
 
-    The outbox key is (report, period, channel): a report delivered once is never sent again,
-    and what fails stays queued for the next run. Returns channel -> outcome.
+    The parts go to the store's report archive first (so any host can deliver them), then the
+    outbox key is (report, period, channel): a report delivered once is never sent again, and
+    what fails stays queued for `deliver-pending`. Chart PNGs are `charts` (name -> bytes), or
+    read from the archived files in `paths["charts"]`. Returns channel -> outcome.
     """
     settings = load_settings()
     archive = settings.data_path / "reports"
+    pngs = charts if charts is not None else {
+        name: Path(path).read_bytes() for name, path in paths["charts"].items()}
     with MetricStore(settings.metrics_url) as store:
-        # Entries of other channels (an alert rule's block) wait in the same outbox: load
-        # those too, so that this run retries them instead of marking them not configured.
-        found = channels_in_force(names=pending_channels(store))
+        stored = store_report(store, result["report_key"], result["period"],
+                              report_parts(result, paths, pngs))
+        found = outbox_channels(settings, store)
+        # The report archive is the report's file channel unless a saved block names another
+        # directory: the environment's file channel (the alerts' directory) is not queued for.
+        ours = {name: channel for name, channel in found.channels.items()
+                if not (name == "file" and found.sources.get(name) == "environment")}
         outcomes = queue_report(store, archive, result["report_key"], result["period"],
-                                report_payload(data, result, paths, artifact_url),
-                                found.channels)
+                                report_payload(data, result, stored, artifact_url), ours,
+                                deliver_with=found.channels)
     summary = {name: outcome.status if outcome.status != "skipped" else str(outcome)
                for name, outcome in outcomes.items()}
     archived = outcomes["file"].detail.startswith("archived in")
-    if "file" not in found.channels or archived:
+    if "file" not in ours or archived:
         summary["file"] = "delivered (archive)"  # the report archive itself is the file channel
     return summary
+
+
+@task(name="deliver-due-entries", cache_policy=NO_CACHE)
+def deliver_due_entries(window_seconds: float = 0.0) -> dict[str, Any]:
+    """Deliver every due outbox entry; then, for `window_seconds`, each one as it falls due.
+
+    A run every few minutes with a window just under that interval delivers a retry when it
+    is due rather than at the next run. Each entry is claimed by one deliverer (the outbox's
+    lease), so runs on several hosts never send one twice. Returns ``attempts`` (one dict per
+    entry tried: report_key, period, channel, status, detail), ``counts`` (status -> number)
+    and ``next_due`` (when the next pending entry is due, Unix seconds; None: none pending).
+    """
+    settings = load_settings()
+    deadline = time.time() + max(0.0, window_seconds)
+    results: list[DeliveryResult] = []
+    with MetricStore(settings.metrics_url) as store:
+        while True:
+            results += deliver_pending(store, outbox_channels(settings, store).channels)
+            due = next_due(store)
+            if due is None or due > deadline:
+                break
+            time.sleep(max(0.0, due - time.time()) + 0.05)
+    counts = Counter(r.status for r in results)
+    get_run_logger().info(
+        "outbox: %d attempt(s): %s; next due %s", len(results),
+        ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing due",
+        time.strftime("%H:%M:%S", time.localtime(due)) if due is not None else "never")
+    return {"attempts": [vars(r) for r in results], "counts": dict(counts),
+            "next_due": due}

@@ -1,17 +1,20 @@
 """The report archive and `publish_report`: archive first, then queue and deliver.
 
-`archive_report` writes every rendering of a report to
-``<archive_dir>/<report_key>/<YYYY-MM-DD>_<period>.<ext>`` atomically; `publish_report` is the
-rule "archive before any delivery": it archives, then `queue_report` queues one outbox entry
-per channel and delivers what is due, and answers with each channel's state.
-`report_payload` is the message of a report built by the `reports` flow.
+The archive of record is the store's (`neo_automation.delivery.report_archive`): every part
+of a report and period, so that any host delivers it. `archive_report` also writes the parts
+to a local directory, ``<archive_dir>/<report_key>/<YYYY-MM-DD>_<period>.<ext>``, atomically,
+when one is configured. `publish_report` is the rule "archive before any delivery": it
+archives, then `queue_report` queues one outbox entry per channel and delivers what is due,
+and answers with each channel's state. `report_payload` is the message of a report built by
+the `reports` flow, and `report_parts` the parts that flow archives in the store.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +24,7 @@ from neo_automation.channels.base import CHANNEL_KINDS, Channel
 from neo_automation.channels.file import FileConfig, write_archive_file
 from neo_automation.delivery.deliver import deliver_pending
 from neo_automation.delivery.outbox import check_key, enqueue, outbox_entries
+from neo_automation.delivery.report_archive import ArchivedPart, make_part, store_report
 from neo_automation.errors import ConfigError
 from neo_automation.store.metric_store import MetricStore
 
@@ -94,7 +98,7 @@ def archive_report(
 
 def publish_report(
     store: MetricStore,
-    archive_dir: Path,
+    archive_dir: Path | None,
     report_key: str,
     period: str,
     rendered: Mapping[str, str | bytes],
@@ -108,13 +112,14 @@ def publish_report(
 ) -> dict[str, ChannelOutcome]:
     """Archive a report, queue it for every configured channel, then deliver what is due.
 
-    The archive is written before anything is queued or sent: if it cannot be written, this
-    raises and nothing is delivered. A "file" channel that points at `archive_dir` counts as
-    delivered by the archive itself.
+    The archive (the store's, and the files under `archive_dir` when one is given) is
+    written before anything is queued or sent: if it cannot be written, this raises and
+    nothing is delivered. A "file" channel that points at `archive_dir` counts as delivered by
+    the archive itself.
 
     Args:
-        store: The metrics store (holds the outbox).
-        archive_dir: The report archive.
+        store: The metrics store (holds the outbox and the report archive).
+        archive_dir: The local report archive directory, or None for the store's alone.
         report_key: The report's key, such as daily-report.
         period: The period, such as 2025-06-01.
         rendered: Format to content (markdown or text becomes the message body, html the
@@ -135,13 +140,19 @@ def publish_report(
         StoreError: The outbox cannot be written.
     """
     now = time.time() if now is None else now
-    paths = archive_report(archive_dir, report_key, period, rendered, now=now)
+    check_key(report_key, period)
+    names = {fmt: _file_name(period, fmt, now) for fmt in rendered}
+    if archive_dir is not None:
+        names = {fmt: path.name for fmt, path in
+                 archive_report(archive_dir, report_key, period, rendered, now=now).items()}
+    parts = {fmt: make_part(fmt, names[fmt], content) for fmt, content in rendered.items()}
     payload = {
         "subject": subject or f"{report_key} {period}",
         "facts": [list(pair) for pair in facts],
         "key": f"{report_key}/{period}",
         "created": now,
-        "files": {fmt: str(path) for fmt, path in paths.items()},
+        "archive": {"report_key": report_key, "period": period,
+                    "parts": store_report(store, report_key, period, parts, now=now)},
     }
     return queue_report(store, archive_dir, report_key, period, payload, channels, now=now,
                         deliver=deliver, max_attempts_per_run=max_attempts_per_run)
@@ -149,7 +160,7 @@ def publish_report(
 
 def queue_report(
     store: MetricStore,
-    archive_dir: Path,
+    archive_dir: Path | None,
     report_key: str,
     period: str,
     payload: Mapping[str, Any],
@@ -158,6 +169,7 @@ def queue_report(
     now: float | None = None,
     deliver: bool = True,
     max_attempts_per_run: int = 100,
+    deliver_with: Mapping[str, Channel] | None = None,
 ) -> dict[str, ChannelOutcome]:
     """Queue an archived report for every channel, then deliver what is due.
 
@@ -165,7 +177,7 @@ def queue_report(
 
     Args:
         store: The metrics store (holds the outbox).
-        archive_dir: The report archive the report was written to.
+        archive_dir: The local archive directory the report was written to, if any.
         report_key: The report's key, such as daily-report.
         period: The period, such as 2025-06-01.
         payload: The outbox payload (see `neo_automation.delivery.payload`).
@@ -173,6 +185,8 @@ def queue_report(
         now: The current Unix time (default: the clock).
         deliver: Whether to run `deliver_pending` now (it also retries older entries).
         max_attempts_per_run: Passed to `deliver_pending`.
+        deliver_with: The channels `deliver_pending` uses, when the outbox's other entries
+            need more than `channels` (default: `channels`).
 
     Returns:
         For every channel kind and every channel name: delivered, pending (with the reason),
@@ -184,14 +198,15 @@ def queue_report(
     """
     now = time.time() if now is None else now
     outcomes: dict[str, ChannelOutcome] = {}
-    archive = Path(archive_dir).resolve()
+    archive = Path(archive_dir).resolve() if archive_dir is not None else None
     for name, channel in channels.items():
         if isinstance(channel, FileConfig) and Path(channel.directory).resolve() == archive:
             outcomes[name] = ChannelOutcome("delivered", f"archived in {archive_dir}")
             continue
         enqueue(store, report_key, period, name, payload, now=now)
     if deliver:
-        deliver_pending(store, channels, now=now, max_attempts_per_run=max_attempts_per_run)
+        deliver_pending(store, channels if deliver_with is None else deliver_with, now=now,
+                        max_attempts_per_run=max_attempts_per_run)
     for row in outbox_entries(store, report_key=report_key, period=period):
         outcomes[row["channel"]] = _outcome(row)
     for kind in CHANNEL_KINDS:
@@ -199,34 +214,61 @@ def queue_report(
     return outcomes
 
 
-def report_payload(data: Mapping[str, Any], result: Mapping[str, Any],
-                   paths: Mapping[str, Any], artifact_url: str | None,
-                   now: float | None = None) -> dict[str, Any]:
+def report_parts(result: Mapping[str, Any], paths: Mapping[str, Any],
+                 charts: Mapping[str, bytes]) -> dict[str, ArchivedPart]:
+    """The parts of a report built by the `reports` flow, for the store's archive.
+
+    Args:
+        result: The run's result: ``rendered`` (format -> text) and ``slack_blocks``.
+        paths: The archive file paths (format -> path, ``charts``: chart -> path); their
+            names name the parts, as in the local archive.
+        charts: Chart name -> PNG bytes.
+
+    Returns:
+        ``markdown``, ``html``, ``json`` (those rendered), ``slack`` (the Slack payload as
+        JSON) and ``png:<chart>`` per chart.
+    """
+    rendered = result["rendered"]
+    parts = {fmt: make_part(fmt, Path(paths[fmt]).name, rendered[fmt])
+             for fmt in ("markdown", "html", "json") if fmt in rendered}
+    stem = Path(paths["markdown"]).stem
+    if result.get("slack_blocks"):
+        parts["slack"] = make_part("slack", f"{stem}.slack.json",
+                                   json.dumps({"blocks": result["slack_blocks"]}, indent=2))
+    for name, png in charts.items():
+        filename = Path(paths["charts"][name]).name if name in paths["charts"] else f"{name}.png"
+        parts[f"png:{name}"] = make_part("png", filename, png)
+    return parts
+
+
+def report_payload(data: Mapping[str, Any], result: Mapping[str, Any], parts: Sequence[str],
+                   artifact_url: str | None, now: float | None = None) -> dict[str, Any]:
     """The outbox payload of a built and archived report (the `reports` flow's).
 
     Args:
         data: The report data: ``title`` and ``headline`` rows (``label``, ``display``).
-        result: The run's result: ``report``, ``report_key``, ``period``, ``rendered``.
-        paths: Archived files: format -> path, and ``charts``: chart name -> PNG path.
+        result: The run's result: ``report``, ``report_key``, ``period``.
+        parts: The parts archived in the store (`store_report`).
         artifact_url: The report's artifact in the Prefect UI, linked from the text.
         now: The message's creation time (default: the clock).
 
     Returns:
         The JSON payload `enqueue` takes: the headline as text and facts, the archived
-        markdown/html/json and charts as files, the report and period as data.
+        markdown/html/json and charts by name in the store's archive (read at delivery, on any
+        host), the report and period as data.
     """
-    files = {fmt: str(paths[fmt]) for fmt in ("markdown", "html", "json")
-             if fmt in result["rendered"]}
-    files.update({f"png:{name}": str(path) for name, path in paths["charts"].items()})
     headline = [(row["label"], row["display"]) for row in data.get("headline", [])]
     link = f"\nFull report: {artifact_url}" if artifact_url else ""
+    sent = [name for name in parts if name in ("markdown", "html", "json")
+            or name.startswith("png:")]
     return {
         "subject": f"{data['title']} ({result['period']})",
         "text": "\n".join(f"{label}: {value}" for label, value in headline) + link,
         "facts": [list(pair) for pair in headline],
         "key": f"{result['report_key']}/{result['period']}",
         "created": time.time() if now is None else now,
-        "files": files,
+        "archive": {"report_key": result["report_key"], "period": result["period"],
+                    "parts": sent},
         "data": {"report": result["report"], "period": result["period"],
                  "artifact_url": artifact_url},
     }
@@ -242,6 +284,12 @@ def _outcome(row: Mapping[str, Any]) -> ChannelOutcome:
     if status == "skipped":
         return ChannelOutcome("skipped", "not configured")
     return ChannelOutcome(status, row["last_error"] or "")
+
+
+def _file_name(period: str, fmt: str, now: float) -> str:
+    """The part's file name when no local archive is written (the same rule as the files')."""
+    day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    return f"{day}_{period}.{EXTENSIONS.get(fmt, fmt)}"
 
 
 def _iso(ts: float | None) -> str:

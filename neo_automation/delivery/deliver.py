@@ -19,13 +19,23 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from neo_automation.channels.base import Channel
-from neo_automation.delivery.payload import message_from_payload
+from neo_automation.channels.base import Channel, Message
+from neo_automation.delivery.payload import archive_ref, message_from_payload
+from neo_automation.delivery.report_archive import read_report
 from neo_automation.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from neo_automation.store.metric_store import MetricStore
 from neo_automation.store.schema import outbox_table
 
 logger = logging.getLogger("automation.outbox")
+
+#: Backoff after an entry's first transient failure (seconds), doubling after each further one
+#: (with jitter: half to all of it). Three failures in a row wait at most 30 + 60 + 120 s in
+#: all, so with `deliver-pending` trying what is due (every 2 minutes, waiting inside its run
+#: for what falls due before the next one) a channel that is back gets the message within
+#: about 4 minutes, never at the next report.
+BASE_DELAY = 30.0
+#: Cap of the exponential part (seconds).
+MAX_DELAY = 3600.0
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,8 @@ class DeliveryResult:
 def retry_delay(
     attempts: int,
     *,
-    base_delay: float = 60.0,
-    max_delay: float = 3600.0,
+    base_delay: float = BASE_DELAY,
+    max_delay: float = MAX_DELAY,
     retry_after: float | None = None,
     rng: random.Random | None = None,
 ) -> float:
@@ -86,8 +96,8 @@ def deliver_pending(
     max_attempts_per_run: int = 100,
     *,
     lease_seconds: float = 600.0,
-    base_delay: float = 60.0,
-    max_delay: float = 3600.0,
+    base_delay: float = BASE_DELAY,
+    max_delay: float = MAX_DELAY,
     rng: random.Random | None = None,
 ) -> list[DeliveryResult]:
     """Try every due outbox entry once; what fails stays queued for a later run.
@@ -143,7 +153,7 @@ class _Run:
             return _result(row, "pending", f"deferred: {reason}", row["attempts"], due)
         attempts = row["attempts"] + 1
         try:
-            receipt = channel.send(message_from_payload(json.loads(row["payload"])))
+            receipt = channel.send(_message(store, json.loads(row["payload"])))
         except TransientDeliveryError as exc:
             delay = retry_delay(attempts, base_delay=self.base_delay, max_delay=self.max_delay,
                                 retry_after=exc.retry_after, rng=self.rng)
@@ -162,6 +172,13 @@ class _Run:
         if not _mark_delivered(store, row, self.now):
             detail += " (already marked delivered by another deliverer)"
         return _result(row, "delivered", detail, attempts, None)
+
+def _message(store: MetricStore, payload: Mapping[str, Any]) -> Message:
+    """The entry's message, its report's parts read from the store's archive."""
+    ref = archive_ref(payload)
+    archived = read_report(store, ref[0], ref[1], ref[2]) if ref else None
+    return message_from_payload(payload, archived)
+
 
 def _result(row: Mapping[str, Any], status: str, detail: str, attempts: int,
             next_at: float | None) -> DeliveryResult:
@@ -184,7 +201,7 @@ def _claim(store: MetricStore, now: float, limit: int, lease: float,
     if store.engine.dialect.name != "sqlite":
         # SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs row locks.
         query = query.with_for_update(skip_locked=True)
-    with store._write() as conn:
+    with store.transaction() as conn:
         ids = list(conn.execute(query).scalars())
         if not ids:
             return []
@@ -216,7 +233,7 @@ def _finish(store: MetricStore, row: Mapping[str, Any], token: str, *, status: s
         values["attempts"] = t.attempts + 1
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
-    with store._write() as conn:
+    with store.transaction() as conn:
         result = conn.execute(
             sa.update(outbox_table)
             .where(t.id == row["id"], t.claimed_by == token, t.status == "pending")
@@ -229,7 +246,7 @@ def _finish(store: MetricStore, row: Mapping[str, Any], token: str, *, status: s
 
 def _release(store: MetricStore, row: Mapping[str, Any], token: str, due: float) -> None:
     t = outbox_table.c
-    with store._write() as conn:
+    with store.transaction() as conn:
         conn.execute(
             sa.update(outbox_table)
             .where(t.id == row["id"], t.claimed_by == token, t.status == "pending")
@@ -240,7 +257,7 @@ def _release(store: MetricStore, row: Mapping[str, Any], token: str, due: float)
 def _mark_delivered(store: MetricStore, row: Mapping[str, Any], now: float) -> bool:
     """Mark the entry delivered unless it already is; True when this call marked it."""
     t = outbox_table.c
-    with store._write() as conn:
+    with store.transaction() as conn:
         result = conn.execute(
             sa.update(outbox_table)
             .where(t.id == row["id"], t.status == "pending")

@@ -118,10 +118,10 @@ def enqueue(
         "created_at": now,
         "next_attempt_at": now,
     }
-    stmt = store._insert(outbox_table).on_conflict_do_nothing(
+    stmt = store.insert(outbox_table).on_conflict_do_nothing(
         index_elements=["report_key", "period", "channel"]
     )
-    with store._write() as conn:
+    with store.transaction() as conn:
         result = conn.execute(stmt, row)
     created = (result.rowcount or 0) > 0
     if created:
@@ -154,7 +154,7 @@ def requeue(
     condition: sa.ColumnElement[bool] = t.status.in_(statuses)
     if channel is not None:
         condition = sa.and_(condition, t.channel == channel)
-    with store._write() as conn:
+    with store.transaction() as conn:
         result = conn.execute(
             sa.update(outbox_table).where(condition).values(
                 status="pending", next_attempt_at=time.time() if now is None else now,
@@ -210,3 +210,22 @@ def pending_channels(store: MetricStore) -> set[str]:
     query = sa.select(t.channel).where(t.status == "pending").distinct()
     with store.engine.connect() as conn:
         return set(conn.execute(query).scalars())
+
+
+def next_due(store: MetricStore) -> float | None:
+    """When the earliest pending entry is due (Unix seconds), or None when none is pending.
+
+    Args:
+        store: The metrics store.
+
+    Returns:
+        The smallest `next_attempt_at` of the pending entries (a claimed one counts from when
+        its lease ends).
+    """
+    t = outbox_table.c
+    due = sa.case((t.claimed_until > t.next_attempt_at, t.claimed_until),
+                  else_=t.next_attempt_at)
+    query = sa.select(sa.func.min(due)).where(t.status == "pending")
+    with store.engine.connect() as conn:
+        value = conn.execute(query).scalar()
+    return float(value) if value is not None else None
