@@ -9,6 +9,11 @@ embedded as data URIs) with a table artifact of the headline figures. Every file
 json, png) is then written to the archive, `<data dir>/reports/<report-key>/`, before any
 delivery is tried.
 
+A report of the period ending now also feeds the alert rules: its benchmark section's verdicts
+become `app.benchmark.regression_percent` samples (stored, then evaluated, so the default rule
+`benchmark-regression` fires on a regression found by change-point detection and resolves
+when a later change takes it away).
+
 A broken template does not stop the job: the other formats are still rendered, archived and
 returned, the problem is logged and listed in the result's `errors` as `FILE:LINE: message`,
 and the artifact says which template is broken.
@@ -24,6 +29,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.settings import PREFECT_UI_URL
 
+from neo_automation.reports.benchmarks import regression_samples
 from neo_automation.reports.charts import chart_refs
 from neo_automation.reports.definitions import (
     archive_files,
@@ -37,6 +43,7 @@ from neo_automation.reports.definitions import (
 from neo_automation.reports.formats import format_fallback_markdown
 from neo_automation.reports.templates import available_reports, template_dirs
 from neo_automation.settings import load_settings
+from tasks.collection import evaluate_alerts, store_metrics
 from tasks.delivery import deliver_report
 from tasks.history import read_job_history
 from tasks.reports import (
@@ -71,7 +78,8 @@ def reports(
         `report` (name), `report_key`, `period` (label), `artifact_key`, `files` (archived
         paths), `rendered` (format -> text: markdown, html, json), `slack_blocks`,
         `inline_images` ([content id, archived PNG path] for the HTML email), `errors`
-        (broken templates), `delivery` (channel -> outcome).
+        (broken templates), `benchmark_alerts` (alert transitions of the regression samples;
+        empty for a past period), `delivery` (channel -> outcome).
     """
     settings = load_settings()
     now = time.time()
@@ -82,6 +90,11 @@ def reports(
     jobs = read_job_history(start, end)
     alerts = read_alert_history(start - (end - start), end)
     data = build_report_data(report, start, end, jobs, alerts)
+    transitions: list[dict[str, Any]] = []
+    regressions = regression_samples(data["benchmark"], now) if period_end is None else []
+    if regressions:  # only the report of now speaks for the present
+        store_metrics(regressions)
+        transitions = evaluate_alerts(regressions)
     charts = draw_report_charts(data)
 
     key = artifact_key(report)
@@ -101,10 +114,11 @@ def reports(
         "artifact_key": key, "files": archived, "rendered": rendered,
         "slack_blocks": out["slack_blocks"],
         "inline_images": [(refs[name]["cid"], str(paths["charts"][name])) for name in charts],
-        "errors": errors,
+        "errors": errors, "benchmark_alerts": transitions,
     }
     # Delivery only after the archive is written: a channel outage loses nothing.
-    result["delivery"] = deliver_report(data, result, paths, link)
+    result["delivery"] = deliver_report(data, result, paths, link,
+                                        {name: chart.png for name, chart in charts.items()})
     get_run_logger().info(
         "report %s (%s): %d file(s) archived, %d template problem(s), delivery %s",
         report, result["period"], len(archived), len(errors), result["delivery"])

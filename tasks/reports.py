@@ -2,14 +2,20 @@
 
 Each task is a thin step of the `reports` flow around the core (`neo_automation.reports`):
 `build-report` reads the store (`inputs`) and analyzes it (`analyze`), `draw-report-charts`
-draws the PNG charts, `render-report` renders the templates, JSON and the Slack message,
+draws the PNG charts (benchmark change points, disk forecasts and slow tests included),
+`render-report` renders the templates, JSON and the Slack message,
 `publish-report-artifacts` creates the Prefect artifacts (stable keys `report-<name>` and
 `report-<name>-headline`), and `archive-report` writes every file to the archive. The job
 history is `tasks.history.read_job_history`; delivery is `tasks.delivery.deliver_report`.
+`detect-benchmark-regressions` reads every benchmark's history and returns the derived
+`app.benchmark.regression_percent` samples that the `benchmark-regression` alert rule watches
+(a flow stores them with `tasks.collection.store_metrics` and evaluates them with
+`tasks.collection.evaluate_alerts`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,10 +26,15 @@ from prefect.cache_policies import NO_CACHE
 
 from neo_automation.alerts.state import alert_history
 from neo_automation.channels.file import write_archive_file
+from neo_automation.metrics import Sample
 from neo_automation.reports.analyze import analyze_report
-from neo_automation.reports.charts import Chart, build_charts
+from neo_automation.reports.benchmarks import HISTORY_DAYS, analyze_benchmarks, regression_samples
+from neo_automation.reports.charts import Chart
+from neo_automation.reports.definitions import metric_definitions
 from neo_automation.reports.formats import format_slack_blocks, headline_rows
 from neo_automation.reports.inputs import read_report_inputs
+from neo_automation.reports.insight_charts import draw_report_charts as draw_charts
+from neo_automation.reports.insight_inputs import benchmark_specs, read_benchmark_series
 from neo_automation.reports.templates import render_formats
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
@@ -56,11 +67,14 @@ def build_report_data(
     Returns:
         The report dict (`neo_automation.reports.definitions.REPORT_SHAPE`).
     """
-    with MetricStore(load_settings().metrics_url) as store:
+    settings = load_settings()
+    with MetricStore(settings.metrics_url) as store:
         inputs = read_report_inputs(
             report, store, start, end,
             jobs["current"] if jobs else None, alerts,
             previous_job_history=jobs["previous"] if jobs else None,
+            regression_min_percent=settings.regression_min_percent,
+            test_target=str(settings.target_path),
         )
     return analyze_report(inputs)
 
@@ -68,7 +82,28 @@ def build_report_data(
 @task(name="draw-report-charts", cache_policy=NO_CACHE)
 def draw_report_charts(report: dict[str, Any]) -> dict[str, Chart]:
     """Draw the report's charts as PNG images (charts without data are left out)."""
-    return build_charts(report)
+    return draw_charts(report)
+
+
+@task(name="detect-benchmark-regressions", cache_policy=NO_CACHE)
+def detect_benchmark_regressions(now: float | None = None) -> list[Sample]:
+    """Search every benchmark's history for change points; the regression samples to store.
+
+    Args:
+        now: the end of the history and the samples' time (default: the clock).
+
+    Returns:
+        One `app.benchmark.regression_percent` sample per benchmark series with enough
+        history: the latest change's size in percent when it is a regression of at least
+        `AUTOMATION_REGRESSION_MIN_PERCENT`, else 0.
+    """
+    settings = load_settings()
+    end = time.time() if now is None else now
+    with MetricStore(settings.metrics_url) as store:
+        definitions = {**metric_definitions(), **store.definitions()}
+        series = read_benchmark_series(store, benchmark_specs(store, definitions),
+                                       end - HISTORY_DAYS * 86400.0, end + 1)
+    return regression_samples(analyze_benchmarks(series, settings.regression_min_percent), end)
 
 
 @task(name="render-report", cache_policy=NO_CACHE)

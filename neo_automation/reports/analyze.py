@@ -2,8 +2,8 @@
 
 `analyze_report(inputs)` turns the `ReportInputs` that `neo_automation.reports.inputs` read
 into the report dict (see `neo_automation.reports.definitions.REPORT_SHAPE`): it calls the
-section analyses (`analyze_metrics`, `jobs`, and the alert and training analyses here), then
-picks the headline figures and the top problems. Nothing here does I/O.
+section analyses (`analyze_metrics`, `jobs`, `analyze_insight`, and the alert and training
+analyses here), then picks the headline figures and the top problems. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from neo_automation.reports.analyze_insight import (
+    analyze_insight,
+    insight_lines,
+    insight_problems,
+)
 from neo_automation.reports.analyze_metrics import (
-    analyze_benchmark,
     analyze_delta,
     analyze_dependencies,
     analyze_modules,
@@ -22,7 +26,9 @@ from neo_automation.reports.analyze_metrics import (
     analyze_system,
     display,
 )
+from neo_automation.reports.benchmarks import assign_charts, headline_series
 from neo_automation.reports.definitions import (
+    BENCHMARK_METRIC,
     COVERAGE_METRIC,
     DAY,
     ReportInputs,
@@ -178,20 +184,37 @@ def _figure(key: str, label: str, value: float | None, unit: str, better: str,
             "delta": dict(delta) if delta is not None else None}
 
 
-def analyze_headline(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The headline figures: system, jobs, alerts, tests, coverage, security, benchmark."""
+def _system_figures(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """CPU and memory (the busiest host's average when several report) and the fullest disk."""
     figures = []
     rows = report["system"]["rows"]
+    fleet = report["hosts"]["labelled"] and report["hosts"]["known"] > 1
+    if fleet:
+        figures.append(_figure("hosts", "Hosts reporting", report["hosts"]["reporting"],
+                               "hosts", "higher", None))
     for name, key, label in (("system.cpu.percent", "cpu", "CPU (avg)"),
                              ("system.memory.percent", "memory", "Memory (avg)")):
-        row = _find(rows, name)
-        assert row is not None  # SYSTEM_ROWS always yields a row per metric
-        figures.append(_figure(key, label, row["avg"], "%", "lower", row["delta"]))
+        candidates = [r for r in rows if r["name"] == name]
+        row = max(candidates, key=lambda r: -1.0 if r["avg"] is None else r["avg"])
+        host = row["labels"].get("host")
+        shown = f"{label[:-1]}, busiest: {host})" if fleet and host else label
+        figures.append(_figure(key, shown, row["avg"], "%", "lower", row["delta"]))
     disks = [r for r in rows if r["name"] == "system.disk.percent" and r["max"] is not None]
     fullest = max(disks, key=lambda r: r["max"], default=None)
-    figures.append(_figure(
-        "disk", f"Disk (fullest, {fullest['labels'].get('mountpoint', '')})" if fullest
-        else "Disk (fullest)", fullest["max"] if fullest else None, "%", "lower", None))
+    where = ""
+    if fullest:
+        host = fullest["labels"].get("host")
+        mount = fullest["labels"].get("mountpoint", "")
+        where = f", {host}:{mount}" if fleet and host else f", {mount}"
+    figures.append(_figure("disk", f"Disk (fullest{where})", fullest["max"] if fullest else None,
+                           "%", "lower", None))
+    return figures
+
+
+def analyze_headline(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The headline figures: system (per fleet), jobs, alerts, tests, coverage, security,
+    benchmark."""
+    figures = _system_figures(report)
     totals = report["jobs"]["totals"] or {}
     prev = report["jobs"]["previous_totals"] or {}
     rate, prev_rate = totals.get("success_rate"), prev.get("success_rate")
@@ -214,13 +237,12 @@ def analyze_headline(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         assert row is not None  # PROJECT_SECTIONS lists each of these
         figures.append(_figure(key, label, row["current"], row["unit"], row["better"],
                                row["delta"]))
-    bench = report["benchmark"]["series"]
-    main = max(bench, key=lambda s: len(s["points"]), default=None)
+    main = headline_series(report["benchmark"], BENCHMARK_METRIC)
+    change = main["latest_change"] if main else None
     figures.append(_figure(
-        "gflops", "JAX matmul", main["latest"] if main else None, report["benchmark"]["unit"],
-        "higher",
-        analyze_delta(main["latest"], main["baseline_median"], "higher",
-                      report["benchmark"]["unit"]) if main else None))
+        "gflops", "JAX matmul", main["latest"] if main else None, "GFLOP/s", "higher",
+        analyze_delta(change["mean_after"], change["mean_before"], "higher", "GFLOP/s")
+        if change else None))
     return figures
 
 
@@ -258,11 +280,8 @@ def analyze_problems(report: Mapping[str, Any], limit: int) -> list[dict[str, An
             add("warning", f"{row['description']} got worse: "
                            f"{display(row['previous'], row['unit'])} → "
                            f"{display(row['current'], row['unit'])}")
-    for series in report["benchmark"]["series"]:
-        if series["status"] == "regression":
-            add("warning", f"JAX matmul benchmark regressed ({series['label']}): "
-                           f"{series['latest']:.1f} GFLOP/s, {series['change_percent']:+.0f} % "
-                           f"against the median of the previous days")
+    for severity, text in insight_problems(report):
+        add(severity, text)
     vulnerable = report["dependencies"].get("vulnerable")
     if vulnerable and vulnerable["value"]:
         add("critical", "dependencies with known vulnerabilities: "
@@ -284,7 +303,8 @@ def analyze_report(inputs: ReportInputs) -> dict[str, Any]:
     span = inputs.end - inputs.start
     coverage = next((g for g in inputs.daily.get(COVERAGE_METRIC, []) if not g["labels"]), None)
     alerts = analyze_alerts(inputs.alerts, inputs.start, inputs.end)
-    benchmark = analyze_benchmark(inputs)
+    insight = analyze_insight(inputs)
+    benchmark = insight["benchmark"]
     report: dict[str, Any] = {
         "report": d.name,
         "title": d.title,
@@ -306,7 +326,7 @@ def analyze_report(inputs: ReportInputs) -> dict[str, Any]:
         "modules": analyze_modules(inputs) if d.modules else None,
         "alerts": alerts,
         "training": analyze_training(inputs.training),
-        "benchmark": benchmark,
+        **insight,
         "dependencies": analyze_dependencies(inputs),
         "series": {
             "cpu_percent": [[ts, v] for ts, v in inputs.hourly.get("system.cpu.percent", [])],
@@ -315,11 +335,12 @@ def analyze_report(inputs: ReportInputs) -> dict[str, Any]:
             "coverage_percent": [[p["ts"], p["last"]] for p in coverage["points"]]
             if coverage else [],
             "gflops": {s["label"] or "default": [[p["ts"], p["value"]] for p in s["points"]]
-                       for s in benchmark["series"]},
+                       for s in benchmark["series"] if s["metric"] == BENCHMARK_METRIC},
             "alerts_per_day": alerts["per_day"],
         },
-        "charts": list(d.charts),
+        "charts": [*d.charts, *assign_charts(benchmark, d.benchmark_charts)],
     }
     report["headline"] = analyze_headline(report)
     report["problems"] = analyze_problems(report, d.max_problems)
+    report["insight"] = insight_lines(report)
     return report

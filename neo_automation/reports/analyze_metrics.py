@@ -1,4 +1,4 @@
-"""Pure analysis of metric series: deltas, the system and project sections, benchmark trends.
+"""Pure analysis of metric series: deltas, the system and project sections, dependencies.
 
 Every function here takes data (`ReportInputs`, values) and returns JSON-ready dicts; none
 does I/O. A metric without data in a period is None and "no data" when displayed, never 0.
@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from neo_automation.reports.definitions import (
-    BENCHMARK_METRIC,
     DEPENDENCY_METRICS,
     NO_DATA,
     PROJECT_SECTIONS,
@@ -24,7 +22,7 @@ from neo_automation.reports.definitions import (
     ReportInputs,
     SeriesStats,
 )
-from neo_automation.reports.formats import fmt_value, iso, label_text
+from neo_automation.reports.formats import fmt_value, iso
 from neo_automation.store.metric_store import labels_key
 
 GREEN, RED, GREY = "#1a7f37", "#cf222e", "#6e7781"
@@ -116,20 +114,31 @@ def _spec(definitions: Mapping[str, Mapping[str, str]], name: str) -> dict[str, 
     }
 
 
+def _system_order(key: str) -> tuple[str, str]:
+    labels = json.loads(key)
+    return labels.get("host", ""), labels.get("mountpoint", "")
+
+
 def analyze_system(inputs: ReportInputs) -> dict[str, Any]:
-    """min/avg/max of CPU, memory, swap, each disk and load; the average's change."""
+    """min/avg/max of CPU, memory, swap, each disk and load per host; the average's change.
+
+    Hosts are kept apart: a row per metric and label set, named after its host when the
+    samples come from more than one host.
+    """
     cur, prev = _index(inputs.current), _index(inputs.previous)
+    hosts = {json.loads(k).get("host", "") for n, k in (*cur, *prev)
+             if n in dict(SYSTEM_ROWS)}
     rows = []
     for name, label in SYSTEM_ROWS:
         spec = _spec(inputs.definitions, name)
-        label_sets = sorted(
-            {k for n, k in (*cur, *prev) if n == name}, key=lambda k: json.loads(k).get(
-                "mountpoint", "")
-        ) or [labels_key({})]
+        label_sets = sorted({k for n, k in (*cur, *prev) if n == name},
+                            key=_system_order) or [labels_key({})]
         for key in label_sets:
             labels = json.loads(key)
             s, p = cur.get((name, key)), prev.get((name, key))
             shown = f"{label} {labels['mountpoint']}" if "mountpoint" in labels else label
+            if len(hosts) > 1:
+                shown = f"{labels.get('host') or '(unlabelled)'}: {shown}"
             rows.append(
                 {
                     "name": name,
@@ -196,68 +205,6 @@ def analyze_modules(inputs: ReportInputs) -> list[dict[str, Any]]:
         out.append({"name": name, "description": spec["description"], "unit": spec["unit"],
                     "better": spec["better"], "rows": rows})
     return out
-
-
-#: A benchmark regression: the latest daily average below the median of the previous
-#: `REGRESSION_WINDOW` points by more than `REGRESSION_DROP`; judged from `MIN_HISTORY` points.
-REGRESSION_WINDOW = 7
-REGRESSION_DROP = 0.10
-MIN_HISTORY = 3
-
-
-def analyze_trend(
-    values: Sequence[float],
-    better: str = "higher",
-    *,
-    window: int = REGRESSION_WINDOW,
-    drop: float = REGRESSION_DROP,
-    min_history: int = MIN_HISTORY,
-) -> dict[str, Any]:
-    """Whether the latest value regressed against the median of the ones before it.
-
-    Args:
-        values: Daily values, oldest first.
-        better: "higher" (a fall is a regression) or "lower" (a rise is).
-        window: How many earlier points the median covers.
-        drop: The relative change that counts as a regression (0.10 = 10 %).
-        min_history: The fewest earlier points worth judging from.
-
-    Returns:
-        `latest`, `baseline_median`, `change_percent`, and `status`: "regression", "ok",
-        "not enough history" or "no data".
-    """
-    if not values:
-        return {"latest": None, "baseline_median": None, "change_percent": None,
-                "status": "no data"}
-    latest, history = values[-1], list(values[:-1])[-window:]
-    if len(history) < min_history:
-        return {"latest": latest, "baseline_median": None, "change_percent": None,
-                "status": "not enough history"}
-    median = statistics.median(history)
-    pct = (latest - median) / abs(median) * 100 if median else None
-    worse = latest < median * (1 - drop) if better == "higher" else latest > median * (1 + drop)
-    return {"latest": latest, "baseline_median": median, "change_percent": pct,
-            "status": "regression" if worse else "ok"}
-
-
-def analyze_benchmark(inputs: ReportInputs) -> dict[str, Any]:
-    """The JAX matmul GFLOP/s trend (daily averages) per platform and size, regressions named."""
-    series = []
-    for group in inputs.daily.get(BENCHMARK_METRIC, []):
-        points = [{"ts": p["ts"], "day": iso(p["ts"])[:10], "value": p["avg"]}
-                  for p in group["points"]]
-        trend = analyze_trend([p["value"] for p in points])
-        series.append({"labels": group["labels"], "label": label_text(group["labels"]),
-                       "points": points, **trend})
-    return {
-        "metric": BENCHMARK_METRIC,
-        "unit": _spec(inputs.definitions, BENCHMARK_METRIC)["unit"],
-        "collected": bool(series),
-        "series": series,
-        "regressions": [s["label"] for s in series if s["status"] == "regression"],
-        "window": REGRESSION_WINDOW,
-        "threshold_percent": REGRESSION_DROP * 100,
-    }
 
 
 def analyze_dependencies(inputs: ReportInputs) -> dict[str, Any]:

@@ -54,7 +54,8 @@ def _times(points: Sequence[Sequence[float]]) -> list[datetime]:
     return [datetime.fromtimestamp(p[0], UTC) for p in points]
 
 
-def _figure(title: str) -> tuple[Figure, Any]:
+def new_figure(title: str) -> tuple[Figure, Any]:
+    """An 800x300 figure on an Agg canvas with one titled, gridded axes: (figure, axes)."""
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -63,16 +64,18 @@ def _figure(title: str) -> tuple[Figure, Any]:
     return fig, ax
 
 
-def _date_axis(ax: Any) -> None:
+def date_axis(ax: Any) -> None:
+    """Concise date ticks (at most eight) on the x axis."""
     locator = AutoDateLocator(maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
 
 
-def _png(fig: Figure) -> bytes:
+def to_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, without metadata (the same data gives the same bytes)."""
     fig.tight_layout()
     buf = io.BytesIO()
-    # No metadata: the same data gives the same bytes (and the same email Content-ID).
+    # No metadata: the same bytes also give the same email Content-ID.
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
 
@@ -120,7 +123,7 @@ def line_chart_figure(
     Returns:
         The figure, on an Agg canvas.
     """
-    fig, ax = _figure(title)
+    fig, ax = new_figure(title)
     labelled = False
     for label, points in series.items():
         if not points:
@@ -142,7 +145,7 @@ def line_chart_figure(
     span = _time_range(series, xlim)
     if span is not None:
         ax.set_xlim(*(datetime.fromtimestamp(t, UTC) for t in span))
-    _date_axis(ax)
+    date_axis(ax)
     if len(series) > 1 and ax.lines:
         ax.legend(loc="best", fontsize=8)
     return fig
@@ -157,7 +160,7 @@ def render_line_chart(
     xlim: tuple[float, float] | None = None,
 ) -> bytes:
     """A time-series line chart as PNG bytes; arguments as `line_chart_figure`."""
-    return _png(line_chart_figure(title, series, unit, ylim=ylim, xlim=xlim))
+    return to_png(line_chart_figure(title, series, unit, ylim=ylim, xlim=xlim))
 
 
 def render_bar_chart(
@@ -174,7 +177,7 @@ def render_bar_chart(
     Returns:
         PNG bytes.
     """
-    fig, ax = _figure(title)
+    fig, ax = new_figure(title)
     n = max(len(bars), 1)
     width = 0.8 / n
     positions = range(len(days))
@@ -188,7 +191,7 @@ def render_bar_chart(
     ax.set_ylabel(unit)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.legend(loc="best", fontsize=8)
-    return _png(fig)
+    return to_png(fig)
 
 
 def build_charts(report: Mapping[str, Any], names: Sequence[str] | None = None) -> dict[str, Chart]:
@@ -197,7 +200,9 @@ def build_charts(report: Mapping[str, Any], names: Sequence[str] | None = None) 
     Args:
         report: The report dict (`neo_automation.reports.analyze.analyze_report`); its
             `series` hold the data.
-        names: Which charts (default: the report's own `charts` list).
+        names: Which charts (default: the report's own `charts` that are in `CHARTS`).
+            `neo_automation.reports.insight_charts.draw_report_charts` draws every chart of a
+            report, the benchmark, disk forecast and slow test charts included.
 
     Returns:
         Chart name to `Chart`, in the order asked; charts without data are left out.
@@ -209,7 +214,9 @@ def build_charts(report: Mapping[str, Any], names: Sequence[str] | None = None) 
     period = report.get("period") or {}
     span = (period["start_ts"], period["end_ts"]) if "start_ts" in period else None
     out: dict[str, Chart] = {}
-    for name in names if names is not None else report["charts"]:
+    if names is None:  # the benchmark charts are `insight_charts`' to draw
+        names = [n for n in report["charts"] if n in CHARTS]
+    for name in names:
         title = CHARTS[name]
         png: bytes | None = None
         if name == "cpu_memory" and (series["cpu_percent"] or series["memory_percent"]):

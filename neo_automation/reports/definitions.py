@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from neo_automation.errors import ConfigError
+from neo_automation.insight.history import SuiteRun
 from neo_automation.metrics import declared
+from neo_automation.reports.benchmarks import BenchmarkSeries
 from neo_automation.reports.formats import iso
 
 DAY = 86400.0
@@ -47,8 +49,17 @@ REPORT_SHAPE = {
     "alerts": "{available, fired, resolved, open, by_severity, incidents, "
     "mean_time_to_resolve, max_time_to_resolve}",
     "training": "{runs: [...], run_count, latest: {run_id, last_round, loss, accuracy}}",
-    "benchmark": "{metric, collected, series: [{labels, points, latest, baseline_median, "
-    "change_percent, status}], regressions}",
+    "benchmark": "{collected, min_percent, history_days, min_runs, series: [{metric, "
+    "description, unit, better, labels, label, points, latest, changes, latest_change, "
+    "regression, change_percent, status, chart}], regressions}",
+    "test_history": "{available, runs, first_run, latest_run, flaky, new_failures, slowest, "
+    "slowing}",
+    "forecasts": "{collected, window_days, horizon_hours, rows: [{host, mountpoint, percent, "
+    "growth_bytes_per_day, seconds_until_full, full_at, status, history}], soonest, soon}",
+    "hosts": "{hosts: [{host, reporting, cpu_avg, cpu_max, memory_avg, memory_max, load_avg, "
+    "load_max, disk_mountpoint, disk_percent, last_seen, silent}], known, reporting, silent, "
+    "labelled, worst}",
+    "insight": "one line each for Slack: benchmarks, tests, disks, hosts",
     "dependencies": "{collected, outdated: {...}|null, vulnerable: {...}|null}",
     "series": "chart data: cpu_percent, memory_percent, coverage_percent, gflops, "
     "alerts_per_day",
@@ -61,7 +72,12 @@ CHARTS = {
     "coverage": "Test coverage (daily)",
     "jax_gflops": "JAX matmul throughput (daily average)",
     "alerts": "Alerts per day",
+    "disk_forecast": "Disk use and time until full",
+    "slow_tests": "Tests getting slower (duration per run)",
 }
+#: Benchmark charts are named `benchmark_1`, `benchmark_2`, ... (one per series, change points
+#: marked); their titles are the series' own.
+BENCHMARK_CHART_PREFIX = "benchmark_"
 
 # -- what the sections show --------------------------------------------------------------------
 
@@ -124,19 +140,22 @@ class ReportDefinition:
     modules: bool = False
     max_problems: int = 10
     custom: bool = False
+    benchmark_charts: int = 4
 
 
 REPORTS: dict[str, ReportDefinition] = {
     d.name: d
     for d in (
-        ReportDefinition("daily_health_check", "Daily health check", 1, ("cpu_memory",)),
+        ReportDefinition("daily_health_check", "Daily health check", 1,
+                         ("cpu_memory", "disk_forecast", "slow_tests")),
         ReportDefinition(
             "weekly_executive_summary", "Weekly executive summary", 7, ("coverage",),
-            max_problems=5,
+            max_problems=5, benchmark_charts=2,
         ),
         ReportDefinition(
             "monthly_detailed_report", "Monthly detailed report", 30,
-            ("cpu_memory", "coverage", "jax_gflops", "alerts"), modules=True, max_problems=20,
+            ("cpu_memory", "coverage", "jax_gflops", "alerts", "disk_forecast", "slow_tests"),
+            modules=True, max_problems=20, benchmark_charts=8,
         ),
     )
 }
@@ -324,6 +343,11 @@ class ReportInputs:
         jobs: `analyze_job_runs` of the period, or None when Prefect was not asked.
         previous_jobs: The same for the previous period.
         alerts: Alert state changes, or None when unavailable.
+        benchmarks: Every benchmark series' history (`read_benchmark_series`).
+        regression_min_percent: `AUTOMATION_REGRESSION_MIN_PERCENT`.
+        test_runs: The recent test-suite runs (`read_test_runs`).
+        disks: (host, mountpoint) -> [(ts, used bytes, total bytes)] (`read_disk_usage`).
+        last_seen: Host -> Unix time of its newest system sample (`read_last_seen`).
     """
 
     definition: ReportDefinition
@@ -340,6 +364,11 @@ class ReportInputs:
     jobs: Mapping[str, Any] | None = None
     previous_jobs: Mapping[str, Any] | None = None
     alerts: Sequence[Mapping[str, Any]] | None = None
+    benchmarks: list[BenchmarkSeries] = field(default_factory=list)
+    regression_min_percent: float = 5.0
+    test_runs: list[SuiteRun] = field(default_factory=list)
+    disks: dict[tuple[str, str], list[tuple[float, float, float]]] = field(default_factory=dict)
+    last_seen: dict[str, float] = field(default_factory=dict)
 
 
 # -- archive layout --------------------------------------------------------------------------

@@ -315,7 +315,9 @@ def escape_mrkdwn(text: str) -> str:
 def format_slack_blocks(
     report: Mapping[str, Any], artifact_url: str | None
 ) -> list[dict[str, Any]]:
-    """A short Slack message as Block Kit blocks: header, headline figures, problems, link.
+    """A short Slack message as Block Kit blocks: header, headline figures, problems, one
+    insight line each (benchmark regressions, new failing and flaky tests, the soonest disk
+    full, silent hosts), link.
 
     Args:
         report: The report dict.
@@ -344,6 +346,11 @@ def format_slack_blocks(
         lines = "\n".join(f"• {p['text']}" for p in problems)
         blocks.append({"type": "section", "text": {
             "type": "mrkdwn", "text": escape_mrkdwn(f"*Top problems*\n{lines}")[:3000]}})
+    insight = report.get("insight") or []
+    if insight:  # one line each: benchmarks, tests, disks, hosts
+        lines = "\n".join(f"• {line}" for line in insight)
+        blocks.append({"type": "section", "text": {
+            "type": "mrkdwn", "text": escape_mrkdwn(f"*Insight*\n{lines}")[:3000]}})
     context = f"{period['start'][:16]} to {period['end'][:16]} UTC"
     elements = [{"type": "mrkdwn", "text": escape_mrkdwn(context)}]
     if artifact_url:

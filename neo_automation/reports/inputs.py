@@ -2,9 +2,11 @@
 
 `read_report_inputs(name, store, start, end, ...)` reads the hourly and daily rollups, the
 latest dependency counts and the training runs of a period (and of the previous period of
-equal length, for the deltas) into a `ReportInputs`, which `analyze_report` turns into the
-report dict without any further I/O. Job history (Prefect's API) and alert history are read
-elsewhere and passed in as data. Series are merged across sources per (name, labels).
+equal length, for the deltas), and the insight inputs (`insight_inputs`: benchmark histories,
+disk usage, hosts last seen; `suite_runs`: the test history) into a `ReportInputs`, which
+`analyze_report` turns into the report dict without any further I/O. Job history (Prefect's
+API) and alert history are read elsewhere and passed in as data. Series are merged across
+sources per (name, labels).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from neo_automation.metrics.training import training_summary
+from neo_automation.reports.benchmarks import HISTORY_DAYS
 from neo_automation.reports.definitions import (
-    BENCHMARK_METRIC,
     COVERAGE_METRIC,
     DAY,
     DEPENDENCY_METRICS,
@@ -30,6 +32,14 @@ from neo_automation.reports.definitions import (
     metric_definitions,
     report_definition,
 )
+from neo_automation.reports.forecasts import WINDOW_S
+from neo_automation.reports.insight_inputs import (
+    benchmark_specs,
+    read_benchmark_series,
+    read_disk_usage,
+    read_last_seen,
+)
+from neo_automation.reports.suite_runs import read_test_runs
 from neo_automation.store.metric_store import MetricStore, labels_key
 from neo_automation.store.schema import rollups_table, series_table
 
@@ -221,6 +231,8 @@ def read_report_inputs(
     *,
     previous_job_history: Mapping[str, Any] | None = None,
     now: float | None = None,
+    regression_min_percent: float = 5.0,
+    test_target: str | None = None,
 ) -> ReportInputs:
     """Read from the store everything the report of [period_start, period_end) shows.
 
@@ -235,6 +247,9 @@ def read_report_inputs(
             to_status, ts, value), or None when unavailable.
         previous_job_history: The same for the previous period, for the deltas.
         now: The report's generation time (default: the clock).
+        regression_min_percent: The smallest benchmark change the bad way that is a
+            regression, percent (`AUTOMATION_REGRESSION_MIN_PERCENT`).
+        test_target: Only the test history of this directory; None for every target.
 
     Returns:
         The inputs of `neo_automation.reports.analyze.analyze_report`.
@@ -248,6 +263,7 @@ def read_report_inputs(
     definitions = metric_definitions()
     definitions.update(store.definitions())
     hourly = read_buckets(store, HOURLY_METRICS, period_start, period_end)
+    benchmark_start = period_end - max(span, HISTORY_DAYS * DAY)
     return ReportInputs(
         definition=definition,
         start=period_start,
@@ -256,14 +272,34 @@ def read_report_inputs(
         definitions=definitions,
         current=read_series_stats(store, period_start, period_end),
         previous=read_series_stats(store, period_start - span, period_start),
-        hourly={n: [(p["ts"], p["avg"]) for series in groups for p in series["points"]]
-                for n, groups in hourly.items()},
-        daily=read_buckets(store, (BENCHMARK_METRIC, COVERAGE_METRIC), trend_start, period_end,
-                           "d"),
+        hourly={n: fleet_mean(groups) for n, groups in hourly.items()},
+        daily=read_buckets(store, (COVERAGE_METRIC,), trend_start, period_end, "d"),
         dependencies=read_dependencies(store, period_start, period_end),
         training=[r for r in training_summary(store, since=period_start)
                   if r["started"] < period_end],
         jobs=job_history,
         previous_jobs=previous_job_history,
         alerts=alerts,
+        benchmarks=read_benchmark_series(store, benchmark_specs(store, definitions),
+                                         benchmark_start, period_end),
+        regression_min_percent=regression_min_percent,
+        test_runs=read_test_runs(store, period_end, target=test_target),
+        disks=read_disk_usage(store, period_end - WINDOW_S, period_end),
+        last_seen={h: ts for h, ts in read_last_seen(store).items() if ts < period_end},
     )
+
+
+def fleet_mean(groups: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
+    """One point per hour: the mean over the series (hosts) of their hourly averages.
+
+    Args:
+        groups: `read_buckets` series of one metric (one per host or label set).
+
+    Returns:
+        [(bucket start, mean)] oldest first, so that hosts are averaged, not interleaved.
+    """
+    by_bucket: dict[float, list[float]] = {}
+    for series in groups:
+        for p in series["points"]:
+            by_bucket.setdefault(p["ts"], []).append(p["avg"])
+    return [(ts, sum(v) / len(v)) for ts, v in sorted(by_bucket.items())]

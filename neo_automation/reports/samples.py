@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from neo_automation.insight.history import SuiteRun
+from neo_automation.insight.junit import CaseResult, Outcome
 from neo_automation.reports.analyze import analyze_report
+from neo_automation.reports.benchmarks import BenchmarkSeries
 from neo_automation.reports.definitions import (
     BENCHMARK_METRIC,
     COVERAGE_METRIC,
@@ -41,14 +44,53 @@ def _sample_series(end: float) -> list[SeriesStats]:
     return current
 
 
-def _sample_daily(end: float) -> dict[str, list[dict[str, Any]]]:
-    """Eight days of benchmark results (the last one a regression) and of coverage."""
-    days = [end - DAY * i for i in range(8, 0, -1)]
-    gflops = [100, 101, 99, 100, 102, 100, 101, 80]
+def _sample_benchmarks(end: float) -> list[BenchmarkSeries]:
+    """Twenty nightly JAX matmul runs, the last eight 20 % slower (a regression at c13)."""
+    gflops = [100, 101, 99, 100, 102, 100, 101, 99, 100, 101, 100, 99,
+              80, 81, 79, 80, 82, 80, 81, 79]
+    runs: list[tuple[float, float, str | None]] = [
+        (end - DAY * (20 - i), float(v), f"c{i + 1:02d}") for i, v in enumerate(gflops)]
+    return [BenchmarkSeries(BENCHMARK_METRIC, {"platform": "cpu", "size": "512"}, "GFLOP/s",
+                            "higher", "Steady-state float32 matmul throughput", runs)]
+
+
+def _case(test_id: str, outcome: Outcome, seconds: float,
+          message: str | None = None) -> CaseResult:
+    module, _, name = test_id.partition("::")
+    return CaseResult(test_id, module, name, outcome, seconds, message)
+
+
+def _sample_test_runs(end: float) -> list[SuiteRun]:
+    """Eight runs: a flaky test, a test failing since a new revision, a test slowing down."""
+    runs = []
+    for i in range(8):
+        flaky: Outcome = "failed" if i in (1, 3, 5) else "passed"
+        broken: Outcome = "failed" if i >= 6 else "passed"
+        revision = "0123456789abcdef" if i < 6 else "fedcba9876543210"
+        runs.append(SuiteRun(f"run-{i + 1}", end - DAY * (8 - i), revision, (
+            _case("tests.test_net::test_retry", flaky, 0.2,
+                  "assert 0 == 1" if flaky == "failed" else None),
+            _case("tests.test_store::test_roundtrip", broken, 0.1,
+                  "KeyError: 'id'" if i >= 6 else None),
+            _case("tests.test_train::test_epoch", "passed", 1.0 + 0.3 * i),
+        )))
+    return runs
+
+
+def _sample_disks(end: float) -> dict[tuple[str, str], list[tuple[float, float, float]]]:
+    """Two filesystems: one filling 1 GiB an hour (full 18 h after the end), one steady."""
+    gib = 1024.0**3
+    hours = [end - 3600.0 * h for h in range(30, 0, -1)]
     return {
-        BENCHMARK_METRIC: [{"labels": {"platform": "cpu", "size": "512"}, "points": [
-            {"ts": t, "count": 1, "avg": v, "min": v, "max": v, "last": v}
-            for t, v in zip(days, gflops, strict=True)]}],
+        ("node-a", "/"): [(t, 52 * gib + i * gib, 100 * gib) for i, t in enumerate(hours)],
+        ("node-b", "/data"): [(t, 10 * gib, 100 * gib) for t in hours],
+    }
+
+
+def _sample_daily(end: float) -> dict[str, list[dict[str, Any]]]:
+    """Eight days of coverage."""
+    days = [end - DAY * i for i in range(8, 0, -1)]
+    return {
         COVERAGE_METRIC: [{"labels": {}, "points": [
             {"ts": t, "count": 1, "avg": 80.0, "min": 80.0, "max": 80.0, "last": 80.0}
             for t in days]}],
@@ -122,6 +164,10 @@ def sample_inputs(name: str, *, empty: bool = False, now: float = 1767225600.0) 
         jobs=jobs,
         previous_jobs=previous_jobs,
         alerts=_sample_alerts(start),
+        benchmarks=_sample_benchmarks(end),
+        test_runs=_sample_test_runs(end),
+        disks=_sample_disks(end),
+        last_seen={"": end - 60, "node-b": end - 2 * HOUR},
     )
 
 

@@ -28,10 +28,15 @@ Context of every template:
   changed, new, no data), `colour` (green, red, grey), `css`, `emoji`, `arrow`, `text`.
 - `problems`: `[{severity, text}]`, most severe first.
 - `system`, `jobs`, `project`, `modules` (None except in the monthly report), `alerts`,
-  `training`, `benchmark`, `dependencies`: the report's sections.
+  `training`, `benchmark` (every benchmark series with its change points; a series' `chart`
+  names its chart), `test_history` (flaky, newly failing, slowest and slowing tests),
+  `forecasts` (time until full per filesystem), `hosts` (one row per host, fleet headlines),
+  `dependencies`: the report's sections.
+- `insight`: one line each about benchmarks, tests, disks and hosts (what Slack shows).
 - `charts`: chart name -> `{name, title, data_uri, cid, filename}`, only charts with data
   (test with `{% if "cpu_memory" in charts %}`); markdown embeds `data_uri`, HTML email uses
-  `cid:` + `cid`.
+  `cid:` + `cid`. Names: `cpu_memory`, `coverage`, `jax_gflops`, `alerts`, `disk_forecast`,
+  `slow_tests` and `benchmark_1`, `benchmark_2`, ... (see `benchmark.series[].chart`).
 - `artifact_url`: the report's artifact page in the Prefect UI, or None.
 
 Filters: `md` (escape for markdown), `value(unit)` (a number in its unit, "no data" for
@@ -70,7 +75,7 @@ PARTIAL_NAME = re.compile(r"^_[A-Za-z0-9_.-]+\.j2$")
 CONTEXT_NAMES = frozenset({
     "report", "title", "format", "period", "figures", "deltas", "problems", "system", "jobs",
     "project", "modules", "alerts", "training", "benchmark", "dependencies", "charts",
-    "artifact_url",
+    "artifact_url", "test_history", "forecasts", "hosts", "insight",
 })
 
 
@@ -280,6 +285,10 @@ def build_context(
         "alerts": report["alerts"],
         "training": report["training"],
         "benchmark": report["benchmark"],
+        "test_history": report["test_history"],
+        "forecasts": report["forecasts"],
+        "hosts": report["hosts"],
+        "insight": report["insight"],
         "dependencies": report["dependencies"],
         "charts": dict(charts or {}),
         "artifact_url": artifact_url,

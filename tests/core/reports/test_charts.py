@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -18,6 +19,7 @@ from neo_automation.reports.charts import (
     render_line_chart,
 )
 from neo_automation.reports.definitions import CHARTS
+from neo_automation.reports.insight_charts import draw_report_charts
 from neo_automation.reports.samples import sample_report
 
 
@@ -29,8 +31,8 @@ def _size(png: bytes) -> tuple[int, int]:
 
 def test_every_chart_is_a_png_of_800_by_300() -> None:
     report = sample_report("monthly_detailed_report")
-    charts = build_charts(report, list(CHARTS))
-    assert list(charts) == list(CHARTS)
+    charts = draw_report_charts(report)
+    assert list(charts) == [*CHARTS, "benchmark_1"] == report["charts"]
     for chart in charts.values():
         assert chart.png.startswith(PNG_SIGNATURE)
         assert _size(chart.png) == (800, 300)
@@ -41,6 +43,7 @@ def test_every_chart_is_a_png_of_800_by_300() -> None:
 def test_charts_without_data_are_left_out() -> None:
     report = sample_report("daily_health_check", empty=True)
     assert build_charts(report, list(CHARTS)) == {}
+    assert draw_report_charts(sample_report("monthly_detailed_report", empty=True)) == {}
 
 
 def test_same_data_same_bytes() -> None:
@@ -62,7 +65,7 @@ def test_content_id_matches_the_archived_file(tmp_path: Path) -> None:
 
 def _pixels_like(png: bytes, rgb: tuple[int, int, int], tolerance: int = 40) -> int:
     with Image.open(io.BytesIO(png)) as img:
-        pixels = img.convert("RGB").getdata()
+        pixels: Any = img.convert("RGB").getdata()  # a sequence of (r, g, b) tuples
         return sum(1 for p in pixels if all(abs(a - b) <= tolerance for a, b in zip(p, rgb,
                                                                                   strict=True)))
 

@@ -7,6 +7,7 @@ history and alerts are passed in as data.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from neo_automation.errors import ConfigError
 from neo_automation.metrics import Sample, declared
 from neo_automation.metrics.training import ingest_training_dir
 from neo_automation.reports.analyze import analyze_alerts, analyze_report
-from neo_automation.reports.analyze_metrics import analyze_delta, analyze_trend
+from neo_automation.reports.analyze_metrics import analyze_delta
 from neo_automation.reports.definitions import (
     archive_paths,
     artifact_key,
@@ -43,7 +44,7 @@ def _s(name: str, value: float, ts: float, source: str = "test", **labels: str) 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> MetricStore:
+def store(tmp_path: Path) -> Iterator[MetricStore]:
     """A store with known samples in the current period and the previous one."""
     st = MetricStore(f"sqlite:///{tmp_path / 'metrics.db'}")
     st.declare(declared().values())
@@ -73,11 +74,13 @@ def store(tmp_path: Path) -> MetricStore:
         # Dependencies, checked before the period only.
         _s("dependencies.outdated", 4, prev + HOUR),
     ]
-    # The JAX benchmark: seven steady days, then a drop of 20 % on the report's day.
-    for i, value in enumerate([100, 101, 99, 100, 102, 100, 101]):
-        samples.append(_s("app.jax.matmul_gflops", value, T0 - (7 - i) * DAY + HOUR,
-                          platform="cpu", size="512"))
-    samples.append(_s("app.jax.matmul_gflops", 80, T0 + HOUR, platform="cpu", size="512"))
+    # The JAX benchmark, nightly: fourteen steady nights, then seven 20 % slower ones up to the
+    # report's day (a change point at T0 - 5 days).
+    nights = [100, 101, 99, 100, 102, 100, 101, 99, 100, 101, 100, 99, 101, 100,
+              80, 81, 79, 80, 82, 80, 81]
+    for i, value in enumerate(nights):
+        samples.append(_s("app.jax.matmul_gflops", value, T0 - (20 - i) * DAY + HOUR,
+                          "application", platform="cpu", size="512"))
     st.write(samples)
     runs = tmp_path / "training"
     runs.mkdir()
@@ -145,11 +148,17 @@ def test_project_deltas_are_coloured_by_direction(store: MetricStore) -> None:
 def test_benchmark_regression_is_called_out(store: MetricStore) -> None:
     report = _build("daily_health_check", store, T0, END, now=END)
     (series,) = report["benchmark"]["series"]
-    assert series["latest"] == 80 and series["baseline_median"] == 100
-    assert series["status"] == "regression" and series["change_percent"] == pytest.approx(-20)
-    assert report["benchmark"]["regressions"] == ["platform=cpu, size=512"]
-    assert any("regressed" in p["text"] for p in report["problems"])
-    assert len(report["series"]["gflops"]["platform=cpu, size=512"]) == 8
+    assert series["latest"] == 81 and series["status"] == "regression"
+    change = series["regression"]
+    assert change["ts"] == T0 - 6 * DAY + HOUR and change["percent"] == pytest.approx(-20, abs=1)
+    assert change["mean_before"] == pytest.approx(100.2, abs=0.1) and change["p_value"] < 1e-6
+    assert [r["label"] for r in report["benchmark"]["regressions"]] == ["platform=cpu, size=512"]
+    assert any(p["text"].startswith("benchmark app.jax.matmul_gflops (platform=cpu, size=512) "
+                                    "regressed -19.") for p in report["problems"])
+    assert len(report["series"]["gflops"]["platform=cpu, size=512"]) == 21
+    assert series["chart"] == "benchmark_1" and "benchmark_1" in report["charts"]
+    gflops = next(f for f in report["headline"] if f["key"] == "gflops")
+    assert gflops["value"] == 81 and gflops["delta"]["trend"] == "worse"
 
 
 def test_training_dependencies_and_modules(store: MetricStore) -> None:
@@ -234,14 +243,6 @@ def test_analyze_alerts_pairs_fired_and_resolved() -> None:
     assert a["by_severity"] == {"warning": 1}
     assert a["per_day"] == [[T0, 1, 1]]
     assert analyze_alerts(None, T0, END)["available"] is False
-
-
-def test_analyze_trend_needs_history() -> None:
-    assert analyze_trend([])["status"] == "no data"
-    assert analyze_trend([100, 50])["status"] == "not enough history"
-    assert analyze_trend([100, 100, 100, 95])["status"] == "ok"
-    assert analyze_trend([100, 100, 100, 89])["status"] == "regression"
-    assert analyze_trend([10, 10, 10, 12], better="lower")["status"] == "regression"
 
 
 def test_job_runs_late_and_scheduled() -> None:

@@ -55,6 +55,7 @@ def test_html_is_autoescaped(name: str) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'href="http://ui/x?a=1&amp;b=2"' in html
     assert "<table>" in html and 'style="color:#' in html  # our own markup stays markup
+    assert callable(env.autoescape)  # select_autoescape: a function of the template name
     assert env.autoescape(f"{name}.html.j2")
     assert not env.autoescape(f"{name}.md.j2")
 
