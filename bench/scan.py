@@ -89,6 +89,7 @@ def _rss(process: psutil.Process) -> int:
 
 
 def relative(mapping: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A tool's per-file mapping keyed by POSIX path relative to the root."""
     out = {}
     for key, value in mapping.items():
         path = Path(key) if os.path.isabs(key) else root / key

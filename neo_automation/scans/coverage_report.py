@@ -23,6 +23,7 @@ import coverage
 
 
 def main(argv: list[str]) -> None:
+    """Combine, report and print the summary line (see the module docstring)."""
     data, out = argv[0], argv[1]
     cov = coverage.Coverage(data_file=data)
     if glob.glob(glob.escape(data) + ".*"):  # parallel data files: combine them first

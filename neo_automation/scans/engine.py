@@ -96,6 +96,7 @@ class _Run:
     done: int = 0
 
     def tick(self, count: int = 1) -> None:
+        """``count`` more files are resolved: report the progress."""
         self.done += count
         if self.progress is not None:
             self.progress(self.done, self.total)

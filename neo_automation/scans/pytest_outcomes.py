@@ -50,6 +50,7 @@ def _message(report: Any) -> str:
 
 
 def pytest_configure(config: Any) -> None:
+    """Open the outcome file (in the controller only)."""
     path = os.environ.get(ENV_FILE)
     if path and not hasattr(config, "workerinput"):  # an xdist worker: the controller writes
         _state["handle"] = open(path, "a", encoding="utf-8")  # closed in pytest_unconfigure
@@ -57,6 +58,7 @@ def pytest_configure(config: Any) -> None:
 
 
 def pytest_unconfigure(config: Any) -> None:
+    """Close the outcome file."""
     handle = _state["handle"]
     if handle is not None and _state["config"] is config:
         handle.close()
@@ -64,15 +66,18 @@ def pytest_unconfigure(config: Any) -> None:
 
 
 def pytest_sessionstart(session: Any) -> None:
+    """The session started: from now on, an abrupt end is one."""
     _state["started"] = time.monotonic()
     _write({"event": "session_start"})
 
 
 def pytest_collection_finish(session: Any) -> None:
+    """How many tests were collected."""
     _write({"event": "collected", "count": len(session.items)})
 
 
 def pytest_collectreport(report: Any) -> None:
+    """A collector that failed (an error) or was skipped."""
     # As the terminal reporter counts them: a failed collector is an error, a skipped one a skip.
     if report.failed or report.skipped:
         category = "error" if report.failed else "skipped"
@@ -81,10 +86,12 @@ def pytest_collectreport(report: Any) -> None:
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
+    """A test starts: if the suite dies now, this is the test that was running."""
     _write({"event": "start", "nodeid": nodeid})
 
 
 def pytest_runtest_logreport(report: Any) -> None:
+    """One phase's report, classified by pytest's own ``pytest_report_teststatus``."""
     config = _state["config"]
     if config is None or not getattr(report, "count_towards_summary", True):
         return
@@ -97,10 +104,12 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 
 def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
+    """A test finished (all its phases)."""
     _write({"event": "finish", "nodeid": nodeid})
 
 
 def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
+    """The session finished with pytest's exit status."""
     started = _state["started"]
     duration = round(time.monotonic() - started, 3) if started is not None else None
     _write({"event": "session_finish", "exitstatus": int(exitstatus), "duration": duration})
