@@ -27,6 +27,7 @@ and worker processes that only run radon must not pay for.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tomllib
 import warnings
@@ -101,6 +102,10 @@ def bandit_modules() -> SimpleNamespace:
 
         # bandit.core.tester replaces warnings.formatwarning process-wide on import.
         warnings.formatwarning = saved
+        # bandit logs a warning for every word after "nosec" that is not a test id; without a
+        # handler, Python's last-resort handler would print each on stderr. An application
+        # that configures logging (Prefect does) still receives them.
+        logging.getLogger("bandit").addHandler(logging.NullHandler())
         _BANDIT = SimpleNamespace(
             config=config, constants=constants, docs_utils=docs_utils,
             extension_loader=extension_loader, manager=manager, meta_ast=meta_ast,
