@@ -7,8 +7,12 @@
   are ignored, never their values. The UI shows and edits these blocks and automations notify
   through them (our SMTP block works inside the server: the package's `prefect.collections`
   entry point makes it importable there).
-- `automation-flow-failures`: any run of one of our flows that fails or crashes notifies every
-  channel block.
+- `automation-flow-failures`: any flow run of a deployment on the stack's server that fails or
+  crashes notifies every channel block. It matches the run's deployment, not a list of flow
+  names: every job of the catalog in use (`AUTOMATION_CATALOG`), custom `run-command` jobs
+  included, and every job added while the stack runs (serve reloads the catalog) notifies
+  without the automation being touched. Runs outside a deployment (`automation reports run`,
+  `python flows/x.py`) report their failure where they were started.
 - `automation-metrics-stale`: the dead-man's switch, a proactive trigger that notifies when no
   `metrics-collection` run completed within `AUTOMATION_STALE_AFTER_SECONDS`.
 - `automation-crash-zombie-runs`: a flow run whose heartbeats stop (its process died) is marked
@@ -22,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from datetime import timedelta
 from typing import Any
@@ -44,7 +47,6 @@ from blocks.channels import (
     register_channel_blocks,
 )
 from blocks.saved_channels import BLOCK_NAMES, channel_of, read_saved_blocks
-from deployments.catalog import load_catalog
 from neo_automation.channels import (
     ChannelModel,
     EmailConfig,
@@ -163,19 +165,17 @@ def _upsert(automation: Any) -> Any:
     return automation
 
 
-def ensure_automations(settings: Settings, flow_names: list[str],
-                       block_ids: dict[str, UUID]) -> list[str]:
+def ensure_automations(settings: Settings, block_ids: dict[str, UUID]) -> list[str]:
     """Create or update the stack's automations; returns their names.
 
     Args:
         settings: The settings (stale-after time, UI URL).
-        flow_names: Our flows, whose failures notify.
         block_ids: The notification blocks to notify; without any, only the zombie-run
             automation is made.
     """
     made = []
     if block_ids:
-        _upsert(_failures(flow_names, list(block_ids.values())))
+        _upsert(_failures(list(block_ids.values())))
         _upsert(_stale(settings, list(block_ids.values())))
         made += [FAILURES, STALE]
     _upsert(_zombies())
@@ -183,29 +183,30 @@ def ensure_automations(settings: Settings, flow_names: list[str],
     return made
 
 
-def _failures(flow_names: list[str], block_ids: list[UUID]) -> Automation:
-    """Any run of one of our flows that fails or crashes notifies every channel block."""
+def _failures(block_ids: list[UUID]) -> Automation:
+    """Any flow run of a deployment that fails or crashes notifies every channel block."""
     notify: list[ActionTypesOrUnknown] = [
         SendNotification(
             block_document_id=block_id,
             subject="Prefect: {{ flow.name }} run {{ flow_run.name }} is {{ flow_run.state.name }}",
-            body=("Flow run {{ flow_run.name }} of {{ flow.name }} entered "
-                  "{{ flow_run.state.name }}: {{ flow_run.state.message }}\n"
-                  "{{ flow_run|ui_url }}"),
+            body=("Flow run {{ flow_run.name }} of {{ flow.name }} (deployment "
+                  "{{ deployment.name }}) entered {{ flow_run.state.name }}: "
+                  "{{ flow_run.state.message }}\n{{ flow_run|ui_url }}"),
         )
         for block_id in block_ids
     ]
-    ours: dict[str, str | list[str]] = {
-        "prefect.resource.role": "flow",
-        "prefect.resource.name": flow_names,
-    }
     return Automation(
         name=FAILURES,
-        description="Notify the configured channels when one of our flow runs fails.",
+        description="Notify the configured channels when a run of one of our jobs fails.",
         trigger=EventTrigger(
             expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
             match={"prefect.resource.id": "prefect.flow-run.*"},
-            match_related=ours,
+            # Every flow run that belongs to a deployment carries it as a related resource
+            # (prefect/server/models/events.py, `_flow_run_related_resources_from_orm`): the
+            # stack's server holds only the catalog's deployments, whatever the catalog says
+            # now, so no list of flow names has to follow the catalog.
+            match_related={"prefect.resource.role": "deployment",
+                           "prefect.resource.id": "prefect.deployment.*"},
             posture=Posture.Reactive,
             threshold=1,
             within=timedelta(0),
@@ -272,19 +273,9 @@ def register_all(settings: Settings) -> dict[str, Any]:
     """Blocks and automations for this stack (run with PREFECT_API_URL pointing at it)."""
     register_channel_blocks()
     block_ids = save_channel_blocks(settings)
-    flows = sorted({_flow_name(settings, e.entrypoint)
-                    for e in load_catalog(settings.root / "prefect.yaml")})
-    names = ensure_automations(settings, flows, block_ids)
+    names = ensure_automations(settings, block_ids)
     log.info("registered blocks %s and automations %s", sorted(block_ids), names)
     return {"blocks": sorted(block_ids), "automations": names}
-
-
-def _flow_name(settings: Settings, entrypoint: str) -> str:
-    """The flow name declared in `@flow(name=...)` for an entrypoint, read from its source."""
-    path, func = entrypoint.rsplit(":", 1)
-    source = (settings.root / path).read_text(encoding="utf-8")
-    match = re.search(rf'@flow\(\s*name="([^"]+)"[^)]*\)\s*\ndef {re.escape(func)}\(', source)
-    return match.group(1) if match else func.replace("_", "-")
 
 
 def main() -> int:
