@@ -5,16 +5,31 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers import ROOT
 from prefect import flow
+from prefect.artifacts import Artifact
 
+from flows.reports import reports
+from neo_automation.alerts.state import alert_history
+from neo_automation.insight.junit import CaseResult, Outcome
 from neo_automation.metrics import Sample, declared
 from neo_automation.reports.charts import PNG_SIGNATURE
+from neo_automation.reports.suite_runs import record_test_run
 from neo_automation.store.metric_store import MetricStore
 from tasks.history import read_job_history
 
 HOUR, DAY = 3600.0, 86400.0
+
+
+def _artifact(key: str, kind: str = "markdown") -> Any:
+    """The latest version's data of an artifact (markdown text, or a table's rows)."""
+    found: Any = Artifact.get(key)  # sync here: Prefect's dual sync/async API
+    assert found is not None and found.type == kind
+    return json.loads(found.data) if isinstance(found.data, str) and kind == "table" else (
+        found.data)
 
 
 @flow(name="always-fails")
@@ -55,10 +70,6 @@ def test_job_history_counts_a_failed_run(prefect_server: str) -> None:
 def test_daily_report_is_published_and_archived(
     prefect_server: str, filled_store: Path, tmp_path: Path
 ) -> None:
-    from prefect.artifacts import Artifact
-
-    from flows.reports import reports
-
     always_fails(return_state=True)
     # A broken HTML override: the markdown, JSON and charts are still produced.
     user = tmp_path / "templates"
@@ -73,12 +84,10 @@ def test_daily_report_is_published_and_archived(
     assert set(result["rendered"]) == {"markdown", "json"}
     assert "html" not in result["rendered"]
 
-    artifact = Artifact.get("report-daily-health-check")
-    assert artifact is not None and artifact.type == "markdown"
-    assert "data:image/png;base64," in artifact.data
-    assert "# Daily health check" in artifact.data
-    table = Artifact.get("report-daily-health-check-headline")
-    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    markdown = _artifact("report-daily-health-check")
+    assert "data:image/png;base64," in markdown
+    assert "# Daily health check" in markdown
+    rows = _artifact("report-daily-health-check-headline", "table")
     assert rows[0]["figure"] == "CPU (avg)" and rows[0]["value"] != "no data"
 
     files = [Path(f) for f in result["files"]]
@@ -100,11 +109,45 @@ def test_daily_report_is_published_and_archived(
 
 
 def test_weekly_html_references_inline_images(prefect_server: str, filled_store: Path) -> None:
-    from flows.reports import reports
-
     result = reports("weekly_executive_summary", ui_url="http://127.0.0.1:4200")
     assert result["errors"] == []
     html = result["rendered"]["html"]
     ((cid, path),) = result["inline_images"]
     assert f'src="cid:{cid}"' in html and Path(path).name.endswith("-coverage.png")
     assert sorted(Path(f).suffix for f in result["files"]) == [".html", ".json", ".md", ".png"]
+
+
+def test_benchmark_regression_reaches_the_artifact_the_alerts_and_slack(
+    prefect_server: str, automation_env: Path
+) -> None:
+    now = time.time()
+    levels = [100.0, 101.0, 99.0, 100.5, 99.5] * 3 + [80.0, 81.0, 79.0, 80.5, 79.5]
+    with MetricStore(f"sqlite:///{automation_env / 'metrics.db'}") as store:
+        store.declare(declared().values())
+        store.write([Sample("app.jax.matmul_gflops", v, {"platform": "cpu", "size": "512"},
+                            now - (len(levels) - i) * DAY + 60, "application")
+                     for i, v in enumerate(levels)])
+        outcomes: tuple[Outcome, ...] = ("passed", "failed", "passed")
+        for i, outcome in enumerate(outcomes):  # flaky on one revision
+            record_test_run(store, f"run-{i}", now - (3 - i) * HOUR, [
+                CaseResult("tests.test_a::test_flaky", "tests.test_a", "test_flaky", outcome,
+                           0.1)], revision="abc123", target=str(ROOT))
+    result = reports("daily_health_check", ui_url="http://127.0.0.1:4200")
+
+    (fired,) = result["benchmark_alerts"]
+    assert (fired["rule"], fired["to_status"]) == ("benchmark-regression", "firing")
+    assert fired["labels"] == {"metric": "app.jax.matmul_gflops",
+                               "series": "platform=cpu, size=512"}
+    assert fired["value"] == pytest.approx(20.0, abs=1.0)
+    with MetricStore(f"sqlite:///{automation_env / 'metrics.db'}") as store:
+        history = alert_history(store, now - HOUR, time.time() + 1)
+    assert [h["to_status"] for h in history if h["rule"] == "benchmark-regression"] == ["firing"]
+
+    markdown = _artifact("report-daily-health-check")
+    section = markdown.split("## Benchmarks", 1)[1]
+    assert "🔴 regression" in section and "![" in section  # the chart with its change point
+    assert "| tests.test_a::test_flaky | same revision abc123 | 2 |" in markdown
+    assert any(Path(f).name.endswith("-benchmark-1.png") for f in result["files"])
+    slack = json.dumps(result["slack_blocks"], ensure_ascii=False)
+    assert "Benchmarks: app.jax.matmul_gflops (platform=cpu, size=512) regressed -2" in slack
+    assert "Tests: flaky: tests.test_a::test_flaky" in slack
