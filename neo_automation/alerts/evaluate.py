@@ -176,14 +176,22 @@ def check_latest(rules: Sequence[AlertRule], latest: Iterable[Latest]) -> list[d
 
 def format_transition(t: Transition | Mapping[str, Any], comparison: str = "",
                       threshold: float | None = None) -> str:
-    """A one-line text of an alert change, for logs, Slack and email subjects."""
+    """A one-line text of an alert change, for logs, Slack and email subjects.
+
+    A series of one host names it first (`... FIRING on host web-1: system.cpu.percent = ...`),
+    so that an alert from a fleet says which machine it is about.
+    """
     d = t.as_dict() if isinstance(t, Transition) else dict(t)
-    where = series_key(d["labels"])
+    labels = dict(d["labels"])
+    host = labels.pop("host", None)
+    where = series_key(labels)
     subject = f"{d['metric']}{{{where}}}" if where else d["metric"]
     verb = {"firing": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED",
             "pending": "pending", "ok": "back to ok"}[d["to_status"]]
+    on = f" on host {host}" if host else ""
     limit = f" ({comparison} {threshold:g})" if comparison and threshold is not None else ""
-    return f"[{d['severity'].upper()}] {d['rule']} {verb}: {subject} = {d['value']:.2f}{limit}"
+    return (f"[{d['severity'].upper()}] {d['rule']} {verb}{on}: {subject} = {d['value']:.2f}"
+            f"{limit}")
 
 
 def rule_overview(rules: Sequence[AlertRule], states: Iterable[AlertState],

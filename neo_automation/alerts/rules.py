@@ -1,7 +1,9 @@
 """Alert rules: configuration only (which metric, which comparison, which threshold).
 
 The defaults are the seed's six thresholds, quiet by default (CPU must stay over 80 % for five
-minutes and clears under 70 %), and a benchmark regression rule. A rule names a declared
+minutes and clears under 70 %), a benchmark regression rule, and two rules of the fleet: a
+filesystem forecast to be full within 24 hours (`disk-filling`) and a host that has stopped
+reporting (`host-silent`, after `AUTOMATION_HOST_SILENT_SECONDS`). A rule names a declared
 metric (and optionally labels it must match), a comparison, a threshold, how long the
 condition must hold before the alert fires (`for_seconds`), the value at which it clears
 (hysteresis), a severity, the channels it notifies and how often a firing alert is re-sent
@@ -102,6 +104,15 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
     AlertRule(name="benchmark-regression", metric="app.benchmark.regression_percent",
               comparison=">", threshold=0, severity="warning",
               description="A benchmark's latest change point is a regression"),
+    # Fleet (neo_automation.fleet): the forecast counts from the growth over the last
+    # AUTOMATION_DISK_FORECAST_DAYS; a filesystem that stops growing reads as not filling.
+    AlertRule(name="disk-filling", metric="system.disk.hours_until_full", comparison="<",
+              threshold=24, clear=48, severity="warning",
+              description="A filesystem will be full within 24 hours at its current growth"),
+    # The value is above 0 only once a host has been silent AUTOMATION_HOST_SILENT_SECONDS.
+    AlertRule(name="host-silent", metric="system.host.silent_seconds", comparison=">",
+              threshold=0, severity="critical",
+              description="A host has stopped reporting (AUTOMATION_HOST_SILENT_SECONDS)"),
 )
 
 

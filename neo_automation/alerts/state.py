@@ -2,9 +2,10 @@
 
 `process_samples` loads the states, runs the pure state machine of
 `neo_automation.alerts.evaluate` and stores the new states and every transition in one write
-transaction, so a monitor and a collection flow evaluating at the same time never
-double-notify. The tables (`alert_state`, `alert_history`, `alert_silences`) are in
-`neo_automation.store.schema` and exist as soon as the store is open. No Prefect here.
+transaction (on PostgreSQL under a lock of `alert_state`), so monitors on many hosts and a
+collection flow evaluating at the same time never double-notify. The tables (`alert_state`,
+`alert_history`, `alert_silences`) are in `neo_automation.store.schema` and exist as soon as
+the store is open. No Prefect here.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def process_samples(
     if not samples or not rules:
         return []
     with store.transaction() as conn:
+        if conn.dialect.name == "postgresql":
+            # Many hosts evaluate the same series (host-silent, a shared disk): one at a time,
+            # so that two never both see "ok" and both notify. SQLite's BEGIN IMMEDIATE
+            # already serialises writers; PostgreSQL's READ COMMITTED would not.
+            conn.exec_driver_sql("LOCK TABLE alert_state IN SHARE ROW EXCLUSIVE MODE")
         states = load_states(conn)
         silenced = active_silences(conn, time.time() if now is None else now)
         changed, transitions = evaluate(rules, states, samples, silenced)

@@ -1,11 +1,13 @@
 """Application metrics of the monitored JAX project: runtime, devices and a micro-benchmark.
 
 Pure functions, no Prefect. JAX is imported here only, so that a machine without it still
-collects everything else: the report then says why the JAX section is empty.
+collects everything else: the report then says why the JAX section is empty. The JAX samples
+describe this machine's devices, so each carries the `host` label, as system samples do.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,15 +18,15 @@ SOURCE = "application"
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("app.jax.device_count", "devices", "JAX devices of the default backend", "none",
-               "last", labels=("platform",)),
+               "last", labels=("host", "platform")),
     MetricSpec("app.jax.memory_in_use_bytes", "bytes", "Device memory in use", "lower",
-               labels=("device",)),
+               labels=("host", "device")),
     MetricSpec("app.jax.memory_limit_bytes", "bytes", "Device memory limit", "none", "last",
-               labels=("device",)),
+               labels=("host", "device")),
     MetricSpec("app.jax.compile_seconds", "s", "Compile time of the benchmark matmul", "lower",
-               labels=("platform", "size"), benchmark=True),
+               labels=("host", "platform", "size"), benchmark=True),
     MetricSpec("app.jax.matmul_gflops", "GFLOP/s", "Steady-state float32 matmul throughput",
-               "higher", labels=("platform", "size"), benchmark=True),
+               "higher", labels=("host", "platform", "size"), benchmark=True),
     # Derived from every benchmark's history (neo_automation.reports.benchmarks): the size of
     # the latest change point when it is a regression, else 0; the default alert rule
     # `benchmark-regression` watches it.
@@ -117,15 +119,23 @@ def _matmul_benchmark(jax: Any, size: int, seconds: float) -> dict[str, float]:
     return {"size": float(size), "compile_seconds": compile_s, "gflops": gflops, "runs": runs}
 
 
-def jax_samples(report: JaxReport, ts: float | None = None) -> list[Sample]:
-    """The declared samples of a `JaxReport` (none when JAX is unavailable)."""
+def jax_samples(report: JaxReport, ts: float | None = None, host: str | None = None
+                ) -> list[Sample]:
+    """The declared samples of a `JaxReport` (none when JAX is unavailable).
+
+    Args:
+        report: what `read_jax` found.
+        ts: Unix seconds; now when None.
+        host: the `host` label (`Settings.host_name`); the hostname when None.
+    """
     if not report.available:
         return []
     now = time.time() if ts is None else ts
+    machine = host or socket.gethostname()
     out = [Sample("app.jax.device_count", float(len(report.devices)),
-                  {"platform": report.platform}, now, SOURCE)]
+                  {"host": machine, "platform": report.platform}, now, SOURCE)]
     for dev in report.devices:
-        label = {"device": f"{dev['platform']}:{dev['id']}"}
+        label = {"host": machine, "device": f"{dev['platform']}:{dev['id']}"}
         if dev.get("bytes_in_use") is not None:
             out.append(Sample("app.jax.memory_in_use_bytes", float(dev["bytes_in_use"]), label,
                               now, SOURCE))
@@ -133,7 +143,8 @@ def jax_samples(report: JaxReport, ts: float | None = None) -> list[Sample]:
             out.append(Sample("app.jax.memory_limit_bytes", float(dev["bytes_limit"]), label,
                               now, SOURCE))
     if report.benchmark:
-        labels = {"platform": report.platform, "size": str(int(report.benchmark["size"]))}
+        labels = {"host": machine, "platform": report.platform,
+                  "size": str(int(report.benchmark["size"]))}
         out.append(Sample("app.jax.compile_seconds", report.benchmark["compile_seconds"], labels,
                           now, SOURCE))
         out.append(Sample("app.jax.matmul_gflops", report.benchmark["gflops"], labels, now,

@@ -28,6 +28,7 @@ import importlib
 import importlib.util
 import math
 import re
+import socket
 import sys
 import threading
 import time
@@ -76,15 +77,23 @@ class CollectorResult:
 
 
 class SystemCollector:
-    """CPU, memory, swap, disks, I/O, network, processes, load, uptime (psutil)."""
+    """CPU, memory, swap, disks, I/O, network, processes, load, uptime (psutil).
+
+    Args:
+        previous: this host's latest stored counters (name to (Unix seconds, value)), for the
+            rates of the first reading.
+        prime_seconds: how long the CPU percent is measured over.
+        host: the `host` label of every sample (None: the hostname).
+    """
 
     name = "system"
     timeout = 30.0
 
     def __init__(self, previous: dict[str, tuple[float, float]] | None = None,
-                 prime_seconds: float = 0.5) -> None:
+                 prime_seconds: float = 0.5, host: str | None = None) -> None:
         self.metrics = SYSTEM_METRICS
-        self.reader = SystemReader(previous=dict(previous or {}), prime_seconds=prime_seconds)
+        self.reader = SystemReader(previous=dict(previous or {}), prime_seconds=prime_seconds,
+                                   host=host or socket.gethostname())
         self.details: dict[str, Any] = {}
 
     def collect(self) -> list[Sample]:
@@ -92,20 +101,21 @@ class SystemCollector:
 
 
 class ApplicationCollector:
-    """The JAX runtime, its devices and the matmul micro-benchmark."""
+    """The JAX runtime, its devices and the matmul micro-benchmark, host-labelled."""
 
     name = "application"
     timeout = 120.0
 
-    def __init__(self, benchmark: bool = True) -> None:
+    def __init__(self, benchmark: bool = True, host: str | None = None) -> None:
         self.metrics = APPLICATION_METRICS
         self.benchmark = benchmark
+        self.host = host
         self.details: dict[str, Any] = {}
 
     def collect(self) -> list[Sample]:
         report = read_jax(benchmark=self.benchmark)
         self.details = {"jax": report.as_dict()}
-        return jax_samples(report)
+        return jax_samples(report, host=self.host)
 
 
 def _load_object(spec: str, root: Path) -> Any:

@@ -3,6 +3,17 @@
 Pure functions, no Prefect: `SystemReader` serves the collection flow's task and the
 low-overhead `automation metrics monitor` loop (`neo_automation.metrics.monitor`).
 
+Every sample carries the `host` label (`AUTOMATION_HOST`, default the hostname), so that many
+machines share one store as separate series. What changes quickly (CPU, memory in use, load)
+is read at every reading; the rest (sizes, swap, disks, I/O and network counters, processes,
+uptime) at most every `slow_seconds` (0, the default: every reading), which keeps a 1 Hz
+monitor cheap; rates then cover the longer interval, which is still a real one.
+
+Two metrics are derived from stored samples rather than read (`neo_automation.fleet`):
+`system.disk.hours_until_full` (the disk forecast) and `system.host.silent_seconds` (how long
+a host has been silent past `AUTOMATION_HOST_SILENT_SECONDS`); they are declared here with the
+rest so that alert rules, reports and the exporter know them.
+
 Every figure equals what the standard tools show over a real interval:
 
 - CPU percent is psutil's formula on `cpu_times()` taken by the reader itself, between its own
@@ -18,7 +29,9 @@ Every figure equals what the standard tools show over a real interval:
 
 from __future__ import annotations
 
+import math
 import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +44,11 @@ from neo_automation.metrics.mounts import MOUNTINFO, mounted_filesystems
 from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample
 
 SOURCE = "system"
+#: The label every host-scoped sample carries: the machine it describes.
+HOST = "host"
+#: Derived metrics' names (computed from stored samples by `neo_automation.fleet`).
+HOURS_UNTIL_FULL = "system.disk.hours_until_full"
+HOST_SILENT = "system.host.silent_seconds"
 
 #: The shortest interval (seconds) a CPU percent or a rate is computed over: the kernel counts
 #: CPU time in 10 ms ticks, so a shorter interval gives 0 or 100 rather than a figure.
@@ -38,18 +56,20 @@ MIN_INTERVAL = 0.1
 
 _B = "bytes"
 _BS = "bytes/s"
+_H = (HOST,)
 METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("system.cpu.percent", "%", "CPU busy, all cores", "lower"),
-    MetricSpec("system.cpu.core_percent", "%", "CPU busy per core", "lower", labels=("core",)),
-    MetricSpec("system.cpu.count", "cores", "Logical CPU count", "none", "last"),
-    MetricSpec("system.memory.total_bytes", _B, "Physical memory", "none", "last"),
-    MetricSpec("system.memory.used_bytes", _B, "Memory in use", "lower"),
-    MetricSpec("system.memory.available_bytes", _B, "Memory available", "higher"),
-    MetricSpec("system.memory.percent", "%", "Memory in use", "lower"),
-    MetricSpec("system.swap.total_bytes", _B, "Swap size", "none", "last"),
-    MetricSpec("system.swap.used_bytes", _B, "Swap in use", "lower"),
-    MetricSpec("system.swap.free_bytes", _B, "Swap free", "higher"),
-    MetricSpec("system.swap.percent", "%", "Swap in use", "lower"),
+    MetricSpec("system.cpu.percent", "%", "CPU busy, all cores", "lower", labels=_H),
+    MetricSpec("system.cpu.core_percent", "%", "CPU busy per core", "lower",
+               labels=(HOST, "core")),
+    MetricSpec("system.cpu.count", "cores", "Logical CPU count", "none", "last", labels=_H),
+    MetricSpec("system.memory.total_bytes", _B, "Physical memory", "none", "last", labels=_H),
+    MetricSpec("system.memory.used_bytes", _B, "Memory in use", "lower", labels=_H),
+    MetricSpec("system.memory.available_bytes", _B, "Memory available", "higher", labels=_H),
+    MetricSpec("system.memory.percent", "%", "Memory in use", "lower", labels=_H),
+    MetricSpec("system.swap.total_bytes", _B, "Swap size", "none", "last", labels=_H),
+    MetricSpec("system.swap.used_bytes", _B, "Swap in use", "lower", labels=_H),
+    MetricSpec("system.swap.free_bytes", _B, "Swap free", "higher", labels=_H),
+    MetricSpec("system.swap.percent", "%", "Swap in use", "lower", labels=_H),
     *(
         MetricSpec(
             f"system.disk.{what}",
@@ -57,7 +77,7 @@ METRICS: tuple[MetricSpec, ...] = (
             desc,
             cast(Better, better),
             cast(Aggregate, agg),
-            labels=("mountpoint", "device"),
+            labels=(HOST, "mountpoint", "device"),
         )
         for what, unit, desc, better, agg in (
             ("total_bytes", _B, "Filesystem size", "none", "last"),
@@ -67,7 +87,7 @@ METRICS: tuple[MetricSpec, ...] = (
         )
     ),
     *(
-        MetricSpec(f"system.disk_io.{what}", unit, desc, "none", cast(Aggregate, agg))
+        MetricSpec(f"system.disk_io.{what}", unit, desc, "none", cast(Aggregate, agg), labels=_H)
         for what, unit, desc, agg in (
             ("read_bytes", _B, "Bytes read from disks since boot", "last"),
             ("write_bytes", _B, "Bytes written to disks since boot", "last"),
@@ -78,7 +98,7 @@ METRICS: tuple[MetricSpec, ...] = (
         )
     ),
     *(
-        MetricSpec(f"system.net.{what}", unit, desc, "none", cast(Aggregate, agg))
+        MetricSpec(f"system.net.{what}", unit, desc, "none", cast(Aggregate, agg), labels=_H)
         for what, unit, desc, agg in (
             ("bytes_sent", _B, "Bytes sent since boot", "last"),
             ("bytes_recv", _B, "Bytes received since boot", "last"),
@@ -88,12 +108,24 @@ METRICS: tuple[MetricSpec, ...] = (
             ("bytes_recv_per_second", _BS, "Network receive rate", "avg"),
         )
     ),
-    MetricSpec("system.process.count", "processes", "Running processes", "none"),
-    MetricSpec("system.load.avg_1m", "load", "Load average over 1 minute", "lower"),
-    MetricSpec("system.load.avg_5m", "load", "Load average over 5 minutes", "lower"),
-    MetricSpec("system.load.avg_15m", "load", "Load average over 15 minutes", "lower"),
-    MetricSpec("system.uptime_seconds", "s", "Time since boot", "none", "last"),
+    MetricSpec("system.process.count", "processes", "Running processes", "none", labels=_H),
+    MetricSpec("system.load.avg_1m", "load", "Load average over 1 minute", "lower", labels=_H),
+    MetricSpec("system.load.avg_5m", "load", "Load average over 5 minutes", "lower", labels=_H),
+    MetricSpec("system.load.avg_15m", "load", "Load average over 15 minutes", "lower",
+               labels=_H),
+    MetricSpec("system.uptime_seconds", "s", "Time since boot", "none", "last", labels=_H),
+    # Derived (neo_automation.fleet): written only while the filesystem grows; capped.
+    MetricSpec(HOURS_UNTIL_FULL, "h",
+               "Time until the filesystem is full at its growth over the forecast window",
+               "higher", "min", labels=(HOST, "mountpoint", "device")),
+    # Derived, never stored: what the host-silent rule sees for each host known in the store.
+    MetricSpec(HOST_SILENT, "s",
+               "Time a host has sent nothing past AUTOMATION_HOST_SILENT_SECONDS (0: reporting)",
+               "lower", "max", labels=_H),
 )
+
+#: The metrics a reading produces (the derived ones are computed from the store).
+READ_METRICS = frozenset(m.name for m in METRICS) - {HOURS_UNTIL_FULL, HOST_SILENT}
 
 #: Counters that also get a per-second rate: counter name -> rate name.
 RATES = {
@@ -114,41 +146,69 @@ class SystemReader:
 
     Args:
         previous: counter values and their time (Unix seconds) from an earlier reading, for
-            example the latest stored samples, used for the rates of the first reading.
+            example the latest stored samples of this host, used for the rates of the first
+            reading.
         prime_seconds: how long the first reading measures CPU use over (at least
             `MIN_INTERVAL`); later readings measure since the one before.
         mountinfo: the mount table to read (a fake one in tests).
+        host: the `host` label of every sample (`Settings.host_name`; default the hostname).
+        slow_seconds: the least time between two readings of the slowly changing metrics
+            (sizes, swap, disks, I/O and network counters, processes, uptime); 0 reads them
+            every time. The first reading always includes them.
     """
 
     previous: dict[str, tuple[float, float]] = field(default_factory=dict)
     prime_seconds: float = 0.5
     mountinfo: Path = MOUNTINFO
+    host: str = field(default_factory=socket.gethostname)
+    slow_seconds: float = 0.0
     _cpu: tuple[float, list[Any]] | None = None
+    _slow_at: float = -math.inf
 
     def read(self) -> list[Sample]:
-        """One reading of every system metric, all stamped with the same time."""
+        """One reading, all samples stamped with the same time and labelled with the host.
+
+        Every reading has CPU (overall and per core), memory in use and load; the slowly
+        changing metrics come with the first reading and then at most every `slow_seconds`.
+        """
         cores = self._cpu_percents()
         ts = time.time()
-        values: list[_Value] = [
-            ("system.cpu.percent", cores[0], _NONE),
-            *(("system.cpu.core_percent", pct, {"core": str(i)})
-              for i, pct in enumerate(cores[1:])),
-            ("system.cpu.count", len(cores) - 1, _NONE),
-        ]
-        values += memory_values()
-        values += disk_values(self.mountinfo)
-        boot = psutil.boot_time()
-        values += self._counter_values(ts, boot)
+        mem = psutil.virtual_memory()
         load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
-        values += [
-            ("system.process.count", len(psutil.pids()), _NONE),
-            ("system.load.avg_1m", load[0], _NONE),
-            ("system.load.avg_5m", load[1], _NONE),
-            ("system.load.avg_15m", load[2], _NONE),
-            ("system.uptime_seconds", ts - boot, _NONE),
+        host = {HOST: self.host}
+        values: list[_Value] = [
+            ("system.cpu.percent", cores[0], host),
+            *(("system.cpu.core_percent", pct, {HOST: self.host, "core": str(i)})
+              for i, pct in enumerate(cores[1:])),
+            ("system.memory.used_bytes", mem.used, host),
+            ("system.memory.available_bytes", mem.available, host),
+            ("system.memory.percent", mem.percent, host),
+            ("system.load.avg_1m", load[0], host),
+            ("system.load.avg_5m", load[1], host),
+            ("system.load.avg_15m", load[2], host),
         ]
+        now = time.monotonic()
+        # A reading up to MIN_INTERVAL early counts: a 1 s schedule's jitter must not turn
+        # every 10 s into every 11 s.
+        if now - self._slow_at >= self.slow_seconds - MIN_INTERVAL:
+            self._slow_at = now
+            values.append(("system.cpu.count", len(cores) - 1, host))
+            values.append(("system.memory.total_bytes", mem.total, host))
+            values += self._slow_values(ts)
         # Built directly (not via make_samples): every name above is declared in METRICS.
         return [Sample(name, float(v), labels, ts, SOURCE) for name, v, labels in values]
+
+    def _slow_values(self, ts: float) -> list[_Value]:
+        """Swap, disks, I/O counters and their rates, processes and uptime, host-labelled."""
+        host = {HOST: self.host}
+        boot = psutil.boot_time()
+        values: list[_Value] = [(name, v, host) for name, v, _ in swap_values()]
+        values += [(name, v, {HOST: self.host, **labels})
+                   for name, v, labels in disk_values(self.mountinfo)]
+        values += [(name, v, host) for name, v, _ in self._counter_values(ts, boot)]
+        values.append(("system.process.count", len(psutil.pids()), host))
+        values.append(("system.uptime_seconds", ts - boot, host))
+        return values
 
     def _cpu_percents(self) -> list[float]:
         """All cores' busy percent, then each core's, since the previous reading."""
@@ -160,11 +220,9 @@ class SystemReader:
         before = self._cpu[1]
         self._cpu = (time.monotonic(), psutil.cpu_times(percpu=True))
         # A core taken offline since the last reading drops out of both lists alike.
-        pairs = list(zip(before, self._cpu[1], strict=False))
-        busy = sum(cpu_delta(a, b)[0] for a, b in pairs)
-        total = sum(cpu_delta(a, b)[1] for a, b in pairs)
-        overall = _percent(busy, total)
-        return [overall, *(busy_percent(a, b) for a, b in pairs)]
+        deltas = [cpu_delta(a, b) for a, b in zip(before, self._cpu[1], strict=False)]
+        overall = _percent(sum(d[0] for d in deltas), sum(d[1] for d in deltas))
+        return [overall, *(_percent(*d) for d in deltas)]
 
     def _counter_values(self, ts: float, boot: float) -> list[_Value]:
         """I/O counters and the rates of those in `RATES` since the previous reading."""
@@ -238,12 +296,19 @@ def counter_rate(
 def memory_values() -> list[_Value]:
     """Physical memory and swap: totals, used, available/free (bytes) and percent."""
     mem = psutil.virtual_memory()
-    swap = psutil.swap_memory()
     return [
         ("system.memory.total_bytes", mem.total, _NONE),
         ("system.memory.used_bytes", mem.used, _NONE),
         ("system.memory.available_bytes", mem.available, _NONE),
         ("system.memory.percent", mem.percent, _NONE),
+        *swap_values(),
+    ]
+
+
+def swap_values() -> list[_Value]:
+    """Swap: total, used and free (bytes) and percent."""
+    swap = psutil.swap_memory()
+    return [
         ("system.swap.total_bytes", swap.total, _NONE),
         ("system.swap.used_bytes", swap.used, _NONE),
         ("system.swap.free_bytes", swap.free, _NONE),

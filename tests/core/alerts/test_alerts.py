@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from neo_automation.alerts.evaluate import evaluate, rule_overview
+from neo_automation.alerts.evaluate import evaluate, format_transition, rule_overview
 from neo_automation.alerts.rules import DEFAULT_RULES, AlertRule, load_rules, load_rules_file
 from neo_automation.alerts.state import (
     alert_history,
@@ -47,8 +47,30 @@ def test_defaults_are_the_seed_thresholds() -> None:
         "tests-failing": ("project.tests.failed", ">", 0),
         "security-issues": ("project.security.issues", ">", 0),
         "coverage-low": ("project.tests.coverage_percent", "<", 70),
+        # Beyond the seed: benchmarks (issue 13) and the fleet (issue 12 and 13).
+        "benchmark-regression": ("app.benchmark.regression_percent", ">", 0),
+        "disk-filling": ("system.disk.hours_until_full", "<", 24),
+        "host-silent": ("system.host.silent_seconds", ">", 0),
     }
     assert CPU.for_seconds == 300 and CPU.clear == 70
+    filling = next(r for r in DEFAULT_RULES if r.name == "disk-filling")
+    assert filling.clear == 48  # resolves once the forecast is two days away (or not filling)
+
+
+def test_the_message_names_the_host_of_a_series() -> None:
+    disk = next(r for r in DEFAULT_RULES if r.name == "disk-full")
+    labels = {"host": "web-1", "mountpoint": "/", "device": "/dev/sda1"}
+    _, [move] = evaluate([disk], {}, [("system.disk.percent", labels, 10.0, 95.0)])
+    assert format_transition(move, disk.comparison, disk.threshold) == (
+        "[CRITICAL] disk-full FIRING on host web-1: "
+        "system.disk.percent{device=/dev/sda1,mountpoint=/} = 95.00 (> 90)")
+    # Two hosts are two series: each fires on its own.
+    other = {**labels, "host": "web-2"}
+    _, moves = evaluate([disk], {}, [("system.disk.percent", labels, 10.0, 95.0),
+                                     ("system.disk.percent", other, 10.0, 50.0),
+                                     ("system.disk.percent", other, 20.0, 97.0)])
+    assert [(m.labels["host"], m.to_status) for m in moves] == [
+        ("web-1", "firing"), ("web-2", "firing")]
 
 
 def test_cpu_must_hold_for_five_minutes_before_firing() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess  # nosec B404 - runs df and unshare, fixed arguments
 import sys
 import textwrap
@@ -15,6 +16,7 @@ import psutil
 import pytest
 
 from neo_automation.metrics import declared
+from neo_automation.metrics.application import JaxReport, jax_samples
 from neo_automation.metrics.mounts import SKIPPED_FS, Mount, df_filesystems, parse_mountinfo
 from neo_automation.metrics.system import (
     MIN_INTERVAL,
@@ -270,3 +272,42 @@ def test_readings_close_together_keep_the_older_base() -> None:
     later = dict((n, v) for n, v, _ in reader._counter_values(1002.0, boot=0.0))
     assert later["system.net.bytes_recv_per_second"] == (later[name] - base[1]) / 2.0
     assert reader.previous[name] == (1002.0, later[name])
+
+
+def test_every_sample_names_its_host_and_declares_the_label() -> None:
+    samples = SystemReader(prime_seconds=MIN_INTERVAL, host="web-1").read()
+    names = declared()
+    assert {s.labels["host"] for s in samples} == {"web-1"}
+    for s in samples:
+        assert set(s.labels) == set(names[s.name].labels), s.name
+    default = SystemReader(prime_seconds=MIN_INTERVAL).read()
+    assert {s.labels["host"] for s in default} == {socket.gethostname()}
+
+
+def test_slow_metrics_come_with_the_first_reading_then_every_slow_seconds() -> None:
+    reader = SystemReader(prime_seconds=MIN_INTERVAL, slow_seconds=0.5)
+    first = by_name(reader.read())
+    second = by_name(reader.read())  # 0.1 s later
+    fast = {"system.cpu.percent", "system.cpu.core_percent", "system.memory.used_bytes",
+            "system.memory.available_bytes", "system.memory.percent", "system.load.avg_1m",
+            "system.load.avg_5m", "system.load.avg_15m"}
+    assert set(second) == fast
+    assert {"system.disk.percent", "system.swap.used_bytes", "system.process.count",
+            "system.uptime_seconds", "system.net.bytes_recv"} <= set(first)
+    time.sleep(0.5)
+    third = by_name(reader.read())
+    assert "system.net.bytes_recv_per_second" in third  # a rate over the slow interval
+    assert set(first) - {"system.net.bytes_recv_per_second", "system.net.bytes_sent_per_second",
+                         "system.disk_io.read_bytes_per_second",
+                         "system.disk_io.write_bytes_per_second"} <= set(third)
+
+
+def test_application_samples_carry_the_host() -> None:
+    report = JaxReport(available=True, platform="cpu",
+                       devices=[{"id": 0, "kind": "cpu", "platform": "cpu"}],
+                       benchmark={"size": 512.0, "compile_seconds": 0.1, "gflops": 50.0})
+    samples = jax_samples(report, ts=1.0, host="gpu-3")
+    assert {s.labels["host"] for s in samples} == {"gpu-3"}
+    names = declared()
+    for s in samples:
+        assert set(s.labels) == set(names[s.name].labels), s.name

@@ -1,0 +1,190 @@
+"""What the fleet view, the disk forecasts and the host-silent check read from the store.
+
+Only host-labelled series count (samples written before hosts were labelled have no `host`
+and are left out). Reads use the hourly rollups where an hour's resolution suffices (when a
+host was last seen, disk usage over a week), raw samples only for the 24-hour trends, and
+every query is one statement whatever the number of hosts. No Prefect: the `metrics monitor`
+loop calls `last_seen` once a minute.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from neo_automation.metrics.system import HOST
+from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.schema import rollups_table, samples_table, series_table
+
+HOUR = 3600.0
+#: The series whose samples say a host is alive: every system reading has the first, every
+#: application collection the second (a host may run either).
+SEEN_METRICS = ("system.cpu.percent", "app.jax.device_count")
+#: The sources that write host samples; derived samples name a host they do not come from.
+HOST_SOURCES = ("system", "application")
+#: A host silent for longer than this is no longer checked (a machine taken out of service
+#: stops alerting after a week; its last alert stays in the history).
+KNOWN_HOST_DAYS = 7.0
+
+USED = "system.disk.used_bytes"
+TOTAL = "system.disk.total_bytes"
+
+
+class DiskKey(NamedTuple):
+    """One filesystem of one host."""
+
+    host: str
+    mountpoint: str
+    device: str
+
+
+#: (Unix seconds, used bytes, total bytes) observations of one filesystem, oldest first.
+DiskHistory = dict[DiskKey, list[tuple[float, float, float]]]
+
+
+def _hourly(conn: sa.Connection, names: Iterable[str], start: float, end: float,
+            ) -> list[tuple[str, dict[str, str], float, float, float]]:
+    """(name, labels, hour start, last ts, last value) of host sources' hourly rollups."""
+    r, s = rollups_table.c, series_table.c
+    query = (
+        sa.select(s.name, s.labels, r.start, r.last_ts, r.last)
+        .join(series_table, s.id == r.series_id)
+        .where(r.period == "h", r.start >= start - start % HOUR, r.start < end,
+               s.name.in_(list(names)), s.source.in_(HOST_SOURCES))
+        .order_by(r.start)
+    )
+    return [(name, json.loads(labels), hour, ts, value)
+            for name, labels, hour, ts, value in conn.execute(query)]
+
+
+def last_seen(store: MetricStore, now: float,
+              known_days: float = KNOWN_HOST_DAYS) -> dict[str, float]:
+    """When each host last reported: host to the Unix seconds of its newest sample.
+
+    Args:
+        store: the open metrics store.
+        now: Unix seconds.
+        known_days: hosts whose newest sample is older than this are left out.
+
+    Returns:
+        Host to time; hosts seen in the `known_days` before `now`, from the hourly rollups of
+        `SEEN_METRICS`.
+    """
+    r, s = rollups_table.c, series_table.c
+    since = now - known_days * 86400.0
+    query = (
+        sa.select(s.labels, sa.func.max(r.last_ts))
+        .join(series_table, s.id == r.series_id)
+        .where(r.period == "h", r.start >= since - since % HOUR,
+               s.name.in_(SEEN_METRICS), s.source.in_(HOST_SOURCES))
+        .group_by(s.id, s.labels)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    seen: dict[str, float] = {}
+    for labels, ts in rows:
+        host = json.loads(labels).get(HOST)
+        if host and ts >= since:
+            seen[host] = max(ts, seen.get(host, ts))
+    return seen
+
+
+def disk_history(store: MetricStore, start: float, end: float) -> DiskHistory:
+    """Used and total bytes of every host's filesystems, one observation per hour.
+
+    Each hour's observation is its last sample (time and value, from the hourly rollups),
+    so a week is 168 points per filesystem whatever the sampling rate.
+
+    Args:
+        store: the open metrics store.
+        start: Unix seconds; the hour holding it is included.
+        end: Unix seconds (exclusive).
+
+    Returns:
+        Filesystem to its (time, used, total) observations, oldest first; an hour without a
+        total sample uses the filesystem's previous total.
+    """
+    with store.engine.connect() as conn:
+        rows = _hourly(conn, (USED, TOTAL), start, end)
+    used: dict[DiskKey, dict[float, tuple[float, float]]] = defaultdict(dict)
+    total: dict[DiskKey, dict[float, float]] = defaultdict(dict)
+    for name, labels, hour, ts, value in rows:
+        if HOST not in labels:
+            continue
+        key = DiskKey(labels[HOST], labels.get("mountpoint", ""), labels.get("device", ""))
+        if name == USED:
+            used[key][hour] = (ts, value)
+        else:
+            total[key][hour] = value
+    out: DiskHistory = {}
+    for key, hours in used.items():
+        size = 0.0
+        points = []
+        for hour in sorted(hours):
+            size = total[key].get(hour, size)
+            if size > 0:
+                points.append((hours[hour][0], hours[hour][1], size))
+        if points:
+            out[key] = points
+    return out
+
+
+def latest_by_host(store: MetricStore) -> dict[str, list[tuple[str, dict[str, str], float, float]]]:
+    """The newest value of every host-labelled system series, by host.
+
+    Returns:
+        Host to (name, labels, Unix seconds, value) tuples (`MetricStore.latest`'s rows).
+    """
+    out: dict[str, list[tuple[str, dict[str, str], float, float]]] = defaultdict(list)
+    for _source, name, labels, ts, value in store.latest("system."):
+        host = labels.get(HOST)
+        if host:
+            out[host].append((name, labels, ts, value))
+    return dict(out)
+
+
+def trends(store: MetricStore, names: Iterable[str], start: float, end: float,
+           bucket_seconds: float = 900.0) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Averages of raw samples per host and metric over fixed buckets (the sparklines).
+
+    Args:
+        store: the open metrics store.
+        names: metric names with one series per host (`system.cpu.percent`).
+        start: Unix seconds (inclusive).
+        end: Unix seconds (exclusive).
+        bucket_seconds: the width of each average.
+
+    Returns:
+        (host, name) to (bucket's newest sample time, average value), oldest first; series of
+        one host and name from several sources are averaged together.
+    """
+    t, s = samples_table.c, series_table.c
+    # SQLite truncates a float cast to INTEGER; PostgreSQL would round, so it floors instead.
+    bucket: sa.ColumnElement[Any]
+    if store.engine.dialect.name == "sqlite":
+        bucket = sa.cast(t.ts / bucket_seconds, sa.Integer)
+    else:
+        bucket = sa.func.floor(t.ts / bucket_seconds)
+    query = (
+        sa.select(s.name, s.labels, sa.func.max(t.ts), sa.func.sum(t.value), sa.func.count())
+        .join(series_table, s.id == t.series_id)
+        .where(s.name.in_(list(names)), s.source.in_(HOST_SOURCES), t.ts >= start, t.ts < end)
+        .group_by(s.id, s.name, s.labels, bucket)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    sums: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(dict)
+    for name, labels, ts, total, count in rows:
+        host = json.loads(labels).get(HOST)
+        if not host:
+            continue
+        slot = sums[(host, name)].setdefault(int(ts // bucket_seconds), [0.0, 0.0, 0.0])
+        slot[0] = max(slot[0], ts)
+        slot[1] += total
+        slot[2] += count
+    return {key: [(ts, total / count) for _, (ts, total, count) in sorted(slots.items())]
+            for key, slots in sums.items()}
