@@ -3,8 +3,11 @@
 Off unless `AUTOMATION_EXPORTER_PORT` is set; then the supervisor runs this module as the
 `exporter` service. Each scrape reads the newest value of every series from the store (from the
 hourly rollups, so it is cheap) and exposes it as a gauge: `system.cpu.percent` becomes
-`automation_system_cpu_percent`, with the series' labels plus `source`. The declared unit and
-description become the HELP text.
+`automation_system_cpu_percent`, with the series' labels plus `source`. Host-scoped samples
+carry `host` (the machine they describe), so one scrape of a shared store shows every host as
+its own series. A family's label names are the union of its series' (a series without one of
+them, such as one stored before hosts were labelled, exports it empty, which Prometheus reads
+as absent). The declared unit and description become the HELP text.
 
 Binding to anything but loopback requires `AUTOMATION_EXPORTER_AUTH=user:password` (HTTP basic
 auth); without it the exporter refuses to start.
@@ -44,23 +47,22 @@ class StoreCollector:
         self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """One gauge family per metric name; a series whose label names differ from the
-        family's first series is left out (Prometheus needs one label set per family)."""
+        """One gauge family per metric name, labelled with the union of its series' label
+        names plus `source` (Prometheus needs one label-name set per family)."""
         definitions = self.store.definitions()
+        rows = self.store.latest()
+        label_names: dict[str, set[str]] = {}
+        for _source, name, labels, _ts, _value in rows:
+            label_names.setdefault(prometheus_name(name), set()).update(labels)
         families: dict[str, GaugeMetricFamily] = {}
-        label_names: dict[str, list[str]] = {}
-        for source, name, labels, _ts, value in self.store.latest():
+        for source, name, labels, _ts, value in rows:
             prom = prometheus_name(name)
-            keys = sorted(labels)
+            keys = sorted(label_names[prom] - {"source"})
             if prom not in families:
                 d = definitions.get(name, {})
                 help_text = f"{d.get('description', name)} ({d.get('unit', '')})".strip()
-                label_names[prom] = [*keys, "source"]
-                families[prom] = GaugeMetricFamily(prom, help_text, labels=label_names[prom])
-            names = label_names[prom]
-            if names[:-1] != keys:
-                continue  # a series with another label set: Prometheus needs one per family
-            families[prom].add_metric([*(labels[k] for k in keys), source], value)
+                families[prom] = GaugeMetricFamily(prom, help_text, labels=[*keys, "source"])
+            families[prom].add_metric([*(labels.get(k, "") for k in keys), source], value)
         yield from families.values()
 
 

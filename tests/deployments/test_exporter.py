@@ -34,10 +34,14 @@ def exporter(cli_env: dict[str, str]):  # noqa: ANN201
     with MetricStore(f"sqlite:///{data / 'metrics.db'}") as store:
         store.declare(METRICS)
         store.write([
-            Sample("system.cpu.percent", 12.5, {}, now - 60, "system"),
-            Sample("system.cpu.percent", 42.0, {}, now, "system"),
-            Sample("system.disk.percent", 71.0, {"mountpoint": "/", "device": "/dev/a"}, now,
-                   "system"),
+            Sample("system.cpu.percent", 12.5, {"host": "web-1"}, now - 60, "system"),
+            Sample("system.cpu.percent", 42.0, {"host": "web-1"}, now, "system"),
+            Sample("system.cpu.percent", 7.0, {"host": "web-2"}, now, "system"),
+            Sample("system.disk.percent", 71.0,
+                   {"host": "web-1", "mountpoint": "/", "device": "/dev/a"}, now, "system"),
+            # Stored before hosts were labelled: exported with an empty (absent) host.
+            Sample("system.load.avg_1m", 0.5, {}, now - 60, "system"),
+            Sample("system.load.avg_1m", 1.5, {"host": "web-2"}, now, "system"),
         ])
     port = free_port()
     env = {**cli_env, "AUTOMATION_EXPORTER_PORT": str(port),
@@ -61,11 +65,15 @@ def test_latest_values_with_labels(exporter: str) -> None:
     text = scrape(exporter, "prom:scrape-secret")
     families = {f.name: f for f in text_string_to_metric_families(text)}
     cpu = families["automation_system_cpu_percent"]
-    assert [s.value for s in cpu.samples] == [42.0]
+    assert {s.labels["host"]: s.value for s in cpu.samples} == {"web-1": 42.0, "web-2": 7.0}
     assert "CPU busy" in cpu.documentation
     (disk,) = families["automation_system_disk_percent"].samples
-    assert disk.labels == {"mountpoint": "/", "device": "/dev/a", "source": "system"}
+    assert disk.labels == {"host": "web-1", "mountpoint": "/", "device": "/dev/a",
+                           "source": "system"}
     assert disk.value == 71.0
+    load = families["automation_system_load_avg_1m"].samples
+    assert sorted((s.labels["host"], s.value) for s in load) == [("", 0.5), ("web-2", 1.5)]
+    assert 'automation_system_load_avg_1m{host="",source="system"} 0.5' in text
 
 
 def test_basic_auth_is_required(exporter: str) -> None:
