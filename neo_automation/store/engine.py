@@ -27,8 +27,8 @@ from neo_automation.store.schema import metadata, samples_table
 
 #: The unique (series, time) index that makes sample writes idempotent.
 SAMPLES_KEY = "ux_samples_series_ts"
-#: The plain index it replaces in databases made before it.
-_OLD_SAMPLES_INDEX = "ix_samples_series_ts"
+#: The plain indexes it replaces in databases made before it.
+_OLD_SAMPLES_INDEXES = ("ix_samples_series_ts", "ix_samples_ts")
 #: Seconds a PostgreSQL connection attempt may take (libpq waits for the OS otherwise).
 CONNECT_TIMEOUT = 10
 
@@ -95,10 +95,11 @@ def _unique_samples_key(engine: Engine) -> None:
     """Give a database made before the unique (series, time) key its index.
 
     Duplicate rows (one series, one time, written twice by an older version) are deleted
-    first, keeping the first; the plain index the key replaces is dropped.
+    first, keeping the first; the plain indexes the key replaces are dropped.
     """
     names = {ix["name"] for ix in sa.inspect(engine).get_indexes("samples")}
-    if SAMPLES_KEY in names:
+    old = [name for name in _OLD_SAMPLES_INDEXES if name in names]
+    if SAMPLES_KEY in names and not old:
         return
     if engine.dialect.name == "sqlite":
         dedupe = ("DELETE FROM samples WHERE rowid NOT IN "
@@ -107,11 +108,12 @@ def _unique_samples_key(engine: Engine) -> None:
         dedupe = ("DELETE FROM samples a USING samples b WHERE a.series_id = b.series_id "
                   "AND a.ts = b.ts AND a.ctid > b.ctid")
     with engine.begin() as conn:
-        conn.exec_driver_sql(dedupe)
+        if SAMPLES_KEY not in names:
+            conn.exec_driver_sql(dedupe)
         next(ix for ix in samples_table.indexes if ix.name == SAMPLES_KEY).create(
             conn, checkfirst=True)
-        if _OLD_SAMPLES_INDEX in names:
-            conn.exec_driver_sql(f"DROP INDEX {_OLD_SAMPLES_INDEX}")
+        for name in old:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
 
 def create_tables(engine: Engine) -> None:

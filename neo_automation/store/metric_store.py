@@ -297,7 +297,14 @@ class MetricStore:
                 new_ids: dict[tuple[str, str, tuple[tuple[str, str], ...]], int]) -> list[int]:
         """The series id of every point, creating the series that are new (into `new_ids`)."""
         cache = self._series_ids
-        keys = [(p[0], p[1], tuple(sorted(p[2].items()))) for p in points]
+        # Points of one series usually share their labels object: sort each set once.
+        sorted_labels: dict[int, tuple[tuple[str, str], ...]] = {}
+        keys = []
+        for source, name, labels, _, _ in points:
+            key = sorted_labels.get(id(labels))
+            if key is None:
+                key = sorted_labels[id(labels)] = tuple(sorted(labels.items()))
+            keys.append((source, name, key))
         missing = {k for k in keys if k not in cache}
         if missing:
             rows = [
@@ -317,9 +324,18 @@ class MetricStore:
         return [new_ids[k] if k in new_ids else cache[k] for k in keys]
 
     def prune_raw(self, older_than: float) -> int:
-        """Delete raw samples older than the epoch time `older_than`; rollups stay."""
+        """Delete raw samples older than the epoch time `older_than`; rollups stay.
+
+        Series by series: each delete is a range of the (series, time) key, the only index.
+        """
+        c = samples_table.c
+        delete = samples_table.delete().where(
+            c.series_id == sa.bindparam("sid"), c.ts < sa.bindparam("before"))
         with self.transaction() as conn:
-            result = conn.execute(samples_table.delete().where(samples_table.c.ts < older_than))
+            ids = conn.execute(sa.select(series_table.c.id)).scalars().all()
+            if not ids:
+                return 0
+            result = conn.execute(delete, [{"sid": i, "before": older_than} for i in ids])
         return result.rowcount or 0
 
     # -- reading ---------------------------------------------------------------------------

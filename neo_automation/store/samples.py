@@ -5,10 +5,12 @@ is left out (`ON CONFLICT DO NOTHING` on the unique key `ux_samples_series_ts`),
 caller folds into the rollups only the rows that were inserted, so a batch written twice (a
 spool file drained again, a transaction retried after its commit was lost) counts once.
 
-The common case costs one statement: all rows are new, which the statement's row count
-shows. Only when it falls short is the insert undone (a savepoint) and redone row-exactly:
-PostgreSQL returns the inserted rows (`RETURNING`); SQLite, which holds the write lock for the
-whole transaction (`BEGIN IMMEDIATE`), reads which keys exist and inserts the others.
+The common case costs one plain INSERT: all rows are new. A plain INSERT is about 1.5 times
+faster on PostgreSQL than one with `ON CONFLICT` (its speculative insertion, measured at
+43,200 rows), so only when it hits the unique key is it undone (a savepoint) and redone
+row-exactly: PostgreSQL with `ON CONFLICT DO NOTHING RETURNING` the inserted rows; SQLite,
+which holds the write lock for the whole transaction (`BEGIN IMMEDIATE`), reads which keys
+exist and inserts the others.
 PostgreSQL gets the batch as three arrays (`unnest`): one round trip for tens of thousands of
 rows, several times faster than a driver's executemany.
 """
@@ -18,31 +20,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from neo_automation.store.schema import samples_table
 
 #: (series id, ts, value)
 Row = tuple[int, float, float]
 
-_SQLITE_INSERT = (
-    "INSERT INTO samples (series_id, ts, value) VALUES (?, ?, ?) "
-    "ON CONFLICT (series_id, ts) DO NOTHING"
-)
+_SQLITE_INSERT = "INSERT INTO samples (series_id, ts, value) VALUES (?, ?, ?)"
 _POSTGRES_INSERT = (
     "INSERT INTO samples (series_id, ts, value) "
-    "SELECT * FROM unnest(%s::integer[], %s::double precision[], %s::double precision[]) "
-    "ON CONFLICT (series_id, ts) DO NOTHING"
+    "SELECT * FROM unnest(%s::integer[], %s::double precision[], %s::double precision[])"
 )
+_SKIP_STORED = " ON CONFLICT (series_id, ts) DO NOTHING"
+#: psycopg 3 sends `%b` parameters in binary: no float text to parse on the server (about
+#: a third faster at 43,200 rows). Other drivers (psycopg2) get `%s`.
+_PSYCOPG_INSERT = _POSTGRES_INSERT.replace("%s", "%b")
 
 
-def _insert_all(conn: sa.Connection, rows: Sequence[Row], is_sqlite: bool) -> int:
-    """Insert `rows`, skipping stored keys; returns how many were inserted."""
+def _postgres_insert(conn: sa.Connection) -> str:
+    return _PSYCOPG_INSERT if conn.dialect.driver == "psycopg" else _POSTGRES_INSERT
+
+
+def _insert_all(conn: sa.Connection, rows: Sequence[Row], is_sqlite: bool) -> None:
+    """Insert `rows`; `IntegrityError` when one of them is stored already."""
     if is_sqlite:
         # The DB-API's executemany directly: SQLAlchemy's per-row parameter processing
         # costs more than SQLite's insert itself at tens of thousands of rows.
-        return conn.exec_driver_sql(_SQLITE_INSERT, list(rows)).rowcount
+        conn.exec_driver_sql(_SQLITE_INSERT, list(rows))
+        return
     sids, tss, values = zip(*rows, strict=True)
-    return conn.exec_driver_sql(_POSTGRES_INSERT, (list(sids), list(tss), list(values))).rowcount
+    conn.exec_driver_sql(_postgres_insert(conn), (list(sids), list(tss), list(values)))
 
 
 def _insert_exact(conn: sa.Connection, rows: Sequence[Row], is_sqlite: bool) -> list[Row]:
@@ -50,7 +58,7 @@ def _insert_exact(conn: sa.Connection, rows: Sequence[Row], is_sqlite: bool) -> 
     if not is_sqlite:
         sids, tss, values = zip(*rows, strict=True)
         result = conn.exec_driver_sql(
-            _POSTGRES_INSERT + " RETURNING series_id, ts, value",
+            _postgres_insert(conn) + _SKIP_STORED + " RETURNING series_id, ts, value",
             (list(sids), list(tss), list(values)),
         )
         return [(sid, ts, value) for sid, ts, value in result]
@@ -72,7 +80,7 @@ def _insert_exact(conn: sa.Connection, rows: Sequence[Row], is_sqlite: bool) -> 
             stored.add(key)
             new.append(row)
     if new:
-        conn.exec_driver_sql(_SQLITE_INSERT, new)
+        conn.exec_driver_sql(_SQLITE_INSERT + _SKIP_STORED, new)
     return new
 
 
@@ -90,8 +98,10 @@ def insert_new(conn: sa.Connection, rows: Sequence[Row], is_sqlite: bool) -> Seq
     if not rows:
         return []
     savepoint = conn.begin_nested()
-    if _insert_all(conn, rows, is_sqlite) == len(rows):
-        savepoint.commit()
-        return rows
-    savepoint.rollback()
-    return _insert_exact(conn, rows, is_sqlite)
+    try:
+        _insert_all(conn, rows, is_sqlite)
+    except IntegrityError:
+        savepoint.rollback()
+        return _insert_exact(conn, rows, is_sqlite)
+    savepoint.commit()
+    return rows

@@ -153,3 +153,6 @@ def test_writes_are_idempotent_on_postgres(fresh: PostgresCluster, tmp_path: Pat
         assert store.count_samples() == 3 * 17 and store.spool.pending() == []
         cpu = store.aggregate(T0, T0 + 3600, name_prefix="system.cpu")[0]
         assert (cpu.count, cpu.max) == (17, 21.0)
+        assert store.prune_raw(older_than=T0 + 10) == 3 * 10  # ticks 0-9, series by series
+        assert store.count_samples() == 3 * 7
+        assert sum(a.count for a in store.aggregate(T0 - 3600, T0 + 3600)) == 3 * 17
