@@ -37,14 +37,17 @@ def register(groups: Any) -> None:
         p = sub.add_parser(kind, help=text)
         p.add_argument("path", nargs="?", default=None,
                        help="the tree (default: AUTOMATION_TARGET_DIR)")
-        p.add_argument("--json", action="store_true", help="totals, per-file results, errors")
+        p.add_argument("--json", action="store_true",
+                       help="totals, per-file results, errors, exclusions, config")
         if kind == "tests":
             p.add_argument("--timeout", type=float, default=1800.0,
                            help="seconds before a hanging suite is ended (default: 1800)")
         else:
             p.add_argument("--exclude", action="append", default=[],
                            help="a glob to exclude (repeatable), on top of .venv, .git, "
-                                "node_modules, build, dist, __pycache__")
+                                "node_modules, build, dist, __pycache__ (which "
+                                "AUTOMATION_SCAN_DEFAULT_EXCLUDES=0 turns off); every "
+                                "excluded folder is listed with its file counts")
             p.add_argument("--no-cache", action="store_true", help="scan every file afresh")
         p.set_defaults(handler=run_scan)
 
