@@ -75,6 +75,8 @@ def build_report_data(
             previous_job_history=jobs["previous"] if jobs else None,
             regression_min_percent=settings.regression_min_percent,
             test_target=str(settings.target_path),
+            forecast_window_s=settings.disk_forecast_days * 86400.0,
+            silent_after_s=settings.host_silent_seconds,
         )
     return analyze_report(inputs)
 

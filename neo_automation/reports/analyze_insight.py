@@ -13,7 +13,7 @@ from typing import Any
 
 from neo_automation.reports.benchmarks import analyze_benchmarks, regression_lines
 from neo_automation.reports.definitions import ReportInputs
-from neo_automation.reports.forecasts import analyze_forecasts, forecast_disks
+from neo_automation.reports.forecasts import analyze_forecasts, forecast_rows
 from neo_automation.reports.hosts import analyze_hosts, host_lines
 from neo_automation.reports.suite_history import analyze_test_history, suite_history_lines
 
@@ -36,8 +36,10 @@ def analyze_insight(inputs: ReportInputs) -> dict[str, Any]:
     return {
         "benchmark": analyze_benchmarks(inputs.benchmarks, inputs.regression_min_percent),
         "test_history": analyze_test_history(inputs.test_runs),
-        "forecasts": analyze_forecasts(forecast_disks(inputs.disks, now)),
-        "hosts": analyze_hosts(inputs.current, inputs.last_seen, now),
+        "forecasts": analyze_forecasts(
+            forecast_rows(inputs.disks, now, window_s=inputs.forecast_window_s),
+            window_s=inputs.forecast_window_s),
+        "hosts": analyze_hosts(inputs.current, inputs.last_seen, now, inputs.silent_after_s),
     }
 
 

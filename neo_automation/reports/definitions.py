@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from neo_automation.errors import ConfigError
+from neo_automation.fleet.inputs import DiskKey
 from neo_automation.insight.history import SuiteRun
 from neo_automation.metrics import declared
 from neo_automation.reports.benchmarks import BenchmarkSeries
@@ -346,8 +347,11 @@ class ReportInputs:
         benchmarks: Every benchmark series' history (`read_benchmark_series`).
         regression_min_percent: `AUTOMATION_REGRESSION_MIN_PERCENT`.
         test_runs: The recent test-suite runs (`read_test_runs`).
-        disks: (host, mountpoint) -> [(ts, used bytes, total bytes)] (`read_disk_usage`).
-        last_seen: Host -> Unix time of its newest system sample (`read_last_seen`).
+        disks: Filesystem -> [(ts, used bytes, total bytes)], hourly
+            (`neo_automation.fleet.inputs.disk_history`).
+        forecast_window_s: The disk forecasts' window, seconds (`AUTOMATION_DISK_FORECAST_DAYS`).
+        last_seen: Host -> Unix time of its newest sample (`neo_automation.fleet.inputs`).
+        silent_after_s: A host not seen for this long is silent (`AUTOMATION_HOST_SILENT_SECONDS`).
     """
 
     definition: ReportDefinition
@@ -367,8 +371,10 @@ class ReportInputs:
     benchmarks: list[BenchmarkSeries] = field(default_factory=list)
     regression_min_percent: float = 5.0
     test_runs: list[SuiteRun] = field(default_factory=list)
-    disks: dict[tuple[str, str], list[tuple[float, float, float]]] = field(default_factory=dict)
+    disks: dict[DiskKey, list[tuple[float, float, float]]] = field(default_factory=dict)
+    forecast_window_s: float = 7 * DAY
     last_seen: dict[str, float] = field(default_factory=dict)
+    silent_after_s: float = 600.0
 
 
 # -- archive layout --------------------------------------------------------------------------

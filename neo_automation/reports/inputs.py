@@ -2,11 +2,11 @@
 
 `read_report_inputs(name, store, start, end, ...)` reads the hourly and daily rollups, the
 latest dependency counts and the training runs of a period (and of the previous period of
-equal length, for the deltas), and the insight inputs (`insight_inputs`: benchmark histories,
-disk usage, hosts last seen; `suite_runs`: the test history) into a `ReportInputs`, which
-`analyze_report` turns into the report dict without any further I/O. Job history (Prefect's
-API) and alert history are read elsewhere and passed in as data. Series are merged across
-sources per (name, labels).
+equal length, for the deltas), and the insight inputs (`insight_inputs`: benchmark histories;
+`neo_automation.fleet.inputs`: disk history, hosts last seen; `suite_runs`: the test history)
+into a `ReportInputs`, which `analyze_report` turns into the report dict without any further
+I/O. Job history (Prefect's API) and alert history are read elsewhere and passed in as data.
+Series are merged across sources per (name, labels).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from neo_automation.fleet.inputs import disk_history, last_seen
 from neo_automation.metrics.training import training_summary
 from neo_automation.reports.benchmarks import HISTORY_DAYS
 from neo_automation.reports.definitions import (
@@ -33,12 +34,7 @@ from neo_automation.reports.definitions import (
     report_definition,
 )
 from neo_automation.reports.forecasts import WINDOW_S
-from neo_automation.reports.insight_inputs import (
-    benchmark_specs,
-    read_benchmark_series,
-    read_disk_usage,
-    read_last_seen,
-)
+from neo_automation.reports.insight_inputs import benchmark_specs, read_benchmark_series
 from neo_automation.reports.suite_runs import read_test_runs
 from neo_automation.store.metric_store import MetricStore, labels_key
 from neo_automation.store.schema import rollups_table, series_table
@@ -233,6 +229,8 @@ def read_report_inputs(
     now: float | None = None,
     regression_min_percent: float = 5.0,
     test_target: str | None = None,
+    forecast_window_s: float = WINDOW_S,
+    silent_after_s: float = 600.0,
 ) -> ReportInputs:
     """Read from the store everything the report of [period_start, period_end) shows.
 
@@ -250,6 +248,9 @@ def read_report_inputs(
         regression_min_percent: The smallest benchmark change the bad way that is a
             regression, percent (`AUTOMATION_REGRESSION_MIN_PERCENT`).
         test_target: Only the test history of this directory; None for every target.
+        forecast_window_s: The disk forecasts' window (`AUTOMATION_DISK_FORECAST_DAYS`).
+        silent_after_s: A host not seen for this long is silent
+            (`AUTOMATION_HOST_SILENT_SECONDS`).
 
     Returns:
         The inputs of `neo_automation.reports.analyze.analyze_report`.
@@ -284,8 +285,10 @@ def read_report_inputs(
                                          benchmark_start, period_end),
         regression_min_percent=regression_min_percent,
         test_runs=read_test_runs(store, period_end, target=test_target),
-        disks=read_disk_usage(store, period_end - WINDOW_S, period_end),
-        last_seen={h: ts for h, ts in read_last_seen(store).items() if ts < period_end},
+        disks=disk_history(store, period_end - forecast_window_s, period_end),
+        forecast_window_s=forecast_window_s,
+        last_seen={h: ts for h, ts in last_seen(store, period_end).items() if ts < period_end},
+        silent_after_s=silent_after_s,
     )
 
 

@@ -1,9 +1,9 @@
-"""Reading the insight inputs from the metrics store: benchmarks, disk usage, hosts last seen.
+"""Reading the benchmark histories from the metrics store, and which metrics are benchmarks.
 
-The fetch step of the insight sections (`neo_automation.reports.inputs.read_report_inputs`
-calls these): every series of a benchmark metric as a run-ordered history, each filesystem's
-used and total bytes per hour for the time-until-full forecast, and when each host last
-reported. All read the hourly rollups, which outlive the raw samples' retention window.
+The fetch step of the benchmark section (`neo_automation.reports.inputs.read_report_inputs`
+calls it): every series of a benchmark metric as a run-ordered history, from the hourly
+rollups, which outlive the raw samples' retention window. (Disk usage and hosts last seen are
+read with the fleet's `neo_automation.fleet.inputs`.)
 
 Which metrics are benchmarks: the built-in ones flagged `MetricSpec(benchmark=True)`, and the
 run-time ones recorded in the `benchmark_metrics` table by `record_benchmarks` (custom
@@ -15,18 +15,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import sqlalchemy as sa
 
 from neo_automation.metrics import BUILTIN_METRICS, MetricSpec
 from neo_automation.reports.benchmarks import RUN_LABELS, BenchmarkSeries
-from neo_automation.reports.hosts import host_of
 from neo_automation.store.metric_store import MetricStore, labels_key
 from neo_automation.store.schema import benchmark_metrics_table, rollups_table, series_table
 
 HOUR = 3600.0
-DISK_USED, DISK_TOTAL = "system.disk.used_bytes", "system.disk.total_bytes"
 
 
 def record_benchmarks(store: MetricStore, specs: Iterable[MetricSpec]) -> int:
@@ -118,52 +115,3 @@ def read_benchmark_series(
             points=sorted((p[2], p[1] / p[0], run) for (_, run), p in points.items() if p[0]),
         ))
     return out
-
-
-def read_disk_usage(
-    store: MetricStore, start: float, end: float
-) -> dict[tuple[str, str], list[tuple[float, float, float]]]:
-    """Each filesystem's hourly average used bytes and its size, in [start, end).
-
-    Returns:
-        (host, mountpoint) -> [(bucket's last sample time, used bytes, total bytes)], oldest
-        first; hours with only one of the two figures are left out.
-    """
-    r, s = rollups_table.c, series_table.c
-    query = (
-        sa.select(s.name, s.labels, r.start, r["count"], r.sum, r.last_ts, r.last)
-        .join(series_table, s.id == r.series_id)
-        .where(r.period == "h", r.start >= start - start % HOUR, r.start < end,
-               s.name.in_([DISK_USED, DISK_TOTAL]))
-    )
-    # (host, mount) -> bucket -> {"used": [count, sum, ts], "total": [ts, last]}
-    found: dict[tuple[str, str], dict[float, dict[str, Any]]] = {}
-    with store.engine.connect() as conn:
-        for name, labels, bucket, count, total, last_ts, last in conn.execute(query):
-            label_dict = json.loads(labels)
-            key = (host_of(label_dict), label_dict.get("mountpoint", ""))
-            slot = found.setdefault(key, {}).setdefault(bucket, {})
-            if name == DISK_USED:
-                used = slot.setdefault("used", [0, 0.0, last_ts])
-                used[0] += count
-                used[1] += total
-                used[2] = max(used[2], last_ts)
-            elif last_ts >= slot.get("total", (float("-inf"), 0.0))[0]:
-                slot["total"] = (last_ts, last)
-    out = {}
-    for key, buckets in sorted(found.items()):
-        points = [(b["used"][2], b["used"][1] / b["used"][0], b["total"][1])
-                  for _, b in sorted(buckets.items())
-                  if "used" in b and "total" in b and b["used"][0] and b["total"][1] > 0]
-        if points:
-            out[key] = points
-    return out
-
-
-def read_last_seen(store: MetricStore) -> dict[str, float]:
-    """Host -> the Unix time of its newest system sample (from the hourly rollups)."""
-    seen: dict[str, float] = {}
-    for _, _, labels, ts, _ in store.latest("system."):
-        host = host_of(labels)
-        seen[host] = max(seen.get(host, ts), ts)
-    return seen

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from neo_automation.fleet.inputs import DiskKey
 from neo_automation.insight.history import SuiteRun
 from neo_automation.insight.junit import CaseResult, Outcome
 from neo_automation.reports.analyze import analyze_report
@@ -77,13 +78,14 @@ def _sample_test_runs(end: float) -> list[SuiteRun]:
     return runs
 
 
-def _sample_disks(end: float) -> dict[tuple[str, str], list[tuple[float, float, float]]]:
+def _sample_disks(end: float) -> dict[DiskKey, list[tuple[float, float, float]]]:
     """Two filesystems: one filling 1 GiB an hour (full 18 h after the end), one steady."""
     gib = 1024.0**3
     hours = [end - 3600.0 * h for h in range(30, 0, -1)]
     return {
-        ("node-a", "/"): [(t, 52 * gib + i * gib, 100 * gib) for i, t in enumerate(hours)],
-        ("node-b", "/data"): [(t, 10 * gib, 100 * gib) for t in hours],
+        DiskKey("node-a", "/", "/dev/sda1"): [(t, 52 * gib + i * gib, 100 * gib)
+                                              for i, t in enumerate(hours)],
+        DiskKey("node-b", "/data", "/dev/sdb1"): [(t, 10 * gib, 100 * gib) for t in hours],
     }
 
 

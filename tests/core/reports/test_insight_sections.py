@@ -156,10 +156,10 @@ def test_a_disk_filling_at_a_known_rate_in_the_daily_report(store: MetricStore) 
     report = _report("daily_health_check", store)
     rows = {(r["host"], r["mountpoint"]): r for r in report["forecasts"]["rows"]}
     data = rows[("node-a", "/data")]
-    # Hourly averages are fitted (each hour's mean at its last sample's time: 15 minutes late).
+    # One observation an hour (its last sample) is fitted, by the fleet's shared forecast.
     assert data["growth_bytes_per_day"] == pytest.approx(6 * GIB, rel=1e-6)
-    assert data["seconds_until_full"] == pytest.approx(5 * DAY + 900, abs=1)
-    assert data["status"] == "growing" and data["full_at"] == "2026-01-06T00:15:00+00:00"
+    assert data["seconds_until_full"] == pytest.approx(5 * DAY, abs=1)
+    assert data["status"] == "growing" and data["full_at"] == "2026-01-06T00:00:00+00:00"
     assert rows[("node-b", "/")]["status"] == "not growing"
     assert report["forecasts"]["soonest"] is data
     texts = [p["text"] for p in report["problems"]]
