@@ -11,12 +11,13 @@ returns the JSON-ready section that the reports and the `test-suite` artifact sh
 - tests whose duration grew significantly (Theil-Sen slope, Mann-Kendall p <= 0.05, at least
   +20 % and +10 ms over the window), with the durations they were fitted to (the trend).
 
-Failure messages are test output: the templates escape them like any untrusted text.
+`format_history_markdown` is the same section as markdown for the test-suite job's artifact.
+Failure messages are test output: they are escaped like any untrusted text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from neo_automation.insight.history import (
@@ -27,8 +28,9 @@ from neo_automation.insight.history import (
     order_runs,
     slowest_tests,
 )
+from neo_automation.insight.junit import CaseResult
 from neo_automation.insight.series import to_seconds
-from neo_automation.reports.formats import iso
+from neo_automation.reports.formats import fmt_value, iso, markdown_table
 from neo_automation.reports.suite_runs import summarize_run
 
 #: How many tests each list shows at most.
@@ -119,3 +121,54 @@ def suite_history_lines(section: Mapping[str, Any]) -> list[str]:
         lines.append(f"slowing: {top['test_id']} {top['start_s']:.2f} s → {top['end_s']:.2f} s "
                      f"(+{top['growth_percent']:.0f} %){more}")
     return lines
+
+
+def format_history_markdown(section: Mapping[str, Any], chart_uri: str | None = None) -> str:
+    """The test-history section as markdown (the `test-suite` artifact), text escaped.
+
+    Args:
+        section: `analyze_test_history`'s result.
+        chart_uri: the slow-tests chart as a `data:` URI, or None.
+
+    Returns:
+        Markdown: new failures (with the run where each began), flaky tests, tests getting
+        slower (with their trend), the slowest tests.
+    """
+    if not section["available"]:
+        return "## Test history\n\n_No test-suite run recorded yet._\n"
+    lines = [f"## Test history ({section['runs']} runs)\n"]
+    failures = [{"test": f["test_id"], "failing since run": f["first_failing_run"],
+                 "since": f["first_failing_time"][:16].replace("T", " "),
+                 "revision": (f["revision"] or "")[:12],
+                 "last passed": f["last_passing_run"] or "never",
+                 "runs failing": f["failing_runs"], "message": f["message"] or ""}
+                for f in section["new_failures"]]
+    lines += ["### Newly failing\n", _table(failures)]
+    flaky = [{"test": f["test_id"], "why": f"same revision {f['revision'][:12]}"
+              if f["revision"] else "flips without a code change", "flips": f["flips"],
+              "passed in": ", ".join(f["passed_runs"]), "failed in": ", ".join(f["failed_runs"])}
+             for f in section["flaky"]]
+    lines += ["### Flaky\n", _table(flaky)]
+    slowing = [{"test": t["test_id"],
+                "trend": f"{fmt_value(t['start_s'], 's')} → {fmt_value(t['end_s'], 's')} over "
+                         f"{t['runs']} runs",
+                "growth": f"+{t['growth_percent']:.0f} %", "p": f"{t['p_value']:.2g}"}
+               for t in section["slowing"]]
+    lines += ["### Getting slower\n", _table(slowing)]
+    if chart_uri and slowing:
+        lines.append(f"![Tests getting slower]({chart_uri})\n")
+    slowest = [{"test": t["test_id"], "median": fmt_value(t["median_s"], "s"),
+                "latest": fmt_value(t["last_s"], "s")} for t in section["slowest"]]
+    lines += ["### Slowest (median of the last runs)\n", _table(slowest)]
+    return "\n".join(lines)
+
+
+def _table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A markdown table of the rows' keys (cells escaped), or "None." without rows."""
+    return markdown_table(rows, list(rows[0])) if rows else "None.\n"
+
+
+def cases_json(cases: Iterable[CaseResult]) -> list[dict[str, Any]]:
+    """One run's per-test results as JSON: `test_id`, `outcome`, `duration_s`, `message`."""
+    return [{"test_id": c.test_id, "outcome": c.outcome, "duration_s": c.duration_s,
+             "message": c.message} for c in cases]
