@@ -2,7 +2,10 @@
 
 Reads each category, stores every sample in one batch, runs the alert rules over them, and
 publishes to the Prefect UI a table of the latest system metrics and a markdown summary under
-stable artifact keys. `python flows/metrics_collection.py` runs it once.
+stable artifact keys. A run that samples the system also updates the fleet: disk forecasts for
+every host's filesystems (stored as `system.disk.hours_until_full`), the host-silent check of
+every known host, and the `fleet` artifact (one row per host). `python
+flows/metrics_collection.py` runs it once.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from tasks.collection import (
     collect_system_metrics,
     evaluate_alerts,
     ingest_training_metrics,
+    publish_fleet,
     publish_metrics_artifacts,
     store_metrics,
+    update_fleet,
 )
 
 CATEGORIES = ("system", "application", "project", "custom")
@@ -79,7 +84,13 @@ def metrics_collection(
         result["project"] = project["totals"]
         result["errors"].extend(project["errors"])
     result["stored"] = store_metrics(samples, custom_metrics) if samples else 0
-    result["alerts"] = evaluate_alerts(samples) if samples else []
+    fleet = update_fleet() if "system" in chosen else None
+    checks = fleet.checks if fleet is not None else []
+    result["alerts"] = evaluate_alerts(samples + checks) if samples or checks else []
+    if fleet is not None:
+        result["stored"] += fleet.stored
+        result["fleet"] = {"hosts": publish_fleet(fleet), "forecasts": [
+            {**vars(f), "percent": f.percent} for f in fleet.forecasts]}
     publish_metrics_artifacts(system, result)
     get_run_logger().info("stored %d samples from %s", result["stored"], ", ".join(chosen))
     return result

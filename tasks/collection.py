@@ -1,12 +1,19 @@
 """Prefect tasks of metrics collection: read each source, store samples, publish artifacts.
 
 Thin wrappers over the core (`neo_automation.metrics.collectors`, `neo_automation.metrics.training`,
-`neo_automation.alerts.state`); each task is one unit worth seeing in the UI, and storing is
-batched into one task per collection (never a task per metric).
+`neo_automation.alerts.state`, `neo_automation.fleet`); each task is one unit worth seeing in
+the UI, and storing is batched into one task per collection (never a task per metric).
+
+Host-scoped samples carry this machine's `host` label (`AUTOMATION_HOST`, default the
+hostname). After each sampling run, `update_fleet` forecasts every host's filesystems and
+checks which hosts have gone silent, and `publish_fleet` updates the `fleet` artifact: one row
+per host, so the UI shows the machines without waiting for a report.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import task
@@ -14,6 +21,16 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.alert_rules import rules_in_force
 from neo_automation.alerts.state import process_samples
+from neo_automation.fleet.forecasts import (
+    DiskForecast,
+    disk_forecasts,
+    forecast_checks,
+    forecast_samples,
+)
+from neo_automation.fleet.hosts import silence_checks
+from neo_automation.fleet.inputs import disk_history, last_seen, latest_by_host, trends
+from neo_automation.fleet.render import TREND_COLUMNS, format_fleet
+from neo_automation.fleet.view import fleet_rows
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import (
     ApplicationCollector,
@@ -22,7 +39,7 @@ from neo_automation.metrics.collectors import (
     custom_collectors,
     run_collector,
 )
-from neo_automation.metrics.system import RATES
+from neo_automation.metrics.system import HOST, RATES
 from neo_automation.metrics.training import ingest_training_dir, training_summary
 from neo_automation.reports.formats import format_collection_summary, sample_rows
 from neo_automation.settings import load_settings
@@ -32,6 +49,7 @@ from tasks.alerting import dispatch_transitions
 #: Stable artifact keys (the UI lists every version under one key).
 SYSTEM_TABLE_KEY = "system-metrics-latest"
 SUMMARY_KEY = "metrics-collection-summary"
+FLEET_KEY = "fleet"
 
 
 def open_store() -> MetricStore:
@@ -39,20 +57,37 @@ def open_store() -> MetricStore:
     return MetricStore(load_settings().metrics_url)
 
 
+@dataclass
+class FleetUpdate:
+    """What `update_fleet` found: the forecasts, what it stored, and the alert checks.
+
+    `checks` are samples for the alert rules only (every filesystem's forecast, every known
+    host's silence); `stored` counts the derived forecast samples written.
+    """
+
+    forecasts: list[DiskForecast] = field(default_factory=list)
+    last_seen: dict[str, float] = field(default_factory=dict)
+    checks: list[Sample] = field(default_factory=list)
+    stored: int = 0
+
+
 @task(name="collect-system-metrics")
 def collect_system_metrics(cpu_interval: float = 0.5) -> CollectorResult:
     """Read CPU, memory, disks, I/O, network, processes and load with psutil."""
+    host = load_settings().host_name
     with open_store() as store:
-        # Rates need the previous counters: take them from the store's latest samples.
-        previous = {name: (ts, value) for _, name, _, ts, value in store.latest("system.")
-                    if name in RATES}
-    return run_collector(SystemCollector(previous=previous, prime_seconds=cpu_interval))
+        # Rates need the previous counters: this host's latest stored ones, never another's.
+        previous = {name: (ts, value) for _, name, labels, ts, value in store.latest("system.")
+                    if name in RATES and labels.get(HOST) == host}
+    return run_collector(SystemCollector(previous=previous, prime_seconds=cpu_interval,
+                                         host=host))
 
 
 @task(name="collect-application-metrics")
 def collect_application_metrics(benchmark: bool = True) -> CollectorResult:
     """Describe the JAX runtime and run its micro-benchmark."""
-    return run_collector(ApplicationCollector(benchmark=benchmark))
+    return run_collector(ApplicationCollector(benchmark=benchmark,
+                                              host=load_settings().host_name))
 
 
 @task(name="collect-custom-metrics")
@@ -100,6 +135,48 @@ def publish_metrics_artifacts(system: list[Sample], result: dict[str, Any]) -> N
                               description="Latest system metrics (psutil)")
     create_markdown_artifact(key=SUMMARY_KEY, markdown=format_collection_summary(result),
                              description="Metrics collection summary")
+
+
+@task(name="update-fleet", retries=2, retry_delay_seconds=[1, 5])
+def update_fleet() -> FleetUpdate:
+    """Forecast every host's filesystems (storing the growing ones) and check silent hosts.
+
+    Returns:
+        The forecasts, when each host was last seen, and the samples for the alert rules.
+    """
+    settings = load_settings()
+    now = time.time()
+    window = settings.disk_forecast_days * 86400.0
+    with MetricStore(settings.metrics_url) as store:
+        forecasts = disk_forecasts(disk_history(store, now - window, now + 1), now,
+                                   window_s=window, stale_s=settings.stale_after_seconds)
+        seen = last_seen(store, now)
+        derived = forecast_samples(forecasts, now)
+        stored = store.write(derived) if derived else 0
+    checks = forecast_checks(forecasts, now) + silence_checks(
+        seen, now, settings.host_silent_seconds)
+    return FleetUpdate(forecasts=forecasts, last_seen=seen, checks=checks, stored=stored)
+
+
+@task(name="publish-fleet")
+def publish_fleet(update: FleetUpdate) -> list[dict[str, Any]]:
+    """Publish the `fleet` artifact: one row per host with its last 24 hours' trends.
+
+    Returns:
+        The rows as JSON (host, last_seen, silent_seconds, cpu_percent, memory_percent,
+        load_1m, fullest_mount, fullest_percent, full_mount, hours_until_full).
+    """
+    settings = load_settings()
+    now = time.time()
+    with MetricStore(settings.metrics_url) as store:
+        latest = latest_by_host(store)
+        lines = trends(store, [name for name, _ in TREND_COLUMNS], now - 86400.0, now + 1)
+    rows = fleet_rows(latest, update.last_seen, update.forecasts, now,
+                      settings.host_silent_seconds)
+    create_markdown_artifact(key=FLEET_KEY, markdown=format_fleet(rows, lines, now,
+                                                                  settings.timezone),
+                             description="Every host: last seen, CPU, memory, disks, load")
+    return [r.as_dict() for r in rows]
 
 
 @task(name="evaluate-alerts", retries=2, retry_delay_seconds=[2, 10])

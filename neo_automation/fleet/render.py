@@ -1,6 +1,6 @@
 """The fleet view as markdown: one table row per host, with 24-hour sparklines.
 
-Sparklines are small PNGs (120x24 pixels) drawn on a bare `matplotlib.figure.Figure` with the
+Sparklines are small PNGs (160x32 pixels) drawn on a bare `matplotlib.figure.Figure` with the
 Agg canvas (no pyplot: nothing global, safe in task threads, as `neo_automation.reports.charts`
 does) and embedded as `data:image/png;base64,...`, which the Prefect UI shows in markdown
 artifacts (it strips inline SVG). Percent charts share a 0-100 scale, so hosts compare at a
@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from neo_automation.fleet.view import HostRow, fleet_summary
 
-WIDTH_PX, HEIGHT_PX, DPI = 120, 24, 100
+WIDTH_PX, HEIGHT_PX, DPI = 160, 32, 100
 #: The trends drawn per host: metric name and column title.
 TREND_COLUMNS = (("system.cpu.percent", "CPU 24 h"), ("system.memory.percent", "memory 24 h"))
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")

@@ -4,8 +4,8 @@ Pure functions, no Prefect: `SystemReader` serves the collection flow's task and
 low-overhead `automation metrics monitor` loop (`neo_automation.metrics.monitor`).
 
 Every sample carries the `host` label (`AUTOMATION_HOST`, default the hostname), so that many
-machines share one store as separate series. What changes quickly (CPU, memory in use, load)
-is read at every reading; the rest (sizes, swap, disks, I/O and network counters, processes,
+machines share one store as separate series. What changes quickly (CPU, memory, load) is
+read at every reading; the rest (CPU count, swap, disks, I/O and network counters, processes,
 uptime) at most every `slow_seconds` (0, the default: every reading), which keeps a 1 Hz
 monitor cheap; rates then cover the longer interval, which is still a real one.
 
@@ -168,8 +168,9 @@ class SystemReader:
     def read(self) -> list[Sample]:
         """One reading, all samples stamped with the same time and labelled with the host.
 
-        Every reading has CPU (overall and per core), memory in use and load; the slowly
-        changing metrics come with the first reading and then at most every `slow_seconds`.
+        Every reading has CPU (overall and per core), memory and load (one psutil call each);
+        the slowly changing metrics come with the first reading and then at most every
+        `slow_seconds`.
         """
         cores = self._cpu_percents()
         ts = time.time()
@@ -180,6 +181,7 @@ class SystemReader:
             ("system.cpu.percent", cores[0], host),
             *(("system.cpu.core_percent", pct, {HOST: self.host, "core": str(i)})
               for i, pct in enumerate(cores[1:])),
+            ("system.memory.total_bytes", mem.total, host),
             ("system.memory.used_bytes", mem.used, host),
             ("system.memory.available_bytes", mem.available, host),
             ("system.memory.percent", mem.percent, host),
@@ -193,7 +195,6 @@ class SystemReader:
         if now - self._slow_at >= self.slow_seconds - MIN_INTERVAL:
             self._slow_at = now
             values.append(("system.cpu.count", len(cores) - 1, host))
-            values.append(("system.memory.total_bytes", mem.total, host))
             values += self._slow_values(ts)
         # Built directly (not via make_samples): every name above is declared in METRICS.
         return [Sample(name, float(v), labels, ts, SOURCE) for name, v, labels in values]

@@ -128,7 +128,7 @@ def test_the_fleet_artifact_has_one_row_per_host_with_sparklines(store: MetricSt
 
 def test_sparkline_and_escaping() -> None:
     png = sparkline_png([(0.0, 10.0), (60.0, 120.0)])
-    assert png.startswith(b"\x89PNG") and int.from_bytes(png[16:20], "big") == 120
+    assert png.startswith(b"\x89PNG") and int.from_bytes(png[16:20], "big") == 160
     with pytest.raises(ValueError, match="at least one point"):
         sparkline_png([])
     assert md("a_b|c*d") == r"a\_b\|c\*d"

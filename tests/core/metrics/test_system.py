@@ -288,7 +288,8 @@ def test_slow_metrics_come_with_the_first_reading_then_every_slow_seconds() -> N
     reader = SystemReader(prime_seconds=MIN_INTERVAL, slow_seconds=0.5)
     first = by_name(reader.read())
     second = by_name(reader.read())  # 0.1 s later
-    fast = {"system.cpu.percent", "system.cpu.core_percent", "system.memory.used_bytes",
+    fast = {"system.cpu.percent", "system.cpu.core_percent", "system.memory.total_bytes",
+            "system.memory.used_bytes",
             "system.memory.available_bytes", "system.memory.percent", "system.load.avg_1m",
             "system.load.avg_5m", "system.load.avg_15m"}
     assert set(second) == fast
