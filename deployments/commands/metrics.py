@@ -5,14 +5,24 @@ readings are `neo_automation.metrics` (monitor, system), reports and alerts are 
 Every `automation` command imports this module (deployments/cli.py registers all groups), so
 each handler imports its own dependencies (SQLAlchemy, psutil, Prefect) when it runs: loading
 them here would slow down every other command.
+
+`metrics monitor` is the per-host agent: its samples carry the `host` label, it checks every
+known host for silence once a minute, and it never imports Prefect itself: an alert that must
+emit events and notify is handed to a short-lived child process (`python -m
+deployments.commands.metrics dispatch`), so the agent keeps its small footprint for days.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import gc
 import json
+import logging
+import math
 import os
 import signal
+import subprocess  # nosec B404 - runs this interpreter on this module, fixed arguments
 import sys
 import threading
 import time
@@ -25,6 +35,15 @@ from neo_automation.settings import Settings, load_settings
 
 CATEGORIES = ("system", "application", "project", "custom", "all")
 FORMATS = ("markdown", "json", "html")
+#: The monitor checks every known host for silence this often (seconds).
+HOST_CHECK_SECONDS = 60.0
+#: The monitor reads the slowly changing system metrics (swap, disks, I/O and network
+#: counters, processes) this often (seconds); CPU, memory and load at every reading.
+SLOW_SECONDS = 10.0
+#: Transitions that emit a Prefect event or notify (pending and back-to-ok only log).
+_DISPATCHED = ("firing", "repeat", "resolved")
+
+log = logging.getLogger("automation.alerts")
 
 
 def register(groups: Any) -> None:
@@ -169,13 +188,59 @@ def collect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dispatch_transitions(settings: Any, rules: Any, transitions: Any) -> None:
-    """Events and notifications of the monitor's alert transitions (the Prefect layer)."""
-    # Prefect costs about 1 s and its memory: the monitor imports it only once an alert
-    # changes state.
+class _Dispatcher:
+    """Hands the monitor's alert transitions to a child process that imports Prefect.
+
+    Prefect costs about 1 s of CPU and 60 MB to import: the monitor would carry them for
+    days after its first alert. The child (`python -m deployments.commands.metrics dispatch`)
+    gets the rules and transitions as JSON on stdin, emits the events and notifies through the
+    outbox, and exits; the monitor does not wait for it (a child still running is waited
+    for at exit). Pending and back-to-ok moves are only logged, as the flow's are.
+    """
+
+    def __init__(self) -> None:
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def __call__(self, settings: Any, rules: Any, transitions: Any) -> None:
+        for t in transitions:
+            if t.to_status not in _DISPATCHED:
+                log.info("alert %s %s: %s -> %s", t.rule, t.series, t.from_status, t.to_status)
+        wanted = [t for t in transitions if t.to_status in _DISPATCHED]
+        self.children = [c for c in self.children if c.poll() is None]
+        if not wanted:
+            return
+        payload = json.dumps({"rules": [r.model_dump() for r in rules],
+                              "transitions": [dataclasses.asdict(t) for t in wanted]})
+        child = subprocess.Popen(  # noqa: S603 - this interpreter, this module, no shell
+            [sys.executable, "-m", "deployments.commands.metrics", "dispatch"],
+            stdin=subprocess.PIPE, cwd=str(Path(__file__).resolve().parents[2]))
+        if child.stdin is not None:  # always, with stdin=PIPE
+            child.stdin.write(payload.encode())
+            child.stdin.close()
+        self.children.append(child)
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Wait for the children still running (the monitor is stopping)."""
+        for child in self.children:
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                print(f"warning: alert dispatch {child.pid} still running after {timeout:g} s",
+                      file=sys.stderr)
+
+
+def _dispatch_main() -> int:
+    """The dispatch child: rules and transitions from stdin to events and notifications."""
+    # Imported here: only this child process pays for Prefect (see _Dispatcher).
+    from neo_automation.alerts.evaluate import Transition
+    from neo_automation.alerts.rules import AlertRule
     from tasks.alerting import dispatch_transitions
 
-    dispatch_transitions(settings, rules, transitions)
+    data = json.loads(sys.stdin.read())
+    rules = [AlertRule.model_validate(r) for r in data["rules"]]
+    transitions = [Transition(**t) for t in data["transitions"]]
+    dispatch_transitions(load_settings(), rules, transitions)
+    return 0
 
 
 def monitor(args: argparse.Namespace) -> int:
@@ -183,6 +248,8 @@ def monitor(args: argparse.Namespace) -> int:
     settings = _ready(load_settings())
     # Imported when run: see the module docstring.
     from neo_automation.alerts.watcher import RulesWatcher
+    from neo_automation.fleet.hosts import silence_checks
+    from neo_automation.fleet.inputs import last_seen
     from neo_automation.metrics.monitor import run_monitor
     from neo_automation.metrics.system import METRICS, SystemReader
     from neo_automation.store.metric_store import MetricStore
@@ -194,27 +261,39 @@ def monitor(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    dispatch = _Dispatcher()
     with MetricStore(settings.metrics_url) as store:
         store.declare(METRICS)
-        rules = RulesWatcher(settings, store, dispatch=_dispatch_transitions)
+        rules = RulesWatcher(settings, store, dispatch=dispatch)
+        checked = [-math.inf]
 
         def flush(batch: Any) -> None:
             store.write(batch)
-            rules.evaluate(batch)
+            now = time.time()
+            checks = []
+            if now - checked[0] >= HOST_CHECK_SECONDS:
+                checked[0] = now
+                checks = silence_checks(last_seen(store, now), now, settings.host_silent_seconds)
+            rules.evaluate([*batch, *checks])
 
-        taken = run_monitor(
-            SystemReader(prime_seconds=min(args.interval, 1.0)), args.interval, flush,
-            count=args.count, stop=stop, on_sample=None if args.quiet else _print_sample,
-        )
+        reader = SystemReader(prime_seconds=min(args.interval, 1.0), host=settings.host_name,
+                              slow_seconds=SLOW_SECONDS if args.interval < SLOW_SECONDS else 0.0)
+        # Everything imported and set up so far lives as long as the loop: frozen, the
+        # garbage collector no longer walks it at each full collection.
+        gc.freeze()
+        taken = run_monitor(reader, args.interval, flush, count=args.count, stop=stop,
+                            on_sample=None if args.quiet else _print_sample)
+    dispatch.wait()
     if not args.quiet:
         print(f"stopped after {taken} sample(s)", file=sys.stderr)
     return 0
 
 
 def _print_sample(samples: list[Any], taken: int) -> None:
-    values = {s.name: s.value for s in samples if not s.labels}
+    values = {s.name: s.value for s in samples if len(s.labels) == 1}  # the host label only
     disks = [s for s in samples if s.name == "system.disk.percent"]
-    disk = " ".join(f"{s.labels['mountpoint']} {s.value:.0f}%" for s in disks)
+    # Disks come with the slow readings only (SLOW_SECONDS): the others print none.
+    disk = " ".join(f"{s.labels['mountpoint']} {s.value:.0f}%" for s in disks) or "-"
     print(
         f"{time.strftime('%H:%M:%S')} #{taken} cpu {values.get('system.cpu.percent', 0):.1f}% "
         f"mem {values.get('system.memory.percent', 0):.1f}% disk {disk} "
@@ -312,3 +391,12 @@ def collectors(args: argparse.Namespace) -> int:
         for p in problems:
             print(f"error: {p}", file=sys.stderr)
     return 2 if problems else 0
+
+
+if __name__ == "__main__":
+    # `python -m deployments.commands.metrics dispatch`: the monitor's alert child process.
+    if sys.argv[1:] != ["dispatch"]:
+        print("usage: python -m deployments.commands.metrics dispatch < transitions.json",
+              file=sys.stderr)
+        sys.exit(2)
+    sys.exit(_dispatch_main())

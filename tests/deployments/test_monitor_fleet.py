@@ -1,0 +1,66 @@
+"""`automation metrics monitor` as a per-host agent: host label, host-silent, no Prefect inside.
+
+The monitor runs as a real process on a real store; an alert that must notify is handed to the
+dispatch child, which writes it through the file channel (the archive under the data dir).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import ROOT
+
+from neo_automation.alerts.state import alert_history
+from neo_automation.metrics import Sample
+from neo_automation.store.metric_store import MetricStore
+
+#: Runs the CLI in this process and reports which heavy packages it imported.
+PROBE = ("import sys, deployments.cli as c; rc = c.main(sys.argv[1:]); "
+         "print('heavy:', sorted(m for m in ('prefect', 'matplotlib', 'scipy', 'jax') "
+         "if m in sys.modules)); sys.exit(rc)")
+
+
+def test_the_agent_labels_its_host_and_fires_host_silent_for_another(
+    cli_env: dict[str, str],
+) -> None:
+    data = Path(cli_env["AUTOMATION_DATA_DIR"])
+    url = f"sqlite:///{data / 'metrics.db'}"
+    started = time.time()
+    with MetricStore(url) as store:
+        store.write([Sample("system.cpu.percent", 3.0, {"host": "db-9"}, started - 900,
+                            "system")])
+    env = {**cli_env, "AUTOMATION_HOST": "edge-7", "AUTOMATION_HOST_SILENT_SECONDS": "300"}
+    proc = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "-c", PROBE, "metrics", "monitor", "--interval", "0.2", "--count", "3",
+         "--quiet"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "heavy: []" in proc.stdout  # the dispatch child imported Prefect, not the agent
+
+    with MetricStore(url) as store:
+        hosts = {labels.get("host") for _, _, labels, _, _ in store.latest("system.")}
+        history = alert_history(store, started - 1, time.time() + 1)
+    assert hosts == {"edge-7", "db-9"}
+    silent = [(h["labels"], h["to_status"]) for h in history if h["rule"] == "host-silent"]
+    assert silent == [({"host": "db-9"}, "firing")]
+    # The child delivered it: the file channel's archive holds the message naming the host.
+    written = "\n".join(p.read_text(errors="replace") for p in (data / "alerts").rglob("*")
+                        if p.is_file())
+    assert "host-silent FIRING on host db-9" in written
+
+
+def test_a_pending_alert_imports_nothing_heavy(cli_env: dict[str, str], tmp_path: Path) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text("rules:\n  - {name: busy, metric: system.cpu.percent, comparison: '>=', "
+                     "threshold: 0, for_seconds: 3600}\n")
+    env = {**cli_env, "AUTOMATION_ALERT_RULES": str(rules)}
+    proc = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "-c", PROBE, "metrics", "monitor", "--interval", "0.2", "--count", "2",
+         "--quiet"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "heavy: []" in proc.stdout
+    with MetricStore(f"sqlite:///{Path(cli_env['AUTOMATION_DATA_DIR']) / 'metrics.db'}") as st:
+        moves = [h["to_status"] for h in alert_history(st, 0, time.time() + 1)]
+    assert moves == ["pending"]
