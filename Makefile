@@ -21,6 +21,7 @@ stop:
 
 test: $(VENV)/.test.stamp
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy neo_automation flows tasks blocks deployments
 	$(BIN)/python -m pytest
 
