@@ -127,14 +127,17 @@ def create_tables(engine: Engine) -> None:
         SQLAlchemyError: a table is still missing after a second try.
     """
     inspector = sa.inspect(engine)
-    if set(metadata.tables) <= {*inspector.get_table_names(), *inspector.get_view_names()}:
-        _unique_samples_key(engine)
-        return
-    try:
-        metadata.create_all(engine)
-    except SQLAlchemyError:
-        metadata.create_all(engine)  # checkfirst again: another process created it meanwhile
-    _unique_samples_key(engine)
+    views = set(inspector.get_view_names())
+    if not set(metadata.tables) <= {*inspector.get_table_names(), *views}:
+        try:
+            metadata.create_all(engine)
+        except SQLAlchemyError:
+            metadata.create_all(engine)  # checkfirst again: another process created it meanwhile
+    if "samples" not in views:
+        try:
+            _unique_samples_key(engine)
+        except SQLAlchemyError:
+            _unique_samples_key(engine)  # looks again: another process added it meanwhile
 
 
 def open_engine(url: str, budget: RetryBudget | None = None) -> Engine:
