@@ -121,7 +121,7 @@ def validate(settings: Any) -> list[str]:
     # the checkers, Prefect included, load only for --validate (see the top of the module)
     from deployments.catalog import catalog_path, read_catalog
     from neo_automation.alerts.rules import load_rules
-    from neo_automation.channels.env import channels_from_env
+    from neo_automation.channels.env import channels_from_env, server_problems
     from neo_automation.metrics.collectors import custom_collectors
     from neo_automation.reports.templates import template_dirs
     from neo_automation.reports.validation import validate_templates
@@ -140,9 +140,11 @@ def validate(settings: Any) -> list[str]:
         problems.append(str(exc))
     problems.extend(custom_problems)
     try:
-        channels_from_env(os.environ)
+        channels = channels_from_env(os.environ)
     except ConfigError as exc:
         problems.extend(p.strip() for p in str(exc).split("; "))
+    else:  # an address that needs SMTPUTF8: ask the SMTP server now, not at the first report
+        problems.extend(server_problems(channels))
     try:
         problems.extend(validate_templates(template_dirs(settings.templates_dir)))
     except ConfigError as exc:

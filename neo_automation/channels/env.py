@@ -204,8 +204,9 @@ def _email_from_env(value: Callable[..., str], problems: list[str]) -> EmailConf
             f"EMAIL_TO={value('EMAIL_TO')!r} is not accepted: expected addresses such as "
             "ops@example.com separated by commas"
         )
-    elif wrong := [p for p in (check_address(r) for r in recipients) if p]:
-        problems.append(f"EMAIL_TO is not accepted: {'; '.join(wrong)}")
+    else:
+        problems.extend(f"EMAIL_TO is not accepted: {p}"
+                        for p in (check_address(r) for r in recipients) if p)
     if len(problems) > before:
         return None
     try:
