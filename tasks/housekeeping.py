@@ -7,18 +7,22 @@ the `housekeeping` markdown artifact.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
+from neo_automation.delivery.report_archive import prune_archive
 from neo_automation.housekeeping import (
     delete_old_files,
     format_housekeeping_report,
     prune_metric_store,
     rotate_log_files,
 )
+from neo_automation.settings import load_settings
+from neo_automation.store.metric_store import MetricStore
 
 #: The stable artifact key of the summary in the Prefect UI.
 REPORT_KEY = "housekeeping"
@@ -32,8 +36,13 @@ def rotate_logs(log_dir: str, max_bytes: int, keep: int) -> dict[str, Any]:
 
 @task(name="expire-reports", retries=1, retry_delay_seconds=[5])
 def expire_reports(report_dir: str, retention_days: float) -> dict[str, Any]:
-    """Delete archived reports older than the retention period."""
-    return delete_old_files(Path(report_dir), retention_days).as_dict()
+    """Delete archived reports older than the retention period: files and the store's archive."""
+    cleanup = delete_old_files(Path(report_dir), retention_days)
+    with MetricStore(load_settings().metrics_url) as store:
+        removed, freed = prune_archive(store, time.time() - retention_days * 86400)
+    cleanup.removed += [f"store:{name}" for name in removed]
+    cleanup.bytes_freed += freed
+    return cleanup.as_dict()
 
 
 @task(name="prune-metric-samples", retries=2, retry_delay_seconds=[5, 30])

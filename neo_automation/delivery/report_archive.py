@@ -170,3 +170,22 @@ def archived_reports(store: MetricStore, report_key: str | None = None) -> list[
     for entry in out.values():
         entry["parts"].sort()
     return sorted(out.values(), key=lambda e: (-e["archived_at"], e["report_key"], e["period"]))
+
+
+def prune_archive(store: MetricStore, older_than: float) -> tuple[list[str], int]:
+    """Delete the archived reports last archived before `older_than` (housekeeping).
+
+    Args:
+        store: The metrics store.
+        older_than: Unix seconds; a report and period archived before then is deleted whole.
+
+    Returns:
+        The deleted ``<report_key>/<period>`` names, sorted, and the bytes they held.
+    """
+    t = report_archive_table.c
+    old = sa.select(t.report_key, t.period, sa.func.sum(sa.func.length(t.content))).where(
+        t.archived_at < older_than).group_by(t.report_key, t.period)
+    with store.transaction() as conn:
+        found = [(row[0], row[1], int(row[2] or 0)) for row in conn.execute(old)]
+        conn.execute(sa.delete(report_archive_table).where(t.archived_at < older_than))
+    return sorted(f"{key}/{period}" for key, period, _size in found), sum(s for *_, s in found)

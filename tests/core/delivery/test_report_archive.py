@@ -23,6 +23,7 @@ from neo_automation.delivery.outbox import next_due, outbox_entries
 from neo_automation.delivery.report_archive import (
     archived_reports,
     make_part,
+    prune_archive,
     read_report,
     store_report,
 )
@@ -123,3 +124,14 @@ def test_the_reports_flow_parts(tmp_path: Path) -> None:
     assert parts["png:cpu_memory"].filename == "2025-06-02_2025-06-01-cpu-memory.png"
     assert json.loads(parts["slack"].content) == {"blocks": [{"type": "header"}]}
     assert parts["slack"].filename == "2025-06-02_2025-06-01.slack.json"
+
+
+def test_housekeeping_prunes_old_reports(shared_store: MetricStore) -> None:
+    store_report(shared_store, "daily-report", "2025-05-01",
+                 {"png:cpu": make_part("png", "old.png", PNG)}, now=T0 - 40 * 86400)
+    store_report(shared_store, "daily-report", "2025-06-01",
+                 {"markdown": make_part("markdown", "new.md", "new")}, now=T0)
+    assert prune_archive(shared_store, T0 - 30 * 86400) == (["daily-report/2025-05-01"],
+                                                             len(PNG))
+    assert [e["period"] for e in archived_reports(shared_store)] == ["2025-06-01"]
+    assert prune_archive(shared_store, T0 - 30 * 86400) == ([], 0)
