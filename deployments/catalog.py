@@ -35,7 +35,6 @@ modules share `parse_text` and `validate_document` so an edit is validated exact
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,10 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+# where the catalog is (Prefect-free, for `health`); re-exported for the commands
+from deployments.catalog_check import catalog_path as catalog_path
+from deployments.catalog_check import catalog_source as catalog_source
+from deployments.catalog_check import fingerprint, store_verdict
 from deployments.catalog_fields import (
     QUEUE_PRIORITIES,
     check_concurrency_limit,
@@ -57,7 +60,7 @@ from deployments.catalog_fields import (
     plain,
 )
 from neo_automation.errors import ConfigError
-from neo_automation.settings import load_settings
+from neo_automation.settings import Settings
 
 #: A job's name: lowercase letters, digits, - or _.
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -152,14 +155,6 @@ class Catalog:
         raise ConfigError(f"no job named {name!r} in {self.path} (known jobs: {known})")
 
 
-def catalog_path() -> Path:
-    """The catalog file: `AUTOMATION_CATALOG` if set, else `prefect.yaml` in the project root."""
-    override = os.environ.get("AUTOMATION_CATALOG")
-    if override:
-        return Path(override).expanduser().resolve()
-    return load_settings().root / "prefect.yaml"
-
-
 def round_trip_yaml() -> YAML:
     """ruamel in round-trip mode, in the catalog's style (comments and quotes kept)."""
     yaml = YAML()
@@ -208,6 +203,19 @@ def read_catalog(path: Path, *, skip_broken: bool = False) -> Catalog:
     """
     path = Path(path)
     return validate_document(read_yaml(path), path, skip_broken=skip_broken)
+
+
+def read_and_record(path: Path, settings: Settings) -> Catalog:
+    """`read_catalog(path, skip_broken=True)`, its verdict stored for `automation health`.
+
+    See `deployments.catalog_check`: health reuses the verdict while the catalog and its flow
+    files are unchanged, instead of importing Prefect to validate them again.
+    """
+    digest = fingerprint(path)
+    catalog = read_catalog(path, skip_broken=True)
+    store_verdict(settings, path, digest, len(catalog.entries),
+                  {p.name or f"#{p.index + 1}": p.message for p in catalog.problems})
+    return catalog
 
 
 def load_catalog(path: Path) -> list[CatalogEntry]:

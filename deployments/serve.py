@@ -36,17 +36,26 @@ from prefect.runner import Runner
 from prefect.schedules import Cron
 from pydantic import TypeAdapter
 
-from deployments.catalog import Catalog, CatalogEntry, catalog_path, read_catalog
+from deployments.catalog import (
+    Catalog,
+    CatalogEntry,
+    catalog_path,
+    read_and_record,
+    read_catalog,
+)
 from deployments.logging_setup import setup_logging
 from deployments.stack_state import serve_report_file
 from neo_automation.files import atomic_write_text
-from neo_automation.settings import load_settings
+from neo_automation.settings import Settings, load_settings
 
 log = logging.getLogger("automation.serve")
 
 #: How many flow runs this one process executes at once (Prefect's default is 5): two cores
 #: run four subprocess flow runs without starving the server.
 RUN_LIMIT = 4
+#: Seconds between serve's queries for runs to start (Prefect's default is 10): a run started
+#: from the UI, `tasks run` or `automation start`'s first collection begins within this.
+POLL_SECONDS = 5
 
 
 @dataclass
@@ -81,7 +90,8 @@ def prepare_jobs(catalog: Catalog, timezone: str) -> list[ServedJob]:
         ScriptError, MissingFlowError: a flow that cannot be loaded (see `prepare_catalog`).
     """
     triggers_of: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
-    return [_prepare(catalog.path.parent, entry, timezone, triggers_of)
+    loaded: dict[str, Flow[..., Any]] = {}
+    return [_prepare(catalog.path.parent, entry, timezone, triggers_of, loaded)
             for entry in catalog.entries]
 
 
@@ -91,10 +101,11 @@ def prepare_catalog(catalog: Catalog, timezone: str) -> Prepared:
     The catalog's own broken entries (read with `skip_broken=True`) are listed first.
     """
     triggers_of: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
+    loaded: dict[str, Flow[..., Any]] = {}
     out = Prepared(not_served=[{"name": p.name, "problem": p.message} for p in catalog.problems])
     for entry in catalog.entries:
         try:
-            out.jobs.append(_prepare(catalog.path.parent, entry, timezone, triggers_of))
+            out.jobs.append(_prepare(catalog.path.parent, entry, timezone, triggers_of, loaded))
         # a flow file that fails to import, names no flow, or a schedule/trigger that
         # Prefect's models refuse (pydantic's ValidationError is a ValueError)
         except (ScriptError, MissingFlowError, ValueError) as exc:
@@ -104,9 +115,18 @@ def prepare_catalog(catalog: Catalog, timezone: str) -> Prepared:
 
 
 def _prepare(root: Path, entry: CatalogEntry, timezone: str,
-             triggers_of: TypeAdapter[Any]) -> ServedJob:
-    """One entry's flow (with the catalog's time limit) and its `Runner.add_flow` options."""
-    flow: Flow[..., Any] = load_flow_from_entrypoint(str(root / entry.entrypoint))
+             triggers_of: TypeAdapter[Any], loaded: dict[str, Flow[..., Any]]) -> ServedJob:
+    """One entry's flow (with the catalog's time limit) and its `Runner.add_flow` options.
+
+    `loaded` holds the flows already loaded, by entrypoint: each flow file is loaded once.
+    Prefect loads a file whose module name is taken under a private name
+    (`__prefect_loader_<hash>__`, prefect/utilities/importtools.py), which the run's spawned
+    subprocess cannot import back, so a second job of the same flow (system-sampling after
+    daily-metrics-collection, the weekly and monthly reports) crashed on every run.
+    """
+    if entry.entrypoint not in loaded:
+        loaded[entry.entrypoint] = load_flow_from_entrypoint(str(root / entry.entrypoint))
+    flow: Flow[..., Any] = loaded[entry.entrypoint]
     if entry.timeout_seconds:
         flow = flow.with_options(timeout_seconds=entry.timeout_seconds)
     schedules = [
@@ -156,7 +176,7 @@ def ensure_concurrency_limits(limits: dict[str, int]) -> None:
 
 
 def build_runner(
-    path: Path, timezone: str, limit: int = RUN_LIMIT
+    path: Path, timezone: str, limit: int = RUN_LIMIT, settings: Settings | None = None
 ) -> tuple[Any, list[ServedJob], list[dict[str, str | None]]]:
     """A Runner with every good catalog job registered (this creates the deployments).
 
@@ -164,6 +184,8 @@ def build_runner(
         path: the catalog file.
         timezone: AUTOMATION_TIMEZONE.
         limit: flow runs executed at once.
+        settings: when given, the catalog's verdict is stored for `automation health`
+            (`deployments.catalog.read_and_record`).
 
     Returns:
         The runner (not yet started), the jobs it serves, and the jobs left out, each with
@@ -172,11 +194,13 @@ def build_runner(
     Raises:
         ConfigError: the file is no catalog at all (see `read_catalog`).
     """
-    catalog = read_catalog(path, skip_broken=True)
+    catalog = (read_and_record(path, settings) if settings is not None
+               else read_catalog(path, skip_broken=True))
     prepared = prepare_catalog(catalog, timezone)
     if catalog.concurrency_limits:
         ensure_concurrency_limits(catalog.concurrency_limits)
-    runner = Runner(name="automation-serve", limit=limit, pause_on_shutdown=False)
+    runner = Runner(name="automation-serve", limit=limit, pause_on_shutdown=False,
+                    query_seconds=POLL_SECONDS)
     served = []
     for job in prepared.jobs:
         try:
@@ -208,7 +232,7 @@ def main() -> int:
     settings = load_settings()
     setup_logging(settings, "serve")
     path = catalog_path()
-    runner, jobs, not_served = build_runner(path, settings.timezone)
+    runner, jobs, not_served = build_runner(path, settings.timezone, settings=settings)
     write_serve_report(serve_report_file(settings), path, jobs, not_served)
     log.info("serving %d deployments from %s (schedules in %s by default)%s",
              len(jobs), path, settings.timezone,

@@ -2,7 +2,9 @@
 
 `automation start` runs this module as a detached process (`python -m deployments.supervisor`).
 It starts each service (the Prefect server unless one already answers, then the `serve`
-process of the catalog), restarts one that dies with exponential backoff, counts and logs every
+process of the catalog), starts one run of `system-sampling` as soon as serve has created its
+deployments (so fresh metrics exist within seconds, not at the next 5-minute tick), restarts
+one that dies with exponential backoff, counts and logs every
 restart, and on SIGTERM or SIGINT stops its children gracefully (SIGTERM, wait, SIGKILL) and
 removes its pid and state files. Its state (pids, start times, restarts) is written to
 `<data dir>/run/state.json` for `automation status`.
@@ -22,8 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from deployments.logging_setup import setup_logging
+from deployments.rest_api import ApiError, create_run, deployment_id
 from deployments.runtime import prefect_env
-from deployments.stack_state import pid_file, run_dir, serve_report_file, state_file
+from deployments.stack_state import (
+    pid_file,
+    read_serve_report,
+    run_dir,
+    serve_report_file,
+    state_file,
+)
 from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings, load_settings
 
@@ -31,6 +40,11 @@ log = logging.getLogger("automation.manager")
 
 STOP_GRACE_SECONDS = 15.0
 MAX_BACKOFF_SECONDS = 60.0
+#: The job run once as soon as serve is up, so that `automation health` does not wait for the
+#: clock (up to 5 minutes) to see fresh metrics: flow name and deployment name.
+FIRST_COLLECTION = ("metrics-collection", "system-sampling")
+#: How long after serve started the supervisor keeps trying to start that first run.
+FIRST_COLLECTION_GIVE_UP_SECONDS = 180.0
 
 
 @dataclass
@@ -101,6 +115,9 @@ class Supervisor:
         self.reload_requested = False
         self.started = time.time()
         self.env = {**os.environ, **prefect_env(settings)}
+        #: monotonic time until which the first collection run is still to be started
+        self.first_run_until: float | None = None
+        self.next_first_try = 0.0
 
     def start(self, svc: Service) -> None:
         """Start `svc`, its output appended to its log file."""
@@ -144,9 +161,12 @@ class Supervisor:
             if self.stopping:
                 break
             self.start(svc)
+            if svc.name == "serve":
+                self.first_run_until = time.monotonic() + FIRST_COLLECTION_GIVE_UP_SECONDS
             self.write_state()
         self.write_state()
         while not self.stopping:
+            self.start_first_collection()
             if self.reload_requested:
                 self.reload_requested = False
                 self.reload_catalog()
@@ -177,6 +197,40 @@ class Supervisor:
             time.sleep(0.5)
         self.shutdown()
         return 0
+
+    def start_first_collection(self) -> None:
+        """Once serve has created its deployments, start one run of FIRST_COLLECTION.
+
+        Called from the main loop (it never blocks it for more than one API call); gives up,
+        with a log line, when the job is not served or serve is not up in time.
+        """
+        if self.first_run_until is None or time.monotonic() < self.next_first_try:
+            return
+        self.next_first_try = time.monotonic() + 1.0
+        serve = next((svc for svc in self.services if svc.name == "serve"), None)
+        report = read_serve_report(self.settings)
+        if time.monotonic() > self.first_run_until or serve is None:
+            log.warning("first collection not started: serve did not report in time")
+            self.first_run_until = None
+            return
+        if report.get("time", 0) < serve.started:
+            return  # serve has not created its deployments yet
+        flow_name, job = FIRST_COLLECTION
+        if job not in report.get("served", []):
+            log.info("no %s job served: the first collection waits for the schedules", job)
+            self.first_run_until = None
+            return
+        try:
+            deployment = deployment_id(self.settings.api_url, flow_name, job)
+            if deployment is None:
+                return  # not created yet: try again in a second
+            run = create_run(self.settings.api_url, deployment, tags=["on-start"])
+        except ApiError as exc:  # a busy server (503) or a restart: try again in a second
+            log.info("first collection not started yet: %s", exc)
+            return
+        self.first_run_until = None
+        log.info("started %s once now (flow run %s) so that fresh metrics exist",
+                 job, run["name"])
 
     def register(self) -> None:
         """Register the blocks and automations (idempotent), in a short-lived subprocess."""

@@ -14,7 +14,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from neo_automation.alerts.evaluate import format_transition, rule_overview
 from neo_automation.errors import ConfigError
 from neo_automation.settings import Settings, load_settings
 
@@ -82,6 +81,7 @@ def _rules() -> tuple[Settings, list[Any], str]:
 def list_alerts(args: argparse.Namespace) -> int:
     """Print every rule with its state (text or `--json`)."""
     # Loaded here, not at import: see the top of the module.
+    from neo_automation.alerts.evaluate import rule_overview
     from neo_automation.alerts.state import current_states, silences
     from neo_automation.store.metric_store import MetricStore
 
@@ -105,6 +105,7 @@ def list_alerts(args: argparse.Namespace) -> int:
 def history(args: argparse.Namespace) -> int:
     """Print the alert changes since `--since` and how long each firing took to resolve."""
     # Loaded here, not at import: see the top of the module.
+    from neo_automation.alerts.evaluate import format_transition
     from neo_automation.alerts.state import alert_history, time_to_resolve
     from neo_automation.store.metric_store import MetricStore
 

@@ -6,10 +6,15 @@ job catalog (every job valid and served; each one left out is named), the metric
 is sent), fresh metrics (the dead-man's switch) and late or stuck runs.
 Exit code 0 healthy, 1 degraded, 2 down; each problem is one line with what to do.
 
+It answers in well under a second on a running stack, because it never imports Prefect: the
+Prefect checks are a few calls to its REST API (`deployments.rest_api`), and the catalog's
+validation is the one `serve` (or an earlier `health`) stored for the catalog exactly as it is
+now (`deployments.catalog_check`); only a catalog or flow file changed since is validated
+afresh, which imports Prefect (1 to 3 s). Prefect's client would also start a temporary server
+of its own when `PREFECT_API_URL` is unset: that cost 7 s per call before.
 The checks of the database, disk, channels and fresh metrics are the core's
-(`neo_automation.stack_health`); the Prefect ones are here. Both load inside the handler
-(`automation` loads every command module to build its parser; SQLAlchemy, the channels and
-Prefect cost from 0.3 to 2 s), and Prefect only when its API answers.
+(`neo_automation.stack_health`, SQLAlchemy and the channels: loaded inside `checks()`, since
+`automation` loads every command module to build its parser).
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from deployments.catalog_check import catalog_path, stored_verdict
+from deployments.rest_api import ApiError, flow_runs, pool_workers
 from deployments.stack_state import process_alive, read_serve_report, read_state, running_pid
 from neo_automation.errors import AutomationError
 from neo_automation.prefect_api import server_healthy
@@ -27,6 +35,7 @@ from neo_automation.settings import Settings, load_settings
 
 STUCK_AFTER_SECONDS = 6 * 3600.0
 WORKER_FRESH_SECONDS = 120.0
+POOL = "automation"
 
 OK, DEGRADED, DOWN = "ok", "degraded", "down"  # the same words as neo_automation.stack_health
 
@@ -54,7 +63,7 @@ def check_runner(settings: Settings) -> tuple[str, str]:
         return OK, f"serve process running (pid {serve['pid']}, restarts {serve['restarts']})"
     workers = _pool_workers(settings)
     if workers:
-        return OK, f"{workers} worker(s) of pool 'automation' polled in the last 2 minutes"
+        return OK, f"{workers} worker(s) of pool '{POOL}' polled in the last 2 minutes"
     return DEGRADED, ("no serve process and no worker polling pool 'automation': scheduled jobs "
                       "will not run; run 'automation start' or 'prefect worker start --pool "
                       "automation'")
@@ -62,11 +71,17 @@ def check_runner(settings: Settings) -> tuple[str, str]:
 
 def check_catalog(settings: Settings) -> tuple[str, str]:
     """Every job of the catalog is valid and served; each one that is not is named."""
-    from deployments.catalog import catalog_path, read_catalog  # imports Prefect: see the top
-
     path = catalog_path()
-    catalog = read_catalog(path, skip_broken=True)
-    problems = {p.name or f"#{p.index + 1}": p.message for p in catalog.problems}
+    verdict = stored_verdict(settings, path)
+    if verdict is None:
+        # changed since the last validation (or never validated): Prefect's classes check it
+        from deployments.catalog import read_and_record  # imports Prefect: see the top
+
+        catalog = read_and_record(path, settings)
+        entries = len(catalog.entries)
+        problems = {p.name or f"#{p.index + 1}": p.message for p in catalog.problems}
+    else:
+        entries, problems = int(verdict["entries"]), dict(verdict["problems"])
     report = _serve_report(settings)
     for item in report.get("not_served", []):
         problems.setdefault(item.get("name") or "?", str(item.get("problem")))
@@ -75,7 +90,7 @@ def check_catalog(settings: Settings) -> tuple[str, str]:
                           f"Fix or remove them in {path} ('automation config --validate' "
                           "checks the file; 'automation tasks remove NAME' removes a job)")
     served = f", {len(report['served'])} served" if report.get("served") is not None else ""
-    return OK, f"{len(catalog.entries)} job(s) in {path}, all valid{served}"
+    return OK, f"{entries} job(s) in {path}, all valid{served}"
 
 
 def _serve_report(settings: Settings) -> dict[str, Any]:
@@ -88,56 +103,39 @@ def _serve_report(settings: Settings) -> dict[str, Any]:
     return report
 
 
+def _epoch(stamp: str | None) -> float | None:
+    """An API timestamp (ISO 8601) as epoch seconds."""
+    return datetime.fromisoformat(stamp).timestamp() if stamp else None
+
+
 def _pool_workers(settings: Settings) -> int:
     """Workers of the `automation` pool with a heartbeat in the last WORKER_FRESH_SECONDS."""
     if not server_healthy(settings.api_url):
         return 0
-    from prefect.client.orchestration import get_client  # only with an API (see the top)
-    from prefect.exceptions import ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_work_pool("automation")
-        except ObjectNotFound:
-            return 0  # no pool: the stack serves the catalog itself
-        workers = client.read_workers_for_work_pool("automation")
+    workers = pool_workers(settings.api_url, POOL)
     now = time.time()
-    return sum(1 for w in workers
-               if w.last_heartbeat_time and now - w.last_heartbeat_time.timestamp()
-               < WORKER_FRESH_SECONDS)
+    return sum(1 for w in workers or []
+               if (beat := _epoch(w.get("last_heartbeat_time"))) is not None
+               and now - beat < WORKER_FRESH_SECONDS)
 
 
 def check_runs(settings: Settings) -> tuple[str, str]:
     """Late runs, and runs RUNNING for over STUCK_AFTER_SECONDS."""
     if not server_healthy(settings.api_url):
         return OK, "runs not checked (no API)"
-    # only with an API (see the top of the module)
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateName,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-
-    with get_client(sync_client=True) as client:
-        late = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Late"]))), limit=50)
-        running = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))),
-            limit=200)
+    late = flow_runs(settings.api_url, {"name": {"any_": ["Late"]}}, limit=50)
+    running = flow_runs(settings.api_url, {"type": {"any_": ["RUNNING"]}})
     now = time.time()
     stuck = [r for r in running
-             if r.start_time and now - r.start_time.timestamp() > STUCK_AFTER_SECONDS]
+             if (start := _epoch(r.get("start_time"))) and now - start > STUCK_AFTER_SECONDS]
     problems = []
     if late:
-        problems.append(f"{len(late)} late run(s) (e.g. {late[0].name}): is the serve process "
-                        "or a worker running?")
+        problems.append(f"{len(late)} late run(s) (e.g. {late[0]['name']}): is the serve "
+                        "process or a worker running?")
     if stuck:
         problems.append(f"{len(stuck)} run(s) RUNNING for over {STUCK_AFTER_SECONDS / 3600:.0f} h "
-                        f"(e.g. {stuck[0].name}, id {stuck[0].id}): its process may have died; "
-                        "cancel it with 'prefect flow-run cancel ID'")
+                        f"(e.g. {stuck[0]['name']}, id {stuck[0]['id']}): its process may have "
+                        "died; cancel it with 'prefect flow-run cancel ID'")
     if problems:
         return DEGRADED, "; ".join(problems)
     return OK, f"no late or stuck runs ({len(running)} running)"
@@ -167,6 +165,8 @@ def run_checks(settings: Settings) -> dict[str, dict[str, str]]:
             status, detail = check(settings)
         except AutomationError as exc:
             status, detail = DOWN if name in ("api", "database") else DEGRADED, str(exc)
+        except ApiError as exc:  # the API answered /health, then failed this question
+            status, detail = DEGRADED, f"the Prefect API failed to answer: {exc}"
         results[name] = {"status": status, "detail": " ".join(detail.split())}
     return results
 

@@ -73,9 +73,11 @@ def _check_start(settings: Settings) -> bool:
     """Validate before starting anything; True when an external server already answers."""
     ensure_writable_dir(settings.data_path, "AUTOMATION_DATA_DIR")
     ensure_writable_dir(settings.log_path, "AUTOMATION_LOG_DIR")
-    from deployments.catalog import catalog_path, read_catalog  # imports Prefect: see the top
+    from deployments.catalog import catalog_path, read_and_record, read_catalog  # Prefect: top
 
-    read_catalog(catalog_path())  # a broken catalog is refused, never half served
+    path = catalog_path()
+    read_catalog(path)  # a broken catalog is refused, never half served
+    read_and_record(path, settings)  # valid: stored for `health` (deployments.catalog_check)
     external = "PREFECT_API_URL" in os.environ
     if server_healthy(settings.api_url):
         return True

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from deployments.catalog_check import catalog_source
 from deployments.runtime import use_stack_api
 from deployments.stack_state import running_pid
 from neo_automation.errors import ConfigError
@@ -116,7 +117,7 @@ def _catalog() -> Catalog:
 def add(args: argparse.Namespace) -> int:
     """`automation tasks add`: write a run-command job into the catalog."""
     # imports Prefect (its schedule classes validate the schedule): see the top of the module
-    from deployments.catalog import NAME, catalog_path
+    from deployments.catalog import NAME
     from deployments.catalog_edit import add_entry, command_entry
     from deployments.schedules import describe, to_cron
 
@@ -141,7 +142,7 @@ def add(args: argparse.Namespace) -> int:
             raise ConfigError(str(exc)) from None
     if args.timezone is not None:
         _check_zone(args.timezone)
-    path = catalog_path()
+    path = _announce("adding", args.name)
     entry = add_entry(path, command_entry(
         args.name, command, cron,
         description=args.description, priority=args.priority, timeout_seconds=args.timeout,
@@ -168,14 +169,20 @@ def _check_zone(zone: str) -> None:
 
 def remove(args: argparse.Namespace) -> int:
     """`automation tasks remove`: take a job out of the catalog."""
-    from deployments.catalog import catalog_path  # imports Prefect: see the top of the module
-    from deployments.catalog_edit import remove_entry
+    from deployments.catalog_edit import remove_entry  # imports Prefect: see the top
 
-    path = catalog_path()
+    path = _announce("removing", args.name)
     name = remove_entry(path, args.name)
     print(f"removed {name} from {path}")
     _reload_running_stack(path)
     return 0
+
+
+def _announce(verb: str, name: str) -> Path:
+    """Name the catalog about to change, and why it is that one, before changing it."""
+    path, why = catalog_source()
+    print(f"{verb} {name} in {path} ({why})", flush=True)
+    return path
 
 
 def _reload_running_stack(path: Path) -> None:
