@@ -1,7 +1,7 @@
 """The delivery outbox: one queued entry per report (or alert) and channel, until delivered.
 
 One row per (report_key, period, channel) in the metrics store (`delivery_outbox`), holding a
-payload (the message as JSON, archived files referenced by path), a status
+payload (the message as JSON, the report's parts named in the store's report archive), a status
 (pending / delivered / skipped / failed), the number of attempts, the last error (masked),
 when to try next, and when it was delivered.
 
@@ -87,7 +87,8 @@ def enqueue(
         period: Which period of it (such as 2025-06-01).
         channel: The channel name (a key of the `channels` given to `deliver_pending`).
         payload: The message as JSON: subject, text, html, facts, data, key, created, and
-            files (format -> path of an archived file); see `message_from_payload`.
+            the report's parts: ``archive`` (names in the store's report archive) or
+            ``files`` (format -> path of a local file); see `message_from_payload`.
         now: The current Unix time (default: the clock).
 
     Returns:
