@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg import running_cluster
 from standins import PNG, HTTPStandIn, Reply, SMTPReply, SMTPStandIn, slack_config
 
 from neo_automation.delivery.archive import publish_report, report_parts
@@ -135,3 +137,32 @@ def test_housekeeping_prunes_old_reports(shared_store: MetricStore) -> None:
                                                              len(PNG))
     assert [e["period"] for e in archived_reports(shared_store)] == ["2025-06-01"]
     assert prune_archive(shared_store, T0 - 30 * 86400) == ([], 0)
+
+
+@pytest.mark.slow
+def test_hosts_on_one_postgresql_store_deliver_once(
+    receivers: tuple[HTTPStandIn, SMTPStandIn]
+) -> None:
+    """Host A archives and queues; hosts B and C deliver at the same moment: one post."""
+    web, _smtp = receivers
+    web.script.append(Reply(status=502))
+    with running_cluster() as pg, MetricStore(pg.url) as host_a:
+        outcome = publish_report(host_a, None, "daily-report", "2025-06-01",
+                                 {"markdown": "# Daily", "png": PNG},
+                                 {"slack": slack_config(web, retries=0)}, now=T0)
+        assert outcome["slack"].status == "pending"
+        results: list[list[str]] = []
+
+        def deliver() -> None:
+            with MetricStore(pg.url) as store:
+                found = deliver_pending(store, {"slack": slack_config(web)}, now=T0 + 60)
+                results.append([r.status for r in found])
+
+        hosts = [threading.Thread(target=deliver) for _ in range(2)]
+        for host in hosts:
+            host.start()
+        for host in hosts:
+            host.join(60)
+        assert sorted(results) == [[], ["delivered"]]
+        assert read_report(host_a, "daily-report", "2025-06-01")["png"].content == PNG
+    assert [r.status for r in web.received] == [502, 200]
