@@ -64,3 +64,13 @@ def test_a_pending_alert_imports_nothing_heavy(cli_env: dict[str, str], tmp_path
     with MetricStore(f"sqlite:///{Path(cli_env['AUTOMATION_DATA_DIR']) / 'metrics.db'}") as st:
         moves = [h["to_status"] for h in alert_history(st, 0, time.time() + 1)]
     assert moves == ["pending"]
+
+
+def test_a_bad_host_name_is_one_line_and_exit_2(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "AUTOMATION_HOST": "web 1"}
+    proc = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "-m", "deployments.cli", "metrics", "monitor", "--count", "1"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("automation: error: AUTOMATION_HOST='web 1' is not accepted")
+    assert len(proc.stderr.strip().splitlines()) == 1
