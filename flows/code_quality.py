@@ -18,13 +18,14 @@ import time
 from typing import Any
 
 from prefect import flow
-from prefect.concurrency.sync import concurrency
 
+from flows.limits import job_time_limit, scans_slot
 from neo_automation.scans.health import debt_samples, quality_samples
 from tasks.collection import evaluate_alerts, store_metrics
 from tasks.scans import compute_technical_debt, publish_health_summary, read_previous, scan_code
 
 
+@job_time_limit
 @flow(name="code-quality", log_prints=True)
 def code_quality(path: str | None = None) -> dict[str, Any]:
     """Scan the target's code quality and store the figures.
@@ -36,7 +37,7 @@ def code_quality(path: str | None = None) -> dict[str, Any]:
         `totals` (radon's sums, as `automation scan quality --json`), `debt`, `errors`,
         `alerts`.
     """
-    with concurrency("scans", occupy=1):
+    with scans_slot():
         previous = read_previous("project.")
         scan = scan_code(["quality", "security"], path)
     uncovered = previous.get("project.tests.uncovered_lines")

@@ -16,9 +16,11 @@ from typing import Any
 
 from prefect import flow
 
+from flows.limits import job_time_limit
 from tasks.delivery import deliver_due_entries
 
 
+@job_time_limit
 @flow(name="deliver-pending")
 def deliver_pending(window_seconds: float = 100.0) -> dict[str, Any]:
     """Deliver every due outbox entry, then each one that falls due within `window_seconds`.

@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.limits import job_time_limit
 from neo_automation.dependencies.report import summary_line, vulnerable_count
 from neo_automation.settings import load_settings
 from tasks.dependencies import (
@@ -22,6 +23,7 @@ from tasks.dependencies import (
 )
 
 
+@job_time_limit
 @flow(name="dependency-updates", log_prints=True)
 def dependency_updates(
     index_url: str | None = None,

@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.limits import job_time_limit
 from neo_automation.alerts.state import silenced_while
 from neo_automation.housekeeping import (
     LOG_KEEP,
@@ -35,6 +36,7 @@ from tasks.housekeeping import (
 SILENCES = ("disk-full",)
 
 
+@job_time_limit
 @flow(name="housekeeping", log_prints=True)
 def housekeeping(
     report_retention_days: float = REPORT_RETENTION_DAYS,

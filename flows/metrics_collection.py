@@ -15,6 +15,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.limits import job_time_limit
 from flows.project_metrics import project_metrics
 from neo_automation.metrics import MetricSpec, Sample
 from neo_automation.metrics.collectors import CollectorResult
@@ -35,6 +36,7 @@ CATEGORIES = ("system", "application", "project", "custom")
 DEFAULT_CATEGORIES = ("system", "application", "custom")
 
 
+@job_time_limit
 @flow(name="metrics-collection", log_prints=True)
 def metrics_collection(
     categories: list[str] | None = None, jax_benchmark: bool = True

@@ -15,11 +15,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.limits import job_time_limit
 from neo_automation.push import accepted_metrics, ci_samples
 from tasks.collection import store_metrics
 from tasks.ingest import publish_ingest_summary
 
 
+@job_time_limit
 @flow(name="metrics-ingest", log_prints=True)
 def metrics_ingest(samples: list[dict[str, Any]], tags: dict[str, str]) -> dict[str, Any]:
     """Store a CI run's samples with its branch and commit as labels.

@@ -29,6 +29,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.settings import PREFECT_UI_URL
 
+from flows.limits import job_time_limit
 from neo_automation.reports.benchmarks import regression_samples
 from neo_automation.reports.charts import chart_refs
 from neo_automation.reports.definitions import (
@@ -56,6 +57,7 @@ from tasks.reports import (
 )
 
 
+@job_time_limit
 @flow(name="reports")
 def reports(
     report: str = "daily_health_check",

@@ -15,10 +15,12 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import deployment
 
+from flows.limits import job_time_limit
 from neo_automation.settings import load_settings
 from tasks.commands import run_user_command
 
 
+@job_time_limit
 @flow(name="run-command", log_prints=True)
 def run_command(
     command: list[str],

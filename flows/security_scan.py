@@ -4,7 +4,8 @@ Scans the files `bandit -r .` scans at the target's root (hidden folders, `*.pyw
 configuration bandit finds (`[tool.bandit]` in pyproject.toml, a `.bandit` file) and `# nosec`;
 folders the automation excludes are listed in the summary with their file counts. Stores
 `project.security.*`, publishes a summary with the change since the previous run and a table
-of the most severe findings, and feeds the alert rules (security issues > 0).
+of the most severe findings, and feeds the alert rules (the default `security-issues` fires
+on findings at or above AUTOMATION_SECURITY_MIN_SEVERITY, default medium).
 `python flows/security_scan.py [PATH]` runs it once.
 """
 
@@ -15,13 +16,15 @@ import time
 from typing import Any
 
 from prefect import flow
-from prefect.concurrency.sync import concurrency
 
+from flows.limits import job_time_limit, scans_slot
 from neo_automation.scans.health import security_samples
+from neo_automation.settings import load_settings
 from tasks.collection import evaluate_alerts, store_metrics
 from tasks.scans import publish_health_summary, read_previous, scan_code
 
 
+@job_time_limit
 @flow(name="security-scan", log_prints=True)
 def security_scan(path: str | None = None) -> dict[str, Any]:
     """Scan the target with bandit and store the findings' totals.
@@ -32,10 +35,10 @@ def security_scan(path: str | None = None) -> dict[str, Any]:
     Returns:
         `totals` (bandit's metrics._totals), `findings` (the most severe), `errors`, `alerts`.
     """
-    with concurrency("scans", occupy=1):
+    with scans_slot():
         previous = read_previous("project.security.")
         scan = scan_code(["security"], path)
-    samples = security_samples(scan, time.time())
+    samples = security_samples(scan, time.time(), load_settings().security_min_severity)
     store_metrics(samples)
     alerts = evaluate_alerts(samples)
     worst = [

@@ -7,7 +7,10 @@ duration (as pytest counts them), each failure with its id and message, coverage
 AUTOMATION_FORCE_BRANCH_COVERAGE=1) and per-file coverage. A suite that cannot start is an error
 state with its reason, never 0 % coverage; one that ends abruptly says how many tests ran; a
 hanging suite is ended by its timeout and reported as such. CPU and memory alerts are silenced
-while the suite runs (it is expected to load the machine).
+while the suite runs (it is expected to load the machine). Every test's outcome and duration
+(pytest's JUnit XML) and the git revision go to the store's test history, and the summary
+artifact (`test-suite-summary`) shows flaky tests, newly failing tests with the run where they
+began to fail, the slowest tests and the tests getting slower, with their trend.
 `python flows/test_suite.py [PATH]` runs it once.
 """
 
@@ -18,18 +21,27 @@ import time
 from typing import Any
 
 from prefect import flow
+from prefect.runtime import flow_run
 
+from flows.limits import job_time_limit
 from neo_automation.alerts.state import silenced_while
 from neo_automation.scans.health import suite_note, suite_totals, test_samples
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 from tasks.collection import evaluate_alerts, store_metrics
-from tasks.scans import publish_health_summary, read_previous, run_tests
+from tasks.scans import (
+    history_markdown,
+    publish_health_summary,
+    read_previous,
+    record_test_history,
+    run_tests,
+)
 
 #: Alert rules this job silences while it runs.
 SILENCES = ("cpu-high", "memory-high")
 
 
+@job_time_limit
 @flow(name="test-suite", log_prints=True)
 def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict[str, Any]:
     """Run the target's test suite under coverage and store the figures.
@@ -40,15 +52,18 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
 
     Returns:
         `totals` (passed, failed, errors, skipped, xfailed, xpassed, coverage_percent,
-        branch_coverage_percent), `state`, `reason`, `failures`, `alerts`, and `result`
-        (everything `run_test_suite` reported).
+        branch_coverage_percent), `state`, `reason`, `failures`, `alerts`, `history` (the
+        recent runs' flaky, newly failing, slowest and slowing tests) and `result`
+        (everything `run_test_suite` reported, `cases` and `revision` included).
     """
     with (
         MetricStore(load_settings().metrics_url) as store,
         silenced_while(store, SILENCES, reason="test-suite running"),
     ):
         previous = read_previous("project.tests.")
+        started = time.time()
         result = run_tests(path, timeout=timeout_seconds)
+    history = record_test_history(result, str(flow_run.id or f"local-{started:.0f}"), started)
     samples = test_samples(result, time.time())
     store_metrics(samples)
     alerts = evaluate_alerts(samples)
@@ -56,10 +71,10 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
                 for f in result.get("failures", [])]
     errors = [] if not result.get("reason") else [result["reason"]]
     publish_health_summary("test-suite", "Test suite", samples, previous, errors, failures,
-                           note=suite_note(result))
+                           note=suite_note(result), appendix=history_markdown(history))
     return {"totals": suite_totals(result), "state": result["state"],
             "reason": result.get("reason"), "failures": failures, "alerts": alerts,
-            "result": result}
+            "history": history, "result": result}
 
 
 if __name__ == "__main__":
