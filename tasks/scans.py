@@ -3,7 +3,9 @@
 Each task batches a whole tree (never a task per file: a task run costs ~10 ms and several API
 calls). Scans report their progress to the UI as a Prefect progress artifact, and results go to
 the store as `project.*` metrics, to a markdown summary with the change since the previous run,
-and to a table artifact of the worst offenders.
+and to a table artifact of the worst offenders. `record-test-history` keeps a suite run's
+per-test outcomes and durations in the store and analyses the recent runs (flaky, newly failing,
+slowest and slowing tests) for the test-suite summary.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from neo_automation.reports.charts import Chart
+from neo_automation.reports.insight_charts import slow_tests_chart
+from neo_automation.reports.suite_history import analyze_test_history, format_history_markdown
+from neo_automation.reports.suite_runs import cases_from_json, read_test_runs, record_test_run
 from neo_automation.scans.debt import compute_debt
 from neo_automation.scans.engine import scan_tree
 from neo_automation.scans.health import format_health_summary, previous_values
@@ -81,6 +87,34 @@ def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any
     return result
 
 
+@task(name="record-test-history", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def record_test_history(result: dict[str, Any], run_id: str, started: float) -> dict[str, Any]:
+    """Keep the run's per-test results in the store; analyse the target's recent runs.
+
+    Args:
+        result: `run_test_suite`'s result (its `cases`, `revision` and `path`).
+        run_id: the run's id (the flow run's).
+        started: when the suite started, Unix seconds.
+
+    Returns:
+        `neo_automation.reports.suite_history.analyze_test_history` of the recent runs of
+        this target, this one included when pytest wrote its JUnit XML.
+    """
+    with MetricStore(load_settings().metrics_url) as store:
+        if result.get("cases"):
+            record_test_run(store, run_id, started, cases_from_json(result["cases"]),
+                            revision=result.get("revision"), target=result["path"])
+        runs = read_test_runs(store, time.time() + 1, target=result["path"])
+    return analyze_test_history(runs)
+
+
+def history_markdown(history: dict[str, Any]) -> str:
+    """The test-history section of the test-suite summary, with the slowing tests' chart."""
+    png = slow_tests_chart(history["slowing"])
+    uri = Chart("slow_tests", "", png).data_uri if png is not None else None
+    return format_history_markdown(history, uri)
+
+
 @task(name="read-previous-figures", cache_policy=NO_CACHE)
 def read_previous(prefix: str) -> dict[str, float]:
     """The latest stored figures under `prefix` (the previous run's), by metric name."""
@@ -92,9 +126,12 @@ def read_previous(prefix: str) -> dict[str, float]:
 def publish_health_summary(key: str, title: str, samples: list[Any],
                            previous: dict[str, float], errors: list[Any],
                            worst: list[dict[str, Any]], note: str = "",
-                           excluded: list[dict[str, Any]] | None = None) -> str:
+                           excluded: list[dict[str, Any]] | None = None,
+                           appendix: str = "") -> str:
     """The markdown summary (with changes) and the worst-offenders table, under stable keys."""
     markdown = format_health_summary(title, samples, previous, errors, note, excluded or ())
+    if appendix:  # the test-suite job's test history, after the figures
+        markdown += "\n\n" + appendix
     create_markdown_artifact(key=f"{key}-summary", markdown=markdown, description=title)
     create_table_artifact(key=f"{key}-worst", table=worst or [{"result": "nothing to report"}],
                           description=f"{title}: worst offenders")

@@ -6,7 +6,8 @@ quality, `bandit -r .`'s `metrics._totals` for security (`-c pyproject.toml` whe
 `[tool.bandit]`), pytest's summary counts and `coverage report`'s TOTAL for tests (under the
 target's own interpreter). `excluded` lists what the automation's own excludes kept from each
 tool. A progress bar is drawn while scanning in a terminal. `scan tests` exits 2 with one line
-when the target's interpreter lacks pytest or coverage.
+when the target's interpreter lacks pytest or coverage; its JSON holds every test's outcome
+and duration (`cases`, from pytest's JUnit XML) and the target's git `revision`.
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ def _tests(args: argparse.Namespace, path: Path) -> int:
             "files": cov.get("files", []), "duration": result.get("duration"),
             "tests": result.get("tests"), "interpreter": result["interpreter"],
             "ended_abruptly": result["ended_abruptly"],
+            "revision": result.get("revision"), "cases": result.get("cases"),
             "errors": [result["reason"]] if result.get("reason") else [],
         }, indent=2, default=str))
     else:

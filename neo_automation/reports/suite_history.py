@@ -17,7 +17,7 @@ Failure messages are test output: they are escaped like any untrusted text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from neo_automation.insight.history import (
@@ -28,7 +28,6 @@ from neo_automation.insight.history import (
     order_runs,
     slowest_tests,
 )
-from neo_automation.insight.junit import CaseResult
 from neo_automation.insight.series import to_seconds
 from neo_automation.reports.formats import fmt_value, iso, markdown_table
 from neo_automation.reports.suite_runs import summarize_run
@@ -167,8 +166,3 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
     """A markdown table of the rows' keys (cells escaped), or "None." without rows."""
     return markdown_table(rows, list(rows[0])) if rows else "None.\n"
 
-
-def cases_json(cases: Iterable[CaseResult]) -> list[dict[str, Any]]:
-    """One run's per-test results as JSON: `test_id`, `outcome`, `duration_s`, `message`."""
-    return [{"test_id": c.test_id, "outcome": c.outcome, "duration_s": c.duration_s,
-             "message": c.message} for c in cases]

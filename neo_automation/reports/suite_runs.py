@@ -3,8 +3,9 @@
 The test-suite job runs pytest with `--junitxml`, reads the file with
 `neo_automation.insight.junit.read_junit_xml` and records every test case of the run here
 (`record_test_run`): one row of `test_results` per (run, test) with the run's time, the git
-revision of the target when it is a git checkout (`git_revision`), the outcome (`passed`,
-`failed`, `error`, `skipped`), the duration in seconds and the first line of a failure.
+revision of the target when it is a git checkout (`neo_automation.scans.testsuite`), the
+outcome (`passed`, `failed`, `error`, `skipped`), the duration in seconds and the first line of
+a failure.
 `read_test_runs` reads the recent runs back as `neo_automation.insight.history.SuiteRun`s for
 the flaky/new-failure/slow-test analyses (`neo_automation.reports.suite_history`).
 """
@@ -12,12 +13,9 @@ the flaky/new-failure/slow-test analyses (`neo_automation.reports.suite_history`
 from __future__ import annotations
 
 import os
-
-# git with an argument list, never through a shell.
-import subprocess  # nosec B404
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -28,22 +26,6 @@ from neo_automation.store.schema import test_results_table
 
 #: Runs read back at most (the newest), enough for the trends and flaky tests.
 MAX_RUNS = 60
-
-
-def git_revision(path: str | os.PathLike[str], timeout: float = 30.0) -> str | None:
-    """The commit checked out at `path` (`git rev-parse HEAD`), or None when it is not a git
-    checkout, git is missing or has no commit yet."""
-    try:
-        # git from PATH with an argument list; the path is a directory, not shell text.
-        proc = subprocess.run(  # nosec B603 B607
-            ["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=str(path),
-            capture_output=True, text=True, timeout=timeout, check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    revision = proc.stdout.strip()
-    return revision if proc.returncode == 0 and revision else None
 
 
 def _merge(cases: Iterable[CaseResult]) -> dict[str, CaseResult]:
@@ -144,6 +126,20 @@ def read_test_runs(
             runs.setdefault(run_id, (ts, revision, []))[2].append(case)
     return [SuiteRun(run_id, ts, revision, tuple(cases))
             for run_id, (ts, revision, cases) in sorted(runs.items(), key=lambda i: i[1][0])]
+
+
+def cases_from_json(items: Iterable[Mapping[str, Any]]) -> list[CaseResult]:
+    """Test cases from their JSON form (the test-suite result's `cases`).
+
+    Args:
+        items: `{"test_id", "classname", "name", "outcome", "duration_s", "message"}` each.
+
+    Returns:
+        One `CaseResult` each; an unknown outcome reads as `error`.
+    """
+    return [CaseResult(str(c["test_id"]), str(c.get("classname", "")), str(c.get("name", "")),
+                       _outcome(str(c["outcome"])), float(c["duration_s"]), c.get("message"))
+            for c in items]
 
 
 def _outcome(text: str) -> Outcome:

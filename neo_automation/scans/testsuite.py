@@ -21,6 +21,10 @@ in ``[tool.coverage]`` are relative to it):
   a small plugin loaded with ``-p`` (:mod:`neo_automation.scans.pytest_outcomes`) that writes
   each outcome as it happens: a suite that ends abruptly (``os._exit``, a crash, a kill) is
   reported with the number of tests that ran and the test that was running.
+* Every test's outcome and duration come from pytest's own JUnit XML (``--junitxml`` into the
+  run's temporary directory, read with :func:`neo_automation.insight.junit.read_junit_xml`):
+  ``cases`` lists them for the test history, and ``revision`` is the commit checked out in the
+  project when it is a git checkout (:func:`git_revision`).
 * Coverage is reported by the target's own coverage (:mod:`neo_automation.scans.coverage_report`)
   in a second short process, also in the project directory: ``percent`` is the TOTAL of
   ``coverage report`` (lines and, when measured, branches together), ``display`` is that TOTAL
@@ -49,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from neo_automation.errors import ConfigError
+from neo_automation.insight.junit import read_junit_xml
 from neo_automation.scans import pytest_outcomes
 from neo_automation.scans.interpreter import (
     Interpreter,
@@ -63,6 +68,8 @@ from neo_automation.settings import load_settings
 ENV_GUARD = "AUTOMATION_IN_TEST_SUITE"
 DEFAULT_TIMEOUT = 1800.0
 PLUGIN_MODULE = "_automation_pytest_outcomes"
+#: pytest's JUnit XML, in the run's temporary directory.
+JUNIT_NAME = "junit.xml"
 #: Run by path under the target's interpreter (importing it here would import coverage).
 COVERAGE_SCRIPT = Path(__file__).with_name("coverage_report.py")
 _DROPPED_ENV_PREFIXES = ("PYTEST_", "COV_CORE_")
@@ -88,18 +95,21 @@ def run_test_suite(
         branch: Force branch coverage on; default: ``AUTOMATION_FORCE_BRANCH_COVERAGE``.
 
     Returns:
-        ``{"path", "state", "reason", "exit_code", "command", "duration", "wall_seconds",
-        "tests", "failures", "coverage", "output_tail", "interpreter", "missing",
-        "ended_abruptly"}``. ``state`` is ``passed``, ``failed`` (tests ran, some failed or
-        errored), ``error`` (the suite could not run or did not finish; ``reason`` says why in
+        ``{"path", "state", "reason", "exit_code", "command", "duration", "wall_seconds", "tests",
+        "failures", "coverage", "output_tail", "interpreter", "missing", "ended_abruptly", "cases",
+        "junit_problem", "revision"}``. ``state`` is ``passed``, ``failed`` (tests ran, some failed
+        or errored), ``error`` (the suite could not run or did not finish; ``reason`` says why in
         one line) or ``timed_out``. ``tests`` counts ``passed``, ``failed``, ``errors``,
-        ``skipped``, ``xfailed``, ``xpassed``, ``total`` and ``ran`` (``None`` when pytest
-        never started); ``failures`` lists ``{"id", "kind", "message"}``; ``coverage``
-        (``None`` unless the suite finished) has ``percent``, ``display``, ``precision``,
-        ``line_percent``, ``branch_percent`` (``None`` when branches were not measured),
-        ``branch`` (``measured``, ``forced``, ``source``), the statement and branch counts
-        and ``files``; ``interpreter`` is ``{"path", "source", "venv", "version",
-        "problem"}`` (``problem``: why it could not run); ``missing`` the modules it lacks.
+        ``skipped``, ``xfailed``, ``xpassed``, ``total`` and ``ran`` (``None`` when pytest never
+        started); ``failures`` lists ``{"id", "kind", "message"}``; ``coverage`` (``None`` unless
+        the suite finished) has ``percent``, ``display``, ``precision``, ``line_percent``,
+        ``branch_percent`` (``None`` when branches were not measured), ``branch`` (``measured``,
+        ``forced``, ``source``), the statement and branch counts and ``files``; ``interpreter`` is
+        ``{"path", "source", "venv", "version", "problem"}`` (``problem``: why it could not run);
+        ``missing`` the modules it lacks. ``cases`` is one ``{"test_id", "classname", "name",
+        "outcome", "duration_s", "message"}`` per test from pytest's JUnit XML (``None`` when pytest
+        wrote none: it did not start or did not finish; ``junit_problem`` then says why when the
+        file was unreadable); ``revision`` is the project's git commit, ``None`` outside git.
 
     Raises:
         ConfigError: ``path`` is not a directory, ``timeout`` is not positive, or the
@@ -109,6 +119,7 @@ def run_test_suite(
     interpreter = choose_interpreter(Path(resolved), python)
     forced = load_settings().force_branch_coverage if branch is None else branch
     result = _empty_result(resolved, interpreter)
+    result["revision"] = git_revision(resolved)
     running = [p for p in os.environ.get(ENV_GUARD, "").split(os.pathsep) if p]
     if resolved in running:
         result["reason"] = f"refusing to run the tests of {resolved} from inside that same"
@@ -158,6 +169,9 @@ def _empty_result(path: str, interpreter: Interpreter) -> dict[str, Any]:
         "interpreter": {**interpreter.describe(), "version": None, "problem": None},
         "missing": [],
         "ended_abruptly": False,
+        "cases": None,
+        "junit_problem": None,
+        "revision": None,
     }
 
 
@@ -175,13 +189,14 @@ def _execute(
     shutil.copyfile(pytest_outcomes.__file__, plugin)
     events = os.path.join(workdir, "outcomes.jsonl")
     data = os.path.join(workdir, ".coverage")
+    junit = os.path.join(workdir, JUNIT_NAME)
     env = dict(env)
     env[pytest_outcomes.ENV_FILE] = events
     env["PYTHONPATH"] = os.pathsep.join([*filter(None, [env.get("PYTHONPATH")]), workdir])
     command = [
         interpreter.path, "-m", "coverage", "run", *(["--branch"] if forced else []),
         f"--data-file={data}", "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
-        "-q", *pytest_args,
+        "-q", f"--junitxml={junit}", *pytest_args,
     ]  # fmt: skip
     result["command"] = command
     started = time.monotonic()
@@ -189,6 +204,7 @@ def _execute(
     result["wall_seconds"] = round(time.monotonic() - started, 3)
     result["output_tail"] = tail
     outcome = read_outcomes(events)
+    result["cases"], result["junit_problem"] = _read_cases(junit)
     result["tests"] = outcome.summary() if outcome.started else None
     result["failures"], result["duration"] = outcome.failures, outcome.duration
     if exit_code is None:
@@ -205,6 +221,35 @@ def _execute(
     result["coverage"], result["reason"] = _coverage(
         interpreter, result["path"], env, data, workdir, plugin, forced
     )
+
+
+def _read_cases(path: str) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """Every test case of pytest's JUnit XML, or (None, why) when there is none to read."""
+    if not os.path.exists(path):
+        return None, None  # pytest did not get to write it (did not start, or was killed)
+    try:
+        report = read_junit_xml(path)
+    except ConfigError as error:
+        return None, str(error)
+    return [{"test_id": c.test_id, "classname": c.classname, "name": c.name,
+             "outcome": c.outcome, "duration_s": c.duration_s, "message": c.message}
+            for c in report.cases], None
+
+
+def git_revision(path: str | os.PathLike[str], timeout: float = 30.0) -> str | None:
+    """The commit checked out at `path` (`git rev-parse HEAD`), or None when it is not a git
+    checkout, git is missing or the repository has no commit yet."""
+    try:
+        # git from PATH with an argument list; the path is a directory, not shell text.
+        proc = subprocess.run(  # nosec B603 B607
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=str(path),
+            capture_output=True, text=True, timeout=timeout, check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    revision = proc.stdout.strip()
+    return revision if proc.returncode == 0 and revision else None
 
 
 def _child_env(extra: Mapping[str, str] | None, guard: str) -> dict[str, str]:

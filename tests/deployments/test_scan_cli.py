@@ -117,6 +117,11 @@ def test_case_xfail_xpass_and_branch_config_through_the_cli(
     }  # fmt: skip
     assert out["coverage"]["branch"]["measured"] is False
     assert out["totals"]["branch_coverage_percent"] is None
+    # Per-test data from pytest's JUnit XML (outside git: no revision).
+    cases = {c["test_id"]: c for c in out["cases"]}
+    assert cases["tests.test_mod::test_f"]["outcome"] == "passed"
+    assert cases["tests.test_x::test_known_bug_now_fixed"]["duration_s"] >= 0
+    assert out["revision"] is None
     forced = run_cli("scan", "tests", ".", "--json", cwd=tree,
                      env=cli_env | {"AUTOMATION_FORCE_BRANCH_COVERAGE": "1"})  # fmt: skip
     coverage = json.loads(forced.stdout)["coverage"]

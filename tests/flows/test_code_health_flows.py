@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 from helpers import ROOT
 
@@ -84,3 +86,52 @@ def test_test_suite_never_runs_this_repository_from_its_own_tests(
     assert result["state"] == "error"
     assert result["totals"]["coverage_percent"] is None  # an error, never 0 %
     assert "project.tests.coverage_percent" not in latest(automation_env, "project.tests.")
+
+
+FLAKY = '''from pathlib import Path
+
+
+def test_flaky():
+    counter = Path(__file__).with_name("runs.txt")
+    runs = int(counter.read_text()) if counter.exists() else 0
+    counter.write_text(str(runs + 1))
+    assert runs != 1, "flaked on the second run"
+
+
+def test_steady():
+    assert True
+'''
+
+
+def test_test_suite_flow_keeps_the_test_history(
+    prefect_server: str, automation_env: Path, tmp_path: Path
+) -> None:
+    from prefect.artifacts import Artifact
+
+    # Imported here: a `test_suite` at module level would be collected as a test.
+    from flows.test_suite import test_suite
+
+    project = tmp_path / "flaky_project"
+    (project / "tests").mkdir(parents=True)
+    (project / "tests" / "test_flaky.py").write_text(FLAKY)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "tests"]):
+        subprocess.run([*git, *args], cwd=project, check=True, capture_output=True, timeout=60)
+    revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True,
+                              capture_output=True, text=True, timeout=60).stdout.strip()
+    states = [test_suite(str(project), timeout_seconds=120)["state"] for _ in range(2)]
+    result = test_suite(str(project), timeout_seconds=120)
+    assert states + [result["state"]] == ["passed", "failed", "passed"]
+    assert result["result"]["revision"] == revision
+    assert {c["test_id"] for c in result["result"]["cases"]} == {
+        "tests.test_flaky::test_flaky", "tests.test_flaky::test_steady"}
+    history = result["history"]
+    assert history["runs"] == 3
+    (flaky,) = history["flaky"]
+    assert (flaky["test_id"], flaky["revision"]) == ("tests.test_flaky::test_flaky", revision)
+    assert len(flaky["passed_runs"]) == 2 and len(flaky["failed_runs"]) == 1
+    assert history["new_failures"] == []  # it passed again in the latest run
+    found: Any = Artifact.get("test-suite-summary")
+    text = found.data
+    assert "## Test history (3 runs)" in text and "### Flaky" in text
+    assert f"| tests.test_flaky::test_flaky | same revision {revision[:12]} | 2 |" in text

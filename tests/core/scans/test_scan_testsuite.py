@@ -90,6 +90,24 @@ def test_failures_name_the_tests(result: dict) -> None:
     assert "assert 0.25 == 0.5" in messages and "could not be set up" in messages
 
 
+def test_every_test_case_from_pytests_junit_xml(result: dict) -> None:
+    cases = {c["test_id"]: c for c in result["cases"]}
+    assert {k: c["outcome"] for k, c in cases.items()} == {
+        "tests.test_calc::test_add": "passed",
+        "tests.test_calc::test_sign_positive": "passed",
+        "tests.test_calc::test_divide_is_wrong": "failed",
+        "tests.test_calc::test_skipped": "skipped",
+        "tests.test_calc::test_with_broken_fixture": "error",
+        "tests.test_calc::test_known_bug": "skipped",  # pytest's JUnit XML reports xfail so
+        "tests.test_calc.TestDivide::test_by_two": "passed",
+    }
+    assert all(c["duration_s"] >= 0 for c in cases.values())
+    assert "assert 0.25 == 0.5" in cases["tests.test_calc::test_divide_is_wrong"]["message"]
+    assert result["junit_problem"] is None
+    # The sample lives in this repository's checkout: the commit it is at.
+    assert re.fullmatch(r"[0-9a-f]{40}", result["revision"] or "")
+
+
 def test_total_coverage_equals_coverage_report(result: dict, reference: dict) -> None:
     coverage = result["coverage"]
     assert coverage["display"] == reference["total"]
@@ -184,6 +202,7 @@ def test_hanging_suite_is_killed_with_its_children(tmp_path: Path) -> None:
     )
     result = run_test_suite(project, timeout=10)
     assert result["state"] == "timed_out" and result["coverage"] is None
+    assert result["cases"] is None  # killed before pytest wrote its JUnit XML
     assert result["wall_seconds"] < 40
     # On a very busy machine pytest may not have reached the test within the timeout.
     text = pidfile.read_text() if pidfile.exists() else ""
