@@ -1,4 +1,4 @@
-"""What `automation start` registers on the server: channel blocks and three automations.
+"""What `automation start` registers on the server: channel blocks and four automations.
 
 - Notification blocks seeded from the environment (`automation-slack`, `automation-email`,
   `automation-webhook`): a block is created only when none of that name exists; a saved block
@@ -15,8 +15,10 @@
   `python flows/x.py`) report their failure where they were started.
 - `automation-metrics-stale`: the dead-man's switch, a proactive trigger that notifies when no
   `metrics-collection` run completed within `AUTOMATION_STALE_AFTER_SECONDS`.
-- `automation-crash-zombie-runs`: a flow run whose heartbeats stop (its process died) is marked
-  Crashed, as Prefect's docs recommend; the stack sets `PREFECT_FLOWS_HEARTBEAT_FREQUENCY`.
+- the crash policy (`deployments.crash_policy`): `automation-crash-zombie-runs` marks a flow
+  run whose heartbeats stop (its process or host died) Crashed, as Prefect's docs recommend
+  (every process that runs our flows heartbeats every 30 s, `deployments.run_env`), and
+  `automation-reschedule-crashed` schedules such a run again, up to three runs in all.
 
 Every call is idempotent: automations are upserted by name (`prefect automation create` would
 duplicate them, see shared/PREFECT_NOTES.md).
@@ -33,8 +35,8 @@ from uuid import UUID
 
 import httpx
 from prefect.automations import Automation
-from prefect.client.schemas.objects import BlockDocument, StateType
-from prefect.events.actions import ActionTypesOrUnknown, ChangeFlowRunState, SendNotification
+from prefect.client.schemas.objects import BlockDocument
+from prefect.events.actions import ActionTypesOrUnknown, SendNotification
 from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect_email import EmailServerCredentials
 from pydantic import SecretStr
@@ -47,6 +49,7 @@ from blocks.channels import (
     register_channel_blocks,
 )
 from blocks.saved_channels import BLOCK_NAMES, channel_of, read_saved_blocks
+from deployments.crash_policy import ensure_crash_automations, upsert
 from neo_automation.channels import (
     ChannelModel,
     EmailConfig,
@@ -62,8 +65,6 @@ log = logging.getLogger("automation.manager")
 
 FAILURES = "automation-flow-failures"
 STALE = "automation-metrics-stale"
-ZOMBIES = "automation-crash-zombie-runs"
-HEARTBEAT_GRACE_SECONDS = 90
 
 
 def save_channel_blocks(settings: Settings) -> dict[str, UUID]:
@@ -155,32 +156,20 @@ def _block_from_env(config: ChannelModel) -> ChannelBlock | None:
     return None
 
 
-def _upsert(automation: Any) -> Any:
-    try:
-        existing = Automation.read(name=automation.name)
-    except ValueError:
-        return automation.create()
-    automation.id = existing.id  # type: ignore[attr-defined]  # Prefect types read() as async
-    automation.update()
-    return automation
-
-
 def ensure_automations(settings: Settings, block_ids: dict[str, UUID]) -> list[str]:
     """Create or update the stack's automations; returns their names.
 
     Args:
         settings: The settings (stale-after time, UI URL).
-        block_ids: The notification blocks to notify; without any, only the zombie-run
-            automation is made.
+        block_ids: The notification blocks to notify; without any, only the crash policy's
+            automations are made (`deployments.crash_policy`).
     """
     made = []
     if block_ids:
-        _upsert(_failures(list(block_ids.values())))
-        _upsert(_stale(settings, list(block_ids.values())))
+        upsert(_failures(list(block_ids.values())))
+        upsert(_stale(settings, list(block_ids.values())))
         made += [FAILURES, STALE]
-    _upsert(_zombies())
-    made.append(ZOMBIES)
-    return made
+    return made + ensure_crash_automations()
 
 
 def _failures(block_ids: list[UUID]) -> Automation:
@@ -240,32 +229,6 @@ def _stale(settings: Settings, block_ids: list[UUID]) -> Automation:
             within=timedelta(seconds=settings.stale_after_seconds),
         ),
         actions=stale,
-    )
-
-
-def _zombies() -> Automation:
-    """A flow run whose heartbeats stop (its process died) is marked Crashed."""
-    return Automation(
-        name=ZOMBIES,
-        description="Mark a flow run Crashed when its heartbeats stop (its process died).",
-        trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed",
-                    "prefect.flow-run.Failed", "prefect.flow-run.Cancelled",
-                    "prefect.flow-run.Crashed"},
-            match={"prefect.resource.id": "prefect.flow-run.*"},
-            for_each={"prefect.resource.id"},
-            posture=Posture.Proactive,
-            threshold=1,
-            within=timedelta(seconds=HEARTBEAT_GRACE_SECONDS),
-        ),
-        actions=[
-            # Prefect's `Field(None, ...)` defaults are invisible to mypy without pydantic's plugin
-            ChangeFlowRunState(  # type: ignore[call-arg]
-                state=StateType.CRASHED,
-                message="No heartbeat for 90 s: the process running it died.",
-            )
-        ],
     )
 
 

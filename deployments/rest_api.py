@@ -16,7 +16,7 @@ import os
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 #: Seconds one request may take: the server answers these on loopback in milliseconds.
 TIMEOUT_SECONDS = 5.0
@@ -44,16 +44,19 @@ def call(api_url: str, method: str, path: str, body: Any = None,
     Raises:
         ApiError: an HTTP error status (404 for a missing pool or deployment), or no answer.
     """
+    url = api_url.rstrip("/") + path
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ApiError(0, f"{api_url!r} is not an http(s) URL")
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - the configured Prefect API (http/https)
-        api_url.rstrip("/") + path, data=data, method=method,
+    request = urllib.request.Request(  # noqa: S310 - an http(s) URL, checked above
+        url, data=data, method=method,
         headers={"Content-Type": "application/json", "Accept": "application/json"},
     )
     auth = os.environ.get("PREFECT_API_AUTH_STRING")
     if auth:
         request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310  # nosec B310
             raw = resp.read()
     except urllib.error.HTTPError as exc:
         raise ApiError(exc.code, f"{method} {path}: HTTP {exc.code}") from None

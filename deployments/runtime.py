@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+from deployments.run_env import RUN_ENV
 from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings
 
@@ -27,8 +28,9 @@ def prefect_env(settings: Settings) -> dict[str, str]:
         "PREFECT_SERVER_API_HOST": parts.hostname or settings.dashboard_host,
         "PREFECT_SERVER_API_PORT": str(parts.port or settings.dashboard_port),
         "PREFECT_LOGGING_LEVEL": settings.log_level,
-        # Heartbeats let the zombie-run automation mark runs of a dead process Crashed.
-        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+        # Heartbeats every 30 s let the zombie-run automation mark runs of a dead process
+        # Crashed (and no healthy one); 500s from a server whose database is away are retried.
+        **RUN_ENV,
         # Prefect's own history is pruned by its DB vacuum service (flow runs with their logs
         # and artifacts, and old events); our long-term trends live in the metrics store.
         "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",

@@ -23,6 +23,7 @@ from neo_automation.settings import load_settings
 
 #: Environment variables shown by `automation config`, with the settings field behind each.
 SETTINGS_VARS = {
+    "AUTOMATION_ROOT": "root",
     "LOG_LEVEL": "log_level", "LOG_FORMAT": "log_format", "DASHBOARD_HOST": "dashboard_host",
     "DASHBOARD_PORT": "dashboard_port", "AUTOMATION_ENABLED": "automation_enabled",
     "METRICS_ENABLED": "metrics_enabled", "AUTOMATION_DATA_DIR": "data_path",
