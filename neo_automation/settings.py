@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     force_branch_coverage: bool = Field(
         False, validation_alias="AUTOMATION_FORCE_BRANCH_COVERAGE"
     )
+    # The default security-issues alert counts bandit findings at or above this severity
+    # (`bandit -l`, `-ll`, `-lll`): low-severity ones (assert, subprocess) stay in the figures.
+    security_min_severity: Literal["low", "medium", "high"] = Field(
+        "medium", validation_alias="AUTOMATION_SECURITY_MIN_SEVERITY"
+    )
     # Benchmarks (issue 13): a change point the bad way by at least this much is a regression.
     regression_min_percent: float = Field(
         5.0, ge=0, validation_alias="AUTOMATION_REGRESSION_MIN_PERCENT"
@@ -115,6 +120,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("security_min_severity", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("host")
     @classmethod
@@ -207,6 +217,7 @@ _ACCEPTS = {
     "AUTOMATION_EXPORTER_PORT": "an integer port from 1 to 65535",
     "AUTOMATION_SCAN_DEFAULT_EXCLUDES": "true or false (1 or 0)",
     "AUTOMATION_FORCE_BRANCH_COVERAGE": "true or false (1 or 0)",
+    "AUTOMATION_SECURITY_MIN_SEVERITY": "low, medium or high",
     "AUTOMATION_REGRESSION_MIN_PERCENT": "a number of percent, 0 or more",
     "AUTOMATION_STORE_RETRY_SECONDS": "a number of seconds, 0 or more",
     "AUTOMATION_HOST_SILENT_SECONDS": "a number of seconds above 0",

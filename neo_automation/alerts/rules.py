@@ -1,10 +1,11 @@
 """Alert rules: configuration only (which metric, which comparison, which threshold).
 
 The defaults are the seed's six thresholds, quiet by default (CPU must stay over 80 % for five
-minutes and clears under 70 %), a benchmark regression rule, and two rules of the fleet: a
-filesystem forecast to be full within 24 hours (`disk-filling`) and a host that has stopped
-reporting (`host-silent`, after `AUTOMATION_HOST_SILENT_SECONDS`). A rule names a declared
-metric (and optionally labels it must match), a comparison, a threshold, how long the
+minutes and clears under 70 %; security counts findings at or above
+`AUTOMATION_SECURITY_MIN_SEVERITY`, default medium), a benchmark regression rule, and two rules
+of the fleet: a filesystem forecast to be full within 24 hours (`disk-filling`) and a host that
+has stopped reporting (`host-silent`, after `AUTOMATION_HOST_SILENT_SECONDS`). A rule names a
+declared metric (and optionally labels it must match), a comparison, a threshold, how long the
 condition must hold before the alert fires (`for_seconds`), the value at which it clears
 (hysteresis), a severity, the channels it notifies and how often a firing alert is re-sent
 (`repeat_seconds`).
@@ -94,9 +95,13 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
               description="A filesystem over 90 % full"),
     AlertRule(name="tests-failing", metric="project.tests.failed", comparison=">", threshold=0,
               severity="critical", description="Failed tests in the last test-suite run"),
-    AlertRule(name="security-issues", metric="project.security.issues", comparison=">",
-              threshold=0, severity="critical",
-              description="Security findings in the last scan"),
+    # Counted as teams use bandit: at or above AUTOMATION_SECURITY_MIN_SEVERITY (default
+    # medium, `bandit -ll`) and within the target's own bandit configuration; every finding,
+    # `assert` in tests included, stays in project.security.issues and the reports.
+    AlertRule(name="security-issues", metric="project.security.issues_at_or_above_min_severity",
+              comparison=">", threshold=0, severity="critical",
+              description="Security findings at or above AUTOMATION_SECURITY_MIN_SEVERITY "
+                          "(default medium) in the last scan"),
     AlertRule(name="coverage-low", metric="project.tests.coverage_percent", comparison="<",
               threshold=70, severity="warning", description="Line coverage under 70 %"),
     # The derived sample is > 0 only while a benchmark's latest change point is a regression

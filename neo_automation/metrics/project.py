@@ -51,6 +51,9 @@ METRICS: tuple[MetricSpec, ...] = (
                "last"),
     MetricSpec("project.security.low", "findings", "Low-severity findings", "lower", "last"),
     MetricSpec("project.security.nosec", "lines", "Lines excluded with # nosec", "lower", "last"),
+    MetricSpec("project.security.issues_at_or_above_min_severity", "findings",
+               "Security findings at or above AUTOMATION_SECURITY_MIN_SEVERITY (default medium),"
+               " as bandit -ll lists them", "lower", "last"),
     MetricSpec("project.debt.minutes", "min", "Technical debt: remediation time", "lower",
                "last"),
     MetricSpec("project.debt.ratio_percent", "%", "Technical debt ratio (SQALE)", "lower",

@@ -16,6 +16,7 @@ from typing import Any
 from neo_automation.metrics import Sample, declared
 from neo_automation.metrics.project import SOURCE
 from neo_automation.reports.formats import fmt_value, markdown_table, md_escape
+from neo_automation.scans.security import RANKING
 
 RATING_NUMBER = {"A": 1, "B": 2, "C": 3, "D": 4, "E": 5}
 COMPLEX_RANKS = ("C", "D", "E", "F")
@@ -67,8 +68,51 @@ def quality_samples(scan: Mapping[str, Any], ts: float) -> list[Sample]:
     return [Sample(n, float(v), labels, ts, SOURCE) for n, v, labels in values if v is not None]
 
 
-def security_samples(scan: Mapping[str, Any], ts: float) -> list[Sample]:
-    """`project.security.*` samples: findings by severity (bandit's totals) and nosec lines."""
+#: What AUTOMATION_SECURITY_MIN_SEVERITY accepts: bandit's `-l`, `-ll` and `-lll`.
+MIN_SEVERITIES = ("low", "medium", "high")
+
+
+def issues_at_or_above(scan: Mapping[str, Any], min_severity: str) -> int:
+    """How many findings ``bandit -r . -l`` (low), ``-ll`` (medium) or ``-lll`` (high) lists.
+
+    Args:
+        scan: A :func:`neo_automation.scans.engine.scan_tree` result with security results.
+        min_severity: ``low``, ``medium`` or ``high``.
+
+    Returns:
+        The findings of severity at or above ``min_severity`` (any confidence, as bandit's
+        default ``-i``), counted over the files and configuration the scan honoured.
+
+    Raises:
+        ValueError: ``min_severity`` is not one of :data:`MIN_SEVERITIES`.
+    """
+    if min_severity not in MIN_SEVERITIES:
+        raise ValueError(f"minimum severity {min_severity!r}: expected low, medium or high")
+    floor = RANKING.index(min_severity.upper())
+    return sum(
+        1
+        for entry in scan.get("files", ())
+        for issue in (entry.get("security") or {}).get("issues", ())
+        if RANKING.index(issue["severity"]) >= floor
+    )
+
+
+def security_samples(
+    scan: Mapping[str, Any], ts: float, min_severity: str = "medium"
+) -> list[Sample]:
+    """`project.security.*` samples: findings by severity (bandit's totals) and nosec lines.
+
+    Args:
+        scan: A :func:`neo_automation.scans.engine.scan_tree` result with security results.
+        ts: The samples' time (epoch seconds).
+        min_severity: AUTOMATION_SECURITY_MIN_SEVERITY: what
+            ``project.security.issues_at_or_above_min_severity`` (the default
+            ``security-issues`` alert's metric) counts; see :func:`issues_at_or_above`.
+
+    Returns:
+        One unlabelled sample each: ``issues`` (every finding), ``high``, ``medium``, ``low``,
+        ``nosec`` and ``issues_at_or_above_min_severity``.
+    """
     t = scan["totals"]["security"]
     high, medium, low = t["SEVERITY.HIGH"], t["SEVERITY.MEDIUM"], t["SEVERITY.LOW"]
     issues = high + medium + low + t.get("SEVERITY.UNDEFINED", 0)
@@ -80,6 +124,10 @@ def security_samples(scan: Mapping[str, Any], ts: float) -> list[Sample]:
             ("project.security.medium", medium),
             ("project.security.low", low),
             ("project.security.nosec", t["nosec"]),
+            (
+                "project.security.issues_at_or_above_min_severity",
+                issues_at_or_above(scan, min_severity),
+            ),
         )
     ]
 

@@ -45,7 +45,8 @@ def test_defaults_are_the_seed_thresholds() -> None:
         "memory-high": ("system.memory.percent", ">", 85),
         "disk-full": ("system.disk.percent", ">", 90),
         "tests-failing": ("project.tests.failed", ">", 0),
-        "security-issues": ("project.security.issues", ">", 0),
+        # Findings at or above AUTOMATION_SECURITY_MIN_SEVERITY (default medium), not all.
+        "security-issues": ("project.security.issues_at_or_above_min_severity", ">", 0),
         "coverage-low": ("project.tests.coverage_percent", "<", 70),
         # Beyond the seed: benchmarks (issue 13) and the fleet (issue 12 and 13).
         "benchmark-regression": ("app.benchmark.regression_percent", ">", 0),
