@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 
 def server_healthy(api_url: str, timeout: float = 2.0) -> bool:
@@ -18,10 +19,15 @@ def server_healthy(api_url: str, timeout: float = 2.0) -> bool:
         timeout: Seconds to wait for the answer.
 
     Returns:
-        True when it answered HTTP 200 ``true``; False on any error, refusal or timeout.
+        True when it answered HTTP 200 ``true``; False on any error, refusal or timeout, and
+        for a URL that is not http(s) (urlopen would read a file: or ftp: URL too).
     """
+    url = f"{api_url.rstrip('/')}/health"
+    if urlsplit(url).scheme not in ("http", "https"):
+        return False
     try:
-        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as resp:
+        # An http(s) URL, checked above: not a file:// or custom scheme.
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # nosec B310
             return resp.status == 200 and resp.read().strip() == b"true"
     except (urllib.error.URLError, OSError, ValueError):
         return False

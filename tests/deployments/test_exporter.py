@@ -23,7 +23,7 @@ def scrape(url: str, auth: str | None = None) -> str:
     request = urllib.request.Request(url)
     if auth:
         request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-    with urllib.request.urlopen(request, timeout=5) as resp:
+    with urllib.request.urlopen(request, timeout=5) as resp:  # nosec B310 - loopback http URL
         return resp.read().decode()
 
 
@@ -86,7 +86,7 @@ def test_basic_auth_is_required(exporter: str) -> None:
 
 def test_non_loopback_without_auth_is_refused(cli_env: dict[str, str]) -> None:
     env = {**cli_env, "AUTOMATION_EXPORTER_PORT": str(free_port()),
-           "AUTOMATION_EXPORTER_HOST": "0.0.0.0"}
+           "AUTOMATION_EXPORTER_HOST": "0.0.0.0"}  # nosec B104 - the refusal is the test
     proc = subprocess.run([sys.executable, "-m", "deployments.exporter"], env=env, cwd=ROOT,  # noqa: S603
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2

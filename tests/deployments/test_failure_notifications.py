@@ -40,7 +40,7 @@ def _deployed(api: str, name: str) -> bool:
     body = json.dumps({"deployments": {"name": {"any_": [name]}}}).encode()
     request = urllib.request.Request(f"{api}/deployments/filter", data=body,
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with urllib.request.urlopen(request, timeout=5) as response:  # nosec B310 - loopback URL
         return bool(json.loads(response.read()))
 
 

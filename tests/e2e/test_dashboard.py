@@ -134,7 +134,7 @@ def _api(api_url: str, path: str, body: dict[str, Any]) -> Any:
         f"{api_url}{path}", data=json.dumps(body).encode(), method="POST",
         headers={"content-type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - loopback URL
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310  # nosec B310 - loopback
         return json.load(resp)
 
 

@@ -58,7 +58,7 @@ def test_timeout_stops_the_whole_process_group(tmp_path: Path) -> None:
 
 
 def test_report_fences_output_that_contains_fences() -> None:
-    result = CommandResult(["echo", "```"], "/tmp", 0, 0.1, lines=2,
+    result = CommandResult(["echo", "```"], "/srv/job", 0, 0.1, lines=2,
                            tail=["```\n", "<script>alert(1)</script> | x\n"])
     text = format_command_report(result, "job | <b>")
     assert "````text\n```\n<script>" in text and text.rstrip().endswith("````")
