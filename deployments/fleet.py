@@ -30,7 +30,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.workers.process import ProcessWorker
 
 from deployments.automations import register_all
-from deployments.catalog import read_catalog
+from deployments.catalog import read_and_record, read_catalog
 from deployments.catalog_check import catalog_path
 from deployments.catalog_fields import POOL, QUEUE_PRIORITIES
 from deployments.run_env import RUN_ENV
@@ -119,7 +119,9 @@ def setup_pool(settings: Settings) -> list[str]:
     Raises:
         ConfigError: the catalog is broken (nothing is changed then).
     """
-    catalog = read_catalog(catalog_path())
+    path = catalog_path()
+    read_catalog(path)  # a broken catalog changes nothing on the server
+    catalog = read_and_record(path, settings)  # valid: stored for `health` (catalog_check)
     with get_client(sync_client=True) as client:
         lines = [ensure_pool(client)]
         lines += ensure_queues(client)
