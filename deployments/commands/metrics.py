@@ -266,7 +266,11 @@ def monitor(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     dispatch = _Dispatcher()
     with MetricStore(settings.metrics_url) as store:
-        store.declare(METRICS)
+        known = store.definitions()
+        # Declared once per store, not at every start: an upsert costs a write transaction.
+        store.declare(m for m in METRICS if known.get(m.name, {}) != {
+            "name": m.name, "unit": m.unit, "description": m.description, "better": m.better,
+            "aggregate": m.aggregate})
         rules = RulesWatcher(settings, store, dispatch=dispatch)
         checked = [-math.inf]
 
