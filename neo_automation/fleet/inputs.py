@@ -148,43 +148,66 @@ def latest_by_host(store: MetricStore) -> dict[str, list[tuple[str, dict[str, st
 
 
 def trends(store: MetricStore, names: Iterable[str], start: float, end: float,
-           bucket_seconds: float = 900.0) -> dict[tuple[str, str], list[tuple[float, float]]]:
-    """Averages of raw samples per host and metric over fixed buckets (the sparklines).
+           bucket_seconds: float = 600.0, raw_seconds: float = HOUR,
+           ) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Averages per host and metric over time (the sparklines): hourly, and finer lately.
+
+    Hours that ended more than `raw_seconds` before `end` are read from the hourly rollups
+    (one average per hour); the rest from raw samples in `bucket_seconds` buckets. A 1 Hz
+    monitor writes 86,400 samples a day per series: averaging them all at every sampling run
+    would cost about a second per host.
 
     Args:
         store: the open metrics store.
         names: metric names with one series per host (`system.cpu.percent`).
-        start: Unix seconds (inclusive).
+        start: Unix seconds (inclusive; the hour holding it is included).
         end: Unix seconds (exclusive).
-        bucket_seconds: the width of each average.
+        bucket_seconds: the width of each average of raw samples.
+        raw_seconds: how far back from `end` raw samples are read (at least this, at most an
+            hour more: the rollups' hours are whole).
 
     Returns:
-        (host, name) to (bucket's newest sample time, average value), oldest first; series of
+        (host, name) to (newest sample time, average value) points, oldest first; series of
         one host and name from several sources are averaged together.
     """
-    t, s = samples_table.c, series_table.c
+    cutoff = end - raw_seconds
+    cutoff -= cutoff % HOUR
+    names = list(names)
+    r, s, t = rollups_table.c, series_table.c, samples_table.c
+    hourly = (
+        sa.select(s.name, s.labels, r.start, r.last_ts, r.sum, r["count"])
+        .join(series_table, s.id == r.series_id)
+        .where(r.period == "h", r.start >= start - start % HOUR, r.start < cutoff,
+               s.name.in_(names), s.source.in_(HOST_SOURCES))
+    )
     # SQLite truncates a float cast to INTEGER; PostgreSQL would round, so it floors instead.
     bucket: sa.ColumnElement[Any]
     if store.engine.dialect.name == "sqlite":
         bucket = sa.cast(t.ts / bucket_seconds, sa.Integer)
     else:
         bucket = sa.func.floor(t.ts / bucket_seconds)
-    query = (
-        sa.select(s.name, s.labels, sa.func.max(t.ts), sa.func.sum(t.value), sa.func.count())
+    raw = (
+        sa.select(s.name, s.labels, bucket, sa.func.max(t.ts), sa.func.sum(t.value),
+                  sa.func.count())
         .join(series_table, s.id == t.series_id)
-        .where(s.name.in_(list(names)), s.source.in_(HOST_SOURCES), t.ts >= start, t.ts < end)
+        .where(s.name.in_(names), s.source.in_(HOST_SOURCES), t.ts >= max(start, cutoff),
+               t.ts < end)
         .group_by(s.id, s.name, s.labels, bucket)
     )
     with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    sums: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(dict)
-    for name, labels, ts, total, count in rows:
+        # Keyed apart: an hour's start (a multiple of 3600) and a raw bucket's number.
+        rows = [(name, labels, ("h", hour), ts, total, count)
+                for name, labels, hour, ts, total, count in conn.execute(hourly)]
+        rows += [(name, labels, ("r", slot), ts, total, count)
+                 for name, labels, slot, ts, total, count in conn.execute(raw)]
+    sums: dict[tuple[str, str], dict[tuple[str, float], list[float]]] = defaultdict(dict)
+    for name, labels, key, ts, total, count in rows:
         host = json.loads(labels).get(HOST)
-        if not host:
+        if not host or not count:
             continue
-        slot = sums[(host, name)].setdefault(int(ts // bucket_seconds), [0.0, 0.0, 0.0])
+        slot = sums[(host, name)].setdefault(key, [0.0, 0.0, 0.0])
         slot[0] = max(slot[0], ts)
         slot[1] += total
         slot[2] += count
-    return {key: [(ts, total / count) for _, (ts, total, count) in sorted(slots.items())]
+    return {key: sorted((ts, total / count) for ts, total, count in slots.values())
             for key, slots in sums.items()}

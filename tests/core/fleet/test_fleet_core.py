@@ -84,9 +84,13 @@ def test_trends_average_each_hosts_samples_per_bucket(store: MetricStore) -> Non
     lines = trends(store, ["system.cpu.percent"], NOW - 7200, NOW + 1, bucket_seconds=900)
     assert set(lines) == {("web-1", "system.cpu.percent"), ("web-2", "system.cpu.percent")}
     web1 = lines[("web-1", "system.cpu.percent")]
-    assert len(web1) == 9  # 2 h of 5-minute samples in 15-minute buckets (and NOW itself)
-    assert web1[0] == (NOW - 7200 + 600, 11.0)  # (10 + 11 + 12) / 3, stamped at its newest
-    assert web1[-1] == (NOW, 34.0)
+    # The older hour from the hourly rollup (10..21), the last hour's raw samples in
+    # 15-minute buckets, each stamped at its newest sample.
+    assert web1 == [(NOW - 3900, 15.5), (NOW - 3000, 23.0), (NOW - 2100, 26.0),
+                    (NOW - 1200, 29.0), (NOW - 300, 32.0), (NOW, 34.0)]
+    finer = trends(store, ["system.cpu.percent"], NOW - 7200, NOW + 1, bucket_seconds=900,
+                   raw_seconds=2 * 3600)
+    assert len(finer[("web-1", "system.cpu.percent")]) == 9  # all raw: 8 buckets and NOW
 
 
 def test_a_silent_host_fires_its_own_alert_and_resolves_when_it_reports(
