@@ -71,10 +71,12 @@ def _rules() -> tuple[Settings, list[Any], str]:
     """The settings, the rules in force and their source (variable, file or defaults)."""
     # Loaded here, not at import: see the top of the module.
     from blocks.alert_rules import rules_in_force
-    from deployments.runtime import server_healthy
+    from deployments.runtime import use_stack_api
 
     settings = load_settings()
-    rules, source = rules_in_force(settings, server_healthy(settings.api_url))
+    # The Variable is read from the stack's server: without PREFECT_API_URL, Prefect would
+    # start a temporary server of its own (about 10 s, and a telemetry error on stderr).
+    rules, source = rules_in_force(settings, use_stack_api(settings))
     return settings, rules, source
 
 

@@ -338,11 +338,12 @@ def alert(args: argparse.Namespace) -> int:
     settings = load_settings()
     # Imported when run: see the module docstring.
     from blocks.alert_rules import rules_in_force
-    from deployments.runtime import server_healthy
+    from deployments.runtime import use_stack_api
     from neo_automation.alerts.evaluate import check_latest
     from neo_automation.store.metric_store import MetricStore
 
-    rules, source = rules_in_force(settings, server_healthy(settings.api_url))
+    # The stack's server, not a temporary one of Prefect's own (see use_stack_api).
+    rules, source = rules_in_force(settings, use_stack_api(settings))
     with MetricStore(settings.metrics_url) as store:
         latest = store.latest()
     if not latest:
