@@ -9,7 +9,9 @@ them here would slow down every other command.
 `metrics monitor` is the per-host agent: its samples carry the `host` label, it checks every
 known host for silence once a minute, and it never imports Prefect itself: an alert that must
 emit events and notify is handed to a short-lived child process (`python -m
-deployments.commands.metrics dispatch`), so the agent keeps its small footprint for days.
+deployments.commands.metrics dispatch`), so the agent keeps its small footprint for days. Disk
+forecasts and the fleet artifact come from the collection flow (`system-sampling`, every 5
+minutes), which may run on any host: the agent does not load SciPy or matplotlib for them.
 """
 
 from __future__ import annotations
@@ -194,39 +196,50 @@ class _Dispatcher:
     Prefect costs about 1 s of CPU and 60 MB to import: the monitor would carry them for
     days after its first alert. The child (`python -m deployments.commands.metrics dispatch`)
     gets the rules and transitions as JSON on stdin, emits the events and notifies through the
-    outbox, and exits; the monitor does not wait for it (a child still running is waited
-    for at exit). Pending and back-to-ok moves are only logged, as the flow's are.
+    outbox, and exits; the monitor does not wait for it. One child at a time: transitions
+    that come while one runs are queued and go with the next (`poll`, at every flush), so a
+    flapping alert never starts a child every few seconds; at exit the rest are sent and
+    waited for. Pending and back-to-ok moves are only logged, as the flow's are.
     """
 
     def __init__(self) -> None:
-        self.children: list[subprocess.Popen[bytes]] = []
+        self.child: subprocess.Popen[bytes] | None = None
+        self.queued: list[Any] = []
+        self.rules: list[Any] = []
 
     def __call__(self, settings: Any, rules: Any, transitions: Any) -> None:
         for t in transitions:
             if t.to_status not in _DISPATCHED:
                 log.info("alert %s %s: %s -> %s", t.rule, t.series, t.from_status, t.to_status)
-        wanted = [t for t in transitions if t.to_status in _DISPATCHED]
-        self.children = [c for c in self.children if c.poll() is None]
-        if not wanted:
+        self.queued += [t for t in transitions if t.to_status in _DISPATCHED]
+        self.rules = list(rules)
+        self.poll()
+
+    def poll(self) -> None:
+        """Start a child for the queued transitions unless one is still running."""
+        if not self.queued or (self.child is not None and self.child.poll() is None):
             return
-        payload = json.dumps({"rules": [r.model_dump() for r in rules],
-                              "transitions": [dataclasses.asdict(t) for t in wanted]})
-        child = subprocess.Popen(  # noqa: S603 - this interpreter, this module, no shell
+        payload = json.dumps({"rules": [r.model_dump() for r in self.rules],
+                              "transitions": [dataclasses.asdict(t) for t in self.queued]})
+        self.queued = []
+        self.child = subprocess.Popen(  # noqa: S603 - this interpreter, this module, no shell
             [sys.executable, "-m", "deployments.commands.metrics", "dispatch"],
             stdin=subprocess.PIPE, cwd=str(Path(__file__).resolve().parents[2]))
-        if child.stdin is not None:  # always, with stdin=PIPE
-            child.stdin.write(payload.encode())
-            child.stdin.close()
-        self.children.append(child)
+        if self.child.stdin is not None:  # always, with stdin=PIPE
+            self.child.stdin.write(payload.encode())
+            self.child.stdin.close()
 
     def wait(self, timeout: float = 60.0) -> None:
-        """Wait for the children still running (the monitor is stopping)."""
-        for child in self.children:
-            try:
-                child.wait(timeout)
-            except subprocess.TimeoutExpired:
-                print(f"warning: alert dispatch {child.pid} still running after {timeout:g} s",
-                      file=sys.stderr)
+        """Send what is queued and wait for the children (the monitor is stopping)."""
+        for _ in range(2):  # the running child, then one for what was queued behind it
+            if self.child is not None:
+                try:
+                    self.child.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    print(f"warning: alert dispatch {self.child.pid} still running after "
+                          f"{timeout:g} s", file=sys.stderr)
+                    return
+            self.poll()
 
 
 def _dispatch_main() -> int:
@@ -282,6 +295,7 @@ def monitor(args: argparse.Namespace) -> int:
                 checked[0] = now
                 checks = silence_checks(last_seen(store, now), now, settings.host_silent_seconds)
             rules.evaluate([*batch, *checks])
+            dispatch.poll()  # transitions queued behind a running child
 
         reader = SystemReader(prime_seconds=min(args.interval, 1.0), host=settings.host_name,
                               slow_seconds=SLOW_SECONDS if args.interval < SLOW_SECONDS else 0.0)

@@ -13,8 +13,12 @@ from pathlib import Path
 
 from helpers import ROOT
 
+from deployments.commands.metrics import _Dispatcher
+from neo_automation.alerts.evaluate import Transition
+from neo_automation.alerts.rules import DEFAULT_RULES
 from neo_automation.alerts.state import alert_history
 from neo_automation.metrics import Sample
+from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 
 #: Runs the CLI in this process and reports which heavy packages it imported.
@@ -74,3 +78,22 @@ def test_a_bad_host_name_is_one_line_and_exit_2(cli_env: dict[str, str]) -> None
     assert proc.returncode == 2
     assert proc.stderr.startswith("automation: error: AUTOMATION_HOST='web 1' is not accepted")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_one_dispatch_child_at_a_time_and_nothing_lost(automation_env: Path) -> None:
+    silent = next(r for r in DEFAULT_RULES if r.name == "host-silent")
+
+    def move(host: str, ts: float) -> Transition:
+        return Transition("host-silent", f"host={host}", silent.metric, {"host": host}, "ok",
+                          "firing", ts, 700.0, "critical", True)
+
+    dispatch = _Dispatcher()
+    dispatch(load_settings(), [silent], [move("a-1", 1.0)])
+    first = dispatch.child
+    dispatch(load_settings(), [silent], [move("b-2", 2.0)])
+    assert dispatch.child is first and [t.labels["host"] for t in dispatch.queued] == ["b-2"]
+    dispatch.wait()
+    assert dispatch.child is not first and dispatch.queued == []
+    written = "\n".join(p.read_text(errors="replace")
+                        for p in (automation_env / "alerts").rglob("*") if p.is_file())
+    assert "FIRING on host a-1" in written and "FIRING on host b-2" in written
