@@ -133,14 +133,15 @@ def format_fleet(rows: Sequence[HostRow],
     """
     zone = ZoneInfo(timezone)
     summary = fleet_summary(rows)
-    lines = [f"# Fleet: {summary['hosts']} hosts, {summary['reporting']} reporting\n",
-             f"As of {_when(now, zone)}."]
+    hosts = summary["hosts"]
+    lines = [f"# Fleet: {hosts} host{'' if hosts == 1 else 's'}, {summary['reporting']} "
+             f"reporting\n\n", f"As of {_when(now, zone)}."]
     if summary["silent"]:
         lines.append(f" Silent: {', '.join(md(h) for h in summary['silent'])}.")
     soonest = summary["soonest_full"]
     if soonest is not None:
         lines.append(f" Soonest full disk: {md(soonest['host'])} in {_hours(soonest['value'])}.")
-    lines.append("\n")
+    lines.append("\n\n")  # a blank line: the table must not continue the paragraph
     if not rows:
         lines.append("No host has reported yet: run `automation metrics collect` or "
                      "`automation metrics monitor` on each machine.\n")

@@ -140,3 +140,4 @@ def test_sparkline_and_escaping() -> None:
     text = format_fleet([row], {}, NOW)
     assert r"| db\_1 | " in text and "(30 s ago)" in text and "| - | - |" in text
     assert "No host has reported yet" in format_fleet([], {}, NOW)
+    assert text.startswith("# Fleet: 1 host, 1 reporting\n\nAs of ")
