@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 
 from flows.limits import job_time_limit
 from flows.project_metrics import project_metrics
-from neo_automation.metrics import MetricSpec, Sample
+from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import CollectorResult
 from neo_automation.reports.formats import iso, sample_json
 from tasks.collection import (
@@ -31,6 +31,7 @@ from tasks.collection import (
     store_metrics,
     update_fleet,
 )
+from tasks.reports import detect_benchmark_regressions
 
 CATEGORIES = ("system", "application", "project", "custom")
 DEFAULT_CATEGORIES = ("system", "application", "custom")
@@ -86,6 +87,12 @@ def metrics_collection(
         result["project"] = project["totals"]
         result["errors"].extend(project["errors"])
     result["stored"] = store_metrics(samples, custom_metrics) if samples else 0
+    benchmarks = {name for name, spec in declared(custom_metrics).items() if spec.benchmark}
+    if any(s.name in benchmarks for s in samples):
+        # A new benchmark value may complete a change point: search now, not at the report.
+        regressions = detect_benchmark_regressions()
+        result["stored"] += store_metrics(regressions) if regressions else 0
+        samples = samples + regressions
     fleet = update_fleet() if "system" in chosen else None
     checks = fleet.checks if fleet is not None else []
     result["alerts"] = evaluate_alerts(samples + checks) if samples or checks else []

@@ -42,6 +42,7 @@ from neo_automation.metrics.collectors import (
 from neo_automation.metrics.system import HOST, RATES
 from neo_automation.metrics.training import ingest_training_dir, training_summary
 from neo_automation.reports.formats import format_collection_summary, sample_rows
+from neo_automation.reports.insight_inputs import record_benchmarks
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 from tasks.alerting import dispatch_transitions
@@ -122,8 +123,11 @@ def store_metrics(samples: list[Sample], metrics: list[MetricSpec] | None = None
     """
     names = {s.name for s in samples}
     specs = declared(metrics or ())
+    used = [spec for name, spec in specs.items() if name in names]
     with open_store() as store:
-        store.declare(spec for name, spec in specs.items() if name in names)
+        store.declare(used)
+        # Custom benchmarks are remembered so that any process's regression search finds them.
+        record_benchmarks(store, used)
         return store.write(samples)
 
 
