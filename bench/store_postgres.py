@@ -8,7 +8,8 @@ the month:
 - per host: avg/max per series over the period from the hourly and the daily rollups
   (`MetricStore.aggregate(labels={"host": ...})`), every host timed;
 - the report's own read (`neo_automation.reports.inputs.read_series_stats`: every series of the
-  fleet over the period, from the hourly rollups), which the per-host table is built from;
+  fleet over the period, from the hourly rollups), which the per-host table is built from,
+  and `MetricStore.latest` (the newest value of every series);
 - the same per-host figures by a plain SQL GROUP BY over the raw samples, for the ratio.
 
 Goal: each per-host aggregate query under 1 s. Prints rows/s of the ingest and every query's
@@ -164,6 +165,9 @@ def queries(store: MetricStore, hosts: int, start: float, end: float, raw_hosts:
     took, stats = timed(read_series_stats, store, start, end)
     print(f"report read_series_stats (whole fleet, hourly rollups): {len(stats)} series in "
           f"{took * 1000:.0f} ms ({took / GOAL_QUERY_S:.3f}x of {GOAL_QUERY_S:.0f} s)")
+    took, latest = timed(store.latest, "bench.")
+    print(f"latest (newest value of every series, as collection and the exporter read it): "
+          f"{len(latest)} series in {took * 1000:.0f} ms")
     return ok
 
 

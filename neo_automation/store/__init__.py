@@ -2,7 +2,7 @@
 
 - `schema`: every table of the store (metrics, training, alerts, outbox, insight, archive);
 - `engine`: opening the database (SQLite tuning, PostgreSQL connect retries), write
-  transactions, one-line masked errors, the samples key migration;
+  transactions, one-line masked errors, the index upgrades of older databases;
 - `metric_store`: `MetricStore`, writes (samples, declarations) and the reads reports use;
 - `samples`: the idempotent insert of raw samples (one row per series and time);
 - `rollups`: folding samples into hourly and daily buckets;

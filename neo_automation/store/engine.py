@@ -23,12 +23,19 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from neo_automation.errors import StoreError
 from neo_automation.store.retry import RetryBudget, StoreUnavailableError, is_transient
-from neo_automation.store.schema import metadata, samples_table
+from neo_automation.store.schema import metadata, rollups_table, samples_table
 
 #: The unique (series, time) index that makes sample writes idempotent.
 SAMPLES_KEY = "ux_samples_series_ts"
 #: The plain indexes it replaces in databases made before it.
 _OLD_SAMPLES_INDEXES = ("ix_samples_series_ts", "ix_samples_ts")
+#: The rollups' index for reads of a period across series.
+ROLLUPS_INDEX = "ix_rollups_period_start"
+
+
+def _index(table: sa.Table, name: str) -> sa.Index:
+    return next(ix for ix in table.indexes if ix.name == name)
+
 #: Seconds a PostgreSQL connection attempt may take (libpq waits for the OS otherwise).
 CONNECT_TIMEOUT = 10
 
@@ -91,13 +98,18 @@ def _postgres_setup(engine: Engine, budget: RetryBudget) -> None:
         return budget.attempt(lambda: dialect.connect(*cargs, **cparams))
 
 
-def _unique_samples_key(engine: Engine) -> None:
-    """Give a database made before the unique (series, time) key its index.
+def _upgrade_indexes(engine: Engine) -> None:
+    """Give a database made by an older version the indexes of this one.
 
-    Duplicate rows (one series, one time, written twice by an older version) are deleted
-    first, keeping the first; the plain indexes the key replaces are dropped.
+    The unique (series, time) key of samples: duplicate rows (one series, one time, written
+    twice by an older version) are deleted first, keeping the first, and the plain indexes the
+    key replaces are dropped. The rollups' (period, start) index.
     """
-    names = {ix["name"] for ix in sa.inspect(engine).get_indexes("samples")}
+    inspector = sa.inspect(engine)
+    if ROLLUPS_INDEX not in {ix["name"] for ix in inspector.get_indexes("rollups")}:
+        with engine.begin() as conn:
+            _index(rollups_table, ROLLUPS_INDEX).create(conn, checkfirst=True)
+    names = {ix["name"] for ix in inspector.get_indexes("samples")}
     old = [name for name in _OLD_SAMPLES_INDEXES if name in names]
     if SAMPLES_KEY in names and not old:
         return
@@ -110,8 +122,7 @@ def _unique_samples_key(engine: Engine) -> None:
     with engine.begin() as conn:
         if SAMPLES_KEY not in names:
             conn.exec_driver_sql(dedupe)
-        next(ix for ix in samples_table.indexes if ix.name == SAMPLES_KEY).create(
-            conn, checkfirst=True)
+        _index(samples_table, SAMPLES_KEY).create(conn, checkfirst=True)
         for name in old:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
@@ -133,11 +144,11 @@ def create_tables(engine: Engine) -> None:
             metadata.create_all(engine)
         except SQLAlchemyError:
             metadata.create_all(engine)  # checkfirst again: another process created it meanwhile
-    if "samples" not in views:
+    if not {"samples", "rollups"} & views:
         try:
-            _unique_samples_key(engine)
+            _upgrade_indexes(engine)
         except SQLAlchemyError:
-            _unique_samples_key(engine)  # looks again: another process added it meanwhile
+            _upgrade_indexes(engine)  # looks again: another process added them meanwhile
 
 
 def open_engine(url: str, budget: RetryBudget | None = None) -> Engine:

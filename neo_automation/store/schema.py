@@ -61,6 +61,9 @@ rollups_table = sa.Table(
     sa.Column("max", sa.Float, nullable=False),
     sa.Column("last_ts", sa.Float, nullable=False),
     sa.Column("last", sa.Float, nullable=False),
+    # Fleet-wide reads of a period (a report's series statistics, daily buckets) go by
+    # period and time: with it they read that period's rows, not every series' history.
+    sa.Index("ix_rollups_period_start", "period", "start"),
 )
 
 definitions_table = sa.Table(
