@@ -46,6 +46,12 @@ def test_start_supervise_stop(stack_env: dict[str, str]) -> None:
 
         # serve starts once the blocks and automations are registered.
         assert _wait(both_up, 90)
+        # start runs system-sampling once, at once: fresh metrics without waiting for the
+        # 5-minute tick, so the stack is healthy (issue 12 point 6)
+        assert _wait(lambda: run_cli("health", env=stack_env).returncode == 0, 120), \
+            run_cli("health", env=stack_env).stdout
+        log = Path(stack_env["AUTOMATION_DATA_DIR"]) / "logs" / "integration_manager.log"
+        assert "started system-sampling once now" in log.read_text()
         status = json.loads(run_cli("status", "--json", env=stack_env).stdout)
         assert status["running"] and status["api_healthy"]
         server_pid = status["services"]["server"]["pid"]
@@ -60,7 +66,6 @@ def test_start_supervise_stop(stack_env: dict[str, str]) -> None:
             return svc["restarts"] == 1 and svc["alive"] and svc["pid"] != serve_pid
 
         assert _wait(restarted, 30)
-        log = Path(stack_env["AUTOMATION_DATA_DIR"]) / "logs" / "integration_manager.log"
         assert "restarted serve (restart #1)" in log.read_text()
     finally:
         stopped = run_cli("stop", env=stack_env, timeout=60)
