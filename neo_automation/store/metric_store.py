@@ -107,6 +107,34 @@ def labels_key(labels: Mapping[str, str]) -> str:
     return json.dumps(dict(labels), sort_keys=True, separators=(",", ":"))
 
 
+def spool_samples(url: str, samples: Sequence[SampleLike], spool_dir: Path | None = None) -> int:
+    """Keep samples in the spool of the database `url` without opening it.
+
+    For a caller whose `MetricStore(url)` raised `StoreUnavailableError` (the database stayed
+    away for the whole budget at open): the next write of any process on that database
+    stores them.
+
+    Args:
+        url: the database's URL, as given to `MetricStore`.
+        samples: the samples (non-finite values are left out).
+        spool_dir: the spool root (default: `<data>/spool`).
+
+    Returns:
+        How many were kept.
+
+    Raises:
+        StoreError: the spool cannot be written either.
+    """
+    points = [(s.source, s.name, dict(s.labels), float(s.ts), float(s.value))
+              for s in samples if math.isfinite(s.value)]
+    if points:
+        root = spool_dir if spool_dir is not None else load_settings().spool_path
+        path = Spool.for_database(root, mask_url(url)).put(points)
+        log.warning("metrics database %s unavailable: %d samples kept in %s, written when it "
+                    "is back", mask_url(url), len(points), path)
+    return len(points)
+
+
 class MetricStore:
     """Read and write metrics in one database (SQLite file or PostgreSQL URL).
 

@@ -25,7 +25,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +91,8 @@ class Spool:
         """The spool of the database `masked_url` under the spool root (`<data>/spool`)."""
         return cls(Path(root) / database_key(masked_url), masked_url)
 
-    def put(self, points: list[Point], definitions: list[dict[str, str]] | None = None) -> Path:
+    def put(self, points: Sequence[Point],
+            definitions: list[dict[str, str]] | None = None) -> Path:
         """Keep samples and declarations in a new spool file; returns its path.
 
         Raises:
@@ -99,7 +100,7 @@ class Spool:
                 message says so and names the folder).
         """
         name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}.json"
-        body = {"version": VERSION, "samples": points, "definitions": definitions or []}
+        body = {"version": VERSION, "samples": list(points), "definitions": definitions or []}
         try:
             marker = self.directory / "database.txt"
             if not marker.exists():

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from neo_automation.metrics import Sample
-from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.metric_store import MetricStore, spool_samples
 from neo_automation.store.retry import RetryBudget, is_transient
 from neo_automation.store.spool import Spool
 
@@ -148,6 +148,18 @@ def test_a_lock_released_within_the_budget_is_waited_for(db: Path, tmp_path: Pat
         timer.join()
         assert 0.8 < time.monotonic() - began < 8
         assert s.spool.pending() == [] and s.count_samples() == 3
+
+
+def test_samples_spooled_without_opening_the_store_are_written_by_the_next_write(
+    db: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{db}"
+    assert spool_samples(url, batch(0, 6) + [Sample("x", float("nan"), {}, T0, "t")],
+                         spool_dir=tmp_path / "spool") == 6
+    with MetricStore(url, retry_seconds=0, spool_dir=tmp_path / "spool") as store:
+        assert len(store.spool.pending()) == 1
+        assert store.write([]) == 0  # nothing new, but the spool is written
+        assert store.spool.pending() == [] and counts(store) == (6, 6)
 
 
 def test_spool_is_per_database(tmp_path: Path) -> None:
