@@ -29,6 +29,9 @@ def test_quick_start_is_exactly_make_run_and_make_test() -> None:
 
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(),
                     reason="needs git and a git checkout")
+# Building a fresh virtual environment takes minutes on a busy 2-core machine: longer than the
+# suite's 300 s per test (the commands below carry their own time limits).
+@pytest.mark.timeout(1500)
 def test_make_run_from_a_fresh_clone(tmp_path: Path) -> None:
     clone = tmp_path / "fresh"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
