@@ -22,7 +22,8 @@ os.environ["DO_NOT_TRACK"] = "1"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 for _var in ("PREFECT_API_URL", "AUTOMATION_DATABASE_URL", "AUTOMATION_TARGET_DIR",
-             "AUTOMATION_DATA_DIR", "SLACK_WEBHOOK_URL", "EMAIL_SMTP_SERVER", "WEBHOOK_URL"):
+             "AUTOMATION_DATA_DIR", "SLACK_WEBHOOK_URL", "EMAIL_SMTP_SERVER", "WEBHOOK_URL",
+             "DASHBOARD_HOST", "DASHBOARD_PORT"):  # a stack on its own port runs this suite too
     os.environ.pop(_var, None)
 # Tests that run a target's test suite must never run this repository's own suite.
 os.environ.setdefault("AUTOMATION_IN_TEST_SUITE", str(ROOT))

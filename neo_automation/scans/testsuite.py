@@ -33,7 +33,8 @@ in ``[tool.coverage]`` are relative to it):
 The child gets an argument list (no shell), its own session (a suite that hangs past the timeout
 is killed with all its processes and reported as ``timed_out``), the caller's environment
 without ``PYTEST_*``/``COV_CORE_*``/``COVERAGE_FILE``/``COVERAGE_RCFILE``/
-``COVERAGE_PROCESS_START`` (a test runner's own settings must not leak into the project's), and
+``COVERAGE_PROCESS_START`` (a test runner's own settings must not leak into the project's) and
+without ``PREFECT_*`` (the stack's server, home and log level are not the project's), and
 ``PYTHONDONTWRITEBYTECODE=1`` so that the project tree is left as it was.
 ``AUTOMATION_IN_TEST_SUITE`` holds the resolved paths of the suites being run; a project
 already in it is refused, so a suite that runs this module on its own project does not recurse.
@@ -72,7 +73,7 @@ PLUGIN_MODULE = "_automation_pytest_outcomes"
 JUNIT_NAME = "junit.xml"
 #: Run by path under the target's interpreter (importing it here would import coverage).
 COVERAGE_SCRIPT = Path(__file__).with_name("coverage_report.py")
-_DROPPED_ENV_PREFIXES = ("PYTEST_", "COV_CORE_")
+_DROPPED_ENV_PREFIXES = ("PYTEST_", "COV_CORE_", "PREFECT_")
 _DROPPED_ENV = ("COVERAGE_FILE", "COVERAGE_RCFILE", "COVERAGE_PROCESS_START")
 
 
@@ -193,7 +194,10 @@ def _execute(
     junit = os.path.join(workdir, JUNIT_NAME)
     env = dict(env)
     env[pytest_outcomes.ENV_FILE] = events
-    env["PYTHONPATH"] = os.pathsep.join([*filter(None, [env.get("PYTHONPATH")]), workdir])
+    # Our folder first: inside a suite that this runner runs (this repository's own), the
+    # outer run's plugin folder is on PYTHONPATH too, and its copy of the plugin would be
+    # imported, measured and not omitted from the report (issue 10 kind 8).
+    env["PYTHONPATH"] = os.pathsep.join([workdir, *filter(None, [env.get("PYTHONPATH")])])
     command = [
         interpreter.path, "-m", "coverage", "run", *(["--branch"] if forced else []),
         f"--data-file={data}", "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
