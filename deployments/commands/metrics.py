@@ -289,6 +289,8 @@ def monitor(args: argparse.Namespace) -> int:
 
         def flush(batch: Any) -> None:
             store.write(batch)
+            if store.spool.pending():  # the database is away: the batch waits in the spool,
+                return  # and the alert state (in the store) cannot be read or written either
             now = time.time()
             checks = []
             if now - checked[0] >= HOST_CHECK_SECONDS:

@@ -95,7 +95,8 @@ def test_non_loopback_without_auth_is_refused(cli_env: dict[str, str]) -> None:
 
 def test_a_bad_database_url_is_one_line(cli_env: dict[str, str]) -> None:
     env = {**cli_env, "AUTOMATION_EXPORTER_PORT": str(free_port()),
-           "AUTOMATION_DATABASE_URL": "postgresql+psycopg://u:hunter2@127.0.0.1:1/x"}
+           "AUTOMATION_DATABASE_URL": "postgresql+psycopg://u:hunter2@127.0.0.1:1/x",
+           "AUTOMATION_STORE_RETRY_SECONDS": "0"}  # refused is transient: no 30 s of retries
     proc = subprocess.run([sys.executable, "-m", "deployments.exporter"], env=env, cwd=ROOT,  # noqa: S603
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
