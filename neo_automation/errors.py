@@ -7,13 +7,17 @@ traceback to the user.
 AutomationError                  a problem the user can act on, in one line
 +-- ConfigError                  a setting, file or field holds a value that is not accepted
 +-- StoreError                   the metrics database cannot be opened, created or written
+|   +-- StoreUnavailableError    away past AUTOMATION_STORE_RETRY_SECONDS (store/retry.py): spool
 +-- CollectionError              a metrics source could not be read
++-- DependencyError              pip or pip-audit could not answer (dependencies/pip.py)
++-- CommandFailed                a user's command exited non-zero or timed out (commands.py)
 +-- DeliveryError                a message did not reach a channel (.channel, .retry_after)
     +-- TransientDeliveryError   unavailable for now (429, 5xx, timeout, SMTP 4xx): retry
     +-- PermanentDeliveryError   refused (other 4xx, SMTP 5xx, untrusted TLS): fix the config
 ```
 
-The outbox (`neo_automation.delivery`) keeps an entry queued after a `TransientDeliveryError`
+The three subclasses defined beside their subject are drawn here too, so this stays the one
+picture of the hierarchy. The outbox (`neo_automation.delivery`) keeps an entry queued after a `TransientDeliveryError`
 and marks it failed after a `PermanentDeliveryError` or a `ConfigError`. No message here ever
 holds a secret: channels mask URLs and scrub secret values before raising.
 """
