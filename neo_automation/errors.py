@@ -17,9 +17,10 @@ AutomationError                  a problem the user can act on, in one line
 ```
 
 The three subclasses defined beside their subject are drawn here too, so this stays the one
-picture of the hierarchy. The outbox (`neo_automation.delivery`) keeps an entry queued after a `TransientDeliveryError`
-and marks it failed after a `PermanentDeliveryError` or a `ConfigError`. No message here ever
-holds a secret: channels mask URLs and scrub secret values before raising.
+picture of the hierarchy. The outbox (`neo_automation.delivery`) keeps an entry queued after
+a `TransientDeliveryError` and marks it failed after a `PermanentDeliveryError` or a
+`ConfigError`. No message here ever holds a secret: channels mask URLs and scrub secret values
+before raising.
 """
 
 from __future__ import annotations
