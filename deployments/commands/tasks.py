@@ -262,6 +262,7 @@ def run_job(args: argparse.Namespace) -> int:
     # after use_stack_api, like every Prefect import here (see the top of the module)
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
+    from prefect.exceptions import PrefectHTTPStatusError
 
     from deployments.jobs import deployments_by_name
 
@@ -272,8 +273,18 @@ def run_job(args: argparse.Namespace) -> int:
             f"job {entry.name!r} is in the catalog but not deployed at {settings.api_url}: "
             "start the stack ('automation start') or run 'prefect deploy --all'"
         )
-    # async_dispatch types the result as `FlowRun | Coroutine`; from sync code it is a FlowRun
-    flow_run = cast("FlowRun", run_deployment(deployment.id, timeout=0, as_subflow=False))
+    try:
+        # async_dispatch types the result as `FlowRun | Coroutine`; from sync code a FlowRun
+        flow_run = cast("FlowRun", run_deployment(deployment.id, timeout=0, as_subflow=False))
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code != 409:
+            raise
+        # The server refused the run's parameters (a job such as ingest-ci-metrics gets
+        # them from what starts it): one line, not Prefect's traceback.
+        reason = str(exc.response.json().get("detail", "")).rpartition("Failure reason: ")[2]
+        raise ConfigError(
+            f"job {entry.name!r} cannot start without its parameters: {reason or exc}"
+        ) from None
     print(f"started {entry.name}: flow run {flow_run.name} ({flow_run.id})")
     print(f"{settings.ui_url}/runs/flow-run/{flow_run.id}")
     if not args.wait:
