@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers import ROOT, free_port, run_cli  # noqa: F401 - re-exported for older imports
+from standins import HTTPStandIn, SMTPStandIn
 
 # Before anything imports Prefect: a private home, no telemetry, quiet logs.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="automation-tests-"))
@@ -58,3 +59,19 @@ def cli_env(automation_env: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+@pytest.fixture
+def http_stand_in() -> Iterator[HTTPStandIn]:
+    """A loopback HTTP receiver (in place of Slack and webhooks), stopped after the test."""
+    server = HTTPStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_plain() -> Iterator[SMTPStandIn]:
+    """A loopback SMTP server (aiosmtpd, no TLS), stopped after the test."""
+    server = SMTPStandIn().start()
+    yield server
+    server.stop()

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from helpers import ROOT, run_cli
 from standins import HTTPStandIn, Reply, SMTPStandIn
 
 from deployments.commands.reports import CHANNELS
 from neo_automation.channels import CHANNEL_KINDS
-
-
-@pytest.fixture
-def http_stand_in() -> Iterator[HTTPStandIn]:
-    server = HTTPStandIn().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp_plain() -> Iterator[SMTPStandIn]:
-    server = SMTPStandIn().start()
-    yield server
-    server.stop()
 
 
 def test_the_command_offers_every_channel_kind() -> None:

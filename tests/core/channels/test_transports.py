@@ -47,20 +47,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
-@pytest.fixture
-def http_stand_in() -> Iterator[HTTPStandIn]:
-    server = HTTPStandIn().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp_plain() -> Iterator[SMTPStandIn]:
-    server = SMTPStandIn().start()
-    yield server
-    server.stop()
-
-
 def _text_objects(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, dict):
         if node.get("type") in ("plain_text", "mrkdwn") and "text" in node:

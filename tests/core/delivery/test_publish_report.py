@@ -18,20 +18,6 @@ from neo_automation.errors import ConfigError
 from neo_automation.store.metric_store import MetricStore
 
 
-@pytest.fixture
-def http_stand_in() -> Iterator[HTTPStandIn]:
-    server = HTTPStandIn().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp_plain() -> Iterator[SMTPStandIn]:
-    server = SMTPStandIn().start()
-    yield server
-    server.stop()
-
-
 def _parts(message: email.message.EmailMessage) -> list[str]:
     return [part.get_content_type() for part in message.walk()]
 
