@@ -10,7 +10,16 @@ from __future__ import annotations
 HEARTBEAT_SECONDS = 30
 #: A run is a zombie after this long without a heartbeat: three missed heartbeats.
 GRACE_SECONDS = 3 * HEARTBEAT_SECONDS
-#: Runs of one flow run before a crash is final (the first run and two reschedules).
+#: A claimed run (Pending, or its Submitting sub-state) is given back to the pool after this
+#: long without starting. A process worker or serve proposes Pending, then starts a process
+#: that imports Prefect and the flow's module and proposes Running: 7-9 s for our flows' imports
+#: alone on a 2-core host at load 1.6, plus up to 10 s of worker prefetch (Pending is accepted
+#: before the scheduled time, Running waits for it); five starts at once on a loaded host take
+#: about a minute. Twice that: giving back a run that is only slow to start lets a second
+#: worker run it too, while a dead claimer's run waits only this much longer.
+PENDING_GRACE_SECONDS = 120
+#: Runs of one flow run before a crash is final (the first run and two reschedules); also the
+#: claims of one run that may end unstarted before it is marked Failed.
 MAX_ATTEMPTS = 3
 
 #: Set for serve (`deployments.runtime.prefect_env`) and, by `automation pool setup`, in the

@@ -13,13 +13,25 @@ from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import EventTrigger
 
 from deployments.crash_policy import (
+    NAMES,
     RESCHEDULE,
+    STUCK_PENDING,
+    UNSTARTABLE,
+    UNSTARTED,
     ZOMBIES,
     reschedule_automation,
+    stuck_pending_automation,
+    unstartable_automation,
     zombie_automation,
 )
 from deployments.fleet import pool_template
-from deployments.run_env import GRACE_SECONDS, HEARTBEAT_SECONDS, MAX_ATTEMPTS, RUN_ENV
+from deployments.run_env import (
+    GRACE_SECONDS,
+    HEARTBEAT_SECONDS,
+    MAX_ATTEMPTS,
+    PENDING_GRACE_SECONDS,
+    RUN_ENV,
+)
 from deployments.runtime import prefect_env
 from neo_automation.settings import load_settings
 
@@ -73,3 +85,51 @@ def test_reschedule_only_runs_that_ran_and_not_forever() -> None:
     assert isinstance(action, ChangeFlowRunState)
     assert action.state == StateType.SCHEDULED and action.name == "AwaitingRetry"
     assert action.force  # Crashed is final: the server leaves it only when told to
+
+
+def test_a_claimed_run_waits_for_any_later_state_then_goes_back_to_the_pool() -> None:
+    rule = stuck_pending_automation()
+    assert rule.name == STUCK_PENDING and STUCK_PENDING in NAMES
+    trigger = rule.trigger
+    assert isinstance(trigger, EventTrigger)
+    assert trigger.posture == "Proactive" and trigger.threshold == 1
+    assert trigger.within.total_seconds() == PENDING_GRACE_SECONDS
+    # a loaded host's slow start (about a minute) is not given back to a second worker
+    assert 60 < PENDING_GRACE_SECONDS <= GRACE_SECONDS + HEARTBEAT_SECONDS
+    assert set(trigger.after) == {"prefect.flow-run.Pending", "prefect.flow-run.Submitting"}
+    assert set(trigger.for_each) == {"prefect.resource.id"}
+    assert trigger.match_related  # runs of a deployment only: nobody claims any other again
+    expect = set(trigger.expect)
+    # each claim event restarts the wait; the engine's Running under every name it gets
+    assert set(trigger.after) <= expect
+    for state in ("Running", "Retrying", "Rerunning", "heartbeat", "Completed", "Failed",
+                  "Crashed", "Cancelled", "Cancelling", "Paused", "Scheduled", "AwaitingRetry",
+                  "AwaitingConcurrencySlot", UNSTARTED):
+        assert f"prefect.flow-run.{state}" in expect, state
+    action = rule.actions[0]
+    assert isinstance(action, ChangeFlowRunState)
+    assert action.state == StateType.SCHEDULED and action.name == UNSTARTED
+    assert not action.force  # a run that finished meanwhile keeps its final state
+    short = stuck_pending_automation(within_seconds=10).trigger
+    assert isinstance(short, EventTrigger) and short.within.total_seconds() == 10
+
+
+def test_give_backs_are_bounded_by_a_final_state_nothing_reschedules() -> None:
+    rule = unstartable_automation()
+    assert rule.name == UNSTARTABLE and UNSTARTABLE in NAMES
+    trigger = rule.trigger
+    assert isinstance(trigger, EventTrigger)
+    assert set(trigger.expect) == {f"prefect.flow-run.{UNSTARTED}"}
+    assert trigger.posture == "Reactive" and trigger.threshold == MAX_ATTEMPTS
+    assert set(trigger.for_each) == {"prefect.resource.id"}
+    action = rule.actions[0]
+    assert isinstance(action, ChangeFlowRunState)
+    assert action.state == StateType.FAILED
+    # the reschedule automation takes Crashed only, so Failed ends the loop for good
+    resched = reschedule_automation().trigger
+    assert isinstance(resched, EventTrigger)
+    assert "prefect.flow-run.Failed" not in set(resched.expect)
+    # the zombie rule never waits on a run given back
+    zombie = zombie_automation().trigger
+    assert isinstance(zombie, EventTrigger)
+    assert f"prefect.flow-run.{UNSTARTED}" in set(zombie.expect)
