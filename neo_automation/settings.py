@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     store_retry_seconds: float = Field(
         30.0, ge=0, validation_alias="AUTOMATION_STORE_RETRY_SECONDS"
     )
+    # The outbox: the wait after a delivery's first transient failure (seconds), doubling
+    # after each further one (neo_automation.delivery.deliver.retry_delay).
+    delivery_retry_seconds: float = Field(
+        30.0, gt=0, validation_alias="AUTOMATION_DELIVERY_RETRY_SECONDS"
+    )
     # The fleet (issue 12): this machine's name on its samples (default the hostname), how long
     # a host may stay silent before its host-silent alert, and the disk forecasts' window.
     host: str | None = Field(None, validation_alias="AUTOMATION_HOST")

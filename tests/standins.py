@@ -61,6 +61,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int
+    #: When it arrived (`time.monotonic()`).
+    at: float = field(default_factory=time.monotonic)
 
     def json(self) -> Any:
         return json.loads(self.body)

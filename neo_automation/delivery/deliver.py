@@ -23,16 +23,18 @@ from neo_automation.channels.base import Channel, Message
 from neo_automation.delivery.payload import archive_ref, message_from_payload
 from neo_automation.delivery.report_archive import read_report
 from neo_automation.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 from neo_automation.store.schema import outbox_table
 
 logger = logging.getLogger("automation.outbox")
 
-#: Backoff after an entry's first transient failure (seconds), doubling after each further one
-#: (with jitter: half to all of it). Three failures in a row wait at most 30 + 60 + 120 s in
-#: all, so with `deliver-pending` trying what is due (every 2 minutes, waiting inside its run
-#: for what falls due before the next one) a channel that is back gets the message within
-#: about 4 minutes, never at the next report.
+#: Backoff after an entry's first transient failure (seconds; the default of
+#: `AUTOMATION_DELIVERY_RETRY_SECONDS`), doubling after each further one (with jitter: half to
+#: all of it). Three failures in a row wait at most 30 + 60 + 120 s in all, so with
+#: `deliver-pending` trying what is due (every 2 minutes, waiting inside its run for what
+#: falls due before the next one) a channel that is back gets the message within about 4
+#: minutes, never at the next report.
 BASE_DELAY = 30.0
 #: Cap of the exponential part (seconds).
 MAX_DELAY = 3600.0
@@ -96,7 +98,7 @@ def deliver_pending(
     max_attempts_per_run: int = 100,
     *,
     lease_seconds: float = 600.0,
-    base_delay: float = BASE_DELAY,
+    base_delay: float | None = None,
     max_delay: float = MAX_DELAY,
     rng: random.Random | None = None,
 ) -> list[DeliveryResult]:
@@ -110,7 +112,8 @@ def deliver_pending(
         max_attempts_per_run: At most this many entries are claimed and tried in this run.
         lease_seconds: How long a claim keeps other deliverers off an entry; longer than any
             one send can take.
-        base_delay: Backoff after an entry's first transient failure (seconds).
+        base_delay: Backoff after an entry's first transient failure (seconds; default
+            `AUTOMATION_DELIVERY_RETRY_SECONDS`, 30).
         max_delay: Cap of the exponential backoff (seconds); a longer Retry-After still wins.
         rng: Random source for the jitter.
 
@@ -120,6 +123,8 @@ def deliver_pending(
     Raises:
         StoreError: The database cannot be read or written.
     """
+    if base_delay is None:
+        base_delay = load_settings().delivery_retry_seconds
     run = _Run(store, now=time.time() if now is None else now, token=uuid.uuid4().hex,
                base_delay=base_delay, max_delay=max_delay, rng=rng)
     claimed = _claim(store, run.now, max(0, max_attempts_per_run), lease_seconds, run.token)
