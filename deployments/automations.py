@@ -1,4 +1,4 @@
-"""What `automation start` registers on the server: channel blocks and four automations.
+"""What `automation start` registers on the server: channel blocks and six automations.
 
 - Notification blocks seeded from the environment (`automation-slack`, `automation-email`,
   `automation-webhook`): a block is created only when none of that name exists; a saved block
@@ -18,7 +18,11 @@
 - the crash policy (`deployments.crash_policy`): `automation-crash-zombie-runs` marks a flow
   run whose heartbeats stop (its process or host died) Crashed, as Prefect's docs recommend
   (every process that runs our flows heartbeats every 30 s, `deployments.run_env`), and
-  `automation-reschedule-crashed` schedules such a run again, up to three runs in all.
+  `automation-reschedule-crashed` schedules such a run again, up to three runs in all;
+  `automation-reschedule-stuck-pending` gives a run that a worker claimed but never started
+  (the host died in between: no heartbeat was ever sent) back to Scheduled (`Unstarted`)
+  after 120 s, and `automation-fail-unstartable-runs` marks a run given back three times in a
+  day Failed, which notifies.
 
 Every call is idempotent: automations are upserted by name (`prefect automation create` would
 duplicate them, see shared/PREFECT_NOTES.md).

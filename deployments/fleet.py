@@ -10,7 +10,8 @@ server; safe to run again) makes everything `prefect deploy --all` and the worke
 - the catalog's global concurrency limits (`scans`: 1);
 - the notification blocks and automations `automation start` registers, and the crash policy
   (`deployments.crash_policy`: a run whose heartbeats stop is marked Crashed, then scheduled
-  again for any worker, up to three runs).
+  again for any worker, up to three runs; a run claimed but not started within 120 s is given
+  back to Scheduled, up to three times).
 
 Each step reads what exists first and changes only what differs, so a second run reports
 every step `unchanged`. Per-host system metrics come from `automation metrics monitor` run as

@@ -20,7 +20,7 @@ from helpers import ROOT, run_cli
 from prefect.client.orchestration import SyncPrefectClient
 
 from deployments.catalog_fields import QUEUE_PRIORITIES
-from deployments.crash_policy import RESCHEDULE, ZOMBIES
+from deployments.crash_policy import NAMES
 from deployments.run_env import RUN_ENV
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def clean_server(prefect_server: str) -> Iterator[str]:
     yield prefect_server
     with SyncPrefectClient(prefect_server) as client:
         for automation in client.read_automations():
-            if automation.name in (ZOMBIES, RESCHEDULE):
+            if automation.name in NAMES:
                 client.delete_automation(automation.id)
         client.delete_work_pool("automation")
 
@@ -60,7 +60,7 @@ def test_pool_setup_makes_everything_once(clean_server: str, cli_env: dict[str, 
         assert {q: queues[q] for q in QUEUE_PRIORITIES} == QUEUE_PRIORITIES
         assert client.read_global_concurrency_limit_by_name("scans").limit == 1
         names = [a.name for a in client.read_automations()]
-        assert names.count(ZOMBIES) == 1 and names.count(RESCHEDULE) == 1
+        assert all(names.count(name) == 1 for name in NAMES), names
 
 
 HEALTH = ("import sys; from deployments.cli import main; main(['health', '--json']); "
