@@ -7,5 +7,7 @@
 - `samples`: the idempotent insert of raw samples (one row per series and time);
 - `rollups`: folding samples into hourly and daily buckets;
 - `retry`: which errors are transient, and the retry budget (`AUTOMATION_STORE_RETRY_SECONDS`);
-- `spool`: samples kept on local disk while the database is away.
+- `spool`: samples kept on local disk while the database is away;
+- `outage`: jobs through an outage: open once without waiting, store or spool, skip
+  what needs the stored history.
 """

@@ -51,7 +51,7 @@ from neo_automation.store.schema import (
     samples_table,
     series_table,
 )
-from neo_automation.store.spool import Point, Spool
+from neo_automation.store.spool import Point, Spool, definition_rows
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,9 @@ def labels_key(labels: Mapping[str, str]) -> str:
     return json.dumps(dict(labels), sort_keys=True, separators=(",", ":"))
 
 
-def spool_samples(url: str, samples: Sequence[SampleLike], spool_dir: Path | None = None) -> int:
-    """Keep samples in the spool of the database `url` without opening it.
+def spool_samples(url: str, samples: Sequence[SampleLike], spool_dir: Path | None = None,
+                  specs: Iterable[SpecLike] = ()) -> int:
+    """Keep samples (and their declarations) in the spool of the database `url` unopened.
 
     For a caller whose `MetricStore(url)` raised `StoreUnavailableError` (the database stayed
     away for the whole budget at open): the next write of any process on that database
@@ -118,6 +119,7 @@ def spool_samples(url: str, samples: Sequence[SampleLike], spool_dir: Path | Non
         url: the database's URL, as given to `MetricStore`.
         samples: the samples (non-finite values are left out).
         spool_dir: the spool root (default: `<data>/spool`).
+        specs: declarations to record with them (`MetricStore.declare`).
 
     Returns:
         How many were kept.
@@ -129,7 +131,7 @@ def spool_samples(url: str, samples: Sequence[SampleLike], spool_dir: Path | Non
               for s in samples if math.isfinite(s.value)]
     if points:
         root = spool_dir if spool_dir is not None else load_settings().spool_path
-        path = Spool.for_database(root, mask_url(url)).put(points)
+        path = Spool.for_database(root, mask_url(url)).put(points, definition_rows(specs))
         log.warning("metrics database %s unavailable: %d samples kept in %s, written when it "
                     "is back", mask_url(url), len(points), path)
     return len(points)
@@ -219,8 +221,7 @@ class MetricStore:
         A name declared before is updated (unit, description, direction, aggregate). Like
         `write`, a database that stays away past the budget sends them to the spool.
         """
-        rows = [{"name": s.name, "unit": s.unit, "description": s.description,
-                 "better": s.better, "aggregate": s.aggregate} for s in specs]
+        rows = definition_rows(specs)
         if rows:
             self._write_or_keep([], rows)
 

@@ -25,9 +25,10 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from neo_automation.errors import ConfigError, StoreError
 from neo_automation.files import atomic_write_text
@@ -48,6 +49,11 @@ class SpoolBatch:
     path: Path
     points: list[Point] = field(default_factory=list)
     definitions: list[dict[str, str]] = field(default_factory=list)
+
+
+def definition_rows(specs: Iterable[Any]) -> list[dict[str, str]]:
+    """Metric declarations (name, unit, description, better, aggregate attributes) as rows."""
+    return [{k: getattr(s, k) for k in _DEFINITION_KEYS} for s in specs]
 
 
 def database_key(masked_url: str) -> str:
