@@ -6,6 +6,15 @@ stable artifact keys. A run that samples the system also updates the fleet: disk
 every host's filesystems (stored as `system.disk.hours_until_full`), the host-silent check of
 every known host, and the `fleet` artifact (one row per host). `python
 flows/metrics_collection.py` runs it once.
+
+A database outage longer than `AUTOMATION_STORE_RETRY_SECONDS` does not fail the run: the
+samples wait in the spool on local disk (the next write, of this job or any other process,
+stores them, each once), and what reads the stored history back (benchmark regressions, fleet
+forecasts, alerts) is skipped this run with one line in `errors` naming the masked URL. The
+first run of an outage waits the budget once per store it opens before that (the system
+counters, training, the write); while samples wait in the spool, each open is one attempt.
+A store that is wrong rather than away (bad credentials, no such database) fails the run in
+one line.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from flows.project_metrics import project_metrics
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import CollectorResult
 from neo_automation.reports.formats import iso, sample_json
+from neo_automation.settings import load_settings
+from neo_automation.store.outage import waiting
 from tasks.collection import (
     collect_application_metrics,
     collect_custom_metrics,
@@ -86,7 +97,32 @@ def metrics_collection(
         project = project_metrics()
         result["project"] = project["totals"]
         result["errors"].extend(project["errors"])
+    kept = _store(chosen, samples, custom_metrics, result)
+    publish_metrics_artifacts(system, result)
+    get_run_logger().info("%s %d samples from %s", kept, result["stored"], ", ".join(chosen))
+    return result
+
+
+def _store(chosen: list[str], samples: list[Sample], custom_metrics: list[MetricSpec],
+           result: dict[str, Any]) -> str:
+    """Store the samples, then (the database answering) what follows; where they went."""
     result["stored"] = store_metrics(samples, custom_metrics) if samples else 0
+    away = waiting(load_settings().metrics_url)
+    if away:
+        # The samples are not stored: reading the history back would only wait out the retry
+        # budget at each step; the next run that stores does all of it again.
+        line = f"store: {away}; skipped this run: benchmark regressions, fleet, alerts"
+        result["errors"].append(line)
+        get_run_logger().warning("%s", line)
+        result["alerts"] = []
+        return "kept in the spool"
+    _after_store(chosen, samples, custom_metrics, result)
+    return "stored"
+
+
+def _after_store(chosen: list[str], samples: list[Sample], custom_metrics: list[MetricSpec],
+                 result: dict[str, Any]) -> None:
+    """Regressions, the fleet and the alerts over the stored samples, into `result`."""
     benchmarks = {name for name, spec in declared(custom_metrics).items() if spec.benchmark}
     if any(s.name in benchmarks for s in samples):
         # A new benchmark value may complete a change point: search now, not at the report.
@@ -94,15 +130,14 @@ def metrics_collection(
         result["stored"] += store_metrics(regressions) if regressions else 0
         samples = samples + regressions
     fleet = update_fleet() if "system" in chosen else None
+    if fleet is not None and fleet.skipped:
+        result["errors"].append(fleet.skipped)
     checks = fleet.checks if fleet is not None else []
     result["alerts"] = evaluate_alerts(samples + checks) if samples or checks else []
-    if fleet is not None:
+    if fleet is not None and not fleet.skipped:
         result["stored"] += fleet.stored
         result["fleet"] = {"hosts": publish_fleet(fleet), "forecasts": [
             {**vars(f), "percent": f.percent} for f in fleet.forecasts]}
-    publish_metrics_artifacts(system, result)
-    get_run_logger().info("stored %d samples from %s", result["stored"], ", ".join(chosen))
-    return result
 
 
 def _training() -> dict[str, Any]:
