@@ -5,7 +5,9 @@ build: a PostgreSQL cluster (Debian's server package, installed when missing), a
 server on it, the metrics store in it, two worker "hosts" each running from its own `git clone`
 of this repository (sharing this virtual environment), `automation pool setup` and
 `prefect deploy --all`. It runs every catalog job once, then injects the faults: a worker
-SIGKILLed with its run mid-scan, the database stopped for 20 s during a collection, four
+SIGKILLed with its run mid-scan, a run claimed (Pending) by a worker that died before starting
+it (given back while the dead host's scan is waited for), the database stopped for 20 s
+during a collection, four
 hosts' monitors writing at once, a run past its time limit under a worker, and a healthy run
 longer than Prefect's default heartbeat on workers started with default settings. It prints
 one table of expected against observed and `drill: N checks, M passed`, exits 0 only when all

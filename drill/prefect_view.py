@@ -21,7 +21,7 @@ from prefect.client.schemas.filters import (
     WorkPoolFilter,
     WorkPoolFilterName,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.exceptions import ObjectNotFound
 
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING,
@@ -45,19 +45,26 @@ class View:
             work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=["automation"])))
         return {d.name: d for d in found}
 
-    def start(self, deployment: Any, parameters: dict[str, Any] | None = None) -> FlowRun:
-        """A new run of `deployment` (its default parameters, updated with `parameters`)."""
+    def start(self, deployment: Any, parameters: dict[str, Any] | None = None,
+              state: State[Any] | None = None) -> FlowRun:
+        """A new run of `deployment` (its default parameters, updated with `parameters`).
+
+        `state` is its first state, a `Scheduled` one (Prefect's default: due now).
+        """
         return self.client.create_flow_run_from_deployment(
-            deployment.id, parameters=parameters or {}, tags=["drill"])
+            deployment.id, parameters=parameters or {}, state=state, tags=["drill"])
 
     def run(self, run_id: UUID) -> FlowRun:
         """The flow run as the server has it now."""
         return self.client.read_flow_run(run_id)
 
+    def states(self, run_id: UUID) -> list[State[Any]]:
+        """Every state the run went through, oldest first (server timestamps)."""
+        return sorted(self.client.read_flow_run_states(run_id), key=lambda s: s.timestamp)
+
     def state_names(self, run_id: UUID) -> list[str]:
         """Every state the run went through, oldest first."""
-        states = self.client.read_flow_run_states(run_id)
-        return [s.name or s.type.value for s in sorted(states, key=lambda s: s.timestamp)]
+        return [s.name or s.type.value for s in self.states(run_id)]
 
     def wait(self, run_id: UUID, done: Callable[[FlowRun], bool], timeout: float,
              poll: float = 1.0) -> FlowRun | None:

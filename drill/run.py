@@ -62,7 +62,10 @@ def drill(infra: Infra, short: bool) -> list[scenarios.Row]:
         if not short:
             scenarios.monitors(d)
         scenarios.long_run_check(d, long_run)
+        # the claim's 120 s grace passes while host_dies waits for its dead host's run
+        claim = scenarios.claimed_not_started_start(d)
         scenarios.host_dies(d)
+        scenarios.claimed_not_started_check(d, claim)
         scenarios.db_outage(d)
         if not short:
             scenarios.health_on_pool(d)

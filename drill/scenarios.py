@@ -17,14 +17,19 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.objects import State
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.states import Pending, Scheduled
 
-from deployments.run_env import GRACE_SECONDS, RUN_ENV
+from deployments.crash_policy import UNSTARTED
+from deployments.run_env import GRACE_SECONDS, PENDING_GRACE_SECONDS, RUN_ENV
 from drill.infra import (
     AUTOMATION,
     PREFECT,
@@ -79,9 +84,10 @@ class Drill:
             [*AUTOMATION, *args], cwd=checkout, capture_output=True, text=True,
             timeout=timeout, env=env or self.infra.host_env(host, checkout))
 
-    def start(self, job: str, parameters: dict[str, Any] | None = None) -> UUID:
-        """Start a run of deployment `job`; its id."""
-        run = self.view.start(self.view.deployments()[job], parameters)
+    def start(self, job: str, parameters: dict[str, Any] | None = None,
+              state: State[Any] | None = None) -> UUID:
+        """Start a run of deployment `job` (first state `state`, default due now); its id."""
+        run = self.view.start(self.view.deployments()[job], parameters, state)
         self.runs.append(run.id)
         return run.id
 
@@ -327,6 +333,73 @@ def host_dies(d: Drill) -> None:
             bool(run and run.state and run.state.name == "Completed")
             and "AwaitingRetry" in states)
     d.infra.start_worker(victim, d.hosts[victim])  # the host comes back
+
+
+@dataclass
+class Claim:
+    """A run left claimed (Pending) and never started, as a worker that died leaves it."""
+
+    run_id: UUID
+    #: the server took the Pending; else why not
+    accepted: bool
+    refused: str
+    #: when the claim was made (this process's monotonic clock)
+    at: float
+
+
+def claimed_not_started_start(d: Drill) -> Claim:
+    """A short job's run claimed by a worker that dies before starting it.
+
+    The run is scheduled a day ahead, so no worker's poll claims it first; the drill's client
+    then proposes Pending (not forced), the state a worker sets when it claims a run, before it
+    starts the run's process; a worker that dies between the two leaves the run there.
+    `automation-reschedule-stuck-pending` gives it back; `claimed_not_started_check` judges.
+    """
+    ahead: State[Any] = Scheduled(scheduled_time=datetime.now(UTC) + timedelta(days=1))
+    run_id = d.start("ingest-ci-metrics", INGEST, state=ahead)
+    claim: State[Any] = Pending()
+    result = d.view.client.set_flow_run_state(run_id, claim)
+    return Claim(run_id, result.status == SetStateStatus.ACCEPT,
+                 f"{result.status.value}: {result.details}", time.monotonic())
+
+
+def claimed_not_started_check(d: Drill, claim: Claim) -> None:
+    """The claimed run was given back (`Unstarted`) in time, then completed by a live worker.
+
+    The give-back's delay is read from the server's own state timestamps (Pending to the first
+    `Unstarted`), so the scenario can wait while another one runs (`host_dies`).
+    """
+    bound = PENDING_GRACE_SECONDS + 30
+    name = "claimed run never started given back"
+    expected = f"{UNSTARTED!r} within {bound} s of the claim (grace {PENDING_GRACE_SECONDS} s)"
+    if not claim.accepted:
+        d.check(name, expected, f"the server refused Pending ({claim.refused})", False)
+        return
+    deadline = claim.at + bound + 60
+    while UNSTARTED not in d.view.state_names(claim.run_id) and time.monotonic() < deadline:
+        time.sleep(1)
+    states = d.view.states(claim.run_id)
+    claimed = next((s.timestamp for s in states if s.name == "Pending"), None)
+    back = next((s.timestamp for s in states if s.name == UNSTARTED), None)
+    after = (back - claimed).total_seconds() if back and claimed else None
+    d.check(name, expected,
+            f"{UNSTARTED} after {after:.0f} s" if after is not None
+            else f"not given back in {bound + 60} s: {' > '.join(_names(states))}",
+            after is not None and after <= bound)
+    run = d.view.wait_final(claim.run_id, timeout=300)
+    names = _names(d.view.states(claim.run_id))
+    later = names[names.index(UNSTARTED) + 1:] if UNSTARTED in names else []
+    # a worker logs "Worker 'NAME' submitting flow run 'ID'" when it claims a run
+    claimers = [h for h in d.hosts if f"submitting flow run '{claim.run_id}'"
+                in d.infra.log_tail(f"worker-{h}", chars=10**9)]
+    d.check("given-back run done by a live worker", f"{UNSTARTED} > Pending > ... > Completed",
+            f"{' > '.join(names)}; claimed by {', '.join(claimers) or 'no worker'}",
+            bool(run and run.state and run.state.name == "Completed") and "Running" in later
+            and len(claimers) >= 1)
+
+
+def _names(states: list[State[Any]]) -> list[str]:
+    return [s.name or s.type.value for s in states]
 
 
 def db_outage(d: Drill, seconds: float = 20.0) -> None:
