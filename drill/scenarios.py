@@ -430,15 +430,18 @@ def db_outage(d: Drill, seconds: float = 20.0) -> None:
             bool(run and run.state and run.state.name == "Completed") and count >= 1)
 
 
-def health_on_pool(d: Drill) -> None:
+def health_on_pool(d: Drill, warm: int = 5) -> None:
     """`automation health` on a host of the pool: fast, and the workers count as runners.
 
     Judged on the CPU time the command uses (its own work): its wall time on this machine
-    depends on what else runs, and is shown beside it with the load.
+    depends on what else runs, and is shown beside it with the load. The first call on a
+    worker host validates the catalog afresh (no serve stored a verdict; it imports Prefect,
+    as `deployments/commands/health.py` documents) and stores the verdict: it is shown as the
+    cold figure, and the median of the `warm` calls after it is judged.
     """
     host, _ = d.host(0)
     wall, cpu, outputs = [], [], []
-    for _ in range(3):
+    for _ in range(1 + warm):
         started, before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
         outputs.append(d.cli(host, "health", "--json", timeout=60))
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -448,11 +451,13 @@ def health_on_pool(d: Drill) -> None:
     runner = "?"
     if last.stdout.strip().startswith("{"):
         runner = json.loads(last.stdout)["checks"]["runner"]["status"]
-    d.check("automation health on the pool", "under 1 s of CPU (median of 3); runner ok",
-            f"CPU {statistics.median(cpu):.2f} s, wall {statistics.median(wall):.2f} s "
-            f"(runs {', '.join(f'{t:.2f}' for t in wall)}; load {os.getloadavg()[0]:.1f}); "
-            f"runner {runner}",
-            statistics.median(cpu) < 1.0 and runner == "ok")
+    median = statistics.median(cpu[1:])
+    d.check("automation health on the pool",
+            f"under 1 s of CPU (median of {warm} after the first); runner ok",
+            f"CPU {median:.2f} s (runs {', '.join(f'{t:.2f}' for t in cpu[1:])}; first "
+            f"{cpu[0]:.2f}), wall {statistics.median(wall[1:]):.2f} s; load "
+            f"{os.getloadavg()[0]:.1f}; runner {runner}",
+            median < 1.0 and runner == "ok")
 
 
 def nothing_left(d: Drill) -> None:
