@@ -54,6 +54,7 @@ bench: $(VENV)/.bench.stamp
 	$(BIN)/python bench/monitor.py
 	$(BIN)/python bench/collection.py
 	$(BIN)/python bench/changepoints.py
+	$(BIN)/python bench/start.py
 	$(BIN)/python bench/scan.py $(or $(SCAN_PATH),$(VENV)/lib/python3.11/site-packages/prefect)
 
 # Regenerate the lock files after changing dependencies in pyproject.toml (needs uv).

@@ -63,6 +63,7 @@ from neo_automation.channels import (
 )
 from neo_automation.channels.env import ENV_VARIABLES, differing_variables
 from neo_automation.errors import ConfigError
+from neo_automation.prefect_api import wait_for_server
 from neo_automation.settings import Settings, load_settings
 
 log = logging.getLogger("automation.manager")
@@ -245,9 +246,18 @@ def register_all(settings: Settings) -> dict[str, Any]:
     return {"blocks": sorted(block_ids), "automations": names}
 
 
+#: How long the registration waits for a server that is still starting (seconds).
+API_WAIT_SECONDS = 90.0
+
+
 def main() -> int:
-    """Entry point for the supervisor: register, then exit (0 on success)."""
-    print(register_all(load_settings()))
+    """Entry point for the supervisor: wait for the API, register, then exit (0 on success)."""
+    settings = load_settings()
+    if not wait_for_server(settings.api_url, API_WAIT_SECONDS):
+        print(f"the Prefect API at {settings.api_url} did not answer within "
+              f"{API_WAIT_SECONDS:.0f} s: blocks and automations not registered", file=sys.stderr)
+        return 1
+    print(register_all(settings))
     return 0
 
 

@@ -45,7 +45,9 @@ from deployments.catalog import (
 )
 from deployments.logging_setup import setup_logging
 from deployments.stack_state import serve_report_file
+from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text
+from neo_automation.prefect_api import wait_for_server
 from neo_automation.settings import Settings, load_settings
 
 log = logging.getLogger("automation.serve")
@@ -56,6 +58,8 @@ RUN_LIMIT = 4
 #: Seconds between serve's queries for runs to start (Prefect's default is 10): a run started
 #: from the UI, `tasks run` or `automation start`'s first collection begins within this.
 POLL_SECONDS = 5
+#: How long serve waits, after importing the flows, for a server that is still starting.
+API_WAIT_SECONDS = 120.0
 
 
 @dataclass
@@ -192,11 +196,16 @@ def build_runner(
         its one-line reason (see `Prepared.not_served`).
 
     Raises:
-        ConfigError: the file is no catalog at all (see `read_catalog`).
+        ConfigError: the file is no catalog at all (see `read_catalog`); with `settings`, the
+            API did not answer within API_WAIT_SECONDS after the flows were imported.
     """
     catalog = (read_and_record(path, settings) if settings is not None
                else read_catalog(path, skip_broken=True))
-    prepared = prepare_catalog(catalog, timezone)
+    prepared = prepare_catalog(catalog, timezone)  # imports every flow: no API needed yet
+    # Started beside the server by the supervisor: from here on the API is needed.
+    if settings is not None and not wait_for_server(settings.api_url, API_WAIT_SECONDS):
+        raise ConfigError(f"the Prefect API at {settings.api_url} did not answer within "
+                          f"{API_WAIT_SECONDS:.0f} s")
     if catalog.concurrency_limits:
         ensure_concurrency_limits(catalog.concurrency_limits)
     runner = Runner(name="automation-serve", limit=limit, pause_on_shutdown=False,

@@ -1,13 +1,16 @@
 """The integration manager's supervisor: starts the stack's services and keeps them running.
 
 `automation start` runs this module as a detached process (`python -m deployments.supervisor`).
-It starts each service (the Prefect server unless one already answers, then the `serve`
-process of the catalog), starts one run of `system-sampling` as soon as serve has created its
-deployments (so fresh metrics exist within seconds, not at the next 5-minute tick), restarts
-one that dies with exponential backoff, counts and logs every
-restart, and on SIGTERM or SIGINT stops its children gracefully (SIGTERM, wait, SIGKILL) and
-removes its pid and state files. Its state (pids, start times, restarts) is written to
-`<data dir>/run/state.json` for `automation status`.
+It stores one system sample of this host at once (`metrics monitor --count 1`, no Prefect
+needed), starts each service without waiting for the one before (the Prefect server unless
+one already answers, the exporter, and the `serve` process of the catalog, which imports its
+flows while the server starts and then waits for the API), registers the blocks and
+automations in a background process that waits for the API too, starts one run of
+`system-sampling` as soon as serve has created its deployments (fresh artifacts within
+seconds, not at the next 5-minute tick), restarts a service that dies with exponential
+backoff, counts and logs every restart, and on SIGTERM or SIGINT stops its children
+gracefully (SIGTERM, wait, SIGKILL) and removes its pid and state files. Its state (pids,
+start times, restarts) is written to `<data dir>/run/state.json` for `automation status`.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ MAX_BACKOFF_SECONDS = 60.0
 FIRST_COLLECTION = ("metrics-collection", "system-sampling")
 #: How long after serve started the supervisor keeps trying to start that first run.
 FIRST_COLLECTION_GIVE_UP_SECONDS = 180.0
+#: The longest a helper process (registration, the first sample) may run; the registration
+#: waits up to 90 s for the API (deployments.automations).
+HELPER_TIMEOUT_SECONDS = 180.0
 
 
 @dataclass
@@ -118,6 +124,8 @@ class Supervisor:
         #: monotonic time until which the first collection run is still to be started
         self.first_run_until: float | None = None
         self.next_first_try = 0.0
+        #: short-lived helper processes by name: (process, what it does, monotonic deadline)
+        self.helpers: dict[str, tuple[subprocess.Popen[bytes], str, float]] = {}
 
     def start(self, svc: Service) -> None:
         """Start `svc`, its output appended to its log file."""
@@ -151,13 +159,11 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGHUP, self._on_reload)
+        # Nothing waits for the server here: each step that needs the API waits for it itself
+        # (serve after importing the flows, registration in its own process), so the server's
+        # start, serve's imports and the first sample overlap instead of adding up.
+        self.sample_now()
         for svc in self.services:
-            if svc.name == "serve":
-                if not self.wait_healthy():
-                    log.error("the Prefect API at %s did not become healthy",
-                              self.settings.api_url)
-                else:
-                    self.register()
             if self.stopping:
                 break
             self.start(svc)
@@ -165,7 +171,10 @@ class Supervisor:
                 self.first_run_until = time.monotonic() + FIRST_COLLECTION_GIVE_UP_SECONDS
             self.write_state()
         self.write_state()
+        if not self.stopping:
+            self.register()
         while not self.stopping:
+            self.reap_helpers()
             self.start_first_collection()
             if self.reload_requested:
                 self.reload_requested = False
@@ -233,18 +242,47 @@ class Supervisor:
                  job, run["name"])
 
     def register(self) -> None:
-        """Register the blocks and automations (idempotent), in a short-lived subprocess."""
+        """Register the blocks and automations (idempotent) in a short-lived subprocess.
+
+        Not waited for: the subprocess waits for the API itself (`deployments.automations`),
+        and `reap_helpers` logs how it ended.
+        """
+        self._helper("register", [sys.executable, "-m", "deployments.automations"],
+                     "registering blocks and automations")
+
+    def sample_now(self) -> None:
+        """Store one system sample of this host at once, without Prefect or the server.
+
+        `automation metrics monitor --count 1` (the per-host agent's own path: the `host`
+        label, the store's retries, the alert rules) in a short-lived subprocess, so that
+        `automation health` finds fresh metrics seconds after `start`, while the Prefect server
+        is still starting; the first `system-sampling` run follows once serve is up.
+        """
+        self._helper("first-sample", [sys.executable, "-m", "deployments.cli", "metrics",
+                                      "monitor", "--count", "1", "--quiet"],
+                     "the first system sample")
+
+    def _helper(self, name: str, argv: list[str], what: str) -> None:
         with (self.settings.log_path / "integration_manager.log").open("ab") as out:
-            try:
-                code = subprocess.call(  # noqa: S603 - fixed argument list
-                    [sys.executable, "-m", "deployments.automations"], stdout=out,
-                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
-                    cwd=self.settings.root, timeout=120,
-                )
-            except subprocess.TimeoutExpired:
-                code = -1
-        if code != 0:
-            log.error("registering blocks and automations failed (exit %d); see this log", code)
+            proc = subprocess.Popen(  # noqa: S603 - fixed argument list
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env, cwd=self.settings.root,
+            )
+        self.helpers[name] = (proc, what, time.monotonic() + HELPER_TIMEOUT_SECONDS)
+
+    def reap_helpers(self) -> None:
+        """Log how each finished helper process ended; stop one that runs past its time."""
+        for name, (proc, what, deadline) in list(self.helpers.items()):
+            code = proc.poll()
+            if code is None and time.monotonic() > deadline:
+                proc.kill()
+                code = proc.wait()
+                log.error("%s took over %.0f s and was stopped", what, HELPER_TIMEOUT_SECONDS)
+            if code is None:
+                continue
+            del self.helpers[name]
+            if code != 0:
+                log.error("%s failed (exit %d); see this log", what, code)
 
     def _on_reload(self, _signum: int, _frame: Any) -> None:
         self.reload_requested = True
@@ -271,7 +309,12 @@ class Supervisor:
         self.stopping = True
 
     def shutdown(self) -> None:
-        """Stop the services in reverse order: SIGTERM, wait, then SIGKILL."""
+        """Stop the helpers, then the services in reverse order: SIGTERM, wait, then SIGKILL."""
+        for proc, _what, _deadline in self.helpers.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.helpers.clear()
         for svc in reversed(self.services):
             if not svc.alive():
                 continue

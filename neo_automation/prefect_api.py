@@ -6,6 +6,7 @@ or let its client start a temporary server: `server_healthy` costs one loopback 
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -31,3 +32,20 @@ def server_healthy(api_url: str, timeout: float = 2.0) -> bool:
             return resp.status == 200 and resp.read().strip() == b"true"
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def wait_for_server(api_url: str, timeout: float, poll: float = 0.3) -> bool:
+    """Wait until `server_healthy(api_url)`, for at most `timeout` seconds.
+
+    For a process started beside the server (serve, the registration) that has done its own
+    start-up work and now needs the API.
+
+    Returns:
+        True once the server answers; False when `timeout` passed first.
+    """
+    deadline = time.monotonic() + timeout
+    while not server_healthy(api_url, timeout=1.0):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True

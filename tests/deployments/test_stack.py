@@ -44,10 +44,11 @@ def test_start_supervise_stop(stack_env: dict[str, str]) -> None:
             return set(s["services"]) == {"server", "serve"} and all(
                 svc["pid"] and svc["alive"] for svc in s["services"].values())
 
-        # serve starts once the blocks and automations are registered.
+        # serve starts beside the server, imports its flows, then waits for the API.
         assert _wait(both_up, 90)
-        # start runs system-sampling once, at once: fresh metrics without waiting for the
-        # 5-minute tick, so the stack is healthy (issue 12 point 6)
+        # start stores one system sample at once and runs system-sampling as soon as serve is
+        # up: fresh metrics without waiting for the 5-minute tick, so the stack is healthy
+        # (issue 12 point 6)
         assert _wait(lambda: run_cli("health", env=stack_env).returncode == 0, 120), \
             run_cli("health", env=stack_env).stdout
         log = Path(stack_env["AUTOMATION_DATA_DIR"]) / "logs" / "integration_manager.log"
