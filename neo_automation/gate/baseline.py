@@ -180,7 +180,8 @@ def extract_revision(spec: BaselineSpec, dest: Path) -> Path:
     return tree
 
 
-def measure_baseline(spec: BaselineSpec, config: GateConfig, note: Note) -> dict[str, Any]:
+def measure_baseline(spec: BaselineSpec, config: GateConfig, note: Note,
+                     min_severity: str = "medium") -> dict[str, Any]:
     """The baseline's snapshot: the saved one, or the revision extracted and measured.
 
     The extracted tree lives in a temporary directory that is removed afterwards, also when
@@ -196,7 +197,7 @@ def measure_baseline(spec: BaselineSpec, config: GateConfig, note: Note) -> dict
         tree = extract_revision(spec, work)
         # The cache is keyed by the scanned root, and this root is a fresh temporary
         # directory: its entries could never be hit again, so it is scanned uncached.
-        baseline = measure(tree, spec.source, spec.commit, config, None, note)
+        baseline = measure(tree, spec.source, spec.commit, config, None, note, min_severity)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     baseline["path"] = f"{spec.toplevel}@{spec.commit}" + (

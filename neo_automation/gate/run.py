@@ -128,9 +128,11 @@ def run_gate(options: GateOptions, settings: Settings, env: Mapping[str, str],
     )
     spec = resolve_baseline(options.baseline, plan.target) if options.baseline else None
     cache_dir = settings.data_path / "scan-cache"
+    severity = settings.security_min_severity
     current = measure(plan.target, "working tree", head_revision(plan.target), plan.config,
-                      cache_dir, note)
-    baseline = measure_baseline(spec, plan.config, note) if spec is not None else None
+                      cache_dir, note, severity)
+    baseline = (measure_baseline(spec, plan.config, note, severity) if spec is not None
+                else None)
     benchmark = measure_benchmark(settings.metrics_url, plan.config, note)
     results = evaluate(plan.config, current, baseline, alert_rules, skipped_alerts, benchmark)
     document = gate_document(

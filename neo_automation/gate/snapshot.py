@@ -47,6 +47,7 @@ def project_values(
     scan: Mapping[str, Any] | None,
     tests: Mapping[str, Any] | None,
     debt: Mapping[str, Any] | None,
+    min_severity: str = "medium",
 ) -> dict[str, float]:
     """The unlabelled ``project.*`` metric values of one measurement.
 
@@ -57,6 +58,8 @@ def project_values(
         scan: A :func:`neo_automation.scans.engine.scan_tree` result (quality and security).
         tests: A :func:`neo_automation.scans.testsuite.run_test_suite` result.
         debt: A :func:`neo_automation.scans.debt.compute_debt` result.
+        min_severity: AUTOMATION_SECURITY_MIN_SEVERITY, what
+            ``project.security.issues_at_or_above_min_severity`` counts (as on the stack).
 
     Returns:
         Metric name to value; a metric whose figure is unknown (no coverage when the suite
@@ -67,7 +70,7 @@ def project_values(
     if scan is not None and "quality" in totals:
         samples += quality_samples(scan, 0.0)
     if scan is not None and "security" in totals:
-        samples += security_samples(scan, 0.0)
+        samples += security_samples(scan, 0.0, min_severity)
     if tests is not None:
         samples += test_samples(tests, 0.0)
     if debt is not None:
@@ -146,6 +149,7 @@ def build_snapshot(
     debt: Mapping[str, Any] | None,
     code_lines: Mapping[tuple[str, int], str],
     max_rank: str | None,
+    min_severity: str = "medium",
 ) -> dict[str, Any]:
     """One measured tree, in the shape the gate document stores and compares.
 
@@ -158,6 +162,7 @@ def build_snapshot(
         debt: The debt result.
         code_lines: The source text of each (file, line) that holds a HIGH finding.
         max_rank: The complexity limit, to list the blocks above it.
+        min_severity: AUTOMATION_SECURITY_MIN_SEVERITY (see :func:`project_values`).
 
     Returns:
         ``{"path", "label", "revision", "metrics", "tests", "high_findings", "complexity",
@@ -178,7 +183,7 @@ def build_snapshot(
         "path": path,
         "label": label,
         "revision": revision,
-        "metrics": project_values(scan, tests, debt),
+        "metrics": project_values(scan, tests, debt, min_severity),
         "tests": _suite_summary(tests),
         "high_findings": findings,
         "complexity": blocks_above(scan, max_rank),
@@ -217,7 +222,8 @@ def read_code_lines(root: Path, issues: list[dict[str, Any]]) -> dict[tuple[str,
 
 
 def measure(path: Path, label: str, revision: str | None, config: GateConfig,
-            cache_dir: Path | None, note: Note = _quiet) -> dict[str, Any]:
+            cache_dir: Path | None, note: Note = _quiet,
+            min_severity: str = "medium") -> dict[str, Any]:
     """Scan, test and rate one tree.
 
     Args:
@@ -227,6 +233,7 @@ def measure(path: Path, label: str, revision: str | None, config: GateConfig,
         config: The gate config (excludes, tests, pytest arguments, time limit, rank limit).
         cache_dir: The scan cache, or ``None`` to scan uncached.
         note: Called with one progress line per step.
+        min_severity: AUTOMATION_SECURITY_MIN_SEVERITY (see :func:`project_values`).
 
     Returns:
         The snapshot (:func:`build_snapshot`).
@@ -246,7 +253,7 @@ def measure(path: Path, label: str, revision: str | None, config: GateConfig,
     snapshot = build_snapshot(
         path=str(path), label=label, revision=revision, scan=scan, tests=tests, debt=debt,
         code_lines=read_code_lines(path, high_severity_issues(scan)),
-        max_rank=config.max_complexity_rank,
+        max_rank=config.max_complexity_rank, min_severity=min_severity,
     )
     note(f"measured {label} in {time.monotonic() - started:.1f} s")
     return snapshot

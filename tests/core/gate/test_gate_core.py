@@ -240,3 +240,16 @@ def test_blocks_above_the_limit_are_functions_and_methods() -> None:
     above = blocks_above(scan, "B")
     assert [(b["name"], b["type"], b["rank"]) for b in above] == [("Big.pick", "method", "C")]
     assert blocks_above(scan, "C") == [] and blocks_above(scan, None) == []
+
+
+def test_the_gate_counts_findings_from_the_configured_minimum_severity() -> None:
+    issues = [{"severity": s} for s in ("LOW", "LOW", "MEDIUM", "HIGH")]
+    scan = {"totals": {"security": {"SEVERITY.HIGH": 1, "SEVERITY.MEDIUM": 1,
+                                    "SEVERITY.LOW": 2, "SEVERITY.UNDEFINED": 0, "nosec": 0}},
+            "files": [{"path": "a.py", "security": {"issues": issues}}]}
+    counted = {level: project_values(scan, None, None, level)[
+        "project.security.issues_at_or_above_min_severity"] for level in ("low", "medium", "high")}
+    # what `bandit -l`, `-ll` and `-lll` list; the stack's alert counts the same
+    assert counted == {"low": 4.0, "medium": 2.0, "high": 1.0}
+    assert project_values(scan, None, None)[
+        "project.security.issues_at_or_above_min_severity"] == 2.0  # the default, medium
