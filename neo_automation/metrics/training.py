@@ -338,7 +338,7 @@ def _store_rows(
 ) -> None:
     """Insert the rows and move the cursor in one transaction; one by one if one is refused."""
     try:
-        with store._write() as conn:
+        with store.transaction() as conn:
             _insert(conn, store, rows, result)
             _move_cursor(conn, store, chunk, offset)
         return
@@ -346,13 +346,13 @@ def _store_rows(
         pass  # one row the database refuses (a column limit): find it, keep the others
     for row in rows:
         try:
-            with store._write() as conn:
+            with store.transaction() as conn:
                 _insert(conn, store, [row], result)
         except (sa.exc.IntegrityError, sa.exc.DataError, OverflowError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             _skip(result, f"{chunk.path}:{row['_line']}: skipped training record: the "
                           f"database refused it ({reason})")
-    with store._write() as conn:
+    with store.transaction() as conn:
         _move_cursor(conn, store, chunk, offset)
 
 
@@ -363,7 +363,7 @@ def _insert(conn: sa.Connection, store: MetricStore, rows: list[dict[str, Any]],
     count = sa.select(sa.func.count()).select_from(training_table)
     before = conn.execute(count).scalar_one()
     values = [{k: v for k, v in row.items() if k != "_line"} for row in rows]
-    conn.execute(store._insert(training_table).on_conflict_do_nothing(), values)
+    conn.execute(store.insert(training_table).on_conflict_do_nothing(), values)
     added = conn.execute(count).scalar_one() - before
     result.stored += added
     result.duplicates += len(rows) - added
@@ -371,7 +371,7 @@ def _insert(conn: sa.Connection, store: MetricStore, rows: list[dict[str, Any]],
 
 def _move_cursor(conn: sa.Connection, store: MetricStore, chunk: _Chunk, offset: int) -> None:
     now = time.time()
-    stmt = store._insert(cursors_table).values(
+    stmt = store.insert(cursors_table).values(
         file_key=chunk.key, path=str(chunk.path), offset=offset, updated=now
     )
     conn.execute(stmt.on_conflict_do_update(

@@ -208,11 +208,6 @@ class MetricStore:
 
         return postgresql.insert(table)
 
-    # The old private names, still used by modules that other sessions own (training, the
-    # outbox, delivery, stack health): remove once they call transaction() and insert().
-    _write = transaction
-    _insert = insert
-
     # -- writing ---------------------------------------------------------------------------
 
     def declare(self, specs: Iterable[SpecLike]) -> None:
