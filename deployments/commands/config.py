@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from neo_automation.errors import ConfigError
-from neo_automation.settings import load_settings
+from neo_automation.settings import Settings, load_settings
 
 #: Environment variables shown by `automation config`, with the settings field behind each.
 SETTINGS_VARS = {
@@ -36,8 +36,15 @@ SETTINGS_VARS = {
     "AUTOMATION_PREFECT_RETENTION_DAYS": "prefect_retention_days",
     "AUTOMATION_COLLECTORS": "collectors",
     "AUTOMATION_EXPORTER_PORT": "exporter_port", "AUTOMATION_EXPORTER_HOST": "exporter_host",
-    "AUTOMATION_EXPORTER_AUTH": "exporter_auth",
+    "AUTOMATION_EXPORTER_AUTH": "exporter_auth", "AUTOMATION_HOST": "host_name",
 }
+# Every other setting, in the order Settings declares it, shown as read: a setting added
+# there is listed here without being named twice.
+SETTINGS_VARS.update({
+    str(info.validation_alias): name for name, info in Settings.model_fields.items()
+    if isinstance(info.validation_alias, str) and info.validation_alias not in SETTINGS_VARS
+    and name not in SETTINGS_VARS.values() and info.validation_alias != "AUTOMATION_HOST"
+})
 #: Channel variables (read by `channels_from_env` in the core); the secret ones are masked.
 CHANNEL_VARS = ("SLACK_WEBHOOK_URL", "EMAIL_SMTP_SERVER", "EMAIL_SMTP_PORT",
                 "EMAIL_SMTP_SECURITY", "EMAIL_USERNAME", "EMAIL_PASSWORD", "EMAIL_FROM",
