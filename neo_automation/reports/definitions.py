@@ -107,6 +107,7 @@ PROJECT_SECTIONS = (
     ("security", "Security", (
         "project.security.issues", "project.security.high", "project.security.medium",
         "project.security.low", "project.security.nosec",
+        "project.security.issues_at_or_above_min_severity",
     )),
     ("debt", "Technical debt", (
         "project.debt.minutes", "project.debt.ratio_percent", "project.debt.rating",

@@ -136,6 +136,9 @@ def test_project_deltas_are_coloured_by_direction(store: MetricStore) -> None:
     assert loc["delta"]["trend"] == "changed" and loc["delta"]["colour"] == "grey"
     (issues,) = _rows(report, "project.security.issues")
     assert issues["delta"]["trend"] == "unchanged" and issues["delta"]["emoji"] == "⚪"
+    # what the default security-issues alert counts is shown beside bandit's totals
+    (counted,) = _rows(report, "project.security.issues_at_or_above_min_severity")
+    assert counted["current"] is None and counted["better"] == "lower"
     (debt,) = _rows(report, "project.debt.minutes")  # ... and a missing one as "no data"
     assert debt["current"] is None and debt["delta"]["text"] == "no data"
     headline = {f["key"]: f for f in report["headline"]}
