@@ -90,6 +90,29 @@ def _sqlite_setup(engine: Engine, budget: RetryBudget) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def limit_sqlite_cache(engine: Engine, kib: int) -> None:
+    """Cap the SQLite page cache of every connection of `engine` at `kib` KiB.
+
+    SQLite's default is 2,000 KiB per connection, which a long-running process fills as the
+    database grows: the 1 Hz `metrics monitor` agent, whose once-a-minute host check reads a
+    week of hourly rollups, peaked at 49.8 MiB on a store holding a week of 30 hosts, 48.1 MiB
+    with 256 KiB (48.0 on a new store), at the same CPU time (the pages come from the OS's
+    file cache). Set at checkout, so that connections already in the pool get it too. Nothing
+    for PostgreSQL.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    pragma = f"PRAGMA cache_size=-{int(kib)}"
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("cache_kib") != kib:
+            cur = dbapi_conn.cursor()
+            cur.execute(pragma)
+            cur.close()
+            record.info["cache_kib"] = kib
+
+
 def _postgres_setup(engine: Engine, budget: RetryBudget) -> None:
     """Retry a refused or cut PostgreSQL connection with backoff, within the budget."""
 
