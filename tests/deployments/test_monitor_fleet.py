@@ -23,8 +23,10 @@ from neo_automation.store.metric_store import MetricStore
 
 #: Runs the CLI in this process and reports which heavy packages it imported.
 PROBE = ("import sys, deployments.cli as c; rc = c.main(sys.argv[1:]); "
-         "print('heavy:', sorted(m for m in ('prefect', 'matplotlib', 'scipy', 'jax') "
-         "if m in sys.modules)); sys.exit(rc)")
+         "print('heavy:', sorted(m for m in ('prefect', 'matplotlib', 'scipy', 'jax', 'ssl', "
+         "'_hashlib') if m in sys.modules)); sys.exit(rc)")
+# ssl and _hashlib: OpenSSL (4.5 MiB resident) stays out of the SQLite agent, which makes no
+# TLS connection of its own (`deployments.commands.metrics._without_openssl`).
 
 
 def test_the_agent_labels_its_host_and_fires_host_silent_for_another(

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from neo_automation.errors import StoreError
 from neo_automation.metrics import Sample
+from neo_automation.store.engine import limit_sqlite_cache
 from neo_automation.store.metric_store import MetricStore
 from neo_automation.store.rollups import fold
 from neo_automation.store.schema import metadata
@@ -145,3 +146,14 @@ def test_fold_buckets_by_hour_and_day() -> None:
     assert (day["count"], day["sum"], day["min"], day["max"], day["last_ts"], day["last"]) == (
         3, 8.0, 1.0, 5.0, T0 + HOUR, 5.0)
     assert by_key[(2, "d", T0)]["count"] == 1 and len(rows) == 5
+
+
+def test_the_sqlite_page_cache_cap_applies_to_every_pooled_connection(tmp_path: Path) -> None:
+    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}", retry_seconds=0,
+                     spool_dir=tmp_path / "spool") as store:
+        with store.engine.connect() as conn:  # a connection pooled before the cap
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000  # the default
+        limit_sqlite_cache(store.engine, 256)
+        for _ in range(2):
+            with store.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -256
