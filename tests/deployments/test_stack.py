@@ -52,7 +52,10 @@ def test_start_supervise_stop(stack_env: dict[str, str]) -> None:
         assert _wait(lambda: run_cli("health", env=stack_env).returncode == 0, 120), \
             run_cli("health", env=stack_env).stdout
         log = Path(stack_env["AUTOMATION_DATA_DIR"]) / "logs" / "integration_manager.log"
-        assert "started system-sampling once now" in log.read_text()
+        # healthy on start's own sample; the first system-sampling run follows once serve
+        # has created its deployments
+        assert _wait(lambda: "started system-sampling once now" in log.read_text(), 90), \
+            log.read_text()
         status = json.loads(run_cli("status", "--json", env=stack_env).stdout)
         assert status["running"] and status["api_healthy"]
         server_pid = status["services"]["server"]["pid"]
