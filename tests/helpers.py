@@ -5,10 +5,13 @@ Kept out of conftest.py so that importing them never re-runs conftest's session 
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,3 +30,27 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
         [sys.executable, "-m", "deployments.cli", *args],
         capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd or ROOT,
     )
+
+
+def make_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write `files` (relative path -> text, dedented) under `root`; returns `root`."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def restore_prefect_env(monkeypatch: Any) -> None:
+    """Undo, after the test, the PREFECT_* variables that `tasks run`/`status` set in-process.
+
+    Those commands point their own process at the stack (`deployments.runtime.prefect_env`);
+    a test calling them through `deployments.cli.main` must not leave that behind.
+    """
+    from deployments.runtime import prefect_env  # imports Prefect: only in the tests using it
+    from neo_automation.settings import load_settings
+
+    for key in prefect_env(load_settings()):
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+        if not os.environ[key]:
+            monkeypatch.delenv(key)

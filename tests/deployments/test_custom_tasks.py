@@ -8,11 +8,10 @@ The command runner is tested in tests/core/commands/, the run-command flow in te
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, run_cli
+from helpers import ROOT, restore_prefect_env, run_cli
 
 from deployments.cli import main
 
@@ -125,14 +124,9 @@ def test_run_and_status_need_a_deployment(
     prefect_server: str, catalog: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from deployments.runtime import prefect_env
-    from neo_automation.settings import load_settings
 
     # `run` and `status` point this process at the stack (PREFECT_* variables): undo it after
-    for key in prefect_env(load_settings()):
-        monkeypatch.setenv(key, os.environ.get(key, ""))
-        if not os.environ[key]:
-            monkeypatch.delenv(key)
+    restore_prefect_env(monkeypatch)
     assert cli("tasks", "add", "never-deployed", "--command", "true") == 0
     capsys.readouterr()
     assert cli("tasks", "run", "--task", "never-deployed") == 2

@@ -11,11 +11,10 @@ runs on a small passing project and leaves `tests-failing` and `coverage-low` qu
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, make_tree
 
 from neo_automation.alerts.evaluate import check_latest
 from neo_automation.alerts.rules import DEFAULT_RULES
@@ -51,14 +50,6 @@ SMALL_PROJECT = {
 }
 
 
-def make(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
-
 def listed_findings(result: dict) -> str:
     """The findings the alert counted, one per line, for the failure message."""
     return "\n".join(
@@ -76,7 +67,7 @@ def test_code_health_jobs_on_this_repository_leave_no_default_alert_firing(
 
     quality = code_quality(str(ROOT))
     security = security_scan(str(ROOT))
-    suite = test_suite(str(make(tmp_path / "small", SMALL_PROJECT)), timeout_seconds=300)
+    suite = test_suite(str(make_tree(tmp_path / "small", SMALL_PROJECT)), timeout_seconds=300)
     assert suite["state"] == "passed" and suite["totals"]["passed"] == 2, suite["reason"]
 
     with MetricStore(f"sqlite:///{automation_env / 'metrics.db'}") as store:

@@ -11,10 +11,10 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import make_tree
 
 from neo_automation.errors import ConfigError
 from neo_automation.scans.engine import scan_tree
@@ -40,14 +40,6 @@ def deploy(host):
     subprocess.call("ssh " + host, shell=True)
 """
 OK_MODULE = "def ok():\n    return 1\n"
-
-
-def make(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
 
 
 def tool_env(home: Path) -> dict[str, str]:
@@ -122,7 +114,8 @@ def assert_security_equals_bandit(scan: dict, root: Path, home: Path, *config: s
 
 def test_case_shebang_script_is_radons(tmp_path: Path, home: Path) -> None:
     # cases/scan-shebang-script: bin/deploy has a python shebang and no .py suffix.
-    root = make(tmp_path / "p", {"lib.py": "def h():\n    return 1\n", "bin/deploy": DEPLOY_SCRIPT})
+    root = make_tree(tmp_path / "p", {"lib.py": "def h():\n    return 1\n",
+                                      "bin/deploy": DEPLOY_SCRIPT})
     scan = scan_tree(root, kinds={"quality"}, workers=1)
     totals = scan["totals"]["quality"]
     assert quality_files(scan) == {"lib.py", "bin/deploy"}
@@ -133,7 +126,7 @@ def test_case_shebang_script_is_radons(tmp_path: Path, home: Path) -> None:
 
 
 def test_scripts_and_radon_config_select_like_radon(tmp_path: Path, home: Path) -> None:
-    root = make(
+    root = make_tree(
         tmp_path / "p",
         {
             "tools/run": "#!/usr/bin/python3.11 -u\ndef go(x):\n    return x or 1\n",
@@ -166,7 +159,7 @@ def test_scripts_and_radon_config_select_like_radon(tmp_path: Path, home: Path) 
 def test_radon_config_files_are_read_like_radon_reads_them(tmp_path: Path, home: Path) -> None:
     # setup.cfg overrides radon.cfg; cc_min/cc_max filter the listed blocks, show_closures
     # lists closures, mi_max leaves files out of `radon mi -j`.
-    root = make(
+    root = make_tree(
         tmp_path / "p",
         {
             "radon.cfg": "[radon]\ncc_min = A\nshow_closures = true\n",
@@ -195,10 +188,10 @@ def test_radon_config_files_are_read_like_radon_reads_them(tmp_path: Path, home:
 
 
 def test_broken_radon_config_is_one_line(tmp_path: Path, home: Path) -> None:
-    make(tmp_path / "p", {"a.py": "x = 1\n", "radon.cfg": "[radon]\nno_assert = maybe\n"})
+    make_tree(tmp_path / "p", {"a.py": "x = 1\n", "radon.cfg": "[radon]\nno_assert = maybe\n"})
     with pytest.raises(ConfigError, match="no_assert"):
         scan_tree(tmp_path / "p", kinds={"quality"}, workers=1)
-    make(tmp_path / "q", {"a.py": "x = 1\n", "setup.cfg": "[radon\n"})
+    make_tree(tmp_path / "q", {"a.py": "x = 1\n", "setup.cfg": "[radon\n"})
     with pytest.raises(ConfigError, match="radon config"):
         scan_tree(tmp_path / "q", kinds={"quality"}, workers=1)
 
@@ -208,7 +201,7 @@ def test_broken_radon_config_is_one_line(tmp_path: Path, home: Path) -> None:
 
 def test_case_hidden_folder_is_bandits(tmp_path: Path, home: Path) -> None:
     # cases/scan-hidden-folder-and-pyw/hidden-folder
-    root = make(tmp_path / "p", {"app/mod.py": OK_MODULE, ".ci/deploy.py": SHELL_CALL})
+    root = make_tree(tmp_path / "p", {"app/mod.py": OK_MODULE, ".ci/deploy.py": SHELL_CALL})
     scan = scan_tree(root, kinds={"security"}, workers=1)
     totals = scan["totals"]["security"]
     assert (totals["SEVERITY.HIGH"], totals["SEVERITY.LOW"], totals["loc"]) == (1, 1, 5)
@@ -223,7 +216,7 @@ def test_case_pyw_is_bandits(tmp_path: Path, home: Path) -> None:
     launcher = SHELL_CALL.replace("deploy(host)", "launch(arg)").replace(
         'subprocess.call("ssh " + host', 'subprocess.Popen("notepad " + arg'
     )
-    root = make(tmp_path / "p", {"gui_launcher.pyw": launcher, "mod.py": OK_MODULE})
+    root = make_tree(tmp_path / "p", {"gui_launcher.pyw": launcher, "mod.py": OK_MODULE})
     scan = scan_tree(root, kinds={"security"}, workers=1)
     totals = scan["totals"]["security"]
     assert (totals["SEVERITY.HIGH"], totals["SEVERITY.LOW"], totals["loc"]) == (1, 1, 5)
@@ -234,7 +227,7 @@ def test_case_pyw_is_bandits(tmp_path: Path, home: Path) -> None:
 
 
 def test_dot_bandit_below_the_root_and_bandit_path_rules(tmp_path: Path, home: Path) -> None:
-    root = make(
+    root = make_tree(
         tmp_path / "p",
         {
             "app/mod.py": SHELL_CALL,
@@ -253,7 +246,7 @@ def test_dot_bandit_below_the_root_and_bandit_path_rules(tmp_path: Path, home: P
 
 
 def test_pyproject_include_and_exclude_dirs(tmp_path: Path, home: Path) -> None:
-    root = make(
+    root = make_tree(
         tmp_path / "p",
         {
             "pyproject.toml": '[tool.bandit]\ninclude = ["*.py"]\nexclude_dirs = ["legacy"]\n',
@@ -268,7 +261,8 @@ def test_pyproject_include_and_exclude_dirs(tmp_path: Path, home: Path) -> None:
 
 
 def test_two_dot_bandit_files_stop_the_scan_as_they_stop_bandit(tmp_path: Path) -> None:
-    make(tmp_path / "p", {"a.py": "x = 1\n", ".bandit": "[bandit]\n", "sub/.bandit": "[bandit]\n"})
+    make_tree(tmp_path / "p", {"a.py": "x = 1\n", ".bandit": "[bandit]\n",
+                               "sub/.bandit": "[bandit]\n"})
     with pytest.raises(ConfigError, match=r"several \.bandit files.*\.bandit, sub/\.bandit"):
         scan_tree(tmp_path / "p", kinds={"security"}, workers=1)
 
@@ -277,7 +271,7 @@ def test_two_dot_bandit_files_stop_the_scan_as_they_stop_bandit(tmp_path: Path) 
 
 
 def test_default_excludes_are_listed_with_their_counts(tmp_path: Path, home: Path) -> None:
-    root = make(
+    root = make_tree(
         tmp_path / "p",
         {
             "src/app.py": OK_MODULE,

@@ -10,10 +10,10 @@ import re
 import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import make_tree
 
 from neo_automation.errors import ConfigError
 from neo_automation.scans.testsuite import run_test_suite
@@ -72,14 +72,6 @@ def test_still_broken():
 """
 
 
-def make(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
-
 def clean_env() -> dict[str, str]:
     drop = ("PYTEST_", "COV_CORE_", "COVERAGE_", "AUTOMATION_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
@@ -120,7 +112,7 @@ def no_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_case_branch_not_configured(tmp_path: Path) -> None:
     # cases/tests-branch-not-configured: TOTAL 100 %, as the project's own coverage says.
-    project = make(
+    project = make_tree(
         tmp_path / "clip",
         {
             "src/clip/__init__.py": CLIP,
@@ -141,7 +133,7 @@ def test_case_branch_not_configured(tmp_path: Path) -> None:
 
 
 def test_branch_enabled_by_the_project_config(tmp_path: Path) -> None:
-    project = make(
+    project = make_tree(
         tmp_path / "cfg",
         {
             "mod.py": "def f(x):\n    if x:\n        return 1\n    return 2\n",
@@ -159,7 +151,7 @@ def test_branch_enabled_by_the_project_config(tmp_path: Path) -> None:
 
 def test_case_file_without_branches_is_100(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # cases/tests-no-branches: `coverage json` with branch on says 100.0 for file and total.
-    project = make(
+    project = make_tree(
         tmp_path / "flat",
         {"mod.py": "def f():\n    return 1\n",
          "test_mod.py": "from mod import f\n\n\ndef test_f():\n    assert f() == 1\n"},
@@ -180,7 +172,7 @@ def test_case_file_without_branches_is_100(tmp_path: Path, monkeypatch: pytest.M
 
 def test_case_xfail_and_xpass_are_counted(tmp_path: Path) -> None:
     # cases/tests-xfail-xpass: pytest prints 1 passed, 1 xfailed, 1 xpassed.
-    project = make(tmp_path / "x", {"tests/test_x.py": XFAIL_TESTS})
+    project = make_tree(tmp_path / "x", {"tests/test_x.py": XFAIL_TESTS})
     result = run_test_suite(project, timeout=120)
     counts = result["tests"]
     assert {k: counts[k] for k in ("passed", "xfailed", "xpassed", "failed")} == {
@@ -191,7 +183,7 @@ def test_case_xfail_and_xpass_are_counted(tmp_path: Path) -> None:
 
 
 def test_every_outcome_equals_pytests_summary(tmp_path: Path) -> None:
-    project = make(
+    project = make_tree(
         tmp_path / "all",
         {
             "test_all.py": """
@@ -278,7 +270,7 @@ def test_four():
     ],
 )
 def test_abrupt_end_reports_the_tests_that_ran(tmp_path: Path, action: str, cause: str) -> None:
-    project = make(tmp_path / "abrupt", {"test_abrupt.py": ABRUPT.format(action=action)})
+    project = make_tree(tmp_path / "abrupt", {"test_abrupt.py": ABRUPT.format(action=action)})
     result = run_test_suite(project, timeout=120)
     assert result["state"] == "error" and result["ended_abruptly"] is True
     assert result["tests"]["ran"] == 2 and result["tests"]["passed"] == 2
@@ -292,7 +284,7 @@ def test_abrupt_end_reports_the_tests_that_ran(tmp_path: Path, action: str, caus
 def test_exit_before_any_test_says_so(tmp_path: Path) -> None:
     conftest = "import os\n\n\ndef pytest_collection_finish(session):\n    os._exit(4)\n"
     files = {"conftest.py": conftest, "test_a.py": "def test_a():\n    pass\n"}
-    project = make(tmp_path / "early", files)
+    project = make_tree(tmp_path / "early", files)
     result = run_test_suite(project, timeout=120)
     assert result["ended_abruptly"] is True and result["tests"]["ran"] == 0
     assert result["reason"].endswith("before any test ran")
@@ -328,8 +320,8 @@ def test_runs_under_the_target_interpreter():
 def test_the_targets_virtualenv_runs_the_suite(tmp_path: Path, folder: str) -> None:
     project = tmp_path / "proj"
     python = fake_venv(project / folder, "target")
-    make(project, {"test_mark.py": MARK_TEST.format(marker="target", venv=str(project / folder),
-                                                   python=str(python))})  # fmt: skip
+    make_tree(project, {"test_mark.py": MARK_TEST.format(
+        marker="target", venv=str(project / folder), python=str(python))})
     result = run_test_suite(project, timeout=120)
     assert result["state"] == "passed", result["reason"] or result["output_tail"]
     assert result["interpreter"]["path"] == str(python)
@@ -340,7 +332,7 @@ def test_automation_target_python_and_the_fallback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     python = fake_venv(tmp_path / "elsewhere", "configured")
-    project = make(tmp_path / "proj", {"test_mark.py": MARK_TEST.format(
+    project = make_tree(tmp_path / "proj", {"test_mark.py": MARK_TEST.format(
         marker="configured", venv=str(tmp_path / "elsewhere"), python=str(python))})  # fmt: skip
     monkeypatch.setenv("AUTOMATION_TARGET_PYTHON", str(python))
     result = run_test_suite(project, timeout=120)
@@ -358,7 +350,7 @@ def test_automation_target_python_and_the_fallback(
 def test_missing_pytest_and_coverage_are_one_line_and_nothing_is_installed(
     tmp_path: Path,
 ) -> None:
-    project = make(tmp_path / "bare", {"test_a.py": "def test_a():\n    pass\n"})
+    project = make_tree(tmp_path / "bare", {"test_a.py": "def test_a():\n    pass\n"})
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(project / ".venv")], check=True
     )

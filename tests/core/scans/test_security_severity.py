@@ -14,11 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, make_tree
 
 from neo_automation.errors import ConfigError
 from neo_automation.scans.bandit_config import bandit_includes, load_bandit_settings
@@ -89,14 +88,6 @@ MIXED_PROJECT = {
 }
 
 
-def make(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
-
 def bandit_listed(root: Path, home: Path, min_severity: str) -> list[dict]:
     """The findings ``bandit -r . [-c pyproject.toml] -l|-ll|-lll -f json`` lists at the root."""
     config = ["-c", "pyproject.toml"] if (root / "pyproject.toml").is_file() else []
@@ -138,7 +129,7 @@ def test_counts_equal_bandit_levels_on_the_sample_project(tmp_path: Path, home: 
 def test_counts_honour_skips_exclude_dirs_nosec_and_any_confidence(
     tmp_path: Path, home: Path
 ) -> None:
-    root = make(tmp_path / "mixed", MIXED_PROJECT)
+    root = make_tree(tmp_path / "mixed", MIXED_PROJECT)
     scan = scan_tree(root, kinds={"security"}, workers=1)
     found = [(i["test_id"], i["severity"], i["confidence"])
              for e in scan["files"] for i in e["security"]["issues"]]
@@ -159,7 +150,7 @@ def test_counts_honour_skips_exclude_dirs_nosec_and_any_confidence(
 def test_a_project_without_medium_findings_counts_zero_by_default(
     tmp_path: Path, home: Path
 ) -> None:
-    root = make(tmp_path / "quiet", {
+    root = make_tree(tmp_path / "quiet", {
         "app.py": "import subprocess\n\n\ndef check(x):\n    assert x\n    return x\n",
     })
     scan = scan_tree(root, kinds={"security"}, workers=1)

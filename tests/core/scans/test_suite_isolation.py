@@ -10,23 +10,15 @@ the outer copy of its plugin: branch coverage 43.75 % instead of 100 %. And the 
 from __future__ import annotations
 
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import make_tree
 
 from neo_automation.scans import pytest_outcomes
 from neo_automation.scans.testsuite import PLUGIN_MODULE, run_test_suite
 
 pytestmark = pytest.mark.slow
-
-
-def make(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
 
 
 def test_an_outer_runs_plugin_on_pythonpath_is_not_measured(
@@ -36,7 +28,7 @@ def test_an_outer_runs_plugin_on_pythonpath_is_not_measured(
     outer.mkdir()
     shutil.copyfile(pytest_outcomes.__file__, outer / f"{PLUGIN_MODULE}.py")
     monkeypatch.setenv("PYTHONPATH", str(outer))  # as inside a suite this runner runs
-    project = make(tmp_path / "flat", {
+    project = make_tree(tmp_path / "flat", {
         "mod.py": "def f():\n    return 1\n",
         "test_mod.py": "from mod import f\n\n\ndef test_f():\n    assert f() == 1\n",
     })
@@ -52,7 +44,7 @@ def test_the_stacks_prefect_settings_do_not_reach_the_suite(
 ) -> None:
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     monkeypatch.setenv("PREFECT_LOGGING_LEVEL", "INFO")
-    project = make(tmp_path / "env", {
+    project = make_tree(tmp_path / "env", {
         "test_env.py": """\
             import os
 
