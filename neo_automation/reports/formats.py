@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from neo_automation.metrics import MetricSpec, Sample, declared
+from neo_automation.metrics.system import HOST
 
 
 def iso(ts: float) -> str:
@@ -114,11 +115,20 @@ _HEADLINE: tuple[tuple[str, dict[str, str]], ...] = (
 )
 
 
+def _scope(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The labels that tell samples of one metric apart within one host's collection.
+
+    A collection samples one machine: its `host` label is the same on every sample and names
+    no figure, so a lookup leaves it out.
+    """
+    return tuple(sorted((k, v) for k, v in labels.items() if k != HOST))
+
+
 def _system_summary(system: Mapping[str, Any]) -> list[str]:
-    by_name = {(s["name"], tuple(sorted(s["labels"].items()))): s for s in system["samples"]}
+    by_name = {(s["name"], _scope(s["labels"])): s for s in system["samples"]}
     rows = []
     for name, labels in _HEADLINE:
-        s = by_name.get((name, tuple(sorted(labels.items()))))
+        s = by_name.get((name, _scope(labels)))
         if s:
             rows.append({"metric": name, "reading": fmt_value(s["value"], s["unit"])})
     for s in system["samples"]:

@@ -34,6 +34,15 @@ def test_collect_json_schema(prefect_server: str, cli_env: dict[str, str]) -> No
     assert len(cores) == psutil.cpu_count()
 
 
+def test_collect_prints_the_system_table(prefect_server: str, cli_env: dict[str, str]) -> None:
+    proc = run_cli("metrics", "collect", "--category", "system", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.split("## System", 1)[1]
+    for metric in ("system.cpu.percent", "system.memory.percent", "system.swap.percent",
+                   "system.load.avg_1m", "system.process.count", "disk /"):
+        assert f"| {metric} |" in table, proc.stdout
+
+
 def test_report_formats_and_alert(prefect_server: str, cli_env: dict[str, str],
                                   tmp_path: Path) -> None:
     assert run_cli("metrics", "monitor", "--interval", "0.2", "--count", "2", "--quiet",
