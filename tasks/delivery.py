@@ -20,6 +20,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from blocks.saved_channels import ChannelsInForce, channels_in_force
+from neo_automation.channels.base import Message
 from neo_automation.delivery.archive import queue_report, report_parts, report_payload
 from neo_automation.delivery.deliver import DeliveryResult, deliver_pending
 from neo_automation.delivery.outbox import next_due, pending_channels
@@ -41,10 +42,12 @@ def outbox_channels(settings: Settings, store: MetricStore) -> ChannelsInForce:
 
 @task(name="deliver-report", retries=2, retry_delay_seconds=[5, 30], retry_jitter_factor=0.5,
       cache_policy=NO_CACHE)
-def deliver_report(data: dict[str, Any], result: dict[str, Any], paths: dict[str, Any],
-                   artifact_url: str | None,
+def deliver_report(message: Message, result: dict[str, Any], paths: dict[str, Any],
                    charts: dict[str, bytes] | None = None) -> dict[str, str]:
     """Archive the report in the store, queue it once per channel in force, deliver what is due.
+
+    `message` is the report's one message (`neo_automation.reports.message.report_message`);
+    `result` the flow's (`report_key`, `period`, `rendered`).
 
     The parts go to the store's report archive first (so any host can deliver them), then the
     outbox key is (report, period, channel): a report delivered once is never sent again, and
@@ -57,14 +60,15 @@ def deliver_report(data: dict[str, Any], result: dict[str, Any], paths: dict[str
         name: Path(path).read_bytes() for name, path in paths["charts"].items()}
     with MetricStore(settings.metrics_url) as store:
         stored = store_report(store, result["report_key"], result["period"],
-                              report_parts(result, paths, pngs))
+                              report_parts(result["rendered"], paths, pngs))
         found = outbox_channels(settings, store)
         # The report archive is the report's file channel unless a saved block names another
         # directory: the environment's file channel (the alerts' directory) is not queued for.
         ours = {name: channel for name, channel in found.channels.items()
                 if not (name == "file" and found.sources.get(name) == "environment")}
         outcomes = queue_report(store, archive, result["report_key"], result["period"],
-                                report_payload(data, result, stored, artifact_url), ours,
+                                report_payload(message, result["report_key"],
+                                               result["period"], stored), ours,
                                 deliver_with=found.channels)
     summary = {name: outcome.status if outcome.status != "skipped" else str(outcome)
                for name, outcome in outcomes.items()}

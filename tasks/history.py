@@ -22,7 +22,10 @@ from prefect.client.schemas.filters import (
     FlowFilterId,
     FlowRunFilter,
     FlowRunFilterExpectedStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
 )
+from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.runtime import flow_run
 
@@ -129,9 +132,38 @@ def read_job_history(start: float, end: float) -> dict[str, Any]:
         end: Period end, Unix seconds; the previous period is as long and ends at `start`.
 
     Returns:
-        `{"current": ..., "previous": ...}`, each `neo_automation.reports.jobs.analyze_job_runs`
-        of its period; the calling flow's own run (still running) is left out.
+        `{"current": ..., "previous": ..., "next_runs": ...}`: each period's
+        `neo_automation.reports.jobs.analyze_job_runs` (the calling flow's own run, still
+        running, left out) and deployment name -> its next scheduled run (Unix seconds).
     """
-    data = read_flow_runs(start - (end - start), end)
-    return split_job_history(data["runs"], data["deployments"], start, end,
-                             exclude=flow_run.id)
+    with get_client(sync_client=True) as client:
+        data = read_flow_runs(start - (end - start), end, client=client)
+        upcoming = read_next_runs(client)
+    history = split_job_history(data["runs"], data["deployments"], start, end,
+                                exclude=flow_run.id)
+    return {**history, "next_runs": upcoming}
+
+
+def read_next_runs(client: SyncPrefectClient, limit: int = PAGE_SIZE) -> dict[str, float]:
+    """Each deployment's next scheduled run, from the runs Prefect's scheduler has created.
+
+    Args:
+        client: A `SyncPrefectClient`.
+        limit: How many scheduled runs to read (soonest first).
+
+    Returns:
+        Deployment name -> expected start time (Unix seconds) of its soonest scheduled run;
+        a deployment without one (paused, or no schedule) is absent.
+    """
+    runs = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+            type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=limit)
+    names = {d.id: d.name for d in client.read_deployments()}
+    out: dict[str, float] = {}
+    for run in runs:
+        name = names.get(run.deployment_id) if run.deployment_id else None
+        ts = _ts(run.expected_start_time)
+        if name and ts is not None:
+            out.setdefault(name, ts)
+    return out

@@ -3,7 +3,7 @@
 Each task is a thin step of the `reports` flow around the core (`neo_automation.reports`):
 `build-report` reads the store (`inputs`) and analyzes it (`analyze`), `draw-report-charts`
 draws the PNG charts (benchmark change points, disk forecasts and slow tests included),
-`render-report` renders the templates, JSON and the Slack message,
+`render-report` renders the templates and the JSON,
 `publish-report-artifacts` creates the Prefect artifacts (stable keys `report-<name>` and
 `report-<name>-headline`), and `archive-report` writes every file to the archive. The job
 history is `tasks.history.read_job_history`; delivery is `tasks.delivery.deliver_report`.
@@ -18,7 +18,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -31,10 +32,11 @@ from neo_automation.reports.analyze import analyze_report
 from neo_automation.reports.benchmarks import HISTORY_DAYS, analyze_benchmarks, regression_samples
 from neo_automation.reports.charts import Chart
 from neo_automation.reports.definitions import metric_definitions
-from neo_automation.reports.formats import format_slack_blocks, headline_rows
+from neo_automation.reports.formats import headline_rows
 from neo_automation.reports.inputs import read_report_inputs
 from neo_automation.reports.insight_charts import draw_report_charts as draw_charts
 from neo_automation.reports.insight_inputs import benchmark_specs, read_benchmark_series
+from neo_automation.reports.model import Report
 from neo_automation.reports.templates import render_formats
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
@@ -54,18 +56,18 @@ def build_report_data(
     end: float,
     jobs: dict[str, Any] | None,
     alerts: list[dict[str, Any]] | None,
-) -> dict[str, Any]:
-    """Build the report's JSON-ready figures from the metrics store.
+) -> Report:
+    """Build the typed report from the metrics store, the job history and the alerts.
 
     Args:
         report: The report name.
         start: Period start, Unix seconds.
         end: Period end, Unix seconds.
-        jobs: `read_job_history`'s `{"current", "previous"}`, or None.
+        jobs: `read_job_history`'s `{"current", "previous", "next_runs"}`, or None.
         alerts: Alert state changes of this period and the previous one, or None.
 
     Returns:
-        The report dict (`neo_automation.reports.definitions.REPORT_SHAPE`).
+        The report (`neo_automation.reports.model.Report`).
     """
     settings = load_settings()
     with MetricStore(settings.metrics_url) as store:
@@ -77,12 +79,13 @@ def build_report_data(
             test_target=str(settings.target_path),
             forecast_window_s=settings.disk_forecast_days * 86400.0,
             silent_after_s=settings.host_silent_seconds,
+            next_runs=(jobs or {}).get("next_runs"),
         )
     return analyze_report(inputs)
 
 
 @task(name="draw-report-charts", cache_policy=NO_CACHE)
-def draw_report_charts(report: dict[str, Any]) -> dict[str, Chart]:
+def draw_report_charts(report: Report) -> dict[str, Chart]:
     """Draw the report's charts as PNG images (charts without data are left out)."""
     return draw_charts(report)
 
@@ -110,35 +113,38 @@ def detect_benchmark_regressions(now: float | None = None) -> list[Sample]:
 
 @task(name="render-report", cache_policy=NO_CACHE)
 def render_report_formats(
-    report: dict[str, Any],
+    report: Report,
     charts: dict[str, dict[str, str]],
     dirs: Sequence[Path],
     artifact_url: str | None,
 ) -> dict[str, Any]:
-    """Render markdown and HTML from the templates, JSON and Slack blocks from the dict.
+    """Render markdown and HTML from the templates, and the report's JSON.
 
     Returns:
-        `rendered` (format -> text), `slack_blocks`, and `errors` (broken templates as
-        `FILE:LINE: message`, each also logged).
+        `rendered` (format -> text) and `errors` (broken templates as `FILE:LINE: message`,
+        each also logged).
     """
     rendered, errors = render_formats(dirs, report, charts, artifact_url=artifact_url)
     for problem in errors:
-        get_run_logger().error("report %s: %s", report["report"], problem)
-    return {
-        "rendered": rendered,
-        "slack_blocks": format_slack_blocks(report, artifact_url),
-        "errors": errors,
-    }
+        get_run_logger().error("report %s: %s", report.name, problem)
+    return {"rendered": rendered, "errors": errors}
 
 
 @task(name="publish-report-artifacts", cache_policy=NO_CACHE)
-def publish_report_artifacts(report: dict[str, Any], markdown: str, key: str) -> str:
-    """Publish the report to the Prefect UI: markdown (charts embedded) and headline table."""
-    description = f"{report['title']}, {report['period']['start']} to {report['period']['end']}"
-    create_markdown_artifact(key=key, markdown=markdown, description=description)
+def publish_report_artifacts(report: Report, markdown: str, key: str) -> UUID:
+    """Publish the report to the Prefect UI: markdown (charts embedded) and headline table.
+
+    Returns:
+        The markdown artifact's id (its page is `<ui>/artifacts/artifact/<id>`).
+    """
+    period = report.period
+    description = f"{report.title}, {period.start} to {period.end}"
+    # Called from a sync flow, Prefect's sync form returns the id itself.
+    artifact_id = cast(UUID, create_markdown_artifact(key=key, markdown=markdown,
+                                                      description=description))
     create_table_artifact(key=f"{key}-headline", table=headline_rows(report),
                           description=f"Headline figures: {description}")
-    return key
+    return artifact_id
 
 
 @task(name="archive-report", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)

@@ -36,6 +36,7 @@ __all__ = [
     "Message",
     "PermanentDeliveryError",
     "TransientDeliveryError",
+    "plain_text",
 ]
 
 logger = logging.getLogger("automation.notify")
@@ -92,6 +93,10 @@ class Message:
         key: Idempotency key, the same for every retry of one delivery (webhook header,
             email Message-ID, archive file name).
         created: When the message was made (Unix seconds).
+        status: One line saying at a glance whether anything needs attention, or "".
+        lists: Titled lists of one-line items (a report's top problems, insight lines and
+            gaps), shown after the facts.
+        link: Where the whole thing is (the report's artifact in the Prefect UI), or None.
     """
 
     subject: str
@@ -103,6 +108,31 @@ class Message:
     data: Mapping[str, Any] = field(default_factory=dict)
     key: str | None = None
     created: float = field(default_factory=time.time)
+    status: str = ""
+    lists: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    link: str | None = None
+
+
+def plain_text(message: Message) -> str:
+    """The message as plain text (the email's text part): status, text, facts, lists, link.
+
+    Args:
+        message: The message.
+
+    Returns:
+        Lines of text, untouched (plain text needs no escaping).
+    """
+    parts = [message.status] if message.status else []
+    if message.text.strip():
+        parts.append(message.text.rstrip())
+    if message.facts:
+        parts.append("\n".join(f"{name}: {value}" for name, value in message.facts))
+    for title, items in message.lists:
+        if items:
+            parts.append("\n".join([title, *(f"- {item}" for item in items)]))
+    if message.link:
+        parts.append(f"Full report: {message.link}")
+    return "\n\n".join(parts) + "\n" if parts else message.subject
 
 
 @dataclass(frozen=True)

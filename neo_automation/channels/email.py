@@ -33,7 +33,13 @@ from neo_automation.channels.addresses import (
     needs_smtputf8,
     plan_addresses,
 )
-from neo_automation.channels.base import DELIVERY_HEADER, ChannelModel, DeliveryReceipt, Message
+from neo_automation.channels.base import (
+    DELIVERY_HEADER,
+    ChannelModel,
+    DeliveryReceipt,
+    Message,
+    plain_text,
+)
 from neo_automation.channels.common import is_loopback, one_line, snippet
 from neo_automation.channels.failures import network_failure
 from neo_automation.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
@@ -302,6 +308,14 @@ def format_html(message: Message) -> str:
         for k, v in message.facts
     )
     table = f"<table>{rows}</table>" if rows else ""
+    status = f"<p><strong>{html.escape(message.status)}</strong></p>" if message.status else ""
+    lists = "".join(
+        f"<h3>{html.escape(title)}</h3><ul>"
+        + "".join(f"<li>{html.escape(item)}</li>" for item in items) + "</ul>"
+        for title, items in message.lists if items
+    )
+    link = (f'<p><a href="{html.escape(message.link)}">Full report</a></p>'
+            if message.link else "")
     text = (
         f'<pre style="white-space:pre-wrap;font-family:inherit">{html.escape(message.text)}</pre>'
         if message.text
@@ -310,7 +324,8 @@ def format_html(message: Message) -> str:
     return (
         '<!doctype html><html><head><meta charset="utf-8">'
         f"<title>{html.escape(message.subject)}</title></head><body>"
-        f"<h2>{html.escape(message.subject)}</h2>{text}{table}{images}</body></html>"
+        f"<h2>{html.escape(message.subject)}</h2>{status}{text}{table}{lists}{link}{images}"
+        "</body></html>"
     )
 
 
@@ -341,7 +356,7 @@ def build_email(config: EmailConfig, message: Message,
         mail[DELIVERY_HEADER] = one_line(message.key)
     else:
         mail["Message-ID"] = make_msgid(domain=sender_domain)
-    mail.set_content(message.text or message.subject)
+    mail.set_content(plain_text(message))
     mail.add_alternative(format_html(message), subtype="html")
     if message.images:
         html_part = next(p for p in mail.iter_parts() if p.get_content_type() == "text/html")

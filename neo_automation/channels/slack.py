@@ -163,9 +163,22 @@ def _plain(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": text, "emoji": False}
 
 
+def _list_sections(title: str, items: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A titled list as sections of at most `_TEXT_LIMIT` characters, one line per item."""
+    lines = [escape_slack(title)] + [
+        "\u2022 " + truncate(escape_slack(item), _FIELD_LIMIT) for item in items]
+    return [{"type": "section", "text": _plain(piece)}
+            for piece in _chunks("\n".join(lines), _TEXT_LIMIT)]
+
+
 def format_slack_payload(message: Message) -> dict[str, Any]:
     """The Slack webhook payload for a message: Block Kit blocks plus a fallback text.
 
+    The blocks, in order: a header (the subject), the status line, the text, the facts as
+    fields (once: 10 per section), each titled list (a report's top problems, insight lines,
+    gaps), a button to `link`, then the attachments' names and the idempotency key. Slack's
+    limits hold for any message: at most 50 blocks (text parts past the room left are cut
+    with a line saying so), 3,000 characters per text, 2,000 per field, 10 fields per section.
     Every piece of message text is escaped with `escape_slack` and placed in a ``plain_text``
     object; the fallback `text` (shown in notifications) is sent with ``mrkdwn`` off.
 
@@ -176,34 +189,45 @@ def format_slack_payload(message: Message) -> dict[str, Any]:
         A JSON-ready dict with ``text``, ``blocks`` (at most 50) and ``mrkdwn``.
     """
     subject = message.subject.strip() or "(no subject)"
-    blocks: list[dict[str, Any]] = [
+    head: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(truncate(escape_slack(subject), _HEADER_LIMIT))}
     ]
-    # Reserve room for the facts, the attachment list and the reference at the end.
-    tail_blocks = (len(message.facts) + 9) // 10 + 2
-    room = _MAX_BLOCKS - 1 - tail_blocks
-    pieces = _chunks(escape_slack(message.text), _TEXT_LIMIT)
-    if len(pieces) > room:
-        pieces = pieces[: room - 1] + [
-            f"\u2026 {len(pieces) - room + 1} more part(s) are in the email and the archive."
-        ]
-    blocks += [{"type": "section", "text": _plain(piece)} for piece in pieces]
-    for start in range(0, len(message.facts), 10):
-        fields = [
+    if message.status:
+        head.append({"type": "section",
+                     "text": _plain(truncate(escape_slack(message.status), _TEXT_LIMIT))})
+    facts = [
+        {"type": "section", "fields": [
             _plain(truncate(escape_slack(f"{name}: {value}"), _FIELD_LIMIT))
-            for name, value in message.facts[start : start + 10]
-        ]
-        blocks.append({"type": "section", "fields": fields})
+            for name, value in message.facts[start : start + 10]]}
+        for start in range(0, len(message.facts), 10)
+    ]
+    tail: list[dict[str, Any]] = []
+    if message.link:
+        tail.append({"type": "actions", "elements": [{
+            "type": "button", "text": _plain("Open the full report"),
+            "url": truncate(message.link, _TEXT_LIMIT)}]})
     files = [a.filename for a in message.attachments] + [i.name for i in message.images]
     if files:
         listing = escape_slack("Files (in the email and the report archive): " + ", ".join(files))
-        blocks.append({"type": "context", "elements": [_plain(truncate(listing, 2000))]})
+        tail.append({"type": "context", "elements": [_plain(truncate(listing, 2000))]})
     if message.key:
         ref = _plain(truncate(escape_slack(f"ref: {message.key}"), 2000))
-        blocks.append({"type": "context", "elements": [ref]})
-    fallback = subject if not message.text.strip() else f"{subject}\n{message.text}"
+        tail.append({"type": "context", "elements": [ref]})
+    body = [{"type": "section", "text": _plain(piece)}
+            for piece in _chunks(escape_slack(message.text), _TEXT_LIMIT)]
+    body += [block for title, items in message.lists if items
+             for block in _list_sections(title, items)]
+    room = _MAX_BLOCKS - len(head) - len(tail)
+    facts = facts[: max(0, room - 1)]
+    room -= len(facts)
+    if len(body) > room:
+        body = body[: room - 1] + [{"type": "section", "text": _plain(
+            f"\u2026 {len(body) - room + 1} more part(s) are in the email and the archive.")}]
+    fallback = " \u2014 ".join(p for p in (subject, message.status) if p)
+    if message.text.strip():
+        fallback = f"{fallback}\n{message.text}"
     return {
         "text": truncate(escape_slack(fallback), _TEXT_LIMIT),
-        "blocks": blocks[:_MAX_BLOCKS],
+        "blocks": (head + facts + body + tail)[:_MAX_BLOCKS],
         "mrkdwn": False,
     }

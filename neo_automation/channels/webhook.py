@@ -98,15 +98,34 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+#: The version of the webhook's JSON (`format_webhook_payload`): raised when a field changes
+#: meaning or goes away, not when one is added.
+WEBHOOK_SCHEMA = "neo-automation.message/2"
+
+
 def format_webhook_payload(message: Message) -> dict[str, Any]:
-    """The JSON object a generic webhook receives.
+    """The JSON object a generic webhook receives (schema `WEBHOOK_SCHEMA`).
+
+    Fields:
+
+    - ``schema``: `WEBHOOK_SCHEMA`.
+    - ``key``: the idempotency key (also the ``X-Automation-Delivery`` header), or null.
+    - ``subject``: one line.
+    - ``status``: one line saying whether anything needs attention ("" for none).
+    - ``text``: the plain-text body ("" when the message is only facts and lists).
+    - ``facts``: an object, name -> value (a report's headline figures, in order).
+    - ``lists``: ``[{"title", "items": [str]}]`` (a report's top problems, insight, gaps).
+    - ``link``: the full report in the Prefect UI, or null.
+    - ``data``: extra fields (a report's: ``report``, ``period``, ``artifact_url`` and
+      ``summary``, its headline figures with values and units).
+    - ``created``: ISO-8601 UTC.
+    - ``files``: name, media type and size of each attachment and image.
 
     Args:
         message: The message.
 
     Returns:
-        ``key``, ``subject``, ``text``, ``facts`` (object), ``data``, ``created`` (ISO-8601),
-        and ``files`` (name, media type and size of each attachment and image).
+        The JSON-ready object.
     """
     files = [
         {"filename": a.filename, "mime_type": a.mime_type, "size": len(a.content)}
@@ -116,10 +135,14 @@ def format_webhook_payload(message: Message) -> dict[str, Any]:
         for i in message.images
     ]
     return {
+        "schema": WEBHOOK_SCHEMA,
         "key": message.key,
         "subject": message.subject,
+        "status": message.status,
         "text": message.text,
         "facts": dict(message.facts),
+        "lists": [{"title": title, "items": list(items)} for title, items in message.lists],
+        "link": message.link,
         "data": dict(message.data),
         "created": datetime.fromtimestamp(message.created, UTC).isoformat(timespec="seconds"),
         "files": files,

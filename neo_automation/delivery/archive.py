@@ -11,7 +11,6 @@ the `reports` flow, and `report_parts` the parts that flow archives in the store
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -20,10 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from neo_automation.channels.base import CHANNEL_KINDS, Channel
+from neo_automation.channels.base import CHANNEL_KINDS, Channel, Message
 from neo_automation.channels.file import FileConfig, write_archive_file
 from neo_automation.delivery.deliver import deliver_pending
 from neo_automation.delivery.outbox import check_key, enqueue, outbox_entries
+from neo_automation.delivery.payload import message_payload
 from neo_automation.delivery.report_archive import ArchivedPart, make_part, store_report
 from neo_automation.errors import ConfigError
 from neo_automation.store.metric_store import MetricStore
@@ -214,63 +214,52 @@ def queue_report(
     return outcomes
 
 
-def report_parts(result: Mapping[str, Any], paths: Mapping[str, Any],
+def report_parts(rendered: Mapping[str, str], paths: Mapping[str, Any],
                  charts: Mapping[str, bytes]) -> dict[str, ArchivedPart]:
     """The parts of a report built by the `reports` flow, for the store's archive.
 
     Args:
-        result: The run's result: ``rendered`` (format -> text) and ``slack_blocks``.
+        rendered: Format -> text: ``markdown``, ``html``, ``json``, ``text`` (the message
+            as plain text) and ``slack`` (the Slack payload exactly as the Slack channel
+            sends the message).
         paths: The archive file paths (format -> path, ``charts``: chart -> path); their
             names name the parts, as in the local archive.
         charts: Chart name -> PNG bytes.
 
     Returns:
-        ``markdown``, ``html``, ``json`` (those rendered), ``slack`` (the Slack payload as
-        JSON) and ``png:<chart>`` per chart.
+        A part per rendered format, and ``png:<chart>`` per chart.
     """
-    rendered = result["rendered"]
     parts = {fmt: make_part(fmt, Path(paths[fmt]).name, rendered[fmt])
-             for fmt in ("markdown", "html", "json") if fmt in rendered}
-    stem = Path(paths["markdown"]).stem
-    if result.get("slack_blocks"):
-        parts["slack"] = make_part("slack", f"{stem}.slack.json",
-                                   json.dumps({"blocks": result["slack_blocks"]}, indent=2))
+             for fmt in ("markdown", "html", "json", "text", "slack")
+             if fmt in rendered and fmt in paths}
     for name, png in charts.items():
         filename = Path(paths["charts"][name]).name if name in paths["charts"] else f"{name}.png"
         parts[f"png:{name}"] = make_part("png", filename, png)
     return parts
 
 
-def report_payload(data: Mapping[str, Any], result: Mapping[str, Any], parts: Sequence[str],
-                   artifact_url: str | None, now: float | None = None) -> dict[str, Any]:
+def report_payload(message: Message, report_key: str, period: str,
+                   parts: Sequence[str]) -> dict[str, Any]:
     """The outbox payload of a built and archived report (the `reports` flow's).
 
     Args:
-        data: The report data: ``title`` and ``headline`` rows (``label``, ``display``).
-        result: The run's result: ``report``, ``report_key``, ``period``.
+        message: The report's message (`report_message`): subject, status, headline facts,
+            lists, link and data; the same for every channel.
+        report_key: The report's archive key.
+        period: Its period label.
         parts: The parts archived in the store (`store_report`).
-        artifact_url: The report's artifact in the Prefect UI, linked from the text.
-        now: The message's creation time (default: the clock).
 
     Returns:
-        The JSON payload `enqueue` takes: the headline as text and facts, the archived
-        markdown/html/json and charts by name in the store's archive (read at delivery, on any
-        host), the report and period as data.
+        The JSON payload `enqueue` takes: the message's fields, and the archived html, json,
+        markdown and charts by name in the store's archive (read at delivery, on any host:
+        the email's HTML with its charts inline, the others attached).
     """
-    headline = [(row["label"], row["display"]) for row in data.get("headline", [])]
-    link = f"\nFull report: {artifact_url}" if artifact_url else ""
-    sent = [name for name in parts if name in ("markdown", "html", "json")
+    sent = [name for name in parts if name in ("html", "markdown", "json")
             or name.startswith("png:")]
     return {
-        "subject": f"{data['title']} ({result['period']})",
-        "text": "\n".join(f"{label}: {value}" for label, value in headline) + link,
-        "facts": [list(pair) for pair in headline],
-        "key": f"{result['report_key']}/{result['period']}",
-        "created": time.time() if now is None else now,
-        "archive": {"report_key": result["report_key"], "period": result["period"],
-                    "parts": sent},
-        "data": {"report": result["report"], "period": result["period"],
-                 "artifact_url": artifact_url},
+        **message_payload(message),
+        "key": f"{report_key}/{period}",
+        "archive": {"report_key": report_key, "period": period, "parts": sent},
     }
 
 

@@ -38,7 +38,8 @@ def message_from_payload(payload: Mapping[str, Any],
 
     Args:
         payload: ``subject`` (required); optional ``text``, ``html``, ``facts`` (pairs),
-            ``data``, ``key``, ``created``; the report's parts as ``archive`` (report_key,
+            ``status``, ``lists`` ([title, items] pairs), ``link``, ``data``, ``key``,
+            ``created``; the report's parts as ``archive`` (report_key,
             period, parts: names in the store's archive) or ``files`` (format -> path of a
             local file). A text/markdown part becomes the text body when ``text`` is absent,
             an html part the HTML body, png/jpg/gif parts inline images, anything else an
@@ -79,7 +80,27 @@ def message_from_payload(payload: Mapping[str, Any],
         data=dict(payload.get("data") or {}),
         key=payload.get("key"),
         created=float(created) if created is not None else time.time(),
+        status=str(payload.get("status") or ""),
+        lists=tuple((str(title), tuple(str(i) for i in items))
+                    for title, items in payload.get("lists") or ()),
+        link=payload.get("link"),
     )
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    """The JSON fields of a message in an outbox payload (`message_from_payload`'s inverse,
+    without images and attachments, which travel as archived parts)."""
+    return {
+        "subject": message.subject,
+        "status": message.status,
+        "text": message.text,
+        "facts": [list(pair) for pair in message.facts],
+        "lists": [[title, list(items)] for title, items in message.lists],
+        "link": message.link,
+        "data": dict(message.data),
+        "key": message.key,
+        "created": message.created,
+    }
 
 
 

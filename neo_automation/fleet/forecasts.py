@@ -1,5 +1,10 @@
 """Time until each filesystem is full, per host and mount, at its recent rate of growth.
 
+Full means no space is available to a user's writes (df's "Avail" reaches 0, as in
+`predict_linear(node_filesystem_avail_bytes[...], ...) < 0` alerts), and a disk's percent is
+df's (used / (used + available)), the figure `system.disk.percent` holds: the observations'
+size is used + available (`neo_automation.fleet.inputs.disk_history`).
+
 One pure function for the alerts, the fleet view and the reports: `disk_forecasts` fits
 `neo_automation.insight.forecast.forecast_full` (a Theil-Sen slope of used bytes) over the
 forecast window (`AUTOMATION_DISK_FORECAST_DAYS`, default 7) of each filesystem's history
@@ -38,10 +43,11 @@ class DiskForecast:
         mountpoint: where it is mounted.
         device: its device (as `df` shows it).
         used_bytes: used at the latest observation.
-        total_bytes: size at the latest observation.
+        total_bytes: df's size at the latest observation: used + available (the blocks
+            reserved for root left out, as df's "Use%" leaves them).
         latest_ts: Unix seconds of the latest observation.
-        hours_until_full: hours from `now` until used reaches the size at the fitted growth
-            (0.0 when already full, at most `NOT_FILLING_HOURS`); None when not growing or
+        hours_until_full: hours from `now` until available space reaches 0 at the fitted
+            growth (0.0 when already full, at most `NOT_FILLING_HOURS`); None when not growing or
             when the window holds too few observations.
         growth_bytes_per_hour: the fitted growth (> 0), None with no forecast.
         samples: observations in the window.
@@ -59,7 +65,7 @@ class DiskForecast:
 
     @property
     def percent(self) -> float:
-        """Used as a percent of the size (0-100)."""
+        """df's Use% (0-100): used / (used + available), as `system.disk.percent`."""
         return 100.0 * self.used_bytes / self.total_bytes if self.total_bytes > 0 else 0.0
 
     @property
@@ -78,8 +84,8 @@ def disk_forecasts(
     """A forecast for each filesystem with a recent observation.
 
     Args:
-        history: filesystem to (Unix seconds, used bytes, total bytes) observations, any
-            order (`neo_automation.fleet.inputs.disk_history`).
+        history: filesystem to (Unix seconds, used bytes, used + available bytes)
+            observations, any order (`neo_automation.fleet.inputs.disk_history`).
         now: Unix seconds; the time left is counted from it.
         window_s: only observations this many seconds before the latest are fitted (> 0).
         stale_s: a filesystem whose latest observation is older than this (unmounted, or its

@@ -31,7 +31,9 @@ HOST_SOURCES = ("system", "application")
 KNOWN_HOST_DAYS = 7.0
 
 USED = "system.disk.used_bytes"
-TOTAL = "system.disk.total_bytes"
+#: What is still available to a user's writes (psutil's `free`, df's "Avail": without the
+#: blocks reserved for root): a disk is full, for every purpose, when it reaches 0.
+AVAILABLE = "system.disk.free_bytes"
 
 
 class DiskKey(NamedTuple):
@@ -94,10 +96,14 @@ def last_seen(store: MetricStore, now: float,
 
 
 def disk_history(store: MetricStore, start: float, end: float) -> DiskHistory:
-    """Used and total bytes of every host's filesystems, one observation per hour.
+    """Used bytes and df's size of every host's filesystems, one observation per hour.
 
-    Each hour's observation is its last sample (time and value, from the hourly rollups),
-    so a week is 168 points per filesystem whatever the sampling rate.
+    The size is df's: used + available (`system.disk.free_bytes`, what a user can still
+    write), so that used / size is df's "Use%" (and `system.disk.percent`) and a forecast's
+    "full" is when available space reaches 0, as `predict_linear(node_filesystem_avail_bytes)`
+    alerts have it; the blocks reserved for root never count as room. Each hour's observation
+    is its last sample (time and value, from the hourly rollups), so a week is 168 points per
+    filesystem whatever the sampling rate.
 
     Args:
         store: the open metrics store.
@@ -105,13 +111,13 @@ def disk_history(store: MetricStore, start: float, end: float) -> DiskHistory:
         end: Unix seconds (exclusive).
 
     Returns:
-        Filesystem to its (time, used, total) observations, oldest first; an hour without a
-        total sample uses the filesystem's previous total.
+        Filesystem to its (time, used, used + available) observations, oldest first; an hour
+        without an available sample is left out.
     """
     with store.engine.connect() as conn:
-        rows = _hourly(conn, (USED, TOTAL), start, end)
+        rows = _hourly(conn, (USED, AVAILABLE), start, end)
     used: dict[DiskKey, dict[float, tuple[float, float]]] = defaultdict(dict)
-    total: dict[DiskKey, dict[float, float]] = defaultdict(dict)
+    available: dict[DiskKey, dict[float, float]] = defaultdict(dict)
     for name, labels, hour, ts, value in rows:
         if HOST not in labels:
             continue
@@ -119,15 +125,15 @@ def disk_history(store: MetricStore, start: float, end: float) -> DiskHistory:
         if name == USED:
             used[key][hour] = (ts, value)
         else:
-            total[key][hour] = value
+            available[key][hour] = value
     out: DiskHistory = {}
     for key, hours in used.items():
-        size = 0.0
         points = []
         for hour in sorted(hours):
-            size = total[key].get(hour, size)
-            if size > 0:
-                points.append((hours[hour][0], hours[hour][1], size))
+            free = available[key].get(hour)
+            ts, in_use = hours[hour]
+            if free is not None and in_use + free > 0:
+                points.append((ts, in_use, in_use + free))
         if points:
             out[key] = points
     return out

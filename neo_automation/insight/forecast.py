@@ -4,7 +4,9 @@ The growth rate is the Theil-Sen slope (Theil 1950; Sen 1968; ``scipy.stats.thei
 used bytes against time over a recent window: the median of the slopes between all pairs of
 samples, so one burst of temporary files or one cleanup does not swing the forecast the way a
 least-squares line would. The time until full is the free space at the latest sample divided by
-that rate; a disk that is not growing has no forecast (None).
+that rate; a disk that is not growing has no forecast (None). Give the size as df counts it
+(used + available, `neo_automation.fleet.inputs.disk_history` does): "full" is then when
+available space reaches 0, not when used reaches the raw size with root's reserve.
 
 Pure functions: samples in, a frozen :class:`FullForecast` out; the caller reads the samples
 (from the metrics store) and decides what to do with the answer (:func:`should_alert`).
@@ -39,8 +41,8 @@ class FullForecast:
     latest sample, at ``full_at_s``.
 
     Attributes:
-        seconds_until_full: seconds from the latest sample until used reaches total (0.0 when
-            already full).
+        seconds_until_full: seconds from the latest sample until used reaches total, i.e. no
+            space is left available (0.0 when already full).
         full_at_s: when that is, in seconds on the samples' clock (Unix time for datetimes).
         growth_bytes_per_s: Theil-Sen slope of used bytes, bytes per second (> 0).
         growth_low_bytes_per_s: lower end of the slope's 95 % confidence interval.

@@ -1,9 +1,10 @@
 """Pure analysis of a report's events and the report as a whole: alerts, training, headline.
 
 `analyze_report(inputs)` turns the `ReportInputs` that `neo_automation.reports.inputs` read
-into the report dict (see `neo_automation.reports.definitions.REPORT_SHAPE`): it calls the
-section analyses (`analyze_metrics`, `jobs`, `analyze_insight`, and the alert and training
-analyses here), then picks the headline figures and the top problems. Nothing here does I/O.
+into the typed `Report` (`neo_automation.reports.model`): it calls the section analyses
+(`analyze_metrics`, `jobs`, `analyze_insight`, and the alert and training analyses here),
+then picks the headline figures, the top problems and the gaps (why an empty section is
+empty, `gaps`). The section analyses work on the sections' mappings; nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ from neo_automation.reports.definitions import (
     ReportInputs,
     period_label,
 )
-from neo_automation.reports.formats import fmt_value, iso
+from neo_automation.reports.formats import fmt_value
+from neo_automation.reports.gaps import report_gaps
 from neo_automation.reports.jobs import analyze_jobs
+from neo_automation.reports.model import Figure, Period, Problem, Report
+from neo_automation.reports.times import iso, when
 from neo_automation.store.metric_store import labels_key
 
 
@@ -267,7 +271,7 @@ def analyze_problems(report: Mapping[str, Any], limit: int) -> list[dict[str, An
         if incident["resolved_at"] is None:
             sev = "critical" if incident["severity"] == "critical" else "warning"
             add(sev, f"alert {incident['rule']} is firing since "
-                     f"{iso(incident['fired_at'])[:16].replace('T', ' ')} UTC")
+                     f"{when(incident['fired_at'])}")
     rows = {r["name"]: r for s in report["project"]["sections"] for r in s["rows"]}
     for name, what in (("project.tests.failed", "failing tests"),
                        ("project.tests.errors", "tests in error"),
@@ -290,14 +294,14 @@ def analyze_problems(report: Mapping[str, Any], limit: int) -> list[dict[str, An
     return [{"severity": sev, "text": text} for _, sev, text in problems[:limit]]
 
 
-def analyze_report(inputs: ReportInputs) -> dict[str, Any]:
-    """The report dict (see `REPORT_SHAPE`) from its inputs; pure.
+def analyze_report(inputs: ReportInputs) -> Report:
+    """The typed report (`neo_automation.reports.model.Report`) from its inputs; pure.
 
     Args:
         inputs: What `read_report_inputs` read.
 
     Returns:
-        The JSON-ready report.
+        The report: period, headline, problems, insight lines, gaps and every section.
     """
     d = inputs.definition
     span = inputs.end - inputs.start
@@ -305,21 +309,7 @@ def analyze_report(inputs: ReportInputs) -> dict[str, Any]:
     alerts = analyze_alerts(inputs.alerts, inputs.start, inputs.end)
     insight = analyze_insight(inputs)
     benchmark = insight["benchmark"]
-    report: dict[str, Any] = {
-        "report": d.name,
-        "title": d.title,
-        "custom": d.custom,
-        "generated_at": iso(inputs.generated_at),
-        "period": {
-            "start": iso(inputs.start),
-            "end": iso(inputs.end),
-            "start_ts": inputs.start,
-            "end_ts": inputs.end,
-            "days": span / DAY,
-            "label": period_label(d.name, inputs.start, inputs.end),
-            "previous_start": iso(inputs.start - span),
-            "previous_end": iso(inputs.start),
-        },
+    sections: dict[str, Any] = {
         "system": analyze_system(inputs),
         "jobs": analyze_jobs(inputs.jobs, inputs.previous_jobs),
         "project": analyze_project(inputs),
@@ -340,7 +330,27 @@ def analyze_report(inputs: ReportInputs) -> dict[str, Any]:
         },
         "charts": [*d.charts, *assign_charts(benchmark, d.benchmark_charts)],
     }
-    report["headline"] = analyze_headline(report)
-    report["problems"] = analyze_problems(report, d.max_problems)
-    report["insight"] = insight_lines(report)
-    return report
+    headline = analyze_headline(sections)
+    problems = analyze_problems(sections, d.max_problems)
+    lines = insight_lines(sections)
+    return Report(
+        name=d.name,
+        title=d.title,
+        custom=d.custom,
+        generated_at=iso(inputs.generated_at),
+        period=Period(
+            start=iso(inputs.start),
+            end=iso(inputs.end),
+            start_ts=inputs.start,
+            end_ts=inputs.end,
+            days=span / DAY,
+            label=period_label(d.name, inputs.start, inputs.end),
+            previous_start=iso(inputs.start - span),
+            previous_end=iso(inputs.start),
+        ),
+        headline=[Figure(**f) for f in headline],
+        problems=[Problem(p["severity"], p["text"]) for p in problems],
+        insight=lines,
+        gaps=report_gaps(inputs, sections),
+        **sections,
+    )

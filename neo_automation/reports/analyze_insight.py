@@ -16,6 +16,7 @@ from neo_automation.reports.definitions import ReportInputs
 from neo_automation.reports.forecasts import analyze_forecasts, forecast_rows
 from neo_automation.reports.hosts import analyze_hosts, host_lines
 from neo_automation.reports.suite_history import analyze_test_history, suite_history_lines
+from neo_automation.reports.times import duration, when
 
 #: A filesystem full within this many seconds is a warning in the problems ("soon" ones,
 #: within the forecast horizon, are critical).
@@ -29,8 +30,8 @@ def analyze_insight(inputs: ReportInputs) -> dict[str, Any]:
         inputs: the report's inputs.
 
     Returns:
-        Section name -> section (see `REPORT_SHAPE`); the forecast counts from the report's
-        end, or its generation time when that is earlier.
+        Section name -> section (see `neo_automation.reports.model`); the forecast counts
+        from the report's end, or its generation time when that is earlier.
     """
     now = min(inputs.end, inputs.generated_at)
     return {
@@ -41,16 +42,6 @@ def analyze_insight(inputs: ReportInputs) -> dict[str, Any]:
             window_s=inputs.forecast_window_s),
         "hosts": analyze_hosts(inputs.current, inputs.last_seen, now, inputs.silent_after_s),
     }
-
-
-def duration_text(seconds: float) -> str:
-    """A time span for a line of text: "3 d 4 h", "5 h 20 min", "12 min"."""
-    minutes = int(seconds // 60)
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {mins} min" if hours else f"{mins} min"
 
 
 def _disk_name(row: Mapping[str, Any]) -> str:
@@ -64,7 +55,7 @@ def insight_problems(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     for failure in history["new_failures"]:
         out.append(("critical", f"test {failure['test_id']} failing since run "
                                 f"{failure['first_failing_run']} "
-                                f"({failure['first_failing_time'][:16].replace('T', ' ')} UTC)"))
+                                f"({when(failure['first_failing_time'])})"))
     for flaky in history["flaky"]:
         out.append(("warning", f"flaky test {flaky['test_id']}: {flaky['flips']} flip(s)"
                                + (f" on {flaky['revision'][:12]}" if flaky["revision"] else "")))
@@ -76,7 +67,7 @@ def insight_problems(report: Mapping[str, Any]) -> list[tuple[str, str]]:
         if left is None or left > WARN_FULL_S:
             continue
         severity = "critical" if row["status"] == "soon" else "warning"
-        out.append((severity, f"disk {_disk_name(row)} full in {duration_text(left)} at the "
+        out.append((severity, f"disk {_disk_name(row)} full in {duration(left)} at the "
                               f"current rate ({row['percent']:.0f} % used)"))
     out.extend(("warning", line) for line in host_lines(report["hosts"]))
     return out
@@ -98,7 +89,7 @@ def insight_lines(report: Mapping[str, Any]) -> list[str]:
     soonest = report["forecasts"]["soonest"]
     if soonest is not None:
         lines.append(f"Disks: soonest full {_disk_name(soonest)} in "
-                     f"{duration_text(soonest['seconds_until_full'])} "
+                     f"{duration(soonest['seconds_until_full'])} "
                      f"({soonest['full_at'][:10]})")
     elif report["forecasts"]["collected"]:
         lines.append("Disks: none is filling up")

@@ -230,13 +230,14 @@ def analyze_dependencies(inputs: ReportInputs) -> dict[str, Any]:
     return out
 
 
-def all_deltas(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every metric's delta by name (unlabelled system and project metrics)."""
-    out: dict[str, dict[str, Any]] = {}
-    for row in report["system"]["rows"]:
+def all_deltas(system: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, Any]:
+    """Every metric's delta by name (unlabelled system and project metrics) of a report's
+    `system` and `project` sections."""
+    out: dict[str, Any] = {}
+    for row in system["rows"]:
         if not row["labels"]:
             out[row["name"]] = row["delta"]
-    for section in report["project"]["sections"]:
+    for section in project["sections"]:
         for row in section["rows"]:
             out[row["name"]] = row["delta"]
     return out

@@ -34,6 +34,7 @@ from neo_automation.insight.changepoints import (
 )
 from neo_automation.metrics import Sample
 from neo_automation.reports.formats import iso, label_text
+from neo_automation.reports.times import when
 
 #: Labels that name a run rather than a series (CI pushes carry the commit).
 RUN_LABELS = ("commit",)
@@ -228,7 +229,7 @@ def regression_lines(section: Mapping[str, Any]) -> list[str]:
         where = f" at {change['run']}" if change["run"] else ""
         label = f" ({found['label']})" if found["label"] else ""
         lines.append(f"{found['metric']}{label} regressed{size} since "
-                     f"{change['time'][:16].replace('T', ' ')} UTC{where}")
+                     f"{when(change['time'])}{where}")
     return lines
 
 

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from neo_automation.channels.base import InlineImage
 from neo_automation.reports.definitions import CHARTS
 from neo_automation.reports.formats import fmt_value
+from neo_automation.reports.model import Report
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 3.0, 100
 #: A series with at most this many points is drawn as labelled points.
@@ -194,12 +195,12 @@ def render_bar_chart(
     return to_png(fig)
 
 
-def build_charts(report: Mapping[str, Any], names: Sequence[str] | None = None) -> dict[str, Chart]:
+def build_charts(report: Report, names: Sequence[str] | None = None) -> dict[str, Chart]:
     """Draw the report's charts that have data.
 
     Args:
-        report: The report dict (`neo_automation.reports.analyze.analyze_report`); its
-            `series` hold the data.
+        report: The report (`neo_automation.reports.analyze.analyze_report`); its `series`
+            hold the data.
         names: Which charts (default: the report's own `charts` that are in `CHARTS`).
             `neo_automation.reports.insight_charts.draw_report_charts` draws every chart of a
             report, the benchmark, disk forecast and slow test charts included.
@@ -210,12 +211,11 @@ def build_charts(report: Mapping[str, Any], names: Sequence[str] | None = None) 
     Raises:
         KeyError: An unknown chart name.
     """
-    series = report["series"]
-    period = report.get("period") or {}
-    span = (period["start_ts"], period["end_ts"]) if "start_ts" in period else None
+    series = report.series
+    span = (report.period.start_ts, report.period.end_ts)
     out: dict[str, Chart] = {}
     if names is None:  # the benchmark charts are `insight_charts`' to draw
-        names = [n for n in report["charts"] if n in CHARTS]
+        names = [n for n in report.charts if n in CHARTS]
     for name in names:
         title = CHARTS[name]
         png: bytes | None = None

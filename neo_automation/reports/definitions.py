@@ -1,11 +1,11 @@
-"""What each report is: its definition, period, keys, sections, data shapes and archive layout.
+"""What each report is: its definition, period, keys, sections, inputs and archive layout.
 
 The three scheduled reports (daily health check, weekly executive summary, monthly detailed
 report) are `REPORTS`; a custom report (a user template with a new name) reuses the daily
 definition under its own name. This module also fixes the names shared by the other report
 modules: the artifact and archive keys, the period rules, the metrics each section shows, the
-JSON shape of a report (`REPORT_SHAPE`), the inputs the analysis takes (`ReportInputs`), and
-where a report's files go in the archive (`archive_paths`).
+inputs the analysis takes (`ReportInputs`), and where a report's files go in the archive
+(`archive_paths`). The report itself is `neo_automation.reports.model.Report`.
 
 Periods have the resolution of the hourly rollups: a period [start, end) holds the hourly
 buckets that begin in [start rounded down to the hour, end), so two adjacent periods never
@@ -31,41 +31,6 @@ from neo_automation.reports.formats import iso
 DAY = 86400.0
 HOUR = 3600.0
 NO_DATA = "no data"
-
-#: The JSON shape of a report (keys at the top level and what each holds).
-REPORT_SHAPE = {
-    "report": "the report's name, such as daily_health_check",
-    "title": "its human title",
-    "generated_at": "ISO-8601 UTC",
-    "period": "start/end (ISO and Unix), label, days, previous_start/previous_end",
-    "headline": "list of {key, label, value, unit, display, better, delta}",
-    "problems": "list of {severity, text}, most severe first",
-    "system": "{rows: [{name, label, labels, unit, count, min, avg, max, previous_avg, "
-    "delta}]}",
-    "jobs": "{available, jobs: [...], totals: {...}, previous_totals}",
-    "project": "{sections: [{section, title, rows: [{name, description, unit, better, "
-    "current, previous, delta}]}]}",
-    "modules": "monthly only: [{name, description, unit, better, rows: [{module, current, "
-    "previous, delta}]}], else null",
-    "alerts": "{available, fired, resolved, open, by_severity, incidents, "
-    "mean_time_to_resolve, max_time_to_resolve}",
-    "training": "{runs: [...], run_count, latest: {run_id, last_round, loss, accuracy}}",
-    "benchmark": "{collected, min_percent, history_days, min_runs, series: [{metric, "
-    "description, unit, better, labels, label, points, latest, changes, latest_change, "
-    "regression, change_percent, status, chart}], regressions}",
-    "test_history": "{available, runs, first_run, latest_run, flaky, new_failures, slowest, "
-    "slowing}",
-    "forecasts": "{collected, window_days, horizon_hours, rows: [{host, mountpoint, percent, "
-    "growth_bytes_per_day, seconds_until_full, full_at, status, history}], soonest, soon}",
-    "hosts": "{hosts: [{host, reporting, cpu_avg, cpu_max, memory_avg, memory_max, load_avg, "
-    "load_max, disk_mountpoint, disk_percent, last_seen, silent}], known, reporting, silent, "
-    "labelled, worst}",
-    "insight": "one line each for Slack: benchmarks, tests, disks, hosts",
-    "dependencies": "{collected, outdated: {...}|null, vulnerable: {...}|null}",
-    "series": "chart data: cpu_percent, memory_percent, coverage_percent, gflops, "
-    "alerts_per_day",
-    "charts": "names of the charts this report shows",
-}
 
 #: Chart names and their titles (drawn by `neo_automation.reports.charts`).
 CHARTS = {
@@ -227,6 +192,14 @@ def artifact_link(ui_url: str | None, key: str) -> str | None:
     return f"{ui_url.rstrip('/')}/artifacts/key/{key}" if ui_url else None
 
 
+def artifact_page(ui_url: str | None, artifact_id: object) -> str | None:
+    """One artifact's own page in the Prefect UI (`<ui>/artifacts/artifact/<id>`: the
+    report itself, where the key's page is its timeline), or None without a UI or an id."""
+    if not ui_url or artifact_id is None:
+        return None
+    return f"{ui_url.rstrip('/')}/artifacts/artifact/{artifact_id}"
+
+
 def archive_key(name: str) -> str:
     """The report's directory name in the archive (and its outbox key): dashes only."""
     return name.replace("_", "-")
@@ -353,6 +326,8 @@ class ReportInputs:
         forecast_window_s: The disk forecasts' window, seconds (`AUTOMATION_DISK_FORECAST_DAYS`).
         last_seen: Host -> Unix time of its newest sample (`neo_automation.fleet.inputs`).
         silent_after_s: A host not seen for this long is silent (`AUTOMATION_HOST_SILENT_SECONDS`).
+        next_runs: Deployment name -> its next scheduled run, Unix seconds (from Prefect;
+            empty without a server): what an empty section's gap says.
     """
 
     definition: ReportDefinition
@@ -376,12 +351,14 @@ class ReportInputs:
     forecast_window_s: float = 7 * DAY
     last_seen: dict[str, float] = field(default_factory=dict)
     silent_after_s: float = 600.0
+    next_runs: dict[str, float] = field(default_factory=dict)
 
 
 # -- archive layout --------------------------------------------------------------------------
 
 #: Archive file extensions of the rendered formats.
-ARCHIVE_EXTENSIONS = {"markdown": "md", "html": "html", "json": "json"}
+ARCHIVE_EXTENSIONS = {"markdown": "md", "html": "html", "json": "json", "text": "txt",
+                      "slack": "slack.json"}
 
 
 def archive_paths(
@@ -402,7 +379,8 @@ def archive_paths(
         now: The current Unix time.
 
     Returns:
-        `{"directory", "markdown", "html", "json", "charts": {name: path}}` (Paths).
+        `{"directory", "markdown", "html", "json", "text", "slack", "charts": {name: path}}`
+        (Paths).
     """
     directory = Path(archive_dir) / archive_key(name)
     existing = sorted(directory.glob(f"????-??-??_{label}.md"))
@@ -423,7 +401,7 @@ def archive_files(
 
     Args:
         paths: From `archive_paths`.
-        rendered: Format ("markdown", "html", "json") -> text.
+        rendered: Format ("markdown", "html", "json", "text", "slack") -> text.
         charts: Chart name -> `Chart` (its `png` bytes are written).
 
     Returns:

@@ -36,15 +36,17 @@ def forecast_rows(
     """When each filesystem is full at its current growth rate, soonest first.
 
     Args:
-        history: filesystem -> (Unix seconds, used bytes, total bytes) observations
-            (`disk_history`); filesystems not seen within `window_s` of `now` are left out.
+        history: filesystem -> (Unix seconds, used bytes, used + available bytes)
+            observations (`disk_history`); filesystems not seen within `window_s` of `now`
+            are left out.
         now: the time to count from, Unix seconds.
         window_s: the fitted window before each filesystem's latest observation, seconds.
         horizon_s: a filesystem full within this many seconds of `now` has status "soon".
 
     Returns:
         One dict per filesystem: `host`, `mountpoint`, `device`, `used_bytes`,
-        `total_bytes`, `percent` (latest), `latest_ts`, `samples` (in the window),
+        `total_bytes` (df's size: used + available), `percent` (latest, df's Use%: the
+        System table's figure), `latest_ts`, `samples` (in the window),
         `growth_bytes_per_day`, `seconds_until_full` (from `now`, 0 when already due),
         `full_at` (ISO) and `full_at_ts`, all None when it is not growing; `status` ("soon",
         "growing" or "not growing") and `history` ([[ts, percent used]]). Growing ones first,

@@ -1,11 +1,12 @@
-"""Pure formatting: values, samples, summaries and reports to markdown, HTML, Slack and tables.
+"""Pure formatting: values, samples, summaries and reports to markdown, HTML and tables.
 
-The building blocks (`fmt_value`, `iso`, `md_escape`, `markdown_table`, `html_table`) serve
-every job's artifact; the metrics collection summary and the metrics report are here, and so
-are the report formats that are not templates: the Slack message (`format_slack_blocks`), the
-headline table artifact (`headline_rows`) and the artifact shown when the markdown template
-is broken (`format_fallback_markdown`). Report markdown and HTML come from the Jinja
-templates (`neo_automation.reports.templates`).
+The building blocks (`fmt_value`, `md_escape`, `markdown_table`, `html_table`) serve every
+job's artifact; the metrics collection summary and the metrics report are here, and so are
+the report formats that are not templates: the headline table artifact (`headline_rows`) and
+the artifact shown when the markdown template is broken (`format_fallback_markdown`). Report
+markdown and HTML come from the Jinja templates (`neo_automation.reports.templates`); the
+message every channel sends from `neo_automation.reports.message`; times for people from
+`neo_automation.reports.times`.
 
 No Prefect and no I/O here; the publishing tasks hand these strings to artifacts and files.
 Untrusted text (labels, file names, messages) is escaped for the format it goes into.
@@ -17,16 +18,17 @@ import html
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.system import HOST
+from neo_automation.reports.times import iso
 
+if TYPE_CHECKING:
+    from neo_automation.reports.model import Report
 
-def iso(ts: float) -> str:
-    """Unix seconds as an ISO-8601 UTC time, to the second."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+__all__ = ["fmt_value", "html_table", "iso", "label_text", "markdown_table", "md_escape",
+           "sample_json", "sample_rows"]
 
 
 def fmt_value(value: float, unit: str) -> str:
@@ -314,94 +316,37 @@ def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n"
 
 
-# -- report formats (Slack message, headline table, fallback) ------------------------------
+# -- report formats that are not templates (headline table, fallback) ----------------------
 
 
-def escape_mrkdwn(text: str) -> str:
-    """Escape Slack's control characters `&`, `<` and `>` in mrkdwn text."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def format_slack_blocks(
-    report: Mapping[str, Any], artifact_url: str | None
-) -> list[dict[str, Any]]:
-    """A short Slack message as Block Kit blocks: header, headline figures, problems, one
-    insight line each (benchmark regressions, new failing and flaky tests, the soonest disk
-    full, silent hosts), link.
-
-    Args:
-        report: The report dict.
-        artifact_url: The artifact's page in the Prefect UI, or None for no link.
-
-    Returns:
-        Blocks for `chat.postMessage` or an incoming webhook; untrusted text escaped.
-    """
-    period = report["period"]
-    header = f"{report['title']}: {period['label']}"[:150]
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
-    ]
-    fields = []
-    for fig in report["headline"]:
-        delta = fig.get("delta")
-        change = ""
-        if delta and delta["trend"] not in ("no data", "new"):
-            change = f" {delta['emoji']} {delta['arrow']} {delta['text']}"
-        fields.append({"type": "mrkdwn",
-                       "text": escape_mrkdwn(f"*{fig['label']}*\n{fig['display']}{change}")})
-    for i in range(0, len(fields), 10):  # Slack allows 10 fields per section
-        blocks.append({"type": "section", "fields": fields[i:i + 10]})
-    problems = report["problems"][:5]
-    if problems:
-        lines = "\n".join(f"• {p['text']}" for p in problems)
-        blocks.append({"type": "section", "text": {
-            "type": "mrkdwn", "text": escape_mrkdwn(f"*Top problems*\n{lines}")[:3000]}})
-    insight = report.get("insight") or []
-    if insight:  # one line each: benchmarks, tests, disks, hosts
-        lines = "\n".join(f"• {line}" for line in insight)
-        blocks.append({"type": "section", "text": {
-            "type": "mrkdwn", "text": escape_mrkdwn(f"*Insight*\n{lines}")[:3000]}})
-    context = f"{period['start'][:16]} to {period['end'][:16]} UTC"
-    elements = [{"type": "mrkdwn", "text": escape_mrkdwn(context)}]
-    if artifact_url:
-        elements.append({"type": "mrkdwn",
-                         "text": f"<{escape_mrkdwn(artifact_url)}|Open the full report>"})
-    blocks.append({"type": "context", "elements": elements})
-    return blocks
-
-
-def headline_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+def headline_rows(report: Report) -> list[dict[str, Any]]:
     """The headline figures as table rows (the table artifact)."""
-    rows = []
-    for fig in report["headline"]:
-        delta = fig.get("delta") or {}
-        rows.append({
-            "figure": fig["label"],
-            "value": fig["display"],
-            "change": delta.get("text", ""),
-            "trend": delta.get("trend", ""),
-        })
-    return rows
+    return [
+        {"figure": fig.label, "value": fig.display,
+         "change": fig.delta["text"] if fig.delta else "",
+         "trend": fig.delta["trend"] if fig.delta else ""}
+        for fig in report.headline
+    ]
 
 
-def format_fallback_markdown(report: Mapping[str, Any], errors: Sequence[str]) -> str:
+def format_fallback_markdown(report: Report, errors: Sequence[str]) -> str:
     """The artifact shown when the markdown template is broken or missing: what to fix.
 
     Args:
-        report: The report dict.
+        report: The report.
         errors: The template problems (`FILE:LINE: message`), or empty when the report has
             no markdown template at all.
 
     Returns:
         Markdown; untrusted text escaped.
     """
-    lines = [f"# {md_escape(report['title'])}: {md_escape(report['period']['label'])}\n"]
+    lines = [f"# {md_escape(report.title)}: {md_escape(report.period.label)}\n"]
     if errors:
         lines.append("The report's templates could not be rendered:\n")
         lines += [f"- `{md_escape(e)}`" for e in errors]
         lines.append("\nRun `automation config --validate` after fixing them.")
     else:
-        lines.append(f"This report has no markdown template ({md_escape(report['report'])}"
+        lines.append(f"This report has no markdown template ({md_escape(report.name)}"
                      ".md.j2 in the templates directory).")
     lines.append("\nThe JSON and the other formats are in the report archive.\n")
     return "\n".join(lines)

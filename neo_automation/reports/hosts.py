@@ -15,6 +15,7 @@ from typing import Any
 
 from neo_automation.reports.definitions import SeriesStats
 from neo_automation.reports.formats import iso
+from neo_automation.reports.times import when
 
 #: A host whose newest sample is older than this (seconds before the report) is silent.
 SILENT_AFTER_S = 600.0
@@ -111,6 +112,6 @@ def host_lines(section: Mapping[str, Any]) -> list[str]:
     """Lines for the report's problems: each silent host and since when."""
     return [
         f"host {row['host'] or '(unlabelled)'} silent since "
-        f"{(row['last_seen'] or '')[:16].replace('T', ' ')} UTC"
+        f"{when(row['last_seen'])}"
         for row in section["hosts"] if row["silent"]
     ]

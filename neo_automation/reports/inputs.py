@@ -235,6 +235,7 @@ def read_report_inputs(
     test_target: str | None = None,
     forecast_window_s: float = WINDOW_S,
     silent_after_s: float = 600.0,
+    next_runs: Mapping[str, float] | None = None,
 ) -> ReportInputs:
     # Over 60 lines only by its documented arguments: the body is one read per input.
     """Read from the store everything the report of [period_start, period_end) shows.
@@ -256,6 +257,7 @@ def read_report_inputs(
         forecast_window_s: The disk forecasts' window (`AUTOMATION_DISK_FORECAST_DAYS`).
         silent_after_s: A host not seen for this long is silent
             (`AUTOMATION_HOST_SILENT_SECONDS`).
+        next_runs: Deployment name -> its next scheduled run (Unix seconds), for the gaps.
 
     Returns:
         The inputs of `neo_automation.reports.analyze.analyze_report`.
@@ -294,6 +296,7 @@ def read_report_inputs(
         forecast_window_s=forecast_window_s,
         last_seen={h: ts for h, ts in last_seen(store, period_end).items() if ts < period_end},
         silent_after_s=silent_after_s,
+        next_runs=dict(next_runs or {}),
     )
 
 

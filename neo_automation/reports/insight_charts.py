@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from neo_automation.reports.charts import (
 )
 from neo_automation.reports.definitions import BENCHMARK_CHART_PREFIX, CHARTS
 from neo_automation.reports.formats import fmt_value
+from neo_automation.reports.model import Report
 
 #: Most lines one insight chart draws.
 MAX_LINES = 4
@@ -66,7 +67,7 @@ def benchmark_chart(series: Mapping[str, Any]) -> bytes:
     return to_png(fig)
 
 
-def disk_forecast_chart(rows: list[Mapping[str, Any]], window_s: float) -> bytes | None:
+def disk_forecast_chart(rows: Sequence[Mapping[str, Any]], window_s: float) -> bytes | None:
     """Percent used of the (at most four) soonest-filling filesystems and their projection.
 
     Args:
@@ -118,26 +119,26 @@ def slow_tests_chart(slowing: list[Mapping[str, Any]]) -> bytes | None:
     return to_png(fig)
 
 
-def draw_report_charts(report: Mapping[str, Any]) -> dict[str, Chart]:
+def draw_report_charts(report: Report) -> dict[str, Chart]:
     """Every chart of a report that has data, in the report's `charts` order.
 
     Args:
-        report: the report dict (`analyze_report`).
+        report: the report (`analyze_report`).
 
     Returns:
         Chart name -> `Chart`; charts without data are left out.
     """
-    classic = [n for n in report["charts"] if n in CHARTS]
+    classic = [n for n in report.charts if n in CHARTS]
     drawn = build_charts(report, classic)
-    forecasts = report["forecasts"]
+    forecasts = report.forecasts
     pictures: dict[str, tuple[str, bytes | None]] = {
         "disk_forecast": (CHARTS["disk_forecast"], disk_forecast_chart(
             forecasts["rows"], forecasts["window_days"] * 86400.0)
-            if "disk_forecast" in report["charts"] else None),
-        "slow_tests": (CHARTS["slow_tests"], slow_tests_chart(report["test_history"]["slowing"])
-                       if "slow_tests" in report["charts"] else None),
+            if "disk_forecast" in report.charts else None),
+        "slow_tests": (CHARTS["slow_tests"], slow_tests_chart(report.test_history["slowing"])
+                       if "slow_tests" in report.charts else None),
     }
-    for series in report["benchmark"]["series"]:
+    for series in report.benchmark["series"]:
         name = series["chart"]
         if name and name.startswith(BENCHMARK_CHART_PREFIX):
             pictures[name] = (f"{series['description']} {series['label']}".strip(),
@@ -145,4 +146,4 @@ def draw_report_charts(report: Mapping[str, Any]) -> dict[str, Chart]:
     for name, (title, png) in pictures.items():
         if png is not None:
             drawn[name] = Chart(name, title, png)
-    return {name: drawn[name] for name in report["charts"] if name in drawn}
+    return {name: drawn[name] for name in report.charts if name in drawn}

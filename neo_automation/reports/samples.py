@@ -28,6 +28,7 @@ from neo_automation.reports.definitions import (
     metric_definitions,
     report_definition,
 )
+from neo_automation.reports.model import Report
 
 
 def _stats(name: str, labels: dict[str, str], value: float, end: float) -> SeriesStats:
@@ -173,6 +174,6 @@ def sample_inputs(name: str, *, empty: bool = False, now: float = 1767225600.0) 
     )
 
 
-def sample_report(name: str, *, empty: bool = False) -> dict[str, Any]:
+def sample_report(name: str, *, empty: bool = False) -> Report:
     """`analyze_report` of `sample_inputs`: a complete (or empty) report for template checks."""
     return analyze_report(sample_inputs(name, empty=empty))

@@ -17,9 +17,11 @@ directories in that form.
 
 Context of every template:
 
-- `report`: the report dict (`neo_automation.reports.definitions.REPORT_SHAPE`); everything
-  below is a part of it or derived from it.
+- `report`: the typed report (`neo_automation.reports.model.Report`); everything below is a
+  part of it or derived from it. Templates written for the report dict keep working:
+  `report.title` and `report["title"]`, `period.label` and `period["label"]` are the same.
 - `title`: the report's title; `format`: "markdown" or "html".
+- `status`: one line saying whether anything needs attention (🔴/🟠/🟢).
 - `period`: `start`, `end` (ISO-8601 UTC), `start_ts`, `end_ts`, `days`, `label`,
   `previous_start`, `previous_end`.
 - `figures`: the headline figures, each `{key, label, value, unit, display, better, delta}`.
@@ -27,6 +29,10 @@ Context of every template:
   `current`, `previous`, `change`, `change_percent`, `trend` (better, worse, unchanged,
   changed, new, no data), `colour` (green, red, grey), `css`, `emoji`, `arrow`, `text`.
 - `problems`: `[{severity, text}]`, most severe first.
+- `gaps`: section key -> `{section, title, reason, command, line}` for each section without
+  data (tests, quality, security, debt, test_history, benchmark, forecasts, dependencies,
+  jobs, alerts): show `gaps.tests.line` instead of a table of "no data"
+  (`{% if "tests" in gaps %}`).
 - `system`, `jobs`, `project`, `modules` (None except in the monthly report), `alerts`,
   `training`, `benchmark` (every benchmark series with its change points; a series' `chart`
   names its chart), `test_history` (flaky, newly failing, slowest and slowing tests),
@@ -60,7 +66,9 @@ from markupsafe import Markup
 from neo_automation.errors import ConfigError
 from neo_automation.reports.analyze_metrics import all_deltas, display
 from neo_automation.reports.definitions import NO_DATA
-from neo_automation.reports.formats import iso, label_text, md_escape
+from neo_automation.reports.formats import label_text, md_escape
+from neo_automation.reports.model import SECTIONS, Report
+from neo_automation.reports.times import duration, when
 
 #: The default templates shipped with the project: `templates/` at the repository root.
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -75,7 +83,7 @@ PARTIAL_NAME = re.compile(r"^_[A-Za-z0-9_.-]+\.j2$")
 CONTEXT_NAMES = frozenset({
     "report", "title", "format", "period", "figures", "deltas", "problems", "system", "jobs",
     "project", "modules", "alerts", "training", "benchmark", "dependencies", "charts",
-    "artifact_url", "test_history", "forecasts", "hosts", "insight",
+    "artifact_url", "test_history", "forecasts", "hosts", "insight", "status", "gaps",
 })
 
 
@@ -128,27 +136,6 @@ def _percent(ratio: float | None) -> str:
     return NO_DATA if ratio is None else f"{ratio * 100:.1f} %"
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, _ = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-
-
-def _when(value: float | str | None) -> str:
-    if value is None:
-        return "unknown"
-    text = iso(value) if isinstance(value, int | float) else str(value)
-    return text[:16].replace("T", " ") + " UTC"
-
-
 def _labels(labels: Mapping[str, str] | None) -> str:
     return label_text(labels or {})
 
@@ -159,8 +146,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "delta_md": format_delta_md,
     "delta_html": format_delta_html,
     "percent": _percent,
-    "duration": _duration,
-    "when": _when,
+    "duration": duration,
+    "when": when,
     "labels": _labels,
 }
 
@@ -253,7 +240,7 @@ def available_reports(dirs: Iterable[Path]) -> dict[str, dict[str, Path]]:
 
 
 def build_context(
-    report: Mapping[str, Any],
+    report: Report,
     charts: Mapping[str, Mapping[str, str]] | None = None,
     *,
     fmt: str = "markdown",
@@ -262,7 +249,7 @@ def build_context(
     """The template context of a report (documented in this module's docstring).
 
     Args:
-        report: The report dict.
+        report: The report.
         charts: `neo_automation.reports.charts.chart_refs` of the report's charts.
         fmt: "markdown" or "html".
         artifact_url: The artifact's page in the Prefect UI, or None.
@@ -272,24 +259,16 @@ def build_context(
     """
     return {
         "report": report,
-        "title": report["title"],
+        "title": report.title,
         "format": fmt,
-        "period": report["period"],
-        "figures": report["headline"],
-        "deltas": all_deltas(report),
-        "problems": report["problems"],
-        "system": report["system"],
-        "jobs": report["jobs"],
-        "project": report["project"],
-        "modules": report["modules"],
-        "alerts": report["alerts"],
-        "training": report["training"],
-        "benchmark": report["benchmark"],
-        "test_history": report["test_history"],
-        "forecasts": report["forecasts"],
-        "hosts": report["hosts"],
-        "insight": report["insight"],
-        "dependencies": report["dependencies"],
+        "period": report.period,
+        "status": report.status,
+        "figures": report.headline,
+        "deltas": all_deltas(report.system, report.project),
+        "problems": report.problems,
+        **{name: getattr(report, name) for name in SECTIONS if name != "series"},
+        "insight": report.insight,
+        "gaps": {g.section: g for g in report.gaps},
         "charts": dict(charts or {}),
         "artifact_url": artifact_url,
     }
@@ -355,7 +334,7 @@ def render_template(
 
 def render_report(
     env: jinja2.Environment,
-    report: Mapping[str, Any],
+    report: Report,
     fmt: str,
     charts: Mapping[str, Mapping[str, str]] | None = None,
     *,
@@ -365,7 +344,7 @@ def render_report(
 
     Args:
         env: From `make_environment`.
-        report: The report dict.
+        report: The report.
         fmt: "markdown" or "html".
         charts: `neo_automation.reports.charts.chart_refs` of the report's charts.
         artifact_url: The artifact's page in the Prefect UI, or None.
@@ -377,12 +356,12 @@ def render_report(
         ReportTemplateError: See `render_template`.
     """
     context = build_context(report, charts, fmt=fmt, artifact_url=artifact_url)
-    return render_template(env, template_name(report["report"], fmt), context)
+    return render_template(env, template_name(report.name, fmt), context)
 
 
 def render_formats(
     dirs: Iterable[Path],
-    report: Mapping[str, Any],
+    report: Report,
     charts: Mapping[str, Mapping[str, str]] | None = None,
     *,
     artifact_url: str | None = None,
@@ -394,7 +373,7 @@ def render_formats(
 
     Args:
         dirs: Template directories in search order (`template_dirs`).
-        report: The report dict.
+        report: The report.
         charts: `neo_automation.reports.charts.chart_refs` of the report's charts.
         artifact_url: The artifact's page in the Prefect UI, or None.
 
@@ -403,7 +382,7 @@ def render_formats(
     """
     dirs = list(dirs)
     env = make_environment(dirs)
-    have = available_reports(dirs).get(report["report"], {})
+    have = available_reports(dirs).get(report.name, {})
     rendered: dict[str, str] = {}
     errors: list[str] = []
     for fmt in FORMATS:
@@ -413,5 +392,5 @@ def render_formats(
             rendered[fmt] = render_report(env, report, fmt, charts, artifact_url=artifact_url)
         except ReportTemplateError as exc:
             errors.append(str(exc))
-    rendered["json"] = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    rendered["json"] = json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n"
     return rendered, errors

@@ -11,6 +11,7 @@ import pytest
 from helpers import ROOT
 from prefect import flow
 from prefect.artifacts import Artifact
+from prefect.client.orchestration import get_client
 
 from flows.reports import reports
 from neo_automation.alerts.state import alert_history
@@ -81,7 +82,7 @@ def test_daily_report_is_published_and_archived(
     assert result["artifact_key"] == "report-daily-health-check"
     assert len(result["errors"]) == 1
     assert result["errors"][0].startswith(f"{(user / 'daily_health_check.html.j2').resolve()}:2:")
-    assert set(result["rendered"]) == {"markdown", "json"}
+    assert set(result["rendered"]) == {"markdown", "json", "text", "slack"}
     assert "html" not in result["rendered"]
 
     markdown = _artifact("report-daily-health-check")
@@ -93,17 +94,28 @@ def test_daily_report_is_published_and_archived(
     files = [Path(f) for f in result["files"]]
     archive = filled_store / "reports" / "daily-health-check"
     assert all(f.parent == archive for f in files)
-    assert sorted(f.suffix for f in files) == [".json", ".md", ".png"]
+    assert sorted("".join(f.suffixes[-2:]) for f in files) == [
+        ".json", ".md", ".png", ".slack.json", ".txt"]
     png = next(f for f in files if f.suffix == ".png")
     assert png.read_bytes().startswith(PNG_SIGNATURE)
-    data = json.loads(next(f for f in files if f.suffix == ".json").read_text())
+    data = json.loads(next(f for f in files if f.suffixes[-2:] == [".json"] or
+                           (f.suffix == ".json" and not f.name.endswith(".slack.json")))
+                      .read_text())
     assert data["jobs"]["totals"]["failed"] >= 1
     assert any(j["flow"] == "always-fails" for j in data["jobs"]["jobs"])
     # The report's own run, still running while it reads the history, is left out.
     assert all(not j["running"] for j in data["jobs"]["jobs"] if j["flow"] == "reports")
-    blocks = result["slack_blocks"]
+    blocks = json.loads(result["rendered"]["slack"])["blocks"]
     assert blocks[0]["type"] == "header"
-    assert "http://127.0.0.1:4200/artifacts/key/report-daily-health-check" in json.dumps(blocks)
+    # The link opens this report's artifact (its own page), not the key's timeline.
+    (button,) = [b["elements"][0] for b in blocks if b["type"] == "actions"]
+    assert button["url"] == result["artifact_url"]
+    artifact_id = button["url"].rsplit("/", 1)[1]
+    assert button["url"] == f"http://127.0.0.1:4200/artifacts/artifact/{artifact_id}"
+    with get_client(sync_client=True) as client:
+        artifact = client.read_artifacts()
+    assert any(str(a.id) == artifact_id and a.key == "report-daily-health-check"
+               for a in artifact)
     ((cid, path),) = result["inline_images"]
     assert Path(path) == png and cid.endswith("@neo-automation")
 
@@ -114,7 +126,8 @@ def test_weekly_html_references_inline_images(prefect_server: str, filled_store:
     html = result["rendered"]["html"]
     ((cid, path),) = result["inline_images"]
     assert f'src="cid:{cid}"' in html and Path(path).name.endswith("-coverage.png")
-    assert sorted(Path(f).suffix for f in result["files"]) == [".html", ".json", ".md", ".png"]
+    assert sorted(Path(f).suffix for f in result["files"]) == [
+        ".html", ".json", ".json", ".md", ".png", ".txt"]
 
 
 def test_benchmark_regression_reaches_the_artifact_the_alerts_and_slack(
@@ -148,6 +161,6 @@ def test_benchmark_regression_reaches_the_artifact_the_alerts_and_slack(
     assert "🔴 regression" in section and "![" in section  # the chart with its change point
     assert "| tests.test_a::test_flaky | same revision abc123 | 2 |" in markdown
     assert any(Path(f).name.endswith("-benchmark-1.png") for f in result["files"])
-    slack = json.dumps(result["slack_blocks"], ensure_ascii=False)
+    slack = result["rendered"]["slack"]
     assert "Benchmarks: app.jax.matmul_gflops (platform=cpu, size=512) regressed -2" in slack
     assert "Tests: flaky: tests.test_a::test_flaky" in slack

@@ -168,10 +168,14 @@ def test_webhook_posts_signed_json(http_stand_in: HTTPStandIn) -> None:
     assert request.headers["Content-Type"] == "application/json; charset=utf-8"
     body = request.json()
     assert body == {
+        "schema": "neo-automation.message/2",
         "key": "cpu-high/2025-06-01T10",
         "subject": UNTRUSTED,  # JSON is data: the receiver escapes for its own output
+        "status": "",
         "text": "body",
         "facts": {"cpu": "93 %"},
+        "lists": [],
+        "link": None,
         "data": {"severity": "critical"},
         "created": "2025-06-15T15:06:40+00:00",
         "files": [{"filename": "chart.png", "mime_type": "image/png", "size": len(PNG)}],

@@ -119,9 +119,10 @@ def test_the_reports_flow_parts(tmp_path: Path) -> None:
              "html": tmp_path / "2025-06-02_2025-06-01.html",
              "json": tmp_path / "2025-06-02_2025-06-01.json",
              "charts": {"cpu_memory": tmp_path / "2025-06-02_2025-06-01-cpu-memory.png"}}
-    result = {"rendered": {"markdown": "# m", "html": "<p>h</p>", "json": "{}"},
-              "slack_blocks": [{"type": "header"}]}
-    parts = report_parts(result, paths, {"cpu_memory": PNG})
+    paths["slack"] = tmp_path / "2025-06-02_2025-06-01.slack.json"
+    rendered = {"markdown": "# m", "html": "<p>h</p>", "json": "{}",
+                "slack": json.dumps({"blocks": [{"type": "header"}]})}
+    parts = report_parts(rendered, paths, {"cpu_memory": PNG})
     assert sorted(parts) == ["html", "json", "markdown", "png:cpu_memory", "slack"]
     assert parts["png:cpu_memory"].filename == "2025-06-02_2025-06-01-cpu-memory.png"
     assert json.loads(parts["slack"].content) == {"blocks": [{"type": "header"}]}

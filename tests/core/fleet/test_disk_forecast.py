@@ -40,15 +40,29 @@ def store(tmp_path: Path) -> Iterator[MetricStore]:
 
 
 def write_disk(store: MetricStore, start: float, hours: float, used_at_start: float,
-               gb_per_hour: float) -> None:
-    """Used and total bytes every 10 minutes from `start` for `hours` (inclusive)."""
+               gb_per_hour: float, reserved_gb: float = 0.0) -> None:
+    """Used, available and total bytes every 10 minutes from `start` for `hours` (inclusive),
+    as psutil reads them: `reserved_gb` of the 100 GB are root's, never available."""
     samples = []
     for i in range(int(hours * 6) + 1):
         ts = start + i * 600
         used = used_at_start + gb_per_hour * GB * i / 6
+        free = 100 * GB - reserved_gb * GB - used
         samples += [Sample("system.disk.used_bytes", used, LABELS, ts, "system"),
-                    Sample("system.disk.total_bytes", 100 * GB, LABELS, ts, "system")]
+                    Sample("system.disk.free_bytes", free, LABELS, ts, "system"),
+                    Sample("system.disk.total_bytes", 100 * GB, LABELS, ts, "system"),
+                    Sample("system.disk.percent", 100 * used / (used + free), LABELS, ts,
+                           "system")]
     store.write(samples)
+
+
+def test_full_is_when_nothing_is_available_and_percent_is_dfs(store: MetricStore) -> None:
+    # 100 GB of which 5 GB are reserved for root: at 50 GB used, df says 52.6 % and the disk
+    # is full (nothing left to write) 45 hours later at 1 GB/h, not 50.
+    write_disk(store, NOW - 10 * 3600, 10, 40 * GB, 1.0, reserved_gb=5.0)
+    (fc,) = forecast(store, NOW)
+    assert fc.percent == pytest.approx(100 * 50 / 95)
+    assert fc.hours_until_full == pytest.approx(45.0, rel=1e-6)
 
 
 def forecast(store: MetricStore, now: float, window: float = WEEK) -> list:  # noqa: ANN401

@@ -15,13 +15,14 @@ import pytest
 
 from neo_automation.alerts.rules import DEFAULT_RULES
 from neo_automation.alerts.state import alert_history, process_samples
+from neo_automation.channels.slack import format_slack_payload
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.reports.analyze import analyze_report
 from neo_automation.reports.benchmarks import REGRESSION_METRIC, regression_samples
-from neo_automation.reports.formats import format_slack_blocks
 from neo_automation.reports.inputs import read_report_inputs
 from neo_automation.reports.insight_charts import draw_report_charts
 from neo_automation.reports.insight_inputs import benchmark_specs, record_benchmarks
+from neo_automation.reports.message import report_message
 from neo_automation.reports.templates import make_environment, render_report, template_dirs
 from neo_automation.store.metric_store import MetricStore
 
@@ -139,6 +140,7 @@ def test_custom_collector_benchmarks_are_recorded_in_the_store(store: MetricStor
 def _disk(host: str, mount: str, used: float, total: float, ts: float) -> list[Sample]:
     labels = {"host": host, "mountpoint": mount, "device": "/dev/sda1"}
     return [Sample("system.disk.used_bytes", used, labels, ts, "system"),
+            Sample("system.disk.free_bytes", total - used, labels, ts, "system"),
             Sample("system.disk.total_bytes", total, labels, ts, "system"),
             Sample("system.disk.percent", 100 * used / total, labels, ts, "system")]
 
@@ -166,7 +168,7 @@ def test_a_disk_filling_at_a_known_rate_in_the_daily_report(store: MetricStore) 
     assert "disk node-a:/data full in 5 d 0 h at the current rate (70 % used)" in texts
     assert "Disks: soonest full node-a:/data in 5 d 0 h (2026-01-06)" in report["insight"]
     assert "disk_forecast" in draw_report_charts(report)
-    blocks = json.dumps(format_slack_blocks(report, None), ensure_ascii=False)
+    blocks = json.dumps(format_slack_payload(report_message(report, None)), ensure_ascii=False)
     assert "Disks: soonest full node-a:/data in 5 d 0 h" in blocks
 
 

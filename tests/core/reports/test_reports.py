@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from neo_automation.channels.slack import format_slack_payload
 from neo_automation.errors import ConfigError
 from neo_automation.metrics import Sample, declared
 from neo_automation.metrics.training import ingest_training_dir
@@ -19,18 +20,14 @@ from neo_automation.reports.analyze import analyze_alerts, analyze_report
 from neo_automation.reports.analyze_metrics import analyze_delta
 from neo_automation.reports.definitions import (
     archive_paths,
-    artifact_key,
     period_label,
     report_definition,
     resolve_period,
 )
-from neo_automation.reports.formats import (
-    format_fallback_markdown,
-    format_slack_blocks,
-    headline_rows,
-)
+from neo_automation.reports.formats import format_fallback_markdown, headline_rows
 from neo_automation.reports.inputs import read_report_inputs
 from neo_automation.reports.jobs import analyze_job_runs, is_late
+from neo_automation.reports.message import report_message
 from neo_automation.reports.samples import sample_report
 from neo_automation.store.metric_store import MetricStore
 
@@ -189,7 +186,7 @@ def test_no_data_anywhere(tmp_path: Path) -> None:
                if f["key"] != "alerts_fired")
     assert report["alerts"]["available"] is False
     assert report["problems"] == []
-    json.dumps(report, allow_nan=False)
+    json.dumps(report.to_json(), allow_nan=False)
 
 
 def test_report_is_json_with_jobs_and_alerts(store: MetricStore) -> None:
@@ -209,7 +206,7 @@ def test_report_is_json_with_jobs_and_alerts(store: MetricStore) -> None:
          "from_status": "firing", "to_status": "resolved", "ts": T0 + 3 * HOUR, "value": 20.0},
     ]
     report = _build("daily_health_check", store, T0, END, jobs, alerts, now=END)
-    text = json.dumps(report, allow_nan=False)
+    text = json.dumps(report.to_json(), allow_nan=False)
     assert json.loads(text)["report"] == "daily_health_check"
     assert report["jobs"]["totals"]["success_rate"] == 0.5
     assert report["alerts"]["fired"] == 1 and report["alerts"]["mean_time_to_resolve"] == 2 * HOUR
@@ -266,14 +263,19 @@ def test_slack_blocks_escape_and_link(store: MetricStore) -> None:
                               "state_type": "FAILED", "state_name": "Failed",
                               "expected_start_time": T0, "start_time": T0}])
     report = _build("daily_health_check", store, T0, END, jobs, [], now=END)
-    url = "http://127.0.0.1:4200/artifacts/key/" + artifact_key("daily_health_check")
-    blocks = format_slack_blocks(report, url)
+    url = "http://127.0.0.1:4200/artifacts/artifact/0b9f7f3e-0000-4000-8000-000000000001"
+    blocks = format_slack_payload(report_message(report, url))["blocks"]
     assert blocks[0]["type"] == "header" and "Daily health check" in blocks[0]["text"]["text"]
+    assert blocks[1]["text"]["text"].startswith("🔴 Needs attention: ")
     text = json.dumps(blocks, ensure_ascii=False)
     assert "&lt;b&gt;&amp;evil" in text and "<b>" not in text
-    assert f"<{url}|Open the full report>" in text
-    fields = blocks[1]["fields"]
-    assert len(fields) <= 10 and any("🟢" in f["text"] for f in fields)
+    (button,) = [b["elements"][0] for b in blocks if b["type"] == "actions"]
+    assert button["url"] == url
+    fields = [f for b in blocks if "fields" in b for f in b["fields"]]
+    assert len(fields) == len(report.headline) and any("🟢" in f["text"] for f in fields)
+    # The headline figures appear once: as fields, never again as text.
+    for fig in report.headline:
+        assert text.count(f"{fig.label}: {fig.display}") == 1, fig.label
 
 
 def test_periods_and_archive_paths(tmp_path: Path) -> None:
