@@ -13,7 +13,7 @@ from typing import Any
 
 from neo_automation.reports.benchmarks import analyze_benchmarks, regression_lines
 from neo_automation.reports.definitions import ReportInputs
-from neo_automation.reports.forecasts import analyze_forecasts, forecast_rows
+from neo_automation.reports.forecasts import TOO_FEW, analyze_forecasts, forecast_rows
 from neo_automation.reports.hosts import analyze_hosts, host_lines
 from neo_automation.reports.suite_history import analyze_test_history, suite_history_lines
 from neo_automation.reports.times import duration, when
@@ -68,7 +68,7 @@ def insight_problems(report: Mapping[str, Any]) -> list[tuple[str, str]]:
             continue
         severity = "critical" if row["status"] == "soon" else "warning"
         out.append((severity, f"disk {_disk_name(row)} full in {duration(left)} at the "
-                              f"current rate ({row['percent']:.0f} % used)"))
+                              f"current rate ({row['percent']:.1f} % used)"))
     out.extend(("warning", line) for line in host_lines(report["hosts"]))
     return out
 
@@ -92,9 +92,12 @@ def insight_lines(report: Mapping[str, Any]) -> list[str]:
                      f"{duration(soonest['seconds_until_full'])} "
                      f"({soonest['full_at'][:10]})")
     elif report["forecasts"]["collected"]:
-        lines.append("Disks: none is filling up")
+        learning = all(r["status"] == TOO_FEW for r in report["forecasts"]["rows"])
+        lines.append("Disks: no forecast yet, each needs 3 hourly samples" if learning
+                     else "Disks: none is filling up")
     hosts = report["hosts"]
     if hosts["labelled"] and hosts["known"] > 1:
-        silent = f", silent: {', '.join(hosts['silent'])}" if hosts["silent"] else ""
-        lines.append(f"Hosts: {hosts['reporting']} of {hosts['known']} reporting{silent}")
+        silent = f"; silent now: {', '.join(hosts['silent'])}" if hosts["silent"] else ""
+        lines.append(f"Hosts: {hosts['reporting']} of {hosts['known']} sent data in the "
+                     f"period{silent}")
     return lines

@@ -24,6 +24,10 @@ DAY = 86400.0
 WINDOW_S = 7 * DAY
 #: A filesystem full within this many seconds is "soon" (the `disk-filling` rule's 24 h).
 HORIZON_S = DAY
+#: The fewest hourly observations a forecast fits (`disk_forecasts`' default), and the status
+#: of a filesystem that has fewer: not "not growing", which nothing has shown yet.
+MIN_SAMPLES = 3
+TOO_FEW = f"learning (needs {MIN_SAMPLES} hourly samples)"
 
 
 def forecast_rows(
@@ -49,14 +53,16 @@ def forecast_rows(
         System table's figure), `latest_ts`, `samples` (in the window),
         `growth_bytes_per_day`, `seconds_until_full` (from `now`, 0 when already due),
         `full_at` (ISO) and `full_at_ts`, all None when it is not growing; `status` ("soon",
-        "growing" or "not growing") and `history` ([[ts, percent used]]). Growing ones first,
-        by time until full, then the others by host and mount.
+        "growing", "not growing", or `TOO_FEW` with fewer than `MIN_SAMPLES` observations)
+        and `history` ([[ts, percent used]]). Growing ones first, by time until full, then
+        the others by host and mount.
 
     Raises:
         ValueError: an observation is not finite, bytes are negative or a total is 0.
     """
     rows = []
-    for fc in disk_forecasts(history, now, window_s=window_s, stale_s=window_s):
+    for fc in disk_forecasts(history, now, window_s=window_s, stale_s=window_s,
+                             min_samples=MIN_SAMPLES):
         growing = fc.hours_until_full is not None and fc.hours_until_full < NOT_FILLING_HOURS
         seconds = 3600.0 * fc.hours_until_full if growing and fc.hours_until_full is not None \
             else None
@@ -70,8 +76,9 @@ def forecast_rows(
             "seconds_until_full": seconds,
             "full_at": None if seconds is None else iso(now + seconds),
             "full_at_ts": None if seconds is None else now + seconds,
-            "status": "not growing" if seconds is None else
-            "soon" if seconds <= horizon_s else "growing",
+            "status": (TOO_FEW if seconds is None and fc.samples < MIN_SAMPLES else
+                       "not growing" if seconds is None else
+                       "soon" if seconds <= horizon_s else "growing"),
             "history": [[t, 100.0 * u / c] for t, u, c in sorted(points) if c > 0],
         })
     return sorted(rows, key=lambda r: (r["seconds_until_full"] is None,

@@ -40,7 +40,7 @@ def _job_gap(section: str, next_runs: Mapping[str, float] | None) -> Gap:
     upcoming = (next_runs or {}).get(job)
     when_next = f"next run {when(upcoming)}" if upcoming is not None else \
         "it runs on its schedule in prefect.yaml"
-    return Gap(section, title, f"the {job} job has not stored any data yet ({when_next})",
+    return Gap(section, title, f"The {job} job has not stored any data yet ({when_next})",
                run_command(job))
 
 
@@ -58,23 +58,22 @@ def report_gaps(inputs: ReportInputs, sections: Mapping[str, Any]) -> list[Gap]:
     gaps: list[Gap] = []
     if not sections["jobs"]["available"]:
         gaps.append(Gap("jobs", "Automation jobs",
-                        "no Prefect server answered, so the job history is unknown",
+                        "No Prefect server answered, so the job history is unknown",
                         "automation start"))
     for project in sections["project"]["sections"]:
         if project["section"] in SECTION_JOBS and all(
                 r["current"] is None for r in project["rows"]):
             gaps.append(_job_gap(project["section"], inputs.next_runs))
-    if not sections["test_history"]["available"] and not any(
-            g.section == "tests" for g in gaps):
+    if not sections["test_history"]["available"]:
         gaps.append(_job_gap("test_history", inputs.next_runs))
     if not sections["alerts"]["available"]:
-        gaps.append(Gap("alerts", "Alerts", "the alert history could not be read"))
+        gaps.append(Gap("alerts", "Alerts", "The alert history could not be read"))
     if not sections["benchmark"]["collected"]:
         gaps.append(_job_gap("benchmark", inputs.next_runs))
     if not sections["forecasts"]["collected"]:
         gaps.append(Gap("forecasts", "Disk forecasts",
-                        "a forecast needs 3 hourly disk samples within the forecast window; "
-                        "the system-sampling job stores one every 5 minutes",
+                        "No disk has been sampled in the forecast window; the system-sampling "
+                        "job samples every 5 minutes",
                         run_command("system-sampling")))
     deps = sections["dependencies"]
     if not deps.get("collected"):

@@ -49,10 +49,15 @@ def report_message(report: Report, link: str | None, *, key: str | None = None,
     more = len(report.problems) - len(problems)
     if more > 0:
         problems += (f"… and {more} more in the full report",)
+    # Sections filled by one job share its line ("Tests, Test history: ...").
+    by_line: dict[str, list[str]] = {}
+    for g in report.gaps:
+        by_line.setdefault(g.line, []).append(g.title)
     lists = (
         ("Top problems", problems),
         ("Insight", tuple(report.insight)),
-        ("Not collected yet", tuple(f"{g.title}: {g.line}" for g in report.gaps)),
+        ("Not collected yet", tuple(f"{', '.join(titles)}: {line}"
+                                    for line, titles in by_line.items())),
     )
     return Message(
         subject=f"{report.title} ({report.period.label})",

@@ -165,7 +165,7 @@ def test_a_disk_filling_at_a_known_rate_in_the_daily_report(store: MetricStore) 
     assert rows[("node-b", "/")]["status"] == "not growing"
     assert report["forecasts"]["soonest"] is data
     texts = [p["text"] for p in report["problems"]]
-    assert "disk node-a:/data full in 5 d 0 h at the current rate (70 % used)" in texts
+    assert "disk node-a:/data full in 5 d 0 h at the current rate (70.0 % used)" in texts
     assert "Disks: soonest full node-a:/data in 5 d 0 h (2026-01-06)" in report["insight"]
     assert "disk_forecast" in draw_report_charts(report)
     blocks = json.dumps(format_slack_payload(report_message(report, None)), ensure_ascii=False)
@@ -203,7 +203,7 @@ def test_two_hosts_in_the_per_host_table(store: MetricStore) -> None:
     cpu = report["series"]["cpu_percent"]
     assert len(cpu) == 12 and cpu[0][1] == pytest.approx((20.0 + 70.0) / 2)
     assert any(p["text"].startswith("host node-b silent since") for p in report["problems"])
-    assert "Hosts: 2 of 2 reporting, silent: node-b" in report["insight"]
+    assert "Hosts: 2 of 2 sent data in the period; silent now: node-b" in report["insight"]
     md = render_report(make_environment(template_dirs()), report, "markdown")
     assert "| node-a | 20.5 % | 21.0 % | 40.0 % | / 50.0 % | 1 | 2025-12-31 23:58 UTC |" in md
     assert "| node-b 🔴 silent |" in md
