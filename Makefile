@@ -10,7 +10,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q -q
 # instead of 24. `make test TEST_WORKERS=0` runs it in one process.
 TEST_WORKERS ?= 3
 
-.PHONY: run stop test setup setup-test bench lock e2e chromium clean drill
+.PHONY: run stop test setup setup-test bench lock e2e chromium clean drill golden
 
 run: $(VENV)/.main.stamp
 	$(BIN)/automation start
@@ -28,6 +28,12 @@ test: $(VENV)/.test.stamp
 	$(BIN)/lint-imports
 	$(BIN)/mypy neo_automation flows tasks blocks deployments
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Rewrite the golden outputs (what a user sees: reports, messages, summaries) under
+# tests/golden/ from the seeded store; review `git diff tests/golden` before committing.
+golden: $(VENV)/.test.stamp
+	UPDATE_GOLDEN=1 $(BIN)/python -m pytest -n 0 -q tests/core/reports/test_golden_reports.py \
+		tests/core/reports/test_collection_summary.py
 
 setup: $(VENV)/.main.stamp
 setup-test: $(VENV)/.test.stamp

@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from neo_automation.fleet.view import HostRow, fleet_summary
+from neo_automation.times import duration
 
 WIDTH_PX, HEIGHT_PX, DPI = 160, 32, 100
 #: The trends drawn per host: metric name and column title.
@@ -75,14 +76,7 @@ def sparkline_md(points: Sequence[tuple[float, float]], title: str) -> str:
 
 
 def _ago(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f} s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.1f} days ago"
+    return f"{duration(max(0.0, seconds))} ago"
 
 
 def _when(ts: float, zone: ZoneInfo) -> str:
@@ -96,9 +90,7 @@ def _num(value: float | None, unit: str = "", digits: int = 1) -> str:
 def _hours(value: float | None) -> str:
     if value is None:
         return "not filling"
-    if value < 48:
-        return f"{value:.1f} h"
-    return f"{value / 24:.0f} days" if value < 3650 else "over 5 months"
+    return duration(value * 3600.0) if value < 3650 else "over 5 months"
 
 
 def _cells(row: HostRow, now: float, zone: ZoneInfo,

@@ -39,8 +39,8 @@ from neo_automation.reports.formats import fmt_value
 from neo_automation.reports.gaps import report_gaps
 from neo_automation.reports.jobs import analyze_jobs
 from neo_automation.reports.model import Figure, Period, Problem, Report
-from neo_automation.reports.times import iso, when
 from neo_automation.store.metric_store import labels_key
+from neo_automation.times import iso, when
 
 
 def _alert_key(event: Mapping[str, Any]) -> tuple[str, str]:

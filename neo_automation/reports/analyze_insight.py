@@ -16,7 +16,7 @@ from neo_automation.reports.definitions import ReportInputs
 from neo_automation.reports.forecasts import TOO_FEW, analyze_forecasts, forecast_rows
 from neo_automation.reports.hosts import analyze_hosts, host_lines
 from neo_automation.reports.suite_history import analyze_test_history, suite_history_lines
-from neo_automation.reports.times import duration, when
+from neo_automation.times import duration, when
 
 #: A filesystem full within this many seconds is a warning in the problems ("soon" ones,
 #: within the forecast horizon, are critical).

@@ -34,7 +34,7 @@ from neo_automation.insight.changepoints import (
 )
 from neo_automation.metrics import Sample
 from neo_automation.reports.formats import iso, label_text
-from neo_automation.reports.times import when
+from neo_automation.times import when
 
 #: Labels that name a run rather than a series (CI pushes carry the commit).
 RUN_LABELS = ("commit",)

@@ -6,7 +6,7 @@ the report formats that are not templates: the headline table artifact (`headlin
 the artifact shown when the markdown template is broken (`format_fallback_markdown`). Report
 markdown and HTML come from the Jinja templates (`neo_automation.reports.templates`); the
 message every channel sends from `neo_automation.reports.message`; times for people from
-`neo_automation.reports.times`.
+`neo_automation.times`.
 
 No Prefect and no I/O here; the publishing tasks hand these strings to artifacts and files.
 Untrusted text (labels, file names, messages) is escaped for the format it goes into.
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.system import HOST
-from neo_automation.reports.times import iso
+from neo_automation.times import iso
 
 if TYPE_CHECKING:
     from neo_automation.reports.model import Report

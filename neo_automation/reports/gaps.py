@@ -15,7 +15,7 @@ from typing import Any
 
 from neo_automation.reports.definitions import ReportInputs
 from neo_automation.reports.model import Gap
-from neo_automation.reports.times import when
+from neo_automation.times import when
 
 #: Section key -> (its title, the catalog job that fills it).
 SECTION_JOBS: dict[str, tuple[str, str]] = {

@@ -15,7 +15,7 @@ from typing import Any
 
 from neo_automation.reports.definitions import SeriesStats
 from neo_automation.reports.formats import iso
-from neo_automation.reports.times import when
+from neo_automation.times import when
 
 #: A host whose newest sample is older than this (seconds before the report) is silent.
 SILENT_AFTER_S = 600.0

@@ -68,7 +68,7 @@ from neo_automation.reports.analyze_metrics import all_deltas, display
 from neo_automation.reports.definitions import NO_DATA
 from neo_automation.reports.formats import label_text, md_escape
 from neo_automation.reports.model import SECTIONS, Report
-from neo_automation.reports.times import duration, when
+from neo_automation.times import duration, when
 
 #: The default templates shipped with the project: `templates/` at the repository root.
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"

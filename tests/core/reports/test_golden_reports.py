@@ -1,10 +1,10 @@
 """What a reader gets from the seeded week (`seeded.py`), compared with reviewed golden files.
 
-Every report in every format (markdown, HTML, JSON, plain text), and the message as Slack,
-an email server and a webhook receiver get it on loopback. Charts are drawn for real (which
-exist is part of the output) but their pictures are placeholders here: a PNG's bytes belong
-to matplotlib, not to this project. `UPDATE_GOLDEN=1` (`make golden`) rewrites the files;
-review `git diff tests/golden` before committing them.
+Every report in every format (markdown, HTML, JSON, plain text), the message as Slack, an
+email server and a webhook receiver get it on loopback, and the fleet artifact. Charts are
+drawn for real (which exist is part of the output) but their pictures are placeholders here:
+a PNG's bytes belong to matplotlib, not to this project. `UPDATE_GOLDEN=1` (`make golden`)
+rewrites the files; review `git diff tests/golden` before committing them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ from standins import HTTPStandIn, SMTPStandIn, slack_config
 from neo_automation.alerts.state import alert_history
 from neo_automation.channels.base import InlineImage, plain_text
 from neo_automation.channels.webhook import WebhookConfig
+from neo_automation.fleet.forecasts import disk_forecasts
+from neo_automation.fleet.inputs import disk_history, last_seen, latest_by_host, trends
+from neo_automation.fleet.render import TREND_COLUMNS, format_fleet
+from neo_automation.fleet.view import fleet_rows
 from neo_automation.reports.analyze import analyze_report
 from neo_automation.reports.definitions import DAY
 from neo_automation.reports.inputs import read_report_inputs
@@ -70,7 +74,8 @@ def build(name: str, store: MetricStore, history: dict[str, Any] | None = None) 
 
 def chart_refs(report: Report) -> dict[str, dict[str, str]]:
     """The report's charts that have data, with placeholder pictures."""
-    return {name: {"name": name, "title": chart.title, "data_uri": f"data:image/png;base64,<{name}>",
+    return {name: {"name": name, "title": chart.title,
+                   "data_uri": f"data:image/png;base64,<{name}>",
                    "cid": f"{name}@neo-automation", "filename": f"{name}.png"}
             for name, chart in draw_report_charts(report).items()}
 
@@ -172,10 +177,23 @@ def test_email_as_received(week: MetricStore, smtp: SMTPStandIn) -> None:
     smtp.config().send(mail)
     (received,) = smtp.messages
     parts = {p.get_content_type(): p for p in received.walk() if not p.is_multipart()}
-    text = parts["text/plain"].get_content()
-    html = parts["text/html"].get_content()
+    # Line endings as the mail client shows them (SMTP carries CRLF).
+    text = parts["text/plain"].get_content().replace("\r\n", "\n")
+    html = parts["text/html"].get_content().replace("\r\n", "\n")
     assert all(f"cid:{img.cid}" in html for img in images)  # charts inline
     headers = "".join(f"{k}: {received[k]}\n" for k in ("Subject", "Date", "Message-ID",
                                                         "X-Automation-Delivery"))
     assert_golden("messages/email.txt", headers + "\n" + text)
-    assert_golden("messages/email.html", re.sub(r"\r\n", "\n", html))
+    assert_golden("messages/email.html", html)
+
+
+def test_fleet_artifact(week: MetricStore) -> None:
+    """The `fleet` artifact as `publish-fleet` builds it from the seeded week (sparklines as
+    placeholders: their PNG bytes are matplotlib's)."""
+    window = 7 * DAY
+    forecasts = disk_forecasts(disk_history(week, END - window, END + 1), END, window_s=window)
+    rows = fleet_rows(latest_by_host(week), last_seen(week, END), forecasts, END, 600.0)
+    lines = trends(week, [name for name, _ in TREND_COLUMNS], END - DAY, END + 1)
+    text = format_fleet(rows, lines, END)
+    assert_golden("fleet.md", re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+",
+                                     "data:image/png;base64,<png>", text))

@@ -165,7 +165,7 @@ def test_a_disk_filling_at_a_known_rate_in_the_daily_report(store: MetricStore) 
     assert rows[("node-b", "/")]["status"] == "not growing"
     assert report["forecasts"]["soonest"] is data
     texts = [p["text"] for p in report["problems"]]
-    assert "disk node-a:/data full in 5 d 0 h at the current rate (70.0 % used)" in texts
+    assert "disk node-a:/data full in 5 d 0 h at the current rate (69.9 % used)" in texts
     assert "Disks: soonest full node-a:/data in 5 d 0 h (2026-01-06)" in report["insight"]
     assert "disk_forecast" in draw_report_charts(report)
     blocks = json.dumps(format_slack_payload(report_message(report, None)), ensure_ascii=False)

@@ -3,7 +3,7 @@
 `iso` is the machine form (ISO-8601 UTC to the second: JSON, keys, the archive); `when` the
 human one (`2026-06-01 06:00 UTC`); `duration` a span (`45 s`, `12 min`, `5 h 07 min`,
 `3 d 4 h`). Templates get `when` and `duration` as filters; the Slack, email and webhook
-messages, problems and insight lines call them. Pure.
+messages, problems, insight lines and the fleet artifact call them. Pure.
 """
 
 from __future__ import annotations
