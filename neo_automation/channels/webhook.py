@@ -104,7 +104,8 @@ WEBHOOK_SCHEMA = "neo-automation.message/2"
 
 
 def format_webhook_payload(message: Message) -> dict[str, Any]:
-    """The JSON object a generic webhook receives (schema `WEBHOOK_SCHEMA`).
+    """The JSON object a generic webhook receives (schema `WEBHOOK_SCHEMA`, as JSON Schema in
+    the repository's docs/webhook-message.schema.json).
 
     Fields:
 

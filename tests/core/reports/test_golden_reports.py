@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from golden import assert_golden
+from helpers import ROOT
 from seeded import (
     END,
     FILLING,
@@ -165,6 +167,8 @@ def test_webhook_payload_as_received(week: MetricStore, http: HTTPStandIn) -> No
     _, message = _message(week)
     WebhookConfig(url=http.url("/hook")).send(message)
     (request,) = http.received
+    schema = json.loads((ROOT / "docs" / "webhook-message.schema.json").read_text())
+    jsonschema.validate(request.json(), schema)  # the documented, versioned schema
     assert_golden("messages/webhook.json",
                   json.dumps(request.json(), indent=2, ensure_ascii=False))
 
