@@ -36,15 +36,15 @@ from prefect.runner import Runner
 from prefect.schedules import Cron
 from pydantic import TypeAdapter
 
-from deployments.catalog import (
+from deployments.catalog.read import (
     Catalog,
     CatalogEntry,
     catalog_path,
     read_and_record,
     read_catalog,
 )
-from deployments.logging_setup import setup_logging
-from deployments.stack_state import serve_report_file
+from deployments.stack.logging_setup import setup_logging
+from deployments.stack.state import serve_report_file
 from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text
 from neo_automation.prefect_api import wait_for_server
@@ -189,7 +189,7 @@ def build_runner(
         timezone: AUTOMATION_TIMEZONE.
         limit: flow runs executed at once.
         settings: when given, the catalog's verdict is stored for `automation health`
-            (`deployments.catalog.read_and_record`).
+            (`deployments.catalog.read.read_and_record`).
 
     Returns:
         The runner (not yet started), the jobs it serves, and the jobs left out, each with
@@ -237,7 +237,7 @@ def write_serve_report(report: Path, catalog: Path, served: list[ServedJob],
 
 
 def main() -> int:
-    """Serve the catalog until SIGTERM or Ctrl-C (`python -m deployments.serve`)."""
+    """Serve the catalog until SIGTERM or Ctrl-C (`python -m deployments.stack.serve`)."""
     settings = load_settings()
     setup_logging(settings, "serve")
     path = catalog_path()
