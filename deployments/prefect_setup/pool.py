@@ -34,8 +34,8 @@ from deployments.catalog.check import catalog_path
 from deployments.catalog.fields import POOL, QUEUE_PRIORITIES
 from deployments.catalog.read import read_and_record, read_catalog
 from deployments.prefect_setup.automations import register_all
+from deployments.prefect_setup.concurrency import ensure_concurrency_limits
 from deployments.prefect_setup.run_env import RUN_ENV
-from deployments.stack.serve import ensure_concurrency_limits
 from neo_automation.settings import Settings
 
 log = logging.getLogger("automation.fleet")

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from prefect.exceptions import MissingFlowError, ScriptError, TerminationSignal
@@ -43,6 +42,7 @@ from deployments.catalog.read import (
     read_and_record,
     read_catalog,
 )
+from deployments.prefect_setup.concurrency import ensure_concurrency_limits
 from deployments.stack.logging_setup import setup_logging
 from deployments.stack.state import serve_report_file
 from neo_automation.errors import ConfigError
@@ -165,18 +165,6 @@ def _prepare(root: Path, entry: CatalogEntry, timezone: str,
         "concurrency_limit": limit,
         "triggers": triggers or None,
     })
-
-
-def ensure_concurrency_limits(limits: dict[str, int]) -> None:
-    """Create, or resize, the named global concurrency limits (idempotent).
-
-    Args:
-        limits: name to slots, from the catalog's `definitions.concurrency_limits`.
-    """
-    with get_client(sync_client=True) as client:
-        for name, slots in limits.items():
-            client.upsert_global_concurrency_limit_by_name(name=name, limit=slots)
-            log.info("global concurrency limit %r: %d slot(s)", name, slots)
 
 
 def build_runner(
