@@ -19,9 +19,12 @@ TOP_PROBLEMS = 5
 
 
 def figure_text(report: Report) -> list[tuple[str, str]]:
-    """The headline figures as (label, value and change) pairs."""
+    """The headline figures that have a value, as (label, value and change) pairs (a figure
+    without data is left out: the message's "Not collected yet" says why)."""
     out = []
     for fig in report.headline:
+        if fig.value is None:
+            continue
         delta = fig.delta
         change = ""
         if delta is not None and delta["trend"] not in ("no data", "new") \

@@ -265,12 +265,15 @@ class Report:
         """The gap that explains why `section` is empty, or None when it has data."""
         return next((g for g in self.gaps if g.section == section), None)
 
-    # Mapping-style access: templates written against the report dict keep working
-    # (`report["system"]`, `report.period["label"]` in Jinja), and the JSON keys are the names.
+    # Mapping-style access for templates written against the report dict: in Jinja,
+    # `report["system"]`, `report["period"]["label"]` and `report.period.label` are the same.
     def __getitem__(self, key: str) -> Any:
+        if key == "report":
+            return self.name
+        if key == "schema":
+            return REPORT_SCHEMA
         if key in _JSON_KEYS:
-            return self.to_json()[key] if key in ("period", "headline", "problems", "gaps") \
-                else getattr(self, key)
+            return getattr(self, key)
         raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:

@@ -83,7 +83,7 @@ def test_benchmark_step_gives_the_section_and_the_alert(store: MetricStore) -> N
     assert shift["direction"] == "worse" and not shift["regression"]
     assert suite["status"] == "changed"
     assert section["series"][0] is gflops  # regressions first
-    problems = [p["text"] for p in report["problems"]]
+    problems = [p.text for p in report.problems]
     assert any(t.startswith("benchmark app.jax.matmul_gflops (platform=gpu, size=512) "
                             "regressed -1") for t in problems)
     # A 1 % threshold makes the suite's step a regression too.
@@ -164,7 +164,7 @@ def test_a_disk_filling_at_a_known_rate_in_the_daily_report(store: MetricStore) 
     assert data["status"] == "growing" and data["full_at"] == "2026-01-06T00:00:00+00:00"
     assert rows[("node-b", "/")]["status"] == "not growing"
     assert report["forecasts"]["soonest"] is data
-    texts = [p["text"] for p in report["problems"]]
+    texts = [p.text for p in report.problems]
     assert "disk node-a:/data full in 5 d 0 h at the current rate (69.9 % used)" in texts
     assert "Disks: soonest full node-a:/data in 5 d 0 h (2026-01-06)" in report["insight"]
     assert "disk_forecast" in draw_report_charts(report)
@@ -193,16 +193,16 @@ def test_two_hosts_in_the_per_host_table(store: MetricStore) -> None:
     assert (b["cpu_max"], b["disk_mountpoint"], b["disk_percent"]) == (71.0, "/", 95.0)
     assert not a["silent"] and b["silent"] and hosts["silent"] == ["node-b"]
     assert hosts["worst"]["cpu"]["host"] == "node-b" and hosts["worst"]["disk"]["host"] == "node-b"
-    headline = {f["key"]: f for f in report["headline"]}
-    assert headline["hosts"]["value"] == 2
-    assert headline["cpu"]["label"] == "CPU (avg, busiest: node-b)"
-    assert headline["disk"]["label"] == "Disk (fullest, node-b:/)"
+    headline = {f.key: f for f in report.headline}
+    assert headline["hosts"].value == 2
+    assert headline["cpu"].label == "CPU (avg, busiest: node-b)"
+    assert headline["disk"].label == "Disk (fullest, node-b:/)"
     shown = [r["label"] for r in report["system"]["rows"] if r["name"] == "system.cpu.percent"]
     assert shown == ["node-a: CPU", "node-b: CPU"]  # hosts kept apart, not mixed
     # The chart's hourly series is the fleet mean per hour, not the two hosts interleaved.
     cpu = report["series"]["cpu_percent"]
     assert len(cpu) == 12 and cpu[0][1] == pytest.approx((20.0 + 70.0) / 2)
-    assert any(p["text"].startswith("host node-b silent since") for p in report["problems"])
+    assert any(p.text.startswith("host node-b silent since") for p in report.problems)
     assert "Hosts: 2 of 2 sent data in the period; silent now: node-b" in report["insight"]
     md = render_report(make_environment(template_dirs()), report, "markdown")
     assert "| node-a | 20.5 % | 21.0 % | 40.0 % | / 50.0 % | 1 | 2025-12-31 23:58 UTC |" in md

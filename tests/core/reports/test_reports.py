@@ -115,9 +115,9 @@ def test_system_min_avg_max_and_delta(store: MetricStore) -> None:
     assert disks["Disk /data"]["max"] == 92
     swap = next(r for r in report["system"]["rows"] if r["name"] == "system.swap.percent")
     assert swap["avg"] is None and swap["count"] == 0 and swap["delta"]["text"] == "no data"
-    headline = {f["key"]: f for f in report["headline"]}
-    assert headline["disk"]["value"] == 92 and "/data" in headline["disk"]["label"]
-    assert headline["cpu"]["display"] == "20.0 %"
+    headline = {f.key: f for f in report.headline}
+    assert headline["disk"].value == 92 and "/data" in headline["disk"].label
+    assert headline["cpu"].display == "20.0 %"
 
 
 def test_project_deltas_are_coloured_by_direction(store: MetricStore) -> None:
@@ -138,10 +138,10 @@ def test_project_deltas_are_coloured_by_direction(store: MetricStore) -> None:
     assert counted["current"] is None and counted["better"] == "lower"
     (debt,) = _rows(report, "project.debt.minutes")  # ... and a missing one as "no data"
     assert debt["current"] is None and debt["delta"]["text"] == "no data"
-    headline = {f["key"]: f for f in report["headline"]}
-    assert headline["debt"]["display"] == "no data"
-    assert headline["job_success"]["display"] == "no data"  # no job history given
-    texts = [p["text"] for p in report["problems"]]
+    headline = {f.key: f for f in report.headline}
+    assert headline["debt"].display == "no data"
+    assert headline["job_success"].display == "no data"  # no job history given
+    texts = [p.text for p in report.problems]
     assert any("coverage" in t and "80.0 % → 75.0 %" in t for t in texts)
 
 
@@ -153,12 +153,12 @@ def test_benchmark_regression_is_called_out(store: MetricStore) -> None:
     assert change["ts"] == T0 - 6 * DAY + HOUR and change["percent"] == pytest.approx(-20, abs=1)
     assert change["mean_before"] == pytest.approx(100.2, abs=0.1) and change["p_value"] < 1e-6
     assert [r["label"] for r in report["benchmark"]["regressions"]] == ["platform=cpu, size=512"]
-    assert any(p["text"].startswith("benchmark app.jax.matmul_gflops (platform=cpu, size=512) "
-                                    "regressed -19.") for p in report["problems"])
+    assert any(p.text.startswith("benchmark app.jax.matmul_gflops (platform=cpu, size=512) "
+                                 "regressed -19.") for p in report.problems)
     assert len(report["series"]["gflops"]["platform=cpu, size=512"]) == 21
     assert series["chart"] == "benchmark_1" and "benchmark_1" in report["charts"]
-    gflops = next(f for f in report["headline"] if f["key"] == "gflops")
-    assert gflops["value"] == 81 and gflops["delta"]["trend"] == "worse"
+    gflops = next(f for f in report.headline if f.key == "gflops")
+    assert gflops.value == 81 and gflops.delta is not None and gflops.delta["trend"] == "worse"
 
 
 def test_training_dependencies_and_modules(store: MetricStore) -> None:
@@ -182,10 +182,10 @@ def test_no_data_anywhere(tmp_path: Path) -> None:
     report = _build("weekly_executive_summary", empty, T0, END, now=END)
     empty.close()
     assert report["dependencies"] == {"collected": False, "outdated": None, "vulnerable": None}
-    assert all(f["display"] == "no data" for f in report["headline"]
-               if f["key"] != "alerts_fired")
+    assert all(f.display == "no data" for f in report.headline
+               if f.key != "alerts_fired")
     assert report["alerts"]["available"] is False
-    assert report["problems"] == []
+    assert report.problems == []
     json.dumps(report.to_json(), allow_nan=False)
 
 
@@ -210,7 +210,7 @@ def test_report_is_json_with_jobs_and_alerts(store: MetricStore) -> None:
     assert json.loads(text)["report"] == "daily_health_check"
     assert report["jobs"]["totals"]["success_rate"] == 0.5
     assert report["alerts"]["fired"] == 1 and report["alerts"]["mean_time_to_resolve"] == 2 * HOUR
-    assert any("system-sampling: 1 of 2 runs failed" in p["text"] for p in report["problems"])
+    assert any("system-sampling: 1 of 2 runs failed" in p.text for p in report.problems)
     rows = headline_rows(report)
     assert {"figure", "value", "change", "trend"} == set(rows[0])
 

@@ -12,6 +12,7 @@ from neo_automation.reports.analyze import analyze_report
 from neo_automation.reports.definitions import DAY
 from neo_automation.reports.inputs import read_report_inputs
 from neo_automation.reports.jobs import analyze_job_runs
+from neo_automation.reports.model import Problem, Report
 from neo_automation.reports.samples import sample_report
 from neo_automation.reports.templates import (
     DEFAULT_TEMPLATES_DIR,
@@ -28,7 +29,7 @@ BUILT_IN = ("daily_health_check", "weekly_executive_summary", "monthly_detailed_
 EVIL = "<script>alert(1)</script>|x"
 
 
-def _evil_report(name: str) -> dict:
+def _evil_report(name: str) -> Report:
     """A sample report whose untrusted strings (job, run id, module, alert) carry markup."""
     report = sample_report(name)
     report["jobs"]["jobs"][0]["deployment"] = EVIL
@@ -36,7 +37,7 @@ def _evil_report(name: str) -> dict:
     report["alerts"]["incidents"][0]["rule"] = EVIL
     if report["modules"]:
         report["modules"][0]["rows"][0]["module"] = EVIL
-    report["problems"].insert(0, {"severity": "critical", "text": f"test {EVIL} failed"})
+    report.problems.insert(0, Problem("critical", f"test {EVIL} failed"))
     return report
 
 
@@ -85,7 +86,7 @@ def test_no_problems_is_one_clean_line(name: str, tmp_path: Path) -> None:
         inputs = read_report_inputs(name, store, now - DAY, now, analyze_job_runs([]), [],
                                     previous_job_history=analyze_job_runs([]), now=now)
     report = analyze_report(inputs)
-    assert report["problems"] == []
+    assert report.problems == []
     env = make_environment(template_dirs())
     md = render_report(env, report, "markdown")
     html = render_report(env, report, "html")
@@ -168,3 +169,22 @@ def test_missing_user_directory_is_a_config_error(tmp_path: Path) -> None:
         template_dirs(tmp_path / "missing")
     (tmp_path / "notes.txt.j2").write_text("x")
     assert any("not a template name" in p for p in validate_templates(template_dirs(tmp_path)))
+
+
+def test_a_template_written_for_the_report_dict_still_renders(tmp_path: Path) -> None:
+    """User overrides that index the report as a dict get the typed report's same values."""
+    (tmp_path / "daily_health_check.md.j2").write_text(
+        '{{ report["title"] }} {{ report["period"]["label"] }} {{ period.label }}\n'
+        '{{ report["headline"][1]["label"] }}={{ report.headline[1].display }}\n'
+        '{{ report["problems"]|length }} {{ report["system"]["rows"][0]["name"] }}\n'
+        '{{ report["report"] }} {{ status }}\n'
+    )
+    report = sample_report("daily_health_check")
+    text = render_report(make_environment(template_dirs(tmp_path)), report, "markdown")
+    figure = report.headline[1]
+    assert text.splitlines() == [
+        f"Daily health check {report.period.label} {report.period.label}",
+        f"{figure.label}={figure.display}",
+        f"{len(report.problems)} system.cpu.percent",
+        f"daily_health_check {report.status}",
+    ]
