@@ -38,7 +38,14 @@ from neo_automation.reports.definitions import (
 from neo_automation.reports.formats import fmt_value
 from neo_automation.reports.gaps import report_gaps
 from neo_automation.reports.jobs import analyze_jobs
-from neo_automation.reports.model import Figure, Period, Problem, Report
+from neo_automation.reports.model import (
+    AlertsSection,
+    Figure,
+    ForecastSection,
+    Period,
+    Problem,
+    Report,
+)
 from neo_automation.store.metric_store import labels_key
 from neo_automation.times import iso, when
 
@@ -51,7 +58,7 @@ def _alert_key(event: Mapping[str, Any]) -> tuple[str, str]:
 
 def analyze_alerts(
     events: Sequence[Mapping[str, Any]] | None, start: float, end: float
-) -> dict[str, Any]:
+) -> AlertsSection:
     """Alerts fired and resolved in [start, end), with the time each took to resolve.
 
     An incident starts when a rule's series goes to `firing` and ends when it goes to
@@ -309,8 +316,10 @@ def analyze_report(inputs: ReportInputs) -> Report:
     alerts = analyze_alerts(inputs.alerts, inputs.start, inputs.end)
     insight = analyze_insight(inputs)
     benchmark = insight["benchmark"]
+    system = analyze_system(inputs)
+    forecasts: ForecastSection = insight["forecasts"]
     sections: dict[str, Any] = {
-        "system": analyze_system(inputs),
+        "system": system,
         "jobs": analyze_jobs(inputs.jobs, inputs.previous_jobs),
         "project": analyze_project(inputs),
         "modules": analyze_modules(inputs) if d.modules else None,
@@ -352,5 +361,8 @@ def analyze_report(inputs: ReportInputs) -> Report:
         problems=[Problem(p["severity"], p["text"]) for p in problems],
         insight=lines,
         gaps=report_gaps(inputs, sections),
-        **sections,
+        system=system,
+        forecasts=forecasts,
+        alerts=alerts,
+        **{k: v for k, v in sections.items() if k not in ("system", "forecasts", "alerts")},
     )

@@ -23,6 +23,7 @@ from neo_automation.reports.definitions import (
     SeriesStats,
 )
 from neo_automation.reports.formats import fmt_value, iso
+from neo_automation.reports.model import Delta, SystemRow, SystemSection
 from neo_automation.store.metric_store import labels_key
 
 GREEN, RED, GREY = "#1a7f37", "#cf222e", "#6e7781"
@@ -30,7 +31,7 @@ GREEN, RED, GREY = "#1a7f37", "#cf222e", "#6e7781"
 
 def analyze_delta(
     current: float | None, previous: float | None, better: str, unit: str = ""
-) -> dict[str, Any]:
+) -> Delta:
     """The change from `previous` to `current`, judged by which direction is better.
 
     Args:
@@ -119,7 +120,7 @@ def _system_order(key: str) -> tuple[str, str]:
     return labels.get("host", ""), labels.get("mountpoint", "")
 
 
-def analyze_system(inputs: ReportInputs) -> dict[str, Any]:
+def analyze_system(inputs: ReportInputs) -> SystemSection:
     """min/avg/max of CPU, memory, swap, each disk and load per host; the average's change.
 
     Hosts are kept apart: a row per metric and label set, named after its host when the
@@ -128,7 +129,7 @@ def analyze_system(inputs: ReportInputs) -> dict[str, Any]:
     cur, prev = _index(inputs.current), _index(inputs.previous)
     hosts = {json.loads(k).get("host", "") for n, k in (*cur, *prev)
              if n in dict(SYSTEM_ROWS)}
-    rows = []
+    rows: list[SystemRow] = []
     for name, label in SYSTEM_ROWS:
         spec = _spec(inputs.definitions, name)
         label_sets = sorted({k for n, k in (*cur, *prev) if n == name},
@@ -140,19 +141,19 @@ def analyze_system(inputs: ReportInputs) -> dict[str, Any]:
             if len(hosts) > 1:
                 shown = f"{labels.get('host') or '(unlabelled)'}: {shown}"
             rows.append(
-                {
-                    "name": name,
-                    "label": shown,
-                    "labels": labels,
-                    "unit": spec["unit"],
-                    "count": s.count if s else 0,
-                    "min": s.min if s else None,
-                    "avg": s.avg if s else None,
-                    "max": s.max if s else None,
-                    "previous_avg": p.avg if p else None,
-                    "delta": analyze_delta(s.avg if s else None, p.avg if p else None,
-                                           spec["better"], spec["unit"]),
-                }
+                SystemRow(
+                    name=name,
+                    label=shown,
+                    labels=labels,
+                    unit=spec["unit"],
+                    count=s.count if s else 0,
+                    min=s.min if s else None,
+                    avg=s.avg if s else None,
+                    max=s.max if s else None,
+                    previous_avg=p.avg if p else None,
+                    delta=analyze_delta(s.avg if s else None, p.avg if p else None,
+                                        spec["better"], spec["unit"]),
+                )
             )
     return {"rows": rows}
 

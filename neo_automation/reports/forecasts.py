@@ -12,11 +12,11 @@ recent history for the chart. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from neo_automation.fleet.forecasts import NOT_FILLING_HOURS, disk_forecasts
 from neo_automation.fleet.inputs import DiskKey
 from neo_automation.reports.formats import iso
+from neo_automation.reports.model import ForecastRow, ForecastSection
 
 DAY = 86400.0
 #: The growth rate is fitted over this many seconds before the latest sample (the default of
@@ -36,7 +36,7 @@ def forecast_rows(
     *,
     window_s: float = WINDOW_S,
     horizon_s: float = HORIZON_S,
-) -> list[dict[str, Any]]:
+) -> list[ForecastRow]:
     """When each filesystem is full at its current growth rate, soonest first.
 
     Args:
@@ -60,34 +60,34 @@ def forecast_rows(
     Raises:
         ValueError: an observation is not finite, bytes are negative or a total is 0.
     """
-    rows = []
+    rows: list[ForecastRow] = []
     for fc in disk_forecasts(history, now, window_s=window_s, stale_s=window_s,
                              min_samples=MIN_SAMPLES):
         growing = fc.hours_until_full is not None and fc.hours_until_full < NOT_FILLING_HOURS
         seconds = 3600.0 * fc.hours_until_full if growing and fc.hours_until_full is not None \
             else None
         points = history[DiskKey(fc.host, fc.mountpoint, fc.device)]
-        rows.append({
-            "host": fc.host, "mountpoint": fc.mountpoint, "device": fc.device,
-            "used_bytes": fc.used_bytes, "total_bytes": fc.total_bytes, "percent": fc.percent,
-            "latest_ts": fc.latest_ts, "samples": fc.samples,
-            "growth_bytes_per_day": 24.0 * fc.growth_bytes_per_hour
+        rows.append(ForecastRow(
+            host=fc.host, mountpoint=fc.mountpoint, device=fc.device,
+            used_bytes=fc.used_bytes, total_bytes=fc.total_bytes, percent=fc.percent,
+            latest_ts=fc.latest_ts, samples=fc.samples,
+            growth_bytes_per_day=24.0 * fc.growth_bytes_per_hour
             if growing and fc.growth_bytes_per_hour is not None else None,
-            "seconds_until_full": seconds,
-            "full_at": None if seconds is None else iso(now + seconds),
-            "full_at_ts": None if seconds is None else now + seconds,
-            "status": (TOO_FEW if seconds is None and fc.samples < MIN_SAMPLES else
-                       "not growing" if seconds is None else
-                       "soon" if seconds <= horizon_s else "growing"),
-            "history": [[t, 100.0 * u / c] for t, u, c in sorted(points) if c > 0],
-        })
+            seconds_until_full=seconds,
+            full_at=None if seconds is None else iso(now + seconds),
+            full_at_ts=None if seconds is None else now + seconds,
+            status=(TOO_FEW if seconds is None and fc.samples < MIN_SAMPLES else
+                    "not growing" if seconds is None else
+                    "soon" if seconds <= horizon_s else "growing"),
+            history=[[t, 100.0 * u / c] for t, u, c in sorted(points) if c > 0],
+        ))
     return sorted(rows, key=lambda r: (r["seconds_until_full"] is None,
                                        r["seconds_until_full"] or 0.0, r["host"],
                                        r["mountpoint"]))
 
 
-def analyze_forecasts(rows: Sequence[dict[str, Any]], window_s: float = WINDOW_S,
-                      horizon_s: float = HORIZON_S) -> dict[str, Any]:
+def analyze_forecasts(rows: Sequence[ForecastRow], window_s: float = WINDOW_S,
+                      horizon_s: float = HORIZON_S) -> ForecastSection:
     """The reports' forecast section: every filesystem and the soonest to fill.
 
     Args:

@@ -103,6 +103,25 @@ class ForecastSection(TypedDict):
     soon: list[ForecastRow]
 
 
+class AlertsSection(TypedDict):
+    """Alerts fired and resolved in the period (`available` False: no alert history).
+
+    `incidents` are {rule, metric, labels, severity, fired_at, resolved_at, duration, value},
+    newest first; the times to resolve are seconds or None; `per_day` is [[day start, fired,
+    resolved]] for every day of the period.
+    """
+
+    available: bool
+    fired: int | None
+    resolved: int | None
+    open: int | None
+    by_severity: dict[str, int]
+    incidents: list[dict[str, Any]]
+    mean_time_to_resolve: float | None
+    max_time_to_resolve: float | None
+    per_day: list[list[float]]
+
+
 #: The shape of the sections without a TypedDict of their own (the JSON's documentation).
 SECTION_SHAPES = {
     "jobs": "{available, jobs: [{flow, deployment, runs, completed, failed, crashed, late, "
@@ -111,8 +130,6 @@ SECTION_SHAPES = {
     "current, previous, delta}]}]}",
     "modules": "monthly only: [{name, description, unit, better, rows: [{module, current, "
     "previous, delta}]}], else null",
-    "alerts": "{available, fired, resolved, open, by_severity, incidents, "
-    "mean_time_to_resolve, max_time_to_resolve, per_day}",
     "training": "{runs: [...], run_count, latest: {run_id, last_round, loss, accuracy}}",
     "benchmark": "{collected, min_percent, history_days, min_runs, series: [{metric, "
     "description, unit, better, labels, label, points, latest, changes, latest_change, "
@@ -234,7 +251,7 @@ class Report:
     jobs: dict[str, Any]
     project: dict[str, Any]
     modules: list[dict[str, Any]] | None
-    alerts: dict[str, Any]
+    alerts: AlertsSection
     training: dict[str, Any]
     benchmark: dict[str, Any]
     test_history: dict[str, Any]
