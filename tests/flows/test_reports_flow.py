@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from neo_automation.metrics import Sample, declared
 from neo_automation.reports.charts import PNG_SIGNATURE
 from neo_automation.reports.suite_runs import record_test_run
 from neo_automation.store.metric_store import MetricStore
-from tasks.history import read_job_history
+from tasks.history import read_job_history, read_next_runs
 
 HOUR, DAY = 3600.0, 86400.0
 
@@ -164,3 +165,18 @@ def test_benchmark_regression_reaches_the_artifact_the_alerts_and_slack(
     slack = result["rendered"]["slack"]
     assert "Benchmarks: app.jax.matmul_gflops (platform=cpu, size=512) regressed -2" in slack
     assert "Tests: flaky: tests.test_a::test_flaky" in slack
+
+
+def test_next_runs_are_the_deployments_soonest_scheduled_runs(prefect_server: str) -> None:
+    """What an empty section's gap says ("next run ...") is Prefect's own next scheduled run."""
+    from prefect.states import Scheduled
+
+    soon, later = time.time() + 3 * HOUR, time.time() + 9 * HOUR
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow(always_fails)
+        deployment = client.create_deployment(flow_id, name="gap-test-suite")
+        for when in (later, soon):
+            client.create_flow_run_from_deployment(
+                deployment, state=Scheduled(scheduled_time=datetime.fromtimestamp(when, UTC)))
+        found = read_next_runs(client)
+    assert found["gap-test-suite"] == pytest.approx(soon, abs=1)
