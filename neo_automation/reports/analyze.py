@@ -317,10 +317,11 @@ def analyze_report(inputs: ReportInputs) -> Report:
     insight = analyze_insight(inputs)
     benchmark = insight["benchmark"]
     system = analyze_system(inputs)
+    jobs = analyze_jobs(inputs.jobs, inputs.previous_jobs)
     forecasts: ForecastSection = insight["forecasts"]
     sections: dict[str, Any] = {
         "system": system,
-        "jobs": analyze_jobs(inputs.jobs, inputs.previous_jobs),
+        "jobs": jobs,
         "project": analyze_project(inputs),
         "modules": analyze_modules(inputs) if d.modules else None,
         "alerts": alerts,
@@ -364,5 +365,7 @@ def analyze_report(inputs: ReportInputs) -> Report:
         system=system,
         forecasts=forecasts,
         alerts=alerts,
-        **{k: v for k, v in sections.items() if k not in ("system", "forecasts", "alerts")},
+        jobs=jobs,
+        **{k: v for k, v in sections.items()
+           if k not in ("system", "forecasts", "alerts", "jobs")},
     )

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from neo_automation.reports.model import JobsSection
+
 #: Seconds after its expected start time from which a run counts as late.
 LATE_AFTER_SECONDS = 300.0
 
@@ -164,7 +166,7 @@ def split_job_history(
 
 def analyze_jobs(
     jobs: Mapping[str, Any] | None, previous: Mapping[str, Any] | None
-) -> dict[str, Any]:
+) -> JobsSection:
     """The report's `jobs` section: runs, failures and late runs, the previous totals.
 
     Args:

@@ -103,6 +103,20 @@ class ForecastSection(TypedDict):
     soon: list[ForecastRow]
 
 
+class JobsSection(TypedDict):
+    """The automation jobs' runs from Prefect (`available` False: no server answered).
+
+    `jobs`: one per flow and deployment (`flow`, `deployment`, `runs`, `completed`, `failed`,
+    `cancelled`, `running`, `late`, `success_rate`, `last_state`, `last_failure`); `totals`
+    and `previous_totals` the same counts over every job.
+    """
+
+    available: bool
+    jobs: list[dict[str, Any]]
+    totals: dict[str, Any] | None
+    previous_totals: dict[str, Any] | None
+
+
 class AlertsSection(TypedDict):
     """Alerts fired and resolved in the period (`available` False: no alert history).
 
@@ -124,8 +138,6 @@ class AlertsSection(TypedDict):
 
 #: The shape of the sections without a TypedDict of their own (the JSON's documentation).
 SECTION_SHAPES = {
-    "jobs": "{available, jobs: [{flow, deployment, runs, completed, failed, crashed, late, "
-    "running, success_rate, ...}], totals: {...}, previous_totals}",
     "project": "{sections: [{section, title, rows: [{name, description, unit, better, "
     "current, previous, delta}]}]}",
     "modules": "monthly only: [{name, description, unit, better, rows: [{module, current, "
@@ -248,7 +260,7 @@ class Report:
     insight: list[str]
     system: SystemSection
     forecasts: ForecastSection
-    jobs: dict[str, Any]
+    jobs: JobsSection
     project: dict[str, Any]
     modules: list[dict[str, Any]] | None
     alerts: AlertsSection
