@@ -318,11 +318,12 @@ def analyze_report(inputs: ReportInputs) -> Report:
     benchmark = insight["benchmark"]
     system = analyze_system(inputs)
     jobs = analyze_jobs(inputs.jobs, inputs.previous_jobs)
+    project = analyze_project(inputs)
     forecasts: ForecastSection = insight["forecasts"]
     sections: dict[str, Any] = {
         "system": system,
         "jobs": jobs,
-        "project": analyze_project(inputs),
+        "project": project,
         "modules": analyze_modules(inputs) if d.modules else None,
         "alerts": alerts,
         "training": analyze_training(inputs.training),
@@ -366,6 +367,7 @@ def analyze_report(inputs: ReportInputs) -> Report:
         forecasts=forecasts,
         alerts=alerts,
         jobs=jobs,
+        project=project,
         **{k: v for k, v in sections.items()
-           if k not in ("system", "forecasts", "alerts", "jobs")},
+           if k not in ("system", "forecasts", "alerts", "jobs", "project")},
     )

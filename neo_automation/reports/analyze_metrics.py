@@ -23,7 +23,14 @@ from neo_automation.reports.definitions import (
     SeriesStats,
 )
 from neo_automation.reports.formats import fmt_value, iso
-from neo_automation.reports.model import Delta, SystemRow, SystemSection
+from neo_automation.reports.model import (
+    Delta,
+    MetricRow,
+    ProjectPart,
+    ProjectSection,
+    SystemRow,
+    SystemSection,
+)
 from neo_automation.store.metric_store import labels_key
 
 GREEN, RED, GREY = "#1a7f37", "#cf222e", "#6e7781"
@@ -160,30 +167,29 @@ def analyze_system(inputs: ReportInputs) -> SystemSection:
 
 def _metric_row(inputs: ReportInputs, name: str, labels: Mapping[str, str],
                 cur: Mapping[tuple[str, str], SeriesStats],
-                prev: Mapping[tuple[str, str], SeriesStats]) -> dict[str, Any]:
+                prev: Mapping[tuple[str, str], SeriesStats]) -> MetricRow:
     spec = _spec(inputs.definitions, name)
     key = (name, labels_key(labels))
     current = period_value(cur.get(key), spec["aggregate"])
     previous = period_value(prev.get(key), spec["aggregate"])
-    return {
-        "name": name,
-        "description": spec["description"],
-        "unit": spec["unit"],
-        "better": spec["better"],
-        "current": current,
-        "previous": previous,
-        "delta": analyze_delta(current, previous, spec["better"], spec["unit"]),
-    }
+    return MetricRow(
+        name=name,
+        description=spec["description"],
+        unit=spec["unit"],
+        better=spec["better"],
+        current=current,
+        previous=previous,
+        delta=analyze_delta(current, previous, spec["better"], spec["unit"]),
+    )
 
 
-def analyze_project(inputs: ReportInputs) -> dict[str, Any]:
+def analyze_project(inputs: ReportInputs) -> ProjectSection:
     """Tests, coverage, quality, security and debt: this period's value, the previous one's."""
     cur, prev = _index(inputs.current), _index(inputs.previous)
-    sections = []
-    for section, title, names in PROJECT_SECTIONS:
-        rows = [_metric_row(inputs, n, {}, cur, prev) for n in names]
-        sections.append({"section": section, "title": title, "rows": rows})
-    return {"sections": sections}
+    return ProjectSection(sections=[
+        ProjectPart(section=section, title=title,
+                    rows=[_metric_row(inputs, n, {}, cur, prev) for n in names])
+        for section, title, names in PROJECT_SECTIONS])
 
 
 def analyze_modules(inputs: ReportInputs) -> list[dict[str, Any]]:

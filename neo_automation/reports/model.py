@@ -71,6 +71,32 @@ class SystemSection(TypedDict):
     rows: list[SystemRow]
 
 
+class MetricRow(TypedDict):
+    """A project metric this period and the previous one (None: no data), with its delta."""
+
+    name: str
+    description: str
+    unit: str
+    better: str
+    current: float | None
+    previous: float | None
+    delta: Delta
+
+
+class ProjectPart(TypedDict):
+    """One part of Code health: `section` is tests, quality, security or debt."""
+
+    section: str
+    title: str
+    rows: list[MetricRow]
+
+
+class ProjectSection(TypedDict):
+    """Code health: the parts in `PROJECT_SECTIONS` order."""
+
+    sections: list[ProjectPart]
+
+
 class ForecastRow(TypedDict):
     """A filesystem's forecast; `percent` is df's (used / (used + available)), and "full"
     is when available space reaches 0 at the growth over the window."""
@@ -138,8 +164,6 @@ class AlertsSection(TypedDict):
 
 #: The shape of the sections without a TypedDict of their own (the JSON's documentation).
 SECTION_SHAPES = {
-    "project": "{sections: [{section, title, rows: [{name, description, unit, better, "
-    "current, previous, delta}]}]}",
     "modules": "monthly only: [{name, description, unit, better, rows: [{module, current, "
     "previous, delta}]}], else null",
     "training": "{runs: [...], run_count, latest: {run_id, last_round, loss, accuracy}}",
@@ -261,7 +285,7 @@ class Report:
     system: SystemSection
     forecasts: ForecastSection
     jobs: JobsSection
-    project: dict[str, Any]
+    project: ProjectSection
     modules: list[dict[str, Any]] | None
     alerts: AlertsSection
     training: dict[str, Any]
