@@ -176,7 +176,7 @@ def format_slack_payload(message: Message) -> dict[str, Any]:
 
     The blocks, in order: a header (the subject), the status line, the text, the facts as
     fields (once: 10 per section), each titled list (a report's top problems, insight lines,
-    gaps), a button to `link`, then the attachments' names and the idempotency key. Slack's
+    gaps), a button to `link` (else the attachments' names), then the idempotency key. Slack's
     limits hold for any message: at most 50 blocks (text parts past the room left are cut
     with a line saying so), 3,000 characters per text, 2,000 per field, 10 fields per section.
     Every piece of message text is escaped with `escape_slack` and placed in a ``plain_text``
@@ -207,7 +207,7 @@ def format_slack_payload(message: Message) -> dict[str, Any]:
             "type": "button", "text": _plain("Open the full report"),
             "url": truncate(message.link, _TEXT_LIMIT)}]})
     files = [a.filename for a in message.attachments] + [i.name for i in message.images]
-    if files:
+    if files and not message.link:  # with a link, the files are behind it
         listing = escape_slack("Files (in the email and the report archive): " + ", ".join(files))
         tail.append({"type": "context", "elements": [_plain(truncate(listing, 2000))]})
     if message.key:

@@ -6,6 +6,7 @@ fallback); tests/blocks/test_saved_channels.py covers saved blocks.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -65,3 +66,33 @@ def test_daily_report_is_delivered_exactly_once(
     body = web.delivered()[0].json()
     assert "s3cret-hmac-key" not in web.delivered()[0].body.decode()
     assert body["subject"].startswith("Daily health check")
+
+
+def test_the_slack_message_sent_is_the_one_archived(
+    prefect_server: str, automation_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One Slack message: what the Slack endpoint receives is the archived `.slack.json`,
+    with the status line, the headline once and a link to the report's own artifact."""
+    slack = HTTPStandIn().start()
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", slack.url("/services/T0001/B0001/XOXBsecret"))
+    try:
+        store = MetricStore(f"sqlite:///{automation_env / 'metrics.db'}")
+        now = time.time()
+        store.write([Sample("system.cpu.percent", v, {"host": "node-a"}, now - 3600 * i,
+                            "system") for i, v in enumerate([10.0, 50.0, 90.0])])
+        store.close()
+        result = reports(report="daily_health_check", ui_url="http://127.0.0.1:4200")
+        assert result["delivery"]["slack"] == "delivered"
+        (received,) = slack.delivered()
+        archived = next(Path(p) for p in result["files"] if p.endswith(".slack.json"))
+        assert received.json() == json.loads(archived.read_text())
+        blocks = received.json()["blocks"]
+        assert blocks[1]["text"]["text"].startswith(("🔴", "🟠", "🟢"))  # the status line
+        (button,) = [b["elements"][0] for b in blocks if b["type"] == "actions"]
+        assert button["url"] == result["artifact_url"]
+        assert "/artifacts/artifact/" in button["url"]
+        fields = [f["text"] for b in blocks for f in b.get("fields", [])]
+        assert any(f.startswith("CPU (avg): ") for f in fields)
+        assert json.dumps(blocks, ensure_ascii=False).count("CPU (avg): ") == 1
+    finally:
+        slack.stop()
