@@ -4,10 +4,12 @@ The reference is what the project's developers run at its root, with its own con
 interpreter: ``coverage run -m pytest`` then ``coverage report``. The suite runs as::
 
     PYTHON -m coverage run [--branch] --data-file=TMP -m pytest -p _automation_pytest_outcomes
-        -p no:cacheprovider -q [PYTEST_ARGS]
+        -o cache_dir=TMP/pytest-cache -q --junitxml=TMP/junit.xml [PYTEST_ARGS]
 
 with the project as working directory, so its pytest and coverage configuration apply (paths
-in ``[tool.coverage]`` are relative to it):
+in ``[tool.coverage]`` are relative to it). pytest's cache lives in the run's temporary folder
+(the project tree is left as it was): ``--lf``, ``--ff``, ``--nf`` and ``--sw`` in the project's
+``addopts`` work as on a fresh checkout, with an empty cache.
 
 * ``PYTHON`` is the target's interpreter (:mod:`neo_automation.scans.interpreter`: its
   ``.venv/`` or ``venv/``, or ``AUTOMATION_TARGET_PYTHON``; the automation's own only when the
@@ -230,7 +232,8 @@ def _execute(
     env["PYTHONPATH"] = os.pathsep.join([workdir, *filter(None, [env.get("PYTHONPATH")])])
     command = [
         interpreter.path, "-m", "coverage", "run", *(["--branch"] if forced else []),
-        f"--data-file={data}", "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
+        f"--data-file={data}", "-m", "pytest", "-p", PLUGIN_MODULE,
+        "-o", f"cache_dir={os.path.join(workdir, 'pytest-cache')}",
         "-q", f"--junitxml={junit}", *pytest_args,
     ]  # fmt: skip
     result["command"] = command

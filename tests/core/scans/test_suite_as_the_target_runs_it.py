@@ -317,3 +317,17 @@ def test_timeout_kills_setsid_daemons_and_says_it_ended_abruptly(tmp_path: Path)
         except psutil.Error:
             continue
     assert marked == []
+
+
+def test_cache_options_in_addopts_run_as_on_a_fresh_checkout(tmp_path: Path) -> None:
+    # --stepwise and --last-failed need pytest's cache: it lives outside the project, empty,
+    # so --sw stops at the first failure in pytest's words, and nothing is written to the tree.
+    tests = "def test_a():\n    pass\n\n\ndef test_b():\n    assert False\n\n\ndef test_c():\n" \
+            "    pass\n"
+    ini = "[pytest]\naddopts = --lf --sw\n"
+    project = make_tree(tmp_path / "sw", {"pytest.ini": ini, "test_sw.py": tests})
+    result = run_test_suite(project, timeout=300)
+    assert result["state"] == "stopped", result["reason"]
+    assert result["stop_reason"] == "Test failed, continuing from this test next run."
+    assert (result["tests"]["collected"], result["tests"]["ran"]) == (3, 2)
+    assert sorted(p.name for p in project.iterdir()) == ["pytest.ini", "test_sw.py"]
