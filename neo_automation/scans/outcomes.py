@@ -104,6 +104,8 @@ def _apply(outcome: SuiteOutcome, event: dict[str, Any], open_tests: dict[str, N
         outcome.exitstatus = int(event["exitstatus"])
         outcome.duration = event.get("duration")
         outcome.stop = event.get("stop") or None
+        if outcome.collected is None and event.get("collected") is not None:
+            outcome.collected = int(event["collected"])  # pytest-xdist's controller
 
 
 def _count(outcome: SuiteOutcome, event: dict[str, Any]) -> None:

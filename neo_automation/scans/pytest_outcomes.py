@@ -17,7 +17,8 @@ Events: ``session_start``, ``collected`` (``count``), ``start`` and ``finish`` (
 line pytest prints between ``!!!`` for a ``KeyboardInterrupt``, a ``pytest.exit()`` or an
 interrupted collection), ``session_finish`` (``exitstatus``, ``duration``, ``stop``: pytest's
 own reason for stopping before the end, ``session.shouldfail`` or ``session.shouldstop``, e.g.
-``stopping after 1 failures`` from ``--maxfail``/``-x``; ``None`` when it did not stop). The
+``stopping after 1 failures`` from ``--maxfail``/``-x``; ``None`` when it did not stop;
+``collected``: ``session.testscollected``, the count pytest-xdist's controller knows). The
 file is named by ``AUTOMATION_PYTEST_OUTCOMES``.
 """
 
@@ -122,5 +123,8 @@ def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
     started = _state["started"]
     duration = round(time.monotonic() - started, 3) if started is not None else None
     stop = getattr(session, "shouldfail", False) or getattr(session, "shouldstop", False)
+    # Under pytest-xdist the controller collects nothing itself; xdist sets testscollected.
+    collected = getattr(session, "testscollected", None)
     _write({"event": "session_finish", "exitstatus": int(exitstatus), "duration": duration,
-            "stop": stop if isinstance(stop, str) else None})  # fmt: skip
+            "stop": stop if isinstance(stop, str) else None,
+            "collected": collected if isinstance(collected, int) else None})  # fmt: skip

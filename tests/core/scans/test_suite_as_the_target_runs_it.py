@@ -331,3 +331,17 @@ def test_cache_options_in_addopts_run_as_on_a_fresh_checkout(tmp_path: Path) -> 
     assert result["stop_reason"] == "Test failed, continuing from this test next run."
     assert (result["tests"]["collected"], result["tests"]["ran"]) == (3, 2)
     assert sorted(p.name for p in project.iterdir()) == ["pytest.ini", "test_sw.py"]
+
+
+def test_maxfail_under_xdist_is_a_stopped_run(tmp_path: Path) -> None:
+    # pytest-xdist's controller collects nothing itself; its workers stop at --maxfail.
+    # test_0 fails at once; the others take a moment, so the stop comes before they all ran.
+    tests = "import time\n\n\n" + "".join(
+        f"def test_{i}():\n    time.sleep(0.3)\n    assert {i} > 0\n\n\n" for i in range(12)
+    ).replace("    time.sleep(0.3)\n    assert 0 > 0", "    assert 0 > 0")
+    ini = "[pytest]\naddopts = -n 2 --maxfail=1\n"
+    project = make_tree(tmp_path / "xd", {"pytest.ini": ini, "test_xd.py": tests})
+    result = run_test_suite(project, timeout=300)
+    assert result["state"] == "stopped", result["reason"]
+    assert "stopping after 1 failures" in result["stop_reason"]
+    assert result["tests"]["collected"] == 12 and result["tests"]["ran"] < 12
