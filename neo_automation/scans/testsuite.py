@@ -96,7 +96,7 @@ COVERAGE_SCRIPT = Path(__file__).with_name("coverage_report.py")
 #: In the suite's environment, unique to a run: finds its processes at a timeout (kill_suite).
 RUN_MARKER = "AUTOMATION_SUITE_RUN"
 _DROPPED_ENV_PREFIXES = ("PYTEST_", "COV_CORE_", "PREFECT_")
-_DROPPED_ENV = ("COVERAGE_FILE", "COVERAGE_RCFILE", "COVERAGE_PROCESS_START", RUN_MARKER)
+_DROPPED_ENV = ("COVERAGE_FILE", "COVERAGE_RCFILE", "COVERAGE_PROCESS_START")
 
 
 def run_test_suite(
@@ -314,11 +314,14 @@ def _run(
 ) -> tuple[int | None, str]:
     """Run to completion or kill every process of the suite at the timeout; (code | None, tail).
 
-    The suite's environment carries :data:`RUN_MARKER` set to ``workdir`` (unique to this run):
+    The suite's environment carries ``workdir`` (unique to this run) in :data:`RUN_MARKER`:
     every process it starts inherits it, so the ones left at the timeout are found and killed
-    even when they left the suite's session (a daemon started with ``setsid``).
+    even when they left the suite's session (a daemon started with ``setsid``). The markers of
+    the suites this one runs inside are kept (joined with ``os.pathsep``), so an outer suite's
+    kill reaches a suite started from one of its tests.
     """
-    env = {**env, RUN_MARKER: workdir}
+    outer = [m for m in env.get(RUN_MARKER, "").split(os.pathsep) if m]
+    env = {**env, RUN_MARKER: os.pathsep.join([*outer, workdir])}
     log_path = os.path.join(workdir, "output.log")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(  # nosec B603 - argument list, no shell
@@ -342,15 +345,15 @@ def _run(
 
 
 def kill_suite(proc: subprocess.Popen[bytes], marker: str, rounds: int = 10) -> list[int]:
-    """SIGKILL a suite: its process group, then every process whose environment holds
-    ``RUN_MARKER=marker`` (the ones that called ``setsid``, and their children).
+    """SIGKILL a suite: its process group, then every process whose :data:`RUN_MARKER` holds
+    ``marker`` (the ones that called ``setsid``, and their children).
 
     A process found is killed and waited for; the search repeats (a process may fork while
     the others die) until it finds none, at most ``rounds`` times.
 
     Args:
         proc: The suite's process (the leader of its own session).
-        marker: The value of :data:`RUN_MARKER` in the suite's environment.
+        marker: This run's marker (one of the values :data:`RUN_MARKER` holds).
         rounds: How many times to search at most.
 
     Returns:
@@ -375,8 +378,8 @@ def kill_suite(proc: subprocess.Popen[bytes], marker: str, rounds: int = 10) -> 
 
 
 def marked_processes(marker: str) -> list[psutil.Process]:
-    """The live processes of this user, other than this one, whose environment holds
-    ``RUN_MARKER=marker`` (read from ``/proc/PID/environ`` by psutil)."""
+    """The live processes of this user, other than this one, whose :data:`RUN_MARKER` holds
+    ``marker`` (the environment read from ``/proc/PID/environ`` by psutil)."""
     found = []
     me, uid = os.getpid(), os.getuid()
     for process in psutil.process_iter(["pid", "uids", "status"]):
@@ -386,7 +389,7 @@ def marked_processes(marker: str) -> list[psutil.Process]:
         if info["uids"] is None or info["uids"].real != uid:
             continue
         try:
-            if process.environ().get(RUN_MARKER) == marker:
+            if marker in process.environ().get(RUN_MARKER, "").split(os.pathsep):
                 found.append(process)
         except psutil.Error:
             continue  # gone, a zombie, or not readable
