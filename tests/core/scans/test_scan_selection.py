@@ -233,6 +233,7 @@ def generated_module(lines: int, tail: list[str]) -> str:
     return "\n".join([*body, "", "", *tail, ""])
 
 
+@pytest.mark.slow
 def test_case_huge_generated_file_is_analysed_by_both_tools(tmp_path: Path, home: Path) -> None:
     # cases/huge-generated-file: a 1.4 MB _pb2 module with a HIGH finding at its end.
     tail = ["def call(cmd):", "    if cmd:", "        return subprocess.call(cmd, shell=True)",
@@ -251,6 +252,7 @@ def test_case_huge_generated_file_is_analysed_by_both_tools(tmp_path: Path, home
     assert_quality_equals_radon(scan, root, home)
 
 
+@pytest.mark.slow
 def test_large_script_and_pyw_are_counted_with_and_without_the_cache(
     tmp_path: Path, home: Path
 ) -> None:
