@@ -319,6 +319,7 @@ def analyze_report(inputs: ReportInputs) -> Report:
     system = analyze_system(inputs)
     jobs = analyze_jobs(inputs.jobs, inputs.previous_jobs)
     project = analyze_project(inputs)
+    dependencies = analyze_dependencies(inputs)
     forecasts: ForecastSection = insight["forecasts"]
     sections: dict[str, Any] = {
         "system": system,
@@ -328,7 +329,7 @@ def analyze_report(inputs: ReportInputs) -> Report:
         "alerts": alerts,
         "training": analyze_training(inputs.training),
         **insight,
-        "dependencies": analyze_dependencies(inputs),
+        "dependencies": dependencies,
         "series": {
             "cpu_percent": [[ts, v] for ts, v in inputs.hourly.get("system.cpu.percent", [])],
             "memory_percent": [[ts, v] for ts, v in
@@ -368,6 +369,7 @@ def analyze_report(inputs: ReportInputs) -> Report:
         alerts=alerts,
         jobs=jobs,
         project=project,
+        dependencies=dependencies,
         **{k: v for k, v in sections.items()
-           if k not in ("system", "forecasts", "alerts", "jobs", "project")},
+           if k not in ("system", "forecasts", "alerts", "jobs", "project", "dependencies")},
     )

@@ -25,6 +25,7 @@ from neo_automation.reports.definitions import (
 from neo_automation.reports.formats import fmt_value, iso
 from neo_automation.reports.model import (
     Delta,
+    DependenciesSection,
     MetricRow,
     ProjectPart,
     ProjectSection,
@@ -214,19 +215,18 @@ def analyze_modules(inputs: ReportInputs) -> list[dict[str, Any]]:
     return out
 
 
-def analyze_dependencies(inputs: ReportInputs) -> dict[str, Any]:
+def analyze_dependencies(inputs: ReportInputs) -> DependenciesSection:
     """Outdated and vulnerable dependencies (latest check up to the period's end)."""
-    out: dict[str, Any] = {"collected": False}
+    parts: dict[str, dict[str, Any] | None] = {}
     for key in DEPENDENCY_METRICS:
         found = inputs.dependencies.get(key)
         if found is None:
-            out[key] = None
+            parts[key] = None
             continue
-        out["collected"] = True
         # The older spelling (project.dependencies.*) is declared only by the store, if at all.
         declared_as = inputs.definitions.get(found["metric"]) or {}
         unit = declared_as.get("unit", "packages")
-        out[key] = {
+        parts[key] = {
             "metric": found["metric"],
             "value": found["value"],
             "as_of": iso(found["ts"]),
@@ -234,7 +234,9 @@ def analyze_dependencies(inputs: ReportInputs) -> dict[str, Any]:
             "delta": analyze_delta(found["value"], found["previous"],
                                    declared_as.get("better", "lower"), unit),
         }
-    return out
+    return DependenciesSection(collected=any(p is not None for p in parts.values()),
+                               outdated=parts.get("outdated"),
+                               vulnerable=parts.get("vulnerable"))
 
 
 def all_deltas(system: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from neo_automation.reports.definitions import SeriesStats
 from neo_automation.reports.formats import iso
+from neo_automation.reports.model import HostsSection
 from neo_automation.times import when
 
 #: A host whose newest sample is older than this (seconds before the report) is silent.
@@ -47,7 +48,7 @@ def analyze_hosts(
     last_seen: Mapping[str, float],
     end: float,
     silent_after_s: float = SILENT_AFTER_S,
-) -> dict[str, Any]:
+) -> HostsSection:
     """Per-host figures of a period and the fleet's headlines.
 
     Args:

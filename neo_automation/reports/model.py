@@ -162,6 +162,32 @@ class AlertsSection(TypedDict):
     per_day: list[list[float]]
 
 
+class HostsSection(TypedDict):
+    """One row per host and the fleet's headlines.
+
+    `hosts`: {host, reporting, cpu_avg, cpu_max, memory_avg, memory_max, load_avg, load_max,
+    disk_mountpoint, disk_percent (df's, the fullest filesystem's peak), last_seen,
+    last_seen_ts, silent}, by host; `worst`: figure -> {host, value} (and mountpoint for
+    disk) or None.
+    """
+
+    hosts: list[dict[str, Any]]
+    known: int
+    reporting: int
+    silent: list[str]
+    labelled: bool
+    worst: dict[str, Any]
+
+
+class DependenciesSection(TypedDict):
+    """The latest dependency check: `outdated` and `vulnerable` are {metric, value, as_of,
+    unit, delta} or None; `collected` whether either was found."""
+
+    collected: bool
+    outdated: dict[str, Any] | None
+    vulnerable: dict[str, Any] | None
+
+
 #: The shape of the sections without a TypedDict of their own (the JSON's documentation).
 SECTION_SHAPES = {
     "modules": "monthly only: [{name, description, unit, better, rows: [{module, current, "
@@ -172,10 +198,6 @@ SECTION_SHAPES = {
     "regression, change_percent, status, chart}], regressions}",
     "test_history": "{available, runs, first_run, latest_run, flaky, new_failures, slowest, "
     "slowing}",
-    "hosts": "{hosts: [{host, reporting, cpu_avg, cpu_max, memory_avg, memory_max, load_avg, "
-    "load_max, disk_mountpoint, disk_percent, last_seen, silent}], known, reporting, silent, "
-    "labelled, worst}",
-    "dependencies": "{collected, outdated: {...}|null, vulnerable: {...}|null}",
     "series": "chart data: cpu_percent, memory_percent, coverage_percent, gflops, "
     "alerts_per_day",
 }
@@ -291,8 +313,8 @@ class Report:
     training: dict[str, Any]
     benchmark: dict[str, Any]
     test_history: dict[str, Any]
-    hosts: dict[str, Any]
-    dependencies: dict[str, Any]
+    hosts: HostsSection
+    dependencies: DependenciesSection
     series: dict[str, Any]
     charts: list[str]
     gaps: list[Gap] = field(default_factory=list)
