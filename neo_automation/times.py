@@ -1,9 +1,9 @@
 """Times and durations for people: the one place every report, message and table formats them.
 
 `iso` is the machine form (ISO-8601 UTC to the second: JSON, keys, the archive); `when` the
-human one (`2026-06-01 06:00 UTC`); `duration` a span (`45 s`, `12 min`, `5 h 07 min`,
-`3 d 4 h`). Templates get `when` and `duration` as filters; the Slack, email and webhook
-messages, problems, insight lines and the fleet artifact call them. Pure.
+human one (`2026-06-01 06:00 UTC`), `day` its date; `duration` a span (`45 s`, `12 min`,
+`5 h 07 min`, `3 d 4 h`). Templates get `when` and `duration` as filters; the Slack, email
+and webhook messages, problems, insight lines, charts and the fleet artifact call them. Pure.
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ def when(value: float | str | None) -> str:
         return "unknown"
     text = iso(value) if isinstance(value, int | float) else str(value)
     return text[:16].replace("T", " ") + " UTC"
+
+
+def day(value: float | str) -> str:
+    """The UTC day of a time: `YYYY-MM-DD` (Unix seconds or ISO-8601 text)."""
+    return (iso(value) if isinstance(value, int | float) else str(value))[:10]
 
 
 def duration(seconds: float | None) -> str:

@@ -16,7 +16,7 @@ from neo_automation.reports.definitions import ReportInputs
 from neo_automation.reports.forecasts import TOO_FEW, analyze_forecasts, forecast_rows
 from neo_automation.reports.hosts import analyze_hosts, host_lines
 from neo_automation.reports.suite_history import analyze_test_history, suite_history_lines
-from neo_automation.times import duration, when
+from neo_automation.times import day, duration, when
 
 #: A filesystem full within this many seconds is a warning in the problems ("soon" ones,
 #: within the forecast horizon, are critical).
@@ -90,7 +90,7 @@ def insight_lines(report: Mapping[str, Any]) -> list[str]:
     if soonest is not None:
         lines.append(f"Disks: soonest full {_disk_name(soonest)} in "
                      f"{duration(soonest['seconds_until_full'])} "
-                     f"({soonest['full_at'][:10]})")
+                     f"({day(soonest['full_at'])})")
     elif report["forecasts"]["collected"]:
         learning = all(r["status"] == TOO_FEW for r in report["forecasts"]["rows"])
         lines.append("Disks: no forecast yet, each needs 3 hourly samples" if learning

@@ -29,6 +29,7 @@ from neo_automation.reports.charts import (
 from neo_automation.reports.definitions import BENCHMARK_CHART_PREFIX, CHARTS
 from neo_automation.reports.formats import fmt_value
 from neo_automation.reports.model import Report
+from neo_automation.times import when
 
 #: Most lines one insight chart draws.
 MAX_LINES = 4
@@ -92,7 +93,7 @@ def disk_forecast_chart(rows: Sequence[Mapping[str, Any]], window_s: float) -> b
         ax.plot([_dt(last_ts), _dt(end)], [last, last + rate * (end - last_ts)],
                 linestyle="--", color=line.get_color())
         if row["full_at_ts"] <= last_ts + window_s:
-            ax.annotate(f"full {row['full_at'][:16].replace('T', ' ')}", (_dt(end), 100.0),
+            ax.annotate(f"full {when(row['full_at'])}", (_dt(end), 100.0),
                         textcoords="offset points", xytext=(0, -14), ha="right",
                         fontsize=8, color=line.get_color())
     ax.axhline(100.0, color="#cf222e", linewidth=1)

@@ -31,6 +31,7 @@ from neo_automation.insight.history import (
 from neo_automation.insight.series import to_seconds
 from neo_automation.reports.formats import fmt_value, iso, markdown_table
 from neo_automation.reports.suite_runs import summarize_run
+from neo_automation.times import day, when
 
 #: How many tests each list shows at most.
 TOP = 10
@@ -108,7 +109,7 @@ def suite_history_lines(section: Mapping[str, Any]) -> list[str]:
         first = failures[0]
         more = f" and {len(failures) - 1} more" if len(failures) > 1 else ""
         lines.append(f"newly failing: {first['test_id']}{more} (since run "
-                     f"{first['first_failing_run']}, {first['first_failing_time'][:10]})")
+                     f"{first['first_failing_run']}, {day(first['first_failing_time'])})")
     flaky = section.get("flaky") or []
     if flaky:
         more = f" and {len(flaky) - 1} more" if len(flaky) > 1 else ""
@@ -137,7 +138,7 @@ def format_history_markdown(section: Mapping[str, Any], chart_uri: str | None = 
         return "## Test history\n\n_No test-suite run recorded yet._\n"
     lines = [f"## Test history ({section['runs']} runs)\n"]
     failures = [{"test": f["test_id"], "failing since run": f["first_failing_run"],
-                 "since": f["first_failing_time"][:16].replace("T", " "),
+                 "since": when(f["first_failing_time"]),
                  "revision": (f["revision"] or "")[:12],
                  "last passed": f["last_passing_run"] or "never",
                  "runs failing": f["failing_runs"], "message": f["message"] or ""}
