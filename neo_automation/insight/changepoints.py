@@ -81,9 +81,9 @@ class ChangePoint:
         mean_before: mean of the segment that ends just before ``index``, in the metric's unit.
         mean_after: mean of the segment that starts at ``index``, in the metric's unit.
         magnitude: the jump in level at ``index``, in the metric's unit (positive: it went up):
-            the step ``d`` of ``a + b t + d 1[t >= index]`` fitted on the two segments, so a
-            drift across them is not counted in it. Without a trend it is
-            ``mean_after - mean_before``.
+            ``mean_after - mean_before`` less what the series' common slope between level
+            shifts (:func:`estimate_trend`) moved the level from one segment's middle to the
+            other's, so a drift is not counted in it.
         percent: ``magnitude`` as a percentage of ``|mean_before|``; None when that mean is 0.
         p_value: two-sided p-value of the level-shift test (t-test on ``d`` with the variance
             widened by the residuals' long-run variance factor).
@@ -213,8 +213,9 @@ def detect_changes(
     detrended = scaled - slope * np.arange(n)
     proposed = set(_candidates(detrended, min_size, pen)) | set(breaks)
     breaks = _prune(_spaced(sorted(proposed), n, min_size), scaled, alpha, batch)
-    factor = _long_run_factor(_common_slope(scaled, breaks)[0], batch)
-    return [_describe(array, (centre, sigma), breaks, i, factor, times, labels)
+    residuals, slope, _ = _common_slope(scaled, breaks)
+    factor = _long_run_factor(residuals, batch)
+    return [_describe(array, (centre, sigma, slope), breaks, i, factor, times, labels)
             for i in range(len(breaks))]
 
 
@@ -409,7 +410,7 @@ def _prune(breaks: list[int], scaled: Array, alpha: float, batch: int) -> list[i
 
 def _describe(
     array: Array,
-    scaling: tuple[float, float],
+    fit: tuple[float, float, float],
     breaks: list[int],
     i: int,
     factor: float,
@@ -418,16 +419,19 @@ def _describe(
 ) -> ChangePoint:
     """Build the ChangePoint for ``breaks[i]`` from its two adjacent segments.
 
-    ``scaling`` is the (centre, noise scale) the tests ran on; ``factor`` the long-run variance
-    factor of the final segmentation's residuals.
+    ``fit`` is the (centre, noise scale) the tests ran on and the common slope of the final
+    segmentation in those units; ``factor`` the long-run variance factor of its residuals.
     """
     bounds = [0, *breaks, array.size]
     lo, index, hi = bounds[i], bounds[i + 1], bounds[i + 2]
     before, after = array[lo:index], array[index:hi]
-    centre, scale = scaling
+    centre, scale, slope = fit
     step, se, dof = _step_fit((array[lo:hi] - centre) / scale, index - lo)
-    magnitude = step * scale
+    # The jump: the difference of the two means less what the common slope (fitted on the
+    # whole series, so far less noisy than the window's own) moved the level between them.
     mean_before = float(before.mean())
+    drift = slope * scale * ((index + hi - 1) / 2 - (lo + index - 1) / 2)
+    magnitude = float(after.mean()) - mean_before - drift
     return ChangePoint(
         index=index,
         time=None if times is None else times[index],
