@@ -12,9 +12,13 @@ One report, many renderings: the markdown and HTML templates receive the `Report
 JSON is `report.to_json()` (versioned: `schema` is `REPORT_SCHEMA`), and the message every
 channel sends (Slack, email, webhook) is `neo_automation.reports.message.report_message`.
 
-Adding a section (a training section, say): give `Report` a field with a default, fill it in
-`analyze_report`, add its key to `SECTIONS` (it then appears in the JSON and in the template
-context under its name) and, when it can be empty, a `Gap` in `neo_automation.reports.gaps`.
+Adding a section (training-run curves, say): give `Report` a field (a TypedDict here, with a
+default when older callers build reports), fill it in `analyze_report`, add its key to
+`SECTIONS` (it then appears in the JSON, in the template context under its name and in the
+templates' validation), render it in the templates (`templates/_macros.*.j2`, then the report
+templates), add its charts to `neo_automation.reports.insight_charts.draw_report_charts`, and,
+when it can be empty, a `Gap` in `neo_automation.reports.gaps`; one line for the message goes
+in `insight_lines` (`neo_automation.reports.analyze_insight`).
 """
 
 from __future__ import annotations

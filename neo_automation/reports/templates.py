@@ -80,10 +80,11 @@ TEMPLATE_NAME = re.compile(r"^(?P<report>[a-z0-9][a-z0-9_-]{0,62})\.(?P<ext>md|h
 PARTIAL_NAME = re.compile(r"^_[A-Za-z0-9_.-]+\.j2$")
 
 #: The names every template may use (see the module docstring).
+#: Every section of `SECTIONS` (but the charts' `series`) is a name of its own, so a section
+#: added to the report reaches the templates and their validation without a change here.
 CONTEXT_NAMES = frozenset({
-    "report", "title", "format", "period", "figures", "deltas", "problems", "system", "jobs",
-    "project", "modules", "alerts", "training", "benchmark", "dependencies", "charts",
-    "artifact_url", "test_history", "forecasts", "hosts", "insight", "status", "gaps",
+    "report", "title", "format", "period", "figures", "deltas", "problems", "charts",
+    "artifact_url", "insight", "status", "gaps", *(s for s in SECTIONS if s != "series"),
 })
 
 
