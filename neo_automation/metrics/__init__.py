@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import cast, get_args
 
 from neo_automation.metrics import application, dependencies, project, system
-from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample
+from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample, prometheus_name
 
 __all__ = [
     "BUILTIN_METRICS",
@@ -32,6 +32,7 @@ __all__ = [
     "declared",
     "from_definitions",
     "make_samples",
+    "prometheus_name",
     "spec",
 ]
 
@@ -45,12 +46,24 @@ SUBJECTS: Mapping[str, tuple[MetricSpec, ...]] = MappingProxyType({
 
 
 def _merge(table: Mapping[str, MetricSpec], specs: Iterable[MetricSpec]) -> dict[str, MetricSpec]:
-    """`table` plus `specs`; `ValueError` when a name comes back with another declaration."""
+    """`table` plus `specs`.
+
+    Raises:
+        ValueError: a name comes back with another declaration, or two names export to
+            Prometheus under one name (`queue.depth`, `queue_depth`): a scrape would show one
+            family twice and Prometheus would keep only one of the values.
+    """
     out = dict(table)
+    exported = {prometheus_name(name): name for name in out}
     for item in specs:
         known = out.get(item.name)
         if known is not None and known != item:
             raise ValueError(f"metric {item.name!r} is declared twice with different specs")
+        prom = prometheus_name(item.name)
+        other = exported.setdefault(prom, item.name)
+        if other != item.name:
+            raise ValueError(f"metrics {other!r} and {item.name!r} both export to Prometheus as "
+                             f"{prom!r}: rename one")
         out[item.name] = item
     return out
 
