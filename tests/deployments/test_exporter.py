@@ -16,7 +16,7 @@ from helpers import ROOT, free_port
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from deployments.exporter import StoreCollector
+from deployments.exporter.server import StoreCollector
 from neo_automation.metrics import Sample
 from neo_automation.metrics.system import METRICS
 from neo_automation.store.metric_store import MetricStore
