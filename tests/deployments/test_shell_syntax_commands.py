@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, run_cli
 
-from deployments.catalog.read import read_catalog
 from deployments.catalog.fields import shell_syntax_in_argv, shell_syntax_in_line
+from deployments.catalog.read import read_catalog
 from deployments.cli import main
 
 #: The case's command, as its user typed it.
