@@ -53,7 +53,7 @@ from neo_automation.metrics.collectors import (
     custom_collectors,
     run_collector,
 )
-from neo_automation.metrics.system import HOST, RATES
+from neo_automation.metrics.system import DEVICE_COUNTS, HOST, RATES
 from neo_automation.metrics.training import IngestResult, ingest_training_dir, training_summary
 from neo_automation.reports.formats import format_collection_summary, sample_rows
 from neo_automation.reports.insight_inputs import record_benchmarks
@@ -116,7 +116,8 @@ def collect_system_metrics(cpu_interval: float = 0.5) -> CollectorResult:
             open_store(settings.metrics_url) as store:
         # Rates need the previous counters: this host's latest stored ones, never another's.
         previous = {name: (ts, value) for _, name, labels, ts, value in store.latest("system.")
-                    if name in RATES and labels.get(HOST) == host}
+                    if (name in RATES or name in DEVICE_COUNTS.values())
+                    and labels.get(HOST) == host}
     result = run_collector(SystemCollector(previous=previous, prime_seconds=cpu_interval,
                                            host=host))
     if outage.line:

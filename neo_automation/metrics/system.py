@@ -135,6 +135,10 @@ METRICS: tuple[MetricSpec, ...] = (
             ("bytes_recv_per_second", _BS, "Network receive rate", "avg"),
         )
     ),
+    MetricSpec("system.disk_io.devices", "disks", "Disks counted in the disk I/O totals",
+               "none", "last", labels=_H),
+    MetricSpec("system.net.interfaces", "interfaces",
+               "Interfaces counted in the network totals", "none", "last", labels=_H),
     MetricSpec("system.process.count", "processes", "Running processes", "none", labels=_H),
     MetricSpec("system.load.avg_1m", "load", "Load average over 1 minute", "lower", labels=_H),
     MetricSpec("system.load.avg_5m", "load", "Load average over 5 minutes", "lower", labels=_H),
@@ -153,6 +157,10 @@ METRICS: tuple[MetricSpec, ...] = (
 
 #: The metrics a reading produces (the derived ones are computed from the store).
 READ_METRICS = frozenset(m.name for m in METRICS) - {HOURS_UNTIL_FULL, HOST_SILENT}
+
+#: How many devices each family of counters sums, stored with them: a rate since a stored
+#: reading (a collection run's first) needs the same number at both ends.
+DEVICE_COUNTS = {"system.disk_io": "system.disk_io.devices", "system.net": "system.net.interfaces"}
 
 #: Counters that also get a per-second rate: counter name -> rate name.
 RATES = {
@@ -326,14 +334,23 @@ class SystemReader:
         ]
 
     def _counter_values(self, ts: float, boot: float) -> list[_Value]:
-        """I/O counters and the rates of those in `RATES` since the previous reading.
+        """I/O counters, how many devices they sum, and the rates of those in `RATES` since
+        the previous reading.
 
         A rate needs the same devices at both ends, none of whose counters went back: a
         disk or interface that came or went, or a counter that was reset, between the two
-        readings gives no rate for that interval rather than a wrong one.
+        readings gives no rate for that interval rather than a wrong one. Since a stored
+        reading (`previous`, with its device counts) only the number of devices can be
+        compared.
         """
         out: list[_Value] = []
         devices = per_device_counters(self.proc_root, self.sys_root)
+        counts: dict[str, float] = {}
+        for name, per_device in devices.items():
+            family = name.rpartition(".")[0]
+            if family in DEVICE_COUNTS and family not in counts:
+                counts[family] = float(len(per_device))
+                out.append((DEVICE_COUNTS[family], counts[family], _NONE))
         for name, per_device in devices.items():
             value = float(sum(per_device.values()))
             out.append((name, value, _NONE))
@@ -344,6 +361,10 @@ class SystemReader:
             old = self._devices.get(name)
             if rate is not None and old is not None and not same_devices(old, per_device):
                 rate = None
+            count = DEVICE_COUNTS.get(name.rpartition(".")[0], "")
+            if rate is not None and old is None and count in self.previous \
+                    and self.previous[count][1] != counts.get(name.rpartition(".")[0]):
+                rate = None  # since a stored reading: a disk or interface came or went
             if rate is not None:
                 out.append((RATES[name], rate, _NONE))
             if before is None or not 0 <= ts - before[0] < MIN_INTERVAL:

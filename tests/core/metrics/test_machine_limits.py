@@ -309,3 +309,20 @@ def test_a_device_that_comes_or_goes_or_resets_gives_no_rate(tmp_path: Path) -> 
     (proc / "net" / "dev").write_text(netdev({**NICS, "eth0": (0, 0), "bond0": (5000, 9000)}))
     assert "system.net.bytes_recv_per_second" not in rates(reader, 1008.0)
     assert rates(reader, 1010.0)["system.net.bytes_recv_per_second"] == 0.0
+
+
+def test_since_a_stored_reading_a_changed_device_count_gives_no_rate(tmp_path: Path) -> None:
+    proc, sysfs = machine(tmp_path)
+    first = {n: v for n, v, _ in SystemReader(proc_root=proc, sys_root=sysfs)
+             ._counter_values(1000.0, boot=0.0)}
+    assert first["system.disk_io.devices"] == 4 and first["system.net.interfaces"] == 2
+    stored = {n: (1000.0, v) for n, v in first.items()}
+    # The next collection run: sdb is gone, sda read 4000 sectors more.
+    gone = {k: v for k, v in DISKS.items() if k != "sdb"} | {"sda": (100, 12000, 50, 4000)}
+    (proc / "diskstats").write_text(diskstats(gone))
+    later = rates(SystemReader(previous=dict(stored), proc_root=proc, sys_root=sysfs), 1300.0)
+    assert "system.disk_io.read_bytes_per_second" not in later
+    assert later["system.net.bytes_recv_per_second"] == 0.0  # the same interfaces: a rate
+    (proc / "diskstats").write_text(diskstats({**DISKS, "sda": (100, 12000, 50, 4000)}))
+    again = rates(SystemReader(previous=dict(stored), proc_root=proc, sys_root=sysfs), 1300.0)
+    assert again["system.disk_io.read_bytes_per_second"] == 4000 * 512 / 300
