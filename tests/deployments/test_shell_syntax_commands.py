@@ -107,3 +107,20 @@ def test_a_stored_command_is_read_without_its_quoting() -> None:
     assert shell_syntax_in_argv(["sh", "-c", "a && b"]) is None
     assert shell_syntax_in_line("echo '&& | ; > `x` $(y)'") is None
     assert shell_syntax_in_line('echo "$(y)"') == "$(...)"
+
+
+def test_the_explicit_shell_runs_both_steps(prefect_server: str, catalog: Path,
+                                            tmp_path: Path) -> None:
+    """The way the refusal names runs the case's two steps, through the real run-command flow."""
+    from flows.run_command import run_command
+
+    target = tmp_path / "target"
+    (target / "scripts").mkdir(parents=True)
+    (target / "scripts" / "backup.py").write_text(
+        'import sys\nprint("backup written; argv seen by the script:", sys.argv[1:])\n')
+    line = f"sh -c 'python3 scripts/backup.py && touch {target / 'DONE_MARKER'}'"
+    assert cli("tasks", "add", "nightly-backup", "--command", line) == 0
+    command = read_catalog(catalog).get("nightly-backup").parameters["command"]
+    state = run_command(command=command, cwd=str(target), retries=0, return_state=True)
+    assert state.is_completed(), state.message
+    assert (target / "DONE_MARKER").exists()
