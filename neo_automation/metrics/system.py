@@ -71,7 +71,7 @@ METRICS: tuple[MetricSpec, ...] = (
                labels=_H),
     MetricSpec("system.cpu.core_percent", "%", "CPU busy per core of the machine", "lower",
                labels=(HOST, "core")),
-    MetricSpec("system.cpu.count", "cores", "CPUs this host may use (cgroup quota, else logical)",
+    MetricSpec("system.cpu.count", "cores", "CPUs this host may use (quota, cpuset, or logical)",
                "none", "last", labels=_H),
     MetricSpec("system.memory.total_bytes", _B, "Memory this host may use (cgroup limit, else "
                "physical)", "none", "last", labels=_H),
@@ -207,8 +207,9 @@ class SystemReader:
             tests).
 
     Inside a cgroup with a memory limit, `system.memory.*` are the cgroup's (limit, working
-    set) and the machine's go to `system.host.memory.*`; with a CPU quota, `system.cpu.percent`
-    and `.count` are against the quota and the machine's go to `system.host.cpu.*`.
+    set) and the machine's go to `system.host.memory.*`; with a CPU quota or a cpuset (fewer
+    cores allowed than the machine has), `system.cpu.percent` and `.count` are against the
+    lower of the two and the machine's go to `system.host.cpu.*`.
     """
 
     previous: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -226,6 +227,9 @@ class SystemReader:
     #: Per-device counters at each rate's base (`previous`), to tell a device that came or
     #: went, or a counter that was reset, from traffic.
     _devices: PerDevice = field(default_factory=dict)
+    #: When this process may run on fewer cores than the machine has (a cpuset): how many,
+    #: and their busy percent over the last reading.
+    _allowed: tuple[int, float] | None = None
 
     def read(self) -> list[Sample]:
         """One reading, all samples stamped with the same time and labelled with the host.
@@ -241,7 +245,10 @@ class SystemReader:
         host = {HOST: self.host}
         cgroup = self._cgroup[-1][1] if self._cgroup else None
         quota = cgroup.cpu_limit if cgroup is not None else None
-        cpu = "system.host.cpu" if quota is not None else "system.cpu"
+        limit = quota  # the CPUs this host may use, when fewer than the machine's
+        if self._allowed is not None:
+            limit = min(quota, self._allowed[0]) if quota is not None else self._allowed[0]
+        cpu = "system.host.cpu" if limit is not None else "system.cpu"
         values: list[_Value] = [
             (f"{cpu}.percent", cores[0], host),
             *(("system.cpu.core_percent", pct, {HOST: self.host, "core": str(i)})
@@ -251,9 +258,12 @@ class SystemReader:
             ("system.load.avg_5m", load[1], host),
             ("system.load.avg_15m", load[2], host),
         ]
-        if quota is not None:
-            busy = self._cgroup_cpu_percent()
-            if busy is not None:  # None: the cgroup's usage was reset (no figure, no guess)
+        if limit is not None:
+            # Against the quota from the cgroup's CPU time; under a cpuset alone, the busy
+            # percent of the cores allowed. None: the cgroup's usage was reset (no figure).
+            busy = self._cgroup_cpu_percent(limit) if quota is not None else (
+                self._allowed[1] if self._allowed is not None else None)
+            if busy is not None:
                 values.append(("system.cpu.percent", busy, host))
         now = time.monotonic()
         # A reading up to MIN_INTERVAL early counts: a 1 s schedule's jitter must not turn
@@ -261,8 +271,8 @@ class SystemReader:
         if now - self._slow_at >= self.slow_seconds - MIN_INTERVAL:
             self._slow_at = now
             values.append((f"{cpu}.count", len(cores) - 1, host))
-            if quota is not None:
-                values.append(("system.cpu.count", round(quota, 3), host))
+            if limit is not None:
+                values.append(("system.cpu.count", round(limit, 3), host))
             values += self._slow_values(ts)
         # Built directly (not via make_samples): every name above is declared in METRICS.
         return [Sample(name, float(v), labels, ts, SOURCE) for name, v, labels in values]
@@ -293,25 +303,30 @@ class SystemReader:
         # A core taken offline since the last reading drops out of both lists alike.
         deltas = [cpu_delta(a, b) for a, b in zip(before, self._cpu[1], strict=False)]
         overall = _percent(sum(d[0] for d in deltas), sum(d[1] for d in deltas))
+        # The cores this process may run on (a cpuset: `docker --cpuset-cpus`, `taskset`).
+        allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        mine = [deltas[i] for i in allowed if i < len(deltas)]
+        self._allowed = (len(mine), _percent(sum(d[0] for d in mine), sum(d[1] for d in mine))) \
+            if mine and len(mine) < len(deltas) else None
         return [overall, *(_percent(*d) for d in deltas)]
 
     def _read_cgroup(self) -> CgroupReading | None:
         return read_cgroup(self.cgroup_root, self.proc_root,
                            host_memory=psutil.virtual_memory().total)
 
-    def _cgroup_cpu_percent(self) -> float | None:
-        """The cgroup's CPU use between the last two readings, in percent of its quota."""
-        if len(self._cgroup) < 2:
+    def _cgroup_cpu_percent(self, limit: float) -> float | None:
+        """The cgroup's CPU use between the last two readings, in percent of `limit` CPUs."""
+        if len(self._cgroup) < 2 or limit <= 0:
             return None
         (t0, before), (t1, after) = self._cgroup
-        if before is None or after is None or after.cpu_limit is None:
+        if before is None or after is None:
             return None
         if before.cpu_seconds is None or after.cpu_seconds is None:
             return None
         used = after.cpu_seconds - before.cpu_seconds
         if used < 0 or t1 - t0 < MIN_INTERVAL:
             return None  # the cgroup was made anew (its counter restarted): no figure
-        return round(min(100.0, used / ((t1 - t0) * after.cpu_limit) * 100), 1)
+        return round(min(100.0, used / ((t1 - t0) * limit) * 100), 1)
 
     def _memory_values(self, mem: Any, cgroup: CgroupReading | None) -> list[_Value]:
         """Memory: the cgroup's limit and working set when it has a limit (and the machine's

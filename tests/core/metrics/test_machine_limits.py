@@ -119,10 +119,10 @@ def test_cpu_percent_is_against_the_quota_and_a_reset_gives_none(tmp_path: Path)
     quarter = CgroupReading(version=1, cpu_limit=0.25, cpu_seconds=10.0)
     reader._cgroup = ((100.0, quarter), (102.0, CgroupReading(1, cpu_limit=0.25,
                                                                cpu_seconds=10.4)))
-    assert reader._cgroup_cpu_percent() == 80.0  # 0.4 s of CPU in 2 s, of 0.25 CPU
+    assert reader._cgroup_cpu_percent(0.25) == 80.0  # 0.4 s of CPU in 2 s, of 0.25 CPU
     reader._cgroup = ((100.0, quarter), (102.0, CgroupReading(1, cpu_limit=0.25,
                                                                cpu_seconds=0.1)))
-    assert reader._cgroup_cpu_percent() is None  # the cgroup was made anew
+    assert reader._cgroup_cpu_percent(0.25) is None  # the cgroup was made anew
     # A static fake counter: the reading's figure is 0 % of the quota, never the host's.
     samples = by_name(reader.read())
     assert samples["system.cpu.percent"][0].value == 0.0
@@ -326,3 +326,22 @@ def test_since_a_stored_reading_a_changed_device_count_gives_no_rate(tmp_path: P
     (proc / "diskstats").write_text(diskstats({**DISKS, "sda": (100, 12000, 50, 4000)}))
     again = rates(SystemReader(previous=dict(stored), proc_root=proc, sys_root=sysfs), 1300.0)
     assert again["system.disk_io.read_bytes_per_second"] == 4000 * 512 / 300
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or psutil.cpu_count() < 2,
+                    reason="needs CPU affinity and two cores")
+def test_a_cpuset_of_one_core_counts_one_cpu_and_its_busy_percent(tmp_path: Path) -> None:
+    code = (
+        "import json, os\n"
+        "os.sched_setaffinity(0, {0})\n"
+        "from neo_automation.metrics.system import SystemReader\n"
+        "r = SystemReader(prime_seconds=0.3, cgroup_root=__import__('pathlib').Path('/none'))\n"
+        "s = {x.name: x.value for x in r.read() if 'core' not in x.labels}\n"
+        "print(json.dumps([s, r._allowed]))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    value, allowed = json.loads(proc.stdout)
+    assert value["system.cpu.count"] == 1
+    assert value["system.host.cpu.count"] == psutil.cpu_count()
+    assert allowed[0] == 1 and value["system.cpu.percent"] == allowed[1]
