@@ -170,6 +170,10 @@ class MetricStore:
         self.engine = open_engine(url, self.budget)
         #: Where writes that outlast the retry budget wait for the database.
         self.spool = Spool.for_database(spool_dir, mask_url(url))
+        #: Why the last write went to the spool when the database cannot store anything now
+        #: (a full disk, a read-only or damaged database: one line saying what to do); None
+        #: after a write it took, or when it was only away.
+        self.fault: str | None = None
         self._series_ids: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         # Built once: writes are a hot path.
@@ -297,14 +301,17 @@ class MetricStore:
         if self.drain():
             try:
                 self.budget.attempt(lambda: self._store(points, definitions))
+                self.fault = None
                 return
             except StoreFaultError as exc:  # damaged (`engine.damaged`)
-                reason = str(exc)
+                reason = self.fault = str(exc)
             except SQLAlchemyError as exc:
                 # A full disk, a read-only file: no wait helps, the spool keeps the samples.
                 if not (is_transient(exc) or is_storage_fault(exc)):
                     raise store_error("write", self.url, exc, self.budget) from None
                 reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+                self.fault = (str(store_error("write", self.url, exc, self.budget))
+                              if is_storage_fault(exc) else None)
         else:
             reason = "still unavailable, samples already wait in the spool"
         path = self.spool.put(

@@ -68,12 +68,13 @@ def open_store(url: str, spool_dir: Path | None = None) -> MetricStore:
 def outage_line(url: str, exc: BaseException) -> str | None:
     """The one line saying that the database `url` is away, when `exc` says so; else None.
 
-    `exc` is a `StoreUnavailableError` (opening or a write outlasted the budget) or a
-    transient driver error that escaped a read (reads are not wrapped). The URL's password is
-    masked.
+    `exc` is a `StoreUnavailableError` (opening or a write outlasted the budget), a
+    `StoreFaultError` (a full disk, a read-only or damaged database: its line says how to
+    recover) or a transient driver error that escaped a read (reads are not wrapped). The
+    URL's password is masked.
     """
-    if isinstance(exc, StoreUnavailableError):
-        return str(exc)
+    if isinstance(exc, (StoreUnavailableError, StoreFaultError)):
+        return str(exc)  # away, or unable to store anything now (full, read-only, damaged)
     if isinstance(exc, SQLAlchemyError) and is_transient(exc):
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         return f"cannot read the metrics database {mask_url(url)!r}: {reason}"
@@ -109,7 +110,8 @@ def write_or_spool(
     url: str, samples: Sequence[SampleLike], specs: Iterable[SpecLike] = (), *,
     before_write: Callable[[MetricStore], object] | None = None, spool_dir: Path | None = None,
 ) -> Kept:
-    """Store declarations and samples, or keep them in the spool while the database is away.
+    """Store declarations and samples, or keep them in the spool while the database is away
+    (or cannot store anything: a full disk, a read-only or damaged database).
 
     Args:
         url: the metrics database.
@@ -130,9 +132,11 @@ def write_or_spool(
             if before_write is not None:
                 before_write(store)
             count = store.write(samples)
-    except StoreUnavailableError as exc:
+            fault = store.fault
+    except (StoreUnavailableError, StoreFaultError) as exc:
         return Kept(spool_samples(url, samples, spool_dir, specs), str(exc))
-    return Kept(count, waiting(url, spool_dir))
+    line = waiting(url, spool_dir)
+    return Kept(count, fault if line and fault else line)
 
 
 @dataclass
@@ -248,7 +252,7 @@ class Keeper:
         if store is None:
             return False
         if store.spool.pending():
-            self.problem = waiting(self.url, self.spool_dir)
+            self.problem = store.fault or waiting(self.url, self.spool_dir)
             return False
         self.problem = None
         return True

@@ -25,7 +25,7 @@ from neo_automation.settings import load_settings
 from neo_automation.stack_health import OK, check_database
 from neo_automation.store.engine import RECOVER
 from neo_automation.store.metric_store import MetricStore
-from neo_automation.store.outage import Keeper
+from neo_automation.store.outage import Keeper, through_outage, write_or_spool
 from neo_automation.store.retry import StoreDamagedError, StoreFaultError
 from neo_automation.store.spool import Spool
 
@@ -242,3 +242,17 @@ def test_a_full_disk_keeps_the_samples_and_writes_them_when_space_returns(
     keeper.close()
     with MetricStore(url, retry_seconds=0, spool_dir=small_disk / "spool") as store:
         assert store.count_samples() == 10 + 2000 + 1
+
+
+def test_a_collection_job_on_a_damaged_store_spools_and_skips_with_one_line(
+        damaged: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{damaged}"
+    spool_dir = tmp_path / "spool"
+    kept = write_or_spool(url, batch(300, 4), spool_dir=spool_dir)
+    assert kept.count == 4 and kept.outage is not None and RECOVER in kept.outage
+    assert Spool.for_database(spool_dir, url).count() == 4
+    with through_outage(url, "alerts") as outage:
+        with MetricStore(url, retry_seconds=0, spool_dir=spool_dir) as store:
+            store.series_points("fault.value", 0, T0 + 1000)
+    assert outage.line is not None and outage.line.startswith("alerts: skipped: ")
+    assert "is damaged" in outage.line
