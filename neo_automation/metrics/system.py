@@ -174,6 +174,8 @@ RATES = {
 _Value = tuple[str, float, Mapping[str, str]]
 _NONE: Mapping[str, str] = {}
 
+#: Without a cgroup limit, how often (seconds) the reader looks again for one.
+CGROUP_RECHECK_SECONDS = 10.0
 #: Where sysfs is (`/sys/block`, `/sys/class/net`); a fake tree in tests.
 SYS_ROOT = Path("/sys")
 #: /proc/diskstats counts sectors of 512 bytes, whatever the device's own sector size.
@@ -230,6 +232,7 @@ class SystemReader:
     #: When this process may run on fewer cores than the machine has (a cpuset): how many,
     #: and their busy percent over the last reading.
     _allowed: tuple[int, float] | None = None
+    _host_memory: float | None = None
 
     def read(self) -> list[Sample]:
         """One reading, all samples stamped with the same time and labelled with the host.
@@ -293,13 +296,13 @@ class SystemReader:
         """All cores' busy percent, then each core's, since the previous reading."""
         if self._cpu is None:
             self._cpu = (time.monotonic(), psutil.cpu_times(percpu=True))
-            self._cgroup = ((self._cpu[0], self._read_cgroup()),)
+            self._cgroup = (self._cgroup_entry(),)
             time.sleep(max(self.prime_seconds, MIN_INTERVAL))
         else:
             time.sleep(max(0.0, self._cpu[0] + MIN_INTERVAL - time.monotonic()))
         before = self._cpu[1]
         self._cpu = (time.monotonic(), psutil.cpu_times(percpu=True))
-        self._cgroup = (*self._cgroup[-1:], (self._cpu[0], self._read_cgroup()))
+        self._cgroup = (*self._cgroup[-1:], self._cgroup_entry())
         # A core taken offline since the last reading drops out of both lists alike.
         deltas = [cpu_delta(a, b) for a, b in zip(before, self._cpu[1], strict=False)]
         overall = _percent(sum(d[0] for d in deltas), sum(d[1] for d in deltas))
@@ -310,9 +313,21 @@ class SystemReader:
             if mine and len(mine) < len(deltas) else None
         return [overall, *(_percent(*d) for d in deltas)]
 
-    def _read_cgroup(self) -> CgroupReading | None:
-        return read_cgroup(self.cgroup_root, self.proc_root,
-                           host_memory=psutil.virtual_memory().total)
+    def _cgroup_entry(self) -> tuple[float, CgroupReading | None]:
+        """(monotonic time it was read, the cgroup's reading) for this reading.
+
+        Read at every reading while a limit applies (its usage is the figure); without one,
+        the last reading stands for up to `CGROUP_RECHECK_SECONDS` (a limit set meanwhile is
+        seen then), which keeps an unlimited monitor's reading cheap.
+        """
+        now = time.monotonic()
+        last = self._cgroup[-1] if self._cgroup else None
+        if last is not None and now - last[0] < CGROUP_RECHECK_SECONDS and (
+                last[1] is None or (last[1].memory_limit is None and last[1].cpu_limit is None)):
+            return last
+        if self._host_memory is None:  # the machine's memory does not change: read once
+            self._host_memory = float(psutil.virtual_memory().total)
+        return now, read_cgroup(self.cgroup_root, self.proc_root, host_memory=self._host_memory)
 
     def _cgroup_cpu_percent(self, limit: float) -> float | None:
         """The cgroup's CPU use between the last two readings, in percent of `limit` CPUs."""
