@@ -23,6 +23,9 @@ being written, and skipped with a warning once the file has not changed for `SET
 Each line is stored once: lines are keyed by their content hash in the store, and a cursor per
 file (identified by the hash of its first line, so a renamed or rotated file keeps its cursor)
 lets a later pass start where the last one ended. A truncated file is read again from the top.
+Files are read and stored in batches (each batch's records and the cursor past them in one
+transaction), so a log of any size is read in bounded memory and a pass stopped midway keeps
+what it stored.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ import json
 import logging
 import math
 import re
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 
@@ -57,6 +62,17 @@ TS_RANGE = (0.0, 253402300799.0)
 #: Integers longer than this are kept as digits: beyond float range, and Python refuses to
 #: convert more than 4300 digits at all, which would hide which field was wrong.
 _MAX_INT_DIGITS = 400
+#: Bytes read from a file at a time, and at most this many bytes of lines per transaction.
+READ_BYTES = 1 << 20
+#: Records stored per transaction: with `READ_BYTES`, what bounds memory for any file size.
+BATCH_ROWS = 5000
+#: A line longer than this cannot be a record (names are at most 200 characters): it is
+#: skipped without being held in memory.
+MAX_LINE_BYTES = 1 << 20
+#: Skip messages kept (and logged) per pass; beyond them only `skipped_more` counts.
+MAX_SKIP_MESSAGES = 200
+#: Line hashes per `IN (...)` lookup, below every database's limit on bound parameters.
+_IN_CHUNK = 500
 
 
 class RecordError(ValueError):
@@ -81,6 +97,7 @@ class IngestResult:
     stored: int = 0
     duplicates: int = 0
     skipped: list[str] = field(default_factory=list)
+    skipped_more: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The counts and the skip messages as a JSON-ready dict."""
@@ -90,6 +107,7 @@ class IngestResult:
             "stored": self.stored,
             "duplicates": self.duplicates,
             "skipped": self.skipped,
+            "skipped_more": self.skipped_more,
         }
 
 
@@ -229,6 +247,9 @@ def ingest_training_dir(
 ) -> IngestResult:
     """Store every new record of the training files in `directory`, each exactly once.
 
+    A file is read `READ_BYTES` at a time and stored `BATCH_ROWS` records per transaction, so
+    memory stays bounded whatever the file's size (a few MiB for any number of lines).
+
     Args:
         store: where records and per-file cursors are kept.
         directory: searched recursively for `*.jsonl` and rotated `*.jsonl.N` files.
@@ -236,111 +257,140 @@ def ingest_training_dir(
             that is not a whole JSON object is skipped rather than waited for.
 
     Returns:
-        Counts, and one message per skipped record or unreadable file (also logged).
+        Counts, and one message per skipped record or unreadable file (also logged); past
+        `MAX_SKIP_MESSAGES` only the count grows (`skipped_more`).
 
     Raises:
-        StoreError: the database cannot be written (the records wait for the next pass).
+        StoreError: the database cannot be written (the records wait for the next pass; the
+            batches stored before it stay stored, with their cursor).
     """
     result = IngestResult()
     for path in training_files(directory):
         _ingest_file(store, path, result, settle_seconds)
+    if result.skipped_more:
+        log.warning("training metrics: %d more records skipped (%d warnings shown)",
+                    result.skipped_more, MAX_SKIP_MESSAGES)
     return result
 
 
 @dataclass
-class _Chunk:
-    """The unread part of one file: where it starts, its bytes, and the file's cursor key."""
+class _Cursor:
+    """One file being read: its path, its cursor key and whether it has stopped changing."""
 
     path: Path
     key: str
-    offset: int
-    data: bytes
     settled: bool
 
 
 def _ingest_file(store: MetricStore, path: Path, result: IngestResult, settle: float) -> None:
     try:
-        chunk = _read_new(store, path, settle)
+        with path.open("rb") as fh:
+            _ingest_open(store, path, fh, result, settle)
     except OSError as exc:
         log.warning("training metrics: cannot read %s: %s", path, exc.strerror or exc)
         result.skipped.append(f"{path}: {exc.strerror or exc}")
+
+
+def _ingest_open(
+    store: MetricStore, path: Path, fh: BinaryIO, result: IngestResult, settle: float
+) -> None:
+    """Store the records of an open file after its cursor, batch by batch."""
+    # The key is the same whether or not the first line has its newline yet. SHA-1 names the
+    # file here (no security meaning): usedforsecurity=False says so (bandit B324).
+    first = fh.readline(MAX_LINE_BYTES)
+    if not first:
         return
-    if chunk is None:
-        return
+    line = first if first.endswith(b"\n") else first + b"\n"
+    key = hashlib.sha1(line, usedforsecurity=False).hexdigest()
+    stat = os.fstat(fh.fileno())
+    with store.engine.connect() as conn:
+        offset = conn.execute(
+            sa.select(cursors_table.c.offset).where(cursors_table.c.file_key == key)
+        ).scalar()
+    if offset is None or offset > stat.st_size:
+        offset = 0  # new file, or truncated and rewritten: dedup keeps lines unique
+    cursor = _Cursor(path, key, time.time() - stat.st_mtime >= settle)
     result.files += 1
-    rows, consumed = _parse_chunk(chunk, result)
-    if consumed:
-        _store_rows(store, chunk, rows, chunk.offset + consumed, result)
-
-
-def _read_new(store: MetricStore, path: Path, settle: float) -> _Chunk | None:
-    """The bytes of `path` after its cursor; None for an empty file."""
-    with path.open("rb") as fh:
-        first = fh.readline()
-        if not first:
-            return None
-        # The key is the same whether or not the first line has its newline yet. SHA-1 names
-        # the file here (no security meaning): usedforsecurity=False says so (bandit B324).
-        line = first if first.endswith(b"\n") else first + b"\n"
-        key = hashlib.sha1(line, usedforsecurity=False).hexdigest()
-        stat = path.stat()
-        with store.engine.connect() as conn:
-            offset = conn.execute(
-                sa.select(cursors_table.c.offset).where(cursors_table.c.file_key == key)
-            ).scalar()
-        if offset is None or offset > stat.st_size:
-            offset = 0  # new file, or truncated and rewritten: dedup keeps lines unique
-        fh.seek(offset)
-        data = fh.read()
-    return _Chunk(path, key, offset, data, time.time() - stat.st_mtime >= settle)
-
-
-def _parse_chunk(chunk: _Chunk, result: IngestResult) -> tuple[list[dict[str, Any]], int]:
-    """The storable rows of a chunk and how many of its bytes are done with."""
-    end = chunk.data.rfind(b"\n") + 1
-    lines = chunk.data[:end].splitlines()
-    tail = chunk.data[end:]
-    consumed = end
-    if tail.strip():
-        lines.append(tail)
-    rows = []
-    line_no = _line_number(chunk.path, chunk.offset) - 1
-    for index, raw in enumerate(lines):
-        line_no += 1
-        if not raw.strip():
+    rows: list[dict[str, Any]] = []
+    done = stored = offset
+    for number, raw, end, whole in _lines(fh, offset):
+        if raw is None:
+            if not whole and not cursor.settled:
+                break  # still being written: skipped as a whole once it ends
+            _skip(result, f"{path}:{number}: skipped training record: longer than "
+                          f"{MAX_LINE_BYTES} bytes")
+        elif not raw.strip():
+            if whole:
+                done = end
             continue
-        last = index == len(lines) - 1 and raw is tail
-        try:
-            row = parse_line(raw)
-        except RecordError as exc:
-            if last and not chunk.settled and exc.problem.startswith("not JSON"):
-                break  # still being written: a later pass reads the whole line
-            _skip(result, f"{chunk.path}:{line_no}: skipped training record: {exc}")
         else:
-            # A duplicate check, not a security use of SHA-1 (bandit B324).
-            row["line_hash"] = hashlib.sha1(raw.strip(), usedforsecurity=False).hexdigest()
-            row["_line"] = line_no
-            rows.append(row)
+            try:
+                row = parse_line(raw)
+            except RecordError as exc:
+                if not whole and not cursor.settled and exc.problem.startswith("not JSON"):
+                    break  # still being written: a later pass reads the whole line
+                _skip(result, f"{path}:{number}: skipped training record: {exc}")
+            else:
+                # A duplicate check, not a security use of SHA-1 (bandit B324).
+                row["line_hash"] = hashlib.sha1(raw.strip(), usedforsecurity=False).hexdigest()
+                row["_line"] = number
+                rows.append(row)
         result.lines_read += 1
-        if last:
-            consumed += len(tail)
-    return rows, consumed
+        done = end
+        if len(rows) >= BATCH_ROWS or done - stored >= READ_BYTES:
+            _store_rows(store, cursor, rows, done, result)
+            rows, stored = [], done
+    if done != stored:
+        _store_rows(store, cursor, rows, done, result)
+
+
+def _lines(fh: BinaryIO, offset: int) -> Iterator[tuple[int, bytes | None, int, bool]]:
+    """Each line of `fh` from byte `offset`, read `READ_BYTES` at a time.
+
+    Yields:
+        (line number from 1, its bytes without the newline or None for a line longer than
+        `MAX_LINE_BYTES`, the offset just after it, whether it ends with a newline); only the
+        last line can lack its newline.
+    """
+    number = _line_number(fh, offset)
+    fh.seek(offset)
+    pending = b""
+    base = offset  # the file offset of the first byte of `pending`
+    overlong = False  # inside a line too long to keep: its bytes are dropped as they come
+    while data := fh.read(READ_BYTES):
+        buf = pending + data if pending else data
+        start = 0
+        while (newline := buf.find(b"\n", start)) >= 0:
+            yield number, None if overlong else buf[start:newline], base + newline + 1, True
+            overlong = False
+            number += 1
+            start = newline + 1
+        base += start
+        pending = buf[start:]
+        if overlong or len(pending) > MAX_LINE_BYTES:
+            base += len(pending)
+            pending, overlong = b"", True
+    if overlong or pending:
+        yield number, None if overlong else pending, base + len(pending), False
 
 
 def _skip(result: IngestResult, message: str) -> None:
-    log.warning(message)
-    result.skipped.append(message)
+    if len(result.skipped) < MAX_SKIP_MESSAGES:
+        log.warning(message)
+        result.skipped.append(message)
+    else:
+        result.skipped_more += 1
 
 
 def _store_rows(
-    store: MetricStore, chunk: _Chunk, rows: list[dict[str, Any]], offset: int,
+    store: MetricStore, cursor: _Cursor, rows: list[dict[str, Any]], offset: int,
     result: IngestResult,
 ) -> None:
     """Insert the rows and move the cursor in one transaction; one by one if one is refused."""
     try:
         with store.transaction() as conn:
             _insert(conn, store, rows, result)
-            _move_cursor(conn, store, chunk, offset)
+            _move_cursor(conn, store, cursor, offset)
         return
     except (sa.exc.IntegrityError, sa.exc.DataError, OverflowError):
         pass  # one row the database refuses (a column limit): find it, keep the others
@@ -350,42 +400,50 @@ def _store_rows(
                 _insert(conn, store, [row], result)
         except (sa.exc.IntegrityError, sa.exc.DataError, OverflowError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            _skip(result, f"{chunk.path}:{row['_line']}: skipped training record: the "
+            _skip(result, f"{cursor.path}:{row['_line']}: skipped training record: the "
                           f"database refused it ({reason})")
     with store.transaction() as conn:
-        _move_cursor(conn, store, chunk, offset)
+        _move_cursor(conn, store, cursor, offset)
 
 
 def _insert(conn: sa.Connection, store: MetricStore, rows: list[dict[str, Any]],
             result: IngestResult) -> None:
+    """Insert the rows that are new; duplicates (stored before, or twice in `rows`) counted."""
     if not rows:
         return
-    count = sa.select(sa.func.count()).select_from(training_table)
-    before = conn.execute(count).scalar_one()
-    values = [{k: v for k, v in row.items() if k != "_line"} for row in rows]
-    conn.execute(store.insert(training_table).on_conflict_do_nothing(), values)
-    added = conn.execute(count).scalar_one() - before
-    result.stored += added
-    result.duplicates += len(rows) - added
+    fresh: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        fresh.setdefault(row["line_hash"], {k: v for k, v in row.items() if k != "_line"})
+    hashes = list(fresh)
+    column = training_table.c.line_hash
+    for i in range(0, len(hashes), _IN_CHUNK):
+        for known in conn.execute(sa.select(column).where(column.in_(hashes[i:i + _IN_CHUNK]))):
+            del fresh[known[0]]
+    if fresh:
+        conn.execute(store.insert(training_table).on_conflict_do_nothing(), list(fresh.values()))
+    result.stored += len(fresh)
+    result.duplicates += len(rows) - len(fresh)
 
 
-def _move_cursor(conn: sa.Connection, store: MetricStore, chunk: _Chunk, offset: int) -> None:
+def _move_cursor(conn: sa.Connection, store: MetricStore, cursor: _Cursor, offset: int) -> None:
     now = time.time()
     stmt = store.insert(cursors_table).values(
-        file_key=chunk.key, path=str(chunk.path), offset=offset, updated=now
+        file_key=cursor.key, path=str(cursor.path), offset=offset, updated=now
     )
     conn.execute(stmt.on_conflict_do_update(
-        index_elements=["file_key"], set_={"path": str(chunk.path), "offset": offset,
+        index_elements=["file_key"], set_={"path": str(cursor.path), "offset": offset,
                                            "updated": now},
     ))
 
 
-def _line_number(path: Path, offset: int) -> int:
-    """The 1-based number of the line that starts at byte `offset` of `path`."""
-    if offset == 0:
-        return 1
-    with path.open("rb") as fh:
-        return fh.read(offset).count(b"\n") + 1
+def _line_number(fh: BinaryIO, offset: int) -> int:
+    """The 1-based number of the line that starts at byte `offset` of the open file."""
+    fh.seek(0)
+    count, left = 1, offset
+    while left > 0 and (data := fh.read(min(left, READ_BYTES))):
+        count += data.count(b"\n")
+        left -= len(data)
+    return count
 
 
 def training_summary(store: MetricStore, since: float = 0.0) -> list[dict[str, Any]]:
