@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import cast, get_args
 
-from neo_automation.metrics import application, dependencies, project, system
+from neo_automation.metrics import accelerators, application, dependencies, project, system
 from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
 SUBJECTS: Mapping[str, tuple[MetricSpec, ...]] = MappingProxyType({
     "system": system.METRICS,
     "application": application.METRICS,
+    "accelerator": accelerators.METRICS,
     "project": project.METRICS,
     "dependencies": dependencies.METRICS,
 })
