@@ -532,8 +532,23 @@ def _line_number(fh: BinaryIO, offset: int) -> int:
     return count
 
 
-def training_summary(store: MetricStore, since: float = 0.0) -> list[dict[str, Any]]:
-    """Per run: rounds seen, last round, and each metric's latest global (server) value."""
+def training_summary(store: MetricStore, since: float = 0.0, until: float | None = None,
+                     curves: bool = False, max_points: int = 400) -> list[dict[str, Any]]:
+    """Per run: rounds seen, last round, and each metric's latest global (server) value.
+
+    Args:
+        store: the metric store.
+        since: only records at or after this time (Unix seconds) count.
+        until: with `curves`, the curves end before this time (None: now).
+        curves: also return each run's global curves under `curves`: metric -> list of
+            `(step, round, ts, value)` in time order, at most `max_points` per metric (evenly
+            thinned, the last point kept), for `neo_automation.insight.training.analyze_run`.
+        max_points: the most points per curve.
+
+    Returns:
+        Dicts with `run_id`, `last_round`, `clients`, `started`, `updated`, `global` (metric
+        -> latest value) and, with `curves`, `curves`; the most recently updated run first.
+    """
     t = training_table.c
     with store.engine.connect() as conn:
         runs = conn.execute(
@@ -558,14 +573,40 @@ def training_summary(store: MetricStore, since: float = 0.0) -> list[dict[str, A
             )
             for metric, value in rows:
                 latest[metric] = value
-            out.append(
-                {
-                    "run_id": run_id,
-                    "last_round": last_round,
-                    "clients": clients,
-                    "started": first_ts,
-                    "updated": last_ts,
-                    "global": latest,
-                }
-            )
+            entry: dict[str, Any] = {
+                "run_id": run_id,
+                "last_round": last_round,
+                "clients": clients,
+                "started": first_ts,
+                "updated": last_ts,
+                "global": latest,
+            }
+            if curves:
+                entry["curves"] = _curves(conn, run_id, since, until, max_points)
+            out.append(entry)
+    return out
+
+
+def _curves(conn: sa.Connection, run_id: str, since: float, until: float | None,
+            max_points: int) -> dict[str, list[tuple[int | None, int | None, float, float]]]:
+    """A run's global curves, each thinned to at most `max_points` by an even stride."""
+    t = training_table.c
+    where = [t.run_id == run_id, t.client_id.is_(None), t.ts >= since]
+    if until is not None:
+        where.append(t.ts < until)
+    counts: dict[str, int] = dict(conn.execute(
+        sa.select(t.metric, sa.func.count()).where(*where).group_by(t.metric)).all())
+    out: dict[str, list[tuple[int | None, int | None, float, float]]] = {}
+    for metric, count in counts.items():
+        stride = max(1, math.ceil(count / max_points))
+        points = out.setdefault(metric, [])
+        last = None
+        rows = conn.execute(sa.select(t.step, t.round, t.ts, t.value)
+                            .where(*where, t.metric == metric).order_by(t.ts, t.step))
+        for index, row in enumerate(rows):
+            last = (row[0], row[1], row[2], row[3])
+            if index % stride == 0:
+                points.append(last)
+        if last is not None and points[-1] != last:
+            points.append(last)
     return out
