@@ -133,6 +133,10 @@ OPTIONAL_RULES: tuple[AlertRule, ...] = (
     AlertRule(name="accelerator-idle", metric="accelerator.gpu.busy_utilization_percent",
               comparison="<", threshold=5, for_seconds=600, clear=20, severity="warning",
               description="A GPU under 5 % busy for 10 minutes while a job holds it"),
+    # 1 while a run updated in the last day has a NaN loss or a loss rising over a window.
+    AlertRule(name="training-diverged", metric="training.run.diverged", comparison=">",
+              threshold=0, severity="warning",
+              description="A training run's loss turned NaN or is rising"),
 )
 
 

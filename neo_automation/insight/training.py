@@ -34,6 +34,10 @@ PLATEAU_PERCENT = 1.0
 #: A rise of the windowed mean loss at least this large (percent) is divergence.
 RISE_PERCENT = 10.0
 
+#: The most runs a report charts (the most recently updated first), named `training_<n>`.
+MAX_TRAINING_CHARTS = 6
+TRAINING_CHART_PREFIX = "training_"
+
 Point = Sequence[float | int | None]  # (step, round, ts, value)
 
 

@@ -84,3 +84,16 @@ def test_pick_metric() -> None:
     assert pick_metric(names, ("accuracy", "acc")) == "eval/accuracy"
     assert pick_metric(["loss", "val/loss"], ("loss",)) == "loss"
     assert pick_metric(["lr"], ("loss",)) is None
+
+
+def test_diverged_samples_for_the_optional_rule() -> None:
+    from neo_automation.alerts.rules import OPTIONAL_RULES
+    from neo_automation.metrics.runs import diverged_samples
+
+    samples = diverged_samples([("a", "diverged"), ("b", "improving"), ("c", "too early")], 5.0)
+    assert [(s.name, dict(s.labels), s.value) for s in samples] == [
+        ("training.run.diverged", {"run": "a"}, 1.0),
+        ("training.run.diverged", {"run": "b"}, 0.0),
+    ]
+    rule = next(r for r in OPTIONAL_RULES if r.name == "training-diverged")
+    assert [rule.breached(s.value) for s in samples] == [True, False]

@@ -151,7 +151,7 @@ def test_the_accelerator_rules_are_off_until_configured() -> None:
     from neo_automation.alerts.rules import DEFAULT_RULES, OPTIONAL_RULES, parse_rules
 
     names = {r.name for r in OPTIONAL_RULES}
-    assert {"accelerator-memory-high", "accelerator-idle"} <= names
+    assert {"accelerator-memory-high", "accelerator-idle", "training-diverged"} <= names
     assert not names & {r.name for r in DEFAULT_RULES}
     again = parse_rules([r.model_dump() for r in OPTIONAL_RULES], "rules.yaml")
     assert again == list(OPTIONAL_RULES)
