@@ -155,3 +155,18 @@ def test_the_accelerator_rules_are_off_until_configured() -> None:
     assert not names & {r.name for r in DEFAULT_RULES}
     again = parse_rules([r.model_dump() for r in OPTIONAL_RULES], "rules.yaml")
     assert again == list(OPTIONAL_RULES)
+
+
+@pytest.mark.skipif(not NO_DRIVER, reason="an NVIDIA driver is installed here")
+def test_the_device_check_says_there_is_no_gpu_in_one_line_and_exits_0() -> None:
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py")],  # noqa: S603
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        "gpu-check: no NVIDIA GPU here (no NVIDIA driver (NVML: NVML Shared Library Not "
+        "Found)); nothing to check"]
