@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from neo_automation.errors import StoreError
 from neo_automation.metrics import training
 from neo_automation.metrics.training import ingest_training_dir, parse_line, training_summary
 from neo_automation.store.metric_store import MetricStore
@@ -405,3 +406,30 @@ def test_skip_messages_are_bounded_and_the_rest_counted(
     result = ingest_training_dir(store, runs)
     assert (len(result.skipped), result.skipped_more, result.stored) == (3, 7, 1)
     assert result.as_dict()["skipped_more"] == 7
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_pass_stopped_midway_keeps_its_batches_and_the_next_reads_on_exactly_once(
+    tmp_path: Path, store: MetricStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "big.jsonl").write_text("".join(line("big", i, "loss", i) + "\n"
+                                            for i in range(1, 101)))
+    real, calls = training._store_rows, []
+
+    def database_goes_away(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 4:
+            raise StoreError("database is locked")
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training, "_store_rows", database_goes_away)
+    with pytest.raises(StoreError):
+        ingest_training_dir(store, runs)
+    before = stored(store)
+    assert 0 < before < 100  # the three batches before the failure are kept
+    monkeypatch.setattr(training, "_store_rows", real)
+    again = ingest_training_dir(store, runs)
+    assert (again.stored, again.duplicates, again.lines_read) == (100 - before, 0, 100 - before)
+    assert stored(store) == 100
