@@ -52,6 +52,10 @@ from neo_automation.store.schema import cursors_table, training_table
 log = logging.getLogger("automation.training")
 
 _ROTATED = re.compile(r"\.jsonl(\.\d+)?$")
+#: The bytes that were not UTF-8, as `surrogateescape` decoding keeps them.
+_SURROGATE = re.compile("[\udc80-\udcff]")
+#: The length limit of each text column (the hot path of parsing reads it per field).
+_LIMITS = {c.name: getattr(c.type, "length", None) for c in training_table.c}
 REQUIRED = ("run_id", "metric", "value", "timestamp")
 _BOM = b"\xef\xbb\xbf"
 #: Seconds without a change after which a file's unterminated, unparsable last line is final.
@@ -172,9 +176,9 @@ def _text(obj: dict[str, Any], key: str) -> str:
     if isinstance(item, dict | list):
         raise RecordError(f"a JSON {type(item).__name__} is not a name", key)
     text = item if isinstance(item, str) else json.dumps(item)
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
+    if _SURROGATE.search(text):
         raise RecordError("not valid UTF-8", key)
-    limit = getattr(training_table.c[key].type, "length", None)
+    limit = _LIMITS.get(key)
     if limit is not None and len(text) > limit:
         raise RecordError(f"{len(text)} characters, more than the {limit} stored", key)
     return text
