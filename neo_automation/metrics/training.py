@@ -152,7 +152,7 @@ def _decode(raw: bytes) -> dict[str, Any]:
     """The JSON object of a line; invalid UTF-8 survives as surrogates, checked per field."""
     text = raw.removeprefix(_BOM).decode("utf-8", "surrogateescape")
     try:
-        obj = json.loads(text, parse_int=_parse_int)
+        obj = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise RecordError(f"not JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
@@ -164,6 +164,10 @@ def _decode(raw: bytes) -> dict[str, Any]:
 
 def _parse_int(digits: str) -> int | _Digits:
     return _Digits(digits) if len(digits) > _MAX_INT_DIGITS else int(digits)
+
+
+#: One decoder for every line (`json.loads` with an option builds a new one per call).
+_DECODER = json.JSONDecoder(parse_int=_parse_int)
 
 
 def _text(obj: dict[str, Any], key: str) -> str:
