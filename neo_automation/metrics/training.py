@@ -508,15 +508,23 @@ def _insert(conn: sa.Connection, store: MetricStore, rows: list[dict[str, Any]],
     fresh: dict[str, dict[str, Any]] = {}
     for row in rows:
         fresh.setdefault(row["line_hash"], {k: v for k, v in row.items() if k != "_line"})
-    hashes = list(fresh)
-    column = training_table.c.line_hash
-    for i in range(0, len(hashes), _IN_CHUNK):
-        for known in conn.execute(sa.select(column).where(column.in_(hashes[i:i + _IN_CHUNK]))):
-            del fresh[known[0]]
-    if fresh:
-        conn.execute(store.insert(training_table).on_conflict_do_nothing(), list(fresh.values()))
-    result.stored += len(fresh)
-    result.duplicates += len(rows) - len(fresh)
+    if conn.dialect.name == "sqlite":
+        # SQLite's executemany counts the rows it inserted (an ignored conflict is not one).
+        added = conn.execute(store.insert(training_table).on_conflict_do_nothing(),
+                             list(fresh.values())).rowcount
+    else:
+        hashes = list(fresh)
+        column = training_table.c.line_hash
+        for i in range(0, len(hashes), _IN_CHUNK):
+            chunk = hashes[i:i + _IN_CHUNK]
+            for known in conn.execute(sa.select(column).where(column.in_(chunk))):
+                del fresh[known[0]]
+        if fresh:
+            conn.execute(store.insert(training_table).on_conflict_do_nothing(),
+                         list(fresh.values()))
+        added = len(fresh)
+    result.stored += added
+    result.duplicates += len(rows) - added
 
 
 def _move_cursor(conn: sa.Connection, store: MetricStore, cursor: _Cursor, offset: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -433,3 +434,33 @@ def test_a_pass_stopped_midway_keeps_its_batches_and_the_next_reads_on_exactly_o
     again = ingest_training_dir(store, runs)
     assert (again.stored, again.duplicates, again.lines_read) == (100 - before, 0, 100 - before)
     assert stored(store) == 100
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricStore]:
+    """A SQLite store, or one on a PostgreSQL cluster of its own (duplicates are counted by
+    each dialect's own means)."""
+    if request.param == "sqlite":
+        with MetricStore(f"sqlite:///{tmp_path / 'm.db'}") as st:
+            yield st
+        return
+    from pg import running_cluster
+
+    with running_cluster() as cluster, MetricStore(cluster.url, spool_dir=tmp_path) as st:
+        yield st
+
+
+def test_duplicates_across_files_and_within_a_batch_are_counted(
+    tmp_path: Path, any_store: MetricStore
+) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shared = [line("d", r, "loss", r) for r in (2, 3)]
+    (runs / "a.jsonl").write_text("\n".join([line("d", 1, "loss", 1), *shared]) + "\n")
+    first = ingest_training_dir(any_store, runs)
+    (runs / "b.jsonl").write_text("\n".join([line("d", 4, "loss", 4), *shared, shared[0]])
+                                  + "\n")
+    second = ingest_training_dir(any_store, runs)
+    assert (first.stored, first.duplicates) == (3, 0)
+    assert (second.stored, second.duplicates, second.lines_read) == (1, 3, 4)
+    assert stored(any_store) == 4
