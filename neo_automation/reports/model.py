@@ -196,7 +196,9 @@ class DependenciesSection(TypedDict):
 SECTION_SHAPES = {
     "modules": "monthly only: [{name, description, unit, better, rows: [{module, current, "
     "previous, delta}]}], else null",
-    "training": "{runs: [...], run_count, latest: {run_id, last_round, loss, accuracy}}",
+    "training": "{runs: [{run_id, last_round, clients, started, updated, loss, accuracy, "
+    "global, status, status_text, steps_per_second, loss_metric, accuracy_metric, last, "
+    "curves, x_label, nonfinite_step, chart}], run_count, latest, diverged}",
     "benchmark": "{collected, min_percent, history_days, min_runs, series: [{metric, "
     "description, unit, better, labels, label, points, latest, changes, latest_change, "
     "regression, change_percent, status, chart}], regressions}",

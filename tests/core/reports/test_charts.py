@@ -32,7 +32,7 @@ def _size(png: bytes) -> tuple[int, int]:
 def test_every_chart_is_a_png_of_800_by_300() -> None:
     report = sample_report("monthly_detailed_report")
     charts = draw_report_charts(report)
-    assert list(charts) == [*CHARTS, "benchmark_1"] == report["charts"]
+    assert list(charts) == [*CHARTS, "benchmark_1", "training_1"] == report.charts
     for chart in charts.values():
         assert chart.png.startswith(PNG_SIGNATURE)
         assert _size(chart.png) == (800, 300)
