@@ -149,17 +149,23 @@ def collect(args: argparse.Namespace) -> int:
     MetricStore(settings.metrics_url).close()  # an unreachable database fails here, in one line
     from deployments.stack.runtime import use_stack_api
 
-    if not use_stack_api(settings):
-        print(
-            f"note: no Prefect server answers at {settings.api_url}; running on a temporary "
-            "local server (start the stack with 'automation start' to keep the UI up)",
-            file=sys.stderr,
-        )
-    from flows.metrics_collection import metrics_collection
+    benchmark = settings.jax_benchmark and not args.no_benchmark
+    healthy = use_stack_api(settings)
+    if healthy or "project" in args.category:
+        if not healthy:
+            print(f"note: no Prefect server answers at {settings.api_url}; the project scans "
+                  "run on a temporary local server (start the stack with 'automation start' "
+                  "to keep the UI up)", file=sys.stderr)
+        from flows.metrics_collection import metrics_collection
 
-    result = metrics_collection(
-        categories=args.category, jax_benchmark=settings.jax_benchmark and not args.no_benchmark
-    )
+        result = metrics_collection(categories=args.category, jax_benchmark=benchmark)
+    else:
+        print(f"note: no Prefect server answers at {settings.api_url}: collected here, not "
+              "recorded in the Prefect UI (start the stack with 'automation start')",
+              file=sys.stderr)
+        from deployments.direct.collection import collect as collect_here
+
+        result = collect_here(settings, args.category, benchmark)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:

@@ -33,8 +33,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import ruptures
-from scipy import stats
 
 from neo_automation.insight.series import TimeLike, check_length, finite_array
 
@@ -155,6 +153,8 @@ def detect_changes(
     pen = DEFAULT_PENALTY_FACTOR * math.log(n) if penalty is None else penalty
     # Unit noise and a centred level keep the C kernel's sums well conditioned (bytes ~ 1e12).
     scaled = (array - float(np.median(array))) / sigma
+    import ruptures  # imported here, as SciPy below: each costs about a second to import
+
     # KernelCPD with the linear kernel is ruptures' C implementation of PELT for the L2 cost;
     # rpt.Pelt(model="l2") gives the same segmentation about 1,000 times slower.
     ends = ruptures.KernelCPD(kernel="linear", min_size=min_size).fit(scaled).predict(pen=pen)
@@ -204,6 +204,8 @@ def welch_p_value(before: npt.NDArray[np.float64], after: npt.NDArray[np.float64
     """
     if np.ptp(before) == 0 and np.ptp(after) == 0:
         return 0.0 if before[0] != after[0] else 1.0
+    from scipy import stats  # imported here: about a second, which most callers never need
+
     result = stats.ttest_ind(before, after, equal_var=False)
     return float(result.pvalue)
 
