@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deployments.cli._args import positive_float, positive_int
 from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text, ensure_writable_dir
 
@@ -51,9 +52,9 @@ def register(groups: Any) -> None:
     p.set_defaults(handler=collect)
 
     p = sub.add_parser("monitor", help="sample system metrics into the store until stopped")
-    p.add_argument("--interval", type=_positive_float, default=10.0,
+    p.add_argument("--interval", type=positive_float, default=10.0,
                    help="seconds between samples (default: 10)")
-    p.add_argument("--count", type=_positive_int, default=None,
+    p.add_argument("--count", type=positive_int, default=None,
                    help="stop after N samples (default: run until SIGINT/SIGTERM)")
     p.add_argument("--quiet", action="store_true", help="print nothing per sample")
     p.set_defaults(handler=monitor)
@@ -61,7 +62,7 @@ def register(groups: Any) -> None:
     p = sub.add_parser("report", help="latest values and the last 24 hours' min/avg/max")
     p.add_argument("--format", default="markdown", choices=FORMATS)
     p.add_argument("--output", default="-", help="file to write (default: standard output)")
-    p.add_argument("--hours", type=_positive_float, default=24.0,
+    p.add_argument("--hours", type=positive_float, default=24.0,
                    help="the window for min/avg/max (default: 24)")
     p.set_defaults(handler=report)
 
@@ -85,26 +86,6 @@ def _categories(text: str) -> list[str]:
     if "all" in chosen:
         return ["system", "application", "project", "custom"]
     return list(dict.fromkeys(chosen))
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
 
 
 def _load_settings() -> Settings:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from deployments.catalog.check import catalog_source
+from deployments.cli._args import seconds, whole
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import running_pid
 from neo_automation.errors import ConfigError
@@ -58,8 +59,8 @@ def register(groups: Any) -> None:
                    help="e.g. 'daily at 03:00', 'every 15 minutes', 'weekly on monday at "
                         "06:00' or a cron expression (default: on demand only)")
     p.add_argument("--description", default="", help="one line shown in the UI")
-    p.add_argument("--priority", type=_whole, default=3, help=PRIORITY_HELP)
-    p.add_argument("--timeout", type=_seconds, default=3600.0,
+    p.add_argument("--priority", type=whole, default=3, help=PRIORITY_HELP)
+    p.add_argument("--timeout", type=seconds, default=3600.0,
                    help="the command's time limit in seconds (default: 3600)")
     p.add_argument("--timezone", default=None,
                    help="a time zone for this job only (default: AUTOMATION_TIMEZONE)")
@@ -85,23 +86,6 @@ def register(groups: Any) -> None:
     p = sub.add_parser("status", help="last and next run of every job, from the Prefect API")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=status)
-
-
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0 seconds")
-    return value
 
 
 def _catalog() -> Catalog:

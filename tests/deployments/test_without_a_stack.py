@@ -1,4 +1,4 @@
-"""`metrics collect` without a stack: the job's steps run here, and store what the flow stores.
+"""One-shot commands without a stack: the collection's steps run here, and no traceback.
 
 The same input (a store holding a custom benchmark's history with a step, a custom collector
 whose next value continues it) is collected twice, into two data directories: once by the
@@ -6,7 +6,8 @@ whose next value continues it) is collected twice, into two data directories: on
 (`deployments.direct.collection`) with no Prefect API at all. Both must store the same custom
 and regression samples, the same system series (values differ: they are readings), the same
 fleet forecasts, and record the same alert firing. The CLI's own run without a stack must not
-import Prefect and must say once that the run is not in the UI.
+import Prefect and must say once that the run is not in the UI. A command that still runs a
+flow on Prefect's temporary server ends in one line when that server misses its start-up limit.
 """
 
 from __future__ import annotations
@@ -118,3 +119,17 @@ def test_collect_without_a_stack_runs_here_without_prefect(automation_env: Path)
     assert "stored" in proc.stdout
     with MetricStore(f"sqlite:///{automation_env / 'metrics.db'}") as store:
         assert any(name == "system.cpu.percent" for _, name, *_ in store.latest("system."))
+
+
+@pytest.mark.slow
+def test_a_temporary_server_that_misses_its_limit_is_one_line(automation_env: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0"}  # a server that is too slow
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "deployments.cli", "reports", "run", "--report",
+         "daily_health_check"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("automation: error")]
+    assert len(errors) == 1 and "automation start" in errors[0]
