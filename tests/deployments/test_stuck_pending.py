@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
+from helpers import wait_until
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.responses import SetStateStatus
@@ -73,11 +74,8 @@ def _names(client: SyncPrefectClient, run: FlowRun) -> str:
 
 
 def _wait(what: str, predicate: Callable[[], bool], timeout: float, why: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not within {timeout:.0f} s: {why()}")
-        time.sleep(0.5)
+    if not wait_until(predicate, timeout):
+        pytest.fail(f"{what} not within {timeout:.0f} s: {why()}")
 
 
 def _state_name(client: SyncPrefectClient, run: FlowRun) -> str | None:
