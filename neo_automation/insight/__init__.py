@@ -1,4 +1,4 @@
-"""Insight: pure analyses of histories the automation has recorded (issue 13).
+"""Insight: pure analyses of histories the automation has recorded.
 
 - :mod:`~neo_automation.insight.changepoints`: benchmark regressions as change points (PELT,
   Killick et al. 2012) with Welch's t-test for significance.

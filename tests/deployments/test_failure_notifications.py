@@ -1,4 +1,4 @@
-"""Every failing run notifies (issue 10 kind 7), through the real stack and a loopback receiver.
+"""Every failing run notifies, through the real stack and a loopback receiver.
 
 The stack serves a copy of the catalog (`AUTOMATION_CATALOG`); once it runs, a custom job whose
 command exits 3 is added (`automation tasks add`, serve reloads the catalog) and run. Its

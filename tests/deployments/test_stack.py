@@ -39,7 +39,6 @@ def test_start_supervise_stop(stack_env: dict[str, str]) -> None:
         assert wait_until(both_up, 90)
         # start stores one system sample at once and runs system-sampling as soon as serve is
         # up: fresh metrics without waiting for the 5-minute tick, so the stack is healthy
-        # (issue 12 point 6)
         assert wait_until(lambda: run_cli("health", env=stack_env).returncode == 0, 120), \
             run_cli("health", env=stack_env).stdout
         log = Path(stack_env["AUTOMATION_DATA_DIR"]) / "logs" / "integration_manager.log"

@@ -1,4 +1,4 @@
-"""A run claimed by a worker that dies before starting it goes back to the pool (issue 12 point 3).
+"""A run claimed by a worker that dies before starting it goes back to the pool.
 
 On the session's real Prefect server (its trigger and action services run in the harness's
 server process): runs of a deployment are moved to Pending with the client, as a worker that
