@@ -1,7 +1,7 @@
 """Stopping a process: SIGTERM, a grace period, then SIGKILL; one policy for every caller.
 
 The stack's services (the supervisor's shutdown and catalog reload, `automation stop`), a
-user's command that overran its time limit (`neo_automation.commands`) and the servers the
+user's command that overran its time limit (`neo_automation.user_command`) and the servers the
 tests start are all stopped here. `group=True` signals the process group: a process started
 with `start_new_session=True` together with everything it started. Without it only the process
 itself is signalled, and its own SIGTERM handler stops its children (as the supervisor does).
