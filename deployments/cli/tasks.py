@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from deployments.catalog.check import catalog_source
 from deployments.cli._args import seconds, whole
+from deployments.direct import COLLECTION_ENTRYPOINT
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import running_pid
 from neo_automation.errors import ConfigError
@@ -239,9 +240,11 @@ def run_job(args: argparse.Namespace) -> int:
     """`automation tasks run`: start a job now; with --wait, 0 only when it completed."""
     # Point Prefect at the stack first: reading the catalog imports Prefect, and Prefect
     # reads PREFECT_API_URL once, at import.
-    use_stack_api(load_settings())
+    healthy = use_stack_api(load_settings())
     catalog = _catalog()
     entry = catalog.get(args.task)
+    if not healthy and entry.entrypoint == COLLECTION_ENTRYPOINT:
+        return _collect_here(entry.name, entry.parameters)
     settings = _connect()
     # after use_stack_api, like every Prefect import here (see the top of the module)
     from prefect.client.orchestration import get_client
@@ -278,6 +281,28 @@ def run_job(args: argparse.Namespace) -> int:
     name = state.name if state else "unknown"
     print(f"{entry.name}: {name}" + (f" ({state.message})" if state and state.message else ""))
     return 0 if state is not None and state.is_completed() else 1
+
+
+def _collect_here(name: str, parameters: dict[str, Any]) -> int:
+    """Run a metrics-collection job's steps in this process: no stack answers (0, or 2)."""
+    from neo_automation.jobs.collection import DEFAULT_CATEGORIES
+
+    settings = load_settings()
+    categories = list(parameters.get("categories") or DEFAULT_CATEGORIES)
+    if "project" in categories:
+        raise ConfigError(
+            f"job {name!r} collects the project metrics, which run only as a flow: start the "
+            f"stack with 'automation start' (no Prefect server answers at {settings.api_url})")
+    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
+          "recorded in the Prefect UI (start the stack with 'automation start')",
+          file=sys.stderr)
+    from deployments.direct.collection import collect
+    from neo_automation.reports.formats import format_collection_summary
+
+    result = collect(settings, categories, bool(parameters.get("jax_benchmark", True)))
+    print(format_collection_summary(result))
+    print(f"{name}: stored {result['stored']} samples")
+    return 0
 
 
 def _wait(flow_run_id: Any, poll_seconds: float = 2.0) -> Any:

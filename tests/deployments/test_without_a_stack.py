@@ -6,7 +6,8 @@ whose next value continues it) is collected twice, into two data directories: on
 (`deployments.direct.collection`) with no Prefect API at all. Both must store the same custom
 and regression samples, the same system series (values differ: they are readings), the same
 fleet forecasts, and record the same alert firing. The CLI's own run without a stack must not
-import Prefect and must say once that the run is not in the UI. A command that still runs a
+import Prefect and must say once that the run is not in the UI; `tasks run` of a collection job
+runs it here too. A command that still runs a
 flow on Prefect's temporary server ends in one line when that server misses its start-up limit.
 """
 
@@ -133,3 +134,19 @@ def test_a_temporary_server_that_misses_its_limit_is_one_line(automation_env: Pa
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("automation: error")]
     assert len(errors) == 1 and "automation start" in errors[0]
+
+
+@pytest.mark.slow
+def test_tasks_run_of_a_collection_job_runs_here_without_a_stack(automation_env: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1"}  # nothing listens
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "deployments.cli", "tasks", "run", "--task", "system-sampling"],
+        env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines()
+                if "not recorded in the Prefect UI" in line]) == 1
+    assert "system-sampling: stored" in proc.stdout
+    with MetricStore(f"sqlite:///{automation_env / 'metrics.db'}") as store:
+        assert any(name == "system.cpu.percent" for _, name, *_ in store.latest("system."))
