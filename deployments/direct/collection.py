@@ -14,6 +14,7 @@ skipped; the CLI runs a collection that includes them as a flow).
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from blocks.alert_rules import rules_in_force
@@ -30,33 +31,33 @@ def plain_steps(settings: Settings, dispatch: Dispatcher) -> job.Steps:
 
     def training() -> dict[str, Any]:
         try:
-            return job.ingest_training()
+            return job.ingest_training(settings=settings)
         except Exception as exc:  # noqa: BLE001 - as a failed task: reported, not fatal
             return {"ingest": {"skipped": [f"training: {exc}"]}, "runs": []}
 
     def store(samples: list[Sample], metrics: list[MetricSpec]) -> int:
-        return job.store_samples(samples, metrics)
+        return job.store_samples(samples, metrics, settings=settings)
 
     def alerts(samples: list[Sample]) -> list[dict[str, Any]]:
         rules, transitions = job.alert_transitions(
-            samples, lambda: rules_in_force(settings, api_available=False)[0])
+            samples, lambda: rules_in_force(settings, api_available=False)[0], settings=settings)
         if transitions:
             dispatch(settings, rules, transitions)
         return [t.as_dict() for t in transitions]
 
     def fleet(update: job.FleetUpdate) -> list[dict[str, Any]]:
-        table = job.fleet_table(update)
+        table = job.fleet_table(update, settings=settings)
         return [] if table is None else [r.as_dict() for r in table.rows]
 
     return job.Steps(
-        collect_system=job.collect_system,
-        collect_application=job.collect_application,
-        collect_custom=job.collect_custom,
+        collect_system=partial(job.collect_system, settings=settings),
+        collect_application=partial(job.collect_application, settings=settings),
+        collect_custom=partial(job.collect_custom, settings=settings),
         ingest_training=training,
         project=None,
         store=store,
-        regressions=job.benchmark_regressions,
-        update_fleet=job.update_fleet,
+        regressions=partial(job.benchmark_regressions, settings=settings),
+        update_fleet=partial(job.update_fleet, settings=settings),
         publish_fleet=fleet,
         evaluate_alerts=alerts,
         publish_artifacts=lambda system, result: None,
@@ -79,6 +80,7 @@ def collect(settings: Settings, categories: list[str], jax_benchmark: bool) -> d
     """
     dispatch = Dispatcher()
     try:
-        return job.run_collection(plain_steps(settings, dispatch), categories, jax_benchmark)
+        return job.run_collection(plain_steps(settings, dispatch), categories, jax_benchmark,
+                                  settings)
     finally:
         dispatch.wait()

@@ -47,7 +47,7 @@ from neo_automation.metrics.system import HOST, RATES
 from neo_automation.metrics.training import IngestResult, ingest_training_dir, training_summary
 from neo_automation.reports.formats import iso, sample_json
 from neo_automation.reports.insight_inputs import record_benchmarks
-from neo_automation.settings import load_settings
+from neo_automation.settings import Settings, load_settings
 from neo_automation.store.outage import Outage, open_store, through_outage, waiting, write_or_spool
 
 #: The job's categories, and those collected when none are named.
@@ -58,6 +58,9 @@ log = logging.getLogger("automation.collection")
 
 #: Where a step's warning goes: the task run's logger in a flow, `log.warning` outside one.
 Warn = Callable[[str], None]
+
+# Every step takes `settings` (None: read from the environment, as a task does): a run outside
+# Prefect reads them once and hands them to each step.
 
 
 @contextmanager
@@ -85,13 +88,14 @@ class FleetUpdate:
     skipped: str | None = None
 
 
-def collect_system(cpu_interval: float = 0.5, warn: Warn = log.warning) -> CollectorResult:
+def collect_system(cpu_interval: float = 0.5, warn: Warn = log.warning,
+                   settings: Settings | None = None) -> CollectorResult:
     """Read CPU, memory, disks, I/O, network, processes and load with psutil.
 
     With the database away no rates this run (a rate always covers a real interval since
     stored counters), said in the result's errors.
     """
-    settings = load_settings()
+    settings = settings or load_settings()
     host = settings.host_name
     previous: dict[str, tuple[float, float]] = {}
     with _unless_away(settings.metrics_url, "system rates", warn) as outage, \
@@ -106,15 +110,16 @@ def collect_system(cpu_interval: float = 0.5, warn: Warn = log.warning) -> Colle
     return result
 
 
-def collect_application(benchmark: bool = True) -> CollectorResult:
+def collect_application(benchmark: bool = True,
+                        settings: Settings | None = None) -> CollectorResult:
     """Describe the JAX runtime and run its micro-benchmark."""
     return run_collector(ApplicationCollector(benchmark=benchmark,
-                                              host=load_settings().host_name))
+                                              host=(settings or load_settings()).host_name))
 
 
-def collect_custom() -> list[CollectorResult]:
+def collect_custom(settings: Settings | None = None) -> list[CollectorResult]:
     """Run every custom collector (entry points and AUTOMATION_COLLECTORS), each on its own."""
-    settings = load_settings()
+    settings = settings or load_settings()
     collectors, problems = custom_collectors(settings.collectors, settings.root)
     results = [run_collector(c) for c in collectors]
     if problems:
@@ -122,13 +127,14 @@ def collect_custom() -> list[CollectorResult]:
     return results
 
 
-def ingest_training(warn: Warn = log.warning) -> dict[str, Any]:
+def ingest_training(warn: Warn = log.warning,
+                    settings: Settings | None = None) -> dict[str, Any]:
     """Store new lines of the training runs' JSON-lines files, each exactly once.
 
     With the database away the pass stops, said in `ingest.skipped`: a file's cursor moves
     only in the transaction that stores its lines, so the next pass reads what was not stored.
     """
-    settings = load_settings()
+    settings = settings or load_settings()
     out: dict[str, Any] = {"directory": str(settings.training_path),
                            "ingest": IngestResult().as_dict(), "runs": []}
     with _unless_away(settings.metrics_url, "training", warn) as outage, \
@@ -141,7 +147,7 @@ def ingest_training(warn: Warn = log.warning) -> dict[str, Any]:
 
 
 def store_samples(samples: list[Sample], metrics: list[MetricSpec] | None = None,
-                  warn: Warn = log.warning) -> int:
+                  warn: Warn = log.warning, settings: Settings | None = None) -> int:
     """Write samples and their metrics' declarations in one batch; returns how many were kept.
 
     With the database away (past the retry budget, even at open) the samples and declarations
@@ -164,14 +170,15 @@ def store_samples(samples: list[Sample], metrics: list[MetricSpec] | None = None
     used = [spec for name, spec in specs.items() if name in names]
     # Custom benchmarks are remembered so that any process's regression search finds them
     # (when the samples are spooled, the next run that stores the benchmark records it).
-    kept = write_or_spool(load_settings().metrics_url, samples, used,
+    kept = write_or_spool((settings or load_settings()).metrics_url, samples, used,
                           before_write=lambda store: record_benchmarks(store, used))
     if kept.outage:
         warn(f"store: {kept.count} samples kept in the spool: {kept.outage}")
     return kept.count
 
 
-def benchmark_regressions(now: float | None = None) -> list[Sample]:
+def benchmark_regressions(now: float | None = None,
+                          settings: Settings | None = None) -> list[Sample]:
     """Search every benchmark's history for change points; the regression samples to store.
 
     Args:
@@ -193,7 +200,7 @@ def benchmark_regressions(now: float | None = None) -> list[Sample]:
     from neo_automation.reports.insight_inputs import benchmark_specs, read_benchmark_series
     from neo_automation.store.metric_store import MetricStore
 
-    settings = load_settings()
+    settings = settings or load_settings()
     end = time.time() if now is None else now
     with MetricStore(settings.metrics_url) as store:
         definitions = {**metric_definitions(), **store.definitions()}
@@ -202,14 +209,14 @@ def benchmark_regressions(now: float | None = None) -> list[Sample]:
     return regression_samples(analyze_benchmarks(series, settings.regression_min_percent), end)
 
 
-def update_fleet(warn: Warn = log.warning) -> FleetUpdate:
+def update_fleet(warn: Warn = log.warning, settings: Settings | None = None) -> FleetUpdate:
     """Forecast every host's filesystems (storing the growing ones) and check silent hosts.
 
     Returns:
         The forecasts, when each host was last seen, and the samples for the alert rules;
         with the database away an empty update whose `skipped` says so.
     """
-    settings = load_settings()
+    settings = settings or load_settings()
     now = time.time()
     window = settings.disk_forecast_days * 86400.0
     with _unless_away(settings.metrics_url, "fleet", warn) as outage, \
@@ -235,9 +242,10 @@ class FleetTable:
     now: float
 
 
-def fleet_table(update: FleetUpdate, warn: Warn = log.warning) -> FleetTable | None:
+def fleet_table(update: FleetUpdate, warn: Warn = log.warning,
+                settings: Settings | None = None) -> FleetTable | None:
     """One row per host with its last 24 hours' trends; None with the database away."""
-    settings = load_settings()
+    settings = settings or load_settings()
     now = time.time()
     with _unless_away(settings.metrics_url, "fleet artifact", warn) as outage, \
             open_store(settings.metrics_url) as store:
@@ -251,7 +259,8 @@ def fleet_table(update: FleetUpdate, warn: Warn = log.warning) -> FleetTable | N
 
 
 def alert_transitions(samples: Sequence[Sample], rules_in_force: Callable[[], list[AlertRule]],
-                      warn: Warn = log.warning) -> tuple[list[AlertRule], list[Transition]]:
+                      warn: Warn = log.warning, settings: Settings | None = None,
+                      ) -> tuple[list[AlertRule], list[Transition]]:
     """Run new samples through the alert rules and record what changed in the store.
 
     Skipped (a warning, no transitions) while samples wait in the spool or the database is
@@ -265,7 +274,7 @@ def alert_transitions(samples: Sequence[Sample], rules_in_force: Callable[[], li
     Returns:
         The rules and the transitions, for the caller to emit and notify.
     """
-    settings = load_settings()
+    settings = settings or load_settings()
     away = waiting(settings.metrics_url)
     if away:
         warn(f"alerts: skipped: {away}")
@@ -323,7 +332,8 @@ def check_categories(categories: Sequence[str] | None) -> list[str]:
 
 
 def run_collection(steps: Steps, categories: Sequence[str] | None = None,
-                   jax_benchmark: bool = True) -> dict[str, Any]:
+                   jax_benchmark: bool = True,
+                   settings: Settings | None = None) -> dict[str, Any]:
     """Collect the chosen categories (default: system, application, custom) and store them.
 
     Args:
@@ -331,6 +341,7 @@ def run_collection(steps: Steps, categories: Sequence[str] | None = None,
         categories: any of "system", "application", "project" (the code-health scans) and
             "custom" (every registered custom collector).
         jax_benchmark: run the JAX matmul micro-benchmark with the application metrics.
+        settings: the settings in force (None: read from the environment).
 
     Returns:
         One JSON-ready dict keyed by category, plus `collected_at`, `stored`, `alerts` and
@@ -368,17 +379,17 @@ def run_collection(steps: Steps, categories: Sequence[str] | None = None,
             project = steps.project()
             result["project"] = project["totals"]
             result["errors"].extend(project["errors"])
-    kept = _store(steps, chosen, samples, custom_metrics, result)
+    kept = _store(steps, chosen, samples, custom_metrics, result, settings or load_settings())
     steps.publish_artifacts(system, result)
     steps.info(f"{kept} {result['stored']} samples from {', '.join(chosen)}")
     return result
 
 
 def _store(steps: Steps, chosen: list[str], samples: list[Sample],
-           custom_metrics: list[MetricSpec], result: dict[str, Any]) -> str:
+           custom_metrics: list[MetricSpec], result: dict[str, Any], settings: Settings) -> str:
     """Store the samples, then (the database answering) what follows; where they went."""
     result["stored"] = steps.store(samples, custom_metrics) if samples else 0
-    away = waiting(load_settings().metrics_url)
+    away = waiting(settings.metrics_url)
     if away:
         # The samples are not stored: reading the history back would only wait out the retry
         # budget at each step; the next run that stores does all of it again.
