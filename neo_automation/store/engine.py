@@ -40,7 +40,7 @@ def _index(table: sa.Table, name: str) -> sa.Index:
 CONNECT_TIMEOUT = 10
 
 
-def mask_url(url: str) -> str:
+def mask_password(url: str) -> str:
     """The URL with any password replaced by ***."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
@@ -56,7 +56,7 @@ def _one_line(reason: object) -> str:
 def store_error(action: str, url: str, exc: BaseException, budget: RetryBudget) -> StoreError:
     """One line for a failed `action` ("open", "write"), transient or not, password masked."""
     reason = _one_line(getattr(exc, "orig", None) or exc)
-    message = f"cannot {action} the metrics database {mask_url(url)!r}: {reason}"
+    message = f"cannot {action} the metrics database {mask_password(url)!r}: {reason}"
     if is_transient(exc):
         return StoreUnavailableError(
             f"{message} (still unavailable after {budget.total:g} s of retries: "
@@ -200,12 +200,12 @@ def open_engine(url: str, budget: RetryBudget | None = None) -> Engine:
         budget.attempt(lambda: create_tables(engine))
     except ArgumentError:
         raise StoreError(
-            f"AUTOMATION_DATABASE_URL={mask_url(url)!r} is not a database URL: expected "
+            f"AUTOMATION_DATABASE_URL={mask_password(url)!r} is not a database URL: expected "
             "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB"
         ) from None
     except ModuleNotFoundError as exc:
         raise StoreError(
-            f"AUTOMATION_DATABASE_URL={mask_url(url)!r} needs the driver {exc.name!r}, "
+            f"AUTOMATION_DATABASE_URL={mask_password(url)!r} needs the driver {exc.name!r}, "
             "which is not installed"
         ) from None
     except (OSError, SQLAlchemyError) as exc:
