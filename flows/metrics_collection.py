@@ -29,7 +29,7 @@ from prefect import flow, get_run_logger
 
 from flows.limits import job_time_limit
 from flows.project_metrics import project_metrics
-from neo_automation.jobs.collection import CATEGORIES, DEFAULT_CATEGORIES, Steps, run_collection
+from neo_automation.jobs.collection import Steps, run_collection
 from tasks.collection import (
     collect_application_metrics,
     collect_custom_metrics,
@@ -42,8 +42,6 @@ from tasks.collection import (
     update_fleet,
 )
 from tasks.reports import detect_benchmark_regressions
-
-__all__ = ["CATEGORIES", "DEFAULT_CATEGORIES", "metrics_collection"]
 
 
 @job_time_limit

@@ -34,10 +34,6 @@ from neo_automation.reports.formats import format_collection_summary, sample_row
 from neo_automation.settings import load_settings
 from tasks.alerting import dispatch_transitions
 
-__all__ = ["FleetUpdate", "collect_application_metrics", "collect_custom_metrics",
-           "collect_system_metrics", "evaluate_alerts", "ingest_training_metrics",
-           "publish_fleet", "publish_metrics_artifacts", "store_metrics", "update_fleet"]
-
 #: Stable artifact keys (the UI lists every version under one key).
 SYSTEM_TABLE_KEY = "system-metrics-latest"
 SUMMARY_KEY = "metrics-collection-summary"
