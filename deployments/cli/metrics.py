@@ -200,18 +200,29 @@ def report(args: argparse.Namespace) -> int:
 
 
 def alert(args: argparse.Namespace) -> int:
-    """Check the latest values against the rules in force; exit 1 when one is breached."""
+    """Check the latest values against the rules in force; exit 1 when one is breached.
+
+    A store that cannot be read, or whose newest readings wait in the spool, is an error
+    (one line, exit 2), never "OK".
+    """
     settings = _load_settings()
     # Imported when run: see the module docstring.
     from blocks.alert_rules import rules_in_force
     from deployments.stack.runtime import use_stack_api
     from neo_automation.alerts.evaluate import check_latest
+    from neo_automation.errors import StoreError
     from neo_automation.store.metric_store import MetricStore
+    from neo_automation.store.outage import waiting
 
     # The stack's server, not a temporary one of Prefect's own (see use_stack_api).
     rules, source = rules_in_force(settings, use_stack_api(settings))
     with MetricStore(settings.metrics_url) as store:
         latest = store.latest()
+    # Samples that wait in the spool were not stored: the store's latest values are not the
+    # latest readings, and "OK" from them would be a guess.
+    behind = waiting(settings.metrics_url)
+    if behind:
+        raise StoreError(f"cannot check the alert rules: {behind}")
     if not latest:
         raise ConfigError(
             "the metrics store has no samples yet: run 'automation metrics collect' first"

@@ -177,7 +177,7 @@ def run_agent(interval: float, count: int | None = None, quiet: bool = False) ->
         from neo_automation.metrics.monitor import run_monitor
         from neo_automation.metrics.system import METRICS, SystemReader
         from neo_automation.store.engine import limit_sqlite_cache
-        from neo_automation.store.metric_store import MetricStore
+        from neo_automation.store.outage import Keeper
 
     stop = threading.Event()
 
@@ -187,28 +187,38 @@ def run_agent(interval: float, count: int | None = None, quiet: bool = False) ->
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     dispatch = Dispatcher()
-    with MetricStore(settings.metrics_url) as store:
+    watcher: list[Any] = []  # the alert rules, once the store has opened
+    checked = [-math.inf]
+
+    def _opened(store: Any) -> None:
         limit_sqlite_cache(store.engine, SQLITE_CACHE_KIB)
-        known = store.definitions()
-        # Declared once per store, not at every start: an upsert costs a write transaction.
-        store.declare(m for m in METRICS if known.get(m.name, {}) != {
-            "name": m.name, "unit": m.unit, "description": m.description, "better": m.better,
-            "aggregate": m.aggregate})
-        rules = RulesWatcher(settings, store, dispatch=dispatch)
-        checked = [-math.inf]
 
-        def flush(batch: Any) -> None:
-            store.write(batch)
-            if store.spool.pending():  # the database is away: the batch waits in the spool,
-                return  # and the alert state (in the store) cannot be read or written either
-            now = time.time()
-            checks = []
-            if now - checked[0] >= HOST_CHECK_SECONDS:
-                checked[0] = now
-                checks = silence_checks(last_seen(store, now), now, settings.host_silent_seconds)
-            rules.evaluate([*batch, *checks])
-            dispatch.poll()  # transitions queued behind a running child
+    # A database that is away, damaged, read-only or on a full disk does not stop the agent:
+    # its samples wait in the spool (or, when that cannot be written either, in memory).
+    keeper = Keeper(settings.metrics_url, _undeclared(settings.metrics_url, METRICS),
+                    on_open=_opened)
 
+    def flush(batch: Any) -> None:
+        if not keeper.write(batch):
+            # The batch waits: the alert state (in the store) cannot be read or written either.
+            return
+        store = keeper.store
+        assert store is not None  # a write that reached the database opened it
+        if not watcher:
+            watcher.append(RulesWatcher(settings, store, dispatch=dispatch))
+        now = time.time()
+        checks = []
+        if now - checked[0] >= HOST_CHECK_SECONDS:
+            checked[0] = now
+            checks = silence_checks(last_seen(store, now), now, settings.host_silent_seconds)
+        watcher[0].evaluate([*batch, *checks])
+        dispatch.poll()  # transitions queued behind a running child
+
+    try:
+        keeper.open()
+        if keeper.problem and not quiet:
+            print(f"automation: warning: {keeper.problem}: samples kept in the spool",
+                  file=sys.stderr)
         reader = SystemReader(prime_seconds=min(interval, 1.0), host=settings.host_name,
                               slow_seconds=SLOW_SECONDS if interval < SLOW_SECONDS else 0.0)
         # Everything imported and set up so far lives as long as the loop: frozen, the
@@ -217,10 +227,34 @@ def run_agent(interval: float, count: int | None = None, quiet: bool = False) ->
         gc.enable()
         taken = run_monitor(reader, interval, flush, count=count, stop=stop,
                             on_sample=None if quiet else _print_sample)
+    finally:
+        keeper.close()
+    if keeper.problem:
+        held = f"; {len(keeper.held)} held in memory were lost" if keeper.held else ""
+        print(f"automation: warning: {keeper.problem}{held}", file=sys.stderr)
     dispatch.wait()
     if not quiet:
         print(f"stopped after {taken} sample(s)", file=sys.stderr)
     return 0
+
+
+def _undeclared(url: str, specs: Any) -> list[Any]:
+    """The declarations of `specs` that the store of `url` lacks or records otherwise.
+
+    Declared once per store, not at every start: an upsert costs a write transaction. A store
+    that cannot be read now gets them all (they wait in the spool with the samples).
+    """
+    from neo_automation.errors import StoreError
+    from neo_automation.store.metric_store import MetricStore
+
+    try:
+        with MetricStore(url, retry_seconds=0) as store:
+            known = store.definitions()
+    except StoreError:
+        return list(specs)
+    return [m for m in specs if known.get(m.name, {}) != {
+        "name": m.name, "unit": m.unit, "description": m.description, "better": m.better,
+        "aggregate": m.aggregate}]
 
 
 def _print_sample(samples: list[Any], taken: int) -> None:

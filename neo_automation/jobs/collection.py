@@ -35,6 +35,7 @@ from neo_automation.fleet.hosts import silence_checks
 from neo_automation.fleet.inputs import disk_history, last_seen, latest_by_host, trends
 from neo_automation.fleet.render import TREND_COLUMNS
 from neo_automation.fleet.view import HostRow, fleet_rows
+from neo_automation.insight.training import analyze_run
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import (
     ApplicationCollector,
@@ -43,7 +44,8 @@ from neo_automation.metrics.collectors import (
     custom_collectors,
     run_collector,
 )
-from neo_automation.metrics.system import HOST, RATES
+from neo_automation.metrics.runs import diverged_samples
+from neo_automation.metrics.system import DEVICE_COUNTS, HOST, RATES
 from neo_automation.metrics.training import IngestResult, ingest_training_dir, training_summary
 from neo_automation.reports.formats import iso, sample_json
 from neo_automation.reports.insight_inputs import record_benchmarks
@@ -102,7 +104,8 @@ def collect_system(cpu_interval: float = 0.5, warn: Warn = log.warning,
             open_store(settings.metrics_url) as store:
         # Rates need the previous counters: this host's latest stored ones, never another's.
         previous = {name: (ts, value) for _, name, labels, ts, value in store.latest("system.")
-                    if name in RATES and labels.get(HOST) == host}
+                    if (name in RATES or name in DEVICE_COUNTS.values())
+                    and labels.get(HOST) == host}
     result = run_collector(SystemCollector(previous=previous, prime_seconds=cpu_interval,
                                            host=host))
     if outage.line:
@@ -127,20 +130,30 @@ def collect_custom(settings: Settings | None = None) -> list[CollectorResult]:
     return results
 
 
+#: Runs updated within this many seconds get a health status (and a `diverged` sample).
+HEALTH_WINDOW_S = 86400.0
+
+
 def ingest_training(warn: Warn = log.warning,
                     settings: Settings | None = None) -> dict[str, Any]:
     """Store new lines of the training runs' JSON-lines files, each exactly once.
 
     With the database away the pass stops, said in `ingest.skipped`: a file's cursor moves
     only in the transaction that stores its lines, so the next pass reads what was not stored.
+    `health` is the status of each run updated in the last `HEALTH_WINDOW_S` seconds
+    (`neo_automation.insight.training.analyze_run`), for the `training.run.diverged` samples.
     """
     settings = settings or load_settings()
     out: dict[str, Any] = {"directory": str(settings.training_path),
-                           "ingest": IngestResult().as_dict(), "runs": []}
+                           "ingest": IngestResult().as_dict(), "runs": [], "health": []}
     with _unless_away(settings.metrics_url, "training", warn) as outage, \
             open_store(settings.metrics_url) as store:
         result = ingest_training_dir(store, settings.training_path)
-        out.update(ingest=result.as_dict(), runs=training_summary(store))
+        recent = training_summary(store, since=time.time() - HEALTH_WINDOW_S, curves=True)
+        health = [analyze_run(r["run_id"], r["curves"]) for r in recent]
+        out.update(ingest=result.as_dict(), runs=training_summary(store),
+                   health=[{"run_id": h.run_id, "status": h.status, "text": h.status_text}
+                           for h in health])
     if outage.line:
         out["ingest"]["skipped"] = [outage.line]
     return out
@@ -364,7 +377,10 @@ def run_collection(steps: Steps, categories: Sequence[str] | None = None,
     if "application" in chosen:
         outcome = steps.collect_application(jax_benchmark)
         samples.extend(outcome.samples)
-        result["application"] = _application(outcome, steps.ingest_training(), result["errors"])
+        training = steps.ingest_training()
+        samples.extend(diverged_samples(((h["run_id"], h["status"])
+                                         for h in training.get("health", [])), time.time()))
+        result["application"] = _application(outcome, training, result["errors"])
     if "custom" in chosen:
         outcomes = steps.collect_custom()
         for outcome in outcomes:
