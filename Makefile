@@ -10,7 +10,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q -q
 # instead of 24. `make test TEST_WORKERS=0` runs it in one process.
 TEST_WORKERS ?= 3
 
-.PHONY: run stop test setup setup-test bench lock e2e chromium clean drill gpu-check golden
+.PHONY: run stop test test-fast setup setup-test bench lock e2e chromium clean drill gpu-check golden
 
 run: $(VENV)/.main.stamp
 	$(BIN)/automation start
@@ -35,6 +35,11 @@ golden: $(VENV)/.test.stamp
 	UPDATE_GOLDEN=1 $(BIN)/python -m pytest -n 0 -q tests/core/reports/test_golden_reports.py \
 		tests/core/reports/test_collection_summary.py
 
+# The tests that need no server and no subprocess (the core, tasks, blocks): under a minute.
+test-fast: $(VENV)/.test.stamp
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not server and not e2e" \
+		tests/core tests/tasks tests/blocks
+
 setup: $(VENV)/.main.stamp
 setup-test: $(VENV)/.test.stamp
 
@@ -53,7 +58,7 @@ chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # The fleet drill: PostgreSQL (installed from Debian when missing), a Prefect server on it, two
-# worker hosts from their own clones, every job once, then the faults of issue 12; prints
+# worker hosts from their own clones, every job once, then the faults it is built for; prints
 # expected vs observed and exits 0 only when every check passed (about 10-15 minutes on 2
 # cores; DRILL_ARGS=--short for the faults only, --keep to keep logs and clones).
 drill: $(VENV)/.test.stamp

@@ -1,4 +1,4 @@
-"""Benchmark of `automation start` until `automation health` answers ok (issue 12 point 6).
+"""Benchmark of `automation start` until `automation health` answers ok.
 
 Starts the stack on a fresh data directory and a free loopback port (its own Prefect home and
 SQLite database: nothing of a running stack is touched), asks `automation health` once a

@@ -1,4 +1,4 @@
-"""The fleet drill (`make drill`): the README's "Many machines" setup under the faults of issue 12.
+"""The fleet drill (`make drill`): the README's "Many machines" setup under real faults.
 
 It builds, on this machine and on free loopback ports only, what the README tells a user to
 build: a PostgreSQL cluster (Debian's server package, installed when missing), a Prefect

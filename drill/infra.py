@@ -24,13 +24,13 @@ import psycopg
 
 from neo_automation.prefect_api import server_healthy
 
+# The cluster, the package index and free ports are the tests' own (`tests` is a namespace
+# package: `python -m drill` runs from the checkout's root).
+from tests.helpers import free_port
+from tests.loopback_index import serve_index, write_sample_project  # noqa: F401 - re-exported
+from tests.pg import FAST, PASSWORD, USER, PostgresCluster, postgres_bin
+
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ROOT / "tests"
-# The cluster and free ports are the tests' own helpers (tests/ is not a package).
-sys.path.insert(0, str(TESTS))
-from helpers import free_port  # noqa: E402
-from loopback_index import serve_index, write_sample_project  # noqa: E402, F401 - re-exported
-from pg import FAST, PASSWORD, USER, PostgresCluster, postgres_bin  # noqa: E402
 
 PREFECT = [sys.executable, "-m", "prefect"]
 AUTOMATION = [sys.executable, "-m", "deployments.cli"]

@@ -15,23 +15,21 @@ first run of an outage waits the budget once per store it opens before that (the
 counters, training, the write); while samples wait in the spool, each open is one attempt.
 A store that is wrong rather than away (bad credentials, no such database) fails the run in
 one line.
+
+The job's body is `neo_automation.jobs.collection.run_collection`, written once: this flow runs it
+with each step a task, and `automation metrics collect` runs it with the plain step functions
+when no Prefect API answers.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from flows.limits import job_time_limit
 from flows.project_metrics import project_metrics
-from neo_automation.metrics import MetricSpec, Sample, declared
-from neo_automation.metrics.collectors import CollectorResult
-from neo_automation.metrics.runs import diverged_samples
-from neo_automation.reports.formats import iso, sample_json
-from neo_automation.settings import load_settings
-from neo_automation.store.outage import waiting
+from neo_automation.jobs.collection import Steps, run_collection
 from tasks.collection import (
     collect_application_metrics,
     collect_custom_metrics,
@@ -44,9 +42,6 @@ from tasks.collection import (
     update_fleet,
 )
 from tasks.reports import detect_benchmark_regressions
-
-CATEGORIES = ("system", "application", "project", "custom")
-DEFAULT_CATEGORIES = ("system", "application", "custom")
 
 
 @job_time_limit
@@ -68,80 +63,23 @@ def metrics_collection(
     Raises:
         ValueError: an unknown category.
     """
-    chosen = list(categories or DEFAULT_CATEGORIES)
-    unknown = [c for c in chosen if c not in CATEGORIES]
-    if unknown:
-        raise ValueError(
-            f"unknown category {unknown[0]!r}: expected one of {', '.join(CATEGORIES)}")
-    result: dict[str, Any] = {"collected_at": iso(time.time()), "errors": []}
-    samples: list[Sample] = []
-    custom_metrics: list[MetricSpec] = []
-    system: list[Sample] = []
-    if "system" in chosen:
-        outcome = collect_system_metrics()
-        system = outcome.samples
-        samples.extend(system)
-        result["system"] = sample_json(system)
-        result["errors"].extend(outcome.errors)
-    if "application" in chosen:
-        outcome = collect_application_metrics(benchmark=jax_benchmark)
-        samples.extend(outcome.samples)
-        training = _training()
-        samples.extend(diverged_samples(((h["run_id"], h["status"])
-                                         for h in training.get("health", [])), time.time()))
-        result["application"] = _application(outcome, training, result["errors"])
-    if "custom" in chosen:
-        outcomes = collect_custom_metrics()
-        for outcome in outcomes:
-            samples.extend(outcome.samples)
-            custom_metrics.extend(outcome.metrics)
-            result["errors"].extend(outcome.errors)
-        result["custom"] = _custom(outcomes)
-    if "project" in chosen:
-        project = project_metrics()
-        result["project"] = project["totals"]
-        result["errors"].extend(project["errors"])
-    kept = _store(chosen, samples, custom_metrics, result)
-    publish_metrics_artifacts(system, result)
-    get_run_logger().info("%s %d samples from %s", kept, result["stored"], ", ".join(chosen))
-    return result
-
-
-def _store(chosen: list[str], samples: list[Sample], custom_metrics: list[MetricSpec],
-           result: dict[str, Any]) -> str:
-    """Store the samples, then (the database answering) what follows; where they went."""
-    result["stored"] = store_metrics(samples, custom_metrics) if samples else 0
-    away = waiting(load_settings().metrics_url)
-    if away:
-        # The samples are not stored: reading the history back would only wait out the retry
-        # budget at each step; the next run that stores does all of it again.
-        line = f"store: {away}; skipped this run: benchmark regressions, fleet, alerts"
-        result["errors"].append(line)
-        get_run_logger().warning("%s", line)
-        result["alerts"] = []
-        return "kept in the spool"
-    _after_store(chosen, samples, custom_metrics, result)
-    return "stored"
-
-
-def _after_store(chosen: list[str], samples: list[Sample], custom_metrics: list[MetricSpec],
-                 result: dict[str, Any]) -> None:
-    """Regressions, the fleet and the alerts over the stored samples, into `result`."""
-    benchmarks = {name for name, spec in declared(custom_metrics).items() if spec.benchmark}
-    if any(s.name in benchmarks for s in samples):
-        # A new benchmark value may complete a change point: search now, not at the report.
-        regressions = detect_benchmark_regressions()
-        result["stored"] += store_metrics(regressions) if regressions else 0
-        samples = samples + regressions
-    fleet = update_fleet() if "system" in chosen else None
-    if fleet is not None and fleet.skipped:
-        result["errors"].append(fleet.skipped)
-    checks = fleet.checks if fleet is not None else []
-    result["alerts"] = evaluate_alerts(samples + checks) if samples or checks else []
-    if fleet is not None and not fleet.skipped:
-        result["stored"] += fleet.stored
-        result["fleet"] = {"hosts": publish_fleet(fleet), "forecasts": [
-            {**vars(f), "percent": f.percent} for f in fleet.forecasts]}
+    logger = get_run_logger()
+    steps = Steps(
+        collect_system=collect_system_metrics,
+        collect_application=collect_application_metrics,
+        collect_custom=collect_custom_metrics,
+        ingest_training=_training,
+        project=project_metrics,
+        store=store_metrics,
+        regressions=detect_benchmark_regressions,
+        update_fleet=update_fleet,
+        publish_fleet=publish_fleet,
+        evaluate_alerts=evaluate_alerts,
+        publish_artifacts=publish_metrics_artifacts,
+        info=logger.info,
+        warn=logger.warning,
+    )
+    return run_collection(steps, categories, jax_benchmark)
 
 
 def _training() -> dict[str, Any]:
@@ -151,24 +89,6 @@ def _training() -> dict[str, Any]:
     if ingested.is_completed():
         return ingested.result()
     return {"ingest": {"skipped": [f"training: {ingested.message}"]}, "runs": []}
-
-
-def _application(outcome: CollectorResult, training: dict[str, Any],
-                 errors: list[str]) -> dict[str, Any]:
-    """The application part of the result (JAX, its samples, training); problems to `errors`."""
-    jax = outcome.details.get("jax", {"available": False, "reason": "; ".join(outcome.errors)})
-    errors.extend(outcome.errors)
-    if not jax["available"]:
-        errors.append(f"application: {jax['reason']}")
-    errors.extend(training["ingest"]["skipped"])
-    return {"jax": jax, **sample_json(outcome.samples), "training": training}
-
-
-def _custom(outcomes: list[CollectorResult]) -> dict[str, Any]:
-    """The custom part of the result: per collector, its samples, details and time."""
-    return {o.collector: {**sample_json(o.samples, o.metrics), "details": o.details,
-                          "seconds": round(o.seconds, 3)}
-            for o in outcomes if o.collector != "(loading)"}
 
 
 if __name__ == "__main__":

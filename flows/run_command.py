@@ -17,7 +17,7 @@ from prefect.runtime import deployment
 
 from flows.limits import job_time_limit
 from neo_automation.settings import load_settings
-from tasks.commands import run_user_command
+from tasks.user_command import run_user_command
 
 
 @job_time_limit

@@ -10,7 +10,7 @@ AutomationError                  a problem the user can act on, in one line
 |   +-- StoreUnavailableError    away past AUTOMATION_STORE_RETRY_SECONDS (store/retry.py): spool
 +-- CollectionError              a metrics source could not be read
 +-- DependencyError              pip or pip-audit could not answer (dependencies/pip.py)
-+-- CommandFailed                a user's command exited non-zero or timed out (commands.py)
++-- CommandFailed                a user's command exited non-zero or timed out (user_command.py)
 +-- DeliveryError                a message did not reach a channel (.channel, .retry_after)
     +-- TransientDeliveryError   unavailable for now (429, 5xx, timeout, SMTP 4xx): retry
     +-- PermanentDeliveryError   refused (other 4xx, SMTP 5xx, untrusted TLS): fix the config

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     security_min_severity: Literal["low", "medium", "high"] = Field(
         "medium", validation_alias="AUTOMATION_SECURITY_MIN_SEVERITY"
     )
-    # Benchmarks (issue 13): a change point the bad way by at least this much is a regression.
+    # Benchmarks: a change point the bad way by at least this much is a regression.
     regression_min_percent: float = Field(
         5.0, ge=0, validation_alias="AUTOMATION_REGRESSION_MIN_PERCENT"
     )
@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     delivery_retry_seconds: float = Field(
         30.0, gt=0, validation_alias="AUTOMATION_DELIVERY_RETRY_SECONDS"
     )
-    # The fleet (issue 12): this machine's name on its samples (default the hostname), how long
+    # The fleet: this machine's name on its samples (default the hostname), how long
     # a host may stay silent before its host-silent alert, and the disk forecasts' window.
     host: str | None = Field(None, validation_alias="AUTOMATION_HOST")
     host_silent_seconds: float = Field(

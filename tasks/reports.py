@@ -15,7 +15,6 @@ history is `tasks.history.read_job_history`; delivery is `tasks.delivery.deliver
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -27,15 +26,13 @@ from prefect.cache_policies import NO_CACHE
 
 from neo_automation.alerts.state import alert_history
 from neo_automation.channels.file import write_archive_file
+from neo_automation.jobs.collection import benchmark_regressions
 from neo_automation.metrics import Sample
 from neo_automation.reports.analyze import analyze_report
-from neo_automation.reports.benchmarks import HISTORY_DAYS, analyze_benchmarks, regression_samples
 from neo_automation.reports.charts import Chart
-from neo_automation.reports.definitions import metric_definitions
 from neo_automation.reports.formats import headline_rows
 from neo_automation.reports.inputs import read_report_inputs
 from neo_automation.reports.insight_charts import draw_report_charts as draw_charts
-from neo_automation.reports.insight_inputs import benchmark_specs, read_benchmark_series
 from neo_automation.reports.model import Report
 from neo_automation.reports.templates import render_formats
 from neo_automation.settings import load_settings
@@ -92,23 +89,14 @@ def draw_report_charts(report: Report) -> dict[str, Chart]:
 
 @task(name="detect-benchmark-regressions", cache_policy=NO_CACHE)
 def detect_benchmark_regressions(now: float | None = None) -> list[Sample]:
-    """Search every benchmark's history for change points; the regression samples to store.
-
-    Args:
-        now: the end of the history and the samples' time (default: the clock).
+    """Search every benchmark's history for change points (`job.benchmark_regressions`).
 
     Returns:
         One `app.benchmark.regression_percent` sample per benchmark series with enough
         history: the latest change's size in percent when it is a regression of at least
         `AUTOMATION_REGRESSION_MIN_PERCENT`, else 0.
     """
-    settings = load_settings()
-    end = time.time() if now is None else now
-    with MetricStore(settings.metrics_url) as store:
-        definitions = {**metric_definitions(), **store.definitions()}
-        series = read_benchmark_series(store, benchmark_specs(store, definitions),
-                                       end - HISTORY_DAYS * 86400.0, end + 1)
-    return regression_samples(analyze_benchmarks(series, settings.regression_min_percent), end)
+    return benchmark_regressions(now)
 
 
 @task(name="render-report", cache_policy=NO_CACHE)

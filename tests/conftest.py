@@ -75,3 +75,11 @@ def smtp_plain() -> Iterator[SMTPStandIn]:
     server = SMTPStandIn().start()
     yield server
     server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the session's Prefect server `server` (`make test-fast` skips
+    them with the `slow` ones)."""
+    for item in items:
+        if "prefect_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)

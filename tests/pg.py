@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from helpers import free_port
+from tests.helpers import free_port
 
 USER = "automation"
 PASSWORD = "automation-test-pw"  # noqa: S105 - a throwaway cluster on loopback

@@ -28,9 +28,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from helpers import free_port
 
 from neo_automation.channels import EmailConfig, SlackConfig
+from tests.helpers import free_port
 
 UNTRUSTED = "Disk <script>alert(1)</script> & *bold* _it_ ~strike~ `code` > 90%"
 # The smallest valid PNG (1x1), enough for Content-ID checks.

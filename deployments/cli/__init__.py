@@ -16,6 +16,9 @@ from collections.abc import Sequence
 
 from neo_automation.errors import AutomationError
 
+#: Prefect's error when its temporary (ephemeral) server misses its start-up limit.
+_EPHEMERAL_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect API server"
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line on stderr and exit code 2."""
@@ -54,7 +57,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; the exit code (0 ok, 2 a user mistake, 130 interrupted)."""
+    """Run one command; the exit code (0 ok, 2 a user mistake or no server, 130 interrupted)."""
     parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
@@ -66,3 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("automation: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as exc:
+        # A flow run with no stack starts Prefect's temporary server, which a busy machine
+        # may not bring up within Prefect's limit: a missing or slow server is no bug.
+        if _EPHEMERAL_TIMEOUT not in str(exc):
+            raise
+        print("automation: error: Prefect's temporary server did not start in time (a busy "
+              "machine?); start the stack with 'automation start' and run this again",
+              file=sys.stderr)
+        return 2

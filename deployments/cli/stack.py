@@ -37,6 +37,7 @@ from deployments.stack.state import (
 from neo_automation.errors import ConfigError
 from neo_automation.files import ensure_writable_dir
 from neo_automation.prefect_api import server_healthy
+from neo_automation.processes import stop_pid
 from neo_automation.settings import Settings, load_settings
 
 START_TIMEOUT_SECONDS = 90.0
@@ -149,7 +150,7 @@ def start(args: argparse.Namespace) -> int:
     finally:
         log.close()
     if not _wait_healthy(settings, proc):
-        _terminate(proc.pid)
+        stop_pid(proc.pid, STOP_TIMEOUT_SECONDS)
         raise ConfigError(
             f"the Prefect server did not answer at {settings.api_url} within "
             f"{START_TIMEOUT_SECONDS:.0f} s; see {settings.log_path / 'prefect_server.log'}"
@@ -180,34 +181,6 @@ def _wait_healthy(settings: Settings, proc: subprocess.Popen[bytes]) -> bool:
     return False
 
 
-def _terminate(pid: int) -> bool:
-    """SIGTERM, wait, then SIGKILL the process group; True when it had to be killed."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        _reap(pid)
-        time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGKILL)
-    return True
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
 def stop(args: argparse.Namespace) -> int:
     """`automation stop`: stop the supervisor and its services; 0 (also when not running)."""
     settings = load_settings()
@@ -215,7 +188,7 @@ def stop(args: argparse.Namespace) -> int:
     if pid is None:
         print("not running")
         return 0
-    killed = _terminate(pid)
+    killed = stop_pid(pid, STOP_TIMEOUT_SECONDS)
     for path in (pid_file(settings), state_file(settings), serve_report_file(settings)):
         path.unlink(missing_ok=True)
     print("stopped" + (" (killed after the grace period)" if killed else ""))

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from deployments.catalog.check import catalog_source
+from deployments.cli._args import seconds, whole
+from deployments.direct import COLLECTION_ENTRYPOINT
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import running_pid
 from neo_automation.errors import ConfigError
@@ -60,8 +62,8 @@ def register(groups: Any) -> None:
                    help="e.g. 'daily at 03:00', 'every 15 minutes', 'weekly on monday at "
                         "06:00' or a cron expression (default: on demand only)")
     p.add_argument("--description", default="", help="one line shown in the UI")
-    p.add_argument("--priority", type=_whole, default=3, help=PRIORITY_HELP)
-    p.add_argument("--timeout", type=_seconds, default=3600.0,
+    p.add_argument("--priority", type=whole, default=3, help=PRIORITY_HELP)
+    p.add_argument("--timeout", type=seconds, default=3600.0,
                    help="the command's time limit in seconds (default: 3600)")
     p.add_argument("--timezone", default=None,
                    help="a time zone for this job only (default: AUTOMATION_TIMEZONE)")
@@ -87,23 +89,6 @@ def register(groups: Any) -> None:
     p = sub.add_parser("status", help="last and next run of every job, from the Prefect API")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=status)
-
-
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0 seconds")
-    return value
 
 
 def _catalog() -> Catalog:
@@ -259,9 +244,11 @@ def run_job(args: argparse.Namespace) -> int:
     """`automation tasks run`: start a job now; with --wait, 0 only when it completed."""
     # Point Prefect at the stack first: reading the catalog imports Prefect, and Prefect
     # reads PREFECT_API_URL once, at import.
-    use_stack_api(load_settings())
+    healthy = use_stack_api(load_settings())
     catalog = _catalog()
     entry = catalog.get(args.task)
+    if not healthy and entry.entrypoint == COLLECTION_ENTRYPOINT:
+        return _collect_here(entry.name, entry.parameters)
     settings = _connect()
     # after use_stack_api, like every Prefect import here (see the top of the module)
     from prefect.client.orchestration import get_client
@@ -298,6 +285,28 @@ def run_job(args: argparse.Namespace) -> int:
     name = state.name if state else "unknown"
     print(f"{entry.name}: {name}" + (f" ({state.message})" if state and state.message else ""))
     return 0 if state is not None and state.is_completed() else 1
+
+
+def _collect_here(name: str, parameters: dict[str, Any]) -> int:
+    """Run a metrics-collection job's steps in this process: no stack answers (0, or 2)."""
+    from neo_automation.jobs.collection import DEFAULT_CATEGORIES
+
+    settings = load_settings()
+    categories = list(parameters.get("categories") or DEFAULT_CATEGORIES)
+    if "project" in categories:
+        raise ConfigError(
+            f"job {name!r} collects the project metrics, which run only as a flow: start the "
+            f"stack with 'automation start' (no Prefect server answers at {settings.api_url})")
+    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
+          "recorded in the Prefect UI (start the stack with 'automation start')",
+          file=sys.stderr)
+    from deployments.direct.collection import collect
+    from neo_automation.reports.formats import format_collection_summary
+
+    result = collect(settings, categories, bool(parameters.get("jax_benchmark", True)))
+    print(format_collection_summary(result))
+    print(f"{name}: stored {result['stored']} samples")
+    return 0
 
 
 def _wait(flow_run_id: Any, poll_seconds: float = 2.0) -> Any:

@@ -37,6 +37,7 @@ from deployments.stack.state import (
     state_file,
 )
 from neo_automation.prefect_api import server_healthy
+from neo_automation.processes import stop
 from neo_automation.settings import Settings, load_settings
 
 log = logging.getLogger("automation.manager")
@@ -275,7 +276,7 @@ class Supervisor:
         for name, (proc, what, deadline) in list(self.helpers.items()):
             code = proc.poll()
             if code is None and time.monotonic() > deadline:
-                proc.kill()
+                stop(proc, 0)
                 code = proc.wait()
                 log.error("%s took over %.0f s and was stopped", what, HELPER_TIMEOUT_SECONDS)
             if code is None:
@@ -294,12 +295,7 @@ class Supervisor:
                 continue
             assert svc.proc is not None
             log.info("reloading the catalog: restarting serve (pid %d)", svc.proc.pid)
-            svc.proc.terminate()
-            try:
-                svc.proc.wait(timeout=STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                svc.proc.kill()
-                svc.proc.wait()
+            stop(svc.proc, STOP_GRACE_SECONDS)
             self.start(svc)
             svc.extra["reloads"] = svc.extra.get("reloads", 0) + 1
             self.write_state()
@@ -311,21 +307,14 @@ class Supervisor:
     def shutdown(self) -> None:
         """Stop the helpers, then the services in reverse order: SIGTERM, wait, then SIGKILL."""
         for proc, _what, _deadline in self.helpers.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            stop(proc, 0)
         self.helpers.clear()
         for svc in reversed(self.services):
             if not svc.alive():
                 continue
             assert svc.proc is not None
-            svc.proc.terminate()
-            try:
-                svc.proc.wait(timeout=STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in %.0f s: killing it", svc.name, STOP_GRACE_SECONDS)
-                svc.proc.kill()
-                svc.proc.wait()
+            if stop(svc.proc, STOP_GRACE_SECONDS):
+                log.warning("%s did not stop in %.0f s: killed it", svc.name, STOP_GRACE_SECONDS)
             log.info("stopped %s", svc.name)
         for path in (state_file(self.settings), pid_file(self.settings),
                      serve_report_file(self.settings)):

@@ -1,4 +1,4 @@
-"""The fleet: every host that writes to the store, seen together (issue 12).
+"""The fleet: every host that writes to the store, seen together.
 
 Hosts are told apart by the `host` label of their samples (`AUTOMATION_HOST`, default the
 hostname). This package holds what is computed over all of them, without Prefect:

@@ -16,9 +16,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from neo_automation.fleet.view import HostRow, fleet_summary
 from neo_automation.times import duration
 
@@ -52,6 +49,11 @@ def sparkline_png(points: Sequence[tuple[float, float]], low: float = 0.0,
         raise ValueError("a sparkline needs at least one point")
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
+    # Imported here: matplotlib costs about a second to import, and only the fleet's
+    # artifact draws sparklines (the collection's plain path and the CLI draw none).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))

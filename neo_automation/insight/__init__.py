@@ -1,4 +1,4 @@
-"""Insight: pure analyses of histories the automation has recorded (issue 13).
+"""Insight: pure analyses of histories the automation has recorded.
 
 - :mod:`~neo_automation.insight.changepoints`: benchmark regressions as level shifts (PELT
   candidates, Killick et al. 2012, kept by a step-plus-slope test widened for correlated

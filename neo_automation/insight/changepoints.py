@@ -47,8 +47,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import ruptures
-from scipy import stats
 
 from neo_automation.insight.series import TimeLike, check_length, finite_array, to_seconds
 
@@ -312,6 +310,8 @@ def find_regressions(
 
 def _candidates(scaled: Array, min_size: int, pen: float) -> list[int]:
     """PELT (L2 cost) break positions of a unit-noise series: the first index of each segment."""
+    import ruptures  # imported here, as SciPy below: each costs about a second to import
+
     # KernelCPD with the linear kernel is ruptures' C implementation of PELT for the L2 cost;
     # rpt.Pelt(model="l2") gives the same segmentation about 1,000 times slower.
     ends = ruptures.KernelCPD(kernel="linear", min_size=min_size).fit(scaled).predict(pen=pen)
@@ -370,6 +370,8 @@ def _two_sided_p(estimate: float, se: float, dof: float) -> float:
     """Two-sided t-test p-value; an exact fit (se 0) is certain unless the estimate is 0."""
     if se == 0.0 or not math.isfinite(se):
         return 0.0 if estimate != 0 else 1.0
+    from scipy import stats  # imported here: about a second, which most callers never need
+
     return float(2 * stats.t.sf(abs(estimate) / se, dof))
 
 

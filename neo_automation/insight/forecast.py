@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
 
 from neo_automation.insight.series import TimeLike, finite_array, to_seconds
 
@@ -104,6 +103,10 @@ def forecast_full(
     times, used = times[keep], used[keep]
     if times.size < min_samples or np.ptp(times) == 0:
         return None
+    # Imported here: SciPy's stats take about a second to import, which a collection whose
+    # filesystems have too little history to forecast never needs.
+    from scipy import stats
+
     fit = stats.theilslopes(used, times, alpha=0.95)
     if not fit.slope > 0:
         return None

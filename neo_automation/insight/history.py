@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 from neo_automation.insight.junit import CaseResult
 from neo_automation.insight.series import TimeLike, to_seconds
@@ -321,6 +320,8 @@ def _trend(test_id: str, passing: Sequence[_Entry], alpha: float) -> SlowingTest
     median = float(np.median(y))
     if median <= 0 or np.ptp(y) == 0:
         return None
+    from scipy import stats  # imported here: SciPy's stats cost about 60 MB and a second
+
     tau = stats.kendalltau(x, y, alternative="greater")
     if not math.isfinite(tau.pvalue) or tau.pvalue > alpha:
         return None

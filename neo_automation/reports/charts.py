@@ -18,16 +18,15 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from neo_automation.channels.base import InlineImage
 from neo_automation.reports.definitions import CHARTS
 from neo_automation.reports.formats import fmt_value
 from neo_automation.reports.model import Report
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 3.0, 100
 #: A series with at most this many points is drawn as labelled points.
@@ -57,6 +56,11 @@ def _times(points: Sequence[Sequence[float]]) -> list[datetime]:
 
 def new_figure(title: str) -> tuple[Figure, Any]:
     """An 800x300 figure on an Agg canvas with one titled, gridded axes: (figure, axes)."""
+    # Imported when drawing: matplotlib costs about a second and 60 MB, which every process
+    # that loads the flows (serve, workers) would otherwise pay before its first report.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -67,6 +71,8 @@ def new_figure(title: str) -> tuple[Figure, Any]:
 
 def date_axis(ax: Any) -> None:
     """Concise date ticks (at most eight) on the x axis."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
     locator = AutoDateLocator(maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))

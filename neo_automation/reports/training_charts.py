@@ -11,9 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from neo_automation.reports.charts import DPI, HEIGHT_IN, WIDTH_IN, to_png
 
 _STATUS_COLOURS = {"diverged": "#cf222e", "improving": "#1a7f37", "plateaued": "#9a6700"}
@@ -31,6 +28,11 @@ def training_chart(run: Mapping[str, Any]) -> bytes | None:
     panels = [(m, pts) for m, pts in panels if pts]
     if not panels:
         return None
+    # Imported when drawing, as in `neo_automation.reports.charts`: matplotlib costs about a
+    # second and 60 MB, which every process that loads the flows would otherwise pay.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     FigureCanvasAgg(fig)
     colour = _STATUS_COLOURS.get(run["status"], "#57606a")

@@ -228,7 +228,7 @@ def _execute(
     env[pytest_outcomes.ENV_FILE] = events
     # Our folder first: inside a suite that this runner runs (this repository's own), the
     # outer run's plugin folder is on PYTHONPATH too, and its copy of the plugin would be
-    # imported, measured and not omitted from the report (issue 10 kind 8).
+    # imported, measured and not omitted from the report.
     env["PYTHONPATH"] = os.pathsep.join([workdir, *filter(None, [env.get("PYTHONPATH")])])
     command = [
         interpreter.path, "-m", "coverage", "run", *(["--branch"] if forced else []),

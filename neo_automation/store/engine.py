@@ -48,7 +48,7 @@ def _index(table: sa.Table, name: str) -> sa.Index:
 CONNECT_TIMEOUT = 10
 
 
-def mask_url(url: str) -> str:
+def mask_password(url: str) -> str:
     """The URL with any password replaced by ***."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
@@ -69,7 +69,7 @@ def store_error(action: str, url: str, exc: BaseException, budget: RetryBudget) 
     read-only file: `is_storage_fault`), else a `StoreError`.
     """
     reason = _one_line(getattr(exc, "orig", None) or exc)
-    message = f"cannot {action} the metrics database {mask_url(url)!r}: {reason}"
+    message = f"cannot {action} the metrics database {mask_password(url)!r}: {reason}"
     if is_transient(exc):
         return StoreUnavailableError(
             f"{message} (still unavailable after {budget.total:g} s of retries: "
@@ -87,7 +87,7 @@ RECOVER = ("restore it from its backup, or move it away to start a fresh store "
 def damaged(url: str, exc: BaseException) -> StoreDamagedError:
     """The one-line error of a damaged database `url` (password masked), with what to do."""
     reason = _one_line(getattr(exc, "orig", None) or exc)
-    return StoreDamagedError(f"the metrics database {mask_url(url)!r} is damaged ({reason}): "
+    return StoreDamagedError(f"the metrics database {mask_password(url)!r} is damaged ({reason}): "
                              f"{RECOVER}")
 
 
@@ -241,12 +241,12 @@ def open_engine(url: str, budget: RetryBudget | None = None) -> Engine:
         budget.attempt(lambda: create_tables(engine))
     except ArgumentError:
         raise StoreError(
-            f"AUTOMATION_DATABASE_URL={mask_url(url)!r} is not a database URL: expected "
+            f"AUTOMATION_DATABASE_URL={mask_password(url)!r} is not a database URL: expected "
             "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB"
         ) from None
     except ModuleNotFoundError as exc:
         raise StoreError(
-            f"AUTOMATION_DATABASE_URL={mask_url(url)!r} needs the driver {exc.name!r}, "
+            f"AUTOMATION_DATABASE_URL={mask_password(url)!r} needs the driver {exc.name!r}, "
             "which is not installed"
         ) from None
     except StoreDamagedError:

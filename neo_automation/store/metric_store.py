@@ -41,7 +41,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError, SQLAlchemyError
 
 from neo_automation.settings import load_settings
-from neo_automation.store.engine import WriteTransaction, mask_url, open_engine, store_error
+from neo_automation.store.engine import WriteTransaction, mask_password, open_engine, store_error
 from neo_automation.store.retry import (
     RetryBudget,
     StoreFaultError,
@@ -136,9 +136,9 @@ def spool_samples(url: str, samples: Sequence[SampleLike], spool_dir: Path | Non
               for s in samples if math.isfinite(s.value)]
     if points:
         root = spool_dir if spool_dir is not None else load_settings().spool_path
-        path = Spool.for_database(root, mask_url(url)).put(points, definition_rows(specs))
+        path = Spool.for_database(root, mask_password(url)).put(points, definition_rows(specs))
         log.warning("metrics database %s unavailable: %d samples kept in %s, written when it "
-                    "is back", mask_url(url), len(points), path)
+                    "is back", mask_password(url), len(points), path)
     return len(points)
 
 
@@ -169,7 +169,7 @@ class MetricStore:
         self.budget = RetryBudget(retry_seconds)
         self.engine = open_engine(url, self.budget)
         #: Where writes that outlast the retry budget wait for the database.
-        self.spool = Spool.for_database(spool_dir, mask_url(url))
+        self.spool = Spool.for_database(spool_dir, mask_password(url))
         #: Why the last write went to the spool when the database cannot store anything now
         #: (a full disk, a read-only or damaged database: one line saying what to do); None
         #: after a write it took, or when it was only away.
@@ -319,7 +319,7 @@ class MetricStore:
             definitions,
         )
         log.warning("metrics database %s unavailable (%s): %d samples kept in %s, written "
-                    "when it is back", mask_url(self.url), reason, len(points), path)
+                    "when it is back", mask_password(self.url), reason, len(points), path)
 
     def _store(self, points: Sequence[Point], definitions: list[dict[str, str]]) -> int:
         """One transaction: declarations, new series, new samples and their rollups.

@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from neo_automation.errors import StoreError
 from neo_automation.settings import load_settings
-from neo_automation.store.engine import mask_url
+from neo_automation.store.engine import mask_password
 from neo_automation.store.metric_store import MetricStore, SampleLike, SpecLike, spool_samples
 from neo_automation.store.retry import StoreFaultError, StoreUnavailableError, is_transient
 from neo_automation.store.spool import Spool, SpoolError
@@ -50,7 +50,7 @@ MAX_HELD = 100_000
 
 def _spool(url: str, spool_dir: Path | None) -> Spool:
     root = spool_dir if spool_dir is not None else load_settings().spool_path
-    return Spool.for_database(root, mask_url(url))
+    return Spool.for_database(root, mask_password(url))
 
 
 def open_store(url: str, spool_dir: Path | None = None) -> MetricStore:
@@ -77,7 +77,7 @@ def outage_line(url: str, exc: BaseException) -> str | None:
         return str(exc)  # away, or unable to store anything now (full, read-only, damaged)
     if isinstance(exc, SQLAlchemyError) and is_transient(exc):
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
-        return f"cannot read the metrics database {mask_url(url)!r}: {reason}"
+        return f"cannot read the metrics database {mask_password(url)!r}: {reason}"
     return None
 
 
@@ -90,7 +90,7 @@ def waiting(url: str, spool_dir: Path | None = None) -> str | None:
     spool = _spool(url, spool_dir)
     if not spool.pending():
         return None
-    return (f"the metrics database {mask_url(url)!r} is unavailable: {spool.count()} samples "
+    return (f"the metrics database {mask_password(url)!r} is unavailable: {spool.count()} samples "
             f"wait in the spool ({spool.directory}), written when it is back")
 
 

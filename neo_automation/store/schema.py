@@ -180,7 +180,7 @@ report_archive_table = sa.Table(
     sa.Column("archived_at", sa.Float, nullable=False),
 )
 
-# -- insight (issue 13) ------------------------------------------------------------------------
+# -- insight ---------------------------------------------------------------------------------
 
 #: Metrics declared as benchmarks at run time (custom collectors' `MetricSpec(benchmark=True)`);
 #: the built-in ones are flagged in the metrics table itself.

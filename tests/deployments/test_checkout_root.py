@@ -1,4 +1,4 @@
-"""Issue 12 point 5: the CLI acts on the checkout it runs in, or AUTOMATION_ROOT, named first.
+"""The CLI acts on the checkout it runs in, or AUTOMATION_ROOT, named first.
 
 A second "checkout" is made in a temp dir (the catalog copied, the packages linked); the CLI
 runs as a subprocess from inside it, from outside any checkout, and with AUTOMATION_ROOT. The

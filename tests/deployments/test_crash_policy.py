@@ -1,4 +1,4 @@
-"""The crash policy agrees with the heartbeat every runner gets (issue 12 point 3).
+"""The crash policy agrees with the heartbeat every runner gets.
 
 What the automations do on a live server (a host killed mid-run is Crashed, its slot freed,
 the run rescheduled and completed elsewhere; a long healthy run never Crashed) is the fleet

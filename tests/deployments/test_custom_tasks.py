@@ -2,7 +2,7 @@
 
 The CLI works on a copy of the catalog named by AUTOMATION_CATALOG, so the repository's own
 `prefect.yaml` is never touched. `run` and `status` talk to the session's real Prefect server.
-The command runner is tested in tests/core/commands/, the run-command flow in tests/flows/.
+The command runner is tested in tests/core/user_command/, the run-command flow in tests/flows/.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,29 +24,13 @@ from deployments.catalog.edit import add_entry, command_entry
 from deployments.catalog.fields import QUEUE_PRIORITIES
 from deployments.catalog.read import read_catalog
 from neo_automation.prefect_api import server_healthy
+from neo_automation.processes import stop
 
 pytestmark = pytest.mark.slow
 
 PREFECT = [sys.executable, "-m", "prefect"]
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, then SIGKILL it if it lingers."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A real Prefect server with its own home and database; yields (api_url, client env)."""
     home = tmp_path_factory.mktemp("prefect-server")
@@ -80,7 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
             time.sleep(0.5)
         yield api, {**base, "PREFECT_API_URL": api}
     finally:
-        _stop(proc)
+        stop(proc, 20, group=True)
         log.close()
 
 
@@ -199,5 +182,5 @@ def test_deploy_all_and_run_on_a_worker(
         assert rows["hello"]["last_state"] == "Completed"
         assert rows["housekeeping"]["deployed"] and rows["housekeeping"]["paused"]
     finally:
-        _stop(worker)
+        stop(worker, 20, group=True)
         worker_log.close()

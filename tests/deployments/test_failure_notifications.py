@@ -1,4 +1,4 @@
-"""Every failing run notifies (issue 10 kind 7), through the real stack and a loopback receiver.
+"""Every failing run notifies, through the real stack and a loopback receiver.
 
 The stack serves a copy of the catalog (`AUTOMATION_CATALOG`); once it runs, a custom job whose
 command exits 3 is added (`automation tasks add`, serve reloads the catalog) and run. Its
@@ -12,28 +12,17 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, free_port, run_cli
+from helpers import ROOT, free_port, run_cli, wait_until
 from standins import HTTPStandIn
 
 pytestmark = pytest.mark.slow
 
 CHANNEL_VARIABLES = ("SLACK_WEBHOOK_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "EMAIL_SMTP_SERVER",
                      "EMAIL_TO", "EMAIL_FROM", "EMAIL_USERNAME", "EMAIL_PASSWORD")
-
-
-def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(1)
-    return False
 
 
 def _deployed(api: str, name: str) -> bool:
@@ -59,12 +48,12 @@ def test_a_failed_custom_job_added_while_the_stack_runs_notifies(
     started = run_cli("start", env=env, timeout=150)
     assert started.returncode == 0, started.stdout + started.stderr
     try:
-        assert _wait(lambda: _deployed(api, "housekeeping"), 120)  # serve is up
+        assert wait_until(lambda: _deployed(api, "housekeeping"), 120)  # serve is up
         added = run_cli("tasks", "add", "exit-three", "--command",
                         f"{sys.executable} -c 'raise SystemExit(3)'",
                         "--schedule", "daily at 03:15", env=env)
         assert added.returncode == 0, added.stdout + added.stderr
-        assert _wait(lambda: _deployed(api, "exit-three"), 120)
+        assert wait_until(lambda: _deployed(api, "exit-three"), 120)
         ran = run_cli("tasks", "run", "--task", "exit-three", "--wait", env=env, timeout=240)
         assert ran.returncode == 1, ran.stdout + ran.stderr
         assert "exit-three: Failed" in ran.stdout
@@ -72,7 +61,7 @@ def test_a_failed_custom_job_added_while_the_stack_runs_notifies(
         def notified() -> bool:
             return any("exit-three" in r.body.decode() for r in receiver.delivered())
 
-        assert _wait(notified, 90), [r.body for r in receiver.received]
+        assert wait_until(notified, 90), [r.body for r in receiver.received]
     finally:
         run_cli("stop", env=env, timeout=60)
         receiver.stop()

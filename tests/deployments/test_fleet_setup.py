@@ -1,4 +1,4 @@
-"""`automation pool setup` and a fast `automation health` (issue 12 points 3 and 6).
+"""`automation pool setup` and a fast `automation health`.
 
 Against the session's real Prefect server: the setup makes the pool (with the run environment
 crash detection needs), its queues, the `scans` limit and the crash policy's automations, and

@@ -1,4 +1,4 @@
-"""Job time limits hold under workers (issue 12 point 3): `flows.limits.job_time_limit`.
+"""Job time limits hold under workers: `flows.limits.job_time_limit`.
 
 `prefect deploy` drops the catalog's `timeout_seconds`, so a worker's run must apply it itself.
 Each test does what a process worker does for a deployment run, without the worker: a

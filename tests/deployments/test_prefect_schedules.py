@@ -1,4 +1,4 @@
-"""Schedules are Prefect's own (issue 10, kind 5).
+"""Schedules are Prefect's own.
 
 What Prefect's scheduler refuses is refused by `tasks add`, `config --validate` and `start`
 (one line, exit 2, the catalog byte for byte unchanged); the next run shown is the one the

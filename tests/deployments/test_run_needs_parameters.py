@@ -1,6 +1,6 @@
 """`automation tasks run` on a job whose runs need parameters: one line and exit 2.
 
-Found running every catalog job by hand after `make run` (issue 10, kind 8): `ingest-ci-metrics`
+Found running every catalog job by hand after `make run`: `ingest-ci-metrics`
 gets its samples from the CI push that starts it, and `tasks run` on it printed Prefect's
 409 traceback. The job is deployed on the session's real Prefect server as `serve` deploys it.
 """

@@ -10,18 +10,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import free_port, run_cli
+from helpers import free_port, run_cli, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def _wait(predicate, timeout: float) -> bool:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 @pytest.fixture
@@ -45,16 +36,15 @@ def test_start_supervise_stop(stack_env: dict[str, str]) -> None:
                 svc["pid"] and svc["alive"] for svc in s["services"].values())
 
         # serve starts beside the server, imports its flows, then waits for the API.
-        assert _wait(both_up, 90)
+        assert wait_until(both_up, 90)
         # start stores one system sample at once and runs system-sampling as soon as serve is
         # up: fresh metrics without waiting for the 5-minute tick, so the stack is healthy
-        # (issue 12 point 6)
-        assert _wait(lambda: run_cli("health", env=stack_env).returncode == 0, 120), \
+        assert wait_until(lambda: run_cli("health", env=stack_env).returncode == 0, 120), \
             run_cli("health", env=stack_env).stdout
         log = Path(stack_env["AUTOMATION_DATA_DIR"]) / "logs" / "integration_manager.log"
         # healthy on start's own sample; the first system-sampling run follows once serve
         # has created its deployments
-        assert _wait(lambda: "started system-sampling once now" in log.read_text(), 90), \
+        assert wait_until(lambda: "started system-sampling once now" in log.read_text(), 90), \
             log.read_text()
         status = json.loads(run_cli("status", "--json", env=stack_env).stdout)
         assert status["running"] and status["api_healthy"]
@@ -69,7 +59,7 @@ def test_start_supervise_stop(stack_env: dict[str, str]) -> None:
             svc = s["services"]["serve"]
             return svc["restarts"] == 1 and svc["alive"] and svc["pid"] != serve_pid
 
-        assert _wait(restarted, 30)
+        assert wait_until(restarted, 30)
         assert "restarted serve (restart #1)" in log.read_text()
     finally:
         stopped = run_cli("stop", env=stack_env, timeout=60)
@@ -133,12 +123,12 @@ def test_a_new_custom_job_is_served_without_a_restart(stack_env: dict[str, str],
 
     assert run_cli("start", env=env, timeout=150).returncode == 0
     try:
-        assert _wait(lambda: deployed("housekeeping"), 90)  # serve is up with the catalog
+        assert wait_until(lambda: deployed("housekeeping"), 90)  # serve is up with the catalog
         added = run_cli("tasks", "add", "nightly-echo", "--command", "python -c print(1)",
                         "--schedule", "daily at 03:15", env=env)
         assert added.returncode == 0, added.stderr
         assert "is reloading it" in added.stdout
-        assert _wait(lambda: deployed("nightly-echo"), 90)
+        assert wait_until(lambda: deployed("nightly-echo"), 90)
         status = json.loads(run_cli("status", "--json", env=env).stdout)
         assert status["services"]["serve"]["reloads"] == 1
         assert status["services"]["serve"]["restarts"] == 0
@@ -199,13 +189,13 @@ def test_a_broken_hand_edit_does_not_take_the_other_jobs_down(
 
     assert run_cli("start", env=env, timeout=150).returncode == 0
     try:
-        assert _wait(lambda: deployed("housekeeping"), 90)
+        assert wait_until(lambda: deployed("housekeeping"), 90)
         with catalog.open("a") as out:  # a hand edit while the stack runs
             out.write("\n" + CASE_ENTRY)
         added = run_cli("tasks", "add", "nightly-echo", "--command", "python -c print(1)",
                         "--schedule", "daily at 03:15", env=env)
         assert added.returncode == 0, added.stderr  # reloads serve with the edited file
-        assert _wait(lambda: deployed("nightly-echo"), 90)
+        assert wait_until(lambda: deployed("nightly-echo"), 90)
         time.sleep(5)  # a crash-looping serve would have exited by now
         proc = run_cli("status", "--json", env=env)
         assert proc.stdout, proc.stderr

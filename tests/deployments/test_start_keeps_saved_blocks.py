@@ -10,12 +10,11 @@ block's URL.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import free_port, run_cli
+from helpers import free_port, run_cli, wait_until
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import SecretStr
 from standins import HTTPStandIn
@@ -26,15 +25,6 @@ pytestmark = pytest.mark.slow
 
 CHANNEL_VARIABLES = ("SLACK_WEBHOOK_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "EMAIL_SMTP_SERVER",
                      "EMAIL_TO", "EMAIL_FROM", "EMAIL_USERNAME", "EMAIL_PASSWORD")
-
-
-def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 @pytest.fixture
@@ -107,7 +97,7 @@ def test_saved_block_configures_delivery_and_start_never_overwrites_it(
         assert ("automation-slack: saved block kept; SLACK_WEBHOOK_URL differs and is ignored"
                 in restarted.stdout.splitlines())
         # The supervisor's registration (what `start` runs once the API answers) kept it too.
-        assert _wait(lambda: "automation-slack: saved block kept" in log.read_text(), 120)
+        assert wait_until(lambda: "automation-slack: saved block kept" in log.read_text(), 120)
         assert _saved_slack_url(api) == second_url
         third = run_cli("reports", "test", "--channel", "slack", env=with_env)
         outputs += [third.stdout, third.stderr]

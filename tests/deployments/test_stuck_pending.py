@@ -1,4 +1,4 @@
-"""A run claimed by a worker that dies before starting it goes back to the pool (issue 12 point 3).
+"""A run claimed by a worker that dies before starting it goes back to the pool.
 
 On the session's real Prefect server (its trigger and action services run in the harness's
 server process): runs of a deployment are moved to Pending with the client, as a worker that
@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
+from helpers import wait_until
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.responses import SetStateStatus
@@ -73,11 +74,8 @@ def _names(client: SyncPrefectClient, run: FlowRun) -> str:
 
 
 def _wait(what: str, predicate: Callable[[], bool], timeout: float, why: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not within {timeout:.0f} s: {why()}")
-        time.sleep(0.5)
+    if not wait_until(predicate, timeout):
+        pytest.fail(f"{what} not within {timeout:.0f} s: {why()}")
 
 
 def _state_name(client: SyncPrefectClient, run: FlowRun) -> str | None:

@@ -29,13 +29,13 @@ import shutil
 import signal
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from helpers import ROOT, free_port, run_cli
+from helpers import ROOT, free_port, run_cli, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -70,18 +70,6 @@ pytestmark = [
 
 
 # -- small helpers -----------------------------------------------------------------------------
-
-
-def _wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    """Poll `predicate` until it returns something truthy; that value, or None at the timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
 
 
 def _status(env: dict[str, str]) -> dict[str, Any]:
@@ -367,7 +355,7 @@ def test_dashboard_end_to_end(cli_env: dict[str, str], browser_page: Any,
     assert started.returncode == 0, f"start failed:\n{started.stdout}\n{started.stderr}"
     try:
         # 1. Both services up, with pids.
-        status = _wait_for(lambda: _services_alive(env), SERVICES_UP_TIMEOUT, interval=1.0)
+        status = wait_until(lambda: _services_alive(env), SERVICES_UP_TIMEOUT, interval=1.0)
         assert status, f"server and serve not both alive: {json.dumps(_status(env), indent=1)}"
         seen |= {status["supervisor_pid"], *(s["pid"] for s in status["services"].values())}
         base, api_url = status["ui_url"], status["api_url"]
@@ -398,7 +386,7 @@ def test_dashboard_end_to_end(cli_env: dict[str, str], browser_page: Any,
             back = svc.get("alive") and svc.get("pid") not in (None, serve_pid)
             return svc if back and svc.get("restarts") == 1 else None
 
-        serve = _wait_for(restarted, RESTART_TIMEOUT)
+        serve = wait_until(restarted, RESTART_TIMEOUT)
         assert serve, f"serve not back within {RESTART_TIMEOUT} s: {_status(env)}"
         seen.add(serve["pid"])
         _run_job(env, RESTART_CHECK_TASK)
@@ -423,13 +411,13 @@ def test_dashboard_end_to_end(cli_env: dict[str, str], browser_page: Any,
 
     assert stopped.returncode == 0 and "stopped" in stopped.stdout, (
         f"stop: exit {stopped.returncode}\n{stopped.stdout}\n{stopped.stderr}")
-    lingering = [pid for pid in sorted(seen) if not _wait_for(lambda p=pid: _gone(p), 10)]
+    lingering = [pid for pid in sorted(seen) if not wait_until(lambda p=pid: _gone(p), 10)]
     assert not lingering, f"processes still running after stop: {lingering}"
     pid_files = sorted(p.name for p in (data / "run").glob("*.pid"))
     assert not pid_files, f"pid files left in {data / 'run'}: {pid_files}"
     # Nothing else the stack started may outlive it either (server workers, flow-run
     # subprocesses of serve): every one of them carries this test's data directory.
-    if not _wait_for(lambda: not _processes_with_env("AUTOMATION_DATA_DIR", str(data)), 10):
+    if not wait_until(lambda: not _processes_with_env("AUTOMATION_DATA_DIR", str(data)), 10):
         strays = _processes_with_env("AUTOMATION_DATA_DIR", str(data))
         assert not strays, "processes of the stack outlived stop: " + "; ".join(
             f"{p.pid} {' '.join(p.cmdline())[:120]}" for p in strays)

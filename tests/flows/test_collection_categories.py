@@ -1,4 +1,4 @@
-"""The categories of one metrics collection are independent (issue 10, kind 3).
+"""The categories of one metrics collection are independent.
 
 cases/training-nonfinite-timestamp: before, a training file the store refused failed the whole
 flow and the system samples of that run were lost with it.

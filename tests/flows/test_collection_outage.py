@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from pg import PASSWORD, PostgresCluster, running_cluster
 
 from flows.metrics_collection import metrics_collection
-from neo_automation.store.engine import mask_url
+from neo_automation.store.engine import mask_password
 from neo_automation.store.metric_store import MetricStore, labels_key
 from neo_automation.store.schema import samples_table, series_table
 
@@ -83,7 +83,7 @@ def test_an_outage_past_the_budget_loses_and_doubles_nothing(
     kept = spooled_points(spool)
     assert len(kept) == during["stored"] > 20
     assert RATE not in {p[1] for p in kept}  # no stored counters to measure a rate from
-    masked = mask_url(pg_env.url)
+    masked = mask_password(pg_env.url)
     outage_lines = [e for e in during["errors"] if masked in e]
     assert any(e.startswith("system rates: skipped: cannot open the metrics database")
                for e in outage_lines), during["errors"]

@@ -1,9 +1,9 @@
 """The `deliver-pending` job through a real Prefect server and real loopback receivers.
 
-- Issue 12 point 4: two hosts are two data directories sharing one store. Host A runs the
+- Two hosts are two data directories sharing one store. Host A runs the
   `reports` flow while Slack and the SMTP server fail; its data directory is then removed, and
   host B's `deliver-pending` run sends both from the store's report archive.
-- Issue 10 kind 7 (real time): Slack fails its first 3 posts; the report is run once, and the
+- Real time: Slack fails its first 3 posts; the report is run once, and the
   Slack post arrives through `deliver-pending` runs alone, exactly once, on the 4th attempt.
   The backoff is scaled down (`AUTOMATION_DELIVERY_RETRY_SECONDS=1`: 1 + 2 + 4 s instead of
   30 + 60 + 120 s) so the test takes seconds; the catalog entry serve builds for the job runs

@@ -1,4 +1,4 @@
-"""The default alerts are quiet on a healthy project (issue 10, kind 8).
+"""The default alerts are quiet on a healthy project.
 
 The security-scan and code-quality jobs run on this repository itself (the default target),
 through a real Prefect server, and leave no default alert firing or pending: the

@@ -48,7 +48,7 @@ def test_defaults_are_the_seed_thresholds() -> None:
         # Findings at or above AUTOMATION_SECURITY_MIN_SEVERITY (default medium), not all.
         "security-issues": ("project.security.issues_at_or_above_min_severity", ">", 0),
         "coverage-low": ("project.tests.coverage_percent", "<", 70),
-        # Beyond the seed: benchmarks (issue 13) and the fleet (issue 12 and 13).
+        # Beyond the seed: benchmarks and the fleet.
         "benchmark-regression": ("app.benchmark.regression_percent", ">", 0),
         "disk-filling": ("system.disk.hours_until_full", "<", 24),
         "host-silent": ("system.host.silent_seconds", ">", 0),

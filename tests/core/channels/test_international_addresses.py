@@ -1,4 +1,4 @@
-"""Internationalised email addresses (issue 10 kind 6) against a real aiosmtpd server.
+"""Internationalised email addresses against a real aiosmtpd server.
 
 A server that does not offer SMTPUTF8 gets an internationalised domain IDNA-encoded
 (``ops@bücher.example`` goes as ``ops@xn--bcher-kva.example``, as the same server accepts it

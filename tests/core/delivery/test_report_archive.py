@@ -1,4 +1,4 @@
-"""The report archive in the store (issue 12 point 4): what host A queued, host B delivers.
+"""The report archive in the store: what host A queued, host B delivers.
 
 Two hosts are two data directories (each with its own local archive) sharing one store. Host A
 archives a report while Slack and the SMTP server are down; its data directory is then gone,

@@ -72,7 +72,7 @@ def test_rates_need_a_previous_reading_and_never_go_negative() -> None:
     assert "system.net.bytes_recv_per_second" not in third
 
 
-# -- filesystems as df counts them (issue 10, kind 4) -----------------------------------------
+# -- filesystems as df counts them -------------------------------------------------------------
 
 #: cases/disk-bind-mounts: the mount table after its run.sh (three single files and a folder
 #: of the root disk bind-mounted the way a container runtime does), cgroup lines left out.

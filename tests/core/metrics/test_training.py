@@ -123,7 +123,7 @@ def test_iso_timestamps_and_summary(tmp_path: Path, store: MetricStore) -> None:
     assert summary["global"] == {"accuracy": 0.8}
 
 
-# -- field cases: one bad record never loses good data (issue 10, kind 3) ---------------------
+# -- field cases: one bad record never loses good data -----------------------------------------
 
 
 def rows(store: MetricStore) -> list[tuple]:

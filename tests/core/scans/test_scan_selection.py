@@ -1,4 +1,4 @@
-"""Scan selection equals each reference tool's (issue 10, kind 1).
+"""Scan selection equals each reference tool's.
 
 The files radon analyses and the files ``bandit -r .`` analyses, run at the project root with
 the configuration each tool finds for itself, are the files the scan analyses. Each case is

@@ -1,6 +1,6 @@
-"""Test figures equal pytest + coverage in the project's own configuration and environment
-(issue 10, kind 2): branch coverage only when configured, every pytest outcome, 100 % for a
-file without branches, abrupt ends with the tests that ran, the target's own interpreter."""
+"""Test figures equal pytest + coverage in the project's own configuration and environment:
+branch coverage only when configured, every pytest outcome, 100 % for a file without branches,
+abrupt ends with the tests that ran, the target's own interpreter."""
 
 from __future__ import annotations
 

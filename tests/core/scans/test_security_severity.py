@@ -1,4 +1,4 @@
-"""The default security alert counts as teams use bandit (issue 10, kind 8).
+"""The default security alert counts as teams use bandit.
 
 ``project.security.issues_at_or_above_min_severity`` (the metric of the default
 ``security-issues`` rule) is, for a minimum severity of low, medium and high, exactly the number

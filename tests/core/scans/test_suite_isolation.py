@@ -1,6 +1,6 @@
 """A target's suite run by the stack sees neither the stack's settings nor an outer runner's.
 
-Found running the `test-suite` job on this repository from `make run` (issue 10, kind 8): the
+Found running the `test-suite` job on this repository from `make run`: the
 repository's own suite runs this runner on sample projects, inside a run of this same runner.
 The outer run's plugin folder was first on PYTHONPATH, so the inner run imported (and measured)
 the outer copy of its plugin: branch coverage 43.75 % instead of 100 %. And the stack's

@@ -19,7 +19,7 @@ from helpers import free_port
 
 from neo_automation.errors import StoreError
 from neo_automation.metrics import Sample
-from neo_automation.store.engine import mask_url
+from neo_automation.store.engine import mask_password
 from neo_automation.store.metric_store import MetricStore
 from neo_automation.store.outage import open_store, through_outage, waiting, write_or_spool
 from neo_automation.store.retry import StoreUnavailableError
@@ -89,7 +89,7 @@ def test_a_database_that_cannot_open_spools_without_its_password(budget: Path) -
     assert "s3cr3t" not in kept.outage
     line = waiting(url)
     assert line is not None and "s3cr3t" not in line and "4 samples" in line
-    assert Spool.for_database(budget, mask_url(url)).count() == 4
+    assert Spool.for_database(budget, mask_password(url)).count() == 4
 
     # While samples wait, the next job opens the database once instead of waiting the budget.
     started = time.monotonic()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from neo_automation.commands import (
+from neo_automation.user_command import (
     CommandResult,
     artifact_key,
     execute_command,

@@ -14,7 +14,6 @@ import os
 import re
 import selectors
 import shlex
-import signal
 import subprocess
 import time
 from collections import deque
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from neo_automation.errors import AutomationError
+from neo_automation.processes import stop
 from neo_automation.reports.formats import md_escape
 
 #: Output lines kept for the report (every line goes to `on_line`).
@@ -134,20 +134,6 @@ def format_command_report(result: CommandResult, title: str) -> str:
     return "\n".join(lines)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the command's process group, then SIGKILL what is left after a grace period."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, None)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def _pump(fd: int, deadline: float, emit: Callable[[bytes], None]) -> bool:
     """Read `fd` until EOF or `deadline`, emitting whole lines; True when the deadline passed."""
     pending = b""
@@ -235,7 +221,7 @@ def execute_command(
                 result.timed_out = True
     finally:
         if proc.poll() is None:
-            _stop(proc)
+            stop(proc, KILL_GRACE_SECONDS, group=True)
         proc.stdout.close()
     result.duration_seconds = time.monotonic() - started
     result.tail = list(tail)

@@ -1,6 +1,6 @@
 """The run-command task: a user's command run by the core, logged and published as an artifact.
 
-The command itself runs in `neo_automation.commands` (argument list, no shell, hard time limit);
+The command itself runs in `neo_automation.user_command` (argument list, no shell, hard time limit);
 this task streams its output to the run's logger and publishes the report.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from neo_automation.commands import artifact_key, execute_command, format_command_report
+from neo_automation.user_command import artifact_key, execute_command, format_command_report
 
 
 @task(name="run-command", retries=1, retry_delay_seconds=[10])

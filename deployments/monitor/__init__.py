@@ -1,0 +1,1 @@
+"""The per-host monitor agent (`automation metrics monitor`): system samples, no Prefect."""

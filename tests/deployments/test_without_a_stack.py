@@ -1,0 +1,152 @@
+"""One-shot commands without a stack: the collection's steps run here, and no traceback.
+
+The same input (a store holding a custom benchmark's history with a step, a custom collector
+whose next value continues it) is collected twice, into two data directories: once by the
+`metrics-collection` flow on a real Prefect server, once by the plain steps
+(`deployments.direct.collection`) with no Prefect API at all. Both must store the same custom
+and regression samples, the same system series (values differ: they are readings), the same
+fleet forecasts, and record the same alert firing. The CLI's own run without a stack must not
+import Prefect and must say once that the run is not in the UI; `tasks run` of a collection job
+runs it here too. A command that still runs a
+flow on Prefect's temporary server ends in one line when that server misses its start-up limit.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neo_automation.alerts.state import alert_history
+from neo_automation.metrics import MetricSpec, Sample
+from neo_automation.settings import load_settings
+from neo_automation.store.metric_store import MetricStore
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY = 86400.0
+SPEC = MetricSpec("bench.epoch_s", "s", "Epoch time", "lower", "last", benchmark=True)
+COLLECTOR = '''
+from neo_automation.metrics import MetricSpec
+
+
+class EpochTime:
+    name = "epoch-time"
+    metrics = [MetricSpec("bench.epoch_s", "s", "Epoch time", "lower", "last", benchmark=True)]
+
+    def collect(self):
+        yield "bench.epoch_s", 36.0, {}
+'''
+
+
+def _prepare(data: Path, now: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data directory whose store holds the benchmark's history: 12 nights at 30 s, 4 at 36."""
+    data.mkdir(parents=True)
+    monkeypatch.setenv("AUTOMATION_DATA_DIR", str(data))
+    history = [30.0, 30.2, 29.8, 30.1] * 3 + [36.0, 36.2, 35.8, 36.1]
+    with MetricStore(load_settings().metrics_url) as store:
+        store.declare([SPEC])
+        store.write([Sample("bench.epoch_s", v, {}, now - (len(history) - i) * DAY, "custom")
+                     for i, v in enumerate(history)])
+    collector = data / "epoch_collector.py"
+    collector.write_text(COLLECTOR)
+    monkeypatch.setenv("AUTOMATION_COLLECTORS", f"{collector}:EpochTime")
+
+
+def _stored(now: float) -> dict[str, Any]:
+    """What the collection stored after `now`: values of the custom and derived series, the
+    system series by name and labels, and the alert rules that fired."""
+    with MetricStore(load_settings().metrics_url) as store:
+        rows = [(name, tuple(sorted(labels.items())), ts, value)
+                for _, name, labels, ts, value in store.latest("") if ts >= now - 1]
+        fired = sorted(e["rule"] for e in alert_history(store, now - 1, time.time() + 1)
+                       if e["to_status"] == "firing")
+    return {
+        "values": sorted((n, labels, round(v, 6)) for n, labels, _, v in rows
+                         if not n.startswith("system.")),
+        "system": sorted((n, labels) for n, labels, _, _ in rows if n.startswith("system.")),
+        "fired": fired,
+    }
+
+
+@pytest.mark.slow
+def test_the_plain_steps_store_what_the_flow_stores(
+    prefect_server: str, automation_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deployments.direct.collection import collect
+    from flows.metrics_collection import metrics_collection
+
+    now = time.time()
+    _prepare(automation_env / "flow", now, monkeypatch)
+    by_flow = metrics_collection(categories=["system", "custom"], jax_benchmark=False)
+    stored_by_flow = _stored(now)
+
+    _prepare(automation_env / "direct", now, monkeypatch)
+    monkeypatch.delenv("PREFECT_API_URL")  # no API at all: a call to one would fail
+    monkeypatch.setenv("DASHBOARD_PORT", "1")  # nothing listens there
+    by_steps = collect(load_settings(), ["system", "custom"], jax_benchmark=False)
+    stored_by_steps = _stored(now)
+
+    assert stored_by_steps == stored_by_flow
+    assert [v for n, labels, v in stored_by_flow["values"]
+            if n == "app.benchmark.regression_percent" and ("metric", "bench.epoch_s") in labels
+            ] == [pytest.approx(20.0, abs=1.5)]
+    assert "benchmark-regression" in stored_by_flow["fired"]
+    assert by_steps["stored"] == by_flow["stored"]
+    assert sorted(by_steps) == sorted(by_flow)
+    assert [a["rule"] for a in by_steps["alerts"]] == [a["rule"] for a in by_flow["alerts"]]
+
+
+@pytest.mark.slow
+def test_collect_without_a_stack_runs_here_without_prefect(automation_env: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1"}  # nothing listens
+    env.pop("PREFECT_API_URL", None)
+    probe = ("import sys; from deployments.cli import main; rc = main(sys.argv[1:]); "
+             "print('prefect' in sys.modules, file=sys.stderr); sys.exit(rc)")
+    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-c", probe, "metrics", "collect", "--category", "system"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[-1] == "False"  # Prefect was never imported
+    notes = [line for line in lines if "not recorded in the Prefect UI" in line]
+    assert len(notes) == 1
+    assert "http://127.0.0.1:1/api" in notes[0] and "automation start" in notes[0]
+    assert "Traceback" not in proc.stderr
+    assert "stored" in proc.stdout
+    with MetricStore(f"sqlite:///{automation_env / 'metrics.db'}") as store:
+        assert any(name == "system.cpu.percent" for _, name, *_ in store.latest("system."))
+
+
+@pytest.mark.slow
+def test_a_temporary_server_that_misses_its_limit_is_one_line(automation_env: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0"}  # a server that is too slow
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "deployments.cli", "reports", "run", "--report",
+         "daily_health_check"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("automation: error")]
+    assert len(errors) == 1 and "automation start" in errors[0]
+
+
+@pytest.mark.slow
+def test_tasks_run_of_a_collection_job_runs_here_without_a_stack(automation_env: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1"}  # nothing listens
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "deployments.cli", "tasks", "run", "--task", "system-sampling"],
+        env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines()
+                if "not recorded in the Prefect UI" in line]) == 1
+    assert "system-sampling: stored" in proc.stdout
+    with MetricStore(f"sqlite:///{automation_env / 'metrics.db'}") as store:
+        assert any(name == "system.cpu.percent" for _, name, *_ in store.latest("system."))
