@@ -273,7 +273,9 @@ def _check_ui(page: Any, base: str, api_url: str, collection: dict[str, Any],
     _screenshot(page, "02-flow-run", taken)
 
     # The latest-system-metrics table of that run shows the collection's own figures.
-    values = {s["name"]: s["value"] for s in collection["system"]["samples"] if not s["labels"]}
+    # Host-wide figures carry only the `host` label (per-disk ones add a mountpoint).
+    values = {s["name"]: s["value"] for s in collection["system"]["samples"]
+              if set(s["labels"]) <= {"host"}}
     expected = {
         "system.memory.total_bytes": f"{values['system.memory.total_bytes']:.0f}",
         "system.cpu.count": f"{values['system.cpu.count']:.0f}",
