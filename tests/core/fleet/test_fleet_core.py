@@ -122,12 +122,28 @@ def test_the_fleet_artifact_has_one_row_per_host_with_sparklines(store: MetricSt
     lines = trends(store, ["system.cpu.percent", "system.memory.percent"], NOW - 86400, NOW + 1)
     text = format_fleet(rows, lines, NOW, "UTC")
     assert text.startswith("# Fleet: 2 hosts, 1 reporting\n")
-    table = [line for line in text.splitlines() if line.startswith("| web-")]
+    now_part, _, trend_part = text.partition("\n## Last 24 hours\n")
+    table = [line for line in now_part.splitlines() if line.startswith("| web-")]
     assert len(table) == 2
-    assert "**silent**" in table[1] and "/data 91.0 %" in table[1]
-    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)\)", text)
+    assert table[0].startswith("| web-1 | 0 s ago | 34.0 % | 40.0 % | /data 50.0 % |")
+    assert "**silent**, 20 min ago" in table[1] and "/data 91.0 %" in table[1]
+    assert "Silent: web-2 (last seen 2027-01-15 07:40:00 UTC)." in now_part
+    assert "data:image" not in now_part  # the figures of now stay narrow: no pictures
+    sparklines = [line for line in trend_part.splitlines() if line.startswith("| web-")]
+    assert [line.split(" | ")[0] for line in sparklines] == ["| web-1", "| web-2"]
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)\)", trend_part)
     assert len(images) == 4  # CPU and memory for each host
     assert all(base64.b64decode(i).startswith(b"\x89PNG\r\n\x1a\n") for i in images)
+
+
+def test_a_single_first_sample_is_said_not_drawn(store: MetricStore) -> None:
+    store.write(reading("fresh", NOW - 5, 12.0, 30.0, 40.0))
+    rows = fleet_rows(latest_by_host(store), last_seen(store, NOW), [], NOW, silent_after=600)
+    lines = trends(store, ["system.cpu.percent", "system.memory.percent"], NOW - 86400, NOW + 1)
+    assert [len(points) for points in lines.values()] == [1, 1]
+    text = format_fleet(rows, lines, NOW, "UTC")
+    assert "data:image" not in text
+    assert "| fresh | one sample so far | one sample so far |" in text
 
 
 def test_sparkline_and_escaping() -> None:
@@ -138,6 +154,6 @@ def test_sparkline_and_escaping() -> None:
     assert md("a_b|c*d") == r"a\_b\|c\*d"
     row = HostRow(host="db_1", last_seen=NOW - 30, silent_seconds=0.0)
     text = format_fleet([row], {}, NOW)
-    assert r"| db\_1 | " in text and "(30 s ago)" in text and "| - | - |" in text
+    assert r"| db\_1 | 30 s ago | " in text and r"| db\_1 | - | - |" in text
     assert "No host has reported yet" in format_fleet([], {}, NOW)
     assert text.startswith("# Fleet: 1 host, 1 reporting\n\nAs of ")
