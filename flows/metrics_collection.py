@@ -51,7 +51,8 @@ DEFAULT_CATEGORIES = ("system", "application", "custom")
 @job_time_limit
 @flow(name="metrics-collection", log_prints=True)
 def metrics_collection(
-    categories: list[str] | None = None, jax_benchmark: bool = True
+    categories: list[str] | None = None, jax_benchmark: bool = True,
+    project_path: str | None = None,
 ) -> dict[str, Any]:
     """Collect the chosen categories (default: system, application, custom) and store them.
 
@@ -59,6 +60,8 @@ def metrics_collection(
         categories: any of "system", "application", "project" (the code-health scans) and
             "custom" (every registered custom collector).
         jax_benchmark: run the JAX matmul micro-benchmark with the application metrics.
+        project_path: the project the "project" category measures (default:
+            AUTOMATION_TARGET_DIR, else the automation's own repository).
 
     Returns:
         One JSON-ready dict keyed by category, plus `collected_at`, `stored`, `alerts` and
@@ -94,7 +97,7 @@ def metrics_collection(
             result["errors"].extend(outcome.errors)
         result["custom"] = _custom(outcomes)
     if "project" in chosen:
-        project = project_metrics()
+        project = project_metrics(project_path)
         result["project"] = project["totals"]
         result["errors"].extend(project["errors"])
     kept = _store(chosen, samples, custom_metrics, result)
