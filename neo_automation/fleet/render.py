@@ -7,7 +7,7 @@ their own. Sparklines are small PNGs (160x32 pixels) drawn on a bare `matplotlib
 with the Agg canvas (no pyplot: nothing global, safe in task threads, as
 `neo_automation.reports.charts` does) and embedded as `data:image/png;base64,...`, which the
 Prefect UI shows in markdown artifacts (it strips inline SVG). A trend needs two points: one
-sample alone is said in words, never drawn as an empty chart. Percent charts share a 0-100
+point alone is said in words, never drawn as an empty chart. Percent charts share a 0-100
 scale, so hosts compare at a glance. Host names and mount points are escaped: a label is data,
 never markup.
 """
@@ -29,6 +29,8 @@ from neo_automation.fleet.view import HostRow, fleet_summary
 WIDTH_PX, HEIGHT_PX, DPI = 160, 32, 100
 #: The trends drawn per host: metric name and column title.
 TREND_COLUMNS = (("system.cpu.percent", "CPU"), ("system.memory.percent", "memory"))
+#: What a sparkline's cell says while its series has a single point.
+NO_TREND_YET = "not enough history yet"
 #: The heading of the sparklines' table.
 TRENDS_HEADING = "Last 24 hours"
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
@@ -76,12 +78,13 @@ def sparkline_png(points: Sequence[tuple[float, float]], low: float = 0.0,
 def sparkline_md(points: Sequence[tuple[float, float]], title: str) -> str:
     """A sparkline as an inline markdown image; `-` without points, words for a single one.
 
-    One point is no trend: drawn, it would be an empty chart with a dot at its edge.
+    One point (a host's first minutes: the points are 10-minute averages) is no trend:
+    drawn, it would be an empty chart with a dot at its edge.
     """
     if not points:
         return "-"
     if len(points) == 1:
-        return "one sample so far"
+        return NO_TREND_YET
     data = base64.b64encode(sparkline_png(points)).decode("ascii")
     return f"![{md(title)}](data:image/png;base64,{data})"
 

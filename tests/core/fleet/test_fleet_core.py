@@ -143,7 +143,7 @@ def test_a_single_first_sample_is_said_not_drawn(store: MetricStore) -> None:
     assert [len(points) for points in lines.values()] == [1, 1]
     text = format_fleet(rows, lines, NOW, "UTC")
     assert "data:image" not in text
-    assert "| fresh | one sample so far | one sample so far |" in text
+    assert "| fresh | not enough history yet | not enough history yet |" in text
 
 
 def test_sparkline_and_escaping() -> None:
