@@ -1,6 +1,6 @@
 """`tasks run` on a stack whose serve process is still deploying: it waits, saying so.
 
-The stack's files are real (`deployments.stack_state`): a supervisor pid file naming this
+The stack's files are real (`deployments.stack.state`): a supervisor pid file naming this
 process (alive), its state with serve's start time, and serve's report written later by a
 thread, as serve writes it once every job is deployed.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.commands import tasks
+from deployments.cli import tasks
 from neo_automation.errors import ConfigError
 from neo_automation.settings import load_settings
 

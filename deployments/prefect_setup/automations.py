@@ -15,9 +15,10 @@
   `python flows/x.py`) report their failure where they were started.
 - `automation-metrics-stale`: the dead-man's switch, a proactive trigger that notifies when no
   `metrics-collection` run completed within `AUTOMATION_STALE_AFTER_SECONDS`.
-- the crash policy (`deployments.crash_policy`): `automation-crash-zombie-runs` marks a flow
-  run whose heartbeats stop (its process or host died) Crashed, as Prefect's docs recommend
-  (every process that runs our flows heartbeats every 30 s, `deployments.run_env`), and
+- the crash policy (`deployments.prefect_setup.crash_policy`): `automation-crash-zombie-runs`
+  marks a flow run whose heartbeats stop (its process or host died) Crashed, as Prefect's docs
+  recommend (every process that runs our flows heartbeats every 30 s,
+  `deployments.prefect_setup.run_env`), and
   `automation-reschedule-crashed` schedules such a run again, up to three runs in all;
   `automation-reschedule-stuck-pending` gives a run that a worker claimed but never started
   (the host died in between: no heartbeat was ever sent) back to Scheduled (`Unstarted`)
@@ -53,7 +54,7 @@ from blocks.channels import (
     register_channel_blocks,
 )
 from blocks.saved_channels import BLOCK_NAMES, channel_of, read_saved_blocks
-from deployments.crash_policy import ensure_crash_automations, upsert
+from deployments.prefect_setup.crash_policy import ensure_crash_automations, upsert
 from neo_automation.channels import (
     ChannelModel,
     EmailConfig,
@@ -167,7 +168,7 @@ def ensure_automations(settings: Settings, block_ids: dict[str, UUID]) -> list[s
     Args:
         settings: The settings (stale-after time, UI URL).
         block_ids: The notification blocks to notify; without any, only the crash policy's
-            automations are made (`deployments.crash_policy`).
+            automations are made (`deployments.prefect_setup.crash_policy`).
     """
     made = []
     if block_ids:

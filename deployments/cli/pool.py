@@ -3,7 +3,7 @@
 Creates (or brings up to date) the `automation` process work pool with the flow-run
 environment crash detection assumes, its priority queues, the catalog's global concurrency
 limits, the notification blocks and every automation, the crash policy included
-(`deployments.fleet`). Idempotent: a second run changes nothing and says so. Then
+(`deployments.prefect_setup.pool`). Idempotent: a second run changes nothing and says so. Then
 `prefect deploy --all` and, on each host, the worker command it prints.
 
 Prefect loads inside the handler (about 1-2 s): `automation` loads every command module to
@@ -16,8 +16,8 @@ import argparse
 import json
 from typing import Any
 
-from deployments.run_env import RUN_ENV
-from deployments.runtime import use_stack_api
+from deployments.prefect_setup.run_env import RUN_ENV
+from deployments.stack.runtime import use_stack_api
 from neo_automation.errors import ConfigError
 from neo_automation.settings import load_settings
 
@@ -47,7 +47,9 @@ def setup(args: argparse.Namespace) -> int:
             f"no Prefect server answers at {settings.api_url}: set PREFECT_API_URL to the shared "
             "server (the same on every host) and try again"
         )
-    from deployments.fleet import setup_pool  # imports Prefect: see the top of the module
+    from deployments.prefect_setup.pool import (
+        setup_pool,  # imports Prefect: see the top of the module
+    )
 
     lines = setup_pool(settings)
     command = worker_command(str(settings.root))

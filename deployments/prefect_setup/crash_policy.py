@@ -5,11 +5,11 @@ open-source answer (Prefect's docs, "Detect and respond to zombie flows") is a f
 heartbeat plus a proactive automation; this module holds both halves, so that they cannot
 disagree:
 
-- `deployments.run_env.RUN_ENV`: the settings every process that runs our flows gets (serve via
-  `deployments.runtime.prefect_env`; workers through the work pool's base job template, set by
-  `automation pool setup`, so a worker started with Prefect's defaults still gets them, and the
-  README's worker command carries them too). `PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30`: Prefect's
-  default is 180 s, against which a 90 s grace marks healthy runs Crashed.
+- `deployments.prefect_setup.run_env.RUN_ENV`: the settings every process that runs our flows gets
+  (serve via `deployments.stack.runtime.prefect_env`; workers through the work pool's base job
+  template, set by `automation pool setup`, so a worker started with Prefect's defaults still gets
+  them, and the README's worker command carries them too). `PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30`:
+  Prefect's default is 180 s, against which a 90 s grace marks healthy runs Crashed.
   `PREFECT_CLIENT_RETRY_EXTRA_CODES=500`: the server answers 500 while its database is away;
   Prefect's client then retries with backoff (2+4+8+16+32 s) instead of losing the run's
   state update, so a 20 s database outage is waited out.
@@ -29,7 +29,7 @@ disagree:
   Not Crashed: the reschedule automation skips run count 0 (a claim that died never ran).
   A start slower than the grace is given back all the same (the server accepts Running ->
   Scheduled), and a second worker may run it too: the grace is twice a slow start
-  (`deployments.run_env`).
+  (`deployments.prefect_setup.run_env`).
 - `unstartable_automation()`: the bound. A run given back `MAX_ATTEMPTS` times within
   `UNSTARTED_WINDOW` (every claim died, or every start outlasts the grace) is marked Failed:
   final, never rescheduled (that automation takes Crashed only), and the failure automation
@@ -49,7 +49,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import EventTrigger, Posture
 
-from deployments.run_env import (
+from deployments.prefect_setup.run_env import (
     GRACE_SECONDS,
     HEARTBEAT_SECONDS,
     MAX_ATTEMPTS,

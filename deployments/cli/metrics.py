@@ -2,14 +2,14 @@
 
 Parsing and printing only: collecting is the `metrics-collection` flow, the monitor loop and the
 readings are `neo_automation.metrics` (monitor, system), reports and alerts are the core's.
-Every `automation` command imports this module (deployments/cli.py registers all groups), so
-each handler imports its own dependencies (SQLAlchemy, psutil, Prefect) when it runs: loading
-them here would slow down every other command.
+Every `automation` command imports this module (deployments/cli/__init__.py registers all
+groups), so each handler imports its own dependencies (SQLAlchemy, psutil, Prefect) when it
+runs: loading them here would slow down every other command.
 
 `metrics monitor` is the per-host agent: its samples carry the `host` label, it checks every
 known host for silence once a minute, and it never imports Prefect itself: an alert that must
 emit events and notify is handed to a short-lived child process (`python -m
-deployments.commands.metrics dispatch`), so the agent keeps its small footprint for days. Disk
+deployments.cli.metrics dispatch`), so the agent keeps its small footprint for days. Disk
 forecasts and the fleet artifact come from the collection flow (`system-sampling`, every 5
 minutes), which may run on any host: the agent does not load SciPy or matplotlib for them.
 """
@@ -178,7 +178,7 @@ def _without_openssl() -> Iterator[None]:
 def _ready(settings: Settings) -> Settings:
     """Check the data directory and log to `metrics_collector.log` (rotated)."""
     # Imported when run: see the module docstring.
-    from deployments.logging_setup import setup_logging
+    from deployments.stack.logging_setup import setup_logging
 
     ensure_writable_dir(settings.data_path, "AUTOMATION_DATA_DIR")
     setup_logging(settings, "metrics_collector")
@@ -213,7 +213,7 @@ def collect(args: argparse.Namespace) -> int:
     from neo_automation.store.metric_store import MetricStore
 
     MetricStore(settings.metrics_url).close()  # an unreachable database fails here, in one line
-    from deployments.runtime import use_stack_api
+    from deployments.stack.runtime import use_stack_api
 
     if not use_stack_api(settings):
         print(
@@ -235,7 +235,7 @@ def collect(args: argparse.Namespace) -> int:
         print(format_collection_summary(result))
         print(f"stored {result['stored']} samples; dashboard: {settings.ui_url}")
     if push is not None:
-        from deployments.push import push_samples
+        from deployments.prefect_setup.push import push_samples
         from neo_automation.push import collected_samples
 
         target, tags = push
@@ -253,7 +253,7 @@ class _Dispatcher:
     """Hands the monitor's alert transitions to a child process that imports Prefect.
 
     Prefect costs about 1 s of CPU and 60 MB to import: the monitor would carry them for
-    days after its first alert. The child (`python -m deployments.commands.metrics dispatch`)
+    days after its first alert. The child (`python -m deployments.cli.metrics dispatch`)
     gets the rules and transitions as JSON on stdin, emits the events and notifies through the
     outbox, and exits; the monitor does not wait for it. One child at a time: transitions
     that come while one runs are queued and go with the next (`poll`, at every flush), so a
@@ -282,7 +282,7 @@ class _Dispatcher:
                               "transitions": [dataclasses.asdict(t) for t in self.queued]})
         self.queued = []
         self.child = subprocess.Popen(  # noqa: S603 - this interpreter, this module, no shell
-            [sys.executable, "-m", "deployments.commands.metrics", "dispatch"],
+            [sys.executable, "-m", "deployments.cli.metrics", "dispatch"],
             stdin=subprocess.PIPE, cwd=str(Path(__file__).resolve().parents[2]))
         if self.child.stdin is not None:  # always, with stdin=PIPE
             self.child.stdin.write(payload.encode())
@@ -416,7 +416,7 @@ def alert(args: argparse.Namespace) -> int:
     settings = _load_settings()
     # Imported when run: see the module docstring.
     from blocks.alert_rules import rules_in_force
-    from deployments.runtime import use_stack_api
+    from deployments.stack.runtime import use_stack_api
     from neo_automation.alerts.evaluate import check_latest
     from neo_automation.store.metric_store import MetricStore
 
@@ -481,9 +481,9 @@ def collectors(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m deployments.commands.metrics dispatch`: the monitor's alert child process.
+    # `python -m deployments.cli.metrics dispatch`: the monitor's alert child process.
     if sys.argv[1:] != ["dispatch"]:
-        print("usage: python -m deployments.commands.metrics dispatch < transitions.json",
+        print("usage: python -m deployments.cli.metrics dispatch < transitions.json",
               file=sys.stderr)
         sys.exit(2)
     sys.exit(_dispatch_main())

@@ -1,16 +1,16 @@
 """The integration manager's supervisor: starts the stack's services and keeps them running.
 
-`automation start` runs this module as a detached process (`python -m deployments.supervisor`).
-It stores one system sample of this host at once (`metrics monitor --count 1`, no Prefect
-needed), starts each service without waiting for the one before (the Prefect server unless
-one already answers, the exporter, and the `serve` process of the catalog, which imports its
-flows while the server starts and then waits for the API), registers the blocks and
-automations in a background process that waits for the API too, starts one run of
-`system-sampling` as soon as serve has created its deployments (fresh artifacts within
-seconds, not at the next 5-minute tick), restarts a service that dies with exponential
-backoff, counts and logs every restart, and on SIGTERM or SIGINT stops its children
-gracefully (SIGTERM, wait, SIGKILL) and removes its pid and state files. Its state (pids,
-start times, restarts) is written to `<data dir>/run/state.json` for `automation status`.
+`automation start` runs this module as a detached process (`python -m
+deployments.stack.supervisor`). It stores one system sample of this host at once (`metrics
+monitor --count 1`, no Prefect needed), starts each service without waiting for the one before
+(the Prefect server unless one already answers, the exporter, and the `serve` process of the
+catalog, which imports its flows while the server starts and then waits for the API), registers
+the blocks and automations in a background process that waits for the API too, starts one run of
+`system-sampling` as soon as serve has created its deployments (fresh artifacts within seconds,
+not at the next 5-minute tick), restarts a service that dies with exponential backoff, counts
+and logs every restart, and on SIGTERM or SIGINT stops its children gracefully (SIGTERM, wait,
+SIGKILL) and removes its pid and state files. Its state (pids, start times, restarts) is written
+to `<data dir>/run/state.json` for `automation status`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deployments.logging_setup import setup_logging
-from deployments.rest_api import ApiError, create_run, deployment_id
-from deployments.runtime import prefect_env
-from deployments.stack_state import (
+from deployments.prefect_setup.rest_api import ApiError, create_run, deployment_id
+from deployments.stack.logging_setup import setup_logging
+from deployments.stack.runtime import prefect_env
+from deployments.stack.state import (
     pid_file,
     read_serve_report,
     run_dir,
@@ -49,7 +49,7 @@ FIRST_COLLECTION = ("metrics-collection", "system-sampling")
 #: How long after serve started the supervisor keeps trying to start that first run.
 FIRST_COLLECTION_GIVE_UP_SECONDS = 180.0
 #: The longest a helper process (registration, the first sample) may run; the registration
-#: waits up to 90 s for the API (deployments.automations).
+#: waits up to 90 s for the API (deployments.prefect_setup.automations).
 HELPER_TIMEOUT_SECONDS = 180.0
 
 
@@ -104,7 +104,7 @@ def services(settings: Settings, start_server: bool) -> list[Service]:
         out.append(
             Service(
                 "serve",
-                [sys.executable, "-m", "deployments.serve"],
+                [sys.executable, "-m", "deployments.stack.serve"],
                 logs / "serve.log",
             )
         )
@@ -244,10 +244,10 @@ class Supervisor:
     def register(self) -> None:
         """Register the blocks and automations (idempotent) in a short-lived subprocess.
 
-        Not waited for: the subprocess waits for the API itself (`deployments.automations`),
-        and `reap_helpers` logs how it ended.
+        Not waited for: the subprocess waits for the API itself
+        (`deployments.prefect_setup.automations`), and `reap_helpers` logs how it ended.
         """
-        self._helper("register", [sys.executable, "-m", "deployments.automations"],
+        self._helper("register", [sys.executable, "-m", "deployments.prefect_setup.automations"],
                      "registering blocks and automations")
 
     def sample_now(self) -> None:
@@ -356,7 +356,7 @@ class Supervisor:
 
 
 def main() -> int:
-    """Run the supervisor (`python -m deployments.supervisor`) until SIGTERM or SIGINT."""
+    """Run the supervisor (`python -m deployments.stack.supervisor`) until SIGTERM or SIGINT."""
     settings = load_settings()
     setup_logging(settings, "integration_manager")
     run_dir(settings).mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Checks of the catalog's fields, one function per field of a `prefect.yaml` deployment.
 
-`deployments.catalog` runs them for every entry; each raises one `ConfigError` whose message
+`deployments.catalog.read` runs them for every entry; each raises one `ConfigError` whose message
 starts with `where` (the file and the entry) and names the field and the value. Schedules and
 triggers are checked with Prefect's own classes, so what passes here is what Prefect runs.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from pydantic import TypeAdapter, ValidationError
 
-from deployments.schedules import validate_cron, validate_timezone
+from deployments.catalog.schedules import validate_cron, validate_timezone
 from neo_automation.errors import ConfigError
 
 #: The work pool every catalog job goes to under `prefect deploy`.

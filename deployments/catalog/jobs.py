@@ -22,8 +22,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
 
-from deployments.catalog import Catalog
-from deployments.schedules import describe, next_runs
+from deployments.catalog.read import Catalog
+from deployments.catalog.schedules import describe, next_runs
 
 
 def job_rows(catalog: Catalog, timezone: str, now: datetime | None = None) -> list[dict[str, Any]]:

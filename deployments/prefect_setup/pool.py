@@ -4,14 +4,14 @@
 server; safe to run again) makes everything `prefect deploy --all` and the workers rely on:
 
 - the process work pool `automation`, whose base job template gives every flow run the
-  environment crash detection assumes (`deployments.run_env.RUN_ENV`: heartbeats every 30 s,
-  500s retried), whatever the environment its worker was started with;
+  environment crash detection assumes (`deployments.prefect_setup.run_env.RUN_ENV`: heartbeats
+  every 30 s, 500s retried), whatever the environment its worker was started with;
 - its queues `critical`, `high`, `normal`, `low` with priorities 1-4 (the catalog's priorities);
 - the catalog's global concurrency limits (`scans`: 1);
 - the notification blocks and automations `automation start` registers, and the crash policy
-  (`deployments.crash_policy`: a run whose heartbeats stop is marked Crashed, then scheduled
-  again for any worker, up to three runs; a run claimed but not started within 120 s is given
-  back to Scheduled, up to three times).
+  (`deployments.prefect_setup.crash_policy`: a run whose heartbeats stop is marked Crashed, then
+  scheduled again for any worker, up to three runs; a run claimed but not started within 120 s
+  is given back to Scheduled, up to three times).
 
 Each step reads what exists first and changes only what differs, so a second run reports
 every step `unchanged`. Per-host system metrics come from `automation metrics monitor` run as
@@ -30,12 +30,12 @@ from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.exceptions import ObjectNotFound
 from prefect.workers.process import ProcessWorker
 
-from deployments.automations import register_all
-from deployments.catalog import read_and_record, read_catalog
-from deployments.catalog_check import catalog_path
-from deployments.catalog_fields import POOL, QUEUE_PRIORITIES
-from deployments.run_env import RUN_ENV
-from deployments.serve import ensure_concurrency_limits
+from deployments.catalog.check import catalog_path
+from deployments.catalog.fields import POOL, QUEUE_PRIORITIES
+from deployments.catalog.read import read_and_record, read_catalog
+from deployments.prefect_setup.automations import register_all
+from deployments.prefect_setup.concurrency import ensure_concurrency_limits
+from deployments.prefect_setup.run_env import RUN_ENV
 from neo_automation.settings import Settings
 
 log = logging.getLogger("automation.fleet")

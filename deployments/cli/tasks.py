@@ -25,16 +25,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from deployments.catalog_check import catalog_source
-from deployments.runtime import use_stack_api
-from deployments.stack_state import deployed_report, running_pid
+from deployments.catalog.check import catalog_source
+from deployments.stack.runtime import use_stack_api
+from deployments.stack.state import deployed_report, running_pid
 from neo_automation.errors import ConfigError
 from neo_automation.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
-    from deployments.catalog import Catalog
+    from deployments.catalog.read import Catalog
 
 # The handlers import the catalog, the schedules and Prefect's client inside the function:
 # `automation` loads every command module to build its parser, and these imports cost about
@@ -109,7 +109,7 @@ def _seconds(text: str) -> float:
 
 def _catalog() -> Catalog:
     """The catalog's good jobs; a broken entry is named when it is asked for (`get`)."""
-    from deployments.catalog import catalog_path, read_catalog  # imports Prefect: see the top
+    from deployments.catalog.read import catalog_path, read_catalog  # imports Prefect: see the top
 
     return read_catalog(catalog_path(), skip_broken=True)
 
@@ -120,9 +120,9 @@ def _catalog() -> Catalog:
 def add(args: argparse.Namespace) -> int:
     """`automation tasks add`: write a run-command job into the catalog."""
     # imports Prefect (its schedule classes validate the schedule): see the top of the module
-    from deployments.catalog import NAME
-    from deployments.catalog_edit import add_entry, command_entry
-    from deployments.schedules import describe, to_cron
+    from deployments.catalog.edit import add_entry, command_entry
+    from deployments.catalog.read import NAME
+    from deployments.catalog.schedules import describe, to_cron
 
     if not NAME.match(args.name):
         raise ConfigError(
@@ -160,7 +160,7 @@ def add(args: argparse.Namespace) -> int:
 
 def _check_zone(zone: str) -> None:
     """A zone Prefect's schedules accept; `ConfigError` naming it otherwise."""
-    from deployments.schedules import validate_timezone  # imports Prefect: see the top
+    from deployments.catalog.schedules import validate_timezone  # imports Prefect: see the top
 
     try:
         validate_timezone(zone)
@@ -172,7 +172,7 @@ def _check_zone(zone: str) -> None:
 
 def remove(args: argparse.Namespace) -> int:
     """`automation tasks remove`: take a job out of the catalog."""
-    from deployments.catalog_edit import remove_entry  # imports Prefect: see the top
+    from deployments.catalog.edit import remove_entry  # imports Prefect: see the top
 
     path = _announce("removing", args.name)
     name = remove_entry(path, args.name)
@@ -210,7 +210,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def list_jobs(args: argparse.Namespace) -> int:
     """`automation tasks list`: every job with its schedule and next run."""
-    from deployments.jobs import job_rows  # imports Prefect: see the top of the module
+    from deployments.catalog.jobs import job_rows  # imports Prefect: see the top of the module
 
     settings = load_settings()
     catalog = _catalog()
@@ -267,7 +267,7 @@ def run_job(args: argparse.Namespace) -> int:
     from prefect.deployments import run_deployment
     from prefect.exceptions import PrefectHTTPStatusError
 
-    from deployments.jobs import deployments_by_name
+    from deployments.catalog.jobs import deployments_by_name
 
     with get_client(sync_client=True) as client:
         deployment = deployments_by_name(client, [entry.name]).get(entry.name)
@@ -349,7 +349,7 @@ def _wait(flow_run_id: Any, poll_seconds: float = 2.0) -> Any:
 def status(args: argparse.Namespace) -> int:
     """`automation tasks status`: last and next run of every job, from the API."""
     _connect()  # before the catalog: it imports Prefect, which reads its settings at import
-    from deployments.jobs import status_rows  # see the top of the module
+    from deployments.catalog.jobs import status_rows  # see the top of the module
 
     catalog = _catalog()
     rows = status_rows(catalog.names())

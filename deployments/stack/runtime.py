@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from deployments.run_env import RUN_ENV
+from deployments.prefect_setup.run_env import RUN_ENV
 from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings
 

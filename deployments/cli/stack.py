@@ -2,8 +2,8 @@
 
 `start` checks everything it can before starting anything (writable directories, the catalog,
 free ports, exposure of the UI and the exporter) and then runs the supervisor
-(`deployments.supervisor`) detached, or attached with `--foreground`; it returns once the API
-answers and serve has deployed every job of the catalog, so that `automation start &&
+(`deployments.stack.supervisor`) detached, or attached with `--foreground`; it returns once the
+API answers and serve has deployed every job of the catalog, so that `automation start &&
 automation tasks run --task NAME` works (a job serve left out is named); `stop` ends it
 (SIGTERM, then SIGKILL after `STOP_TIMEOUT_SECONDS`). `status` shows the services, the jobs
 with their last and next runs, firing alerts and the last report of each kind.
@@ -26,8 +26,8 @@ import time
 import webbrowser
 from typing import Any
 
-from deployments.runtime import use_stack_api
-from deployments.stack_state import (
+from deployments.stack.runtime import use_stack_api
+from deployments.stack.state import (
     deployed_report,
     pid_file,
     process_alive,
@@ -79,11 +79,11 @@ def _check_start(settings: Settings) -> bool:
     """Validate before starting anything; True when an external server already answers."""
     ensure_writable_dir(settings.data_path, "AUTOMATION_DATA_DIR")
     ensure_writable_dir(settings.log_path, "AUTOMATION_LOG_DIR")
-    from deployments.catalog import catalog_path, read_and_record, read_catalog  # Prefect: top
+    from deployments.catalog.read import catalog_path, read_and_record, read_catalog  # Prefect: top
 
     path = catalog_path()
     read_catalog(path)  # a broken catalog is refused, never half served
-    read_and_record(path, settings)  # valid: stored for `health` (deployments.catalog_check)
+    read_and_record(path, settings)  # valid: stored for `health` (deployments.catalog.check)
     external = "PREFECT_API_URL" in os.environ
     if server_healthy(settings.api_url):
         return True
@@ -101,7 +101,9 @@ def _check_start(settings: Settings) -> bool:
             "clients), or use DASHBOARD_HOST=127.0.0.1"
         )
     if settings.exporter_port is not None:
-        from deployments.exporter import check_exposure  # prometheus_client: only when enabled
+        from deployments.exporter.server import (
+            check_exposure,  # prometheus_client: only when enabled
+        )
 
         check_exposure(settings)
         if not _port_free(settings.exporter_host, settings.exporter_port):
@@ -133,7 +135,7 @@ def start(args: argparse.Namespace) -> int:
     if external:
         env["AUTOMATION_EXTERNAL_SERVER"] = "1"
         env["PREFECT_API_URL"] = settings.api_url
-    argv = [sys.executable, "-m", "deployments.supervisor"]
+    argv = [sys.executable, "-m", "deployments.stack.supervisor"]
     if args.foreground:
         proc = subprocess.Popen(argv, env=env, cwd=settings.root)  # noqa: S603
         try:
@@ -190,7 +192,7 @@ def _print_channel_notes(settings: Settings) -> None:
     """Say which saved channel blocks the environment differs from: they are kept."""
     use_stack_api(settings)  # Prefect reads its settings at import: point it at the stack first
     # Prefect costs about 1 s to import: only here, once the stack is up.
-    from deployments.automations import channel_block_notes
+    from deployments.prefect_setup.automations import channel_block_notes
 
     for note in channel_block_notes(settings):
         print(note, flush=True)
@@ -301,8 +303,8 @@ def _deployments(settings: Settings) -> list[dict[str, Any]]:
     """Each job of the catalog: its schedule, last run state and time, next run."""
     os.environ["PREFECT_API_URL"] = settings.api_url
     # Prefect reads PREFECT_API_URL once, at import: these come after it (see the top)
-    from deployments.catalog import catalog_path, read_catalog
-    from deployments.jobs import job_rows, status_rows
+    from deployments.catalog.jobs import job_rows, status_rows
+    from deployments.catalog.read import catalog_path, read_catalog
 
     catalog = read_catalog(catalog_path(), skip_broken=True)  # `health` names broken ones
     schedules = {r["name"]: r for r in job_rows(catalog, settings.timezone)}

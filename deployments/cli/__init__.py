@@ -1,7 +1,8 @@
 """The `automation` command line: one entry point for every job and for the stack itself.
 
-Subcommands live in `deployments/commands/` (one module per group) and import Prefect only
-when they need it, so `automation --help` stays fast. A user mistake prints one line and exits
+Subcommands live beside this module in `deployments/cli/` (one module per group; modules
+whose name starts with `_` are shared helpers, not groups) and import Prefect only when they
+need it, so `automation --help` stays fast. A user mistake prints one line and exits
 with code 2; a traceback means a bug.
 """
 
@@ -13,7 +14,6 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-import deployments.commands as commands
 from neo_automation.errors import AutomationError
 
 
@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The `automation` parser with every command group of `deployments/commands/`.
+    """The `automation` parser with every command group of this package.
 
     Args:
         argv: the command line about to be parsed; a command named after its module
@@ -41,12 +41,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     groups = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     groups.required = True
-    # Every module of deployments/commands registers its own group; modules import their
+    # Every public module of deployments/cli registers its own group; modules import their
     # heavy dependencies inside the handlers, so loading them all stays cheap.
-    names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__))
+    names = sorted(
+        info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")
+    )
     first = next((arg for arg in argv or () if not arg.startswith("-")), None)
     for name in [first] if first in names else names:
-        module = importlib.import_module(f"{commands.__name__}.{name}")
+        module = importlib.import_module(f"{__name__}.{name}")
         module.register(groups)
     return parser
 
@@ -64,7 +66,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("automation: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

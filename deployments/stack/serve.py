@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from prefect.exceptions import MissingFlowError, ScriptError, TerminationSignal
@@ -36,15 +35,16 @@ from prefect.runner import Runner
 from prefect.schedules import Cron
 from pydantic import TypeAdapter
 
-from deployments.catalog import (
+from deployments.catalog.read import (
     Catalog,
     CatalogEntry,
     catalog_path,
     read_and_record,
     read_catalog,
 )
-from deployments.logging_setup import setup_logging
-from deployments.stack_state import serve_report_file
+from deployments.prefect_setup.concurrency import ensure_concurrency_limits
+from deployments.stack.logging_setup import setup_logging
+from deployments.stack.state import serve_report_file
 from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text
 from neo_automation.prefect_api import wait_for_server
@@ -167,18 +167,6 @@ def _prepare(root: Path, entry: CatalogEntry, timezone: str,
     })
 
 
-def ensure_concurrency_limits(limits: dict[str, int]) -> None:
-    """Create, or resize, the named global concurrency limits (idempotent).
-
-    Args:
-        limits: name to slots, from the catalog's `definitions.concurrency_limits`.
-    """
-    with get_client(sync_client=True) as client:
-        for name, slots in limits.items():
-            client.upsert_global_concurrency_limit_by_name(name=name, limit=slots)
-            log.info("global concurrency limit %r: %d slot(s)", name, slots)
-
-
 def build_runner(
     path: Path, timezone: str, limit: int = RUN_LIMIT, settings: Settings | None = None
 ) -> tuple[Any, list[ServedJob], list[dict[str, str | None]]]:
@@ -189,7 +177,7 @@ def build_runner(
         timezone: AUTOMATION_TIMEZONE.
         limit: flow runs executed at once.
         settings: when given, the catalog's verdict is stored for `automation health`
-            (`deployments.catalog.read_and_record`).
+            (`deployments.catalog.read.read_and_record`).
 
     Returns:
         The runner (not yet started), the jobs it serves, and the jobs left out, each with
@@ -237,7 +225,7 @@ def write_serve_report(report: Path, catalog: Path, served: list[ServedJob],
 
 
 def main() -> int:
-    """Serve the catalog until SIGTERM or Ctrl-C (`python -m deployments.serve`)."""
+    """Serve the catalog until SIGTERM or Ctrl-C (`python -m deployments.stack.serve`)."""
     settings = load_settings()
     setup_logging(settings, "serve")
     path = catalog_path()

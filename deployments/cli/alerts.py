@@ -71,7 +71,7 @@ def _rules() -> tuple[Settings, list[Any], str]:
     """The settings, the rules in force and their source (variable, file or defaults)."""
     # Loaded here, not at import: see the top of the module.
     from blocks.alert_rules import rules_in_force
-    from deployments.runtime import use_stack_api
+    from deployments.stack.runtime import use_stack_api
 
     settings = load_settings()
     # The Variable is read from the stack's server: without PREFECT_API_URL, Prefect would

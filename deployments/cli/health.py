@@ -6,12 +6,12 @@ job catalog (every job valid and served; each one left out is named), the metric
 is sent), fresh metrics (the dead-man's switch) and late or stuck runs.
 Exit code 0 healthy, 1 degraded, 2 down; each problem is one line with what to do.
 
-It answers in well under a second on a running stack, because it never imports Prefect: the
-Prefect checks are a few calls to its REST API (`deployments.rest_api`), and the catalog's
-validation is the one `serve` (or an earlier `health`) stored for the catalog exactly as it is
-now (`deployments.catalog_check`); only a catalog or flow file changed since is validated
-afresh, which imports Prefect (1 to 3 s). Prefect's client would also start a temporary server
-of its own when `PREFECT_API_URL` is unset: that cost 7 s per call before.
+It answers in well under a second on a running stack, because it never imports Prefect: the Prefect
+checks are a few calls to its REST API (`deployments.prefect_setup.rest_api`), and the catalog's
+validation is the one `serve` (or an earlier `health`) stored for the catalog exactly as it is now
+(`deployments.catalog.check`); only a catalog or flow file changed since is validated afresh, which
+imports Prefect (1 to 3 s). Prefect's client would also start a temporary server of its own when
+`PREFECT_API_URL` is unset: that cost 7 s per call before.
 The checks of the database, disk, channels and fresh metrics are the core's
 (`neo_automation.stack_health`, SQLAlchemy and the channels: loaded inside `checks()`, since
 `automation` loads every command module to build its parser).
@@ -26,9 +26,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from deployments.catalog_check import catalog_path, stored_verdict
-from deployments.rest_api import ApiError, flow_runs, pool_workers
-from deployments.stack_state import process_alive, read_serve_report, read_state, running_pid
+from deployments.catalog.check import catalog_path, stored_verdict
+from deployments.prefect_setup.rest_api import ApiError, flow_runs, pool_workers
+from deployments.stack.state import process_alive, read_serve_report, read_state, running_pid
 from neo_automation.errors import AutomationError
 from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings, load_settings
@@ -75,7 +75,7 @@ def check_catalog(settings: Settings) -> tuple[str, str]:
     verdict = stored_verdict(settings, path)
     if verdict is None:
         # changed since the last validation (or never validated): Prefect's classes check it
-        from deployments.catalog import read_and_record  # imports Prefect: see the top
+        from deployments.catalog.read import read_and_record  # imports Prefect: see the top
 
         catalog = read_and_record(path, settings)
         entries = len(catalog.entries)

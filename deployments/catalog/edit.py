@@ -2,7 +2,7 @@
 
 `automation tasks add|remove` call `add_entry` and `remove_entry`. They change only the lines
 of the entry concerned, so comments, order and formatting of everything else stay byte for
-byte; the new text is validated as a whole (`deployments.catalog.validate_document`, the same
+byte; the new text is validated as a whole (`deployments.catalog.read.validate_document`, the same
 check `automation start` makes) before it atomically replaces the file, and on any error the
 file is left untouched.
 """
@@ -19,9 +19,9 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from deployments.catalog import CatalogEntry, parse_text, round_trip_yaml, validate_document
-from deployments.catalog_fields import POOL, QUEUES
-from deployments.schedules import validate_cron
+from deployments.catalog.fields import POOL, QUEUES
+from deployments.catalog.read import CatalogEntry, parse_text, round_trip_yaml, validate_document
+from deployments.catalog.schedules import validate_cron
 from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text
 

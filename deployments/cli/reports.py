@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from deployments.runtime import use_stack_api
+from deployments.stack.runtime import use_stack_api
 from neo_automation.errors import ConfigError
 from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings, load_settings

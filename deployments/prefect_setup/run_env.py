@@ -1,7 +1,8 @@
 """The environment every process that runs our flows gets, and the crash-detection timing.
 
 Prefect-free (the CLI's `runtime` imports it, and `automation --help` must stay fast); the
-automations that rely on these figures are in `deployments.crash_policy`, which explains them.
+automations that rely on these figures are in `deployments.prefect_setup.crash_policy`, which
+explains them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ PENDING_GRACE_SECONDS = 120
 #: claims of one run that may end unstarted before it is marked Failed.
 MAX_ATTEMPTS = 3
 
-#: Set for serve (`deployments.runtime.prefect_env`) and, by `automation pool setup`, in the
+#: Set for serve (`deployments.stack.runtime.prefect_env`) and, by `automation pool setup`, in the
 #: work pool's base job template, so every worker's flow runs get them whatever the worker's
 #: own environment says.
 RUN_ENV = {

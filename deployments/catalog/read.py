@@ -9,7 +9,7 @@ written by hand into the file of a running stack must not take the other jobs do
 `Catalog.problems` (the `serve` process serves the good ones, `automation health` names the
 bad ones). Only a file that cannot be read as a catalog at all still raises.
 
-Schedules are checked with Prefect's own schedule classes (`deployments.schedules`), so a
+Schedules are checked with Prefect's own schedule classes (`deployments.catalog.schedules`), so a
 schedule accepted here is one Prefect's scheduler runs.
 
 Fields of an entry, beyond Prefect's own (`name`, `entrypoint`, `parameters`, ...):
@@ -29,7 +29,7 @@ Fields of an entry, beyond Prefect's own (`name`, `entrypoint`, `parameters`, ..
 - `definitions.concurrency_limits` lists Prefect global concurrency limits (name: slots) that
   the flows take with `prefect.concurrency.sync.concurrency(NAME)`; serve creates them.
 
-Editing the file (`automation tasks add|remove`) lives in `deployments.catalog_edit`; both
+Editing the file (`automation tasks add|remove`) lives in `deployments.catalog.edit`; both
 modules share `parse_text` and `validate_document` so an edit is validated exactly like a read.
 """
 
@@ -45,10 +45,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 # where the catalog is (Prefect-free, for `health`); re-exported for the commands
-from deployments.catalog_check import catalog_path as catalog_path
-from deployments.catalog_check import catalog_source as catalog_source
-from deployments.catalog_check import fingerprint, store_verdict
-from deployments.catalog_fields import (
+from deployments.catalog.check import catalog_path as catalog_path
+from deployments.catalog.check import catalog_source as catalog_source
+from deployments.catalog.check import fingerprint, store_verdict
+from deployments.catalog.fields import (
     QUEUE_PRIORITIES,
     check_concurrency_limit,
     check_entrypoint,
@@ -208,7 +208,7 @@ def read_catalog(path: Path, *, skip_broken: bool = False) -> Catalog:
 def read_and_record(path: Path, settings: Settings) -> Catalog:
     """`read_catalog(path, skip_broken=True)`, its verdict stored for `automation health`.
 
-    See `deployments.catalog_check`: health reuses the verdict while the catalog and its flow
+    See `deployments.catalog.check`: health reuses the verdict while the catalog and its flow
     files are unchanged, instead of importing Prefect to validate them again.
     """
     digest = fingerprint(path)
