@@ -288,15 +288,26 @@ def status(args: argparse.Namespace) -> int:
                   + (f", {svc['url']}" if svc.get("url") else ""))
         if info["deployments"]:
             print("jobs:")
+            name_width = max(len(d["name"]) for d in info["deployments"])
+            schedule_width = max(len(d["schedule"]) for d in info["deployments"])
             for d in info["deployments"]:
-                print(f"  {d['name']:26s} {d['schedule']:40s} last {d['last_state'] or '-'} "
-                      f"{d['last_time'] or ''}  next {d['next_run'] or '-'}"
+                last = " ".join(filter(None, (d["last_state"], d["last_time"]))) or "-"
+                print(f"  {d['name']:{name_width}s}  {d['schedule']:{schedule_width}s}  "
+                      f"last {last}  next {d['next_run'] or '-'}"
+                      + ("" if d["deployed"] else "  NOT DEPLOYED")
                       + ("  PAUSED" if d["paused"] else ""))
         print("firing alerts: " + (", ".join(
-            f"{a['rule']} ({a['value']:.2f})" for a in info["firing_alerts"]) or "none"))
+            f"{a['rule']}{_on(a['labels'])} ({a['value']:.2f})" for a in info["firing_alerts"])
+            or "none"))
         for name, when in info["last_reports"].items():
             print(f"last {name}: {when or 'never'}")
     return 0 if pid else 1
+
+
+def _on(labels: dict[str, str]) -> str:
+    """` on web-1 /data`: where an alert fires (its series' label values), or ""."""
+    where = " ".join(str(labels[k]) for k in sorted(labels, key=lambda k: (k != "host", k)))
+    return f" on {where}" if where else ""
 
 
 def _deployments(settings: Settings) -> list[dict[str, Any]]:
