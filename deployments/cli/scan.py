@@ -142,7 +142,9 @@ def _tests(args: argparse.Namespace, path: Path) -> int:
     """Run the suite under coverage and print the outcome.
 
     Returns:
-        0 when the suite ran (passed or failed), 1 when it could not run or finish.
+        0 when the suite ran to its end (passed or failed; a coverage TOTAL under the
+        project's own fail_under is printed, and fails the gate), 1 when it could not run or
+        finish or pytest stopped it early (--maxfail, -x, an interrupt).
 
     Raises:
         ConfigError: The path is not a directory, or the target's interpreter cannot run the
@@ -168,8 +170,9 @@ def _tests(args: argparse.Namespace, path: Path) -> int:
             "files": cov.get("files", []), "duration": result.get("duration"),
             "tests": result.get("tests"), "interpreter": result["interpreter"],
             "ended_abruptly": result["ended_abruptly"],
+            "stopped_early": result["stopped_early"], "stop_reason": result["stop_reason"],
             "revision": result.get("revision"), "cases": result.get("cases"),
-            "errors": [result["reason"]] if result.get("reason") else [],
+            "errors": [e for e in (result.get("reason"), cov.get("failure")) if e],
         }, indent=2, default=str))
     else:
         _print_tests(result, totals)
@@ -180,12 +183,17 @@ def _print_tests(result: dict[str, Any], totals: dict[str, Any]) -> None:
     """The human-readable suite summary: state, counts, coverage, interpreter, failures."""
     print(f"tests of {result['path']}: {result['state']}"
           + (f" ({result['reason']})" if result.get("reason") else ""))
-    if result.get("tests"):
-        print("  " + ", ".join(f"{k} {totals[k]}" for k in
-                               ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")))
+    counts = result.get("tests")
+    if counts:
+        print("  " + ", ".join(f"{k} {counts[k]}" for k in
+                               ("passed", "failed", "errors", "skipped", "xfailed", "xpassed"))
+              + (f" (ran {counts['ran']} of {counts['collected']} collected)"
+                 if result.get("stopped_early") else ""))
     cov = result.get("coverage")
     if cov:
         print(f"  coverage {cov.get('display')} %; branch coverage {cov['branch']['source']}")
+        if cov.get("failure"):
+            print(f"  {cov['failure']}")
     interpreter = result["interpreter"]
     print(f"  interpreter {interpreter['path']} ({interpreter['source']})")
     for f in result.get("failures", [])[:10]:

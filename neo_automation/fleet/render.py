@@ -2,14 +2,14 @@
 
 The artifact fits the Prefect UI's content column (about 830 px at a 1400 px window, where the
 UI's tables never wrap a cell): the figures of now are one table of short cells (how long ago
-a host was seen; the full time is in the headline), and the sparklines a second table of
-their own. Sparklines are small PNGs (160x32 pixels) drawn on a bare `matplotlib.figure.Figure`
-with the Agg canvas (no pyplot: nothing global, safe in task threads, as
-`neo_automation.reports.charts` does) and embedded as `data:image/png;base64,...`, which the
-Prefect UI shows in markdown artifacts (it strips inline SVG). A trend needs two points: one
-point alone is said in words, never drawn as an empty chart. Percent charts share a 0-100
-scale, so hosts compare at a glance. Host names and mount points are escaped: a label is data,
-never markup.
+a host was seen; the full time is in the headline), the hosts with accelerators (GPUs, TPUs)
+a table of their own when there are any, and the sparklines another. Sparklines are small
+PNGs (160x32 pixels) drawn on a bare `matplotlib.figure.Figure` with the Agg canvas (no
+pyplot: nothing global, safe in task threads, as `neo_automation.reports.charts` does) and
+embedded as `data:image/png;base64,...`, which the Prefect UI shows in markdown artifacts (it
+strips inline SVG). A trend needs two points: one point alone is said in words, never drawn
+as an empty chart. Percent charts share a 0-100 scale, so hosts compare at a glance. Host
+names and mount points are escaped: a label is data, never markup.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ WIDTH_PX, HEIGHT_PX, DPI = 160, 32, 100
 TREND_COLUMNS = (("system.cpu.percent", "CPU"), ("system.memory.percent", "memory"))
 #: What a sparkline's cell says while its series has a single point.
 NO_TREND_YET = "not enough history yet"
+#: The heading of the accelerators' table (only when a host has accelerators).
+ACCELERATORS_HEADING = "Accelerators"
 #: The heading of the sparklines' table.
 TRENDS_HEADING = "Last 24 hours"
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
@@ -116,6 +118,13 @@ def _hours(value: float | None) -> str:
     return f"{value / 24:.0f} days" if value < 3650 else "over 5 months"
 
 
+def _accelerator_cells(row: HostRow) -> list[str]:
+    """host, devices, busy and memory percent of a host with accelerators (`-` where unknown)."""
+    return [md(row.host), str(row.accelerators),
+            _num(row.accelerator_busy_percent, " %", 0),
+            _num(row.accelerator_memory_percent, " %", 0)]
+
+
 def _cells(row: HostRow, now: float) -> list[str]:
     state = "**silent**, " if row.silent_seconds > 0 else ""
     fullest = ("-" if row.fullest_mount is None
@@ -167,6 +176,11 @@ def format_fleet(rows: Sequence[HostRow],
         return "".join(lines)
     lines += _table(["host", "last seen", "CPU", "memory", "fullest disk", "load 1m",
                      "disk full in"], [_cells(row, now) for row in rows])
+    accelerated = [row for row in rows if row.accelerators]  # only where a host has one
+    if accelerated:
+        lines.append(f"\n## {ACCELERATORS_HEADING}\n\n")
+        lines += _table(["host", "devices", "busy", "memory"],
+                        [_accelerator_cells(row) for row in accelerated])
     lines.append(f"\n## {TRENDS_HEADING}\n\n")
     lines += _table(["host", *(title for _name, title in TREND_COLUMNS)], [
         [md(row.host), *(sparkline_md(trends.get((row.host, name), ()),
