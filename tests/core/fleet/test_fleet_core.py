@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from golden import assert_golden
 
 from neo_automation.alerts.evaluate import format_transition
 from neo_automation.alerts.rules import DEFAULT_RULES
@@ -179,3 +180,17 @@ def test_the_accelerator_column_appears_where_a_host_has_one(store: MetricStore)
     table = section.split("\n\n")[0].splitlines()
     assert table == ["| host | devices | busy | memory |", "|---|---|---|---|",
                      "| web-1 | 2 | 70 % | 96 % |"]
+
+
+def test_the_fleet_artifact_reads_as_approved(store: MetricStore) -> None:
+    """The whole artifact, as the UI gets it (golden file; the PNGs' bytes are masked)."""
+    two_hosts(store)
+    store.write(reading("db_1", NOW - 10, 12.0, 30.0, 40.0))  # one first sample: no trend yet
+    labels = {"host": "web-1", "device": "gpu:0"}
+    store.write([Sample("accelerator.gpu.utilization_percent", 81.0, labels, NOW, "app"),
+                 Sample("accelerator.memory_percent", 64.5, labels, NOW, "app")])
+    rows = fleet_rows(latest_by_host(store), last_seen(store, NOW), [], NOW, silent_after=600)
+    lines = trends(store, ["system.cpu.percent", "system.memory.percent"], NOW - 86400, NOW + 1)
+    text = format_fleet(rows, lines, NOW, "Europe/Berlin")
+    assert_golden("fleet/fleet.md", re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+",
+                                           "data:image/png;base64,<PNG>", text))
