@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, make_tree, run_cli
+from helpers import ROOT, make_tree, restore_prefect_env, run_cli
 
 from neo_automation.settings import load_settings
 from neo_automation.target import choose_target, project_of
@@ -150,3 +150,20 @@ def test_metrics_collect_path_needs_the_project_category(tmp_path: Path) -> None
                    env=_env(tmp_path), cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     assert "add project to --category" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_project_metrics_inside_another_project_measure_that_project(
+        prefect_server: str, automation_env: Path, project: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from deployments.cli import main
+
+    restore_prefect_env(monkeypatch)
+    monkeypatch.delenv("AUTOMATION_TARGET_DIR", raising=False)
+    monkeypatch.chdir(project / "calc")
+    assert main(["metrics", "collect", "--category", "project", "--json"]) == 0
+    out = capsys.readouterr()
+    assert out.err.splitlines()[0] == (
+        f"project: {project} (the git work tree of the current directory)")
+    measured = json.loads(out.out)["project"]
+    assert measured["tests"]["passed"] == 1 and measured["tests"]["failed"] == 0, measured
+    assert measured["quality"]["loc"] < 40, measured["quality"]  # the calculator, not us
