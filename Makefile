@@ -49,8 +49,9 @@ $(VENV)/.%.stamp: requirements/%.lock pyproject.toml
 	$(PIP) install --no-deps -e .
 	@touch $@
 
-# End-to-end check of the dashboard in headless Chromium (Debian's package; Playwright cannot
-# download a browser of its own here). Screenshots go to e2e-artifacts/.
+# The end-to-end check of the dashboard alone, in headless Chromium (Debian's package;
+# Playwright cannot download a browser of its own here); `make test` runs it too when chromium
+# is installed (.ci/run installs it). Screenshots go to e2e-artifacts/.
 e2e: $(VENV)/.test.stamp chromium
 	$(BIN)/python -m pytest -m e2e tests/e2e
 

@@ -47,7 +47,8 @@ from tasks.reports import detect_benchmark_regressions
 @job_time_limit
 @flow(name="metrics-collection", log_prints=True)
 def metrics_collection(
-    categories: list[str] | None = None, jax_benchmark: bool = True
+    categories: list[str] | None = None, jax_benchmark: bool = True,
+    project_path: str | None = None,
 ) -> dict[str, Any]:
     """Collect the chosen categories (default: system, application, custom) and store them.
 
@@ -55,6 +56,8 @@ def metrics_collection(
         categories: any of "system", "application", "project" (the code-health scans) and
             "custom" (every registered custom collector).
         jax_benchmark: run the JAX matmul micro-benchmark with the application metrics.
+        project_path: the project the "project" category measures (default:
+            AUTOMATION_TARGET_DIR, else the automation's own repository).
 
     Returns:
         One JSON-ready dict keyed by category, plus `collected_at`, `stored`, `alerts` and
@@ -69,7 +72,7 @@ def metrics_collection(
         collect_application=collect_application_metrics,
         collect_custom=collect_custom_metrics,
         ingest_training=_training,
-        project=project_metrics,
+        project=lambda: project_metrics(project_path),
         store=store_metrics,
         regressions=detect_benchmark_regressions,
         update_fleet=update_fleet,

@@ -1,6 +1,9 @@
 """`automation gate`: the quality gate a CI job runs, without a Prefect server.
 
-Parses the options, calls :func:`neo_automation.gate.run.run_gate` and prints: one
+Parses the options, chooses the project (``--path``, else ``AUTOMATION_TARGET_DIR``, else the
+git project of the current directory, else the automation's own repository; the first line
+says which and why: :mod:`neo_automation.target`), calls
+:func:`neo_automation.gate.run.run_gate` and prints: one
 ``PASS|FAIL|SKIP rule: figures`` line per rule and the verdict (on stderr with ``--json``,
 which prints the JSON document on stdout instead), progress lines ``gate: ...`` on stderr. The
 measuring, the rules, the baselines and the outputs are the core's (:mod:`neo_automation.gate`;
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from neo_automation.settings import load_settings
+from neo_automation.target import choose_target
 
 
 def register(groups: Any) -> None:
@@ -36,7 +40,8 @@ def register(groups: Any) -> None:
     p.add_argument("--baseline", default=None, metavar="REF|FILE",
                    help="a git revision (origin/main, a tag, a commit) or a gate JSON file")
     p.add_argument("--path", type=Path, default=None,
-                   help="the tree to check (default: the target project)")
+                   help="the tree to check (default: AUTOMATION_TARGET_DIR, else the git "
+                        "project of the current directory, else the automation's own)")
     p.add_argument("--output-dir", type=Path, default=None, metavar="DIR",
                    help="where gate.json and gate.md go (default: DATA_DIR/gate)")
     p.add_argument("--save-baseline", type=Path, default=None, metavar="FILE",
@@ -73,12 +78,15 @@ def _run_gate(args: argparse.Namespace) -> int:
     from neo_automation.gate.report import format_lines, format_summary
     from neo_automation.gate.run import GateOptions, run_gate
 
+    settings = load_settings()
+    target = choose_target(args.path, settings)
+    print(target.line(), file=sys.stderr if args.json else sys.stdout, flush=True)
     options = GateOptions(
-        config_file=args.config, baseline=args.baseline, path=args.path,
+        config_file=args.config, baseline=args.baseline, path=target.path,
         output_dir=args.output_dir, save_baseline=args.save_baseline,
         benchmark=not args.no_benchmark,
     )
-    outcome = run_gate(options, load_settings(), os.environ, _note)
+    outcome = run_gate(options, settings, os.environ, _note)
     for warning in outcome.warnings:
         print(warning, file=sys.stderr)
     out = sys.stderr if args.json else sys.stdout

@@ -41,6 +41,10 @@ def register(groups: Any) -> None:
                    help="what to collect, or several separated by commas (default: system, "
                         "application and custom; project runs the test suite and the scans)")
     p.add_argument("--json", action="store_true", help="print one JSON object keyed by category")
+    p.add_argument("--path", default=None,
+                   help="the project that --category project measures (default: "
+                        "AUTOMATION_TARGET_DIR, else the git project of the current directory, "
+                        "else the automation's own)")
     p.add_argument("--no-benchmark", action="store_true", help="skip the JAX micro-benchmark")
     p.add_argument("--push", metavar="URL", default=None,
                    help="also send the project metrics to the automation stack at URL (with "
@@ -115,15 +119,24 @@ def collect(args: argparse.Namespace) -> int:
     if not settings.metrics_enabled:
         print("metrics collection is disabled (METRICS_ENABLED=false)", file=sys.stderr)
         return 0
+    project = None
+    if "project" in args.category:
+        from neo_automation.target import choose_target
+
+        project = choose_target(args.path, settings)
+        print(project.line(), file=sys.stderr if args.json else sys.stdout, flush=True)
+    elif args.path is not None:
+        raise ConfigError("--path names the project that --category project measures: add "
+                          "project to --category")
     push = None
     if args.push:
         from neo_automation.push import check_stack, ci_tags
 
-        if "project" not in args.category:
+        if project is None:
             raise ConfigError("--push sends the project metrics: add project to --category")
         # Checked before collecting: an unreachable stack fails in seconds, not after a scan.
         push = (check_stack(args.push),
-                ci_tags(args.branch, args.commit, os.environ, str(settings.target_path)))
+                ci_tags(args.branch, args.commit, os.environ, str(project.path)))
     started = time.time()
     from neo_automation.store.metric_store import MetricStore
 
@@ -139,7 +152,10 @@ def collect(args: argparse.Namespace) -> int:
                   "to keep the UI up)", file=sys.stderr)
         from flows.metrics_collection import metrics_collection
 
-        result = metrics_collection(categories=args.category, jax_benchmark=benchmark)
+        result = metrics_collection(
+            categories=args.category, jax_benchmark=benchmark,
+            project_path=str(project.path) if project is not None else None,
+        )
     else:
         print(f"note: no Prefect server answers at {settings.api_url}: collected here, not "
               "recorded in the Prefect UI (start the stack with 'automation start')",

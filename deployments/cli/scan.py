@@ -1,6 +1,9 @@
 """`automation scan quality|security|tests PATH [--json]`: code health of any Python tree.
 
-Runs without Prefect (the scans are plain functions). The JSON's `totals` equal the reference
+Runs without Prefect (the scans are plain functions). The tree is PATH, else
+AUTOMATION_TARGET_DIR, else the project of the current directory, else the automation's own
+repository (`neo_automation.target`); the first line says which and why (on stderr with
+`--json`, so that standard output stays one JSON document). The JSON's `totals` equal the reference
 tools run at the tree's root with its own configuration: `radon raw|cc|mi -j .` sums for
 quality, `bandit -r .`'s `metrics._totals` for security (`-c pyproject.toml` when it has
 `[tool.bandit]`), pytest's summary counts and `coverage report`'s TOTAL for tests (under the
@@ -20,6 +23,7 @@ from typing import Any
 
 from neo_automation.errors import ConfigError
 from neo_automation.settings import load_settings
+from neo_automation.target import choose_target
 
 QUALITY_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments",
                 "cc_blocks", "cc_sum", "mi_mean")
@@ -37,7 +41,8 @@ def register(groups: Any) -> None:
                        ("tests", "pytest under coverage: counts and coverage")):
         p = sub.add_parser(kind, help=text)
         p.add_argument("path", nargs="?", default=None,
-                       help="the tree (default: AUTOMATION_TARGET_DIR)")
+                       help="the tree (default: AUTOMATION_TARGET_DIR, else the git project "
+                            "of the current directory, else the automation's own)")
         p.add_argument("--json", action="store_true",
                        help="totals, per-file results, errors, exclusions, config")
         if kind == "tests":
@@ -75,7 +80,9 @@ def _progress(enabled: bool) -> Any:
 def run_scan(args: argparse.Namespace) -> int:
     """Scan the tree and print the totals (or the JSON); returns the exit status."""
     settings = load_settings()
-    path = Path(args.path).expanduser() if args.path else settings.target_path
+    target = choose_target(args.path, settings)
+    print(target.line(), file=sys.stderr if args.json else sys.stdout, flush=True)
+    path = target.path
     if args.kind == "tests":
         return _tests(args, path)
     # Imported here: radon and the engine cost ~0.1 s, which other commands must not pay

@@ -2,7 +2,9 @@
 
 `start` checks everything it can before starting anything (writable directories, the catalog,
 free ports, exposure of the UI and the exporter) and then runs the supervisor
-(`deployments.stack.supervisor`) detached, or attached with `--foreground`; `stop` ends it
+(`deployments.stack.supervisor`) detached, or attached with `--foreground`; it returns once the
+API answers and serve has deployed every job of the catalog, so that `automation start &&
+automation tasks run --task NAME` works (a job serve left out is named); `stop` ends it
 (SIGTERM, then SIGKILL after `STOP_TIMEOUT_SECONDS`). `status` shows the services, the jobs
 with their last and next runs, firing alerts and the last report of each kind.
 
@@ -26,6 +28,7 @@ from typing import Any
 
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import (
+    deployed_report,
     pid_file,
     process_alive,
     read_state,
@@ -41,6 +44,9 @@ from neo_automation.processes import stop_pid
 from neo_automation.settings import Settings, load_settings
 
 START_TIMEOUT_SECONDS = 90.0
+#: How long `start` waits, once the API answers, for serve to deploy every catalog job (it
+#: imports the flows while the server starts: usually a few seconds more).
+DEPLOY_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 30.0
 
 
@@ -135,7 +141,8 @@ def start(args: argparse.Namespace) -> int:
         proc = subprocess.Popen(argv, env=env, cwd=settings.root)  # noqa: S603
         try:
             if _wait_healthy(settings, proc):
-                print(f"stack is up; dashboard: {settings.ui_url} (Ctrl-C stops it)")
+                print(f"stack is up{_wait_deployed(settings, proc)}; dashboard: "
+                      f"{settings.ui_url} (Ctrl-C stops it)", flush=True)
                 _print_channel_notes(settings)
             return proc.wait()
         except KeyboardInterrupt:
@@ -155,9 +162,31 @@ def start(args: argparse.Namespace) -> int:
             f"the Prefect server did not answer at {settings.api_url} within "
             f"{START_TIMEOUT_SECONDS:.0f} s; see {settings.log_path / 'prefect_server.log'}"
         )
-    print(f"stack is up (supervisor pid {proc.pid}); dashboard: {settings.ui_url}")
+    deployed = _wait_deployed(settings, proc)
+    print(f"stack is up (supervisor pid {proc.pid}){deployed}; dashboard: {settings.ui_url}")
     _print_channel_notes(settings)
     return 0
+
+
+def _wait_deployed(settings: Settings, proc: subprocess.Popen[bytes]) -> str:
+    """Wait until serve has deployed the catalog's jobs; what to add to the "up" line.
+
+    Returns:
+        ": N jobs deployed" (with the number serve left out, which `automation health`
+        names), "" when the stack serves no catalog, or a note that deploying goes on in the
+        background (`tasks run` then waits for it) when DEPLOY_TIMEOUT_SECONDS pass first.
+    """
+    deadline = time.monotonic() + DEPLOY_TIMEOUT_SECONDS
+    while (report := deployed_report(settings)) is None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return ("; the jobs are still being deployed ('automation tasks run' waits for "
+                    "them)")
+        time.sleep(0.3)
+    if not report:
+        return ""
+    served, left_out = len(report.get("served", [])), len(report.get("not_served", []))
+    return (f": {served} job{'' if served == 1 else 's'} deployed"
+            + (f", {left_out} left out ('automation health' says why)" if left_out else ""))
 
 
 def _print_channel_notes(settings: Settings) -> None:
@@ -232,15 +261,26 @@ def status(args: argparse.Namespace) -> int:
                   + (f", {svc['url']}" if svc.get("url") else ""))
         if info["deployments"]:
             print("jobs:")
+            name_width = max(len(d["name"]) for d in info["deployments"])
+            schedule_width = max(len(d["schedule"]) for d in info["deployments"])
             for d in info["deployments"]:
-                print(f"  {d['name']:26s} {d['schedule']:40s} last {d['last_state'] or '-'} "
-                      f"{d['last_time'] or ''}  next {d['next_run'] or '-'}"
+                last = " ".join(filter(None, (d["last_state"], d["last_time"]))) or "-"
+                print(f"  {d['name']:{name_width}s}  {d['schedule']:{schedule_width}s}  "
+                      f"last {last}  next {d['next_run'] or '-'}"
+                      + ("" if d["deployed"] else "  NOT DEPLOYED")
                       + ("  PAUSED" if d["paused"] else ""))
         print("firing alerts: " + (", ".join(
-            f"{a['rule']} ({a['value']:.2f})" for a in info["firing_alerts"]) or "none"))
+            f"{a['rule']}{_on(a['labels'])} ({a['value']:.2f})" for a in info["firing_alerts"])
+            or "none"))
         for name, when in info["last_reports"].items():
             print(f"last {name}: {when or 'never'}")
     return 0 if pid else 1
+
+
+def _on(labels: dict[str, str]) -> str:
+    """` on web-1 /data`: where an alert fires (its series' label values), or ""."""
+    where = " ".join(str(labels[k]) for k in sorted(labels, key=lambda k: (k != "host", k)))
+    return f" on {where}" if where else ""
 
 
 def _deployments(settings: Settings) -> list[dict[str, Any]]:

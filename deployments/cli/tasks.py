@@ -6,8 +6,9 @@ lines and leave the file untouched on any error; a schedule Prefect's scheduler 
 is refused by `add`. `list` shows every job's schedule in words and cron, priority, state and
 next run, the one Prefect will make (its own schedule class computes it, no server needed),
 and names on stderr each broken entry that `serve` leaves out. `run` starts a job now through
-Prefect's API (`run_deployment`) and `status` asks the API for each job's last and next run;
-both need the stack's server.
+Prefect's API (`run_deployment`; while a starting or reloading stack is still deploying its
+jobs it waits, saying so on stderr) and `status` asks the API for each job's last and next
+run; both need the stack's server.
 
 Priorities are the work pool's queues: 1 critical, 2 high, 3 normal (the default), 4 low.
 """
@@ -28,7 +29,7 @@ from deployments.catalog.check import catalog_source
 from deployments.cli._args import seconds, whole
 from deployments.direct import COLLECTION_ENTRYPOINT
 from deployments.stack.runtime import use_stack_api
-from deployments.stack.state import running_pid
+from deployments.stack.state import deployed_report, running_pid
 from neo_automation.errors import ConfigError
 from neo_automation.settings import Settings, load_settings
 
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 # Prefect reads its settings once, at import.
 
 PRIORITY_HELP = "1 critical, 2 high, 3 normal (default), 4 low"
+#: How long `tasks run` waits for a starting (or reloading) stack to deploy the catalog.
+DEPLOY_WAIT_SECONDS = 120.0
 
 
 def register(groups: Any) -> None:
@@ -259,6 +262,8 @@ def run_job(args: argparse.Namespace) -> int:
 
     with get_client(sync_client=True) as client:
         deployment = deployments_by_name(client, [entry.name]).get(entry.name)
+        if deployment is None and _wait_for_serve(settings, entry.name):
+            deployment = deployments_by_name(client, [entry.name]).get(entry.name)
     if deployment is None:
         raise ConfigError(
             f"job {entry.name!r} is in the catalog but not deployed at {settings.api_url}: "
@@ -307,6 +312,39 @@ def _collect_here(name: str, parameters: dict[str, Any]) -> int:
     print(format_collection_summary(result))
     print(f"{name}: stored {result['stored']} samples")
     return 0
+
+
+def _wait_for_serve(settings: Settings, name: str) -> bool:
+    """Wait, saying so, while the running stack's serve is still deploying the catalog.
+
+    Returns:
+        True when serve finished deploying (look the job up again); False when there was
+        nothing to wait for (no stack of ours, or serve had finished before).
+
+    Raises:
+        ConfigError: serve left the job out (its reason), or did not finish within
+            DEPLOY_WAIT_SECONDS.
+    """
+    waited = False
+    deadline = time.monotonic() + DEPLOY_WAIT_SECONDS
+    while True:
+        report = deployed_report(settings) if running_pid(settings) is not None else {}
+        if report is not None:
+            break
+        if not waited:
+            print(f"waiting for the stack to deploy the catalog's jobs before running {name} "
+                  f"(at most {DEPLOY_WAIT_SECONDS:.0f} s)", file=sys.stderr, flush=True)
+            waited = True
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"the stack did not deploy its jobs within {DEPLOY_WAIT_SECONDS:.0f} s: see "
+                f"{settings.log_path / 'serve.log'} and 'automation health'")
+        time.sleep(0.5)
+    for item in report.get("not_served", []):
+        if item.get("name") == name:
+            raise ConfigError(f"job {name!r} is not served by the running stack: "
+                              f"{item.get('problem')}")
+    return waited
 
 
 def _wait(flow_run_id: Any, poll_seconds: float = 2.0) -> Any:

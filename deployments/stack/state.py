@@ -45,6 +45,24 @@ def read_serve_report(settings: Settings) -> dict[str, Any]:
         return {}
 
 
+def deployed_report(settings: Settings) -> dict[str, Any] | None:
+    """The serve report once the running serve process has created its deployments.
+
+    Serve writes its report after it has registered every job with Prefect (creating each
+    deployment), so a report newer than serve's start (in the supervisor's state) means every
+    served job is deployed; a report older than that is a previous serve's.
+
+    Returns:
+        The report (see `serve_report_file`); `{}` when the stack runs no serve process (no
+        catalog, AUTOMATION_SERVE=false, or no state yet); None while serve is still deploying.
+    """
+    serve = read_state(settings).get("services", {}).get("serve")
+    if not serve:
+        return {}
+    report = read_serve_report(settings)
+    return report if report.get("time", 0.0) >= (serve.get("started") or 0.0) else None
+
+
 def running_pid(settings: Settings) -> int | None:
     """The supervisor's pid if it is alive; a stale pid file (and state) is removed."""
     path = pid_file(settings)

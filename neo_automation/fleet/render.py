@@ -1,10 +1,15 @@
-"""The fleet view as markdown: one table row per host, with 24-hour sparklines.
+"""The fleet view as markdown: one table row per host, then each host's 24-hour sparklines.
 
-Sparklines are small PNGs (160x32 pixels) drawn on a bare `matplotlib.figure.Figure` with the
-Agg canvas (no pyplot: nothing global, safe in task threads, as `neo_automation.reports.charts`
-does) and embedded as `data:image/png;base64,...`, which the Prefect UI shows in markdown
-artifacts (it strips inline SVG). Percent charts share a 0-100 scale, so hosts compare at a
-glance. Host names and mount points are escaped: a label is data, never markup.
+The artifact fits the Prefect UI's content column (about 830 px at a 1400 px window, where the
+UI's tables never wrap a cell): the figures of now are one table of short cells (how long ago
+a host was seen; the full time is in the headline), the hosts with accelerators (GPUs, TPUs)
+a table of their own when there are any, and the sparklines another. Sparklines are small
+PNGs (160x32 pixels) drawn on a bare `matplotlib.figure.Figure` with the Agg canvas (no
+pyplot: nothing global, safe in task threads, as `neo_automation.reports.charts` does) and
+embedded as `data:image/png;base64,...`, which the Prefect UI shows in markdown artifacts (it
+strips inline SVG). A trend needs two points: one point alone is said in words, never drawn
+as an empty chart. Percent charts share a 0-100 scale, so hosts compare at a glance. Host
+names and mount points are escaped: a label is data, never markup.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ from neo_automation.times import duration
 
 WIDTH_PX, HEIGHT_PX, DPI = 160, 32, 100
 #: The trends drawn per host: metric name and column title.
-TREND_COLUMNS = (("system.cpu.percent", "CPU 24 h"), ("system.memory.percent", "memory 24 h"))
+TREND_COLUMNS = (("system.cpu.percent", "CPU"), ("system.memory.percent", "memory"))
+#: What a sparkline's cell says while its series has a single point.
+NO_TREND_YET = "not enough history yet"
+#: The heading of the accelerators' table (only when a host has accelerators).
+ACCELERATORS_HEADING = "Accelerators"
+#: The heading of the sparklines' table.
+TRENDS_HEADING = "Last 24 hours"
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 
 
@@ -70,9 +81,15 @@ def sparkline_png(points: Sequence[tuple[float, float]], low: float = 0.0,
 
 
 def sparkline_md(points: Sequence[tuple[float, float]], title: str) -> str:
-    """A sparkline as an inline markdown image, or `-` without points."""
+    """A sparkline as an inline markdown image; `-` without points, words for a single one.
+
+    One point (a host's first minutes: the points are 10-minute averages) is no trend:
+    drawn, it would be an empty chart with a dot at its edge.
+    """
     if not points:
         return "-"
+    if len(points) == 1:
+        return NO_TREND_YET
     data = base64.b64encode(sparkline_png(points)).decode("ascii")
     return f"![{md(title)}](data:image/png;base64,{data})"
 
@@ -95,39 +112,35 @@ def _hours(value: float | None) -> str:
     return duration(value * 3600.0) if value < 3650 else "over 5 months"
 
 
-def _accelerator(row: HostRow) -> str:
-    """`2 GPU: 87 % busy, memory 75 %`-style cell; `-` for a host without accelerators."""
-    if not row.accelerators:
-        return "-"
-    figures = [f"{_num(row.accelerator_busy_percent, ' %', 0)} busy"
-               if row.accelerator_busy_percent is not None else "",
-               f"memory {_num(row.accelerator_memory_percent, ' %', 0)}"
-               if row.accelerator_memory_percent is not None else ""]
-    shown = ", ".join(f for f in figures if f)
-    return f"{row.accelerators} device{'' if row.accelerators == 1 else 's'}" + (
-        f": {shown}" if shown else "")
+def _accelerator_cells(row: HostRow) -> list[str]:
+    """host, devices, busy and memory percent of a host with accelerators (`-` where unknown)."""
+    return [md(row.host), str(row.accelerators),
+            _num(row.accelerator_busy_percent, " %", 0),
+            _num(row.accelerator_memory_percent, " %", 0)]
 
 
-def _cells(row: HostRow, now: float, zone: ZoneInfo,
-           trends: Mapping[tuple[str, str], Sequence[tuple[float, float]]]) -> list[str]:
+def _cells(row: HostRow, now: float) -> list[str]:
     state = "**silent**, " if row.silent_seconds > 0 else ""
     fullest = ("-" if row.fullest_mount is None
                else f"{md(row.fullest_mount)} {_num(row.fullest_percent, ' %')}")
     full = ("not filling" if row.full_mount is None
             else f"{md(row.full_mount)} in {_hours(row.hours_until_full)}")
     return [
-        md(row.host), f"{state}{_when(row.last_seen, zone)} ({_ago(now - row.last_seen)})",
+        md(row.host), f"{state}{_ago(now - row.last_seen)}",
         _num(row.cpu_percent, " %"), _num(row.memory_percent, " %"), fullest,
         _num(row.load_1m, digits=2), full,
-        *(sparkline_md(trends.get((row.host, name), ()), f"{title} of {row.host}")
-          for name, title in TREND_COLUMNS),
     ]
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |\n", "|" + "---|" * len(head) + "\n",
+            *("| " + " | ".join(cells) + " |\n" for cells in rows)]
 
 
 def format_fleet(rows: Sequence[HostRow],
                  trends: Mapping[tuple[str, str], Sequence[tuple[float, float]]],
                  now: float, timezone: str = "UTC") -> str:
-    """The fleet artifact: a headline and one table row per host.
+    """The fleet artifact: a headline, one table row per host, then the hosts' sparklines.
 
     Args:
         rows: the hosts (`neo_automation.fleet.view.fleet_rows`).
@@ -144,7 +157,9 @@ def format_fleet(rows: Sequence[HostRow],
     lines = [f"# Fleet: {hosts} host{'' if hosts == 1 else 's'}, {summary['reporting']} "
              f"reporting\n\n", f"As of {_when(now, zone)}."]
     if summary["silent"]:
-        lines.append(f" Silent: {', '.join(md(h) for h in summary['silent'])}.")
+        seen = {row.host: row.last_seen for row in rows}
+        lines.append(" Silent: " + ", ".join(
+            f"{md(h)} (last seen {_when(seen[h], zone)})" for h in summary["silent"]) + ".")
     soonest = summary["soonest_full"]
     if soonest is not None:
         lines.append(f" Soonest full disk: {md(soonest['host'])} in {_hours(soonest['value'])}.")
@@ -153,14 +168,17 @@ def format_fleet(rows: Sequence[HostRow],
         lines.append("No host has reported yet: run `automation metrics collect` or "
                      "`automation metrics monitor` on each machine.\n")
         return "".join(lines)
-    head = ["host", "last seen", "CPU", "memory", "fullest disk", "load 1m", "disk full in",
-            *(title for _name, title in TREND_COLUMNS)]
-    accelerated = any(r.accelerators for r in rows)  # the column only where a host has one
+    lines += _table(["host", "last seen", "CPU", "memory", "fullest disk", "load 1m",
+                     "disk full in"], [_cells(row, now) for row in rows])
+    accelerated = [row for row in rows if row.accelerators]  # only where a host has one
     if accelerated:
-        head.append("accelerators")
-    lines.append("| " + " | ".join(head) + " |\n")
-    lines.append("|" + "---|" * len(head) + "\n")
-    for row in rows:
-        cells = _cells(row, now, zone, trends) + ([_accelerator(row)] if accelerated else [])
-        lines.append("| " + " | ".join(cells) + " |\n")
+        lines.append(f"\n## {ACCELERATORS_HEADING}\n\n")
+        lines += _table(["host", "devices", "busy", "memory"],
+                        [_accelerator_cells(row) for row in accelerated])
+    lines.append(f"\n## {TRENDS_HEADING}\n\n")
+    lines += _table(["host", *(title for _name, title in TREND_COLUMNS)], [
+        [md(row.host), *(sparkline_md(trends.get((row.host, name), ()),
+                                      f"{title} of {row.host}, last 24 hours")
+                         for name, title in TREND_COLUMNS)]
+        for row in rows])
     return "".join(lines)

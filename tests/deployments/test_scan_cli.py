@@ -133,10 +133,15 @@ def test_missing_pytest_is_one_line_and_exit_2(cli_env: dict[str, str], tmp_path
     tree = _write(tmp_path / "bare", {"test_a.py": "def test_a():\n    pass\n"})
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tree / ".venv")],
                    check=True)  # fmt: skip
+    project = f"project: {tree.resolve()} (the path given)"
     for extra in ((), ("--json",)):
         proc = run_cli("scan", "tests", ".", *extra, env=cli_env, cwd=tree)
-        assert proc.returncode == 2 and proc.stdout == ""
-        (line,) = proc.stderr.strip().splitlines()
+        # the project line comes first (on stderr with --json), then the one line of the error
+        assert proc.returncode == 2
+        assert proc.stdout == ("" if extra else project + "\n")
+        lines = proc.stderr.strip().splitlines()
+        (line,) = lines[1:] if extra else lines
+        assert not extra or lines[0] == project
         assert "pytest and coverage are not installed for" in line
         assert f"{tree / '.venv' / 'bin' / 'python'} -m pip install pytest coverage" in line
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import free_port, run_cli, wait_until
+import yaml
+from helpers import ROOT, free_port, run_cli, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +24,20 @@ def stack_env(cli_env: dict[str, str]) -> dict[str, str]:
 
 
 def test_start_supervise_stop(stack_env: dict[str, str]) -> None:
+    # the test-suite job runs the small sample project's suite, never this repository's
+    stack_env["AUTOMATION_TARGET_DIR"] = str(ROOT / "tests" / "samples" / "tests_project")
     started = run_cli("start", env=stack_env, timeout=150)
     assert started.returncode == 0, started.stderr
     url = f"http://127.0.0.1:{stack_env['DASHBOARD_PORT']}"
     assert url in started.stdout
     try:
+        # start returns once every job is deployed: a job runs right away
+        jobs = len(yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"])
+        assert f": {jobs} jobs deployed;" in started.stdout, started.stdout
+        ran = run_cli("tasks", "run", "--task", "test-suite", "--wait", env=stack_env,
+                      timeout=300)
+        assert ran.returncode == 0 and "test-suite: Completed" in ran.stdout, (
+            ran.stdout + ran.stderr)
         again = run_cli("start", env=stack_env)
         assert again.returncode == 0 and "already running" in again.stdout
         def both_up() -> bool:

@@ -2,14 +2,18 @@
 
 One test, in the order a user meets the stack:
 
-1. `automation start` on loopback on a free port; `automation status --json` shows the server
-   and the serve process alive, with their pids.
-2. A metrics collection, a code-quality scan and the daily health report, each from the CLI.
+1. `automation start` on loopback on a free port, and at once a job through it
+   (`tasks run --task code-quality --wait`: start returns once every job is deployed);
+   `automation status --json` shows the server and the serve process alive, with their pids.
+2. A metrics collection and the daily health report, each from the CLI.
 3. Headless Chromium (Playwright, Debian's /usr/bin/chromium) opens the UI: the collection's
    flow run is found on the Runs page by its name and shows Completed with its task runs; the
    `system-metrics-latest` table artifact of that run shows figures of the collection's JSON;
    the `report-daily-health-check` artifact shows the report's title, every headline figure of
-   the archived JSON and its chart (a base64 PNG that the browser decoded).
+   the archived JSON and its chart (a base64 PNG that the browser decoded); the `fleet`
+   artifact of the collection's run shows a row per host, the sparklines of the host with
+   history (seeded half an hour back) and words for the host with a single sample, and fits
+   the UI's content column at a 1400 px window (no element of it scrolls sideways).
 4. The serve process is SIGKILLed: the supervisor brings it back (new pid, one restart counted)
    within 30 s, and a job run through it completes.
 5. `automation stop`: every pid seen is gone and no pid file is left.
@@ -17,8 +21,9 @@ One test, in the order a user meets the stack:
 Screenshots of each step go to `e2e-artifacts/` at the repository root (git-ignored); on a
 failure the page at that moment and the stack's logs are saved there too.
 
-Run with `make e2e` (`pytest -m e2e tests/e2e`). Needs Debian's chromium
-(`apt-get install chromium`); skipped without it. About 2 minutes on two cores.
+Part of `make test` (and so of `.ci/run`, which installs Debian's chromium); `make e2e` runs it
+alone. Skipped, with the reason, where /usr/bin/chromium is missing (`apt-get install
+chromium`). About 2 minutes on two cores.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from typing import Any
 import psutil
 import pytest
 from helpers import ROOT, free_port, run_cli, wait_until
+
+from neo_automation.fleet.render import NO_TREND_YET
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -166,7 +173,8 @@ def browser_page() -> Iterator[Any]:
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, env=browser_env
         )
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            # 1400 px: the window the fleet artifact must fit without sideways scrolling
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(UI_TIMEOUT_MS)
             page.set_default_navigation_timeout(60_000)
             yield page
@@ -261,7 +269,9 @@ def _check_ui(page: Any, base: str, api_url: str, collection: dict[str, Any],
     _screenshot(page, "02-flow-run", taken)
 
     # The latest-system-metrics table of that run shows the collection's own figures.
-    values = {s["name"]: s["value"] for s in collection["system"]["samples"] if not s["labels"]}
+    # Host-wide figures carry only the `host` label (per-disk ones add a mountpoint).
+    values = {s["name"]: s["value"] for s in collection["system"]["samples"]
+              if set(s["labels"]) <= {"host"}}
     expected = {
         "system.memory.total_bytes": f"{values['system.memory.total_bytes']:.0f}",
         "system.cpu.count": f"{values['system.cpu.count']:.0f}",
@@ -308,6 +318,62 @@ def _check_ui(page: Any, base: str, api_url: str, collection: dict[str, Any],
         )
     _screenshot(page, "06-report", taken)
 
+    host = next(s["labels"]["host"] for s in collection["system"]["samples"]
+                if s["name"] == "system.cpu.percent")
+    _check_fleet(page, base, run["name"], host, taken)
+
+
+#: A second host (the stack's own is AUTOMATION_HOST=e2e-stack-host), seen once just before
+#: the collection: its sparklines have one point.
+FRESH_HOST = "e2e-fresh-host"
+
+
+def _seed_fleet(data: Path, host: str) -> None:
+    """Samples as other monitors would store them: half an hour of history for this host
+    (so its trends have two 10-minute points and are drawn) and one first reading of
+    FRESH_HOST (one point: said in words, not drawn)."""
+    from neo_automation.metrics.spec import Sample
+    from neo_automation.store.metric_store import MetricStore
+
+    now = time.time()
+    with MetricStore(f"sqlite:///{data / 'metrics.db'}") as store:
+        store.write([Sample(name, value, {"host": name_host}, ts, "system")
+                     for name_host, ts in ((host, now - 1800), (FRESH_HOST, now - 5))
+                     for name, value in (("system.cpu.percent", 20.0),
+                                         ("system.memory.percent", 30.0))])
+
+
+def _check_fleet(page: Any, base: str, run_name: str, host: str, taken: list[Path]) -> None:
+    """The fleet artifact of the collection's run: a row per host, the sparklines drawn where
+    there is history and said in words where there is not, and the whole artifact inside the
+    UI's content column at a 1400 px window (no sideways scroll)."""
+    from playwright.sync_api import expect
+
+    _open_version_of_run(page, base, "fleet", run_name)
+    expect(page.get_by_role("heading", name="Fleet: 2 hosts, 2 reporting").first).to_be_visible(
+        timeout=UI_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="Last 24 hours").first).to_be_visible()
+    rows = _table_rows(page)
+    figures, trends = ([r for r in rows if r and r[0] == name] for name in (host, FRESH_HOST))
+    assert len(figures) == 2 and len(trends) == 2, f"a row and a trend row per host: {rows}"
+    assert figures[0][1].endswith("ago") and figures[0][2].endswith(" %"), figures
+    assert trends[1] == [FRESH_HOST, NO_TREND_YET, NO_TREND_YET], trends
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll("img[src^='data:image/png;base64,']"))
+              .every(i => i.complete)""", timeout=UI_TIMEOUT_MS)
+    sizes = page.locator("img[src^='data:image/png;base64,']").evaluate_all(
+        "els => els.map(e => [e.naturalWidth, e.naturalHeight, e.alt])")
+    assert [s[:2] for s in sizes] == [[160, 32], [160, 32]], f"{host}'s sparklines: {sizes}"
+    assert all(alt.endswith(f"of {host}, last 24 hours") for *_, alt in sizes), sizes
+    overflow = page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+                '.artifact-data-markdown, .artifact-data-markdown .markdown-renderer__table'))
+              .map(e => [e.className, e.scrollWidth, e.clientWidth])""")
+    assert len(overflow) == 3, f"the artifact and its two tables: {overflow}"
+    wider = [o for o in overflow if o[1] > o[2]]
+    assert not wider, f"the fleet artifact scrolls sideways at 1400 px (scroll, client): {wider}"
+    _screenshot(page, "07-fleet", taken)
+
 
 # -- the test ----------------------------------------------------------------------------------
 
@@ -339,7 +405,8 @@ def _force_stop(pids: set[int]) -> None:
 def test_dashboard_end_to_end(cli_env: dict[str, str], browser_page: Any,
                               capsys: pytest.CaptureFixture[str]) -> None:
     began = time.monotonic()
-    env = {**cli_env, "DASHBOARD_PORT": str(free_port()), "AUTOMATION_JAX_BENCHMARK": "false"}
+    env = {**cli_env, "DASHBOARD_PORT": str(free_port()), "AUTOMATION_JAX_BENCHMARK": "false",
+           "AUTOMATION_HOST": "e2e-stack-host"}
     env.pop("PREFECT_API_URL", None)  # the stack starts its own server
     data = Path(env["AUTOMATION_DATA_DIR"])
     SHOTS.mkdir(exist_ok=True)
@@ -354,18 +421,20 @@ def test_dashboard_end_to_end(cli_env: dict[str, str], browser_page: Any,
     started = run_cli("start", env=env, timeout=START_TIMEOUT)
     assert started.returncode == 0, f"start failed:\n{started.stdout}\n{started.stderr}"
     try:
-        # 1. Both services up, with pids.
+        # 1. A job runs at once (start returned with every job deployed); both services up.
+        _run_job(env, QUALITY_TASK)
         status = wait_until(lambda: _services_alive(env), SERVICES_UP_TIMEOUT, interval=1.0)
         assert status, f"server and serve not both alive: {json.dumps(_status(env), indent=1)}"
         seen |= {status["supervisor_pid"], *(s["pid"] for s in status["services"].values())}
         base, api_url = status["ui_url"], status["api_url"]
         assert base == f"http://127.0.0.1:{env['DASHBOARD_PORT']}"
 
-        # 2. A collection, a quality scan and the daily report, from the command line.
+        # 2. A collection and the daily report, from the command line; before it, a little
+        #    history of this host and a second host's first sample, for the fleet artifact.
+        _seed_fleet(data, env["AUTOMATION_HOST"])
         collection = json.loads(_cli(
             env, "metrics", "collect", "--category", "system,application", "--json"))
         assert collection["stored"] > 0 and collection["system"]["samples"], collection
-        _run_job(env, QUALITY_TASK)
         results = json.loads(_cli(env, "reports", "run", "--report", "daily_health_check",
                                   "--json"))
         assert results[0]["artifact_key"] == "report-daily-health-check", results

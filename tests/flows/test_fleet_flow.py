@@ -16,6 +16,7 @@ from prefect.artifacts import Artifact
 
 from flows.metrics_collection import metrics_collection
 from neo_automation.alerts.state import alert_history
+from neo_automation.fleet.render import NO_TREND_YET
 from neo_automation.metrics.spec import Sample
 from neo_automation.store.metric_store import MetricStore
 from tasks.collection import FLEET_KEY
@@ -30,6 +31,9 @@ def test_two_hosts_are_two_series_and_two_fleet_rows(
         # A third host that reported an hour ago: silent past the 600 s default.
         store.write([Sample("system.cpu.percent", 5.0, {"host": "gone-1"}, started - 3600,
                             "system")])
+        # alpha's monitor half an hour ago: alpha's trends have two 10-minute points
+        store.write([Sample(name, 20.0, {"host": "alpha"}, started - 1800, "system")
+                     for name in ("system.cpu.percent", "system.memory.percent")])
     monkeypatch.setenv("AUTOMATION_HOST", "alpha")
     first = metrics_collection(categories=["system"])
     monkeypatch.setenv("AUTOMATION_HOST", "beta")
@@ -55,10 +59,15 @@ def test_two_hosts_are_two_series_and_two_fleet_rows(
     assert artifact is not None
     text = artifact.data
     assert text.startswith("# Fleet: 3 hosts, 2 reporting")
-    table = [line for line in text.splitlines() if line.startswith(("| alpha", "| beta"))]
+    now_part, _, trend_part = text.partition("\n## Last 24 hours\n")
+    table = [line for line in now_part.splitlines() if line.startswith(("| alpha", "| beta"))]
     assert len(table) == 2
-    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)\)", text)
-    assert images and all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
+    trend_rows = {line.split(" | ")[0][2:]: line for line in trend_part.splitlines()
+                  if line.startswith(("| alpha", "| beta"))}
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)\)", trend_rows["alpha"])
+    assert len(images) == 2 and all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
+    # beta's first collection is one point: said, not drawn as an empty chart
+    assert trend_rows["beta"] == f"| beta | {NO_TREND_YET} | {NO_TREND_YET} |"
 
     # The silent host fired its own alert, once, naming it; the live ones did not.
     silent = [h for h in history if h["rule"] == "host-silent"]
