@@ -116,6 +116,20 @@ def test_a_step_on_a_drift_is_found_with_the_drift_left_out_of_its_size() -> Non
     assert others <= 1  # of 10 drifts of 150 runs
 
 
+def test_a_rise_on_a_falling_drift_is_found_by_the_one_more_break_test() -> None:
+    """A step against a drift: PELT's flat segments cut the fall into a staircase instead."""
+    found = 0
+    for seed in range(10):
+        rng = np.random.default_rng(100 + seed)
+        runs = np.arange(100)
+        level = 100.0 * (1 - 0.25 * runs / 100)
+        level[50:] *= 1.10
+        values = level * (1 + 0.05 * rng.standard_normal(runs.size))
+        found += any(abs(c.index - 50) <= 5
+                     for c in find_regressions(detect_changes(values), "lower"))
+    assert found >= 5  # of 10 (3 without the one-more-break test)
+
+
 def test_a_weekly_cycle_gives_no_regression_and_no_trend() -> None:
     changes = 0
     for seed in range(10):
