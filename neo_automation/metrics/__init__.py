@@ -4,7 +4,8 @@ Every metric the project itself produces is declared once, in its subject's modu
 here by subject (wily's `operators/__init__.py`): validation reads this table, never whatever
 modules happened to be imported. Training runs' own metrics (loss, accuracy, per client) are
 free-form names kept in their own table by `neo_automation.metrics.training`; they are not
-declared samples, so training has no entry here.
+declared samples: training's entry here (`neo_automation.metrics.runs`) holds only what is
+derived from the runs (whether a run diverged).
 
 Metrics that are only known at run time, custom collectors' (entry points and
 `AUTOMATION_COLLECTORS`) and the definitions another process recorded in the store, join the
@@ -19,7 +20,14 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import cast, get_args
 
-from neo_automation.metrics import application, dependencies, project, system
+from neo_automation.metrics import (
+    accelerators,
+    application,
+    dependencies,
+    project,
+    runs,
+    system,
+)
 from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample, prometheus_name
 
 __all__ = [
@@ -40,8 +48,10 @@ __all__ = [
 SUBJECTS: Mapping[str, tuple[MetricSpec, ...]] = MappingProxyType({
     "system": system.METRICS,
     "application": application.METRICS,
+    "accelerator": accelerators.METRICS,
     "project": project.METRICS,
     "dependencies": dependencies.METRICS,
+    "training": runs.METRICS,
 })
 
 
