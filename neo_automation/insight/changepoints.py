@@ -4,8 +4,11 @@ A benchmark that got slower shows up as a *shift in the level* of a noisy series
 that is some percent worse than the run before. Timings also wander without any commit being to
 blame (data grows, machines are shared, caches warm): a slow drift, a weekly cycle, a random
 walk. A detector that reports those as strings of steps becomes an alert people learn to ignore,
-so this module separates them in four steps:
+so this module separates them in six steps:
 
+0. **Short cycles.** A significant cycle of at most :data:`MAX_CYCLE` runs (a weekly pattern of
+   daily runs) is subtracted first, by classical decomposition with an F-test on its phase
+   means (:func:`remove_cycle`); everything below runs on the series less that cycle.
 1. **Candidates.** PELT, the Pruned Exact Linear Time search (Killick, Fearnhead and Eckley,
    "Optimal detection of changepoints with a linear computational cost", JASA 107(500), 2012,
    doi:10.1080/01621459.2012.737745) as implemented by ``ruptures`` (Truong, Oudre and Vayatis,
@@ -27,7 +30,14 @@ so this module separates them in four steps:
 3. **A second pass without the drift.** The series minus its common slope (estimated with one
    level per segment) is searched again, so a step that a drift hid from the L2 search is
    proposed too; the union is pruned as in step 2.
-4. **Trend.** :func:`estimate_trend` reports the common slope between the level shifts, per run
+4. **One more break per segment.** Within each segment left, the step-plus-slope regression
+   is fitted at every split point and the best one is tested with the long-run factor of the
+   segmentation that includes it, at ``alpha`` divided by the number of split points tried
+   (Bonferroni): the sequential "one more break" test of Bai and Perron ("Estimating and
+   testing linear models with multiple structural changes", Econometrica 66(1), 1998). A step
+   on a drift, which PELT's flat-segment search misses and whose own autocorrelated residuals
+   hide it from the test while it is unmodelled, is found this way; the union is pruned again.
+5. **Trend.** :func:`estimate_trend` reports the common slope between the level shifts, per run
    (per commit) and per day, with its own batch-means-corrected significance.
 
 ``bench/changepoints.py`` measures the result on the Turing Change Point Dataset (25 real
@@ -59,6 +69,10 @@ Better = Literal["lower", "higher", "none"]
 DEFAULT_PENALTY_FACTOR = 3.0
 #: Significance a level shift needs (two-sided p-value of the trend- and dependence-aware test).
 DEFAULT_ALPHA = 0.005
+#: Longest cycle (in runs) removed before the search: a weekly pattern of daily runs fits.
+MAX_CYCLE = 10
+#: Significance a cycle needs (F-test of its phase means, Bonferroni over the periods tried).
+CYCLE_ALPHA = 0.001
 
 _MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD -> standard deviation for normal noise
 _SECONDS_PER_DAY = 86400.0
@@ -167,8 +181,10 @@ def detect_changes(
 ) -> list[ChangePoint]:
     """Find the significant shifts in the level of a series, not counting drift or cycles.
 
-    The method (PELT candidates, a trend- and dependence-aware level-shift test, a second pass
-    on the detrended series) is described in the module docstring.
+    The method (a short cycle removed, PELT candidates, a trend- and dependence-aware
+    level-shift test, a second pass on the detrended series, one more break tested per
+    segment) is described in the module
+    docstring; means and magnitudes are those of the series less its cycle.
 
     Args:
         values: the metric's history in run order, shape ``(n,)``, finite numbers.
@@ -198,6 +214,7 @@ def detect_changes(
     if penalty is not None and not (math.isfinite(penalty) and penalty > 0):
         raise ValueError(f"penalty must be a positive number, got {penalty!r}")
     n = array.size
+    array = remove_cycle(array)[0]
     sigma = noise_scale(array)
     if n < 2 * min_size or sigma == 0.0:
         return []
@@ -211,6 +228,9 @@ def detect_changes(
     detrended = scaled - slope * np.arange(n)
     proposed = set(_candidates(detrended, min_size, pen)) | set(breaks)
     breaks = _prune(_spaced(sorted(proposed), n, min_size), scaled, alpha, batch)
+    extra = _scan(scaled, breaks, min_size, alpha, batch)
+    if extra:
+        breaks = _prune(sorted({*breaks, *extra}), scaled, alpha, batch)
     residuals, slope, _ = _common_slope(scaled, breaks)
     factor = _long_run_factor(residuals, batch)
     return [_describe(array, (centre, sigma, slope), breaks, i, factor, times, labels)
@@ -306,6 +326,71 @@ def find_regressions(
         if sign * change.magnitude > 0
         and (change.percent is None or abs(change.percent) >= min_percent)
     ]
+
+
+def remove_cycle(values: Sequence[float] | npt.NDArray[Any]) -> tuple[Array, int | None]:
+    """Subtract a short, significant cycle (a weekly pattern, say) from a series.
+
+    Classical additive decomposition (Macaulay, "The smoothing of time series", NBER 1931;
+    the method of ``statsmodels.tsa.seasonal_decompose``): for each period ``p`` from 2 to
+    ``n // 4`` the series less its centred moving average of length ``p`` (``2 x p`` for even
+    ``p``) is grouped by phase, and a one-way ANOVA F-test (Fisher 1925) asks whether the phase
+    means differ. The period with the smallest p-value wins; its phase means (centred to sum
+    to 0) are subtracted when that p-value, times the number of periods tried (Bonferroni),
+    is at most :data:`CYCLE_ALPHA` and the period is at most :data:`MAX_CYCLE` runs. A
+    longer winning period (a yearly pattern in monthly data, a monthly one in daily data)
+    leaves the series as it is: with only a few cycles per segment its phase means are
+    confounded with the level shifts the detector looks for, and the level-shift test's
+    batch-means correction already allows for it.
+
+    Args:
+        values: the series, shape ``(n,)``, finite numbers.
+
+    Returns:
+        (the series less the cycle, shape ``(n,)``; the period removed, or None when none was).
+
+    Raises:
+        ValueError: a value is NaN, infinite or not a number.
+    """
+    array = finite_array(values, "values")
+    n = array.size
+    periods = range(2, n // 4 + 1)
+    best: tuple[float, int, Array] | None = None
+    phase_index = np.arange(n)
+    for period in periods:
+        residuals = array - _moving_average(array, period)
+        valid = ~np.isnan(residuals)
+        phase = phase_index[valid] % period
+        r = residuals[valid]
+        counts = np.bincount(phase, minlength=period).astype(np.float64)
+        if counts.min() < 2:
+            continue
+        means = np.bincount(phase, weights=r, minlength=period) / counts
+        between = float(counts @ (means - r.mean()) ** 2)
+        within = float(np.sum((r - means[phase]) ** 2))
+        dof_within = r.size - period
+        if within <= 0.0 or dof_within <= 0:
+            continue
+        p_value = float(stats.f.sf((between / (period - 1)) / (within / dof_within),
+                                   period - 1, dof_within))
+        if best is None or p_value < best[0]:
+            best = (p_value, period, means - means.mean())
+    if best is None or best[0] * len(periods) > CYCLE_ALPHA or best[1] > MAX_CYCLE:
+        return array, None
+    _, period, profile = best
+    return array - profile[phase_index % period], period
+
+
+def _moving_average(array: Array, period: int) -> Array:
+    """Centred moving average over one period (``2 x period`` when even); NaN at the ends."""
+    if period % 2:
+        kernel = np.full(period, 1.0 / period)
+    else:
+        kernel = np.r_[0.5, np.ones(period - 1), 0.5] / period
+    half = (kernel.size - 1) // 2
+    out = np.full(array.size, np.nan)
+    out[half:array.size - half] = np.convolve(array, kernel, mode="valid")
+    return out
 
 
 def _candidates(scaled: Array, min_size: int, pen: float) -> list[int]:
@@ -408,6 +493,33 @@ def _prune(breaks: list[int], scaled: Array, alpha: float, batch: int) -> list[i
             break
         del breaks[worst]
     return breaks
+
+
+def _scan(scaled: Array, breaks: list[int], min_size: int, alpha: float, batch: int) -> list[int]:
+    """The best extra break in each segment, where it passes ``alpha`` / split points tried.
+
+    The split point is the one with the largest ``|d| / se`` of :func:`_step_fit` on the
+    segment; its test uses the long-run factor of the residuals with that break included.
+    """
+    bounds = [0, *breaks, scaled.size]
+    extra = []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        splits = range(lo + min_size, hi - min_size + 1)
+        best, best_t = 0, 0.0
+        for k in splits:
+            step, se, _ = _step_fit(scaled[lo:hi], k - lo)
+            # An exact fit leaves rounding (~1e-15 noise units) in the step: that is no step.
+            t = abs(step) / se if se > 0 else (math.inf if abs(step) > 1e-9 else 0.0)
+            if t > best_t:
+                best, best_t = k, t
+        if not best:
+            continue
+        factor = _long_run_factor(_common_slope(scaled, sorted([*breaks, best]))[0], batch)
+        step, se, dof = _step_fit(scaled[lo:hi], best - lo)
+        p_value = _two_sided_p(step, se * math.sqrt(factor), max(1.0, dof / factor))
+        if p_value * len(splits) <= alpha:
+            extra.append(best)
+    return extra
 
 
 def _describe(

@@ -16,6 +16,7 @@ from neo_automation.insight.changepoints import (
     estimate_trend,
     find_regressions,
     noise_scale,
+    remove_cycle,
 )
 
 
@@ -115,15 +116,63 @@ def test_a_step_on_a_drift_is_found_with_the_drift_left_out_of_its_size() -> Non
     assert others <= 1  # of 10 drifts of 150 runs
 
 
-def test_a_weekly_cycle_gives_no_change_and_no_trend() -> None:
+def test_a_rise_on_a_falling_drift_is_found_by_the_one_more_break_test() -> None:
+    """A step against a drift: PELT's flat segments cut the fall into a staircase instead."""
+    found = 0
+    for seed in range(10):
+        rng = np.random.default_rng(100 + seed)
+        runs = np.arange(100)
+        level = 100.0 * (1 - 0.25 * runs / 100)
+        level[50:] *= 1.10
+        values = level * (1 + 0.05 * rng.standard_normal(runs.size))
+        found += any(abs(c.index - 50) <= 5
+                     for c in find_regressions(detect_changes(values), "lower"))
+    assert found >= 5  # of 10 (3 without the one-more-break test)
+
+
+def test_a_weekly_cycle_gives_no_regression_and_no_trend() -> None:
+    changes = 0
     for seed in range(10):
         rng = np.random.default_rng(60 + seed)
         days = np.arange(140)
         values = 100.0 * (1 + 0.08 * np.sin(2 * np.pi * days / 7)) * (
             1 + 0.03 * rng.standard_normal(days.size))
-        assert detect_changes(values) == []
+        found = detect_changes(values)
+        assert find_regressions(found, "lower") == find_regressions(found, "higher") == []
+        changes += len(found)
         trend = estimate_trend(values)
         assert trend is not None and trend.p_value > 0.01
+    # With the cycle removed the test sees 3 % noise: a chance shift of ~3 % (below the 5 %
+    # regression threshold) may pass p <= 0.005 about once in 1,400 runs, no more.
+    assert changes <= 1
+
+
+def test_a_step_on_a_weekly_cycle_is_found_once_the_cycle_is_removed() -> None:
+    others = 0
+    for seed in range(10):
+        rng = np.random.default_rng(80 + seed)
+        days = np.arange(120)
+        level = 100.0 * (1 + 0.10 * np.sin(2 * np.pi * days / 7 + 1.0))
+        level[60:] *= 1.10
+        values = level * (1 + 0.05 * rng.standard_normal(days.size))
+        assert remove_cycle(values)[1] == 7
+        regressions = find_regressions(detect_changes(values), "lower")
+        near = [abs(c.index - 60) <= 5 for c in regressions]
+        assert near.count(True) == 1
+        others += near.count(False)
+    assert others <= 1  # of 10 series
+
+
+def test_remove_cycle_leaves_noise_steps_and_long_cycles_alone() -> None:
+    values = noisy([(60, 100.0), (60, 110.0)], seed=9)
+    cleaned, period = remove_cycle(values)
+    assert period is None and np.array_equal(cleaned, values)
+    months = np.arange(240)
+    yearly = 100.0 * (1 + 0.2 * np.sin(2 * np.pi * months / 12))
+    assert remove_cycle(yearly)[1] is None  # longer than MAX_CYCLE runs
+    weekly = 100.0 + 5.0 * np.sin(2 * np.pi * np.arange(70) / 7)
+    cleaned, period = remove_cycle(weekly)
+    assert period == 7 and np.ptp(cleaned) < 0.5
 
 
 def test_estimate_trend_refuses_bad_input_and_needs_history() -> None:
