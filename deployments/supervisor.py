@@ -81,10 +81,9 @@ def services(settings: Settings, start_server: bool) -> list[Service]:
         out.append(
             Service(
                 "server",
-                [
-                    sys.executable, "-m", "prefect", "server", "start",
-                    "--host", settings.dashboard_host, "--port", str(settings.dashboard_port),
-                ],
+                # Prefect's server app behind a Host and Origin check (host and port come
+                # from PREFECT_SERVER_API_HOST/_PORT, see deployments.runtime)
+                [sys.executable, "-m", "deployments.server_app"],
                 logs / "prefect_server.log",
                 url=settings.ui_url,
             )

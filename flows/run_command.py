@@ -4,7 +4,9 @@
 this flow into `prefect.yaml`. The command is an argument list run without a shell, in the
 target project by default, bounded by its own subprocess time limit; its output is streamed to
 the flow run's log and published as a markdown artifact. A non-zero exit fails the run after
-the task's retries. `python flows/run_command.py -- python -c "print(1)"` runs it once.
+the task's retries. A deployment run's `command` and `cwd` must be the catalog's for its job
+(`flows.limits.refuse_unlike_catalog`): a run created through the API cannot choose the code.
+`python flows/run_command.py -- python -c "print(1)"` runs it once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import deployment
 
-from flows.limits import job_time_limit
+from flows.limits import job_time_limit, refuse_unlike_catalog
 from neo_automation.settings import load_settings
 from tasks.commands import run_user_command
 
@@ -41,6 +43,8 @@ def run_command(
     Returns:
         The command's result: command, returncode, duration_seconds, lines.
     """
+    # A deployment run runs its catalog entry's command, whatever the caller asked for.
+    refuse_unlike_catalog({"command": command, "cwd": cwd})
     if not command or not str(command[0]).strip():
         raise ValueError("command is empty: give the program and its arguments as a list")
     if not timeout_seconds > 0:

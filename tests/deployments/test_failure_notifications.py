@@ -13,13 +13,14 @@ import json
 import shutil
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from helpers import ROOT, free_port, run_cli
 from standins import HTTPStandIn
+
+from deployments import rest_api
 
 pytestmark = pytest.mark.slow
 
@@ -37,11 +38,9 @@ def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
 
 
 def _deployed(api: str, name: str) -> bool:
-    body = json.dumps({"deployments": {"name": {"any_": [name]}}}).encode()
-    request = urllib.request.Request(f"{api}/deployments/filter", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:  # nosec B310 - loopback URL
-        return bool(json.loads(response.read()))
+    # our REST client: the stack's API wants a CSRF token on every POST
+    return bool(rest_api.call(api, "POST", "/deployments/filter",
+                              {"deployments": {"name": {"any_": [name]}}}))
 
 
 def test_a_failed_custom_job_added_while_the_stack_runs_notifies(

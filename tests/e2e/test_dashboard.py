@@ -28,7 +28,6 @@ import os
 import shutil
 import signal
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ from typing import Any
 import psutil
 import pytest
 from helpers import ROOT, free_port, run_cli
+
+from deployments import rest_api
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -130,12 +131,8 @@ def _run_job(env: dict[str, str], name: str) -> str:
 
 
 def _api(api_url: str, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        f"{api_url}{path}", data=json.dumps(body).encode(), method="POST",
-        headers={"content-type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310  # nosec B310 - loopback
-        return json.load(resp)
+    # our REST client: the stack's API wants a CSRF token on every POST
+    return rest_api.call(api_url, "POST", path, body, timeout=30)
 
 
 def _gone(pid: int) -> bool:
