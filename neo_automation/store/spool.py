@@ -110,8 +110,8 @@ class Spool:
         try:
             marker = self.directory / "database.txt"
             if not marker.exists():
-                atomic_write_text(marker, self.masked_url + "\n")
-            return atomic_write_text(self.directory / name, json.dumps(body))
+                atomic_write_text(marker, self.masked_url + "\n", parents=True)
+            return atomic_write_text(self.directory / name, json.dumps(body), parents=True)
         except ConfigError as exc:
             raise StoreError(
                 f"the metrics database {self.masked_url!r} is unavailable and the spool cannot "
