@@ -35,6 +35,7 @@ from deployments.stack_state import (
     run_dir,
     serve_report_file,
     state_file,
+    write_pid_file,
 )
 from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings, load_settings
@@ -359,7 +360,7 @@ def main() -> int:
     settings = load_settings()
     setup_logging(settings, "integration_manager")
     run_dir(settings).mkdir(parents=True, exist_ok=True)
-    pid_file(settings).write_text(str(os.getpid()))
+    write_pid_file(settings)  # pid, start time and command line: see stack_state
     start_server = os.environ.get("AUTOMATION_EXTERNAL_SERVER") != "1"
     return Supervisor(settings, start_server).run()
 
