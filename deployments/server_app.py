@@ -71,15 +71,32 @@ class ForeignOriginGuard:
         await self.app(scope, receive, send)
 
 
-def allowed_hosts(bind_host: str) -> list[str]:
-    """`Host` names the server answers: loopback names on a loopback bind, any name otherwise."""
-    if bind_host in LOOPBACK_HOSTS:
-        return list(LOOPBACK_HOSTS)
-    return ["*"]
+def allowed_hosts(bind_host: str, origins: list[str]) -> list[str]:
+    """`Host` names the server answers.
+
+    On a loopback bind: the loopback names and the host names of the allowed origins (a
+    reverse proxy's public name, when `PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS` names it).
+    Bound beyond loopback (which needs an auth string): any name.
+    """
+    if bind_host not in LOOPBACK_HOSTS:
+        return ["*"]
+    names = list(LOOPBACK_HOSTS)
+    for origin in origins:
+        host = urlsplit(origin).hostname
+        if host and host not in names:
+            names.append(f"[{host}]" if ":" in host else host)
+    return names
 
 
 def main() -> None:
-    """Serve Prefect's app with the guards, on `PREFECT_SERVER_API_HOST`/`_PORT`."""
+    """Serve Prefect's app with the guards, on `PREFECT_SERVER_API_HOST`/`_PORT`.
+
+    The stack's supervisor passes `deployments.runtime.prefect_env`; started on its own (a
+    systemd unit), the same variables are derived from the settings, an explicit one winning.
+    """
+    for key, value in prefect_env(load_settings()).items():
+        os.environ.setdefault(key, value)
+
     import uvicorn
     from prefect.server.api.server import create_app
     from prefect.settings import PREFECT_HOME
