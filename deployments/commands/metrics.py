@@ -33,6 +33,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neo_automation.bounds import (
+    MAX_INTERVAL_SECONDS,
+    MAX_LOOKBACK_SECONDS,
+    MIN_INTERVAL_SECONDS,
+    bounded,
+)
 from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text, ensure_writable_dir
 
@@ -79,7 +85,7 @@ def register(groups: Any) -> None:
     p.set_defaults(handler=collect)
 
     p = sub.add_parser("monitor", help="sample system metrics into the store until stopped")
-    p.add_argument("--interval", type=_positive_float, default=10.0,
+    p.add_argument("--interval", type=_interval, default=10.0,
                    help="seconds between samples (default: 10)")
     p.add_argument("--count", type=_positive_int, default=None,
                    help="stop after N samples (default: run until SIGINT/SIGTERM)")
@@ -89,7 +95,7 @@ def register(groups: Any) -> None:
     p = sub.add_parser("report", help="latest values and the last 24 hours' min/avg/max")
     p.add_argument("--format", default="markdown", choices=FORMATS)
     p.add_argument("--output", default="-", help="file to write (default: standard output)")
-    p.add_argument("--hours", type=_positive_float, default=24.0,
+    p.add_argument("--hours", type=_hours, default=24.0,
                    help="the window for min/avg/max (default: 24)")
     p.set_defaults(handler=report)
 
@@ -115,14 +121,21 @@ def _categories(text: str) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str, what: str, maximum: float, minimum: float = 0.0,
+            unit: str = "seconds") -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value
+        return bounded(float(text), what, maximum, minimum, unit)
+    except ValueError as exc:
+        message = str(exc) if "range" in str(exc) else f"{text!r} is not a number"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def _interval(text: str) -> float:
+    return _number(text, "--interval", MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS)
+
+
+def _hours(text: str) -> float:
+    return _number(text, "--hours", MAX_LOOKBACK_SECONDS / 3600, unit="hours")
 
 
 def _positive_int(text: str) -> int:

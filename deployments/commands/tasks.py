@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 from deployments.catalog_check import catalog_source
 from deployments.runtime import use_stack_api
 from deployments.stack_state import running_pid
+from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
 from neo_automation.errors import ConfigError
 from neo_automation.settings import Settings, load_settings
 
@@ -99,9 +100,10 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0 seconds")
-    return value
+    try:
+        return bounded(value, "--timeout", MAX_COMMAND_SECONDS)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _catalog() -> Catalog:
