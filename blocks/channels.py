@@ -20,7 +20,7 @@ also registers these block types when it starts (its block auto-registration loa
 collection); `register_channel_blocks()` registers them against any running server.
 
 Saved blocks are what delivery uses (`blocks.saved_channels`); environment variables only seed
-a block that does not exist yet (`deployments.automations`).
+a block that does not exist yet (`deployments.prefect_setup.automations`).
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from prefect.client.schemas.objects import State
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Pending, Scheduled
 
-from deployments.crash_policy import UNSTARTED
-from deployments.run_env import GRACE_SECONDS, PENDING_GRACE_SECONDS, RUN_ENV
+from deployments.prefect_setup.crash_policy import UNSTARTED
+from deployments.prefect_setup.run_env import GRACE_SECONDS, PENDING_GRACE_SECONDS, RUN_ENV
 from drill.infra import (
     AUTOMATION,
     PREFECT,
@@ -436,7 +436,7 @@ def health_on_pool(d: Drill, warm: int = 5) -> None:
     Judged on the CPU time the command uses (its own work): its wall time on this machine
     depends on what else runs, and is shown beside it with the load. The first call on a
     worker host validates the catalog afresh (no serve stored a verdict; it imports Prefect,
-    as `deployments/commands/health.py` documents) and stores the verdict: it is shown as the
+    as `deployments/cli/health.py` documents) and stores the verdict: it is shown as the
     cold figure, and the median of the `warm` calls after it is judged.
     """
     host, _ = d.host(0)

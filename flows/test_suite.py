@@ -5,8 +5,11 @@ its own pytest and coverage configuration. Passed, failed, errors, skipped, xfai
 duration (as pytest counts them), each failure with its id and message, coverage (the TOTAL of
 `coverage report`; branches only when the project's coverage config enables them or
 AUTOMATION_FORCE_BRANCH_COVERAGE=1) and per-file coverage. A suite that cannot start is an error
-state with its reason, never 0 % coverage; one that ends abruptly says how many tests ran; a
-hanging suite is ended by its timeout and reported as such. CPU and memory alerts are silenced
+state with its reason, never 0 % coverage; one that ends abruptly says how many tests ran; one
+that pytest stopped early (`--maxfail`, `-x`, an interrupt) says so in pytest's words and stores
+only `project.tests.stopped_early`; a coverage TOTAL under the target's own `fail_under` is
+shown in coverage's words; a hanging suite is ended by its timeout, with every process it
+started, and reported as such. CPU and memory alerts are silenced
 while the suite runs (it is expected to load the machine). Every test's outcome and duration
 (pytest's JUnit XML) and the git revision go to the store's test history, and the summary
 artifact (`test-suite-summary`) shows flaky tests, newly failing tests with the run where they

@@ -8,7 +8,7 @@ and reads what to send (:func:`collected_samples`); the flow keeps only what
 :func:`ci_samples` accepts (the declared ``project.*`` metrics, with their declared labels and
 unit; anything else is reported and not stored) and stores it with source ``ci`` and the
 ``branch``/``commit`` labels. Creating the flow run needs Prefect's client, so that part
-lives in ``deployments/push.py``.
+lives in ``deployments/prefect_setup/push.py``.
 
 ``URL`` is the stack's address with or without ``/api`` (``http://host:4200``);
 ``PREFECT_API_AUTH_STRING`` (``user:password``) is sent as basic auth, as the Prefect client

@@ -81,9 +81,13 @@ def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any
                 result["interpreter"]["source"])
     if result["state"] in ("error", "timed_out"):
         logger.error("test suite %s: %s", result["state"], result.get("reason"))
+    elif result["state"] == "stopped":  # partial figures: not stored as the suite's
+        logger.warning("test suite stopped early: %s", result.get("reason"))
     else:
-        logger.info("tests: %s, coverage %s", result["tests"],
-                    (result.get("coverage") or {}).get("display"))
+        coverage = result.get("coverage") or {}
+        logger.info("tests: %s, coverage %s", result["tests"], coverage.get("display"))
+        if coverage.get("failure"):
+            logger.warning("%s (the project's own [report] fail_under)", coverage["failure"])
     return result
 
 

@@ -44,10 +44,10 @@ def make_tree(root: Path, files: dict[str, str]) -> Path:
 def restore_prefect_env(monkeypatch: Any) -> None:
     """Undo, after the test, the PREFECT_* variables that `tasks run`/`status` set in-process.
 
-    Those commands point their own process at the stack (`deployments.runtime.prefect_env`);
+    Those commands point their own process at the stack (`deployments.stack.runtime.prefect_env`);
     a test calling them through `deployments.cli.main` must not leave that behind.
     """
-    from deployments.runtime import prefect_env  # imports Prefect: only in the tests using it
+    from deployments.stack.runtime import prefect_env  # imports Prefect: only in the tests using it
     from neo_automation.settings import load_settings
 
     for key in prefect_env(load_settings()):

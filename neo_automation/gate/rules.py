@@ -4,8 +4,11 @@ No I/O and no Prefect: :mod:`neo_automation.gate.snapshot` measures, this module
 :mod:`neo_automation.gate.report` writes. Rules, one line each (``PASS|FAIL|SKIP name:
 figures``), in report order (:func:`evaluate`):
 
-- ``test-suite``: the suite ran (fails when it could not start or timed out). Failed tests are
-  judged by the ``tests-failing`` alert rule, so they are not counted twice.
+- ``test-suite``: the suite ran to its end (fails when it could not start, timed out, or pytest
+  stopped it early: ``--maxfail``, ``-x``, an interrupt) and its coverage TOTAL is not under the
+  target's own ``[report] fail_under`` (fails with ``coverage report``'s own line, ``Coverage
+  failure: total of 88 is less than fail-under=95``). Failed tests are judged by the
+  ``tests-failing`` alert rule, so they are not counted twice.
 - alert rules: the alert rules in force (``AUTOMATION_ALERT_RULES`` or the defaults; the
   Prefect Variable is not read, the gate needs no server) checked against the values measured
   here. Only unlabelled rules on a ``project.*`` metric the gate computes can apply
@@ -133,7 +136,8 @@ def check_alert_rules(rules: Sequence[AlertRule], values: Mapping[str, float],
 
 
 def check_test_suite(current: Mapping[str, Any], enabled: bool) -> RuleResult:
-    """PASS when the suite ran (failures are the alert rule's), FAIL when it could not."""
+    """PASS when the suite ran to its end (failures are the alert rule's) and its coverage meets
+    the target's own ``fail_under``; FAIL when it could not run, was stopped early or is under."""
     suite = current.get("tests")
     if not enabled or suite is None:
         return RuleResult("test-suite", "check", "SKIP", "tests are turned off (tests: false)")
@@ -143,6 +147,10 @@ def check_test_suite(current: Mapping[str, Any], enabled: bool) -> RuleResult:
     if suite["state"] in ("passed", "failed"):
         coverage = suite.get("coverage_display")
         cov = f", coverage {coverage} %" if coverage is not None else ""
+        failure = suite.get("coverage_failure")
+        if failure:  # the target's own [report] fail_under, in coverage report's words
+            return RuleResult("test-suite", "check", "FAIL", f"{ran}{cov}: {failure}",
+                              {"state": suite["state"], "coverage_failure": failure})
         return RuleResult("test-suite", "check", "PASS", f"{ran}{cov}", {"state": suite["state"]})
     return RuleResult("test-suite", "check", "FAIL",
                       f"the suite {suite['state'].replace('_', ' ')}: {suite.get('reason')}",

@@ -136,6 +136,7 @@ def _suite_summary(tests: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "counts": tests.get("tests"),
         "failures": list(tests.get("failures") or ())[:LISTED],
         "coverage_display": (tests.get("coverage") or {}).get("display"),
+        "coverage_failure": (tests.get("coverage") or {}).get("failure"),
     }
 
 

@@ -1,7 +1,8 @@
 """Insight: pure analyses of histories the automation has recorded (issue 13).
 
-- :mod:`~neo_automation.insight.changepoints`: benchmark regressions as change points (PELT,
-  Killick et al. 2012) with Welch's t-test for significance.
+- :mod:`~neo_automation.insight.changepoints`: benchmark regressions as level shifts (PELT
+  candidates, Killick et al. 2012, kept by a step-plus-slope test widened for correlated
+  noise), told apart from drift, cycles and wander; the trend per run and per day.
 - :mod:`~neo_automation.insight.junit`: pytest's JUnit XML into per-test records.
 - :mod:`~neo_automation.insight.history`: over many test runs, flaky tests, newly failing
   tests, the slowest tests and tests that are getting slower (Theil-Sen, Mann-Kendall).

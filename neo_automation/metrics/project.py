@@ -11,6 +11,9 @@ from neo_automation.metrics.spec import MetricSpec
 SOURCE = "project"
 
 METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("project.tests.stopped_early", "",
+               "pytest stopped the suite early (1: --maxfail, -x, an interrupt; its other"
+               " figures are not stored), 0: it ran to its end", "lower", "last"),
     MetricSpec("project.tests.passed", "tests", "Tests passed", "higher", "last"),
     MetricSpec("project.tests.failed", "tests", "Tests failed", "lower", "last"),
     MetricSpec("project.tests.errors", "tests", "Tests in error", "lower", "last"),

@@ -3,10 +3,12 @@
 Every series of a metric declared as a benchmark (`MetricSpec(benchmark=True)`: the JAX matmul
 throughput and compile time, the test-suite wall time, and custom collectors' benchmarks) is
 searched for shifts in its level with `neo_automation.insight.changepoints.detect_changes`
-(PELT with a BIC-like penalty, each change kept only when Welch's t-test gives p <= 0.01, and
-at least `MIN_RUNS` runs on each side of a change). A change is a *regression* when it went
-the metric's bad way by at least the configured percentage (`AUTOMATION_REGRESSION_MIN_PERCENT`,
-default 5 %; `find_regressions`).
+(PELT candidates, each kept only when a level-shift test that allows for a trend and for
+correlated noise gives p <= 0.005, with at least `MIN_RUNS` runs on each side of a change), and
+its slow, steady part is reported as a trend (`estimate_trend`: slope per run and per day). A
+change is a *regression* when it is a level shift the metric's bad way of at least the
+configured percentage (`AUTOMATION_REGRESSION_MIN_PERCENT`, default 5 %; `find_regressions`);
+a drift, a weekly cycle or a random walk is not one.
 
 A series is a metric and its labels without the labels that name a run (`RUN_LABELS`: the
 `commit` a CI push carries), so that pushes of successive commits form one history and each
@@ -29,7 +31,9 @@ from typing import Any, cast
 from neo_automation.insight.changepoints import (
     Better,
     ChangePoint,
+    Trend,
     detect_changes,
+    estimate_trend,
     find_regressions,
 )
 from neo_automation.metrics import Sample
@@ -39,6 +43,8 @@ from neo_automation.reports.formats import iso, label_text
 RUN_LABELS = ("commit",)
 #: Fewest runs on each side of a change (detect_changes' `min_size`).
 MIN_RUNS = 5
+#: Significance a trend needs to be called rising or falling (see `estimate_trend`).
+TREND_ALPHA = 0.01
 #: How far back the change-point search looks, days before the report's end.
 HISTORY_DAYS = 60
 #: The derived metric the default rule `benchmark-regression` watches.
@@ -95,6 +101,30 @@ def _change(change: ChangePoint, better: str, regression: bool) -> dict[str, Any
     }
 
 
+def _trend(trend: Trend | None, better: str) -> dict[str, Any] | None:
+    """A Trend as a JSON-ready dict, judged by the metric's direction (None stays None)."""
+    if trend is None:
+        return None
+    significant = trend.p_value <= TREND_ALPHA
+    went_up = trend.per_run > 0
+    if not significant or trend.per_run == 0:
+        direction = "flat"
+    elif better not in ("lower", "higher"):
+        direction = "rising" if went_up else "falling"
+    else:
+        direction = "worsening" if went_up == (better == "lower") else "improving"
+    return {
+        "per_run": trend.per_run,
+        "per_day": trend.per_day,
+        "percent_per_run": trend.percent_per_run,
+        "percent_per_day": trend.percent_per_day,
+        "total": trend.total,
+        "p_value": trend.p_value,
+        "significant": significant,
+        "direction": direction,
+    }
+
+
 def analyze_series(series: BenchmarkSeries, min_percent: float) -> dict[str, Any]:
     """Change points and the regression verdict of one benchmark series.
 
@@ -121,13 +151,14 @@ def analyze_series(series: BenchmarkSeries, min_percent: float) -> dict[str, Any
         "latest": values[-1] if values else None,
         "latest_ts": points[-1][0] if points else None,
         "changes": [], "latest_change": None, "regression": None, "change_percent": None,
-        "status": "not enough history", "chart": None,
+        "status": "not enough history", "chart": None, "trend": None,
     }
     if len(values) < 2 * MIN_RUNS:
         return out
     better = cast(Better, series.better if series.better in ("lower", "higher") else "none")
-    found = detect_changes(values, [p[0] for p in points], [p[2] or "" for p in points],
-                           min_size=MIN_RUNS)
+    times = [p[0] for p in points]
+    found = detect_changes(values, times, [p[2] or "" for p in points], min_size=MIN_RUNS)
+    out["trend"] = _trend(estimate_trend(values, times, found, min_size=MIN_RUNS), series.better)
     bad = {c.index for c in find_regressions(found, better, min_percent)}
     changes = [_change(c, better, c.index in bad) for c in found]
     latest = changes[-1] if changes else None

@@ -33,7 +33,7 @@ class Analyser:
     """Runs the requested analyses on one file's bytes; one per process."""
 
     def __init__(
-        self, radon: RadonOptions | None, settings: BanditSettings | None, max_bytes: int
+        self, radon: RadonOptions | None, settings: BanditSettings | None, max_bytes: int | None
     ) -> None:
         self.radon = radon or DEFAULT_OPTIONS
         self.settings = settings
@@ -73,8 +73,9 @@ class Analyser:
                 except OSError as exc:
                     results.append((relpath, {"error": read_error(relpath, exc)}))
                     continue
-                if len(data) > self.max_bytes:  # grew since discovery
-                    error = too_large(relpath, len(data), self.max_bytes)
+                limit = self.max_bytes
+                if limit is not None and len(data) > limit:  # grew since discovery
+                    error = too_large(relpath, len(data), limit)
                     results.append((relpath, {"error": error}))
                     continue
             record = describe_bytes(data)

@@ -22,8 +22,10 @@ every excluded folder or file is listed in ``excluded`` with the number of files
 would have analysed there (by name: shebang scripts are not opened inside excluded folders).
 
 Problems are data, not exceptions: a file a tool selects that cannot be read, is not a regular
-file, is over ``max_bytes`` or is a symlink loop gets one ``{"file", "kind", "reason"}`` entry
-and the walk goes on.
+file, is a symlink loop or is over a ``max_bytes`` the caller set gets one ``{"file", "kind",
+"reason"}`` entry and the walk goes on. There is no size limit by default: neither radon nor
+bandit has one, so a large generated module (a protobuf ``_pb2.py``) is analysed and counted as
+the tools analyse and count it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from neo_automation.scans.bandit_config import INI_NAME, BanditSettings, bandit_
 from neo_automation.scans.radon_config import RadonSettings, radon_cli
 
 DEFAULT_EXCLUDES = (".venv", ".git", "node_modules", "build", "dist", "__pycache__")
-DEFAULT_MAX_BYTES = 1024 * 1024
+#: No size limit unless the caller sets one: radon and bandit analyse files of any size.
+DEFAULT_MAX_BYTES: int | None = None
 
 
 @dataclass(frozen=True)
@@ -255,14 +258,15 @@ def _starts_with_shebang(path: str) -> bool:
 
 
 def select_files(
-    walk: Walk, selector: Selector, max_bytes: int = DEFAULT_MAX_BYTES
+    walk: Walk, selector: Selector, max_bytes: int | None = DEFAULT_MAX_BYTES
 ) -> tuple[list[SourceFile], list[dict[str, str]], list[dict[str, Any]]]:
     """The files each tool analyses, the problems of selected files, the excluded folders.
 
     Args:
         walk: From :func:`walk_tree`.
         selector: The tools' rules.
-        max_bytes: Selected files larger than this are reported as ``too_large``.
+        max_bytes: Selected files larger than this are reported as ``too_large``; ``None``
+            (the default, as radon and bandit): no limit.
 
     Returns:
         ``(files, errors, excluded)``: files in path order with the analyses that select
@@ -286,7 +290,7 @@ def select_files(
             errors.append(entry.problem)
         elif not entry.regular:
             errors.append(error_entry(entry.relpath, "unreadable", "not a regular file"))
-        elif entry.size is not None and entry.size > max_bytes:
+        elif entry.size is not None and max_bytes is not None and entry.size > max_bytes:
             errors.append(too_large(entry.relpath, entry.size, max_bytes))
         elif entry.size is not None:
             files.append(SourceFile(entry.relpath, entry.path, entry.size, kinds))

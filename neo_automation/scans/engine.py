@@ -21,11 +21,13 @@ files each tool would have analysed there.
 Worker processes are started with ``spawn`` (safe under Prefect's threads), so a script that
 calls :func:`scan_tree` at import time must do so under ``if __name__ == "__main__":``.
 
-Problems are data, not exceptions: a file that cannot be read, is over ``max_bytes``, is a
-symlink loop, holds NUL bytes, is not UTF-8 or does not parse gets one entry per problem in
-``errors`` and the scan goes on. Each tool's totals still count what that tool's command
-line counts (bandit counts the lines of a file it cannot parse; radon's raw counts need only
-tokens). Files over ``max_bytes`` are the one departure: they are not analysed at all.
+Problems are data, not exceptions: a file that cannot be read, is a symlink loop, holds NUL
+bytes, is not UTF-8 or does not parse gets one entry per problem in ``errors`` and the scan
+goes on. Each tool's totals still count what that tool's command line counts (bandit counts
+the lines of a file it cannot parse; radon's raw counts need only tokens). There is no size
+limit by default, as neither tool has one: a 1.4 MB generated module is analysed like any
+other. A caller may set ``max_bytes``; files over it are then listed in ``errors`` as
+``too_large`` and not analysed, the one departure from the tools' totals.
 
 No Prefect here: the flow's task calls :func:`scan_tree`, and worker processes import this
 module cheaply.
@@ -128,7 +130,7 @@ def scan_tree(
     kinds: Iterable[str] = ("quality", "security"),
     cache_dir: str | os.PathLike[str] | None = None,
     excludes: Iterable[str] = (),
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
     workers: int | None = None,
     progress: Progress | None = None,
     worst: int = 10,
@@ -141,7 +143,8 @@ def scan_tree(
         kinds: Which analyses: ``"quality"`` (radon) and/or ``"security"`` (bandit).
         cache_dir: Where the result cache lives; ``None`` scans without a cache.
         excludes: Globs the product excludes on top of its default excludes.
-        max_bytes: Files larger than this are reported and skipped.
+        max_bytes: Files larger than this are reported and skipped; ``None`` (the default,
+            as radon and bandit): no limit.
         workers: Worker processes; default: the CPUs this process may run on.
         progress: Called as ``progress(done, total)`` as files are resolved.
         worst: How many worst offenders to list per category.
@@ -182,7 +185,7 @@ def _analyse_tree(
     root: Path,
     chosen: _Selection,
     cache_dir: str | os.PathLike[str] | None,
-    max_bytes: int,
+    max_bytes: int | None,
     workers: int | None,
     run: _Run,
 ) -> int:
@@ -205,7 +208,7 @@ def _select(
     root: Path,
     wanted: frozenset[str],
     excludes: Iterable[str],
-    max_bytes: int,
+    max_bytes: int | None,
     default_excludes: bool | None,
 ) -> _Selection:
     """Walk the tree once and apply each tool's rules and configuration to it."""
@@ -221,13 +224,13 @@ def _select(
 
 
 def _check_arguments(
-    path: str | os.PathLike[str], kinds: Iterable[str], max_bytes: int
+    path: str | os.PathLike[str], kinds: Iterable[str], max_bytes: int | None
 ) -> tuple[frozenset[str], Path]:
     """The analyses asked for and the resolved root; ConfigError on bad arguments."""
     wanted = frozenset(kinds)
     if not wanted or not wanted <= KINDS:
         raise ConfigError(f"scan kinds must be some of {sorted(KINDS)}, not {sorted(wanted)}")
-    if max_bytes <= 0:
+    if max_bytes is not None and max_bytes <= 0:
         raise ConfigError(f"max_bytes must be positive, not {max_bytes}")
     root = Path(path).expanduser()
     if not root.is_dir():
@@ -239,7 +242,7 @@ def _check_arguments(
 def _resolve_cached(
     files: list[SourceFile],
     stored: dict[str, dict[str, tuple[str, str]]],
-    max_bytes: int,
+    max_bytes: int | None,
     run: _Run,
 ) -> list[WorkItem]:
     """Take every file whose cached results still hold; returns the files left to analyse."""
@@ -258,7 +261,7 @@ def _resolve_cached(
             run.tick()
             continue
         record = describe_bytes(data)
-        if len(data) > max_bytes:  # grew since discovery
+        if max_bytes is not None and len(data) > max_bytes:  # grew since discovery
             run.errors.append(too_large(source.relpath, len(data), max_bytes))
             run.tick()
             continue

@@ -132,12 +132,32 @@ def security_samples(
     ]
 
 
+#: The states of a suite that ran to its end: only their figures are the suite's.
+COMPLETE_STATES = ("passed", "failed")
+
+
 def test_samples(tests: Mapping[str, Any], ts: float) -> list[Sample]:
-    """`project.tests.*` samples; none at all when the suite could not run (never 0 %)."""
+    """`project.tests.*` samples of a suite run: only a complete run's figures are stored.
+
+    Args:
+        tests: A :func:`neo_automation.scans.testsuite.run_test_suite` result.
+        ts: The samples' time (epoch seconds).
+
+    Returns:
+        A complete run (``passed`` or ``failed``): every count, the duration, coverage and
+        ``project.tests.stopped_early`` 0. A run pytest stopped early (``stopped``: ``--maxfail``,
+        ``-x``, an interrupt): ``project.tests.stopped_early`` 1 and nothing else, so the
+        previous complete run's figures stay the latest and no alert judges a part of the suite
+        as the whole. A suite that could not run or did not finish (``error``, ``timed_out``):
+        no sample at all (never 0 %).
+    """
     counts = tests.get("tests")
-    if tests["state"] in ("error", "timed_out") or counts is None:
+    if tests["state"] == "stopped":
+        return [Sample("project.tests.stopped_early", 1.0, {}, ts, SOURCE)]
+    if tests["state"] not in COMPLETE_STATES or counts is None:
         return []
     values: list[tuple[str, float | None, dict[str, str]]] = [
+        ("project.tests.stopped_early", 0, {}),
         ("project.tests.passed", counts["passed"], {}),
         ("project.tests.failed", counts["failed"], {}),
         ("project.tests.errors", counts["errors"], {}),
@@ -173,12 +193,22 @@ SUITE_COUNTS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
 
 
 def suite_totals(tests: Mapping[str, Any]) -> dict[str, Any]:
-    """The headline figures of a suite: every outcome count, coverage and branch coverage."""
+    """The headline figures of a suite: every outcome count, coverage and branch coverage,
+    how many tests pytest collected and ran, and whether it stopped early.
+
+    The outcome counts are ``None`` unless the suite ran to its end (``passed`` or ``failed``):
+    the counts of a part of the suite (stopped early, ended abruptly) stay in the result's
+    ``tests``, never in the suite's totals.
+    """
     counts = tests.get("tests") or {}
     cov = tests.get("coverage") or {}
-    totals: dict[str, Any] = {k: counts.get(k) for k in SUITE_COUNTS}
+    complete = tests.get("state") in COMPLETE_STATES
+    totals: dict[str, Any] = {k: counts.get(k) if complete else None for k in SUITE_COUNTS}
     totals["coverage_percent"] = cov.get("percent")
     totals["branch_coverage_percent"] = cov.get("branch_percent")
+    totals["collected"] = counts.get("collected")
+    totals["ran"] = counts.get("ran")
+    totals["stopped_early"] = bool(tests.get("stopped_early"))
     return totals
 
 
@@ -186,9 +216,12 @@ def suite_note(tests: Mapping[str, Any]) -> str:
     """Markdown: how the suite ran (interpreter, branch coverage) and why it did not finish."""
     interpreter = tests.get("interpreter") or {}
     lines = []
-    if tests["state"] not in ("passed", "failed"):
+    if tests["state"] not in COMPLETE_STATES:
         reason = tests.get("reason") or ""
         lines.append(f"**The suite did not run to completion: {tests['state']}.** {reason}")
+    failure = (tests.get("coverage") or {}).get("failure")
+    if failure:
+        lines.append(f"**{failure}** (the project's own `[report] fail_under`).")
     if interpreter.get("path"):
         version = f" (Python {interpreter['version']})" if interpreter.get("version") else ""
         lines.append(f"Interpreter: `{interpreter['path']}`{version}, {interpreter['source']}.")

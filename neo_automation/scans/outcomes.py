@@ -7,6 +7,12 @@ own name). A passing test whose teardown fails is ``1 passed, 1 error`` there, a
 
 The file is read even when the suite did not finish: the tests that finished are counted, and
 the test that had started but not finished is named as the likely cause.
+
+A session that finished without running every collected test stopped early: ``--maxfail``,
+``-x``/``--exitfirst`` (on the command line or in the project's ``addopts``), ``--stepwise``, a
+``KeyboardInterrupt`` or ``pytest.exit()``. :func:`stopped_early` says so in pytest's own words
+(``stopping after 1 failures``), with how many of the collected tests ran; its counts are those
+of a part of the suite, never the suite's.
 """
 
 from __future__ import annotations
@@ -40,10 +46,16 @@ class SuiteOutcome:
     ran: int = 0
     running: str | None = None
     reported: set[str] = field(default_factory=set)
+    stop: str | None = None
+    interrupted: str | None = None
+    collect_errors: int = 0
 
-    def summary(self) -> dict[str, int]:
-        """The counts, with ``total`` (tests and collectors with an outcome) and ``ran``."""
-        return {**self.counts, "total": len(self.reported), "ran": self.ran}
+    def summary(self) -> dict[str, int | None]:
+        """The counts, with ``total`` (tests and collectors with an outcome), ``ran`` (tests
+        that went through pytest's run protocol) and ``collected`` (the tests pytest selected
+        to run; ``None`` when it did not say, e.g. the controller of pytest-xdist)."""
+        return {**self.counts, "total": len(self.reported), "ran": self.ran,
+                "collected": self.collected}  # fmt: skip
 
 
 def read_outcomes(path: str) -> SuiteOutcome:
@@ -85,10 +97,15 @@ def _apply(outcome: SuiteOutcome, event: dict[str, Any], open_tests: dict[str, N
         outcome.ran += 1
     elif kind == "report":
         _count(outcome, event)
+    elif kind == "interrupted":
+        outcome.interrupted = str(event.get("message") or "") or None
     elif kind == "session_finish":
         outcome.finished = True
         outcome.exitstatus = int(event["exitstatus"])
         outcome.duration = event.get("duration")
+        outcome.stop = event.get("stop") or None
+        if outcome.collected is None and event.get("collected") is not None:
+            outcome.collected = int(event["collected"])  # pytest-xdist's controller
 
 
 def _count(outcome: SuiteOutcome, event: dict[str, Any]) -> None:
@@ -99,10 +116,44 @@ def _count(outcome: SuiteOutcome, event: dict[str, Any]) -> None:
         when, message = event.get("when"), event.get("message") or ""
         if when == "collect":
             message = f"collection failure: {message}"
+            outcome.collect_errors += category == "errors"
         elif when in ("setup", "teardown"):
             message = f"failed on {when}: {message}"
         kind = "failed" if category == "failed" else "error"
         outcome.failures.append({"id": event["nodeid"], "kind": kind, "message": message})
+
+
+def stopped_early(outcome: SuiteOutcome) -> str | None:
+    """pytest's own words when it finished its session before running every collected test.
+
+    Args:
+        outcome: What the outcome file says.
+
+    Returns:
+        ``None`` when the session did not finish (an abrupt end, see :func:`abrupt_reason`),
+        ran every collected test, or was interrupted by collection errors before any test ran
+        (an error, see :func:`ending_reason`). Otherwise the reason pytest printed: its stop
+        message (``stopping after 1 failures``), the interruption (``KeyboardInterrupt``,
+        ``_pytest.outcomes.Exit: ...``), or, when it gave none, ``ran N of M``.
+    """
+    if not outcome.finished or outcome.collected is None or outcome.ran >= outcome.collected:
+        return None
+    if outcome.collect_errors and outcome.ran == 0:
+        return None
+    if outcome.stop:
+        return outcome.stop
+    if outcome.interrupted:
+        return outcome.interrupted
+    return f"pytest ran {outcome.ran} of the {outcome.collected} tests it collected"
+
+
+def stopped_reason(outcome: SuiteOutcome, words: str) -> str:
+    """The one line of a suite that pytest stopped early: its words, collected and ran."""
+    where = f"; {outcome.running} had started and did not finish" if outcome.running else ""
+    return (
+        f"pytest stopped early ({words}): {outcome.ran} of {outcome.collected} collected tests"
+        f" ran{where}; the figures are those of a part of the suite, not stored as the suite's"
+    )
 
 
 def ending_reason(outcome: SuiteOutcome, returncode: int, tail: str) -> str | None:

@@ -13,8 +13,13 @@ kill) the file still says how many tests ran and which test was running. Under p
 only the controller writes (it receives every worker's reports).
 
 Events: ``session_start``, ``collected`` (``count``), ``start`` and ``finish`` (``nodeid``),
-``report`` (``nodeid``, ``when``, ``category``, ``message``), ``session_finish``
-(``exitstatus``, ``duration``). The file is named by ``AUTOMATION_PYTEST_OUTCOMES``.
+``report`` (``nodeid``, ``when``, ``category``, ``message``), ``interrupted`` (``message``: the
+line pytest prints between ``!!!`` for a ``KeyboardInterrupt``, a ``pytest.exit()`` or an
+interrupted collection), ``session_finish`` (``exitstatus``, ``duration``, ``stop``: pytest's
+own reason for stopping before the end, ``session.shouldfail`` or ``session.shouldstop``, e.g.
+``stopping after 1 failures`` from ``--maxfail``/``-x``; ``None`` when it did not stop;
+``collected``: ``session.testscollected``, the count pytest-xdist's controller knows). The
+file is named by ``AUTOMATION_PYTEST_OUTCOMES``.
 """
 
 from __future__ import annotations
@@ -108,8 +113,18 @@ def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
     _write({"event": "finish", "nodeid": nodeid})
 
 
+def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    """pytest was interrupted: a KeyboardInterrupt, ``pytest.exit()`` or failed collection."""
+    _write({"event": "interrupted", "message": excinfo.exconly().strip()})
+
+
 def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
-    """The session finished with pytest's exit status."""
+    """The session finished with pytest's exit status, and why it stopped early if it did."""
     started = _state["started"]
     duration = round(time.monotonic() - started, 3) if started is not None else None
-    _write({"event": "session_finish", "exitstatus": int(exitstatus), "duration": duration})
+    stop = getattr(session, "shouldfail", False) or getattr(session, "shouldstop", False)
+    # Under pytest-xdist the controller collects nothing itself; xdist sets testscollected.
+    collected = getattr(session, "testscollected", None)
+    _write({"event": "session_finish", "exitstatus": int(exitstatus), "duration": duration,
+            "stop": stop if isinstance(stop, str) else None,
+            "collected": collected if isinstance(collected, int) else None})  # fmt: skip

@@ -4,10 +4,12 @@ The reference is what the project's developers run at its root, with its own con
 interpreter: ``coverage run -m pytest`` then ``coverage report``. The suite runs as::
 
     PYTHON -m coverage run [--branch] --data-file=TMP -m pytest -p _automation_pytest_outcomes
-        -p no:cacheprovider -q [PYTEST_ARGS]
+        -o cache_dir=TMP/pytest-cache -q --junitxml=TMP/junit.xml [PYTEST_ARGS]
 
 with the project as working directory, so its pytest and coverage configuration apply (paths
-in ``[tool.coverage]`` are relative to it):
+in ``[tool.coverage]`` are relative to it). pytest's cache lives in the run's temporary folder
+(the project tree is left as it was): ``--lf``, ``--ff``, ``--nf`` and ``--sw`` in the project's
+``addopts`` work as on a fresh checkout, with an empty cache.
 
 * ``PYTHON`` is the target's interpreter (:mod:`neo_automation.scans.interpreter`: its
   ``.venv/`` or ``venv/``, or ``AUTOMATION_TARGET_PYTHON``; the automation's own only when the
@@ -20,18 +22,27 @@ in ``[tool.coverage]`` are relative to it):
 * Every outcome pytest prints is counted (passed, failed, errors, skipped, xfailed, xpassed) by
   a small plugin loaded with ``-p`` (:mod:`neo_automation.scans.pytest_outcomes`) that writes
   each outcome as it happens: a suite that ends abruptly (``os._exit``, a crash, a kill) is
-  reported with the number of tests that ran and the test that was running.
+  reported with the number of tests that ran and the test that was running. A session that
+  pytest ended before running every collected test (``--maxfail``, ``-x``/``--exitfirst``, in
+  the project's ``addopts`` or not, ``--stepwise``, a ``KeyboardInterrupt``, ``pytest.exit()``)
+  is ``stopped``: pytest's words (``stopping after 1 failures``), collected and ran, and no
+  coverage (a part of the suite's coverage is not the suite's).
 * Every test's outcome and duration come from pytest's own JUnit XML (``--junitxml`` into the
   run's temporary directory, read with :func:`neo_automation.insight.junit.read_junit_xml`):
   ``cases`` lists them for the test history, and ``revision`` is the commit checked out in the
   project when it is a git checkout (:func:`git_revision`).
 * Coverage is reported by the target's own coverage (:mod:`neo_automation.scans.coverage_report`)
   in a second short process, also in the project directory: ``percent`` is the TOTAL of
-  ``coverage report`` (lines and, when measured, branches together), ``display`` is that TOTAL
-  with the project's ``precision``.
+  ``coverage report`` (lines and, when measured, branches together, with every ``[report]``
+  setting of the project applied by coverage itself: ``include``, ``omit``, ``exclude_lines``,
+  ``exclude_also``, ``partial_branches``, ``skip_covered``, ``skip_empty``, ``ignore_errors``),
+  ``display`` is that TOTAL with the project's ``precision``, and ``failure`` is the line
+  ``coverage report`` prints when the TOTAL is under the project's ``fail_under``.
 
 The child gets an argument list (no shell), its own session (a suite that hangs past the timeout
-is killed with all its processes and reported as ``timed_out``), the caller's environment
+is killed with every process it started and reported as ``timed_out``: its process group, and
+every process whose environment holds this run's ``AUTOMATION_SUITE_RUN`` marker, so a daemon a
+test started with ``setsid`` dies too; :func:`kill_suite`), the caller's environment
 without ``PYTEST_*``/``COV_CORE_*``/``COVERAGE_FILE``/``COVERAGE_RCFILE``/
 ``COVERAGE_PROCESS_START`` (a test runner's own settings must not leak into the project's) and
 without ``PREFECT_*`` (the stack's server, home and log level are not the project's), and
@@ -42,6 +53,7 @@ already in it is refused, so a suite that runs this module on its own project do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -53,6 +65,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from neo_automation.errors import ConfigError
 from neo_automation.insight.junit import read_junit_xml
 from neo_automation.scans import pytest_outcomes
@@ -63,7 +77,13 @@ from neo_automation.scans.interpreter import (
     probe_interpreter,
     suite_environment,
 )
-from neo_automation.scans.outcomes import abrupt_reason, ending_reason, read_outcomes
+from neo_automation.scans.outcomes import (
+    abrupt_reason,
+    ending_reason,
+    read_outcomes,
+    stopped_early,
+    stopped_reason,
+)
 from neo_automation.settings import load_settings
 
 ENV_GUARD = "AUTOMATION_IN_TEST_SUITE"
@@ -73,6 +93,8 @@ PLUGIN_MODULE = "_automation_pytest_outcomes"
 JUNIT_NAME = "junit.xml"
 #: Run by path under the target's interpreter (importing it here would import coverage).
 COVERAGE_SCRIPT = Path(__file__).with_name("coverage_report.py")
+#: In the suite's environment, unique to a run: finds its processes at a timeout (kill_suite).
+RUN_MARKER = "AUTOMATION_SUITE_RUN"
 _DROPPED_ENV_PREFIXES = ("PYTEST_", "COV_CORE_", "PREFECT_")
 _DROPPED_ENV = ("COVERAGE_FILE", "COVERAGE_RCFILE", "COVERAGE_PROCESS_START")
 
@@ -98,20 +120,28 @@ def run_test_suite(
 
     Returns:
         ``{"path", "state", "reason", "exit_code", "command", "duration", "wall_seconds", "tests",
-        "failures", "coverage", "output_tail", "interpreter", "missing", "ended_abruptly", "cases",
-        "junit_problem", "revision"}``. ``state`` is ``passed``, ``failed`` (tests ran, some failed
-        or errored), ``error`` (the suite could not run or did not finish; ``reason`` says why in
-        one line) or ``timed_out``. ``tests`` counts ``passed``, ``failed``, ``errors``,
-        ``skipped``, ``xfailed``, ``xpassed``, ``total`` and ``ran`` (``None`` when pytest never
-        started); ``failures`` lists ``{"id", "kind", "message"}``; ``coverage`` (``None`` unless
-        the suite finished) has ``percent``, ``display``, ``precision``, ``line_percent``,
-        ``branch_percent`` (``None`` when branches were not measured), ``branch`` (``measured``,
-        ``forced``, ``source``), the statement and branch counts and ``files``; ``interpreter`` is
-        ``{"path", "source", "venv", "version", "problem"}`` (``problem``: why it could not run);
-        ``missing`` the modules it lacks. ``cases`` is one ``{"test_id", "classname", "name",
-        "outcome", "duration_s", "message"}`` per test from pytest's JUnit XML (``None`` when pytest
-        wrote none: it did not start or did not finish; ``junit_problem`` then says why when the
-        file was unreadable); ``revision`` is the project's git commit, ``None`` outside git.
+        "failures", "coverage", "output_tail", "interpreter", "missing", "ended_abruptly",
+        "stopped_early", "stop_reason", "cases", "junit_problem", "revision"}``. ``state`` is
+        ``passed``, ``failed`` (tests ran, some failed or errored), ``stopped`` (pytest finished
+        its session before running every collected test: ``--maxfail``, ``-x``, a
+        ``KeyboardInterrupt``...; ``stopped_early`` is true, ``stop_reason`` holds pytest's words,
+        e.g. ``stopping after 1 failures``, and the counts are those of the tests that ran),
+        ``error`` (the suite could not run or did not finish; ``reason`` says why in one line) or
+        ``timed_out`` (killed with every process it started; ``ended_abruptly`` is true).
+        ``tests`` counts ``passed``, ``failed``, ``errors``, ``skipped``, ``xfailed``,
+        ``xpassed``, ``total``, ``ran`` and ``collected`` (``None`` when pytest never started);
+        ``failures`` lists ``{"id", "kind", "message"}``; ``coverage`` (``None`` unless the suite
+        ran to its end) has ``percent``, ``display``, ``precision``, ``fail_under`` (the
+        project's ``[report] fail_under``, 0 when unset) and ``failure`` (``coverage report``'s
+        own line, ``Coverage failure: total of 88 is less than fail-under=95``, or ``None``),
+        ``line_percent``, ``branch_percent`` (``None`` when branches were not measured),
+        ``branch`` (``measured``, ``forced``, ``source``), the statement and branch counts and
+        ``files``; ``interpreter`` is ``{"path", "source", "venv", "version", "problem"}``
+        (``problem``: why it could not run); ``missing`` the modules it lacks. ``cases`` is one
+        ``{"test_id", "classname", "name", "outcome", "duration_s", "message"}`` per test from
+        pytest's JUnit XML (``None`` when pytest wrote none: it did not start or did not finish;
+        ``junit_problem`` then says why when the file was unreadable); ``revision`` is the
+        project's git commit, ``None`` outside git.
 
     Raises:
         ConfigError: ``path`` is not a directory, ``timeout`` is not positive, or the
@@ -171,6 +201,8 @@ def _empty_result(path: str, interpreter: Interpreter) -> dict[str, Any]:
         "interpreter": {**interpreter.describe(), "version": None, "problem": None},
         "missing": [],
         "ended_abruptly": False,
+        "stopped_early": False,
+        "stop_reason": None,
         "cases": None,
         "junit_problem": None,
         "revision": None,
@@ -200,7 +232,8 @@ def _execute(
     env["PYTHONPATH"] = os.pathsep.join([workdir, *filter(None, [env.get("PYTHONPATH")])])
     command = [
         interpreter.path, "-m", "coverage", "run", *(["--branch"] if forced else []),
-        f"--data-file={data}", "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
+        f"--data-file={data}", "-m", "pytest", "-p", PLUGIN_MODULE,
+        "-o", f"cache_dir={os.path.join(workdir, 'pytest-cache')}",
         "-q", f"--junitxml={junit}", *pytest_args,
     ]  # fmt: skip
     result["command"] = command
@@ -215,8 +248,14 @@ def _execute(
     if exit_code is None:
         result["state"] = "timed_out"
         result["reason"] = abrupt_reason(outcome, f"it ran over {timeout:g} s and was killed")
+        result["ended_abruptly"] = True  # as the reason says: killed, whatever it had reached
         return
     result["exit_code"] = exit_code
+    words = stopped_early(outcome)
+    if words is not None:  # partial figures: no coverage, nothing stored as the suite's
+        result["state"], result["stopped_early"], result["stop_reason"] = "stopped", True, words
+        result["reason"] = stopped_reason(outcome, words)
+        return
     reason = ending_reason(outcome, exit_code, tail)
     if reason is not None:
         result["reason"] = reason
@@ -273,7 +312,16 @@ def _child_env(extra: Mapping[str, str] | None, guard: str) -> dict[str, str]:
 def _run(
     command: list[str], cwd: str, env: dict[str, str], timeout: float, workdir: str
 ) -> tuple[int | None, str]:
-    """Run to completion or kill the whole session at the timeout; (exit code | None, tail)."""
+    """Run to completion or kill every process of the suite at the timeout; (code | None, tail).
+
+    The suite's environment carries ``workdir`` (unique to this run) in :data:`RUN_MARKER`:
+    every process it starts inherits it, so the ones left at the timeout are found and killed
+    even when they left the suite's session (a daemon started with ``setsid``). The markers of
+    the suites this one runs inside are kept (joined with ``os.pathsep``), so an outer suite's
+    kill reaches a suite started from one of its tests.
+    """
+    outer = [m for m in env.get(RUN_MARKER, "").split(os.pathsep) if m]
+    env = {**env, RUN_MARKER: os.pathsep.join([*outer, workdir])}
     log_path = os.path.join(workdir, "output.log")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(  # nosec B603 - argument list, no shell
@@ -288,21 +336,64 @@ def _run(
         try:
             code: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_session(proc)
+            kill_suite(proc, workdir)
             code = None
         except BaseException:
-            _kill_session(proc)
+            kill_suite(proc, workdir)
             raise
     return code, _tail(log_path)
 
 
-def _kill_session(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the child's process group (its session: pytest and whatever it started)."""
+def kill_suite(proc: subprocess.Popen[bytes], marker: str, rounds: int = 10) -> list[int]:
+    """SIGKILL a suite: its process group, then every process whose :data:`RUN_MARKER` holds
+    ``marker`` (the ones that called ``setsid``, and their children).
+
+    A process found is killed and waited for; the search repeats (a process may fork while
+    the others die) until it finds none, at most ``rounds`` times.
+
+    Args:
+        proc: The suite's process (the leader of its own session).
+        marker: This run's marker (one of the values :data:`RUN_MARKER` holds).
+        rounds: How many times to search at most.
+
+    Returns:
+        The ids of the processes killed by the marker (the process group's are not listed).
+    """
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    killed: list[int] = []
+    for _ in range(rounds):
+        found = marked_processes(marker)
+        if not found:
+            break
+        for process in found:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+                killed.append(process.pid)
+        psutil.wait_procs(found, timeout=5)
     proc.wait()
+    return killed
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    """The live processes of this user, other than this one, whose :data:`RUN_MARKER` holds
+    ``marker`` (the environment read from ``/proc/PID/environ`` by psutil)."""
+    found = []
+    me, uid = os.getpid(), os.getuid()
+    for process in psutil.process_iter(["pid", "uids", "status"]):
+        info = process.info
+        if info["pid"] == me or info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if info["uids"] is None or info["uids"].real != uid:
+            continue
+        try:
+            if marker in process.environ().get(RUN_MARKER, "").split(os.pathsep):
+                found.append(process)
+        except psutil.Error:
+            continue  # gone, a zombie, or not readable
+    return found
 
 
 def _tail(path: str, limit: int = 8000) -> str:
@@ -346,6 +437,8 @@ def _coverage(
             "percent": summary["total"],
             "display": full["totals"]["percent_covered_display"],
             "precision": summary["precision"],
+            "fail_under": summary.get("fail_under", 0.0),
+            "failure": summary.get("failure"),
             "branch": _branch_note(measured, forced),
             **_figures(full["totals"], measured),
             "files": [

@@ -1,6 +1,6 @@
 """The stack's API is not a way in: foreign origins and hosts, CSRF, and run parameters.
 
-A server is started for the module as the stack starts it (`python -m deployments.server_app`
+A server is started for the module as the stack starts it (`python -m deployments.stack.server_app`
 with `prefect_env`); the run-parameter checks use the session's Prefect server and run each
 deployment run in a real flow-run process (`python -m prefect.engine`, as serve does).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, free_port
 
-from deployments import rest_api
+from deployments.prefect_setup import rest_api
 
 EVIL = "http://evil.example"
 
@@ -29,7 +29,7 @@ EVIL = "http://evil.example"
 @pytest.fixture(scope="module")
 def stack_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The stack's own server (Prefect behind its guards) on a free loopback port."""
-    from deployments.runtime import prefect_env
+    from deployments.stack.runtime import prefect_env
     from neo_automation.settings import Settings
 
     data = tmp_path_factory.mktemp("stack") / "data"
@@ -44,7 +44,7 @@ def stack_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ.clear()
         os.environ.update(saved)
     log = (data.parent / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "deployments.server_app"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "deployments.stack.server_app"], cwd=ROOT,
                             env={**env, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=log)
     api = env["PREFECT_API_URL"]
     try:

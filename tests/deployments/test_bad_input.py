@@ -137,7 +137,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     env.update({"AUTOMATION_DATA_DIR": str(data), "DASHBOARD_PORT": port,
                 "PREFECT_SERVER_API_AUTH_STRING": "admin:s3cret-pw", "PYTHONPATH": str(ROOT)})
     log = (data.parent / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "deployments.server_app"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "deployments.stack.server_app"], cwd=ROOT,
                             env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 90

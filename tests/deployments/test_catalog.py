@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from deployments.catalog import load_catalog, read_catalog
-from deployments.catalog_edit import (
+from deployments.catalog.edit import (
     COMMAND_GRACE_SECONDS,
     add_entry,
     command_entry,
     remove_entry,
 )
-from deployments.catalog_fields import QUEUES
+from deployments.catalog.fields import QUEUES
+from deployments.catalog.read import load_catalog, read_catalog
 from neo_automation.errors import ConfigError
 
 CATALOG = ROOT / "prefect.yaml"
@@ -264,7 +264,7 @@ def test_remove_unknown_names_the_known_jobs(catalog_copy: Path) -> None:
 
 
 def test_serve_applies_timeouts_and_the_default_zone(catalog_copy: Path) -> None:
-    from deployments.serve import prepare_jobs
+    from deployments.stack.serve import prepare_jobs
 
     add_entry(catalog_copy, command_entry(
         "berlin", ["true"], "0 4 * * *", timezone="Europe/Berlin", timeout_seconds=30,
@@ -283,7 +283,7 @@ def test_serve_applies_timeouts_and_the_default_zone(catalog_copy: Path) -> None
 def test_serve_registers_the_catalog_with_a_server(prefect_server: str, catalog_copy: Path) -> None:
     from prefect.client.orchestration import get_client
 
-    from deployments.serve import build_runner
+    from deployments.stack.serve import build_runner
 
     runner, jobs, not_served = build_runner(catalog_copy, "Europe/Paris")
     assert not_served == []
@@ -322,7 +322,7 @@ def test_served_job_times_out_at_its_catalog_limit(prefect_server: str, tmp_path
 
     from prefect.deployments import run_deployment
 
-    from deployments.serve import build_runner
+    from deployments.stack.serve import build_runner
 
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "sleepy.py").write_text(SLEEPY)

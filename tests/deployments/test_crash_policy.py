@@ -12,7 +12,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import EventTrigger
 
-from deployments.crash_policy import (
+from deployments.prefect_setup.crash_policy import (
     NAMES,
     RESCHEDULE,
     STUCK_PENDING,
@@ -24,15 +24,15 @@ from deployments.crash_policy import (
     unstartable_automation,
     zombie_automation,
 )
-from deployments.fleet import pool_template
-from deployments.run_env import (
+from deployments.prefect_setup.pool import pool_template
+from deployments.prefect_setup.run_env import (
     GRACE_SECONDS,
     HEARTBEAT_SECONDS,
     MAX_ATTEMPTS,
     PENDING_GRACE_SECONDS,
     RUN_ENV,
 )
-from deployments.runtime import prefect_env
+from deployments.stack.runtime import prefect_env
 from neo_automation.settings import load_settings
 
 

@@ -53,7 +53,7 @@ def test_add_list_remove(catalog: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert rows["system-sampling"]["schedules"][0]["words"] == "every 5 minutes"
     assert rows["daily-health-report"]["after"] == ["daily-metrics-collection"]
     assert rows["daily-health-report"]["schedules"] == []
-    from deployments.catalog import read_catalog
+    from deployments.catalog.read import read_catalog
 
     entry = read_catalog(catalog).get("nightly-lint")
     assert entry.parameters["command"] == ["ruff", "check", "src dir", "--fix"]

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, free_port, run_cli
 
-from deployments.catalog import read_catalog
-from deployments.catalog_edit import add_entry, command_entry
-from deployments.catalog_fields import QUEUE_PRIORITIES
+from deployments.catalog.edit import add_entry, command_entry
+from deployments.catalog.fields import QUEUE_PRIORITIES
+from deployments.catalog.read import read_catalog
 from neo_automation.prefect_api import server_healthy
 
 pytestmark = pytest.mark.slow

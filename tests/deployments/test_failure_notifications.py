@@ -20,7 +20,7 @@ import pytest
 from helpers import ROOT, free_port, run_cli
 from standins import HTTPStandIn
 
-from deployments import rest_api
+from deployments.prefect_setup import rest_api
 
 pytestmark = pytest.mark.slow
 

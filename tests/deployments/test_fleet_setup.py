@@ -19,9 +19,9 @@ import pytest
 from helpers import ROOT, run_cli
 from prefect.client.orchestration import SyncPrefectClient
 
-from deployments.catalog_fields import QUEUE_PRIORITIES
-from deployments.crash_policy import NAMES
-from deployments.run_env import RUN_ENV
+from deployments.catalog.fields import QUEUE_PRIORITIES
+from deployments.prefect_setup.crash_policy import NAMES
+from deployments.prefect_setup.run_env import RUN_ENV
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from helpers import ROOT
 
-from deployments.commands.metrics import _Dispatcher
+from deployments.cli.metrics import _Dispatcher
 from neo_automation.alerts.evaluate import Transition
 from neo_automation.alerts.rules import DEFAULT_RULES
 from neo_automation.alerts.state import alert_history
@@ -26,7 +26,7 @@ PROBE = ("import sys, deployments.cli as c; rc = c.main(sys.argv[1:]); "
          "print('heavy:', sorted(m for m in ('prefect', 'matplotlib', 'scipy', 'jax', 'ssl', "
          "'_hashlib') if m in sys.modules)); sys.exit(rc)")
 # ssl and _hashlib: OpenSSL (4.5 MiB resident) stays out of the SQLite agent, which makes no
-# TLS connection of its own (`deployments.commands.metrics._without_openssl`).
+# TLS connection of its own (`deployments.cli.metrics._without_openssl`).
 
 
 def test_the_agent_labels_its_host_and_fires_host_silent_for_another(

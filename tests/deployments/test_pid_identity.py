@@ -63,14 +63,14 @@ def test_a_pid_file_naming_an_unrelated_process_is_stale(
 def test_the_recorded_supervisor_is_recognised(cli_env: dict[str, str]) -> None:
     # a process that writes the pid file as the supervisor does, then waits
     code = ("import sys, time; sys.path.insert(0, '.')\n"
-            "from deployments.stack_state import write_pid_file\n"
+            "from deployments.stack.state import write_pid_file\n"
             "from neo_automation.settings import load_settings\n"
             "write_pid_file(load_settings()); print('ok', flush=True); time.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], env=cli_env,
                             stdout=subprocess.PIPE, text=True, cwd=cli_env["PYTHONPATH"])
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ok"
-        from deployments.stack_state import running_pid
+        from deployments.stack.state import running_pid
         from neo_automation.settings import load_settings
 
         assert running_pid(load_settings()) == proc.pid

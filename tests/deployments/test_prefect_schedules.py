@@ -22,11 +22,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.sorting import FlowRunSort
 
-from deployments.catalog import read_catalog
+from deployments.catalog.jobs import job_rows
+from deployments.catalog.read import read_catalog
+from deployments.catalog.schedules import next_runs, to_cron
 from deployments.cli import main
-from deployments.jobs import job_rows
-from deployments.schedules import next_runs, to_cron
-from deployments.serve import build_runner, write_serve_report
+from deployments.stack.serve import build_runner, write_serve_report
 from neo_automation.errors import ConfigError
 
 # The case's input: a custom job whose cron Prefect's scheduler rejects ("5L": croniter reads

@@ -1,9 +1,9 @@
 """Pushing a CI run's metrics to a stack: the CLI's errors and a real flow run.
 
-The end-to-end test creates the `ingest-ci-metrics` deployment on the session's real Prefect
-server, pushes to it with `deployments.push.push_samples` (a Scheduled flow run, not waited
-for), then executes that flow run from the parameters the server holds, as a worker's engine
-does, and reads the stack's metrics store. The contract itself is tested without Prefect in
+The end-to-end test creates the `ingest-ci-metrics` deployment on the session's real Prefect server,
+pushes to it with `deployments.prefect_setup.push.push_samples` (a Scheduled flow run, not waited
+for), then executes that flow run from the parameters the server holds, as a worker's engine does,
+and reads the stack's metrics store. The contract itself is tested without Prefect in
 tests/core/push/test_push_contract.py.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from helpers import free_port, run_cli
 
-from deployments.push import push_samples
+from deployments.prefect_setup.push import push_samples
 from neo_automation.metrics import Sample
 from neo_automation.push import DEPLOYMENT, check_stack, collected_samples
 from neo_automation.store.metric_store import MetricStore

@@ -8,7 +8,7 @@ from pathlib import Path
 from helpers import ROOT, run_cli
 from standins import HTTPStandIn, Reply, SMTPStandIn
 
-from deployments.commands.reports import CHANNELS
+from deployments.cli.reports import CHANNELS
 from neo_automation.channels import CHANNEL_KINDS
 
 
@@ -85,7 +85,7 @@ def test_cli_and_sending_side_do_not_import_prefect() -> None:
 
     code = (
         "import sys, deployments.cli as cli; cli.build_parser();"
-        "import deployments.commands.reports, neo_automation.channels;"
+        "import deployments.cli.reports, neo_automation.channels;"
         "import neo_automation.delivery.archive, neo_automation.delivery.deliver;"
         "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))"
     )

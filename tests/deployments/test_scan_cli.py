@@ -139,3 +139,29 @@ def test_missing_pytest_is_one_line_and_exit_2(cli_env: dict[str, str], tmp_path
         (line,) = proc.stderr.strip().splitlines()
         assert "pytest and coverage are not installed for" in line
         assert f"{tree / '.venv' / 'bin' / 'python'} -m pip install pytest coverage" in line
+
+
+@pytest.mark.slow
+def test_scan_tests_says_it_stopped_and_prints_the_coverage_failure(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    stops = _write(tmp_path / "stops", {
+        "pyproject.toml": '[tool.pytest.ini_options]\naddopts = "--maxfail=1"\n',
+        "test_s.py": "def test_a():\n    assert False\n\n\ndef test_b():\n    pass\n",
+    })  # fmt: skip
+    proc = run_cli("scan", "tests", ".", "--json", env=cli_env, cwd=stops)
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 1 and out["state"] == "stopped" and out["stopped_early"] is True
+    assert out["stop_reason"] == "stopping after 1 failures"
+    assert (out["totals"]["collected"], out["totals"]["ran"], out["totals"]["failed"]) == (
+        2, 1, None)  # fmt: skip
+    text = run_cli("scan", "tests", ".", env=cli_env, cwd=stops).stdout
+    assert "stopping after 1 failures" in text and "(ran 1 of 2 collected)" in text
+    under = _write(tmp_path / "under", {
+        "pyproject.toml": "[tool.coverage.report]\nfail_under = 90\nomit = ['test_*']\n",
+        "mod.py": "def f(x):\n    if x:\n        return 1\n    return 2\n",
+        "test_m.py": "from mod import f\n\n\ndef test_f():\n    assert f(1) == 1\n",
+    })  # fmt: skip
+    proc = run_cli("scan", "tests", ".", env=cli_env, cwd=under)
+    assert proc.returncode == 0, proc.stderr
+    assert "Coverage failure: total of 75 is less than fail-under=90" in proc.stdout

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deployments.schedules import (
+from deployments.catalog.schedules import (
     DAYS,
     HOUR_STEPS,
     MINUTE_STEPS,

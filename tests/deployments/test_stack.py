@@ -12,7 +12,7 @@ import psutil
 import pytest
 from helpers import free_port, run_cli
 
-from deployments import rest_api
+from deployments.prefect_setup import rest_api
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Pending, Running, Scheduled, State, Submitting
 
-from deployments.crash_policy import (
+from deployments.prefect_setup.crash_policy import (
     STUCK_PENDING,
     UNSTARTABLE,
     UNSTARTED,
@@ -30,7 +30,7 @@ from deployments.crash_policy import (
     unstartable_automation,
     upsert,
 )
-from deployments.run_env import MAX_ATTEMPTS
+from deployments.prefect_setup.run_env import MAX_ATTEMPTS
 
 pytestmark = pytest.mark.slow
 

@@ -36,7 +36,7 @@ import psutil
 import pytest
 from helpers import ROOT, free_port, run_cli
 
-from deployments import rest_api
+from deployments.prefect_setup import rest_api
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

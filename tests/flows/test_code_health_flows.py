@@ -88,6 +88,29 @@ def test_test_suite_never_runs_this_repository_from_its_own_tests(
     assert "project.tests.coverage_percent" not in latest(automation_env, "project.tests.")
 
 
+def test_test_suite_stopped_early_stores_only_that_it_stopped(
+    prefect_server: str, automation_env: Path, tmp_path: Path
+) -> None:
+    from prefect.artifacts import Artifact
+
+    from flows.test_suite import test_suite
+
+    tests = "def test_a():\n    assert False\n\n\ndef test_b():\n    pass\n"
+    project = tmp_path / "stops"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\naddopts = -x\n")
+    (project / "test_stops.py").write_text(tests)
+    result = test_suite(str(project), timeout_seconds=120)
+    assert result["state"] == "stopped" and "stopping after 1 failures" in result["reason"]
+    assert result["totals"]["failed"] is None and result["totals"]["coverage_percent"] is None
+    assert (result["totals"]["collected"], result["totals"]["ran"]) == (2, 1)
+    # A part of the suite is never stored or alerted on as the suite's figures.
+    assert latest(automation_env, "project.tests.") == {"project.tests.stopped_early": 1.0}
+    assert not any(a["rule"] == "tests-failing" for a in result["alerts"])
+    summary = Artifact.get("test-suite-summary")
+    assert summary is not None and "did not run to completion: stopped" in summary.data
+
+
 FLAKY = '''from pathlib import Path
 
 

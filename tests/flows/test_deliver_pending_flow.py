@@ -22,8 +22,8 @@ import pytest
 from helpers import ROOT
 from standins import HTTPStandIn, Reply, SMTPReply, SMTPStandIn
 
-from deployments.catalog import read_catalog
-from deployments.serve import prepare_catalog
+from deployments.catalog.read import read_catalog
+from deployments.stack.serve import prepare_catalog
 from flows.deliver_pending import deliver_pending
 from flows.reports import reports
 from neo_automation.delivery.deliver import BASE_DELAY, retry_delay

@@ -35,4 +35,4 @@ def test_regression_samples_of_built_in_and_custom_benchmarks(
     assert found["bench.epoch_s"] == 0.0  # +3 % is under the 5 % default
     monkeypatch.setenv("AUTOMATION_REGRESSION_MIN_PERCENT", "2")
     found = {s.labels["metric"]: s.value for s in detect_benchmark_regressions.fn(now)}
-    assert found["bench.epoch_s"] == pytest.approx(3.0, abs=0.3)
+    assert found["bench.epoch_s"] == pytest.approx(3.0, abs=0.4)  # a drift-corrected jump

@@ -8,6 +8,7 @@ known rate gives its time until full; two hosts give two rows of the per-host ta
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,6 +135,34 @@ def test_custom_collector_benchmarks_are_recorded_in_the_store(store: MetricStor
     [sample] = regression_samples({"series": [series]}, END)
     assert sample.name == REGRESSION_METRIC and sample.labels == {"metric": "bench.step_ms",
                                                                    "series": "model=gnn"}
+
+
+def test_a_drifting_or_cycling_benchmark_is_a_trend_and_raises_no_alert(
+    store: MetricStore,
+) -> None:
+    # 50 nights of a suite getting 0.3 % slower each night (+15 %), and a step time with a
+    # weekly cycle of +-8 %: neither is a level shift, so neither is a regression.
+    drift = [100.0 * (1 + 0.003 * i) for i in range(50)]
+    week = [40.0 * (1 + 0.08 * math.sin(2 * math.pi * i / 7)) for i in range(50)]
+    store.write(_nightly("project.tests.duration_seconds", drift, "ci")
+                + _nightly("bench.step_ms", week, "trainer"))
+    store.declare([MetricSpec("bench.step_ms", "ms", "Training step time", "lower", "last",
+                              benchmark=True)])
+    record_benchmarks(store, [MetricSpec("bench.step_ms", "ms", "Training step time",
+                                         "lower", "last", benchmark=True)])
+    section = _report("daily_health_check", store)["benchmark"]
+    by_metric = {s["metric"]: s for s in section["series"]}
+    suite, step = by_metric["project.tests.duration_seconds"], by_metric["bench.step_ms"]
+    assert suite["status"] == step["status"] == "stable" and not section["regressions"]
+    trend = suite["trend"]
+    assert trend["significant"] and trend["direction"] == "worsening"
+    assert trend["per_day"] == pytest.approx(0.3, abs=0.05)  # seconds per night
+    assert trend["per_run"] == pytest.approx(trend["per_day"], rel=1e-6)  # one run a night
+    assert trend["percent_per_run"] == pytest.approx(0.3 * 100 / 107.35, abs=0.05)
+    assert step["trend"]["direction"] == "flat"
+    samples = regression_samples(section, END)
+    assert {s.labels["metric"]: s.value for s in samples} == {
+        "project.tests.duration_seconds": 0.0, "bench.step_ms": 0.0}
 
 
 def _disk(host: str, mount: str, used: float, total: float, ts: float) -> list[Sample]:

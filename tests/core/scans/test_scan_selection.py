@@ -226,6 +226,58 @@ def test_case_pyw_is_bandits(tmp_path: Path, home: Path) -> None:
     assert quality_files(scan_tree(root, workers=1)) == {"mod.py"}
 
 
+def generated_module(lines: int, tail: list[str]) -> str:
+    """A generated module: ``lines`` constants (about 45 bytes each), then ``tail``."""
+    body = ["import subprocess", ""]
+    body += [f'FIELD_{i:06d} = "{"x" * 16}"  # generated' for i in range(lines)]
+    return "\n".join([*body, "", "", *tail, ""])
+
+
+@pytest.mark.slow
+def test_case_huge_generated_file_is_analysed_by_both_tools(tmp_path: Path, home: Path) -> None:
+    # cases/huge-generated-file: a 1.4 MB _pb2 module with a HIGH finding at its end.
+    tail = ["def call(cmd):", "    if cmd:", "        return subprocess.call(cmd, shell=True)",
+            "    return None"]  # fmt: skip
+    root = make_tree(tmp_path / "p", {"generated_pb2.py": generated_module(30000, tail)})
+    assert (root / "generated_pb2.py").stat().st_size > 1024 * 1024
+    scan = scan_tree(root, workers=1)
+    assert scan["errors"] == []
+    security = scan["totals"]["security"]
+    assert (security["SEVERITY.HIGH"], security["SEVERITY.LOW"], security["loc"]) == (1, 1, 30005)
+    issues = [(i["test_id"], i["line"]) for e in scan["files"] for i in e["security"]["issues"]]
+    assert ("B602", 30007) in issues
+    quality = scan["totals"]["quality"]
+    assert (quality["loc"], quality["cc_blocks"], quality["cc_sum"]) == (30008, 1, 2)
+    assert_security_equals_bandit(scan, root, home)
+    assert_quality_equals_radon(scan, root, home)
+
+
+@pytest.mark.slow
+def test_large_script_and_pyw_are_counted_with_and_without_the_cache(
+    tmp_path: Path, home: Path
+) -> None:
+    # Two files over 1 MiB that only one tool each selects, scanned twice through the cache.
+    # (the shebang script is radon's only, the .pyw bandit's only.)
+    script = "#!/usr/bin/env python3\n" + generated_module(
+        24000, ["def run(expr):", "    return eval(expr)"]
+    )
+    pyw = generated_module(24000, ["def go(host):", '    subprocess.Popen("ping " + host, '
+                                   "shell=True)"])  # fmt: skip
+    root = make_tree(tmp_path / "p", {"bin/gen": script, "gui.pyw": pyw, "ok.py": OK_MODULE})
+    cache = tmp_path / "cache"
+    first = scan_tree(root, cache_dir=cache, workers=1)
+    second = scan_tree(root, cache_dir=cache, workers=1)
+    assert second["totals"] == first["totals"]
+    assert [e["cached"] for e in second["files"]] == [True, True, True]
+    for scan in (first, second):
+        assert scan["errors"] == []
+        assert quality_files(scan) == {"bin/gen", "ok.py"}
+        assert security_files(scan) == {"gui.pyw", "ok.py"}  # radon's and bandit's rules
+        assert scan["totals"]["security"]["SEVERITY.HIGH"] == 1
+        assert_security_equals_bandit(scan, root, home)
+        assert_quality_equals_radon(scan, root, home)
+
+
 def test_dot_bandit_below_the_root_and_bandit_path_rules(tmp_path: Path, home: Path) -> None:
     root = make_tree(
         tmp_path / "p",

@@ -1,1 +1,0 @@
-"""Subcommands of the `automation` CLI, one module per group."""

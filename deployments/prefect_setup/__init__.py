@@ -1,0 +1,1 @@
+"""The Prefect server's setup: automations, crash policy, work pool, REST client, push."""

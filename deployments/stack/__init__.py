@@ -1,0 +1,1 @@
+"""The stack on one host: the supervisor, serve, their state and environment, logging."""

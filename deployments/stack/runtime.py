@@ -1,0 +1,84 @@
+"""The Prefect environment of the stack: where its home, database and API are.
+
+Every process the stack starts, and every CLI command that talks to Prefect, gets the same
+`PREFECT_*` variables from `prefect_env()`, so nothing falls back to Prefect's temporary
+ephemeral server and the UI knows where its API is (`PREFECT_UI_API_URL`, see
+shared/PREFECT_NOTES.md). Import this before Prefect: Prefect reads its settings at import.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+from deployments.prefect_setup.run_env import RUN_ENV
+from neo_automation.prefect_api import server_healthy
+from neo_automation.settings import Settings
+
+
+def prefect_env(settings: Settings) -> dict[str, str]:
+    """The `PREFECT_*` variables for a process of this stack."""
+    api = settings.api_url
+    parts = urlsplit(api)
+    env = {
+        "PREFECT_HOME": str(settings.prefect_home),
+        "PREFECT_API_URL": api,
+        "PREFECT_UI_API_URL": api,
+        "PREFECT_UI_URL": settings.ui_url,
+        "PREFECT_SERVER_API_HOST": parts.hostname or settings.dashboard_host,
+        "PREFECT_SERVER_API_PORT": str(parts.port or settings.dashboard_port),
+        "PREFECT_LOGGING_LEVEL": settings.log_level,
+        # Heartbeats every 30 s let the zombie-run automation mark runs of a dead process
+        # Crashed (and no healthy one); 500s from a server whose database is away are retried.
+        **RUN_ENV,
+        # Prefect's own history is pruned by its DB vacuum service (flow runs with their logs
+        # and artifacts, and old events); our long-term trends live in the metrics store.
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(
+            int(settings.prefect_retention_days * 86400)
+        ),
+        # Only the stack's own UI may call the API from a browser (a preflight from any other
+        # origin is refused), and every change request carries a CSRF token that only a
+        # caller able to read the API's answers can fetch; Prefect's client fetches it itself
+        # (PREFECT_CLIENT_CSRF_SUPPORT_ENABLED), as does `deployments.prefect_setup.rest_api`.
+        # (an explicit value wins: a reverse proxy's public origin)
+        "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": os.environ.get(
+            "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS") or ",".join(ui_origins(settings)),
+        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "true",
+        # Telemetry would try to reach the internet from a closed network.
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    return env
+
+
+def ui_origins(settings: Settings) -> list[str]:
+    """The browser origins of the stack's UI: its URL, and its loopback aliases on loopback.
+
+    The UI at ``http://localhost:4200`` calls an API at ``http://127.0.0.1:4200/api``; both
+    names are this machine, so both are the UI's origin.
+    """
+    parts = urlsplit(settings.ui_url)
+    scheme, host = parts.scheme or "http", parts.hostname or settings.dashboard_host
+    port = parts.port or settings.dashboard_port
+    names = [host]
+    loopback = ("127.0.0.1", "localhost", "::1")
+    if host in loopback:
+        names += [name for name in loopback if name != host]
+    return [f"{scheme}://{f'[{n}]' if ':' in n else n}:{port}" for n in names]
+
+
+def use_stack_api(settings: Settings) -> bool:
+    """Point this process's Prefect client at the stack; True when its server answers.
+
+    When no server answers, Prefect runs flows on a temporary local server that shares the
+    stack's home (and so its database): the run is kept and shows up once the stack starts.
+    """
+    env = prefect_env(settings)
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    healthy = server_healthy(settings.api_url)
+    if not healthy:
+        env.pop("PREFECT_API_URL")
+    os.environ.update(env)
+    return healthy
