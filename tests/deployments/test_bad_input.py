@@ -88,6 +88,7 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], extra: dict[str, str]
     copy = tmp_path / "prefect.yaml"
     copy.write_text((ROOT / "prefect.yaml").read_text())
     env = {**cli_env, "DASHBOARD_PORT": str(free_port()), "AUTOMATION_CATALOG": str(copy)}
+    env.pop("PREFECT_API_URL", None)  # no session server: each command as a user runs it
     for key, value in extra.items():
         if value == "@latin1":  # the catalog with one Latin-1 byte in a comment
             copy.write_bytes((ROOT / "prefect.yaml").read_bytes() + b"\n# caf\xe9\n")
@@ -163,7 +164,8 @@ def test_a_server_with_auth_and_a_client_without(argv: list[str], auth_server: t
                                                  cli_env: dict[str, str]) -> None:
     data, port = auth_server
     env = {**cli_env, "AUTOMATION_DATA_DIR": data, "DASHBOARD_PORT": port}
-    env.pop("PREFECT_API_AUTH_STRING", None)
+    for name in ("PREFECT_API_AUTH_STRING", "PREFECT_API_URL"):  # the auth server's, only
+        env.pop(name, None)
     proc = run_cli(*argv, env=env, timeout=60)
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.returncode == 2

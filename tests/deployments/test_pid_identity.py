@@ -27,6 +27,7 @@ def bystander() -> Iterator[psutil.Popen]:
 def test_a_pid_file_naming_an_unrelated_process_is_stale(
         record: str, bystander: psutil.Popen, cli_env: dict[str, str]) -> None:
     env = {**cli_env, "DASHBOARD_PORT": str(free_port())}
+    env.pop("PREFECT_API_URL", None)  # a session server's: start must not use it
     run_dir = Path(env["AUTOMATION_DATA_DIR"]) / "run"
     run_dir.mkdir(parents=True)
     pid_file = run_dir / "supervisor.pid"
