@@ -9,8 +9,9 @@ runs) in uvicorn with two guards in front of it, both Starlette's or plain ASGI:
 - `TrustedHostMiddleware`: on a loopback bind, a request whose `Host` is not a loopback name
   is answered 400 (with `DASHBOARD_HOST` beyond loopback an auth string is required, and any
   host name is accepted);
-- `ForeignOriginGuard`: a request (HTTP or WebSocket, which CORS does not cover) that carries
-  an `Origin` other than the UI's own is answered 403 before Prefect sees it.
+- `ForeignOriginGuard`: on a loopback bind, a request (HTTP or WebSocket, which CORS does not
+  cover) that carries an `Origin` other than the UI's own is answered 403 before Prefect sees
+  it.
 
 CORS (`PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS`) and CSRF tokens
 (`PREFECT_SERVER_CSRF_PROTECTION_ENABLED`) are set by `deployments.stack.runtime.prefect_env`.
@@ -109,7 +110,9 @@ def main() -> None:
         "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS", "").split(",") if o and o != "*"]
     app = create_app(final=True)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host, origins))
-    if origins:  # "*" (or nothing) means the operator opened it on purpose
+    # "*" (or nothing) means the operator opened it on purpose. Beyond loopback the browser's
+    # origin is a name this process cannot know (the auth string guards it there).
+    if origins and host in LOOPBACK_HOSTS:
         app.add_middleware(ForeignOriginGuard, allowed_origins=origins)  # type: ignore[arg-type]
     uvicorn.run(app, host=host, port=port,
                 log_level=os.environ.get("PREFECT_SERVER_LOGGING_LEVEL", "warning").lower())

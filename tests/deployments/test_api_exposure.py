@@ -178,3 +178,22 @@ def test_a_run_with_another_templates_folder_is_refused(
                                   {"templates_dir": str(evil)})
     assert run.state.is_failed(), output  # type: ignore[attr-defined]
     assert "templates_dir=" in run.state.message and "AUTOMATION_TEMPLATES_DIR" in run.state.message  # type: ignore[attr-defined]
+
+
+def test_a_websocket_from_a_foreign_origin_is_refused(stack_api: str) -> None:
+    # CORS does not cover WebSockets: the events stream would take a page's events
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    url = stack_api.replace("http://", "ws://") + "/events/out"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, origin=EVIL, open_timeout=10)  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
+
+
+def test_a_reverse_proxys_name_is_an_allowed_host() -> None:
+    from deployments.stack.server_app import allowed_hosts
+
+    names = allowed_hosts("127.0.0.1", ["https://automation.example.com"])
+    assert "automation.example.com" in names and "evil.example" not in names
+    assert allowed_hosts("0.0.0.0", []) == ["*"]  # nosec B104 - beyond loopback: auth string
