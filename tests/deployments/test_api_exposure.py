@@ -180,6 +180,22 @@ def test_a_run_with_another_templates_folder_is_refused(
     assert "templates_dir=" in run.state.message and "AUTOMATION_TEMPLATES_DIR" in run.state.message  # type: ignore[attr-defined]
 
 
+def test_a_run_testing_another_folder_is_refused(prefect_server: str, automation_env: Path,
+                                                 tmp_path: Path) -> None:
+    from flows.test_suite import test_suite as suite_flow
+
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "conftest.py").write_text(f"open({str(marker)!r}, 'w').write('id')\n")
+    (evil / "test_x.py").write_text("def test_x():\n    pass\n")
+    run, output = _deployment_run(prefect_server, tmp_path, suite_flow, {},
+                                  {"path": str(evil)})
+    assert run.state.is_failed(), output  # type: ignore[attr-defined]
+    assert "AUTOMATION_TARGET_DIR" in run.state.message  # type: ignore[attr-defined]
+    assert not marker.exists()
+
+
 def test_a_websocket_from_a_foreign_origin_is_refused(stack_api: str) -> None:
     # CORS does not cover WebSockets: the events stream would take a page's events
     from websockets.exceptions import InvalidStatus
