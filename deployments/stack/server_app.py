@@ -4,7 +4,8 @@
 opens could call the API (a foreign `Host` is how DNS rebinding turns a page into a
 same-origin caller, which neither CORS nor CSRF tokens stop). The stack therefore runs
 Prefect's app (`prefect.server.api.server.create_app`, exactly what `prefect server start`
-runs) in uvicorn with two guards in front of it, both Starlette's or plain ASGI:
+runs) in uvicorn with two guards in front of it, both Starlette's or plain ASGI (wrapped
+around the app for network requests only; Prefect's in-process clients call the app itself):
 
 - `TrustedHostMiddleware`: on a loopback bind, a request whose `Host` is not a loopback name
   is answered 400 (with `DASHBOARD_HOST` beyond loopback an auth string is required, and any
@@ -109,14 +110,17 @@ def main() -> None:
     origins = [o for o in os.environ.get(
         "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS", "").split(",") if o and o != "*"]
     app = create_app(final=True)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host, origins))
+    # The guards wrap the app for the network only. Prefect's own services call the same
+    # cached app in process (prefect/server/api/clients.py: ASGITransport, Host
+    # "prefect-in-memory"), and must not be refused: the app itself is left as it is.
+    served: ASGIApp = app
     # "*" (or nothing) means the operator opened it on purpose. Beyond loopback the browser's
     # origin is a name this process cannot know (the auth string guards it there).
     if origins and host in LOOPBACK_HOSTS:
-        app.add_middleware(ForeignOriginGuard, allowed_origins=origins)  # type: ignore[arg-type]
-    uvicorn.run(app, host=host, port=port,
+        served = ForeignOriginGuard(served, allowed_origins=origins)
+    served = TrustedHostMiddleware(served, allowed_hosts=allowed_hosts(host, origins))  # type: ignore[arg-type]
+    uvicorn.run(served, host=host, port=port,
                 log_level=os.environ.get("PREFECT_SERVER_LOGGING_LEVEL", "warning").lower())
-
 
 if __name__ == "__main__":
     main()
