@@ -10,7 +10,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q -q
 # instead of 24. `make test TEST_WORKERS=0` runs it in one process.
 TEST_WORKERS ?= 3
 
-.PHONY: run stop test setup setup-test bench lock e2e chromium clean drill
+.PHONY: run stop test setup setup-test bench lock e2e chromium clean drill gpu-check
 
 run: $(VENV)/.main.stamp
 	$(BIN)/automation start
@@ -60,6 +60,13 @@ bench: $(VENV)/.bench.stamp
 	-$(BIN)/python bench/changepoints.py  # exits 1 while a goal is missed; the rest still run
 	$(BIN)/python bench/start.py
 	$(BIN)/python bench/scan.py $(or $(SCAN_PATH),$(VENV)/lib/python3.11/site-packages/prefect)
+	$(BIN)/python bench/ingest.py
+
+# On a machine with an NVIDIA GPU: the example training runs while the accelerator figures the
+# product stores are printed beside `nvidia-smi` read in the same second. Without a GPU it
+# says so in one line and exits 0.
+gpu-check: $(VENV)/.main.stamp
+	$(BIN)/python bench/gpu_check.py
 
 # Regenerate the lock files after changing dependencies in pyproject.toml (needs uv).
 lock:

@@ -16,7 +16,8 @@ global model is then evaluated on the held-out test nodes of the full graph. The
 padded to one size and trained together under `jax.vmap`, so there is one compilation.
 
 The model: a 2-layer graph convolutional network, `A relu(A X W1 + b1) W2 + b2`, where `A` is
-the symmetrically normalised adjacency matrix with self-loops. Only `jax` is used.
+the symmetrically normalised adjacency matrix with self-loops. Only `jax` is used for
+training.
 
 Metrics are written as JSON lines to `<out>/<run_id>.jsonl`, one object per line, flushed after
 every round:
@@ -30,10 +31,16 @@ model's metrics on the test nodes; `step` is the global step count (local steps 
 so far); `metric` is `"loss"` or `"accuracy"`; `timestamp` is Unix seconds. A file with the same
 run id is overwritten.
 
+With `--format tensorboard` (or `both`) the same figures are written as TensorBoard scalars
+with tensorboardX's `SummaryWriter` into `<out>/<run_id>/events.out.tfevents.*`: tags `loss`
+and `accuracy` for the global model, `client-<i>/loss` and `client-<i>/accuracy` for the
+clients, at the global step, flushed after every round. The automation's training ingestion
+reads both formats.
+
 Usage:
 
     python examples/fedavg_graph.py [--out DIR] [--rounds N] [--clients N] [--run-id ID]
-                                    [--seed S]
+                                    [--seed S] [--format jsonl|tensorboard|both]
 
 The default output directory is `$AUTOMATION_TRAINING_DIR`, or `.automation/training` under the
 current directory; the default run id is `fedavg-<UTC timestamp>`. Runs are deterministic for
@@ -43,6 +50,7 @@ a given seed and client count.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -244,6 +252,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=4, help="number of clients (default 4)")
     parser.add_argument("--run-id", default=None, help="run id (default fedavg-<UTC timestamp>)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--format", choices=("jsonl", "tensorboard", "both"), default="jsonl",
+        help="metrics as JSON lines, TensorBoard event files, or both (default jsonl)",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
@@ -276,26 +288,45 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / f"{args.run_id}.jsonl"
-        fh = path.open("w", encoding="utf-8")
+        outputs = _open_outputs(args)
     except OSError as exc:
         print(f"fedavg_graph.py: error: cannot write to {args.out}: {exc}", file=sys.stderr)
         return 1
-    with fh:
+    with contextlib.ExitStack() as stack:
+        for output in outputs.values():
+            stack.callback(output.close)
+        fh, tb = outputs.get("jsonl"), outputs.get("tensorboard")
         for rnd in range(1, args.rounds + 1):
             params, c_loss, c_acc = fed_round(params, clients)
             g_loss, g_acc = evaluate(params, full_a, full_x, full_y, test_mask)
             step = rnd * LOCAL_STEPS
-            for c in range(args.clients):
-                record(fh, args.run_id, rnd, f"client-{c}", step, "loss", c_loss[c])
-                record(fh, args.run_id, rnd, f"client-{c}", step, "accuracy", c_acc[c])
-            record(fh, args.run_id, rnd, None, step, "loss", g_loss)
-            record(fh, args.run_id, rnd, None, step, "accuracy", g_acc)
-            fh.flush()
+            figures = [(f"client-{c}", name, values[c]) for c in range(args.clients)
+                       for name, values in (("loss", c_loss), ("accuracy", c_acc))]
+            figures += [(None, "loss", g_loss), (None, "accuracy", g_acc)]
+            for client, metric, value in figures:
+                if fh is not None:
+                    record(fh, args.run_id, rnd, client, step, metric, value)
+                if tb is not None:
+                    tag = f"{client}/{metric}" if client else metric
+                    tb.add_scalar(tag, float(value), step)
+            for output in outputs.values():
+                output.flush()
             print(f"round {rnd:3d}  global loss {float(g_loss):.4f}  accuracy {float(g_acc):.3f}")
-    print(path)
+    for output in outputs.values():
+        print(getattr(output, "name", None) or getattr(output, "logdir", ""))
     return 0
 
+
+def _open_outputs(args: argparse.Namespace) -> dict[str, Any]:
+    """The open JSON-lines file and/or TensorBoard writer that `--format` asks for."""
+    outputs: dict[str, Any] = {}
+    if args.format in ("jsonl", "both"):
+        outputs["jsonl"] = (args.out / f"{args.run_id}.jsonl").open("w", encoding="utf-8")
+    if args.format in ("tensorboard", "both"):
+        from tensorboardX import SummaryWriter
+
+        outputs["tensorboard"] = SummaryWriter(str(args.out / args.run_id))
+    return outputs
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -28,6 +28,7 @@ from flows.limits import job_time_limit
 from flows.project_metrics import project_metrics
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import CollectorResult
+from neo_automation.metrics.runs import diverged_samples
 from neo_automation.reports.formats import iso, sample_json
 from neo_automation.settings import load_settings
 from neo_automation.store.outage import waiting
@@ -85,7 +86,10 @@ def metrics_collection(
     if "application" in chosen:
         outcome = collect_application_metrics(benchmark=jax_benchmark)
         samples.extend(outcome.samples)
-        result["application"] = _application(outcome, _training(), result["errors"])
+        training = _training()
+        samples.extend(diverged_samples(((h["run_id"], h["status"])
+                                         for h in training.get("health", [])), time.time()))
+        result["application"] = _application(outcome, training, result["errors"])
     if "custom" in chosen:
         outcomes = collect_custom_metrics()
         for outcome in outcomes:

@@ -123,7 +123,14 @@ def _write_through(path: Path, target: Path, st: os.stat_result, content: bytes)
 
 
 def _umask() -> int:
-    """This process's umask (read by setting it and putting it back)."""
+    """This process's umask: from /proc (Linux), else by setting it and putting it back (which
+    other threads could see for an instant)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -13,11 +13,11 @@ import os
 import shutil
 import time
 
-import sqlalchemy as sa
-
 from neo_automation.channels.env import channels_from_env
 from neo_automation.settings import Settings
+from neo_automation.store.engine import RECOVER
 from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.schema import write_checks_table
 
 OK, DEGRADED, DOWN = "ok", "degraded", "down"
 #: Below this much free space (or 5 %) in the data directory the stack is degraded.
@@ -40,16 +40,21 @@ def _store(settings: Settings) -> MetricStore:
 
 
 def check_database(settings: Settings) -> Check:
-    """The metrics database takes a write transaction and passes SQLite's quick_check."""
+    """The metrics database commits a write and passes SQLite's quick_check.
+
+    The write is one row of `write_checks` (the time of this check): a read-only, immutable
+    or full store fails it, so it is never called writable. A damaged store raises
+    `StoreDamagedError`, whose line says how to recover; the caller reports it DOWN.
+    """
     store = _store(settings)
-    # the store's own write transaction proves the database takes a write lock
     with store.transaction() as conn:
         if store.engine.dialect.name == "sqlite":
             verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
             if verdict != "ok":
-                return DOWN, (f"metrics database integrity check failed ({verdict}): "
-                              "restore it from a backup or move it away to start afresh")
-        conn.execute(sa.text("SELECT 1"))
+                return DOWN, (f"metrics database integrity check failed ({verdict}): {RECOVER}")
+        stamp = store.insert(write_checks_table).values(checker="health", ts=time.time())
+        conn.execute(stamp.on_conflict_do_update(index_elements=["checker"],
+                                                 set_={"ts": stamp.excluded.ts}))
     return OK, "metrics database writable and intact"
 
 

@@ -45,6 +45,7 @@ from neo_automation.fleet.hosts import silence_checks
 from neo_automation.fleet.inputs import disk_history, last_seen, latest_by_host, trends
 from neo_automation.fleet.render import TREND_COLUMNS, format_fleet
 from neo_automation.fleet.view import fleet_rows
+from neo_automation.insight.training import analyze_run
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import (
     ApplicationCollector,
@@ -53,7 +54,7 @@ from neo_automation.metrics.collectors import (
     custom_collectors,
     run_collector,
 )
-from neo_automation.metrics.system import HOST, RATES
+from neo_automation.metrics.system import DEVICE_COUNTS, HOST, RATES
 from neo_automation.metrics.training import IngestResult, ingest_training_dir, training_summary
 from neo_automation.reports.formats import format_collection_summary, sample_rows
 from neo_automation.reports.insight_inputs import record_benchmarks
@@ -116,7 +117,8 @@ def collect_system_metrics(cpu_interval: float = 0.5) -> CollectorResult:
             open_store(settings.metrics_url) as store:
         # Rates need the previous counters: this host's latest stored ones, never another's.
         previous = {name: (ts, value) for _, name, labels, ts, value in store.latest("system.")
-                    if name in RATES and labels.get(HOST) == host}
+                    if (name in RATES or name in DEVICE_COUNTS.values())
+                    and labels.get(HOST) == host}
     result = run_collector(SystemCollector(previous=previous, prime_seconds=cpu_interval,
                                            host=host))
     if outage.line:
@@ -142,20 +144,30 @@ def collect_custom_metrics() -> list[CollectorResult]:
     return results
 
 
+#: Runs updated within this many seconds get a health status (and a `diverged` sample).
+HEALTH_WINDOW_S = 86400.0
+
+
 @task(name="ingest-training-metrics")
 def ingest_training_metrics() -> dict[str, Any]:
     """Store new lines of the training runs' JSON-lines files, each exactly once.
 
     With the database away the pass stops, said in `ingest.skipped`: a file's cursor moves
     only in the transaction that stores its lines, so the next pass reads what was not stored.
+    `health` is the status of each run updated in the last `HEALTH_WINDOW_S` seconds
+    (`neo_automation.insight.training.analyze_run`), for the `training.run.diverged` samples.
     """
     settings = load_settings()
     out: dict[str, Any] = {"directory": str(settings.training_path),
-                           "ingest": IngestResult().as_dict(), "runs": []}
+                           "ingest": IngestResult().as_dict(), "runs": [], "health": []}
     with _unless_away(settings.metrics_url, "training") as outage, \
             open_store(settings.metrics_url) as store:
         result = ingest_training_dir(store, settings.training_path)
-        out.update(ingest=result.as_dict(), runs=training_summary(store))
+        recent = training_summary(store, since=time.time() - HEALTH_WINDOW_S, curves=True)
+        health = [analyze_run(r["run_id"], r["curves"]) for r in recent]
+        out.update(ingest=result.as_dict(), runs=training_summary(store),
+                   health=[{"run_id": h.run_id, "status": h.status, "text": h.status_text}
+                           for h in health])
     if outage.line:
         out["ingest"]["skipped"] = [outage.line]
     return out

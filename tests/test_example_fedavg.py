@@ -72,3 +72,27 @@ def test_example_rejects_bad_arguments(tmp_path: Path) -> None:
         assert len(proc.stderr.strip().splitlines()) == 1
         assert "error" in proc.stderr
     assert not list(tmp_path.glob("*.jsonl"))
+
+
+def test_example_writes_tensorboard_event_files_the_ingestion_reads(tmp_path: Path) -> None:
+    from neo_automation.metrics.training import ingest_training_dir
+    from neo_automation.store.metric_store import MetricStore
+
+    out = tmp_path / "training"
+    proc = _run("--rounds", "2", "--clients", "2", "--out", str(out), "--run-id", "tb1",
+                "--format", "both", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (event_file,) = (out / "tb1").glob("events.out.tfevents.*")
+    assert (out / "tb1.jsonl").is_file()
+    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}", retry_seconds=0,
+                     spool_dir=tmp_path / "spool") as store:
+        result = ingest_training_dir(store, out)
+        per_round = 2 * 2 + 2  # loss and accuracy of each client and of the global model
+        assert (result.files, result.stored, result.skipped) == (2, 2 * 2 * per_round, [])
+        with store.engine.connect() as conn:
+            tags = conn.exec_driver_sql(
+                "SELECT DISTINCT metric FROM training_events WHERE client_id IS NULL "
+                "AND round IS NULL").scalars().all()
+    assert sorted(tags) == ["accuracy", "client-0/accuracy", "client-0/loss",
+                            "client-1/accuracy", "client-1/loss", "loss"]
+    assert event_file.stat().st_size > 0

@@ -8,6 +8,7 @@ triggers are checked with Prefect's own classes, so what passes here is what Pre
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,101 @@ POOL = "automation"
 QUEUE_PRIORITIES = {"critical": 1, "high": 2, "normal": 3, "low": 4}
 QUEUES = tuple(QUEUE_PRIORITIES)
 
+#: Programs that run a shell command line given after `-c` (an explicit shell is the user's).
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"})
+#: A shell operator or redirection at the start of an argument (`&&`, `|`, `;`, `>`, `2>`),
+#: or at its end (`a.py;`, `x|`).
+_OPERATOR_START = re.compile(r"^(?:\d*[<>]|&&?|\|\|?|;)")
+_OPERATOR_END = re.compile(r"(?:[;|]|(?<!\\)&)$")
+
 _SCHEDULE_KEYS = frozenset({"cron", "timezone", "active", "parameters", "slug", "day_or"})
+
+
+def _explicit_shell(argv: Sequence[str]) -> bool:
+    """`sh -c '...'` (or bash, dash, ...; `-ec`, `-euc` too): the user asked for a shell."""
+    return (len(argv) >= 3 and Path(argv[0]).name in _SHELLS
+            and argv[1].startswith("-") and "c" in argv[1])
+
+
+def shell_syntax_in_line(line: str) -> str | None:
+    """The first piece of shell syntax in a command line that a shell would act on, or None.
+
+    Reads the line as POSIX `sh` does: nothing inside single quotes counts, and inside double
+    quotes only substitutions do (backticks, `$(...)`); outside quotes `&&`, `||`, `|`, `;`,
+    `&`, `<`, `>` count as well. A backslash escapes the next character.
+    """
+    quote = ""
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote == "'":
+            quote = "" if ch == "'" else quote
+        elif ch == "\\":
+            i += 1
+        elif ch == "`" or line.startswith("$(", i):
+            return "`...`" if ch == "`" else "$(...)"
+        elif quote == '"':
+            quote = "" if ch == '"' else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "&|;<>":
+            j = i + 1
+            while j < len(line) and line[j] in "&|<>" and j - i < 2:
+                j += 1
+            return line[i:j]
+        i += 1
+    return None
+
+
+def shell_syntax_in_argv(argv: Sequence[str]) -> str | None:
+    """The first argument of `argv` that looks like shell syntax, or None.
+
+    For a command stored as a list (its quoting is gone): an argument that starts with an
+    operator or redirection (`&&`, `|`, `;`, `>`, `2>`), ends with `;`, `|` or `&`, or holds a
+    backtick or `$(`. An explicit shell (`sh -c '...'`) is the user's choice and passes.
+    """
+    if _explicit_shell(argv):
+        return None
+    for arg in argv[1:]:
+        if _OPERATOR_START.match(arg) or _OPERATOR_END.search(arg) or "`" in arg or "$(" in arg:
+            return arg
+    return None
+
+
+def check_command(where: str, argv: Sequence[str], line: str | None = None) -> list[str]:
+    """A custom job's command: refused when it holds shell syntax, which it would not get.
+
+    Jobs run their command without a shell, so `a && b` would hand `&&`, `b` to `a` as
+    arguments (the run ends Completed and `b` never runs).
+
+    Args:
+        where: the file and entry, or the option, for the message.
+        argv: the command as the job runs it (program and arguments).
+        line: the command line the user typed (read with shell quoting), when there is one.
+
+    Returns:
+        `argv` as a list.
+
+    Raises:
+        ConfigError: one line naming the syntax found and the two ways to run it: a script,
+            or an explicit `sh -c` the user writes.
+    """
+    argv = list(argv)
+    if _explicit_shell(argv):
+        return argv
+    found = shell_syntax_in_line(line) if line is not None else shell_syntax_in_argv(argv)
+    if found is None:
+        return argv
+    text = line if line is not None else " ".join(argv)
+    raise ConfigError(
+        f"{where}: command {text!r} holds shell syntax ({found!r}) but jobs run without a "
+        "shell, so it would reach the program as an argument: put the steps in a script and "
+        f"run that, or ask for a shell yourself: --command {_sh_c(text)!r}")
+
+
+def _sh_c(text: str) -> str:
+    """`sh -c '<text>'`, quoted for a POSIX shell."""
+    return f"sh -c {shlex.quote(text)}"
 
 
 def check_timezone(where: str, value: Any) -> str:

@@ -50,6 +50,7 @@ from deployments.catalog.check import catalog_source as catalog_source
 from deployments.catalog.check import fingerprint, store_verdict
 from deployments.catalog.fields import (
     QUEUE_PRIORITIES,
+    check_command,
     check_concurrency_limit,
     check_entrypoint,
     check_number,
@@ -304,6 +305,9 @@ def _entry(
     timeout = check_number(where, "timeout_seconds", timeout)
     if "timeout_seconds" in params:
         check_number(where, "parameters.timeout_seconds", params["timeout_seconds"])
+    command = params.get("command")
+    if isinstance(command, list) and all(isinstance(a, str) for a in command):
+        check_command(f"{where}: parameters.command", command)
     schedules = check_schedules(where, raw.get("schedules"), default_tz)
     queue = check_queue(where, raw.get("work_pool"))
     paused = raw.get("paused", False)

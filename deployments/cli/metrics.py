@@ -328,7 +328,7 @@ def monitor(args: argparse.Namespace) -> int:
         from neo_automation.metrics.monitor import run_monitor
         from neo_automation.metrics.system import METRICS, SystemReader
         from neo_automation.store.engine import limit_sqlite_cache
-        from neo_automation.store.metric_store import MetricStore
+        from neo_automation.store.outage import Keeper
 
     stop = threading.Event()
 
@@ -338,28 +338,38 @@ def monitor(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     dispatch = _Dispatcher()
-    with MetricStore(settings.metrics_url) as store:
+    watcher: list[Any] = []  # the alert rules, once the store has opened
+    checked = [-math.inf]
+
+    def _opened(store: Any) -> None:
         limit_sqlite_cache(store.engine, SQLITE_CACHE_KIB)
-        known = store.definitions()
-        # Declared once per store, not at every start: an upsert costs a write transaction.
-        store.declare(m for m in METRICS if known.get(m.name, {}) != {
-            "name": m.name, "unit": m.unit, "description": m.description, "better": m.better,
-            "aggregate": m.aggregate})
-        rules = RulesWatcher(settings, store, dispatch=dispatch)
-        checked = [-math.inf]
 
-        def flush(batch: Any) -> None:
-            store.write(batch)
-            if store.spool.pending():  # the database is away: the batch waits in the spool,
-                return  # and the alert state (in the store) cannot be read or written either
-            now = time.time()
-            checks = []
-            if now - checked[0] >= HOST_CHECK_SECONDS:
-                checked[0] = now
-                checks = silence_checks(last_seen(store, now), now, settings.host_silent_seconds)
-            rules.evaluate([*batch, *checks])
-            dispatch.poll()  # transitions queued behind a running child
+    # A database that is away, damaged, read-only or on a full disk does not stop the agent:
+    # its samples wait in the spool (or, when that cannot be written either, in memory).
+    keeper = Keeper(settings.metrics_url, _undeclared(settings.metrics_url, METRICS),
+                    on_open=_opened)
 
+    def flush(batch: Any) -> None:
+        if not keeper.write(batch):
+            # The batch waits: the alert state (in the store) cannot be read or written either.
+            return
+        store = keeper.store
+        assert store is not None  # a write that reached the database opened it
+        if not watcher:
+            watcher.append(RulesWatcher(settings, store, dispatch=dispatch))
+        now = time.time()
+        checks = []
+        if now - checked[0] >= HOST_CHECK_SECONDS:
+            checked[0] = now
+            checks = silence_checks(last_seen(store, now), now, settings.host_silent_seconds)
+        watcher[0].evaluate([*batch, *checks])
+        dispatch.poll()  # transitions queued behind a running child
+
+    try:
+        keeper.open()
+        if keeper.problem and not args.quiet:
+            print(f"automation: warning: {keeper.problem}: samples kept in the spool",
+                  file=sys.stderr)
         reader = SystemReader(prime_seconds=min(args.interval, 1.0), host=settings.host_name,
                               slow_seconds=SLOW_SECONDS if args.interval < SLOW_SECONDS else 0.0)
         # Everything imported and set up so far lives as long as the loop: frozen, the
@@ -368,10 +378,34 @@ def monitor(args: argparse.Namespace) -> int:
         gc.enable()
         taken = run_monitor(reader, args.interval, flush, count=args.count, stop=stop,
                             on_sample=None if args.quiet else _print_sample)
+    finally:
+        keeper.close()
+    if keeper.problem:
+        held = f"; {len(keeper.held)} held in memory were lost" if keeper.held else ""
+        print(f"automation: warning: {keeper.problem}{held}", file=sys.stderr)
     dispatch.wait()
     if not args.quiet:
         print(f"stopped after {taken} sample(s)", file=sys.stderr)
     return 0
+
+
+def _undeclared(url: str, specs: Any) -> list[Any]:
+    """The declarations of `specs` that the store of `url` lacks or records otherwise.
+
+    Declared once per store, not at every start: an upsert costs a write transaction. A store
+    that cannot be read now gets them all (they wait in the spool with the samples).
+    """
+    from neo_automation.errors import StoreError
+    from neo_automation.store.metric_store import MetricStore
+
+    try:
+        with MetricStore(url, retry_seconds=0) as store:
+            known = store.definitions()
+    except StoreError:
+        return list(specs)
+    return [m for m in specs if known.get(m.name, {}) != {
+        "name": m.name, "unit": m.unit, "description": m.description, "better": m.better,
+        "aggregate": m.aggregate}]
 
 
 def _print_sample(samples: list[Any], taken: int) -> None:
@@ -411,18 +445,29 @@ def report(args: argparse.Namespace) -> int:
 
 
 def alert(args: argparse.Namespace) -> int:
-    """Check the latest values against the rules in force; exit 1 when one is breached."""
+    """Check the latest values against the rules in force; exit 1 when one is breached.
+
+    A store that cannot be read, or whose newest readings wait in the spool, is an error
+    (one line, exit 2), never "OK".
+    """
     settings = _load_settings()
     # Imported when run: see the module docstring.
     from blocks.alert_rules import rules_in_force
     from deployments.stack.runtime import use_stack_api
     from neo_automation.alerts.evaluate import check_latest
+    from neo_automation.errors import StoreError
     from neo_automation.store.metric_store import MetricStore
+    from neo_automation.store.outage import waiting
 
     # The stack's server, not a temporary one of Prefect's own (see use_stack_api).
     rules, source = rules_in_force(settings, use_stack_api(settings))
     with MetricStore(settings.metrics_url) as store:
         latest = store.latest()
+    # Samples that wait in the spool were not stored: the store's latest values are not the
+    # latest readings, and "OK" from them would be a guess.
+    behind = waiting(settings.metrics_url)
+    if behind:
+        raise StoreError(f"cannot check the alert rules: {behind}")
     if not latest:
         raise ConfigError(
             "the metrics store has no samples yet: run 'automation metrics collect' first"

@@ -54,7 +54,9 @@ def register(groups: Any) -> None:
     p = sub.add_parser("add", help="add a custom job that runs a command on a schedule")
     p.add_argument("name", help="job name: lowercase letters, digits, - or _")
     p.add_argument("--command", required=True,
-                   help="the command line, split like a shell would but run without one")
+                   help="the command line, split like a shell would but run without one: "
+                   "shell syntax (&&, |, >, ;, `...`, $(...)) is refused; use a script "
+                   "or an explicit \"sh -c '...'\"")
     p.add_argument("--schedule", default=None,
                    help="e.g. 'daily at 03:00', 'every 15 minutes', 'weekly on monday at "
                         "06:00' or a cron expression (default: on demand only)")
@@ -120,6 +122,7 @@ def add(args: argparse.Namespace) -> int:
     """`automation tasks add`: write a run-command job into the catalog."""
     # imports Prefect (its schedule classes validate the schedule): see the top of the module
     from deployments.catalog.edit import add_entry, command_entry
+    from deployments.catalog.fields import check_command
     from deployments.catalog.read import NAME
     from deployments.catalog.schedules import describe, to_cron
 
@@ -136,6 +139,7 @@ def add(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot split the command {args.command!r}: {exc}") from None
     if not command:
         raise ConfigError("the command is empty: give the program and its arguments")
+    check_command("--command", command, args.command)
     cron = None
     if args.schedule is not None:
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import hmac
-import re
+import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -28,16 +28,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from neo_automation.errors import AutomationError, ConfigError
+from neo_automation.metrics.spec import prometheus_name
 from neo_automation.settings import Settings, load_settings
 from neo_automation.store.metric_store import MetricStore
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-_INVALID = re.compile(r"[^a-zA-Z0-9_]")
 
-
-def prometheus_name(name: str) -> str:
-    """`system.cpu.percent` -> `automation_system_cpu_percent`."""
-    return "automation_" + _INVALID.sub("_", name)
+log = logging.getLogger(__name__)
 
 
 class StoreCollector:
@@ -45,6 +42,7 @@ class StoreCollector:
 
     def __init__(self, store: MetricStore) -> None:
         self.store = store
+        self._warned: set[tuple[str, str]] = set()  # colliding pairs named in the log once
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """One gauge family per metric name, labelled with the union of its series' label
@@ -52,11 +50,24 @@ class StoreCollector:
         definitions = self.store.definitions()
         rows = self.store.latest()
         label_names: dict[str, set[str]] = {}
+        owner: dict[str, str] = {}  # exported name -> the stored name it shows
         for _source, name, labels, _ts, _value in rows:
-            label_names.setdefault(prometheus_name(name), set()).update(labels)
+            prom = prometheus_name(name)
+            other = owner.setdefault(prom, name)
+            if other != name and (other, name) not in self._warned:
+                # Stored before such pairs were refused at declaration: one family per name,
+                # and the pair is named (once) rather than merged into one series set.
+                self._warned.add((other, name))
+                log.warning("metrics %r and %r both export as %r: only %r is exported; rename "
+                            "one", other, name, prom, other)
+            if other != name:
+                continue
+            label_names.setdefault(prom, set()).update(labels)
         families: dict[str, GaugeMetricFamily] = {}
         for source, name, labels, _ts, value in rows:
             prom = prometheus_name(name)
+            if owner[prom] != name:
+                continue
             keys = sorted(label_names[prom] - {"source"})
             if prom not in families:
                 d = definitions.get(name, {})

@@ -121,6 +121,25 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
 )
 
 
+#: Ready-made rules that are off until configured: copy one into the rules file or the
+#: `automation-alert-rules` Variable (which replace the defaults) to turn it on.
+OPTIONAL_RULES: tuple[AlertRule, ...] = (
+    # NVML's used/total where there is a driver (JAX preallocates 75 % by default: stay above),
+    # else JAX's in-use/limit of the collector's own process.
+    AlertRule(name="accelerator-memory-high", metric="accelerator.memory_percent",
+              comparison=">", threshold=95, for_seconds=300, clear=90, severity="warning",
+              description="An accelerator's memory over 95 % of its limit for 5 minutes"),
+    # Sampled only while a process other than the collector computes on the GPU.
+    AlertRule(name="accelerator-idle", metric="accelerator.gpu.busy_utilization_percent",
+              comparison="<", threshold=5, for_seconds=600, clear=20, severity="warning",
+              description="A GPU under 5 % busy for 10 minutes while a job holds it"),
+    # 1 while a run updated in the last day has a NaN loss or a loss rising over a window.
+    AlertRule(name="training-diverged", metric="training.run.diverged", comparison=">",
+              threshold=0, severity="warning",
+              description="A training run's loss turned NaN or is rising"),
+)
+
+
 RULES_VARIABLE = "automation-alert-rules"
 
 

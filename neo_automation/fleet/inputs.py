@@ -134,16 +134,17 @@ def disk_history(store: MetricStore, start: float, end: float) -> DiskHistory:
 
 
 def latest_by_host(store: MetricStore) -> dict[str, list[tuple[str, dict[str, str], float, float]]]:
-    """The newest value of every host-labelled system series, by host.
+    """The newest value of every host-labelled system and accelerator series, by host.
 
     Returns:
         Host to (name, labels, Unix seconds, value) tuples (`MetricStore.latest`'s rows).
     """
     out: dict[str, list[tuple[str, dict[str, str], float, float]]] = defaultdict(list)
-    for _source, name, labels, ts, value in store.latest("system."):
-        host = labels.get(HOST)
-        if host:
-            out[host].append((name, labels, ts, value))
+    for prefix in ("system.", "accelerator."):
+        for _source, name, labels, ts, value in store.latest(prefix):
+            host = labels.get(HOST)
+            if host:
+                out[host].append((name, labels, ts, value))
     return dict(out)
 
 

@@ -101,6 +101,19 @@ def _hours(value: float | None) -> str:
     return f"{value / 24:.0f} days" if value < 3650 else "over 5 months"
 
 
+def _accelerator(row: HostRow) -> str:
+    """`2 GPU: 87 % busy, memory 75 %`-style cell; `-` for a host without accelerators."""
+    if not row.accelerators:
+        return "-"
+    figures = [f"{_num(row.accelerator_busy_percent, ' %', 0)} busy"
+               if row.accelerator_busy_percent is not None else "",
+               f"memory {_num(row.accelerator_memory_percent, ' %', 0)}"
+               if row.accelerator_memory_percent is not None else ""]
+    shown = ", ".join(f for f in figures if f)
+    return f"{row.accelerators} device{'' if row.accelerators == 1 else 's'}" + (
+        f": {shown}" if shown else "")
+
+
 def _cells(row: HostRow, now: float, zone: ZoneInfo,
            trends: Mapping[tuple[str, str], Sequence[tuple[float, float]]]) -> list[str]:
     state = "**silent**, " if row.silent_seconds > 0 else ""
@@ -148,8 +161,12 @@ def format_fleet(rows: Sequence[HostRow],
         return "".join(lines)
     head = ["host", "last seen", "CPU", "memory", "fullest disk", "load 1m", "disk full in",
             *(title for _name, title in TREND_COLUMNS)]
+    accelerated = any(r.accelerators for r in rows)  # the column only where a host has one
+    if accelerated:
+        head.append("accelerators")
     lines.append("| " + " | ".join(head) + " |\n")
     lines.append("|" + "---|" * len(head) + "\n")
     for row in rows:
-        lines.append("| " + " | ".join(_cells(row, now, zone, trends)) + " |\n")
+        cells = _cells(row, now, zone, trends) + ([_accelerator(row)] if accelerated else [])
+        lines.append("| " + " | ".join(cells) + " |\n")
     return "".join(lines)

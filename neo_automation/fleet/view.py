@@ -2,8 +2,8 @@
 
 A row holds when the host was last seen (and whether it counts as silent), its latest CPU,
 memory and 1-minute load, its fullest filesystem and the filesystem that fills first with the
-time left. The fleet artifact (`neo_automation.fleet.render`) and the reports' per-host table
-are built from these rows.
+time left, and where it has accelerators, how many, how busy and how full. The fleet artifact
+(`neo_automation.fleet.render`) and the reports' per-host table are built from these rows.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class HostRow:
         fullest_percent: that filesystem's `system.disk.percent`.
         full_mount: the mount point of the filesystem that fills first.
         hours_until_full: hours until that one is full (None: none is growing).
+        accelerators: how many accelerator devices it reported (None: none).
+        accelerator_busy_percent: their mean latest GPU utilization (NVML).
+        accelerator_memory_percent: the fullest device's latest `accelerator.memory_percent`.
     """
 
     host: str
@@ -46,6 +49,9 @@ class HostRow:
     fullest_percent: float | None = None
     full_mount: str | None = None
     hours_until_full: float | None = None
+    accelerators: int | None = None
+    accelerator_busy_percent: float | None = None
+    accelerator_memory_percent: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The row as JSON (the collection flow's result)."""
@@ -63,6 +69,10 @@ def host_row(host: str, rows: Latest, seen: float, now: float, silent_after: flo
     disks = [(value, labels.get("mountpoint", "")) for name, labels, _ts, value in rows
              if name == "system.disk.percent"]
     fullest = max(disks) if disks else None
+    devices = {labels.get("device", "") for name, labels, _ts, _v in rows
+               if name.startswith("accelerator.")}
+    busy = [v for name, _l, _ts, v in rows if name == "accelerator.gpu.utilization_percent"]
+    memory = [v for name, _l, _ts, v in rows if name == "accelerator.memory_percent"]
     return HostRow(
         host=host, last_seen=seen, silent_seconds=silent_seconds(seen, now, silent_after),
         cpu_percent=_value(rows, "system.cpu.percent"),
@@ -72,6 +82,9 @@ def host_row(host: str, rows: Latest, seen: float, now: float, silent_after: flo
         fullest_percent=fullest[0] if fullest else None,
         full_mount=soonest.mountpoint if soonest else None,
         hours_until_full=soonest.hours_until_full if soonest else None,
+        accelerators=len(devices) or None,
+        accelerator_busy_percent=sum(busy) / len(busy) if busy else None,
+        accelerator_memory_percent=max(memory) if memory else None,
     )
 
 

@@ -4,7 +4,8 @@ Every metric the project itself produces is declared once, in its subject's modu
 here by subject (wily's `operators/__init__.py`): validation reads this table, never whatever
 modules happened to be imported. Training runs' own metrics (loss, accuracy, per client) are
 free-form names kept in their own table by `neo_automation.metrics.training`; they are not
-declared samples, so training has no entry here.
+declared samples: training's entry here (`neo_automation.metrics.runs`) holds only what is
+derived from the runs (whether a run diverged).
 
 Metrics that are only known at run time, custom collectors' (entry points and
 `AUTOMATION_COLLECTORS`) and the definitions another process recorded in the store, join the
@@ -19,8 +20,15 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import cast, get_args
 
-from neo_automation.metrics import application, dependencies, project, system
-from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample
+from neo_automation.metrics import (
+    accelerators,
+    application,
+    dependencies,
+    project,
+    runs,
+    system,
+)
+from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample, prometheus_name
 
 __all__ = [
     "BUILTIN_METRICS",
@@ -32,6 +40,7 @@ __all__ = [
     "declared",
     "from_definitions",
     "make_samples",
+    "prometheus_name",
     "spec",
 ]
 
@@ -39,18 +48,32 @@ __all__ = [
 SUBJECTS: Mapping[str, tuple[MetricSpec, ...]] = MappingProxyType({
     "system": system.METRICS,
     "application": application.METRICS,
+    "accelerator": accelerators.METRICS,
     "project": project.METRICS,
     "dependencies": dependencies.METRICS,
+    "training": runs.METRICS,
 })
 
 
 def _merge(table: Mapping[str, MetricSpec], specs: Iterable[MetricSpec]) -> dict[str, MetricSpec]:
-    """`table` plus `specs`; `ValueError` when a name comes back with another declaration."""
+    """`table` plus `specs`.
+
+    Raises:
+        ValueError: a name comes back with another declaration, or two names export to
+            Prometheus under one name (`queue.depth`, `queue_depth`): a scrape would show one
+            family twice and Prometheus would keep only one of the values.
+    """
     out = dict(table)
+    exported = {prometheus_name(name): name for name in out}
     for item in specs:
         known = out.get(item.name)
         if known is not None and known != item:
             raise ValueError(f"metric {item.name!r} is declared twice with different specs")
+        prom = prometheus_name(item.name)
+        other = exported.setdefault(prom, item.name)
+        if other != item.name:
+            raise ValueError(f"metrics {other!r} and {item.name!r} both export to Prometheus as "
+                             f"{prom!r}: rename one")
         out[item.name] = item
     return out
 

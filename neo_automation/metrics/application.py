@@ -7,6 +7,7 @@ describe this machine's devices, so each carries the `host` label, as system sam
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("app.jax.memory_in_use_bytes", "bytes", "Device memory in use", "lower",
                labels=("host", "device")),
     MetricSpec("app.jax.memory_limit_bytes", "bytes", "Device memory limit", "none", "last",
+               labels=("host", "device")),
+    MetricSpec("app.jax.memory_peak_bytes", "bytes", "Device memory peak in use", "lower", "max",
                labels=("host", "device")),
     MetricSpec("app.jax.compile_seconds", "s", "Compile time of the benchmark matmul", "lower",
                labels=("host", "platform", "size"), benchmark=True),
@@ -69,6 +72,9 @@ def read_jax(benchmark: bool = True, size: int = 512, seconds: float = 0.5) -> J
         size: the square matrix size; 512 keeps the whole benchmark under 2 s on a CPU.
         seconds: how long to measure the steady state.
     """
+    # On a GPU, JAX takes 75 % of the memory when its backend starts unless told otherwise: the
+    # monitor must not take it from the training jobs it watches.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     try:
         import jax  # here only: JAX is optional and takes seconds to import
     except ImportError as exc:
@@ -90,6 +96,7 @@ def read_jax(benchmark: bool = True, size: int = 512, seconds: float = 0.5) -> J
         if stats:
             entry["bytes_in_use"] = stats.get("bytes_in_use")
             entry["bytes_limit"] = stats.get("bytes_limit")
+            entry["peak_bytes_in_use"] = stats.get("peak_bytes_in_use")
         report.devices.append(entry)
     if benchmark:
         report.benchmark = _matmul_benchmark(jax, size, seconds)
@@ -142,6 +149,9 @@ def jax_samples(report: JaxReport, ts: float | None = None, host: str | None = N
         if dev.get("bytes_limit") is not None:
             out.append(Sample("app.jax.memory_limit_bytes", float(dev["bytes_limit"]), label,
                               now, SOURCE))
+        if dev.get("peak_bytes_in_use") is not None:
+            out.append(Sample("app.jax.memory_peak_bytes", float(dev["peak_bytes_in_use"]),
+                              label, now, SOURCE))
     if report.benchmark:
         labels = {"host": machine, "platform": report.platform,
                   "size": str(int(report.benchmark["size"]))}

@@ -40,6 +40,8 @@ from typing import Any, Protocol
 
 from neo_automation.errors import ConfigError
 from neo_automation.metrics import SUBJECTS, declared
+from neo_automation.metrics.accelerators import METRICS as ACCELERATOR_METRICS
+from neo_automation.metrics.accelerators import accelerator_samples, read_nvml
 from neo_automation.metrics.application import METRICS as APPLICATION_METRICS
 from neo_automation.metrics.application import jax_samples, read_jax
 from neo_automation.metrics.spec import MetricSpec, Sample
@@ -103,21 +105,24 @@ class SystemCollector:
 
 
 class ApplicationCollector:
-    """The JAX runtime, its devices and the matmul micro-benchmark, host-labelled."""
+    """The JAX runtime, its devices, the matmul micro-benchmark and the accelerators (NVML),
+    host-labelled."""
 
     name = "application"
     timeout = 120.0
 
     def __init__(self, benchmark: bool = True, host: str | None = None) -> None:
-        self.metrics = APPLICATION_METRICS
+        self.metrics = APPLICATION_METRICS + ACCELERATOR_METRICS
         self.benchmark = benchmark
         self.host = host
         self.details: dict[str, Any] = {}
 
     def collect(self) -> list[Sample]:
         report = read_jax(benchmark=self.benchmark)
-        self.details = {"jax": report.as_dict()}
-        return jax_samples(report, host=self.host)
+        gpus = read_nvml()
+        self.details = {"jax": report.as_dict(), "accelerators": gpus.as_dict()}
+        return jax_samples(report, host=self.host) + accelerator_samples(
+            gpus, report.devices, host=self.host)
 
 
 def _load_object(spec: str, root: Path) -> Any:

@@ -9,9 +9,24 @@ subject modules and the store can use them without importing that table.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
+
+#: Characters a Prometheus metric name cannot hold (its data model: `[a-zA-Z_:][a-zA-Z0-9_:]*`;
+#: colons are reserved for recording rules, so they are replaced too).
+_NOT_PROMETHEUS = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def prometheus_name(name: str) -> str:
+    """The name a metric is exported under: `system.cpu.percent` -> `automation_system_cpu_percent`.
+
+    Every character outside `[a-zA-Z0-9_]` becomes `_`, so two declared names can meet
+    (`queue.depth`, `queue_depth`): declaring both is refused (`neo_automation.metrics.declared`).
+    """
+    return "automation_" + _NOT_PROMETHEUS.sub("_", name)
+
 
 Better = Literal["lower", "higher", "none"]
 Aggregate = Literal["avg", "max", "min", "sum", "last"]

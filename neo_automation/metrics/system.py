@@ -25,12 +25,19 @@ Every figure equals what the standard tools show over a real interval:
 - I/O counters are stored as they are (totals since boot) and as per-second rates since the
   previous reading (`counter_rate`): no rate over less than `MIN_INTERVAL`, across a reboot, or
   from a counter that went backwards (reset, or a wrap of a counter of unknown width).
+- Each byte counts once: the totals sum the whole, physical disks of `/proc/diskstats`
+  (`disk_devices`) and the interfaces of `/proc/net/dev` that are not loopback, bridges,
+  ports, stacked links or mirrors (`network_interfaces`); a device that came or went, or
+  whose counter was reset, between two readings of one reader gives no rate.
+- Inside a cgroup with limits, memory and CPU are the cgroup's (`neo_automation.metrics.cgroup`)
+  and the machine's are kept as `system.host.*`.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -40,6 +47,7 @@ from typing import Any, cast
 
 import psutil
 
+from neo_automation.metrics.cgroup import CGROUP_ROOT, PROC_ROOT, CgroupReading, read_cgroup
 from neo_automation.metrics.mounts import MOUNTINFO, mounted_filesystems
 from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample
 
@@ -58,14 +66,33 @@ _B = "bytes"
 _BS = "bytes/s"
 _H = (HOST,)
 METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("system.cpu.percent", "%", "CPU busy, all cores", "lower", labels=_H),
-    MetricSpec("system.cpu.core_percent", "%", "CPU busy per core", "lower",
+    # Within the cgroup's limits (a container's quota and memory limit), else the machine's.
+    MetricSpec("system.cpu.percent", "%", "CPU busy, of the CPUs this host may use", "lower",
+               labels=_H),
+    MetricSpec("system.cpu.core_percent", "%", "CPU busy per core of the machine", "lower",
                labels=(HOST, "core")),
-    MetricSpec("system.cpu.count", "cores", "Logical CPU count", "none", "last", labels=_H),
-    MetricSpec("system.memory.total_bytes", _B, "Physical memory", "none", "last", labels=_H),
-    MetricSpec("system.memory.used_bytes", _B, "Memory in use", "lower", labels=_H),
+    MetricSpec("system.cpu.count", "cores", "CPUs this host may use (quota, cpuset, or logical)",
+               "none", "last", labels=_H),
+    MetricSpec("system.memory.total_bytes", _B, "Memory this host may use (cgroup limit, else "
+               "physical)", "none", "last", labels=_H),
+    MetricSpec("system.memory.used_bytes", _B, "Memory in use (in a cgroup: its working set)",
+               "lower", labels=_H),
     MetricSpec("system.memory.available_bytes", _B, "Memory available", "higher", labels=_H),
-    MetricSpec("system.memory.percent", "%", "Memory in use", "lower", labels=_H),
+    MetricSpec("system.memory.percent", "%", "Memory in use, of the memory this host may use",
+               "lower", labels=_H),
+    # The machine's own figures, read only where a cgroup limit makes the ones above differ.
+    MetricSpec("system.host.cpu.percent", "%", "CPU busy, all cores of the machine (under a "
+               "cgroup quota)", "lower", labels=_H),
+    MetricSpec("system.host.cpu.count", "cores", "Logical CPUs of the machine (under a cgroup "
+               "quota)", "none", "last", labels=_H),
+    MetricSpec("system.host.memory.total_bytes", _B, "Physical memory of the machine (under a "
+               "cgroup limit)", "none", "last", labels=_H),
+    MetricSpec("system.host.memory.used_bytes", _B, "Memory in use on the machine (under a "
+               "cgroup limit)", "lower", labels=_H),
+    MetricSpec("system.host.memory.available_bytes", _B, "Memory available on the machine "
+               "(under a cgroup limit)", "higher", labels=_H),
+    MetricSpec("system.host.memory.percent", "%", "Memory in use on the machine (under a "
+               "cgroup limit)", "lower", labels=_H),
     MetricSpec("system.swap.total_bytes", _B, "Swap size", "none", "last", labels=_H),
     MetricSpec("system.swap.used_bytes", _B, "Swap in use", "lower", labels=_H),
     MetricSpec("system.swap.free_bytes", _B, "Swap free", "higher", labels=_H),
@@ -89,10 +116,10 @@ METRICS: tuple[MetricSpec, ...] = (
     *(
         MetricSpec(f"system.disk_io.{what}", unit, desc, "none", cast(Aggregate, agg), labels=_H)
         for what, unit, desc, agg in (
-            ("read_bytes", _B, "Bytes read from disks since boot", "last"),
-            ("write_bytes", _B, "Bytes written to disks since boot", "last"),
-            ("read_count", "ops", "Disk reads since boot", "last"),
-            ("write_count", "ops", "Disk writes since boot", "last"),
+            ("read_bytes", _B, "Bytes read from physical disks since boot", "last"),
+            ("write_bytes", _B, "Bytes written to physical disks since boot", "last"),
+            ("read_count", "ops", "Physical disk reads since boot", "last"),
+            ("write_count", "ops", "Physical disk writes since boot", "last"),
             ("read_bytes_per_second", _BS, "Disk read rate", "avg"),
             ("write_bytes_per_second", _BS, "Disk write rate", "avg"),
         )
@@ -100,14 +127,18 @@ METRICS: tuple[MetricSpec, ...] = (
     *(
         MetricSpec(f"system.net.{what}", unit, desc, "none", cast(Aggregate, agg), labels=_H)
         for what, unit, desc, agg in (
-            ("bytes_sent", _B, "Bytes sent since boot", "last"),
-            ("bytes_recv", _B, "Bytes received since boot", "last"),
+            ("bytes_sent", _B, "Bytes sent by the network interfaces since boot", "last"),
+            ("bytes_recv", _B, "Bytes received by the network interfaces since boot", "last"),
             ("packets_sent", "packets", "Packets sent since boot", "last"),
             ("packets_recv", "packets", "Packets received since boot", "last"),
             ("bytes_sent_per_second", _BS, "Network send rate", "avg"),
             ("bytes_recv_per_second", _BS, "Network receive rate", "avg"),
         )
     ),
+    MetricSpec("system.disk_io.devices", "disks", "Disks counted in the disk I/O totals",
+               "none", "last", labels=_H),
+    MetricSpec("system.net.interfaces", "interfaces",
+               "Interfaces counted in the network totals", "none", "last", labels=_H),
     MetricSpec("system.process.count", "processes", "Running processes", "none", labels=_H),
     MetricSpec("system.load.avg_1m", "load", "Load average over 1 minute", "lower", labels=_H),
     MetricSpec("system.load.avg_5m", "load", "Load average over 5 minutes", "lower", labels=_H),
@@ -127,6 +158,10 @@ METRICS: tuple[MetricSpec, ...] = (
 #: The metrics a reading produces (the derived ones are computed from the store).
 READ_METRICS = frozenset(m.name for m in METRICS) - {HOURS_UNTIL_FULL, HOST_SILENT}
 
+#: How many devices each family of counters sums, stored with them: a rate since a stored
+#: reading (a collection run's first) needs the same number at both ends.
+DEVICE_COUNTS = {"system.disk_io": "system.disk_io.devices", "system.net": "system.net.interfaces"}
+
 #: Counters that also get a per-second rate: counter name -> rate name.
 RATES = {
     "system.disk_io.read_bytes": "system.disk_io.read_bytes_per_second",
@@ -138,6 +173,21 @@ RATES = {
 
 _Value = tuple[str, float, Mapping[str, str]]
 _NONE: Mapping[str, str] = {}
+
+#: Without a cgroup limit, how often (seconds) the reader looks again for one.
+CGROUP_RECHECK_SECONDS = 10.0
+#: Where sysfs is (`/sys/block`, `/sys/class/net`); a fake tree in tests.
+SYS_ROOT = Path("/sys")
+#: /proc/diskstats counts sectors of 512 bytes, whatever the device's own sector size.
+SECTOR_BYTES = 512
+#: Block devices whose I/O is another device's (loop: a file on a disk) or no disk's at all
+#: (RAM disks, compressed RAM swap, floppies).
+_NOT_A_DISK = re.compile(r"^(?:loop|ram|zram|fd)\d+$")
+#: Interfaces that mirror another's traffic (ifb: the ingress of a shaped interface).
+_MIRROR = re.compile(r"^ifb\d+$")
+
+#: Counters by device, for `per_device_counters`: counter name -> device -> value.
+PerDevice = dict[str, dict[str, float]]
 
 
 @dataclass
@@ -155,6 +205,13 @@ class SystemReader:
         slow_seconds: the least time between two readings of the slowly changing metrics
             (sizes, swap, disks, I/O and network counters, processes, uptime); 0 reads them
             every time. The first reading always includes them.
+        cgroup_root, proc_root, sys_root: where cgroups, /proc and /sys are (fake trees in
+            tests).
+
+    Inside a cgroup with a memory limit, `system.memory.*` are the cgroup's (limit, working
+    set) and the machine's go to `system.host.memory.*`; with a CPU quota or a cpuset (fewer
+    cores allowed than the machine has), `system.cpu.percent` and `.count` are against the
+    lower of the two and the machine's go to `system.host.cpu.*`.
     """
 
     previous: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -162,8 +219,20 @@ class SystemReader:
     mountinfo: Path = MOUNTINFO
     host: str = field(default_factory=socket.gethostname)
     slow_seconds: float = 0.0
+    cgroup_root: Path = CGROUP_ROOT
+    proc_root: Path = PROC_ROOT
+    sys_root: Path = SYS_ROOT
     _cpu: tuple[float, list[Any]] | None = None
     _slow_at: float = -math.inf
+    #: The cgroup's reading with the CPU times: (monotonic time, reading), before and now.
+    _cgroup: tuple[tuple[float, CgroupReading | None], ...] = ()
+    #: Per-device counters at each rate's base (`previous`), to tell a device that came or
+    #: went, or a counter that was reset, from traffic.
+    _devices: PerDevice = field(default_factory=dict)
+    #: When this process may run on fewer cores than the machine has (a cpuset): how many,
+    #: and their busy percent over the last reading.
+    _allowed: tuple[int, float] | None = None
+    _host_memory: float | None = None
 
     def read(self) -> list[Sample]:
         """One reading, all samples stamped with the same time and labelled with the host.
@@ -177,24 +246,36 @@ class SystemReader:
         mem = psutil.virtual_memory()
         load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
         host = {HOST: self.host}
+        cgroup = self._cgroup[-1][1] if self._cgroup else None
+        quota = cgroup.cpu_limit if cgroup is not None else None
+        limit = quota  # the CPUs this host may use, when fewer than the machine's
+        if self._allowed is not None:
+            limit = min(quota, self._allowed[0]) if quota is not None else self._allowed[0]
+        cpu = "system.host.cpu" if limit is not None else "system.cpu"
         values: list[_Value] = [
-            ("system.cpu.percent", cores[0], host),
+            (f"{cpu}.percent", cores[0], host),
             *(("system.cpu.core_percent", pct, {HOST: self.host, "core": str(i)})
               for i, pct in enumerate(cores[1:])),
-            ("system.memory.total_bytes", mem.total, host),
-            ("system.memory.used_bytes", mem.used, host),
-            ("system.memory.available_bytes", mem.available, host),
-            ("system.memory.percent", mem.percent, host),
+            *self._memory_values(mem, cgroup),
             ("system.load.avg_1m", load[0], host),
             ("system.load.avg_5m", load[1], host),
             ("system.load.avg_15m", load[2], host),
         ]
+        if limit is not None:
+            # Against the quota from the cgroup's CPU time; under a cpuset alone, the busy
+            # percent of the cores allowed. None: the cgroup's usage was reset (no figure).
+            busy = self._cgroup_cpu_percent(limit) if quota is not None else (
+                self._allowed[1] if self._allowed is not None else None)
+            if busy is not None:
+                values.append(("system.cpu.percent", busy, host))
         now = time.monotonic()
         # A reading up to MIN_INTERVAL early counts: a 1 s schedule's jitter must not turn
         # every 10 s into every 11 s.
         if now - self._slow_at >= self.slow_seconds - MIN_INTERVAL:
             self._slow_at = now
-            values.append(("system.cpu.count", len(cores) - 1, host))
+            values.append((f"{cpu}.count", len(cores) - 1, host))
+            if limit is not None:
+                values.append(("system.cpu.count", round(limit, 3), host))
             values += self._slow_values(ts)
         # Built directly (not via make_samples): every name above is declared in METRICS.
         return [Sample(name, float(v), labels, ts, SOURCE) for name, v, labels in values]
@@ -215,29 +296,110 @@ class SystemReader:
         """All cores' busy percent, then each core's, since the previous reading."""
         if self._cpu is None:
             self._cpu = (time.monotonic(), psutil.cpu_times(percpu=True))
+            self._cgroup = (self._cgroup_entry(),)
             time.sleep(max(self.prime_seconds, MIN_INTERVAL))
         else:
             time.sleep(max(0.0, self._cpu[0] + MIN_INTERVAL - time.monotonic()))
         before = self._cpu[1]
         self._cpu = (time.monotonic(), psutil.cpu_times(percpu=True))
+        self._cgroup = (*self._cgroup[-1:], self._cgroup_entry())
         # A core taken offline since the last reading drops out of both lists alike.
         deltas = [cpu_delta(a, b) for a, b in zip(before, self._cpu[1], strict=False)]
         overall = _percent(sum(d[0] for d in deltas), sum(d[1] for d in deltas))
+        # The cores this process may run on (a cpuset: `docker --cpuset-cpus`, `taskset`).
+        allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        mine = [deltas[i] for i in allowed if i < len(deltas)]
+        self._allowed = (len(mine), _percent(sum(d[0] for d in mine), sum(d[1] for d in mine))) \
+            if mine and len(mine) < len(deltas) else None
         return [overall, *(_percent(*d) for d in deltas)]
 
+    def _cgroup_entry(self) -> tuple[float, CgroupReading | None]:
+        """(monotonic time it was read, the cgroup's reading) for this reading.
+
+        Read at every reading while a limit applies (its usage is the figure); without one,
+        the last reading stands for up to `CGROUP_RECHECK_SECONDS` (a limit set meanwhile is
+        seen then), which keeps an unlimited monitor's reading cheap.
+        """
+        now = time.monotonic()
+        last = self._cgroup[-1] if self._cgroup else None
+        if last is not None and now - last[0] < CGROUP_RECHECK_SECONDS and (
+                last[1] is None or (last[1].memory_limit is None and last[1].cpu_limit is None)):
+            return last
+        if self._host_memory is None:  # the machine's memory does not change: read once
+            self._host_memory = float(psutil.virtual_memory().total)
+        return now, read_cgroup(self.cgroup_root, self.proc_root, host_memory=self._host_memory)
+
+    def _cgroup_cpu_percent(self, limit: float) -> float | None:
+        """The cgroup's CPU use between the last two readings, in percent of `limit` CPUs."""
+        if len(self._cgroup) < 2 or limit <= 0:
+            return None
+        (t0, before), (t1, after) = self._cgroup
+        if before is None or after is None:
+            return None
+        if before.cpu_seconds is None or after.cpu_seconds is None:
+            return None
+        used = after.cpu_seconds - before.cpu_seconds
+        if used < 0 or t1 - t0 < MIN_INTERVAL:
+            return None  # the cgroup was made anew (its counter restarted): no figure
+        return round(min(100.0, used / ((t1 - t0) * limit) * 100), 1)
+
+    def _memory_values(self, mem: Any, cgroup: CgroupReading | None) -> list[_Value]:
+        """Memory: the cgroup's limit and working set when it has a limit (and the machine's
+        as `system.host.memory.*`), else the machine's."""
+        host = {HOST: self.host}
+        machine = [
+            ("memory.total_bytes", mem.total), ("memory.used_bytes", mem.used),
+            ("memory.available_bytes", mem.available), ("memory.percent", mem.percent),
+        ]
+        working = cgroup.working_set if cgroup is not None else None
+        if cgroup is None or cgroup.memory_limit is None or working is None:
+            return [(f"system.{name}", v, host) for name, v in machine]
+        limit = cgroup.memory_limit
+        return [
+            ("system.memory.total_bytes", limit, host),
+            ("system.memory.used_bytes", working, host),
+            ("system.memory.available_bytes", max(0.0, limit - working), host),
+            ("system.memory.percent", round(min(100.0, working / limit * 100), 1), host),
+            *((f"system.host.{name}", v, host) for name, v in machine),
+        ]
+
     def _counter_values(self, ts: float, boot: float) -> list[_Value]:
-        """I/O counters and the rates of those in `RATES` since the previous reading."""
+        """I/O counters, how many devices they sum, and the rates of those in `RATES` since
+        the previous reading.
+
+        A rate needs the same devices at both ends, none of whose counters went back: a
+        disk or interface that came or went, or a counter that was reset, between the two
+        readings gives no rate for that interval rather than a wrong one. Since a stored
+        reading (`previous`, with its device counts) only the number of devices can be
+        compared.
+        """
         out: list[_Value] = []
-        for name, value in read_counters().items():
+        devices = per_device_counters(self.proc_root, self.sys_root)
+        counts: dict[str, float] = {}
+        for name, per_device in devices.items():
+            family = name.rpartition(".")[0]
+            if family in DEVICE_COUNTS and family not in counts:
+                counts[family] = float(len(per_device))
+                out.append((DEVICE_COUNTS[family], counts[family], _NONE))
+        for name, per_device in devices.items():
+            value = float(sum(per_device.values()))
             out.append((name, value, _NONE))
             if name not in RATES:
                 continue
             before = self.previous.get(name)
             rate = counter_rate(before, ts, value, boot)
+            old = self._devices.get(name)
+            if rate is not None and old is not None and not same_devices(old, per_device):
+                rate = None
+            count = DEVICE_COUNTS.get(name.rpartition(".")[0], "")
+            if rate is not None and old is None and count in self.previous \
+                    and self.previous[count][1] != counts.get(name.rpartition(".")[0]):
+                rate = None  # since a stored reading: a disk or interface came or went
             if rate is not None:
                 out.append((RATES[name], rate, _NONE))
             if before is None or not 0 <= ts - before[0] < MIN_INTERVAL:
                 self.previous[name] = (ts, value)  # else keep the older base: a real interval
+                self._devices[name] = per_device
         return out
 
 
@@ -338,19 +500,113 @@ def disk_values(mountinfo: Path = MOUNTINFO) -> list[_Value]:
     return out
 
 
-def read_counters() -> dict[str, float]:
-    """Disk and network I/O totals since boot (psutil keeps them monotonic in one process)."""
-    counters: dict[str, float] = {}
-    disk = psutil.disk_io_counters()
-    if disk is not None:
-        counters["system.disk_io.read_bytes"] = disk.read_bytes
-        counters["system.disk_io.write_bytes"] = disk.write_bytes
-        counters["system.disk_io.read_count"] = disk.read_count
-        counters["system.disk_io.write_count"] = disk.write_count
-    net = psutil.net_io_counters()
-    if net is not None:
-        counters["system.net.bytes_sent"] = net.bytes_sent
-        counters["system.net.bytes_recv"] = net.bytes_recv
-        counters["system.net.packets_sent"] = net.packets_sent
-        counters["system.net.packets_recv"] = net.packets_recv
-    return counters
+def same_devices(before: Mapping[str, float], now: Mapping[str, float]) -> bool:
+    """Whether two readings of a counter cover the same devices, none of them reset."""
+    return before.keys() == now.keys() and all(now[d] >= v for d, v in before.items())
+
+
+def disk_devices(proc: Path = PROC_ROOT, sys: Path = SYS_ROOT) -> list[str]:
+    """The block devices whose I/O is counted: each byte that reached a disk, once.
+
+    Whole devices only (those in `<sys>/block`: partitions are part of their disk), and of
+    those the ones that are not built on others (`slaves/` empty: a device-mapper volume or a
+    RAID array passes its I/O to its members, which are counted) and that are disks (not
+    loop devices, whose I/O is a file's on another disk, nor RAM disks or zram).
+    """
+    out = []
+    for name in _diskstats(proc):
+        if _NOT_A_DISK.match(name) or not (sys / "block" / name).exists():
+            continue
+        try:
+            if any((sys / "block" / name / "slaves").iterdir()):
+                continue
+        except OSError:
+            pass  # no slaves/ folder: a plain disk
+        out.append(name)
+    return out
+
+
+def _diskstats(proc: Path) -> dict[str, list[int]]:
+    """`<proc>/diskstats` as device name -> its counters (reads, merged, sectors, ms, ...)."""
+    out: dict[str, list[int]] = {}
+    try:
+        lines = (proc / "diskstats").read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return out
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 14:
+            continue
+        try:
+            out[fields[2]] = [int(f) for f in fields[3:]]
+        except ValueError:
+            continue
+    return out
+
+
+def network_interfaces(proc: Path = PROC_ROOT, sys: Path = SYS_ROOT) -> list[str]:
+    """The interfaces whose traffic is counted: each byte that left or reached the host, once.
+
+    Left out: loopback; bridge ports and bond members (a `master`: the traffic is counted
+    where it leaves the machine, or on the bond); bridges (forwarded traffic is on the
+    interface it leaves by); VLAN, macvlan and ipvlan links (a `lower_*` device carries their
+    traffic); ifb mirrors of shaped interfaces.
+    """
+    out = []
+    for name in _netdev(proc):
+        link = sys / "class" / "net" / name
+        if name == "lo" or _MIRROR.match(name) or (link / "master").exists() \
+                or (link / "bridge").exists():
+            continue
+        try:
+            if any(p.name.startswith("lower_") for p in link.iterdir()):
+                continue
+        except OSError:
+            pass
+        out.append(name)
+    return out
+
+
+def _netdev(proc: Path) -> dict[str, list[int]]:
+    """`<proc>/net/dev` as interface -> its 16 counters (receive 8, then transmit 8)."""
+    out: dict[str, list[int]] = {}
+    try:
+        lines = (proc / "net" / "dev").read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return out
+    for line in lines[2:]:
+        name, _, rest = line.partition(":")
+        try:
+            values = [int(f) for f in rest.split()]
+        except ValueError:
+            continue
+        if len(values) >= 16:
+            out[name.strip()] = values
+    return out
+
+
+def per_device_counters(proc: Path = PROC_ROOT, sys: Path = SYS_ROOT) -> PerDevice:
+    """Disk and network I/O counters since boot, per device counted (`disk_devices`,
+    `network_interfaces`): counter name -> device -> value. A counter with no device to count
+    is absent."""
+    out: PerDevice = {}
+    stats = _diskstats(proc)
+    for name in disk_devices(proc, sys):
+        reads, _, read_sectors, _, writes, _, write_sectors = stats[name][:7]
+        for counter, value in (("read_bytes", read_sectors * SECTOR_BYTES),
+                               ("write_bytes", write_sectors * SECTOR_BYTES),
+                               ("read_count", reads), ("write_count", writes)):
+            out.setdefault(f"system.disk_io.{counter}", {})[name] = float(value)
+    dev = _netdev(proc)
+    for name in network_interfaces(proc, sys):
+        values = dev[name]
+        for counter, value in (("bytes_sent", values[8]), ("bytes_recv", values[0]),
+                               ("packets_sent", values[9]), ("packets_recv", values[1])):
+            out.setdefault(f"system.net.{counter}", {})[name] = float(value)
+    return out
+
+
+def read_counters(proc: Path = PROC_ROOT, sys: Path = SYS_ROOT) -> dict[str, float]:
+    """Disk and network I/O totals since boot over the devices counted, each byte once."""
+    return {name: float(sum(per.values()))
+            for name, per in per_device_counters(proc, sys).items()}

@@ -13,6 +13,11 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from neo_automation.insight.training import (
+    MAX_TRAINING_CHARTS,
+    TRAINING_CHART_PREFIX,
+    analyze_run,
+)
 from neo_automation.reports.analyze_insight import (
     analyze_insight,
     insight_lines,
@@ -155,9 +160,13 @@ def _incident(event: Mapping[str, Any], fired_at: float | None) -> dict[str, Any
 
 
 def analyze_training(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Training and federated-learning progress: runs, last round, latest global metrics."""
-    out: list[dict[str, Any]] = [
-        {
+    """Training and federated-learning progress: runs, last round, latest global metrics, and
+    each run's health (`neo_automation.insight.training.analyze_run`: status, curves, steps per
+    second); the first `MAX_TRAINING_CHARTS` runs with a curve get a chart `training_<n>`."""
+    out: list[dict[str, Any]] = []
+    for r in runs:
+        health = analyze_run(str(r["run_id"]), r.get("curves") or {})
+        out.append({
             "run_id": str(r["run_id"]),
             "last_round": r.get("last_round"),
             "clients": r.get("clients"),
@@ -166,11 +175,23 @@ def analyze_training(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "loss": (r.get("global") or {}).get("loss"),
             "accuracy": (r.get("global") or {}).get("accuracy"),
             "global": dict(r.get("global") or {}),
-        }
-        for r in runs
-    ]
+            "status": health.status,
+            "status_text": health.status_text,
+            "steps_per_second": health.steps_per_second,
+            "loss_metric": health.loss_metric,
+            "accuracy_metric": health.accuracy_metric,
+            "last": health.last,
+            "curves": health.curves,
+            "x_label": health.x_label,
+            "nonfinite_step": health.nonfinite_step,
+            "chart": None,
+        })
     out.sort(key=lambda r: r["updated"] or 0, reverse=True)
-    return {"run_count": len(out), "runs": out, "latest": out[0] if out else None}
+    charted = [r for r in out if any(r["curves"].values())][:MAX_TRAINING_CHARTS]
+    for number, run in enumerate(charted, 1):
+        run["chart"] = f"{TRAINING_CHART_PREFIX}{number}"
+    return {"run_count": len(out), "runs": out, "latest": out[0] if out else None,
+            "diverged": [r["run_id"] for r in out if r["status"] == "diverged"]}
 
 
 def _find(rows: Iterable[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
@@ -282,6 +303,9 @@ def analyze_problems(report: Mapping[str, Any], limit: int) -> list[dict[str, An
                            f"{display(row['current'], row['unit'])}")
     for severity, text in insight_problems(report):
         add(severity, text)
+    for run in report["training"]["runs"]:
+        if run["status"] == "diverged":
+            add("warning", f"training run {run['run_id']} diverged: {run['status_text']}")
     vulnerable = report["dependencies"].get("vulnerable")
     if vulnerable and vulnerable["value"]:
         add("critical", "dependencies with known vulnerabilities: "
@@ -340,6 +364,7 @@ def analyze_report(inputs: ReportInputs) -> dict[str, Any]:
         },
         "charts": [*d.charts, *assign_charts(benchmark, d.benchmark_charts)],
     }
+    report["charts"] += [r["chart"] for r in report["training"]["runs"] if r["chart"]]
     report["headline"] = analyze_headline(report)
     report["problems"] = analyze_problems(report, d.max_problems)
     report["insight"] = insight_lines(report)

@@ -50,7 +50,9 @@ REPORT_SHAPE = {
     "previous, delta}]}], else null",
     "alerts": "{available, fired, resolved, open, by_severity, incidents, "
     "mean_time_to_resolve, max_time_to_resolve}",
-    "training": "{runs: [...], run_count, latest: {run_id, last_round, loss, accuracy}}",
+    "training": "{runs: [{run_id, last_round, clients, started, updated, loss, accuracy, "
+    "global, status, status_text, steps_per_second, loss_metric, accuracy_metric, last, "
+    "curves, x_label, nonfinite_step, chart}], run_count, latest, diverged}",
     "benchmark": "{collected, min_percent, history_days, min_runs, series: [{metric, "
     "description, unit, better, labels, label, points, latest, changes, latest_change, "
     "regression, change_percent, status, chart}], regressions}",

@@ -281,7 +281,8 @@ def read_report_inputs(
         hourly={n: fleet_mean(groups) for n, groups in hourly.items()},
         daily=read_buckets(store, (COVERAGE_METRIC,), trend_start, period_end, "d"),
         dependencies=read_dependencies(store, period_start, period_end),
-        training=[r for r in training_summary(store, since=period_start)
+        training=[r for r in training_summary(store, since=period_start, until=period_end,
+                                              curves=True)
                   if r["started"] < period_end],
         jobs=job_history,
         previous_jobs=previous_job_history,

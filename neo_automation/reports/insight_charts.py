@@ -28,6 +28,7 @@ from neo_automation.reports.charts import (
 )
 from neo_automation.reports.definitions import BENCHMARK_CHART_PREFIX, CHARTS
 from neo_automation.reports.formats import fmt_value
+from neo_automation.reports.training_charts import training_chart
 
 #: Most lines one insight chart draws.
 MAX_LINES = 4
@@ -142,6 +143,9 @@ def draw_report_charts(report: Mapping[str, Any]) -> dict[str, Chart]:
         if name and name.startswith(BENCHMARK_CHART_PREFIX):
             pictures[name] = (f"{series['description']} {series['label']}".strip(),
                               benchmark_chart(series))
+    for run in report["training"]["runs"]:
+        if run["chart"]:
+            pictures[run["chart"]] = (f"Training run {run['run_id']}", training_chart(run))
     for name, (title, png) in pictures.items():
         if png is not None:
             drawn[name] = Chart(name, title, png)

@@ -161,8 +161,11 @@ def sample_inputs(name: str, *, empty: bool = False, now: float = 1767225600.0) 
             "vulnerable": {"metric": "dependencies.vulnerable", "value": 1.0, "ts": end - 60,
                            "previous": 1.0},
         },
-        training=[{"run_id": "fedavg-1", "last_round": 5, "clients": 4, "started": start,
-                   "updated": end - 60, "global": {"loss": 0.4, "accuracy": 0.8}}],
+        training=[{"run_id": "fedavg-1", "last_round": 8, "clients": 4, "started": start,
+                   "updated": end - 60, "global": {"loss": 0.4, "accuracy": 0.8},
+                   "curves": {m: [(r * 5, r, start + r * HOUR, f(r)) for r in range(1, 9)]
+                              for m, f in (("loss", lambda r: 0.4 + 1 / r),
+                                           ("accuracy", lambda r: 0.8 - 0.3 / r))}}],
         jobs=jobs,
         previous_jobs=previous_jobs,
         alerts=_sample_alerts(start),

@@ -22,7 +22,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from neo_automation.errors import StoreError
-from neo_automation.store.retry import RetryBudget, StoreUnavailableError, is_transient
+from neo_automation.store.retry import (
+    RetryBudget,
+    StoreDamagedError,
+    StoreFaultError,
+    StoreUnavailableError,
+    is_damage,
+    is_storage_fault,
+    is_transient,
+)
 from neo_automation.store.schema import metadata, rollups_table, samples_table
 
 #: The unique (series, time) index that makes sample writes idempotent.
@@ -54,14 +62,46 @@ def _one_line(reason: object) -> str:
 
 
 def store_error(action: str, url: str, exc: BaseException, budget: RetryBudget) -> StoreError:
-    """One line for a failed `action` ("open", "write"), transient or not, password masked."""
+    """One line for a failed `action` ("open", "write"), password masked.
+
+    A `StoreUnavailableError` when `exc` is transient (it outlasted `budget`), a
+    `StoreFaultError` when the database cannot store anything for a while (a full disk, a
+    read-only file: `is_storage_fault`), else a `StoreError`.
+    """
     reason = _one_line(getattr(exc, "orig", None) or exc)
     message = f"cannot {action} the metrics database {mask_url(url)!r}: {reason}"
     if is_transient(exc):
         return StoreUnavailableError(
             f"{message} (still unavailable after {budget.total:g} s of retries: "
             "AUTOMATION_STORE_RETRY_SECONDS)")
+    if is_storage_fault(exc):
+        return StoreFaultError(message)
     return StoreError(message)
+
+
+#: What to do about a damaged database, appended to its one line.
+RECOVER = ("restore it from its backup, or move it away to start a fresh store "
+           "(README: \"Recovering a damaged store\")")
+
+
+def damaged(url: str, exc: BaseException) -> StoreDamagedError:
+    """The one-line error of a damaged database `url` (password masked), with what to do."""
+    reason = _one_line(getattr(exc, "orig", None) or exc)
+    return StoreDamagedError(f"the metrics database {mask_url(url)!r} is damaged ({reason}): "
+                             f"{RECOVER}")
+
+
+def _report_damage(engine: Engine, url: str) -> None:
+    """Every statement of `engine` that meets a damaged database raises `StoreDamagedError`.
+
+    SQLAlchemy's `handle_error` hook, so that each reader and writer of the store (reports,
+    alerts, health, the outbox) says so in one line instead of a driver traceback.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        if is_damage(context.original_exception):
+            raise damaged(url, context.original_exception)
 
 
 def _sqlite_setup(engine: Engine, budget: RetryBudget) -> None:
@@ -197,6 +237,7 @@ def open_engine(url: str, budget: RetryBudget | None = None) -> Engine:
             args = {} if "connect_timeout" in make.query else {"connect_timeout": CONNECT_TIMEOUT}
             engine = sa.create_engine(url, pool_pre_ping=True, connect_args=args)
             _postgres_setup(engine, budget)
+        _report_damage(engine, url)
         budget.attempt(lambda: create_tables(engine))
     except ArgumentError:
         raise StoreError(
@@ -208,6 +249,8 @@ def open_engine(url: str, budget: RetryBudget | None = None) -> Engine:
             f"AUTOMATION_DATABASE_URL={mask_url(url)!r} needs the driver {exc.name!r}, "
             "which is not installed"
         ) from None
+    except StoreDamagedError:
+        raise
     except (OSError, SQLAlchemyError) as exc:
         raise store_error("open", url, exc, budget) from None
     return engine

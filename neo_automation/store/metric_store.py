@@ -42,7 +42,12 @@ from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError, SQLAlche
 
 from neo_automation.settings import load_settings
 from neo_automation.store.engine import WriteTransaction, mask_url, open_engine, store_error
-from neo_automation.store.retry import RetryBudget, is_transient
+from neo_automation.store.retry import (
+    RetryBudget,
+    StoreFaultError,
+    is_storage_fault,
+    is_transient,
+)
 from neo_automation.store.rollups import fold, rollup_upsert
 from neo_automation.store.samples import insert_new
 from neo_automation.store.schema import (
@@ -165,6 +170,10 @@ class MetricStore:
         self.engine = open_engine(url, self.budget)
         #: Where writes that outlast the retry budget wait for the database.
         self.spool = Spool.for_database(spool_dir, mask_url(url))
+        #: Why the last write went to the spool when the database cannot store anything now
+        #: (a full disk, a read-only or damaged database: one line saying what to do); None
+        #: after a write it took, or when it was only away.
+        self.fault: str | None = None
         self._series_ids: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         # Built once: writes are a hot path.
@@ -225,16 +234,19 @@ class MetricStore:
 
         A sample of a series and time that is stored already is left out (idempotent), and
         only the samples inserted are folded into the rollups. Samples waiting in the spool
-        are written first, oldest first; when the database is still away, or stays away for
-        the whole retry budget, the samples go to the spool (with a warning) instead.
+        are written first, oldest first; when the database is still away, stays away for
+        the whole retry budget, or cannot store anything now (a full disk, a read-only or
+        damaged database: no wait), the samples go to the spool (with a warning) instead.
 
         Returns:
             How many were accepted (stored now or kept in the spool): a sample whose value is
             not finite (NaN, inf) is left out.
 
         Raises:
-            StoreError: the database refused the write for a reason a retry cannot fix, or
-                the spool cannot be written either.
+            StoreError: the database refused the write for a reason the operator cannot fix
+                by freeing space or restoring the store (credentials, a constraint).
+            SpoolError: the spool cannot be written either (the disk is full): the samples
+                were not kept.
         """
         points: list[Point] = [
             (s.source, s.name, s.labels, float(s.ts), float(s.value))
@@ -250,7 +262,8 @@ class MetricStore:
         """Write the spooled files, oldest first, each in one transaction, then delete it.
 
         One attempt each (the budget was spent when they were spooled): the first transient
-        failure stops the drain. A file the database refuses for good (a constraint, a bad
+        failure or storage fault (a full disk, a read-only or damaged database) stops the
+        drain. A file the database refuses for good (a constraint, a bad
         value) is moved aside like a corrupt one, with a warning naming it.
 
         Returns:
@@ -272,8 +285,10 @@ class MetricStore:
                 except (IntegrityError, DataError, ProgrammingError) as exc:
                     self.spool.set_aside(path, " ".join(str(exc.orig).split()))
                     continue
+                except StoreFaultError:
+                    return False  # damaged: the files wait for a restored or fresh store
                 except SQLAlchemyError as exc:
-                    if is_transient(exc):
+                    if is_transient(exc) or is_storage_fault(exc):
                         return False
                     raise store_error("write", self.url, exc, self.budget) from None
                 self.spool.remove(path)
@@ -286,11 +301,17 @@ class MetricStore:
         if self.drain():
             try:
                 self.budget.attempt(lambda: self._store(points, definitions))
+                self.fault = None
                 return
+            except StoreFaultError as exc:  # damaged (`engine.damaged`)
+                reason = self.fault = str(exc)
             except SQLAlchemyError as exc:
-                if not is_transient(exc):
+                # A full disk, a read-only file: no wait helps, the spool keeps the samples.
+                if not (is_transient(exc) or is_storage_fault(exc)):
                     raise store_error("write", self.url, exc, self.budget) from None
                 reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+                self.fault = (str(store_error("write", self.url, exc, self.budget))
+                              if is_storage_fault(exc) else None)
         else:
             reason = "still unavailable, samples already wait in the spool"
         path = self.spool.put(

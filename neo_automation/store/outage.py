@@ -17,10 +17,15 @@ samples, and from waiting the whole budget at every step:
 - `through_outage(url, what)`: a block that ends quietly when the database is away, with one
   line saying what was skipped. Errors a retry cannot fix (bad credentials, a missing
   database) are not outages: they propagate, and the job fails with their one line.
+- `Keeper`: the long-running monitor's writer. The store is opened when it can be (a
+  damaged or unreachable one is tried again at each write), a batch the database cannot take
+  goes to the spool, and one the spool cannot take either (a full disk) is held in memory,
+  within a bound, and written first when space returns.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,8 +37,15 @@ from neo_automation.errors import StoreError
 from neo_automation.settings import load_settings
 from neo_automation.store.engine import mask_url
 from neo_automation.store.metric_store import MetricStore, SampleLike, SpecLike, spool_samples
-from neo_automation.store.retry import StoreUnavailableError, is_transient
-from neo_automation.store.spool import Spool
+from neo_automation.store.retry import StoreFaultError, StoreUnavailableError, is_transient
+from neo_automation.store.spool import Spool, SpoolError
+
+log = logging.getLogger(__name__)
+
+#: The most samples `Keeper` holds in memory while neither the database nor the spool can
+#: take them (about 25 MB of Python objects; 10 minutes of the monitor's readings at 1 Hz
+#: with 150 series). Past it the oldest are dropped first, with a warning counting them.
+MAX_HELD = 100_000
 
 
 def _spool(url: str, spool_dir: Path | None) -> Spool:
@@ -56,12 +68,13 @@ def open_store(url: str, spool_dir: Path | None = None) -> MetricStore:
 def outage_line(url: str, exc: BaseException) -> str | None:
     """The one line saying that the database `url` is away, when `exc` says so; else None.
 
-    `exc` is a `StoreUnavailableError` (opening or a write outlasted the budget) or a
-    transient driver error that escaped a read (reads are not wrapped). The URL's password is
-    masked.
+    `exc` is a `StoreUnavailableError` (opening or a write outlasted the budget), a
+    `StoreFaultError` (a full disk, a read-only or damaged database: its line says how to
+    recover) or a transient driver error that escaped a read (reads are not wrapped). The
+    URL's password is masked.
     """
-    if isinstance(exc, StoreUnavailableError):
-        return str(exc)
+    if isinstance(exc, (StoreUnavailableError, StoreFaultError)):
+        return str(exc)  # away, or unable to store anything now (full, read-only, damaged)
     if isinstance(exc, SQLAlchemyError) and is_transient(exc):
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         return f"cannot read the metrics database {mask_url(url)!r}: {reason}"
@@ -97,7 +110,8 @@ def write_or_spool(
     url: str, samples: Sequence[SampleLike], specs: Iterable[SpecLike] = (), *,
     before_write: Callable[[MetricStore], object] | None = None, spool_dir: Path | None = None,
 ) -> Kept:
-    """Store declarations and samples, or keep them in the spool while the database is away.
+    """Store declarations and samples, or keep them in the spool while the database is away
+    (or cannot store anything: a full disk, a read-only or damaged database).
 
     Args:
         url: the metrics database.
@@ -118,9 +132,11 @@ def write_or_spool(
             if before_write is not None:
                 before_write(store)
             count = store.write(samples)
-    except StoreUnavailableError as exc:
+            fault = store.fault
+    except (StoreUnavailableError, StoreFaultError) as exc:
         return Kept(spool_samples(url, samples, spool_dir, specs), str(exc))
-    return Kept(count, waiting(url, spool_dir))
+    line = waiting(url, spool_dir)
+    return Kept(count, fault if line and fault else line)
 
 
 @dataclass
@@ -152,3 +168,110 @@ def through_outage(url: str, what: str) -> Iterator[Outage]:
         if line is None:
             raise
         outage.line = f"{what}: skipped: {line}"
+
+
+class Keeper:
+    """Writes batches of samples to the store of `url`, keeping what it cannot write yet.
+
+    Args:
+        url: the metrics database.
+        specs: declarations recorded when the store opens (kept with spooled samples).
+        on_open: called with the store once it is open (e.g. to tune its cache).
+        spool_dir: the spool root (default: `<data>/spool`).
+        max_held: the most samples held in memory when the spool cannot be written either.
+
+    The first opening waits the store's retry budget; later ones (after a failure) make one
+    attempt per write. A database that is away, damaged, read-only or on a full disk is no
+    error here: the samples go to the spool, and when the spool cannot be written either
+    they are held in memory (oldest dropped past `max_held`, with a warning) and offered
+    again, first, at the next write. Other store errors (bad credentials, a bad URL)
+    propagate.
+    """
+
+    def __init__(self, url: str, specs: Iterable[SpecLike] = (), *,
+                 on_open: Callable[[MetricStore], object] | None = None,
+                 spool_dir: Path | None = None, max_held: int = MAX_HELD) -> None:
+        self.url = url
+        self.specs = list(specs)
+        self.on_open = on_open
+        self.spool_dir = spool_dir
+        self.max_held = max_held
+        self.store: MetricStore | None = None
+        #: Samples neither the database nor the spool could take, oldest first.
+        self.held: list[SampleLike] = []
+        #: Samples dropped from memory past `max_held`, in all.
+        self.dropped = 0
+        #: The one line saying why the last write did not reach the database (None: it did).
+        self.problem: str | None = None
+        self._tried = False
+
+    def open(self) -> MetricStore | None:
+        """The store, opened now if it was not; None (with `problem` set) when it cannot be.
+
+        Raises:
+            StoreError: a failure that neither waiting nor the operator's repair of the
+                database fixes (a bad URL, bad credentials).
+        """
+        if self.store is None:
+            retry = 0 if self._tried else None
+            self._tried = True
+            try:
+                store = MetricStore(self.url, retry_seconds=retry, spool_dir=self.spool_dir)
+            except (StoreUnavailableError, StoreFaultError) as exc:
+                self.problem = str(exc)
+                return None
+            try:
+                store.declare(self.specs)
+                if self.on_open is not None:
+                    self.on_open(store)
+            except BaseException:
+                store.close()
+                raise
+            self.store = store
+        return self.store
+
+    def write(self, samples: Sequence[SampleLike]) -> bool:
+        """Store the held samples and `samples`, or keep them (spool, else memory).
+
+        Returns:
+            True when the database took them and nothing waits (no spool file, nothing
+            held): work that reads the stored history (alert rules) can run.
+        """
+        batch = [*self.held, *samples]
+        self.held = []
+        store = self.open()
+        try:
+            if store is None:
+                spool_samples(self.url, batch, self.spool_dir, self.specs)
+            else:
+                store.write(batch)
+        except SpoolError as exc:
+            self.problem = str(exc)
+            self._hold(batch)
+            return False
+        if store is None:
+            return False
+        if store.spool.pending():
+            self.problem = store.fault or waiting(self.url, self.spool_dir)
+            return False
+        self.problem = None
+        return True
+
+    def _hold(self, batch: list[SampleLike]) -> None:
+        """Keep `batch` in memory, dropping the oldest past `max_held` (with a warning)."""
+        excess = len(batch) - self.max_held
+        if excess > 0:
+            self.dropped += excess
+            batch = batch[excess:]
+            log.warning("metrics database and spool both unavailable: dropped the %d oldest "
+                        "samples held in memory (bound %d; %d dropped in all)", excess,
+                        self.max_held, self.dropped)
+        self.held = batch
+        log.warning("%s: %d samples held in memory, written when there is room", self.problem,
+                    len(batch))
+
+    def close(self) -> None:
+        """Close the store (held samples not yet written are counted in `held`)."""
+        if self.store is not None:
+            self.store.close()
+            self.store = None

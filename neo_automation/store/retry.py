@@ -58,6 +58,20 @@ class StoreUnavailableError(StoreError):
     """The database stayed unreachable for the whole retry budget; it may come back later."""
 
 
+class StoreFaultError(StoreError):
+    """The database cannot store anything now (a full disk, an I/O error, a read-only or
+    immutable file, damage) and a retry within seconds will not change that; writes keep
+    their samples in the spool until the operator fixes it."""
+
+
+class StoreDamagedError(StoreFaultError):
+    """The database file or its pages are damaged: it must be restored or replaced.
+
+    The message is one line naming the database (password masked), the driver's reason and
+    what to do: restore the store's backup, or move the file away to start a fresh store.
+    """
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether `exc` (a SQLAlchemy or DB-API error) is one that a later attempt can outlive."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
@@ -75,6 +89,48 @@ def is_transient(exc: BaseException) -> bool:
     # A PostgreSQL driver's connection failure: psycopg gives it no SQLSTATE.
     message = str(orig).lower()
     return not any(marker in message for marker in _PERMANENT_MESSAGES)
+
+
+#: SQLite's result codes of a database that cannot take writes now (the disk is full, an I/O
+#: error, the file or its folder is read-only or immutable) or that is damaged: no retry
+#: within seconds fixes them, but their samples must not be lost (`is_storage_fault`).
+_SQLITE_FAULTS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN",
+                  "SQLITE_CORRUPT", "SQLITE_NOTADB")
+#: SQLSTATE classes and codes of the same faults on PostgreSQL: insufficient resources
+#: (53: disk full, out of memory), system I/O error (58030), read-only transaction (25006),
+#: data or index corrupted (XX001, XX002).
+_FAULT_STATES = ("53", "58030", "25006", "XX001", "XX002")
+#: The SQLite result codes and SQLSTATEs of a damaged database (`is_damage`).
+_DAMAGE = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "XX001", "XX002")
+
+
+def _code(exc: BaseException) -> str:
+    """The SQLite result code name (`SQLITE_FULL`) or SQLSTATE of a driver error, or ''."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, sqlite3.Error):
+        # Extended codes (SQLITE_IOERR_WRITE, SQLITE_CORRUPT_INDEX) by their primary code.
+        return "_".join(str(getattr(orig, "sqlite_errorname", "") or "").split("_")[:2])
+    return str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """Whether `exc` says that the database cannot store anything now, for a while.
+
+    A full disk, an I/O error, a read-only or immutable file, a damaged database: a retry
+    within seconds does not help (so no budget is spent waiting), but the operator can fix
+    it, so the samples of a write that met it are kept in the spool rather than lost.
+    """
+    code = _code(exc)
+    if code.startswith("SQLITE_"):
+        return code in _SQLITE_FAULTS
+    return code.startswith(_FAULT_STATES)
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether `exc` says that the database file or its pages are damaged (not a transient
+    or a configuration error): SQLite's SQLITE_CORRUPT ("database disk image is malformed")
+    and SQLITE_NOTADB ("file is not a database"), PostgreSQL's XX001 and XX002."""
+    return _code(exc) in _DAMAGE
 
 
 def delays(first: float = FIRST_DELAY, cap: float = MAX_DELAY) -> Iterator[float]:

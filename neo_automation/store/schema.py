@@ -205,3 +205,12 @@ test_results_table = sa.Table(
     sa.Column("message", sa.String(200), nullable=True),  # first line of a failure
     sa.Index("ix_test_results_ts", "ts"),
 )
+
+#: One row per checker (`automation health`): the time of its last write, which proves that
+#: the database takes a committed write (`neo_automation.stack_health.check_database`).
+write_checks_table = sa.Table(
+    "write_checks",
+    metadata,
+    sa.Column("checker", sa.String(100), primary_key=True),
+    sa.Column("ts", sa.Float, nullable=False),
+)

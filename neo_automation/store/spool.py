@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 Point = tuple[str, str, Mapping[str, str], float, float]
 
 VERSION = 1
+#: The most the spool of one database holds (bytes of its files): past it, the oldest files
+#: are dropped, with a warning counting their samples, so that a long outage cannot fill the
+#: disk that the data directory shares with the rest of the stack.
+MAX_BYTES = 256 << 20
 _DEFINITION_KEYS = ("name", "unit", "description", "better", "aggregate")
 
 
@@ -79,6 +83,11 @@ def _parse(path: Path, text: str) -> SpoolBatch:
     return SpoolBatch(path, points, definitions)
 
 
+class SpoolError(StoreError):
+    """The spool cannot keep samples either (its disk is full or read-only): they are lost
+    unless the caller keeps them (`neo_automation.store.outage.Keeper`)."""
+
+
 class Spool:
     """The spool folder of one database.
 
@@ -86,11 +95,14 @@ class Spool:
         directory: the folder (created on the first `put`).
         masked_url: the database's URL with the password masked, for messages and
             `database.txt`.
+        max_bytes: the most its files hold together (default `MAX_BYTES`); the oldest go
+            first, with a warning.
     """
 
-    def __init__(self, directory: Path, masked_url: str) -> None:
+    def __init__(self, directory: Path, masked_url: str, max_bytes: int = MAX_BYTES) -> None:
         self.directory = Path(directory)
         self.masked_url = masked_url
+        self.max_bytes = max_bytes
 
     @classmethod
     def for_database(cls, root: Path, masked_url: str) -> Spool:
@@ -101,21 +113,45 @@ class Spool:
             definitions: list[dict[str, str]] | None = None) -> Path:
         """Keep samples and declarations in a new spool file; returns its path.
 
+        The spool stays under `max_bytes`: the oldest files are dropped first, with a warning
+        counting their samples.
+
         Raises:
-            StoreError: the file cannot be written either (the samples are then lost; the
-                message says so and names the folder).
+            SpoolError: the file cannot be written either (the message says so and names the
+                folder).
         """
         name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}.json"
         body = {"version": VERSION, "samples": list(points), "definitions": definitions or []}
+        text = json.dumps(body)
         try:
             marker = self.directory / "database.txt"
             if not marker.exists():
                 atomic_write_text(marker, self.masked_url + "\n", parents=True)
-            return atomic_write_text(self.directory / name, json.dumps(body), parents=True)
+            self._make_room(len(text.encode("utf-8")))
+            return atomic_write_text(self.directory / name, text, parents=True)
         except ConfigError as exc:
-            raise StoreError(
+            raise SpoolError(
                 f"the metrics database {self.masked_url!r} is unavailable and the spool cannot "
                 f"keep {len(points)} samples: {exc}") from None
+
+    def _make_room(self, size: int) -> None:
+        """Drop the oldest files until `size` more bytes fit under `max_bytes`."""
+        files = []
+        for path in self.pending():
+            try:
+                files.append((path, path.stat().st_size))
+            except FileNotFoundError:
+                continue
+        total = sum(n for _, n in files)
+        for path, n in files:
+            if total + size <= self.max_bytes:
+                return
+            batch = self.load(path)
+            self.remove(path)
+            total -= n
+            log.warning("metrics spool %s is over its bound of %d bytes: dropped its oldest "
+                        "file %s (%d samples lost)", self.directory, self.max_bytes, path.name,
+                        len(batch.points) if batch else 0)
 
     def pending(self) -> list[Path]:
         """The spool files waiting to be written, oldest first."""

@@ -1,8 +1,9 @@
-"""The Prometheus exporter, scraped for real over HTTP."""
+"""The Prometheus exporter, scraped over HTTP (and its collector through prometheus_client)."""
 
 from __future__ import annotations
 
 import base64
+import logging
 import subprocess
 import sys
 import time
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from helpers import ROOT, free_port
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from deployments.exporter.server import StoreCollector
 from neo_automation.metrics import Sample
 from neo_automation.metrics.system import METRICS
 from neo_automation.store.metric_store import MetricStore
@@ -102,3 +105,28 @@ def test_a_bad_database_url_is_one_line(cli_env: dict[str, str]) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("exporter: error: cannot open the metrics database")
     assert len(proc.stderr.strip().splitlines()) == 1 and "hunter2" not in proc.stderr
+
+
+def test_a_store_holding_names_that_meet_exports_each_family_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}", retry_seconds=0,
+                     spool_dir=tmp_path / "spool") as store:
+        store.write([Sample("queue.depth", 3.0, {"queue": "high"}, 1.0e9, "odd"),
+                     Sample("queue_depth", 7.0, {"queue": "high"}, 1.0e9, "odd"),
+                     Sample("disk.label_values", 1.0, {"path": 'C:\\data\\"x"\nnext'}, 1.0e9,
+                            "odd")])
+        registry = CollectorRegistry()
+        registry.register(StoreCollector(store))  # type: ignore[arg-type]
+        with caplog.at_level(logging.WARNING):
+            text = generate_latest(registry).decode()
+            generate_latest(registry)  # the pair is named once, not at every scrape
+    families = [f.name for f in text_string_to_metric_families(text)]
+    assert len(families) == len(set(families))
+    samples = {(s.name, s.value) for f in text_string_to_metric_families(text)
+               for s in f.samples}
+    assert ("automation_queue_depth", 3.0) in samples
+    assert ("automation_queue_depth", 7.0) not in samples
+    assert caplog.text.count("'queue.depth' and 'queue_depth' both export") == 1
+    path = next(s.labels["path"] for f in text_string_to_metric_families(text)
+                for s in f.samples if s.name == "automation_disk_label_values")
+    assert path == 'C:\\data\\"x"\nnext'

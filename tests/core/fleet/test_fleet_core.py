@@ -141,3 +141,24 @@ def test_sparkline_and_escaping() -> None:
     assert r"| db\_1 | " in text and "(30 s ago)" in text and "| - | - |" in text
     assert "No host has reported yet" in format_fleet([], {}, NOW)
     assert text.startswith("# Fleet: 1 host, 1 reporting\n\nAs of ")
+
+
+def test_the_accelerator_column_appears_where_a_host_has_one(store: MetricStore) -> None:
+    two_hosts(store)
+    without = format_fleet(fleet_rows(latest_by_host(store), last_seen(store, NOW), [], NOW,
+                                      silent_after=600), {}, NOW, "UTC")
+    assert "accelerators" not in without  # no host has one: no column, no zeros
+    for device, busy, memory in (("gpu:0", 90.0, 70.0), ("gpu:1", 50.0, 95.5)):
+        labels = {"host": "web-1", "device": device}
+        store.write([Sample("accelerator.gpu.utilization_percent", busy, labels, NOW, "app"),
+                     Sample("accelerator.memory_percent", memory, labels, NOW, "app")])
+    rows = fleet_rows(latest_by_host(store), last_seen(store, NOW), [], NOW, silent_after=600)
+    assert (rows[0].accelerators, rows[0].accelerator_busy_percent,
+            rows[0].accelerator_memory_percent) == (2, 70.0, 95.5)
+    assert rows[1].accelerators is None
+    text = format_fleet(rows, {}, NOW, "UTC")
+    header = next(line for line in text.splitlines() if line.startswith("| host"))
+    assert header.endswith("| accelerators |")
+    web1, web2 = (line for line in text.splitlines() if line.startswith("| web-"))
+    assert web1.endswith("| 2 devices: 70 % busy, memory 96 % |")
+    assert web2.endswith("| - |")

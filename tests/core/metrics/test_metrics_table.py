@@ -35,7 +35,8 @@ def test_the_table_holds_every_subject_without_importing_the_jobs() -> None:
 
 
 def test_subjects_and_names() -> None:
-    assert list(SUBJECTS) == ["system", "application", "project", "dependencies"]
+    assert list(SUBJECTS) == ["system", "application", "accelerator", "project", "dependencies",
+                              "training"]
     for subject, specs in SUBJECTS.items():
         prefix = {"application": "app."}.get(subject, f"{subject}.")
         assert specs and all(s.name.startswith(prefix) for s in specs)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from neo_automation.errors import StoreError
+from neo_automation.metrics import training
 from neo_automation.metrics.training import ingest_training_dir, parse_line, training_summary
 from neo_automation.store.metric_store import MetricStore
 from neo_automation.store.schema import training_table
@@ -323,3 +327,140 @@ def test_a_record_the_database_refuses_is_skipped_and_the_others_kept(
     assert message.startswith(f"{path}:2: skipped training record: the database refused it")
     assert "refused by policy" in message
     assert ingest_training_dir(store, runs).lines_read == 0  # never retried
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of a few hundred bytes, so that a small file spans many reads and transactions."""
+    monkeypatch.setattr(training, "READ_BYTES", 256)
+    monkeypatch.setattr(training, "BATCH_ROWS", 7)
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_log_is_stored_batch_by_batch_with_line_numbers_across_batches(
+    tmp_path: Path, store: MetricStore
+) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    path = runs / "big.jsonl"
+    lines = [line("big", i, "loss", 1 / i) for i in range(1, 201)]
+    lines[99] = "{not json"  # line 100, deep in the file
+    path.write_text("\n".join(lines) + "\n" + line("big", 201, "loss", 0.1))  # no final newline
+    result = ingest_training_dir(store, runs)
+    assert (result.stored, result.lines_read) == (200, 201)
+    (message,) = result.skipped
+    assert message.startswith(f"{path}:100: skipped training record: not JSON")
+    with path.open("a") as fh:
+        fh.write("\n" + line("big", 202, "loss", 0.1) + "\n")
+    again = ingest_training_dir(store, runs)
+    assert (again.stored, again.lines_read, again.duplicates, again.skipped) == (1, 1, 0, [])
+    assert stored(store) == 201
+
+
+def test_a_large_log_is_read_in_bounded_memory(
+    tmp_path: Path, store: MetricStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Peak Python allocations stay far below the file's size (they grew with it)."""
+    monkeypatch.setattr(training, "READ_BYTES", 64 * 1024)
+    monkeypatch.setattr(training, "BATCH_ROWS", 200)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    path = runs / "big.jsonl"
+    path.write_text("".join(line("big", i, "loss", 1 / i) + "\n" for i in range(1, 20_001)))
+    ingest_training_dir(store, tmp_path / "nothing")  # warm caches outside the measurement
+    tracemalloc.start()
+    try:
+        result = ingest_training_dir(store, runs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.stored == 20_000
+    assert peak < path.stat().st_size / 3, f"peak {peak} bytes for {path.stat().st_size}"
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_an_overlong_line_is_skipped_without_holding_it(
+    tmp_path: Path, store: MetricStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training, "MAX_LINE_BYTES", 300)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    path = runs / "long.jsonl"
+    huge = json.dumps({"run_id": "x" * 2000})
+    path.write_text(line("l", 1, "loss", 1) + "\n" + huge + "\n" + line("l", 2, "loss", 1)
+                    + "\n" + huge)  # the last one is still being written
+    result = ingest_training_dir(store, runs)
+    assert result.stored == 2
+    assert result.skipped == [f"{path}:2: skipped training record: longer than 300 bytes"]
+    settled = ingest_training_dir(store, runs, settle_seconds=0)
+    assert settled.skipped == [f"{path}:4: skipped training record: longer than 300 bytes"]
+    assert ingest_training_dir(store, runs, settle_seconds=0).lines_read == 0
+
+
+def test_skip_messages_are_bounded_and_the_rest_counted(
+    tmp_path: Path, store: MetricStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training, "MAX_SKIP_MESSAGES", 3)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "bad.jsonl").write_text("{bad\n" * 10 + line("ok", 1, "loss", 1) + "\n")
+    result = ingest_training_dir(store, runs)
+    assert (len(result.skipped), result.skipped_more, result.stored) == (3, 7, 1)
+    assert result.as_dict()["skipped_more"] == 7
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_pass_stopped_midway_keeps_its_batches_and_the_next_reads_on_exactly_once(
+    tmp_path: Path, store: MetricStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "big.jsonl").write_text("".join(line("big", i, "loss", i) + "\n"
+                                            for i in range(1, 101)))
+    real, calls = training._store_rows, []
+
+    def database_goes_away(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 4:
+            raise StoreError("database is locked")
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training, "_store_rows", database_goes_away)
+    with pytest.raises(StoreError):
+        ingest_training_dir(store, runs)
+    before = stored(store)
+    assert 0 < before < 100  # the three batches before the failure are kept
+    monkeypatch.setattr(training, "_store_rows", real)
+    again = ingest_training_dir(store, runs)
+    assert (again.stored, again.duplicates, again.lines_read) == (100 - before, 0, 100 - before)
+    assert stored(store) == 100
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricStore]:
+    """A SQLite store, or one on a PostgreSQL cluster of its own (duplicates are counted by
+    each dialect's own means)."""
+    if request.param == "sqlite":
+        with MetricStore(f"sqlite:///{tmp_path / 'm.db'}") as st:
+            yield st
+        return
+    from pg import running_cluster
+
+    with running_cluster() as cluster, MetricStore(cluster.url, spool_dir=tmp_path) as st:
+        yield st
+
+
+def test_duplicates_across_files_and_within_a_batch_are_counted(
+    tmp_path: Path, any_store: MetricStore
+) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shared = [line("d", r, "loss", r) for r in (2, 3)]
+    (runs / "a.jsonl").write_text("\n".join([line("d", 1, "loss", 1), *shared]) + "\n")
+    first = ingest_training_dir(any_store, runs)
+    (runs / "b.jsonl").write_text("\n".join([line("d", 4, "loss", 4), *shared, shared[0]])
+                                  + "\n")
+    second = ingest_training_dir(any_store, runs)
+    assert (first.stored, first.duplicates) == (3, 0)
+    assert (second.stored, second.duplicates, second.lines_read) == (1, 3, 4)
+    assert stored(any_store) == 4

@@ -126,7 +126,8 @@ def test_opening_the_store_creates_every_table_of_the_schema(tmp_path: Path) -> 
         tables = set(sa.inspect(store.engine).get_table_names())
     assert tables == set(metadata.tables)
     assert {"samples", "rollups", "metric_definitions", "training_events", "ingest_cursors",
-            "alert_state", "alert_history", "alert_silences", "delivery_outbox"} <= tables
+            "alert_state", "alert_history", "alert_silences", "delivery_outbox",
+            "write_checks"} <= tables
     # A database made by an older version lacks a table: the next open adds it, data kept.
     with MetricStore(url) as store:
         store.write(points("system.cpu.percent", [1.0]))

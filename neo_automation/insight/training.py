@@ -1,0 +1,194 @@
+"""How a training run is going, in plain language: still improving, plateaued or diverged.
+
+`analyze_run` takes one run's curves (what `neo_automation.metrics.training.training_summary`
+reads with `curves=True`: per metric, `(step, round, ts, value)` points in time order, the
+global model's only) and returns a `RunHealth`: the loss and accuracy curves to draw, the last
+value of each metric, the steps per second, and a status:
+
+- **diverged**: the loss turned NaN or infinite (a `nonfinite/<metric>` marker, as the
+  TensorBoard reader stores such scalars), or the mean loss of the last `window` points is at
+  least `rise_percent` above the mean of the `window` points before them *and* above the
+  lowest loss seen so far by as much;
+- **improving**: that mean fell by more than `plateau_percent`;
+- **plateaued**: it moved less than that either way;
+- **too early**: fewer than two windows of loss points, or no loss at all.
+
+The window is a quarter of the points, between `MIN_WINDOW` and `MAX_WINDOW`, so a short run
+compares its halves and a long one its recent past. Pure functions; no store, no Prefect.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["improving", "plateaued", "diverged", "too early"]
+
+#: The metric-name prefix of a NaN or infinite value (`metrics.training.NONFINITE_PREFIX`).
+NONFINITE_PREFIX = "nonfinite/"
+MIN_WINDOW, MAX_WINDOW = 3, 20
+#: A change of the windowed mean loss smaller than this (percent) is a plateau.
+PLATEAU_PERCENT = 1.0
+#: A rise of the windowed mean loss at least this large (percent) is divergence.
+RISE_PERCENT = 10.0
+
+#: The most runs a report charts (the most recently updated first), named `training_<n>`.
+MAX_TRAINING_CHARTS = 6
+TRAINING_CHART_PREFIX = "training_"
+
+Point = Sequence[float | int | None]  # (step, round, ts, value)
+
+
+@dataclass(frozen=True)
+class RunHealth:
+    """One run's analysis.
+
+    Attributes:
+        run_id: the run.
+        status: `improving`, `plateaued`, `diverged` or `too early`.
+        status_text: one plain-language line saying why (`loss fell 12.0 % over the last 20
+            points (now 0.31)`).
+        loss_metric, accuracy_metric: the metric names charted (None when the run has none).
+        curves: metric -> `[x, value]` pairs, x the step (else the round, else the point's
+            position), for the loss and accuracy metrics.
+        x_label: what x counts (`step`, `round` or `point`).
+        last: every metric's last value.
+        steps_per_second: steps between the first and the last step over their wall time
+            (None without steps or time between them).
+        nonfinite_step: the first step (or round) where the loss was NaN or infinite.
+    """
+
+    run_id: str
+    status: Status
+    status_text: str
+    loss_metric: str | None = None
+    accuracy_metric: str | None = None
+    curves: dict[str, list[list[float]]] = field(default_factory=dict)
+    x_label: str = "step"
+    last: dict[str, float] = field(default_factory=dict)
+    steps_per_second: float | None = None
+    nonfinite_step: float | None = None
+
+    @property
+    def problem(self) -> bool:
+        """Whether the run belongs in a report's problems (it diverged)."""
+        return self.status == "diverged"
+
+
+def pick_metric(names: Sequence[str], words: Sequence[str]) -> str | None:
+    """The metric that a chart calls loss (or accuracy): the exact word first, then the
+    shortest name whose last `/`- or `.`-separated part contains one of `words`."""
+    plain = [n for n in names if not n.startswith(NONFINITE_PREFIX)]
+    for word in words:
+        if word in plain:
+            return word
+    hits = [n for n in plain
+            if any(w in n.replace(".", "/").rsplit("/", 1)[-1].lower() for w in words)]
+    return min(hits, key=lambda n: (len(n), n)) if hits else None
+
+
+def analyze_run(
+    run_id: str,
+    curves: Mapping[str, Sequence[Point]],
+    plateau_percent: float = PLATEAU_PERCENT,
+    rise_percent: float = RISE_PERCENT,
+) -> RunHealth:
+    """The health of one run from its curves (see the module docstring for the rules).
+
+    Args:
+        run_id: the run's name.
+        curves: metric name -> `(step, round, ts, value)` points in time order; NaN and
+            infinite values, or `nonfinite/<metric>` markers, count as non-finite.
+        plateau_percent: a windowed change smaller than this is a plateau.
+        rise_percent: a windowed rise at least this large is divergence.
+    """
+    names = sorted(curves)
+    loss = pick_metric(names, ("loss",))
+    accuracy = pick_metric(names, ("accuracy", "acc"))
+    x_label, x_of = _x_axis([p for m in (loss, accuracy) if m for p in curves[m]])
+    drawn = {m: [[x_of(i, p), float(p[3])] for i, p in enumerate(curves[m])
+                 if p[3] is not None and math.isfinite(float(p[3]))]
+             for m in (loss, accuracy) if m}
+    last = {m: float(pts[-1][3]) for m, pts in curves.items()
+            if pts and pts[-1][3] is not None and not m.startswith(NONFINITE_PREFIX)}
+    common: dict[str, Any] = {"run_id": run_id, "loss_metric": loss, "accuracy_metric": accuracy,
+              "curves": drawn, "x_label": x_label, "last": last,
+              "steps_per_second": _steps_per_second([p for m in names for p in curves[m]])}
+    if loss is None:
+        return RunHealth(status="too early", status_text="no loss metric recorded", **common)
+    bad = _first_nonfinite(curves, loss)
+    if bad is not None:
+        return RunHealth(status="diverged", nonfinite_step=bad[0],
+                         status_text=f"{loss} turned {bad[1]} at {x_label} {_num(bad[0])}",
+                         **common)
+    values = [v for _, v in drawn[loss]]
+    window = max(MIN_WINDOW, min(MAX_WINDOW, len(values) // 4))
+    if len(values) < 2 * window:
+        return RunHealth(status="too early", **common,
+                         status_text=f"{len(values)} {loss} points, {2 * window} needed to tell")
+    before = sum(values[-2 * window:-window]) / window
+    recent = sum(values[-window:]) / window
+    change = _percent(before, recent)
+    lowest = min(values[:-window])
+    span = f"the last {window} points"
+    if change >= rise_percent and _percent(lowest, recent) >= rise_percent:
+        return RunHealth(status="diverged", **common,
+                         status_text=f"{loss} rising: up {change:.0f} % over {span} "
+                                     f"({_num(before)} → {_num(recent)})")
+    if change <= -plateau_percent:
+        return RunHealth(status="improving", **common,
+                         status_text=f"{loss} fell {-change:.1f} % over {span} "
+                                     f"(now {_num(recent)})")
+    return RunHealth(status="plateaued", **common,
+                     status_text=f"{loss} changed {change:+.1f} % over {span} "
+                                 f"(under {plateau_percent:g} %)")
+
+
+def _x_axis(points: Sequence[Point]) -> tuple[str, Callable[[int, Point], float]]:
+    """What x is (step, round or position) and how to read it from a point."""
+    if points and all(p[0] is not None for p in points):
+        return "step", lambda i, p: float(p[0] or 0)
+    if points and all(p[1] is not None for p in points):
+        return "round", lambda i, p: float(p[1] or 0)
+    return "point", lambda i, p: float(i + 1)
+
+
+def _first_nonfinite(curves: Mapping[str, Sequence[Point]], loss: str
+                     ) -> tuple[float | None, str] | None:
+    """(x, "NaN"/"infinite") of the first non-finite loss, from values or markers."""
+    found: list[tuple[float, float | None, str]] = []
+    for p in curves.get(loss, ()):
+        if p[3] is not None and not math.isfinite(float(p[3])):
+            found.append((float(p[2] or 0), _x(p), "NaN" if math.isnan(float(p[3]))
+                          else "infinite"))
+    for p in curves.get(NONFINITE_PREFIX + loss, ()):
+        found.append((float(p[2] or 0), _x(p), "NaN or infinite"))
+    if not found:
+        return None
+    first = min(found, key=lambda f: f[0])
+    return first[1], first[2]
+
+
+def _x(p: Point) -> float | None:
+    return float(p[0]) if p[0] is not None else (float(p[1]) if p[1] is not None else None)
+
+
+def _steps_per_second(points: Sequence[Point]) -> float | None:
+    stepped = [(float(p[2]), float(p[0])) for p in points
+               if p[0] is not None and p[2] is not None]
+    if len(stepped) < 2:
+        return None
+    (t0, s0), (t1, s1) = min(stepped), max(stepped)
+    return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
+
+
+def _percent(base: float, value: float) -> float:
+    if base == 0:
+        return 0.0 if value == 0 else math.copysign(math.inf, value)
+    return (value - base) / abs(base) * 100.0
+
+
+def _num(value: float | None) -> str:
+    return "?" if value is None else f"{value:.4g}"
