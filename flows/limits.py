@@ -1,4 +1,4 @@
-"""Limits every job's flow run enforces itself: its time limit, and how it holds a scan slot.
+"""Limits every job's flow run enforces itself: its time limit, its parameters, a scan slot.
 
 Time limits. The catalog (`prefect.yaml`) gives each job a `timeout_seconds`. The `serve`
 process applies it with `flow.with_options(timeout_seconds=...)`, but `prefect deploy` drops
@@ -9,6 +9,15 @@ job's `timeout_seconds` in the catalog of the checkout the run executes in (the 
 step changes into `AUTOMATION_ROOT`), looked up by the run's deployment name. The body then runs
 inside Prefect's own `timeout` scope, and a run past its limit ends `TimedOut` as a served one
 does.
+
+Parameters. Anyone who can call the API can create a run of a deployment with parameters of
+their choosing, so a deployment run never takes code or a code location from them: a
+`run-command` run runs the command (and working directory) that the catalog gives its
+deployment, and a `command` or `cwd` that differs is refused (`refuse_unlike_catalog`); the
+reports' templates folder and the test suite's project come from settings, and a parameter
+that names another folder is refused (`refuse_unlike_setting`). The run fails with
+`ParameterRefused`, whose message is the run's state message. Direct calls (`python
+flows/run_command.py -- cmd`, tests) are not deployment runs and keep every parameter.
 
 Scan slots. The code-quality and security scans never run at once: they take the global
 concurrency limit `scans`. Prefect holds such a slot with a lease that the run renews
@@ -53,6 +62,29 @@ class JobTimeLimitExceeded(TimeoutError):
     """A job ran past its catalog time limit (the run ends `TimedOut`)."""
 
 
+class ParameterRefused(ValueError):
+    """A deployment run's parameter names code or a folder that the catalog or settings did not."""
+
+
+def _catalog_file() -> Path:
+    """The catalog this run's job comes from: `AUTOMATION_CATALOG`, else the root's."""
+    return Path(os.environ.get("AUTOMATION_CATALOG") or load_settings().root / "prefect.yaml")
+
+
+def catalog_entry(catalog: Path, job: str) -> dict[str, Any] | None:
+    """Deployment `job`'s entry in `catalog` (a dict); None when it is not there.
+
+    Raises:
+        OSError, YAMLError, UnicodeDecodeError: the catalog cannot be read.
+    """
+    doc = YAML(typ="safe").load(catalog.read_text(encoding="utf-8"))
+    deployments = doc.get("deployments") if isinstance(doc, dict) else None
+    for entry in deployments or []:
+        if isinstance(entry, dict) and entry.get("name") == job:
+            return entry
+    return None
+
+
 def catalog_time_limit(catalog: Path, job: str) -> float | None:
     """The `timeout_seconds` of deployment `job` in `catalog`; None when it has none.
 
@@ -61,15 +93,81 @@ def catalog_time_limit(catalog: Path, job: str) -> float | None:
     missing file into a lost run.
     """
     try:
-        doc = YAML(typ="safe").load(catalog.read_text(encoding="utf-8"))
-    except (OSError, YAMLError) as exc:
+        entry = catalog_entry(catalog, job)
+    except (OSError, YAMLError, UnicodeDecodeError) as exc:
         log.warning("no time limit for %s: cannot read %s (%s)", job, catalog, exc)
         return None
-    for entry in (doc or {}).get("deployments") or []:
-        if isinstance(entry, dict) and entry.get("name") == job:
-            value = entry.get("timeout_seconds")
-            return float(value) if isinstance(value, int | float) and value > 0 else None
+    value = (entry or {}).get("timeout_seconds")
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e9:
+        return float(value)
     return None
+
+
+def deployment_run() -> bool:
+    """True inside a run created from a deployment (served, by a worker, or through the API),
+    subflows of such a run included."""
+    return deployment.id is not None
+
+
+def refuse_unlike_catalog(given: dict[str, Any]) -> None:
+    """In a deployment run, refuse parameters that differ from the catalog's for its job.
+
+    Args:
+        given: parameter name to the run's value, for the parameters that choose code (such as
+            `command` and `cwd`); a parameter the catalog does not set must be None.
+
+    Raises:
+        ParameterRefused: a value differs from the catalog's, or the job (or its catalog) is
+            not there to compare with.
+    """
+    if not deployment_run():
+        return
+    job = deployment.name
+    catalog = _catalog_file()
+    try:
+        entry = catalog_entry(catalog, job) if job else None
+    except (OSError, YAMLError, UnicodeDecodeError) as exc:
+        raise ParameterRefused(f"deployment {job!r}: cannot read the catalog {catalog} to "
+                               f"check its parameters ({exc}); nothing was run") from None
+    if entry is None:
+        raise ParameterRefused(f"deployment {job!r} is not in the catalog {catalog}: its "
+                               "parameters cannot be checked, nothing was run")
+    expected = entry.get("parameters") or {}
+    for name, value in given.items():
+        want = expected.get(name)
+        if _as_compared(value) != _as_compared(want):
+            raise ParameterRefused(
+                f"parameter {name}={value!r} is refused: deployment {job!r} runs the "
+                f"catalog's {name}={want!r} ({catalog}); change the job with `automation "
+                "tasks`, not a run's parameters")
+
+
+def _as_compared(value: Any) -> Any:
+    """Lists compare as lists of strings (the command's arguments are run as strings)."""
+    return [str(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+def refuse_unlike_setting(parameter: str, given: str | None, setting: str,
+                          expected: Path | None) -> None:
+    """In a deployment run, refuse a folder parameter other than the setting's folder.
+
+    Args:
+        parameter: The parameter's name, such as `templates_dir`.
+        given: Its value in this run (None: not given, the setting applies).
+        setting: The setting's variable, such as `AUTOMATION_TEMPLATES_DIR`.
+        expected: The setting's folder (None when it is unset).
+
+    Raises:
+        ParameterRefused: `given` names another folder.
+    """
+    if given is None or not deployment_run():
+        return
+    same = expected is not None and (
+        Path(given).expanduser().resolve() == Path(expected).expanduser().resolve())
+    if not same:
+        raise ParameterRefused(
+            f"parameter {parameter}={given!r} is refused: deployment runs use {setting} "
+            f"({expected or 'unset'}); set {setting} for the stack instead")
 
 
 def _run_time_limit() -> float | None:
@@ -85,9 +183,8 @@ def _run_time_limit() -> float | None:
             return float(override)
         except ValueError:
             log.warning("AUTOMATION_JOB_TIMEOUT_SECONDS=%r is not a number: ignored", override)
-    catalog = Path(os.environ.get("AUTOMATION_CATALOG") or load_settings().root / "prefect.yaml")
     name = deployment.name
-    return catalog_time_limit(catalog, name) if name else None
+    return catalog_time_limit(_catalog_file(), name) if name else None
 
 
 def job_time_limit(flow_obj: Flow[P, R]) -> Flow[P, R]:

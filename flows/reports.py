@@ -33,7 +33,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.settings import PREFECT_UI_URL
 
-from flows.limits import job_time_limit
+from flows.limits import job_time_limit, refuse_unlike_setting
 from neo_automation.channels.base import plain_text
 from neo_automation.channels.slack import format_slack_payload
 from neo_automation.reports.benchmarks import regression_samples
@@ -83,7 +83,8 @@ def reports(
             the name of a custom template in the templates directory.
         period_start: ISO-8601 start (default: the report's length before the end).
         period_end: ISO-8601 end (default: now).
-        templates_dir: The user's template directory (default: AUTOMATION_TEMPLATES_DIR).
+        templates_dir: The user's template directory (default: AUTOMATION_TEMPLATES_DIR); a
+            deployment run refuses any other folder (`flows.limits.ParameterRefused`).
         ui_url: The Prefect UI's base URL for links (default: Prefect's PREFECT_UI_URL).
 
     Returns:
@@ -97,6 +98,8 @@ def reports(
     """
     settings = load_settings()
     now = time.time()
+    refuse_unlike_setting("templates_dir", templates_dir, "AUTOMATION_TEMPLATES_DIR",
+                          settings.templates_dir)
     dirs = template_dirs(templates_dir or settings.templates_dir)
     require_report(report, available_reports(dirs))
     start, end = resolve_period(report, period_start, period_end, now)

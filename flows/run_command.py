@@ -4,7 +4,9 @@
 this flow into `prefect.yaml`. The command is an argument list run without a shell, in the
 target project by default, bounded by its own subprocess time limit; its output is streamed to
 the flow run's log and published as a markdown artifact. A non-zero exit fails the run after
-the task's retries. `python flows/run_command.py -- python -c "print(1)"` runs it once.
+the task's retries. A deployment run's `command` and `cwd` must be the catalog's for its job
+(`flows.limits.refuse_unlike_catalog`): a run created through the API cannot choose the code.
+`python flows/run_command.py -- python -c "print(1)"` runs it once.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import deployment
 
-from flows.limits import job_time_limit
+from flows.limits import job_time_limit, refuse_unlike_catalog
+from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
 from neo_automation.settings import load_settings
 from tasks.user_command import run_user_command
+
+#: The most retries and the longest wait between them a run may ask for.
+MAX_RETRIES = 100
+MAX_RETRY_DELAY_SECONDS = 86400.0
 
 
 @job_time_limit
@@ -41,16 +48,20 @@ def run_command(
     Returns:
         The command's result: command, returncode, duration_seconds, lines.
     """
+    # A deployment run runs its catalog entry's command, whatever the caller asked for.
+    refuse_unlike_catalog({"command": command, "cwd": cwd})
     if not command or not str(command[0]).strip():
         raise ValueError("command is empty: give the program and its arguments as a list")
-    if not timeout_seconds > 0:
-        raise ValueError(f"timeout_seconds {timeout_seconds!r} must be above 0")
+    bounded(timeout_seconds, "timeout_seconds", MAX_COMMAND_SECONDS)
     workdir = cwd or str(load_settings().target_path)
     title = deployment.name or "run-command"
     runner = run_user_command
     if retries is not None:
-        if retries < 0:
-            raise ValueError(f"retries {retries!r} must be 0 or more")
+        if not 0 <= retries <= MAX_RETRIES:
+            raise ValueError(f"retries {retries!r} is out of range: expected 0 to {MAX_RETRIES}")
+        if not 0 <= retry_delay_seconds <= MAX_RETRY_DELAY_SECONDS:  # nan and inf fail too
+            raise ValueError(f"retry_delay_seconds {retry_delay_seconds!r} is out of range: "
+                             f"expected 0 to {MAX_RETRY_DELAY_SECONDS:g} seconds")
         runner = run_user_command.with_options(
             retries=retries, retry_delay_seconds=retry_delay_seconds
         )

@@ -26,8 +26,9 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows.limits import job_time_limit
+from flows.limits import job_time_limit, refuse_unlike_setting
 from neo_automation.alerts.state import silenced_while
+from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
 from neo_automation.scans.health import suite_note, suite_totals, test_samples
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
@@ -50,7 +51,8 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
     """Run the target's test suite under coverage and store the figures.
 
     Args:
-        path: the project (default: AUTOMATION_TARGET_DIR).
+        path: the project (default: AUTOMATION_TARGET_DIR); a deployment run refuses any
+            other folder (`flows.limits.ParameterRefused`), since tests run the project's code.
         timeout_seconds: the suite is killed after this long and reported as timed out.
 
     Returns:
@@ -59,8 +61,12 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
         recent runs' flaky, newly failing, slowest and slowing tests) and `result`
         (everything `run_test_suite` reported, `cases` and `revision` included).
     """
+    bounded(timeout_seconds, "timeout_seconds", MAX_COMMAND_SECONDS)
+    settings = load_settings()
+    # A deployment run tests the configured project only: a test suite runs its conftest.py.
+    refuse_unlike_setting("path", path, "AUTOMATION_TARGET_DIR", settings.target_path)
     with (
-        MetricStore(load_settings().metrics_url) as store,
+        MetricStore(settings.metrics_url) as store,
         silenced_while(store, SILENCES, reason="test-suite running"),
     ):
         previous = read_previous("project.tests.")

@@ -12,6 +12,7 @@ import re
 import socket
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -54,8 +55,11 @@ def _default_root() -> Path:
 class Settings(BaseSettings):
     """The effective configuration of one process."""
 
+    # allow_inf_nan=False: `inf` and `nan` are refused for every number (the upper bounds
+    # below are the ranges of neo_automation.bounds where one applies).
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True,
+        allow_inf_nan=False,
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
@@ -72,12 +76,13 @@ class Settings(BaseSettings):
     target_dir: Path | None = Field(None, validation_alias="AUTOMATION_TARGET_DIR")
     log_dir: Path | None = Field(None, validation_alias="AUTOMATION_LOG_DIR")
     training_dir: Path | None = Field(None, validation_alias="AUTOMATION_TRAINING_DIR")
-    raw_retention_days: float = Field(30.0, gt=0, validation_alias="AUTOMATION_RAW_RETENTION_DAYS")
+    raw_retention_days: float = Field(30.0, gt=0, le=3660,
+                                     validation_alias="AUTOMATION_RAW_RETENTION_DAYS")
     timezone: str = Field("UTC", validation_alias="AUTOMATION_TIMEZONE")
     jax_benchmark: bool = Field(True, validation_alias="AUTOMATION_JAX_BENCHMARK")
     alert_rules: Path | None = Field(None, validation_alias="AUTOMATION_ALERT_RULES")
     stale_after_seconds: float = Field(
-        7200.0, gt=0, validation_alias="AUTOMATION_STALE_AFTER_SECONDS"
+        7200.0, gt=0, le=366 * 86400, validation_alias="AUTOMATION_STALE_AFTER_SECONDS"
     )
     templates_dir: Path | None = Field(None, validation_alias="AUTOMATION_TEMPLATES_DIR")
     collectors: str | None = Field(None, validation_alias="AUTOMATION_COLLECTORS")
@@ -86,7 +91,7 @@ class Settings(BaseSettings):
     exporter_host: str = Field("127.0.0.1", validation_alias="AUTOMATION_EXPORTER_HOST")
     exporter_auth: SecretStr | None = Field(None, validation_alias="AUTOMATION_EXPORTER_AUTH")
     prefect_retention_days: float = Field(
-        90.0, ge=1, validation_alias="AUTOMATION_PREFECT_RETENTION_DAYS"
+        90.0, ge=1, le=3660, validation_alias="AUTOMATION_PREFECT_RETENTION_DAYS"
     )
     # Code-health scans: the product's own excludes, the target's interpreter, branch coverage.
     scan_default_excludes: bool = Field(True, validation_alias="AUTOMATION_SCAN_DEFAULT_EXCLUDES")
@@ -101,25 +106,26 @@ class Settings(BaseSettings):
     )
     # Benchmarks: a change point the bad way by at least this much is a regression.
     regression_min_percent: float = Field(
-        5.0, ge=0, validation_alias="AUTOMATION_REGRESSION_MIN_PERCENT"
+        5.0, ge=0, le=1000, validation_alias="AUTOMATION_REGRESSION_MIN_PERCENT"
     )
     # The metrics store under faults: how long opening it or a write waits for the database
     # (backoff with jitter) before the samples go to the spool on disk.
     store_retry_seconds: float = Field(
-        30.0, ge=0, validation_alias="AUTOMATION_STORE_RETRY_SECONDS"
+        30.0, ge=0, le=86400, validation_alias="AUTOMATION_STORE_RETRY_SECONDS"
     )
     # The outbox: the wait after a delivery's first transient failure (seconds), doubling
     # after each further one (neo_automation.delivery.deliver.retry_delay).
     delivery_retry_seconds: float = Field(
-        30.0, gt=0, validation_alias="AUTOMATION_DELIVERY_RETRY_SECONDS"
+        30.0, gt=0, le=86400, validation_alias="AUTOMATION_DELIVERY_RETRY_SECONDS"
     )
     # The fleet: this machine's name on its samples (default the hostname), how long
     # a host may stay silent before its host-silent alert, and the disk forecasts' window.
     host: str | None = Field(None, validation_alias="AUTOMATION_HOST")
     host_silent_seconds: float = Field(
-        600.0, gt=0, validation_alias="AUTOMATION_HOST_SILENT_SECONDS"
+        600.0, gt=0, le=366 * 86400, validation_alias="AUTOMATION_HOST_SILENT_SECONDS"
     )
-    disk_forecast_days: float = Field(7.0, gt=0, validation_alias="AUTOMATION_DISK_FORECAST_DAYS")
+    disk_forecast_days: float = Field(7.0, gt=0, le=3660,
+                                      validation_alias="AUTOMATION_DISK_FORECAST_DAYS")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -139,6 +145,22 @@ class Settings(BaseSettings):
         if _HOST.fullmatch(value):
             return value
         raise ValueError("a host name of letters, digits, '.', '-', '_' or ':' (1 to 253)")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:  # what SQLAlchemy's make_url would reject later, with a traceback
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+        except ValueError as exc:
+            raise ValueError(f"a database URL such as sqlite:///path/metrics.db or "
+                             f"postgresql+psycopg://user:password@host:5432/db ({exc})") from None
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*", parts.scheme or ""):
+            raise ValueError("a database URL such as sqlite:///path/metrics.db or "
+                             "postgresql+psycopg://user:password@host:5432/db (no scheme)")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -215,18 +237,19 @@ _ACCEPTS = {
     "DASHBOARD_PORT": "an integer port from 1 to 65535",
     "AUTOMATION_ENABLED": "true or false",
     "METRICS_ENABLED": "true or false",
-    "AUTOMATION_RAW_RETENTION_DAYS": "a number of days above 0",
+    "AUTOMATION_RAW_RETENTION_DAYS": "a number of days above 0 and at most 3660",
     "AUTOMATION_JAX_BENCHMARK": "true or false",
-    "AUTOMATION_STALE_AFTER_SECONDS": "a number of seconds above 0",
-    "AUTOMATION_PREFECT_RETENTION_DAYS": "a number of days, 1 or more",
+    "AUTOMATION_STALE_AFTER_SECONDS": "a number of seconds above 0 and at most 31622400 (366 days)",
+    "AUTOMATION_PREFECT_RETENTION_DAYS": "a number of days from 1 to 3660",
     "AUTOMATION_EXPORTER_PORT": "an integer port from 1 to 65535",
     "AUTOMATION_SCAN_DEFAULT_EXCLUDES": "true or false (1 or 0)",
     "AUTOMATION_FORCE_BRANCH_COVERAGE": "true or false (1 or 0)",
     "AUTOMATION_SECURITY_MIN_SEVERITY": "low, medium or high",
-    "AUTOMATION_REGRESSION_MIN_PERCENT": "a number of percent, 0 or more",
-    "AUTOMATION_STORE_RETRY_SECONDS": "a number of seconds, 0 or more",
-    "AUTOMATION_HOST_SILENT_SECONDS": "a number of seconds above 0",
-    "AUTOMATION_DISK_FORECAST_DAYS": "a number of days above 0",
+    "AUTOMATION_REGRESSION_MIN_PERCENT": "a number of percent from 0 to 1000",
+    "AUTOMATION_STORE_RETRY_SECONDS": "a number of seconds from 0 to 86400",
+    "AUTOMATION_HOST_SILENT_SECONDS": "a number of seconds above 0 and at most 31622400 (366 days)",
+    "AUTOMATION_DISK_FORECAST_DAYS": "a number of days above 0 and at most 3660",
+    "AUTOMATION_DELIVERY_RETRY_SECONDS": "a number of seconds above 0 and at most 86400",
 }
 
 
@@ -246,6 +269,8 @@ def load_settings(**overrides: object) -> Settings:
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else "settings"
             value = error.get("input")
+            if name == "AUTOMATION_DATABASE_URL" and isinstance(value, str):
+                value = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value)  # never the password
             accepted = _ACCEPTS.get(name) or error["msg"].removeprefix("Value error, ")
             problems.append(f"{name}={value!r} is not accepted: expected {accepted}")
         raise ConfigError("; ".join(problems)) from None

@@ -21,10 +21,14 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.saved_channels import ChannelsInForce, channels_in_force
 from neo_automation.channels.base import Message
-from neo_automation.delivery.archive import queue_report, report_parts, report_payload
+from neo_automation.delivery.archive import (
+    archive_and_queue,
+    queue_report,
+    report_parts,
+    report_payload,
+)
 from neo_automation.delivery.deliver import DeliveryResult, deliver_pending
 from neo_automation.delivery.outbox import next_due, pending_channels
-from neo_automation.delivery.report_archive import store_report
 from neo_automation.settings import Settings, load_settings
 from neo_automation.store.metric_store import MetricStore
 
@@ -55,21 +59,27 @@ def deliver_report(message: Message, result: dict[str, Any], paths: dict[str, An
     read from the archived files in `paths["charts"]`. Returns channel -> outcome.
     """
     settings = load_settings()
+    now = time.time()
     archive = settings.data_path / "reports"
     pngs = charts if charts is not None else {
         name: Path(path).read_bytes() for name, path in paths["charts"].items()}
     with MetricStore(settings.metrics_url) as store:
-        stored = store_report(store, result["report_key"], result["period"],
-                              report_parts(result["rendered"], paths, pngs))
         found = outbox_channels(settings, store)
         # The report archive is the report's file channel unless a saved block names another
         # directory: the environment's file channel (the alerts' directory) is not queued for.
         ours = {name: channel for name, channel in found.channels.items()
                 if not (name == "file" and found.sources.get(name) == "environment")}
+        # Archived and queued in one transaction: a run killed at any point leaves both or
+        # neither, so an archived report is always delivered (by deliver-pending if need be).
+        stored = archive_and_queue(
+            store, archive, result["report_key"], result["period"],
+            report_parts(result["rendered"], paths, pngs),
+            lambda names: report_payload(message, result["report_key"], result["period"], names),
+            ours, now=now)
         outcomes = queue_report(store, archive, result["report_key"], result["period"],
                                 report_payload(message, result["report_key"],
                                                result["period"], stored), ours,
-                                deliver_with=found.channels)
+                                deliver_with=found.channels, now=now)
     summary = {name: outcome.status if outcome.status != "skipped" else str(outcome)
                for name, outcome in outcomes.items()}
     archived = outcomes["file"].detail.startswith("archived in")

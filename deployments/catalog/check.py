@@ -112,6 +112,6 @@ def store_verdict(settings: Settings, path: Path, digest: str | None, entries: i
         atomic_write_text(check_file(settings), json.dumps({
             "path": str(path), "fingerprint": digest, "entries": entries,
             "problems": problems,
-        }, indent=2))
+        }, indent=2), parents=True)
     except ConfigError:
         pass  # the next health validates again; nothing is wrong with the stack

@@ -4,15 +4,21 @@
 of the entry concerned, so comments, order and formatting of everything else stay byte for
 byte; the new text is validated as a whole (`deployments.catalog.read.validate_document`, the same
 check `automation start` makes) before it atomically replaces the file, and on any error the
-file is left untouched.
+file is left untouched. Each edit reads, changes and writes the file under an exclusive lock
+(`catalog_lock`), so two edits at once both land, or the second names the conflict (the same
+job name twice: "already exists").
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
+import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,8 @@ from neo_automation.files import atomic_write_text
 
 #: The flow that runs a user's command (`automation tasks add`).
 COMMAND_ENTRYPOINT = "flows/run_command.py:run_command"
+#: Seconds an edit waits for another one to finish before it gives up.
+LOCK_TIMEOUT_SECONDS = 30.0
 #: Seconds a run-command job gets beyond its command's limit (start-up, artifact, retries' waits).
 COMMAND_GRACE_SECONDS = 60
 
@@ -111,33 +119,34 @@ def add_entry(path: Path, entry: Mapping[str, Any]) -> CatalogEntry:
         ConfigError: a duplicate name or any invalid field; the file is left untouched.
     """
     path = Path(path)
-    text = _read_text(path)
-    doc = parse_text(text, path)
-    validate_document(doc, path, skip_broken=True)  # the file must be a catalog at all
-    name = entry.get("name")
-    if name in _raw_names(doc):
-        raise ConfigError(f"a job named {name!r} already exists in {path}; remove it first or "
-                          "choose another name")
-    lines = text.splitlines(keepends=True)
-    seq = doc["deployments"]
-    alias = _default_anchor(doc)
-    if len(seq):
-        dash_col = _dash_col(lines, seq)
-        insert_at = _content_end(lines, seq, len(seq) - 1, dash_col) + 1
-        block = ["\n", *_render_entry(entry, dash_col, alias)]
-    else:
-        key_line = doc.lc.key("deployments")[0]
-        lines[key_line] = re.sub(r"\s*\[\s*\]\s*$", "\n", lines[key_line])
-        dash_col = 2
-        insert_at = key_line + 1
-        block = _render_entry(entry, dash_col, alias)
-    if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
-        lines[insert_at - 1] += "\n"
-    new_text = "".join(lines[:insert_at] + block + lines[insert_at:])
-    new_catalog = validate_document(parse_text(new_text, path), path, skip_broken=True)
-    added = new_catalog.get(str(name))  # raises the new entry's own problem, if any
-    atomic_write_text(path, new_text)
-    return added
+    with catalog_lock(path):
+        text = _read_text(path)
+        doc = parse_text(text, path)
+        validate_document(doc, path, skip_broken=True)  # the file must be a catalog at all
+        name = entry.get("name")
+        if name in _raw_names(doc):
+            raise ConfigError(f"a job named {name!r} already exists in {path}; remove it first or "
+                              "choose another name")
+        lines = text.splitlines(keepends=True)
+        seq = doc["deployments"]
+        alias = _default_anchor(doc)
+        if len(seq):
+            dash_col = _dash_col(lines, seq)
+            insert_at = _content_end(lines, seq, len(seq) - 1, dash_col) + 1
+            block = ["\n", *_render_entry(entry, dash_col, alias)]
+        else:
+            key_line = doc.lc.key("deployments")[0]
+            lines[key_line] = re.sub(r"\s*\[\s*\]\s*$", "\n", lines[key_line])
+            dash_col = 2
+            insert_at = key_line + 1
+            block = _render_entry(entry, dash_col, alias)
+        if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
+            lines[insert_at - 1] += "\n"
+        new_text = "".join(lines[:insert_at] + block + lines[insert_at:])
+        new_catalog = validate_document(parse_text(new_text, path), path, skip_broken=True)
+        added = new_catalog.get(str(name))  # raises the new entry's own problem, if any
+        atomic_write_text(path, new_text)
+        return added
 
 
 def remove_entry(path: Path, name: str) -> str:
@@ -156,38 +165,73 @@ def remove_entry(path: Path, name: str) -> str:
         ConfigError: an unknown name (listing the known ones); the file is left untouched.
     """
     path = Path(path)
-    text = _read_text(path)
-    doc = parse_text(text, path)
-    validate_document(doc, path, skip_broken=True)  # the file must be a catalog at all
-    names = _raw_names(doc)
-    if name not in names:
-        known = ", ".join(str(n) for n in names if n is not None) or "none"
-        raise ConfigError(f"no job named {name!r} in {path} (known jobs: {known})")
-    index = names.index(name)
-    lines = text.splitlines(keepends=True)
-    seq = doc["deployments"]
-    dash_col = _dash_col(lines, seq)
-    start = seq.lc.item(index)[0]
-    while start > 0 and _is_comment(lines[start - 1]) and _indent(lines[start - 1]) >= dash_col:
-        start -= 1
-    end = _content_end(lines, seq, index, dash_col)
-    before = lines[:start]
-    after = lines[end + 1:]
-    # keep one blank line between the neighbours, none at the top of the list
-    while after and not after[0].strip() and (not before or not before[-1].strip()
-                                              or _opens_list(before[-1])):
-        after = after[1:]
-    if not any(line.strip() for line in after):
-        while before and not before[-1].strip():
-            before.pop()
-        after = []
-    if len(seq) == 1:
-        key_line = doc.lc.key("deployments")[0]
-        before[key_line] = before[key_line].rstrip("\n").rstrip() + " []\n"
-    new_text = "".join(before + after)
-    validate_document(parse_text(new_text, path), path, skip_broken=True)
-    atomic_write_text(path, new_text)
-    return name
+    with catalog_lock(path):
+        text = _read_text(path)
+        doc = parse_text(text, path)
+        validate_document(doc, path, skip_broken=True)  # the file must be a catalog at all
+        names = _raw_names(doc)
+        if name not in names:
+            known = ", ".join(str(n) for n in names if n is not None) or "none"
+            raise ConfigError(f"no job named {name!r} in {path} (known jobs: {known})")
+        index = names.index(name)
+        lines = text.splitlines(keepends=True)
+        seq = doc["deployments"]
+        dash_col = _dash_col(lines, seq)
+        start = seq.lc.item(index)[0]
+        while start > 0 and _is_comment(lines[start - 1]) and _indent(lines[start - 1]) >= dash_col:
+            start -= 1
+        end = _content_end(lines, seq, index, dash_col)
+        before = lines[:start]
+        after = lines[end + 1:]
+        # keep one blank line between the neighbours, none at the top of the list
+        while after and not after[0].strip() and (not before or not before[-1].strip()
+                                                  or _opens_list(before[-1])):
+            after = after[1:]
+        if not any(line.strip() for line in after):
+            while before and not before[-1].strip():
+                before.pop()
+            after = []
+        if len(seq) == 1:
+            key_line = doc.lc.key("deployments")[0]
+            before[key_line] = before[key_line].rstrip("\n").rstrip() + " []\n"
+        new_text = "".join(before + after)
+        validate_document(parse_text(new_text, path), path, skip_broken=True)
+        atomic_write_text(path, new_text)
+        return name
+
+
+@contextmanager
+def catalog_lock(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold the exclusive edit lock of catalog `path` (an `flock` on its folder).
+
+    The file itself cannot carry the lock: every edit replaces it with a new file. Locking the
+    folder needs no lock file beside the catalog, and the kernel releases it when the holder
+    dies.
+
+    Raises:
+        ConfigError: another edit held the lock for `timeout` seconds.
+    """
+    folder = path.parent
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise ConfigError(f"cannot open {folder} to edit {path.name}: "
+                          f"{exc.strerror or exc}") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ConfigError(
+                        f"another edit of {path} has been in progress for {timeout:.0f} s; "
+                        "try again when it is done") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _raw_names(doc: Any) -> list[Any]:
@@ -200,6 +244,9 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start}); save the catalog as UTF-8") from None
 
 
 def _default_anchor(doc: Any) -> str | None:

@@ -17,6 +17,7 @@ from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from pydantic import TypeAdapter, ValidationError
 
 from deployments.catalog.schedules import validate_cron, validate_timezone
+from neo_automation.bounds import MAX_JOB_SECONDS, bounded
 from neo_automation.errors import ConfigError
 
 #: The work pool every catalog job goes to under `prefect deploy`.
@@ -136,10 +137,11 @@ def check_timezone(where: str, value: Any) -> str:
 
 
 def check_number(where: str, key: str, value: Any) -> float:
-    """A number of seconds above 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"{where}: {key} {value!r} must be a number of seconds above 0")
-    return float(value)
+    """A number of seconds above 0, finite and at most `bounds.MAX_JOB_SECONDS` (30 days)."""
+    try:
+        return bounded(value, key, MAX_JOB_SECONDS)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def check_entrypoint(where: str, path: Path, entrypoint: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -69,12 +70,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("automation: interrupted", file=sys.stderr)
         return 130
-    except RuntimeError as exc:
-        # A flow run with no stack starts Prefect's temporary server, which a busy machine
-        # may not bring up within Prefect's limit: a missing or slow server is no bug.
-        if _EPHEMERAL_TIMEOUT not in str(exc):
+    except Exception as exc:
+        if isinstance(exc, RuntimeError) and _EPHEMERAL_TIMEOUT in str(exc):
+            # A flow run with no stack starts Prefect's temporary server, which a busy machine
+            # may not bring up within Prefect's limit: a missing or slow server is no bug.
+            print("automation: error: Prefect's temporary server did not start in time (a "
+                  "busy machine?); start the stack with 'automation start' and run this again",
+                  file=sys.stderr)
+            return 2
+        refusal = _api_refusal(exc)
+        if refusal is None:
             raise
-        print("automation: error: Prefect's temporary server did not start in time (a busy "
-              "machine?); start the stack with 'automation start' and run this again",
-              file=sys.stderr)
+        print(f"automation: error: {refusal}", file=sys.stderr)
         return 2
+
+
+def _api_refusal(exc: BaseException) -> str | None:
+    """One line when the Prefect API refused this command's credentials (HTTP 401 or 403,
+    from our REST client or Prefect's httpx client); None for any other error."""
+    from deployments.prefect_setup.rest_api import ApiError  # the standard library only
+
+    if isinstance(exc, ApiError):
+        status = exc.status
+    else:
+        import httpx  # loaded already when Prefect's client raised
+
+        if not isinstance(exc, httpx.HTTPStatusError):
+            return None
+        status = exc.response.status_code
+    if status not in (401, 403):
+        return None
+    api = os.environ.get("PREFECT_API_URL") or "the Prefect API"
+    if status == 401:
+        return (f"{api} needs credentials (HTTP 401): set PREFECT_API_AUTH_STRING to the "
+                "server's user:password")
+    return f"{api} refused the request (HTTP 403): check PREFECT_API_AUTH_STRING"

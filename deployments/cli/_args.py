@@ -7,6 +7,15 @@ prints it as one line and exits 2.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+
+from neo_automation.bounds import (
+    MAX_COMMAND_SECONDS,
+    MAX_INTERVAL_SECONDS,
+    MAX_LOOKBACK_SECONDS,
+    MIN_INTERVAL_SECONDS,
+    bounded,
+)
 
 
 def positive_float(text: str) -> float:
@@ -39,12 +48,26 @@ def whole(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def seconds(text: str) -> float:
-    """A number of seconds above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0 seconds")
-    return value
+def in_range(what: str, maximum: float, minimum: float = 0.0,
+             unit: str = "seconds") -> Callable[[str], float]:
+    """An argument type for a finite number in (0 or `minimum`, `maximum`] (`bounds.bounded`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from None
+        try:
+            return bounded(value, what, maximum, minimum, unit)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+#: A command's time limit: seconds above 0, at most `bounds.MAX_COMMAND_SECONDS`.
+seconds = in_range("--timeout", MAX_COMMAND_SECONDS)
+#: The monitor's sampling interval in seconds.
+interval = in_range("--interval", MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS)
+#: A look-back window in hours.
+hours = in_range("--hours", MAX_LOOKBACK_SECONDS / 3600, unit="hours")

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from neo_automation.bounds import MAX_LOOKBACK_SECONDS, MAX_SILENCE_SECONDS, bounded
 from neo_automation.errors import ConfigError
 from neo_automation.settings import Settings, load_settings
 
@@ -36,14 +37,13 @@ def register(groups: Any) -> None:
     p.set_defaults(handler=history)
     p = sub.add_parser("silence", help="silence a rule for a while")
     p.add_argument("rule")
-    p.add_argument("--for", dest="duration", required=True, type=parse_duration,
-                   help="how long: 30m, 2h, 1d")
+    p.add_argument("--for", dest="duration", required=True, type=parse_silence,
+                   help="how long: 30m, 2h, 1d (at most 366d)")
     p.add_argument("--reason", default="silenced from the CLI")
     p.set_defaults(handler=silence_rule)
 
 
-def parse_duration(text: str) -> float:
-    """`30m`, `2h`, `1d`, `1w` in seconds; an `ArgumentTypeError` names what is accepted."""
+def _duration(text: str) -> float:
     match = _DURATION.match(text.strip().lower())
     if not match or float(match.group(1)) <= 0:
         raise argparse.ArgumentTypeError(
@@ -51,12 +51,32 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def parse_duration(text: str) -> float:
+    """`30m`, `2h`, `1d`, `1w` in seconds, at most ten years (a history's reach); an
+    `ArgumentTypeError` names what is accepted."""
+    return _bounded(_duration(text), text, MAX_LOOKBACK_SECONDS)
+
+
+def parse_silence(text: str) -> float:
+    """A silence's length (as `parse_duration`), at most MAX_SILENCE_SECONDS (366 days)."""
+    return _bounded(_duration(text), text, MAX_SILENCE_SECONDS)
+
+
+def _bounded(seconds: float, text: str, maximum: float) -> float:
+    try:
+        return bounded(seconds, repr(text), maximum)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is too long: at most {maximum / 86400:g}d") from None
+
+
 def parse_since(text: str) -> float:
     """A duration back from now or an ISO date (UTC unless it says otherwise), as Unix time."""
     try:
         return time.time() - parse_duration(text)
-    except argparse.ArgumentTypeError:
-        pass
+    except argparse.ArgumentTypeError as exc:
+        if "too long" in str(exc):
+            raise
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

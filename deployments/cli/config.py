@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,10 @@ def mask(var: str, value: Any) -> Any:
     if var == "AUTOMATION_DATABASE_URL" and "@" in text:
         import sqlalchemy as sa  # only to mask a password (about 0.2 s): see the top
 
-        return sa.engine.make_url(text).render_as_string(hide_password=True)
+        try:
+            return sa.engine.make_url(text).render_as_string(hide_password=True)
+        except (ValueError, sa.exc.ArgumentError):  # not a URL: `--validate` says so
+            return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
     return value
 
 

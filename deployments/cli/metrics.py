@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployments.cli._args import positive_float, positive_int
+from deployments.cli._args import hours, interval, positive_int
 from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text, ensure_writable_dir
 
@@ -56,7 +56,7 @@ def register(groups: Any) -> None:
     p.set_defaults(handler=collect)
 
     p = sub.add_parser("monitor", help="sample system metrics into the store until stopped")
-    p.add_argument("--interval", type=positive_float, default=10.0,
+    p.add_argument("--interval", type=interval, default=10.0,
                    help="seconds between samples (default: 10)")
     p.add_argument("--count", type=positive_int, default=None,
                    help="stop after N samples (default: run until SIGINT/SIGTERM)")
@@ -66,7 +66,7 @@ def register(groups: Any) -> None:
     p = sub.add_parser("report", help="latest values and the last 24 hours' min/avg/max")
     p.add_argument("--format", default="markdown", choices=FORMATS)
     p.add_argument("--output", default="-", help="file to write (default: standard output)")
-    p.add_argument("--hours", type=positive_float, default=24.0,
+    p.add_argument("--hours", type=hours, default=24.0,
                    help="the window for min/avg/max (default: 24)")
     p.set_defaults(handler=report)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from deployments.stack.runtime import use_stack_api
+from neo_automation.bounds import check_period
 from neo_automation.errors import ConfigError
 from neo_automation.prefect_api import server_healthy
 from neo_automation.settings import Settings, load_settings
@@ -134,6 +135,10 @@ def parse_period(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"{text!r}: give both ends with or without a time zone")
     if begin >= finish:
         raise argparse.ArgumentTypeError(f"{text!r}: the start must be before the end")
+    try:
+        check_period(begin, finish, "--period")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return start, end
 
 

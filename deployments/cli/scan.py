@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
 from neo_automation.errors import ConfigError
 from neo_automation.settings import load_settings
 from neo_automation.target import choose_target
@@ -46,7 +47,7 @@ def register(groups: Any) -> None:
         p.add_argument("--json", action="store_true",
                        help="totals, per-file results, errors, exclusions, config")
         if kind == "tests":
-            p.add_argument("--timeout", type=float, default=1800.0,
+            p.add_argument("--timeout", type=_timeout, default=1800.0,
                            help="seconds before a hanging suite is ended (default: 1800)")
         else:
             p.add_argument("--exclude", action="append", default=[],
@@ -56,6 +57,14 @@ def register(groups: Any) -> None:
                                 "excluded folder is listed with its file counts")
             p.add_argument("--no-cache", action="store_true", help="scan every file afresh")
         p.set_defaults(handler=run_scan)
+
+
+def _timeout(text: str) -> float:
+    try:
+        return bounded(float(text), "--timeout", MAX_COMMAND_SECONDS)
+    except ValueError as exc:
+        message = str(exc) if "range" in str(exc) else f"{text!r} is not a number of seconds"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def _progress(enabled: bool) -> Any:

@@ -37,11 +37,36 @@ def prefect_env(settings: Settings) -> dict[str, str]:
         "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(
             int(settings.prefect_retention_days * 86400)
         ),
+        # Only the stack's own UI may call the API from a browser (a preflight from any other
+        # origin is refused), and every change request carries a CSRF token that only a
+        # caller able to read the API's answers can fetch; Prefect's client fetches it itself
+        # (PREFECT_CLIENT_CSRF_SUPPORT_ENABLED), as does `deployments.prefect_setup.rest_api`.
+        # (an explicit value wins: a reverse proxy's public origin)
+        "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": os.environ.get(
+            "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS") or ",".join(ui_origins(settings)),
+        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "true",
         # Telemetry would try to reach the internet from a closed network.
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     return env
+
+
+def ui_origins(settings: Settings) -> list[str]:
+    """The browser origins of the stack's UI: its URL, and its loopback aliases on loopback.
+
+    The UI at ``http://localhost:4200`` calls an API at ``http://127.0.0.1:4200/api``; both
+    names are this machine, so both are the UI's origin.
+    """
+    parts = urlsplit(settings.ui_url)
+    scheme, host = parts.scheme or "http", parts.hostname or settings.dashboard_host
+    port = parts.port or settings.dashboard_port
+    names = [host]
+    loopback = ("127.0.0.1", "localhost", "::1")
+    if host in loopback:
+        names += [name for name in loopback if name != host]
+    return [f"{scheme}://{f'[{n}]' if ':' in n else n}:{port}" for n in names]
 
 
 def use_stack_api(settings: Settings) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -221,7 +222,7 @@ def write_serve_report(report: Path, catalog: Path, served: list[ServedJob],
         "time": time.time(),
         "served": [job.entry.name for job in served],
         "not_served": not_served,
-    }, indent=2))
+    }, indent=2), parents=True)
 
 
 def main() -> int:
@@ -229,6 +230,8 @@ def main() -> int:
     settings = load_settings()
     setup_logging(settings, "serve")
     path = catalog_path()
+    # Each flow run's process checks its parameters against this same catalog (flows.limits).
+    os.environ["AUTOMATION_CATALOG"] = str(path)
     runner, jobs, not_served = build_runner(path, settings.timezone, settings=settings)
     write_serve_report(serve_report_file(settings), path, jobs, not_served)
     log.info("serving %d deployments from %s (schedules in %s by default)%s",

@@ -1,7 +1,9 @@
 """Where a running stack keeps its pid and state files, and how the CLI reads them.
 
-The supervisor writes `<data dir>/run/supervisor.pid` and `<data dir>/run/state.json` (pids,
-start times and restarts of its services), and the serve process `<data dir>/run/serve.json`
+The supervisor writes `<data dir>/run/supervisor.pid` (its pid, start time and command line, so
+that a pid reused by another process after a crash is never taken for the supervisor) and
+`<data dir>/run/state.json` (pids, start times and restarts of its services), and the serve
+process `<data dir>/run/serve.json`
 (the jobs it serves and those it left out); `automation status`, `health` and `tasks add`
 (which asks a running stack to reload its catalog) read them here. No Prefect: these answer
 fast.
@@ -14,7 +16,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from neo_automation.files import atomic_write_text
 from neo_automation.settings import Settings
+
+#: Seconds two readings of one process's start time may differ by (psutil derives it from
+#: clock ticks since boot).
+_START_TOLERANCE = 0.05
 
 
 def run_dir(settings: Settings) -> Path:
@@ -63,22 +72,65 @@ def deployed_report(settings: Settings) -> dict[str, Any] | None:
     return report if report.get("time", 0.0) >= (serve.get("started") or 0.0) else None
 
 
-def running_pid(settings: Settings) -> int | None:
-    """The supervisor's pid if it is alive; a stale pid file (and state) is removed."""
-    path = pid_file(settings)
+def write_pid_file(settings: Settings) -> None:
+    """Record this process as the supervisor: pid, start time (epoch s) and command line."""
+    me = psutil.Process()
+    atomic_write_text(pid_file(settings), json.dumps(
+        {"pid": me.pid, "started": me.create_time(), "cmdline": me.cmdline()}), parents=True)
+
+
+def _identity(path: Path) -> dict[str, Any] | None:
+    """The pid file's record; None when there is none. A bare pid (an older stack) has no
+    start time or command line to compare and is recognised by its command line instead."""
     try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
+        text = path.read_text().strip()
+    except OSError:
         return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        record = json.loads(text)
+    except ValueError:
+        return {"pid": -1}  # not ours: stale
+    if isinstance(record, int):
+        return {"pid": record}
+    if not isinstance(record, dict) or not isinstance(record.get("pid"), int):
+        return {"pid": -1}
+    return record
+
+
+def _matches(record: dict[str, Any]) -> bool:
+    """Whether the live process with the recorded pid is the recorded supervisor."""
+    pid = record["pid"]
+    if pid <= 0:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        cmdline = proc.cmdline()
+        started = proc.create_time()
+    except psutil.AccessDenied:
+        return False  # another user's process cannot be our supervisor
+    except psutil.Error:
+        return False
+    if "started" not in record:  # a bare pid: the command line must be the supervisor's
+        return "deployments.supervisor" in cmdline
+    return (isinstance(record["started"], int | float)
+            and abs(started - record["started"]) <= _START_TOLERANCE
+            and cmdline == record.get("cmdline"))
+
+
+def running_pid(settings: Settings) -> int | None:
+    """The supervisor's pid when the process with the recorded pid is the recorded supervisor
+    (same start time and command line); otherwise the stale pid file and state are removed."""
+    path = pid_file(settings)
+    record = _identity(path)
+    if record is None:
+        return None
+    if not _matches(record):
         path.unlink(missing_ok=True)
         state_file(settings).unlink(missing_ok=True)
         return None
-    except PermissionError:
-        return pid
-    return pid
+    return int(record["pid"])
 
 
 def read_state(settings: Settings) -> dict[str, Any]:

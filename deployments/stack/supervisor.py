@@ -35,6 +35,7 @@ from deployments.stack.state import (
     run_dir,
     serve_report_file,
     state_file,
+    write_pid_file,
 )
 from neo_automation.prefect_api import server_healthy
 from neo_automation.processes import stop
@@ -82,10 +83,9 @@ def services(settings: Settings, start_server: bool) -> list[Service]:
         out.append(
             Service(
                 "server",
-                [
-                    sys.executable, "-m", "prefect", "server", "start",
-                    "--host", settings.dashboard_host, "--port", str(settings.dashboard_port),
-                ],
+                # Prefect's server app behind a Host and Origin check (host and port come
+                # from PREFECT_SERVER_API_HOST/_PORT, see deployments.stack.runtime)
+                [sys.executable, "-m", "deployments.stack.server_app"],
                 logs / "prefect_server.log",
                 url=settings.ui_url,
             )
@@ -349,7 +349,7 @@ def main() -> int:
     settings = load_settings()
     setup_logging(settings, "integration_manager")
     run_dir(settings).mkdir(parents=True, exist_ok=True)
-    pid_file(settings).write_text(str(os.getpid()))
+    write_pid_file(settings)  # pid, start time and command line: see stack_state
     start_server = os.environ.get("AUTOMATION_EXTERNAL_SERVER") != "1"
     return Supervisor(settings, start_server).run()
 

@@ -78,5 +78,5 @@ def write_archive_file(path: Path, content: str | bytes) -> Path:
         ConfigError: The file cannot be written; the message names the path.
     """
     if isinstance(content, str):
-        return atomic_write_text(path, content)
-    return atomic_write_bytes(path, content)
+        return atomic_write_text(path, content, parents=True)
+    return atomic_write_bytes(path, content, parents=True)

@@ -4,16 +4,18 @@ The archive of record is the store's (`neo_automation.delivery.report_archive`):
 of a report and period, so that any host delivers it. `archive_report` also writes the parts
 to a local directory, ``<archive_dir>/<report_key>/<YYYY-MM-DD>_<period>.<ext>``, atomically,
 when one is configured. `publish_report` is the rule "archive before any delivery": it
-archives, then `queue_report` queues one outbox entry per channel and delivers what is due,
-and answers with each channel's state. `report_payload` is the message of a report built by
-the `reports` flow, and `report_parts` the parts that flow archives in the store.
+archives and queues one outbox entry per channel in one transaction (`archive_and_queue`: a
+process killed at any point leaves a report archived and queued, or neither), then
+`queue_report` delivers what is due and answers with each channel's state. `report_payload`
+is the message of a report built by the `reports` flow, and `report_parts` the parts that flow
+archives in the store.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,16 +148,70 @@ def publish_report(
         names = {fmt: path.name for fmt, path in
                  archive_report(archive_dir, report_key, period, rendered, now=now).items()}
     parts = {fmt: make_part(fmt, names[fmt], content) for fmt, content in rendered.items()}
-    payload = {
-        "subject": subject or f"{report_key} {period}",
-        "facts": [list(pair) for pair in facts],
-        "key": f"{report_key}/{period}",
-        "created": now,
-        "archive": {"report_key": report_key, "period": period,
-                    "parts": store_report(store, report_key, period, parts, now=now)},
-    }
-    return queue_report(store, archive_dir, report_key, period, payload, channels, now=now,
-                        deliver=deliver, max_attempts_per_run=max_attempts_per_run)
+    def payload(stored: list[str]) -> dict[str, Any]:
+        return {
+            "subject": subject or f"{report_key} {period}",
+            "facts": [list(pair) for pair in facts],
+            "key": f"{report_key}/{period}",
+            "created": now,
+            "archive": {"report_key": report_key, "period": period, "parts": stored},
+        }
+
+    stored = archive_and_queue(store, archive_dir, report_key, period, parts, payload, channels,
+                               now=now)
+    return queue_report(store, archive_dir, report_key, period, payload(stored), channels,
+                        now=now, deliver=deliver, max_attempts_per_run=max_attempts_per_run)
+
+
+def archive_and_queue(
+    store: MetricStore,
+    archive_dir: Path | None,
+    report_key: str,
+    period: str,
+    parts: Mapping[str, ArchivedPart],
+    payload: Callable[[list[str]], Mapping[str, Any]],
+    channels: Mapping[str, Channel],
+    *,
+    now: float | None = None,
+) -> list[str]:
+    """Archive a report's parts in the store and queue it for every channel, in one transaction.
+
+    A process killed at any point leaves the report archived and queued, or neither: an
+    archived report is always delivered by `deliver_pending` (the `deliver-pending` job).
+
+    Args:
+        store: The metrics store (the report archive and the outbox).
+        archive_dir: The local archive directory; a "file" channel that points at it is not
+            queued (the archive is its delivery).
+        report_key: The report's key, such as daily-report.
+        period: The period, such as 2025-06-01.
+        parts: The parts to archive (`make_part`, `report_parts`).
+        payload: Builds the outbox payload from the archived part names.
+        channels: The channels in force, by name.
+        now: The current Unix time (default: the clock).
+
+    Returns:
+        The archived part names, sorted.
+
+    Raises:
+        ConfigError: A name or the payload is not accepted (nothing is archived or queued).
+        StoreError: The store cannot be written (nothing is archived or queued).
+    """
+    now = time.time() if now is None else now
+    with store.transaction() as conn:
+        stored = store_report(store, report_key, period, parts, now=now, conn=conn)
+        message = payload(stored)
+        for name in _queued(archive_dir, channels):
+            enqueue(store, report_key, period, name, message, now=now, conn=conn)
+    return stored
+
+
+def _queued(archive_dir: Path | None, channels: Mapping[str, Channel]) -> list[str]:
+    """The channels a report is queued for: all but a file channel writing to the archive."""
+    archive = Path(archive_dir).resolve() if archive_dir is not None else None
+    return [name for name, channel in channels.items()
+            if not (isinstance(channel, FileConfig)
+                    and Path(channel.directory).resolve() == archive)]
 
 
 def queue_report(
@@ -171,7 +227,8 @@ def queue_report(
     max_attempts_per_run: int = 100,
     deliver_with: Mapping[str, Channel] | None = None,
 ) -> dict[str, ChannelOutcome]:
-    """Queue an archived report for every channel, then deliver what is due.
+    """Queue an archived report for every channel (entries `archive_and_queue` made are kept
+    as they are), then deliver what is due.
 
     A "file" channel that points at `archive_dir` counts as delivered by the archive itself.
 

@@ -78,6 +78,7 @@ def enqueue(
     payload: Mapping[str, Any],
     *,
     now: float | None = None,
+    conn: Any = None,
 ) -> bool:
     """Queue one delivery; a key that is already queued (or delivered) is left as it is.
 
@@ -90,6 +91,9 @@ def enqueue(
             the report's parts: ``archive`` (names in the store's report archive) or
             ``files`` (format -> path of a local file); see `message_from_payload`.
         now: The current Unix time (default: the clock).
+        conn: A connection of an open `store.transaction()` to queue in (the report archive's,
+            so that a report is archived and queued together or not at all); default: a
+            transaction of its own.
 
     Returns:
         True when a new entry was queued, False when the key already existed.
@@ -122,8 +126,11 @@ def enqueue(
     stmt = store.insert(outbox_table).on_conflict_do_nothing(
         index_elements=["report_key", "period", "channel"]
     )
-    with store.transaction() as conn:
+    if conn is not None:
         result = conn.execute(stmt, row)
+    else:
+        with store.transaction() as own:
+            result = own.execute(stmt, row)
     created = (result.rowcount or 0) > 0
     if created:
         logger.info("queued %s/%s for %s", report_key, period, channel)

@@ -66,6 +66,7 @@ def store_report(
     *,
     host: str | None = None,
     now: float | None = None,
+    conn: Any = None,
 ) -> list[str]:
     """Archive a report's parts in the store, replacing those of an earlier run.
 
@@ -76,6 +77,8 @@ def store_report(
         parts: Part name (markdown, html, json, slack, png:<chart>) to its content.
         host: The host that archived it (default: this one).
         now: The current Unix time (default: the clock).
+        conn: A connection of an open `store.transaction()` to write in (see
+            `neo_automation.delivery.archive.archive_and_queue`); default: its own.
 
     Returns:
         The part names, sorted.
@@ -96,13 +99,20 @@ def store_report(
              "filename": part.filename[:200], "media_type": part.media_type[:100],
              "content": part.content, "host": who[:255], "archived_at": at}
             for name, part in parts.items()]
-    t = report_archive_table.c
-    with store.transaction() as conn:
-        # Replace the whole set: a chart that is gone from this run must not linger.
-        conn.execute(sa.delete(report_archive_table)
-                     .where(t.report_key == report_key, t.period == period))
-        conn.execute(sa.insert(report_archive_table), rows)
+    if conn is None:
+        with store.transaction() as own:
+            _replace_parts(own, report_key, period, rows)
+    else:
+        _replace_parts(conn, report_key, period, rows)
     return sorted(parts)
+
+
+def _replace_parts(conn: Any, report_key: str, period: str, rows: list[dict[str, Any]]) -> None:
+    # Replace the whole set: a chart that is gone from this run must not linger.
+    t = report_archive_table.c
+    conn.execute(sa.delete(report_archive_table)
+                 .where(t.report_key == report_key, t.period == period))
+    conn.execute(sa.insert(report_archive_table), rows)
 
 
 def read_report(

@@ -357,6 +357,8 @@ def remove_cycle(values: Sequence[float] | npt.NDArray[Any]) -> tuple[Array, int
     periods = range(2, n // 4 + 1)
     best: tuple[float, int, Array] | None = None
     phase_index = np.arange(n)
+    from scipy import stats  # imported here: about a second, which most callers never need
+
     for period in periods:
         residuals = array - _moving_average(array, period)
         valid = ~np.isnan(residuals)

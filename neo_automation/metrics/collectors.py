@@ -50,6 +50,8 @@ from neo_automation.metrics.system import SystemReader
 
 ENTRY_POINT_GROUP = "neo_automation.collectors"
 DEFAULT_TIMEOUT = 60.0
+#: The longest `timeout` a collector may declare (seconds).
+MAX_COLLECTOR_TIMEOUT = 3600.0
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
@@ -141,9 +143,9 @@ def _load_object(spec: str, root: Path) -> Any:
         sys.modules[module_name] = module
         try:
             module_spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001 - user code: report which file and why
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code: say which and why
             raise ConfigError(f"AUTOMATION_COLLECTORS entry {spec!r}: importing {path} "
-                              f"failed: {type(exc).__name__}: {exc}") from None
+                              f"failed: {_failure(exc)}") from None
     else:
         try:
             module = importlib.import_module(target)
@@ -155,7 +157,21 @@ def _load_object(spec: str, root: Path) -> Any:
     except AttributeError:
         raise ConfigError(f"AUTOMATION_COLLECTORS entry {spec!r}: {target} has no {attr!r}"
                           ) from None
-    return obj() if isinstance(obj, type) else obj
+    if not isinstance(obj, type):
+        return obj
+    try:
+        return obj()
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code: say which and why
+        raise ConfigError(f"AUTOMATION_COLLECTORS entry {spec!r}: creating {attr} failed: "
+                          f"{_failure(exc)}") from None
+
+
+def _failure(exc: BaseException) -> str:
+    """What user code did, in words: `SystemExit(3)` is a collector that exits, not an error
+    message of 3."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}): a collector must not exit"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def check_collector(obj: Any, origin: str) -> Any:
@@ -209,9 +225,8 @@ def custom_collectors(spec: str | None, root: Path) -> tuple[list[Any], list[str
                                          f"entry point {ep.name} = {ep.value}"))
         except ConfigError as exc:
             problems.append(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a third-party package's import error
-            problems.append(f"collector entry point {ep.name} = {ep.value}: "
-                            f"{type(exc).__name__}: {exc}")
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a third-party package's code
+            problems.append(f"collector entry point {ep.name} = {ep.value}: {_failure(exc)}")
     for item in (spec or "").split(","):
         if not item.strip():
             continue
@@ -262,15 +277,22 @@ def _as_sample(item: Any, source: str, known: Mapping[str, MetricSpec], now: flo
 def run_collector(collector: Any) -> CollectorResult:
     """Call `collector.collect()` within its timeout and keep only well-formed samples."""
     result = CollectorResult(collector=collector.name, metrics=list(collector.metrics))
-    timeout = float(getattr(collector, "timeout", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT)
+    timeout = getattr(collector, "timeout", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT
+    if (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_COLLECTOR_TIMEOUT):  # inf would overflow Thread.join
+        result.errors.append(f"collector {collector.name!r}: timeout {timeout!r} is out of "
+                             f"range: expected seconds above 0 and at most "
+                             f"{MAX_COLLECTOR_TIMEOUT:g}")
+        return result
+    timeout = float(timeout)
     known = {m.name: m for m in collector.metrics}
     box: dict[str, Any] = {}
 
     def call() -> None:
         try:
             box["items"] = list(collector.collect())
-        except Exception as exc:  # noqa: BLE001 - any collector failure is reported, not fatal
-            box["error"] = f"{type(exc).__name__}: {exc}"
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported, never fatal
+            box["error"] = _failure(exc)
 
     started = time.monotonic()
     # A daemon thread: a collector that hangs is abandoned (and reported), never waited for.

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from neo_automation.bounds import check_period
 from neo_automation.errors import ConfigError
 from neo_automation.fleet.inputs import DiskKey
 from neo_automation.insight.history import SuiteRun
@@ -248,7 +249,8 @@ def resolve_period(
         (start, end) in Unix seconds.
 
     Raises:
-        ConfigError: A time is not ISO-8601, or the start is not before the end.
+        ConfigError: A time is not ISO-8601, the start is not before the end, or the period
+            is out of range (`neo_automation.bounds.check_period`).
     """
     days = report_definition(name).days
     end = parse_time(period_end, "period_end") if period_end else now
@@ -257,6 +259,10 @@ def resolve_period(
         raise ConfigError(
             f"period_start {iso(start)} is not before period_end {iso(end)}: the period is empty"
         )
+    try:  # within 1970..2100 and at most three years: an absurd period is refused at once
+        check_period(start, end)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return start, end
 
 

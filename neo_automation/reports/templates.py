@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from neo_automation.errors import ConfigError
@@ -185,7 +186,9 @@ def make_environment(dirs: Iterable[Path | str]) -> jinja2.Environment:
     """The Jinja2 environment over `dirs` (first match wins).
 
     HTML (`.html.j2`, `.html`, `.htm`) is autoescaped, markdown is not; undefined names
-    raise.
+    raise. User templates are not trusted code: the environment is Jinja2's
+    `SandboxedEnvironment`, so a template that reaches for Python internals
+    (`cycler.__init__.__globals__`) fails with `jinja2.exceptions.SecurityError`.
 
     Args:
         dirs: Template directories in search order.
@@ -193,7 +196,7 @@ def make_environment(dirs: Iterable[Path | str]) -> jinja2.Environment:
     Returns:
         The environment, with the report filters.
     """
-    env = jinja2.Environment(
+    env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html", "htm", "html.j2"),

@@ -126,9 +126,9 @@ class Spool:
         try:
             marker = self.directory / "database.txt"
             if not marker.exists():
-                atomic_write_text(marker, self.masked_url + "\n")
+                atomic_write_text(marker, self.masked_url + "\n", parents=True)
             self._make_room(len(text.encode("utf-8")))
-            return atomic_write_text(self.directory / name, text)
+            return atomic_write_text(self.directory / name, text, parents=True)
         except ConfigError as exc:
             raise SpoolError(
                 f"the metrics database {self.masked_url!r} is unavailable and the spool cannot "

@@ -70,7 +70,7 @@ BAD = [
     (["--schedule", "whenever"], ["'whenever'", "Accepted forms"]),
     (["--command", ""], ["command is empty"]),
     (["--command", "echo 'unclosed"], ["cannot split the command", "closing quotation"]),
-    (["--timeout", "-5"], ["--timeout", "'-5' must be above 0"]),
+    (["--timeout", "-5"], ["--timeout", "--timeout -5.0 is out of range"]),
     (["--timeout", "soon"], ["--timeout", "not a number"]),
     (["--priority", "-1"], ["priority -1"]),
     (["--priority", "9"], ["priority 9"]),

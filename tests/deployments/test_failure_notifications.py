@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 from helpers import ROOT, free_port, run_cli, wait_until
 from standins import HTTPStandIn
+
+from deployments.prefect_setup import rest_api
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +27,9 @@ CHANNEL_VARIABLES = ("SLACK_WEBHOOK_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "EMAI
 
 
 def _deployed(api: str, name: str) -> bool:
-    body = json.dumps({"deployments": {"name": {"any_": [name]}}}).encode()
-    request = urllib.request.Request(f"{api}/deployments/filter", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:  # nosec B310 - loopback URL
-        return bool(json.loads(response.read()))
+    # our REST client: the stack's API wants a CSRF token on every POST
+    return bool(rest_api.call(api, "POST", "/deployments/filter",
+                              {"deployments": {"name": {"any_": [name]}}}))
 
 
 def test_a_failed_custom_job_added_while_the_stack_runs_notifies(

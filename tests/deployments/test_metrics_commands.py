@@ -101,7 +101,7 @@ def test_monitor_stops_cleanly_on_sigterm(cli_env: dict[str, str]) -> None:
     [
         (["metrics", "collect", "--category", "gpu"], {}, "unknown category 'gpu'"),
         (["metrics", "report", "--format", "pdf"], {}, "invalid choice: 'pdf'"),
-        (["metrics", "monitor", "--interval", "0"], {}, "'0' must be above 0"),
+        (["metrics", "monitor", "--interval", "0"], {}, "--interval 0.0 is out of range"),
         (["metrics", "collect"], {"AUTOMATION_DATA_DIR": "/proc/forbidden"},
          "AUTOMATION_DATA_DIR='/proc/forbidden' is not a writable directory"),
         (["metrics", "collect"], {"AUTOMATION_DATABASE_URL": "postgresql+psycopg://u:pw@127.0.0.1:1/x",

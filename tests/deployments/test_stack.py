@@ -13,6 +13,8 @@ import pytest
 import yaml
 from helpers import ROOT, free_port, run_cli, wait_until
 
+from deployments.prefect_setup import rest_api
+
 pytestmark = pytest.mark.slow
 
 
@@ -113,7 +115,6 @@ def test_stale_pid_file_is_ignored(stack_env: dict[str, str]) -> None:
 def test_a_new_custom_job_is_served_without_a_restart(stack_env: dict[str, str],
                                                       tmp_path: Path) -> None:
     import shutil
-    import urllib.request
 
     from helpers import ROOT
 
@@ -125,11 +126,9 @@ def test_a_new_custom_job_is_served_without_a_restart(stack_env: dict[str, str],
     api = f"http://127.0.0.1:{env['DASHBOARD_PORT']}/api"
 
     def deployed(name: str) -> bool:
-        body = json.dumps({"deployments": {"name": {"any_": [name]}}}).encode()
-        req = urllib.request.Request(f"{api}/deployments/filter", data=body,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as resp:  # nosec B310 - loopback URL
-            return bool(json.loads(resp.read()))
+        # our REST client: the stack's API wants a CSRF token on every POST
+        return bool(rest_api.call(api, "POST", "/deployments/filter",
+                                  {"deployments": {"name": {"any_": [name]}}}))
 
     assert run_cli("start", env=env, timeout=150).returncode == 0
     try:
@@ -180,7 +179,6 @@ def test_a_broken_hand_edit_does_not_take_the_other_jobs_down(
 ) -> None:
     """The field case: a cron Prefect rejects used to crash-loop serve; now it is left out."""
     import shutil
-    import urllib.request
 
     from helpers import ROOT
 
@@ -191,11 +189,9 @@ def test_a_broken_hand_edit_does_not_take_the_other_jobs_down(
     api = f"http://127.0.0.1:{env['DASHBOARD_PORT']}/api"
 
     def deployed(name: str) -> bool:
-        body = json.dumps({"deployments": {"name": {"any_": [name]}}}).encode()
-        req = urllib.request.Request(f"{api}/deployments/filter", data=body,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as resp:  # nosec B310 - loopback URL
-            return bool(json.loads(resp.read()))
+        # our REST client: the stack's API wants a CSRF token on every POST
+        return bool(rest_api.call(api, "POST", "/deployments/filter",
+                                  {"deployments": {"name": {"any_": [name]}}}))
 
     assert run_cli("start", env=env, timeout=150).returncode == 0
     try:

@@ -33,7 +33,6 @@ import os
 import shutil
 import signal
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ import psutil
 import pytest
 from helpers import ROOT, free_port, run_cli, wait_until
 
+from deployments.prefect_setup import rest_api
 from neo_automation.fleet.render import NO_TREND_YET
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -125,12 +125,8 @@ def _run_job(env: dict[str, str], name: str) -> str:
 
 
 def _api(api_url: str, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        f"{api_url}{path}", data=json.dumps(body).encode(), method="POST",
-        headers={"content-type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310  # nosec B310 - loopback
-        return json.load(resp)
+    # our REST client: the stack's API wants a CSRF token on every POST
+    return rest_api.call(api_url, "POST", path, body, timeout=30)
 
 
 def _gone(pid: int) -> bool:
