@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task

@@ -167,8 +167,9 @@ def run(args: argparse.Namespace) -> int:
 
         done = run_reports(settings, names, start, end)
     keys = ("report", "period", "artifact_key", "files", "delivery", "errors")
-    results = [{k: result[k] if k != "artifact_key" or on_stack else None for k in keys}
-               for result in done]
+    results: list[dict[str, Any]] = [
+        {k: result[k] if k != "artifact_key" or on_stack else None for k in keys}
+        for result in done]
     if args.json:
         print(json.dumps(results, indent=2))
     else:
