@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from neo_automation.settings import load_settings
+from deployments.cli._args import load_settings
 
 
 def register(groups: Any) -> None:

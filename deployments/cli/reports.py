@@ -22,12 +22,15 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from deployments.cli._args import load_settings
 from deployments.stack.runtime import use_stack_api
 from neo_automation.errors import ConfigError
 from neo_automation.prefect_api import server_healthy
-from neo_automation.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
 
 #: The channel kinds, in report order (the same as `neo_automation.channels.CHANNEL_KINDS`;
 #: spelled out here so that building the parser imports nothing heavy).

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deployments.cli._args import load_settings
 from neo_automation.errors import ConfigError
-from neo_automation.settings import load_settings
 
 QUALITY_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments",
                 "cc_blocks", "cc_sum", "mi_mean")

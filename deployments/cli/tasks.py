@@ -25,17 +25,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from deployments.catalog.check import catalog_source
-from deployments.cli._args import seconds, whole
+from deployments.cli._args import load_settings, seconds, whole
 from deployments.direct import COLLECTION_ENTRYPOINT
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import running_pid
 from neo_automation.errors import ConfigError
-from neo_automation.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
     from deployments.catalog.read import Catalog
+    from neo_automation.settings import Settings
 
 # The handlers import the catalog, the schedules and Prefect's client inside the function:
 # `automation` loads every command module to build its parser, and these imports cost about

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from neo_automation.settings import Settings
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
 
 
 def run_dir(settings: Settings) -> Path:
