@@ -13,7 +13,8 @@ The seeded week (`tests/seeded.py`) is reported twice, into two data directories
 `reports` flow on the real server and by the plain steps (`deployments.direct.reports`). The
 archived files must be equal apart from what names the run (its time, its UI links) and the job
 history, which only a Prefect server has. `reports run` without a stack must not import Prefect
-either. A command that still runs a flow on Prefect's temporary server ends in one line when
+either, and a report of now turns a benchmark regression into an alert there as in a flow.
+A command that still runs a flow on Prefect's temporary server ends in one line when
 that server misses its start-up limit.
 """
 
@@ -33,7 +34,7 @@ import pytest
 import seeded
 
 from neo_automation.alerts.state import alert_history
-from neo_automation.metrics import MetricSpec, Sample
+from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 
@@ -246,3 +247,32 @@ def test_reports_run_without_a_stack_runs_here_without_prefect(automation_env: P
     assert "artifact" not in proc.stdout
     assert sorted(p.suffix for p in archive.iterdir()) == [".html", ".json", ".json", ".md",
                                                           ".txt"]
+
+
+@pytest.mark.slow
+def test_the_plain_steps_turn_a_benchmark_regression_into_an_alert(
+    automation_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deployments.direct.reports import run_reports
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # no API at all
+    monkeypatch.setenv("DASHBOARD_PORT", "1")  # nothing listens there
+    now = time.time()
+    levels = [100.0, 101.0, 99.0, 100.5, 99.5] * 3 + [80.0, 81.0, 79.0, 80.5, 79.5]
+    with MetricStore(load_settings().metrics_url) as store:
+        store.declare(declared().values())
+        store.write([Sample("app.jax.matmul_gflops", v, {"platform": "cpu", "size": "512"},
+                            now - (len(levels) - i) * DAY + 60, "application")
+                     for i, v in enumerate(levels)])
+    [result] = run_reports(load_settings(), ["daily_health_check"], None, None)
+
+    (fired,) = result["benchmark_alerts"]
+    assert (fired["rule"], fired["to_status"]) == ("benchmark-regression", "firing")
+    assert fired["value"] == pytest.approx(20.0, abs=1.0)
+    with MetricStore(load_settings().metrics_url) as store:
+        history = alert_history(store, now - 3600, time.time() + 1)
+        stored = [v for _, name, labels, _, v in store.latest("app.benchmark.")
+                  if name == "app.benchmark.regression_percent"]
+    assert [h["to_status"] for h in history if h["rule"] == "benchmark-regression"] == ["firing"]
+    assert stored == [pytest.approx(20.0, abs=1.0)]
+    assert any(Path(f).name.endswith("-benchmark-1.png") for f in result["files"])
