@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from deployments.catalog.check import catalog_source
 from deployments.cli._args import load_settings, seconds, whole
-from deployments.direct import COLLECTION_ENTRYPOINT
+from deployments.direct import COLLECTION_ENTRYPOINT, REPORTS_ENTRYPOINT
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import running_pid
 from neo_automation.errors import ConfigError
@@ -249,6 +249,8 @@ def run_job(args: argparse.Namespace) -> int:
     entry = catalog.get(args.task)
     if not healthy and entry.entrypoint == COLLECTION_ENTRYPOINT:
         return _collect_here(entry.name, entry.parameters)
+    if not healthy and entry.entrypoint == REPORTS_ENTRYPOINT:
+        return _report_here(entry.name, entry.parameters)
     settings = _connect()
     # after use_stack_api, like every Prefect import here (see the top of the module)
     from prefect.client.orchestration import get_client
@@ -307,6 +309,27 @@ def _collect_here(name: str, parameters: dict[str, Any]) -> int:
     print(format_collection_summary(result))
     print(f"{name}: stored {result['stored']} samples")
     return 0
+
+
+def _report_here(name: str, parameters: dict[str, Any]) -> int:
+    """Run a report job's steps in this process: no stack answers (0; 1 on a broken
+    template)."""
+    settings = load_settings()
+    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
+          "recorded in the Prefect UI (start the stack with 'automation start')",
+          file=sys.stderr)
+    from deployments.direct.reports import run_reports
+
+    [result] = run_reports(settings, [parameters.get("report", "daily_health_check")],
+                           parameters.get("period_start"), parameters.get("period_end"),
+                           parameters.get("templates_dir"))
+    folder = Path(result["files"][0]).parent if result["files"] else settings.data_path
+    print(f"{name}: {len(result['files'])} file(s) archived in {folder}")
+    for channel, outcome in sorted(result["delivery"].items()):
+        print(f"  {channel}: {outcome}")
+    for problem in result["errors"]:
+        print(f"  template problem: {problem}")
+    return 1 if result["errors"] else 0
 
 
 def _wait(flow_run_id: Any, poll_seconds: float = 2.0) -> Any:

@@ -71,7 +71,8 @@ def plain_steps(settings: Settings, dispatch: Dispatcher) -> job.ReportSteps:
 
 
 def run_reports(settings: Settings, names: list[str], period_start: str | None,
-                period_end: str | None) -> list[dict[str, Any]]:
+                period_end: str | None, templates_dir: str | None = None,
+                ) -> list[dict[str, Any]]:
     """Run the reports job here for each report, as the `reports` flow would; their results.
 
     Args:
@@ -79,13 +80,14 @@ def run_reports(settings: Settings, names: list[str], period_start: str | None,
         names: the reports to build, in order.
         period_start: ISO-8601 start (None: the report's length before the end).
         period_end: ISO-8601 end (None: now).
+        templates_dir: the user's template directory (None: AUTOMATION_TEMPLATES_DIR).
 
     Raises:
         ConfigError: an unknown report or a bad period (checked before any report is built).
     """
     from neo_automation.reports.templates import template_dirs
 
-    dirs = template_dirs(settings.templates_dir)
+    dirs = template_dirs(templates_dir or settings.templates_dir)
     runs = [job.report_run(name, period_start, period_end, dirs, ui_url=None) for name in names]
     dispatch = Dispatcher()
     try:

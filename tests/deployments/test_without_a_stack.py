@@ -276,3 +276,21 @@ def test_the_plain_steps_turn_a_benchmark_regression_into_an_alert(
     assert [h["to_status"] for h in history if h["rule"] == "benchmark-regression"] == ["firing"]
     assert stored == [pytest.approx(20.0, abs=1.0)]
     assert any(Path(f).name.endswith("-benchmark-1.png") for f in result["files"])
+
+
+@pytest.mark.slow
+def test_tasks_run_of_a_report_job_runs_here_without_a_stack(automation_env: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1"}  # nothing listens
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "deployments.cli", "tasks", "run", "--task",
+         "weekly-executive-summary"],
+        env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines()
+                if "not recorded in the Prefect UI" in line]) == 1
+    archive = automation_env / "reports" / "weekly-executive-summary"
+    assert f"weekly-executive-summary: 5 file(s) archived in {archive}" in proc.stdout
+    assert sorted(p.suffix for p in archive.iterdir()) == [".html", ".json", ".json", ".md",
+                                                          ".txt"]
