@@ -7,7 +7,8 @@ is refused by `add`. `list` shows every job's schedule in words and cron, priori
 next run, the one Prefect will make (its own schedule class computes it, no server needed),
 and names on stderr each broken entry that `serve` leaves out. `run` starts a job now through
 Prefect's API (`run_deployment`) and `status` asks the API for each job's last and next run;
-both need the stack's server.
+both need the stack's server, except that `run` of a collection or report job with no server
+answering runs the job's steps here (`deployments.direct`), not recorded in the UI.
 
 Priorities are the work pool's queues: 1 critical, 2 high, 3 normal (the default), 4 low.
 """
