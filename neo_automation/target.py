@@ -20,8 +20,10 @@ import os
 import subprocess  # nosec B404 - runs git with an argument list, no shell
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from neo_automation.settings import Settings
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
 
 #: Files at a work tree's top that make it a Python project without a look at its files.
 PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -21,14 +20,9 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.saved_channels import ChannelsInForce, channels_in_force
 from neo_automation.channels.base import Message
-from neo_automation.delivery.archive import (
-    archive_and_queue,
-    queue_report,
-    report_parts,
-    report_payload,
-)
 from neo_automation.delivery.deliver import DeliveryResult, deliver_pending
 from neo_automation.delivery.outbox import next_due, pending_channels
+from neo_automation.jobs import reports as job
 from neo_automation.settings import Settings, load_settings
 from neo_automation.store.metric_store import MetricStore
 
@@ -56,36 +50,14 @@ def deliver_report(message: Message, result: dict[str, Any], paths: dict[str, An
     The parts go to the store's report archive first (so any host can deliver them), then the
     outbox key is (report, period, channel): a report delivered once is never sent again, and
     what fails stays queued for `deliver-pending`. Chart PNGs are `charts` (name -> bytes), or
-    read from the archived files in `paths["charts"]`. Returns channel -> outcome.
+    read from the archived files in `paths["charts"]` (`job.deliver_report`, with the saved
+    blocks' channels). Returns channel -> outcome.
     """
-    settings = load_settings()
-    now = time.time()
-    archive = settings.data_path / "reports"
-    pngs = charts if charts is not None else {
-        name: Path(path).read_bytes() for name, path in paths["charts"].items()}
-    with MetricStore(settings.metrics_url) as store:
+    def find(settings: Settings, store: MetricStore) -> tuple[dict[str, Any], dict[str, str]]:
         found = outbox_channels(settings, store)
-        # The report archive is the report's file channel unless a saved block names another
-        # directory: the environment's file channel (the alerts' directory) is not queued for.
-        ours = {name: channel for name, channel in found.channels.items()
-                if not (name == "file" and found.sources.get(name) == "environment")}
-        # Archived and queued in one transaction: a run killed at any point leaves both or
-        # neither, so an archived report is always delivered (by deliver-pending if need be).
-        stored = archive_and_queue(
-            store, archive, result["report_key"], result["period"],
-            report_parts(result["rendered"], paths, pngs),
-            lambda names: report_payload(message, result["report_key"], result["period"], names),
-            ours, now=now)
-        outcomes = queue_report(store, archive, result["report_key"], result["period"],
-                                report_payload(message, result["report_key"],
-                                               result["period"], stored), ours,
-                                deliver_with=found.channels, now=now)
-    summary = {name: outcome.status if outcome.status != "skipped" else str(outcome)
-               for name, outcome in outcomes.items()}
-    archived = outcomes["file"].detail.startswith("archived in")
-    if "file" not in ours or archived:
-        summary["file"] = "delivered (archive)"  # the report archive itself is the file channel
-    return summary
+        return dict(found.channels), found.sources
+
+    return job.deliver_report(message, result, paths, charts, find)
 
 
 @task(name="deliver-due-entries", cache_policy=NO_CACHE)

@@ -1,6 +1,7 @@
 """The report tasks: read the alert history, build, draw, render, publish and archive a report.
 
-Each task is a thin step of the `reports` flow around the core (`neo_automation.reports`):
+Each task is a thin step of the `reports` flow around the job's plain steps
+(`neo_automation.jobs.reports`, which the CLI also runs without Prefect):
 `build-report` reads the store (`inputs`) and analyzes it (`analyze`), `draw-report-charts`
 draws the PNG charts (benchmark change points, disk forecasts and slow tests included),
 `render-report` renders the templates and the JSON,
@@ -24,26 +25,18 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from neo_automation.alerts.state import alert_history
-from neo_automation.channels.file import write_archive_file
+from neo_automation.jobs import reports as job
 from neo_automation.jobs.collection import benchmark_regressions
 from neo_automation.metrics import Sample
-from neo_automation.reports.analyze import analyze_report
 from neo_automation.reports.charts import Chart
 from neo_automation.reports.formats import headline_rows
-from neo_automation.reports.inputs import read_report_inputs
-from neo_automation.reports.insight_charts import draw_report_charts as draw_charts
 from neo_automation.reports.model import Report
-from neo_automation.reports.templates import render_formats
-from neo_automation.settings import load_settings
-from neo_automation.store.metric_store import MetricStore
 
 
 @task(name="read-alert-history", cache_policy=NO_CACHE)
 def read_alert_history(since: float, until: float) -> list[dict[str, Any]] | None:
     """Read the alert state changes in [since, until) from the metrics store."""
-    with MetricStore(load_settings().metrics_url) as store:
-        return list(alert_history(store, since, until))
+    return job.read_alerts(since, until)
 
 
 @task(name="build-report", cache_policy=NO_CACHE)
@@ -64,27 +57,15 @@ def build_report_data(
         alerts: Alert state changes of this period and the previous one, or None.
 
     Returns:
-        The report (`neo_automation.reports.model.Report`).
+        The report (`neo_automation.reports.model.Report`), as `job.build_report` builds it.
     """
-    settings = load_settings()
-    with MetricStore(settings.metrics_url) as store:
-        inputs = read_report_inputs(
-            report, store, start, end,
-            jobs["current"] if jobs else None, alerts,
-            previous_job_history=jobs["previous"] if jobs else None,
-            regression_min_percent=settings.regression_min_percent,
-            test_target=str(settings.target_path),
-            forecast_window_s=settings.disk_forecast_days * 86400.0,
-            silent_after_s=settings.host_silent_seconds,
-            next_runs=(jobs or {}).get("next_runs"),
-        )
-    return analyze_report(inputs)
+    return job.build_report(report, start, end, jobs, alerts)
 
 
 @task(name="draw-report-charts", cache_policy=NO_CACHE)
 def draw_report_charts(report: Report) -> dict[str, Chart]:
     """Draw the report's charts as PNG images (charts without data are left out)."""
-    return draw_charts(report)
+    return job.draw_charts(report)
 
 
 @task(name="detect-benchmark-regressions", cache_policy=NO_CACHE)
@@ -112,10 +93,7 @@ def render_report_formats(
         `rendered` (format -> text) and `errors` (broken templates as `FILE:LINE: message`,
         each also logged).
     """
-    rendered, errors = render_formats(dirs, report, charts, artifact_url=artifact_url)
-    for problem in errors:
-        get_run_logger().error("report %s: %s", report.name, problem)
-    return {"rendered": rendered, "errors": errors}
+    return job.render_report(report, charts, dirs, artifact_url, error=get_run_logger().error)
 
 
 @task(name="publish-report-artifacts", cache_policy=NO_CACHE)
@@ -138,4 +116,4 @@ def publish_report_artifacts(report: Report, markdown: str, key: str) -> UUID:
 @task(name="archive-report", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def archive_report_files(files: dict[str, str | bytes]) -> list[str]:
     """Write every rendered format and chart to the report archive, each file atomically."""
-    return [str(write_archive_file(Path(path), content)) for path, content in files.items()]
+    return job.archive_report(files)

@@ -17,11 +17,13 @@ import os
 import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text
-from neo_automation.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
 
 _ENTRYPOINT = re.compile(r"^\s*(?:-\s+)?entrypoint:\s*[\"']?([^\"'\s#]+?):\w+", re.M)
 
@@ -35,6 +37,8 @@ def catalog_source() -> tuple[Path, str]:
     override = os.environ.get("AUTOMATION_CATALOG")
     if override:
         return Path(override).expanduser().resolve(), "AUTOMATION_CATALOG"
+    from neo_automation.settings import load_settings  # pydantic-settings: when needed
+
     root = load_settings().root
     if os.environ.get("AUTOMATION_ROOT"):
         why = "AUTOMATION_ROOT"

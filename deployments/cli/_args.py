@@ -1,13 +1,15 @@
 """Argument types shared by the command groups: a bad value is argparse's one-line error.
 
 Each raises `argparse.ArgumentTypeError` naming the value and what is accepted; the parser
-prints it as one line and exits 2.
+prints it as one line and exits 2. `load_settings` is the settings' loader every handler
+uses, imported when called.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from neo_automation.bounds import (
     MAX_COMMAND_SECONDS,
@@ -16,6 +18,23 @@ from neo_automation.bounds import (
     MIN_INTERVAL_SECONDS,
     bounded,
 )
+
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
+
+
+def load_settings() -> Settings:
+    """`neo_automation.settings.load_settings()`, imported when a handler runs.
+
+    Not at the top of the command modules: building the parser loads every one of them, and
+    pydantic-settings costs a third of `automation --help`'s time to import.
+
+    Raises:
+        ConfigError: a setting that is not accepted (one line naming it).
+    """
+    from neo_automation.settings import load_settings as load
+
+    return load()
 
 
 def positive_float(text: str) -> float:

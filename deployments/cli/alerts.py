@@ -12,11 +12,14 @@ import json
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from deployments.cli._args import load_settings
 from neo_automation.bounds import MAX_LOOKBACK_SECONDS, MAX_SILENCE_SECONDS, bounded
 from neo_automation.errors import ConfigError
-from neo_automation.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from deployments.cli._args import load_settings
 from neo_automation.errors import ConfigError
-from neo_automation.settings import Settings, load_settings
 
 #: Environment variables shown by `automation config`, with the settings field behind each.
 SETTINGS_VARS = {
@@ -39,13 +39,22 @@ SETTINGS_VARS = {
     "AUTOMATION_EXPORTER_PORT": "exporter_port", "AUTOMATION_EXPORTER_HOST": "exporter_host",
     "AUTOMATION_EXPORTER_AUTH": "exporter_auth", "AUTOMATION_HOST": "host_name",
 }
-# Every other setting, in the order Settings declares it, shown as read: a setting added
-# there is listed here without being named twice.
-SETTINGS_VARS.update({
-    str(info.validation_alias): name for name, info in Settings.model_fields.items()
-    if isinstance(info.validation_alias, str) and info.validation_alias not in SETTINGS_VARS
-    and name not in SETTINGS_VARS.values() and info.validation_alias != "AUTOMATION_HOST"
-})
+
+
+def settings_vars() -> dict[str, str]:
+    """`SETTINGS_VARS`, then every other setting in the order `Settings` declares it, shown as
+    read: a setting added there is listed here without being named twice."""
+    from neo_automation.settings import Settings  # pydantic-settings: when the command runs
+
+    named = dict(SETTINGS_VARS)
+    named.update({
+        str(info.validation_alias): name for name, info in Settings.model_fields.items()
+        if isinstance(info.validation_alias, str) and info.validation_alias not in SETTINGS_VARS
+        and name not in SETTINGS_VARS.values() and info.validation_alias != "AUTOMATION_HOST"
+    })
+    return named
+
+
 #: Channel variables (read by `channels_from_env` in the core); the secret ones are masked.
 CHANNEL_VARS = ("SLACK_WEBHOOK_URL", "EMAIL_SMTP_SERVER", "EMAIL_SMTP_PORT",
                 "EMAIL_SMTP_SECURITY", "EMAIL_USERNAME", "EMAIL_PASSWORD", "EMAIL_FROM",
@@ -108,7 +117,7 @@ def effective_config() -> tuple[list[dict[str, Any]], list[str]]:
         problems.append(str(exc))
         settings = None
     rows = []
-    for var, field in SETTINGS_VARS.items():
+    for var, field in settings_vars().items():
         if var in os.environ:
             source = "environment"
         elif var in dotenv:

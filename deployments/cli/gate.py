@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from neo_automation.settings import load_settings
+from deployments.cli._args import load_settings
 from neo_automation.target import choose_target
 
 

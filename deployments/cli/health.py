@@ -24,14 +24,17 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployments.catalog.check import catalog_path, stored_verdict
+from deployments.cli._args import load_settings
 from deployments.prefect_setup.rest_api import ApiError, flow_runs, pool_workers
 from deployments.stack.state import process_alive, read_serve_report, read_state, running_pid
 from neo_automation.errors import AutomationError
 from neo_automation.prefect_api import server_healthy
-from neo_automation.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
 
 STUCK_AFTER_SECONDS = 6 * 3600.0
 WORKER_FRESH_SECONDS = 120.0

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployments.cli._args import hours, interval, positive_int
+from deployments.cli._args import hours, interval, load_settings, positive_int
 from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text, ensure_writable_dir
 
@@ -92,17 +92,6 @@ def _categories(text: str) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-def _load_settings() -> Settings:
-    """`neo_automation.settings.load_settings()`, imported when run.
-
-    Not at the top of this module: every other command loads this module too, and
-    pydantic-settings costs tens of milliseconds to import.
-    """
-    from neo_automation.settings import load_settings as load
-
-    return load()
-
-
 def _ready(settings: Settings) -> Settings:
     """Check the data directory and log to `metrics_collector.log` (rotated)."""
     # Imported when run: see the module docstring.
@@ -115,7 +104,7 @@ def _ready(settings: Settings) -> Settings:
 
 def collect(args: argparse.Namespace) -> int:
     """Run the metrics-collection flow once, print its summary, optionally push to a stack."""
-    settings = _ready(_load_settings())
+    settings = _ready(load_settings())
     if not settings.metrics_enabled:
         print("metrics collection is disabled (METRICS_ENABLED=false)", file=sys.stderr)
         return 0
@@ -194,7 +183,7 @@ def monitor(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     """Print or write the latest values and the window's min/avg/max."""
-    settings = _load_settings()
+    settings = load_settings()
     # Imported when run: see the module docstring.
     from neo_automation.reports.formats import format_metrics_report, metrics_report_data
     from neo_automation.store.metric_store import MetricStore
@@ -221,7 +210,7 @@ def alert(args: argparse.Namespace) -> int:
     A store that cannot be read, or whose newest readings wait in the spool, is an error
     (one line, exit 2), never "OK".
     """
-    settings = _load_settings()
+    settings = load_settings()
     # Imported when run: see the module docstring.
     from blocks.alert_rules import rules_in_force
     from deployments.stack.runtime import use_stack_api
@@ -262,7 +251,7 @@ def alert(args: argparse.Namespace) -> int:
 
 def collectors(args: argparse.Namespace) -> int:
     """List built-in and custom collectors with their declared metrics."""
-    settings = _load_settings()
+    settings = load_settings()
     # Imported when run: see the module docstring.
     from neo_automation.metrics import SUBJECTS
     from neo_automation.metrics.collectors import custom_collectors

@@ -16,10 +16,10 @@ import argparse
 import json
 from typing import Any
 
+from deployments.cli._args import load_settings
 from deployments.prefect_setup.run_env import RUN_ENV
 from deployments.stack.runtime import use_stack_api
 from neo_automation.errors import ConfigError
-from neo_automation.settings import load_settings
 
 
 def register(groups: Any) -> None:

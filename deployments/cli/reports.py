@@ -22,13 +22,16 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from deployments.cli._args import load_settings
 from deployments.stack.runtime import use_stack_api
 from neo_automation.bounds import check_period
 from neo_automation.errors import ConfigError
 from neo_automation.prefect_api import server_healthy
-from neo_automation.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
 
 #: The channel kinds, in report order (the same as `neo_automation.channels.CHANNEL_KINDS`;
 #: spelled out here so that building the parser imports nothing heavy).
@@ -143,7 +146,11 @@ def parse_period(text: str) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the `reports` flow for one report or the three scheduled ones."""
+    """Build one report or the three scheduled ones: the `reports` flow on the stack, else here.
+
+    Without a Prefect API the job runs in this process (`deployments.direct.reports`), with
+    one note on stderr that its runs are not recorded in the UI.
+    """
     settings = load_settings()
     # Imported when run, like the channels in `test`: building the parser stays light.
     from neo_automation.reports.definitions import REPORTS
@@ -154,23 +161,31 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         if name not in known:
             raise ConfigError(f"unknown report {name!r}: expected one of {', '.join(known)}")
-    if not use_stack_api(settings):
-        print(f"note: no Prefect server answers at {settings.api_url}; running on a temporary "
-              "local server", file=sys.stderr)
-    from flows.reports import reports  # imports Prefect: only after use_stack_api set its env
-
     start, end = args.period or (None, None)
-    results = []
-    for name in names:
-        result = reports(report=name, period_start=start, period_end=end)
-        results.append({k: result[k] for k in ("report", "period", "artifact_key", "files",
-                                               "delivery", "errors")})
+    on_stack = use_stack_api(settings)
+    if on_stack:
+        from flows.reports import reports  # imports Prefect: only after use_stack_api set its env
+
+        done = [reports(report=name, period_start=start, period_end=end) for name in names]
+    else:
+        print(f"note: no Prefect server answers at {settings.api_url}: reports built here, not "
+              "recorded in the Prefect UI (start the stack with 'automation start')",
+              file=sys.stderr)
+        from deployments.direct.reports import run_reports
+
+        done = run_reports(settings, names, start, end)
+    keys = ("report", "period", "artifact_key", "files", "delivery", "errors")
+    results: list[dict[str, Any]] = [
+        {k: result[k] if k != "artifact_key" or on_stack else None for k in keys}
+        for result in done]
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
-            print(f"{r['report']} ({r['period']}): artifact {r['artifact_key']}, "
-                  f"{len(r['files'])} file(s) archived")
+            folder = Path(r["files"][0]).parent if r["files"] else archive_path(settings)
+            artifact = f", artifact {r['artifact_key']}" if r["artifact_key"] else ""
+            print(f"{r['report']} ({r['period']}): {len(r['files'])} file(s) archived in "
+                  f"{folder}{artifact}")
             for channel, outcome in sorted(r["delivery"].items()):
                 print(f"  {channel}: {outcome}")
             for problem in r["errors"]:

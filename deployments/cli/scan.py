@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deployments.cli._args import load_settings
 from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
 from neo_automation.errors import ConfigError
-from neo_automation.settings import load_settings
 from neo_automation.target import choose_target
 
 QUALITY_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments",

@@ -24,8 +24,9 @@ import subprocess
 import sys
 import time
 import webbrowser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from deployments.cli._args import load_settings
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import (
     deployed_report,
@@ -41,7 +42,9 @@ from neo_automation.errors import ConfigError
 from neo_automation.files import ensure_writable_dir
 from neo_automation.prefect_api import server_healthy
 from neo_automation.processes import stop_pid
-from neo_automation.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
 
 START_TIMEOUT_SECONDS = 90.0
 #: How long `start` waits, once the API answers, for serve to deploy every catalog job (it

@@ -8,7 +8,8 @@ next run, the one Prefect will make (its own schedule class computes it, no serv
 and names on stderr each broken entry that `serve` leaves out. `run` starts a job now through
 Prefect's API (`run_deployment`; while a starting or reloading stack is still deploying its
 jobs it waits, saying so on stderr) and `status` asks the API for each job's last and next
-run; both need the stack's server.
+run; both need the stack's server, except that `run` of a collection or report job with no
+server answering runs the job's steps here (`deployments.direct`), not recorded in the UI.
 
 Priorities are the work pool's queues: 1 critical, 2 high, 3 normal (the default), 4 low.
 """
@@ -26,17 +27,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from deployments.catalog.check import catalog_source
-from deployments.cli._args import seconds, whole
-from deployments.direct import COLLECTION_ENTRYPOINT
+from deployments.cli._args import load_settings, seconds, whole
+from deployments.direct import COLLECTION_ENTRYPOINT, REPORTS_ENTRYPOINT
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import deployed_report, running_pid
 from neo_automation.errors import ConfigError
-from neo_automation.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
     from deployments.catalog.read import Catalog
+    from neo_automation.settings import Settings
 
 # The handlers import the catalog, the schedules and Prefect's client inside the function:
 # `automation` loads every command module to build its parser, and these imports cost about
@@ -252,6 +253,8 @@ def run_job(args: argparse.Namespace) -> int:
     entry = catalog.get(args.task)
     if not healthy and entry.entrypoint == COLLECTION_ENTRYPOINT:
         return _collect_here(entry.name, entry.parameters)
+    if not healthy and entry.entrypoint == REPORTS_ENTRYPOINT:
+        return _report_here(entry.name, entry.parameters)
     settings = _connect()
     # after use_stack_api, like every Prefect import here (see the top of the module)
     from prefect.client.orchestration import get_client
@@ -345,6 +348,25 @@ def _wait_for_serve(settings: Settings, name: str) -> bool:
             raise ConfigError(f"job {name!r} is not served by the running stack: "
                               f"{item.get('problem')}")
     return waited
+def _report_here(name: str, parameters: dict[str, Any]) -> int:
+    """Run a report job's steps in this process: no stack answers (0; 1 on a broken
+    template)."""
+    settings = load_settings()
+    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
+          "recorded in the Prefect UI (start the stack with 'automation start')",
+          file=sys.stderr)
+    from deployments.direct.reports import run_reports
+
+    [result] = run_reports(settings, [parameters.get("report", "daily_health_check")],
+                           parameters.get("period_start"), parameters.get("period_end"),
+                           parameters.get("templates_dir"))
+    folder = Path(result["files"][0]).parent if result["files"] else settings.data_path
+    print(f"{name}: {len(result['files'])} file(s) archived in {folder}")
+    for channel, outcome in sorted(result["delivery"].items()):
+        print(f"  {channel}: {outcome}")
+    for problem in result["errors"]:
+        print(f"  template problem: {problem}")
+    return 1 if result["errors"] else 0
 
 
 def _wait(flow_run_id: Any, poll_seconds: float = 2.0) -> Any:

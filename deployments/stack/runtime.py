@@ -9,11 +9,14 @@ shared/PREFECT_NOTES.md). Import this before Prefect: Prefect reads its settings
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from deployments.prefect_setup.run_env import RUN_ENV
 from neo_automation.prefect_api import server_healthy
-from neo_automation.settings import Settings
+
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
 
 
 def prefect_env(settings: Settings) -> dict[str, str]:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from neo_automation.files import atomic_write_text
-from neo_automation.settings import Settings
+
+if TYPE_CHECKING:
+    from neo_automation.settings import Settings
 
 #: Seconds two readings of one process's start time may differ by (psutil derives it from
 #: clock ticks since boot).

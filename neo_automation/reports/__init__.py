@@ -8,5 +8,6 @@
 - `charts` (matplotlib PNGs), `templates` (Jinja markdown and HTML), `formats` (Slack blocks,
   headline table, fallback markdown), `samples` and `validation` (template checks).
 
-The Prefect side is `tasks/reports.py`, `tasks/history.py` and `flows/reports.py`.
+The job's body and plain steps are `neo_automation.jobs.reports`; the Prefect side is
+`tasks/reports.py`, `tasks/history.py` and `flows/reports.py`.
 """

@@ -1,4 +1,4 @@
-"""One-shot commands without a stack: the collection's steps run here, and no traceback.
+"""One-shot commands without a stack: the collection's and reports' steps run here, no traceback.
 
 The same input (a store holding a custom benchmark's history with a step, a custom collector
 whose next value continues it) is collected twice, into two data directories: once by the
@@ -7,23 +7,34 @@ whose next value continues it) is collected twice, into two data directories: on
 and regression samples, the same system series (values differ: they are readings), the same
 fleet forecasts, and record the same alert firing. The CLI's own run without a stack must not
 import Prefect and must say once that the run is not in the UI; `tasks run` of a collection job
-runs it here too. A command that still runs a
-flow on Prefect's temporary server ends in one line when that server misses its start-up limit.
+runs it here too.
+
+The seeded week (`tests/seeded.py`) is reported twice, into two data directories: by the
+`reports` flow on the real server and by the plain steps (`deployments.direct.reports`). The
+archived files must be equal apart from what names the run (its time, its UI links) and the job
+history, which only a Prefect server has. `reports run` without a stack must not import Prefect
+either, and a report of now turns a benchmark regression into an alert there as in a flow.
+A command that still runs a flow on Prefect's temporary server ends in one line when
+that server misses its start-up limit.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import seeded
 
 from neo_automation.alerts.state import alert_history
-from neo_automation.metrics import MetricSpec, Sample
+from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 
@@ -128,8 +139,8 @@ def test_a_temporary_server_that_misses_its_limit_is_one_line(automation_env: Pa
            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0"}  # a server that is too slow
     env.pop("PREFECT_API_URL", None)
     proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "deployments.cli", "reports", "run", "--report",
-         "daily_health_check"], env=env, capture_output=True, text=True, timeout=300, check=False)
+        [sys.executable, "-m", "deployments.cli", "metrics", "collect", "--category", "project"],
+        env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("automation: error")]
@@ -150,3 +161,136 @@ def test_tasks_run_of_a_collection_job_runs_here_without_a_stack(automation_env:
     assert "system-sampling: stored" in proc.stdout
     with MetricStore(f"sqlite:///{automation_env / 'metrics.db'}") as store:
         assert any(name == "system.cpu.percent" for _, name, *_ in store.latest("system."))
+
+
+def _seed(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data directory whose store holds the seeded week."""
+    data.mkdir(parents=True)
+    monkeypatch.setenv("AUTOMATION_DATA_DIR", str(data))
+    with MetricStore(load_settings().metrics_url) as store:
+        seeded.seed_week(store)
+
+
+#: What only a run with a Prefect server has: its job history, and links to its artifacts.
+_JOB_LINES = re.compile(r"job runs|Automation jobs|Prefect UI|^Full report: ")
+
+
+def _archived(files: list[str]) -> dict[str, Any]:
+    """The archived report by the end of its file names (`.md`, `-coverage.png`), less what
+    names the run (its time, its UI links) and the job history."""
+    prefix = len(Path(files[0]).stem)  # the markdown's: the period's label
+    out: dict[str, Any] = {}
+    for path in map(Path, files):
+        kind = path.name[prefix:]
+        if kind == ".json":
+            report = json.loads(path.read_text())
+            del report["generated_at"], report["jobs"]
+            report["headline"] = [h for h in report["headline"] if h["key"] != "failed_runs"]
+            report["gaps"] = [g for g in report["gaps"] if g["section"] != "jobs"]
+            out[kind] = report
+        elif kind in (".md", ".txt"):
+            out[kind] = [line for line in path.read_text().splitlines()
+                         if line.strip() and not _JOB_LINES.search(line)]
+        elif kind.endswith(".png"):
+            out[kind] = path.read_bytes()
+    return out
+
+
+@pytest.mark.slow
+def test_the_plain_steps_archive_the_report_the_flow_archives(
+    prefect_server: str, automation_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deployments.direct.reports import run_reports
+    from flows.reports import reports
+
+    start = datetime.fromtimestamp(seeded.START, UTC).isoformat()
+    end = datetime.fromtimestamp(seeded.END, UTC).isoformat()
+    _seed(automation_env / "flow", monkeypatch)
+    by_flow = reports(report="weekly_executive_summary", period_start=start, period_end=end)
+
+    _seed(automation_env / "direct", monkeypatch)
+    monkeypatch.delenv("PREFECT_API_URL")  # no API at all: a call to one would fail
+    monkeypatch.setenv("DASHBOARD_PORT", "1")  # nothing listens there
+    [by_steps] = run_reports(load_settings(), ["weekly_executive_summary"], start, end)
+
+    assert [Path(f).name for f in by_steps["files"]] == [Path(f).name for f in by_flow["files"]]
+    flow_files, step_files = _archived(by_flow["files"]), _archived(by_steps["files"])
+    assert {".md", ".json", ".txt", "-coverage.png"} <= set(flow_files)
+    assert step_files == flow_files
+    assert by_steps["delivery"] == by_flow["delivery"]
+    assert by_steps["errors"] == by_flow["errors"] == []
+    assert by_flow["artifact_url"] and by_steps["artifact_url"] is None
+    assert "No Prefect server answered" in by_steps["rendered"]["markdown"]
+    with MetricStore(load_settings().metrics_url) as store:  # queued and archived in the store
+        assert store.latest("")
+
+
+@pytest.mark.slow
+def test_reports_run_without_a_stack_runs_here_without_prefect(automation_env: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1"}  # nothing listens
+    env.pop("PREFECT_API_URL", None)
+    probe = ("import sys; from deployments.cli import main; rc = main(sys.argv[1:]); "
+             "print('prefect' in sys.modules, file=sys.stderr); sys.exit(rc)")
+    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-c", probe, "reports", "run", "--report", "daily_health_check"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[-1] == "False"  # Prefect was never imported
+    notes = [line for line in lines if "not recorded in the Prefect UI" in line]
+    assert len(notes) == 1
+    assert "http://127.0.0.1:1/api" in notes[0] and "automation start" in notes[0]
+    assert "Traceback" not in proc.stderr
+    archive = automation_env / "reports" / "daily-health-check"
+    assert f"file(s) archived in {archive}" in proc.stdout
+    assert "  file: delivered (archive)" in proc.stdout
+    assert "artifact" not in proc.stdout
+    assert sorted(p.suffix for p in archive.iterdir()) == [".html", ".json", ".json", ".md",
+                                                          ".txt"]
+
+
+@pytest.mark.slow
+def test_the_plain_steps_turn_a_benchmark_regression_into_an_alert(
+    automation_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deployments.direct.reports import run_reports
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # no API at all
+    monkeypatch.setenv("DASHBOARD_PORT", "1")  # nothing listens there
+    now = time.time()
+    levels = [100.0, 101.0, 99.0, 100.5, 99.5] * 3 + [80.0, 81.0, 79.0, 80.5, 79.5]
+    with MetricStore(load_settings().metrics_url) as store:
+        store.declare(declared().values())
+        store.write([Sample("app.jax.matmul_gflops", v, {"platform": "cpu", "size": "512"},
+                            now - (len(levels) - i) * DAY + 60, "application")
+                     for i, v in enumerate(levels)])
+    [result] = run_reports(load_settings(), ["daily_health_check"], None, None)
+
+    (fired,) = result["benchmark_alerts"]
+    assert (fired["rule"], fired["to_status"]) == ("benchmark-regression", "firing")
+    assert fired["value"] == pytest.approx(20.0, abs=1.0)
+    with MetricStore(load_settings().metrics_url) as store:
+        history = alert_history(store, now - 3600, time.time() + 1)
+        stored = [v for _, name, labels, _, v in store.latest("app.benchmark.")
+                  if name == "app.benchmark.regression_percent"]
+    assert [h["to_status"] for h in history if h["rule"] == "benchmark-regression"] == ["firing"]
+    assert stored == [pytest.approx(20.0, abs=1.0)]
+    assert any(Path(f).name.endswith("-benchmark-1.png") for f in result["files"])
+
+
+@pytest.mark.slow
+def test_tasks_run_of_a_report_job_runs_here_without_a_stack(automation_env: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1"}  # nothing listens
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "deployments.cli", "tasks", "run", "--task",
+         "weekly-executive-summary"],
+        env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines()
+                if "not recorded in the Prefect UI" in line]) == 1
+    archive = automation_env / "reports" / "weekly-executive-summary"
+    assert f"weekly-executive-summary: 5 file(s) archived in {archive}" in proc.stdout
+    assert sorted(p.suffix for p in archive.iterdir()) == [".html", ".json", ".json", ".md",
+                                                          ".txt"]
