@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 PREFECT = [sys.executable, "-m", "prefect"]
 
 
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A real Prefect server with its own home and database; yields (api_url, client env)."""
     home = tmp_path_factory.mktemp("prefect-server")
