@@ -43,10 +43,21 @@ def automation_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[str]:
     """A real Prefect server for the whole session (Prefect's test harness); yields its API URL."""
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_CSRF_PROTECTION_ENABLED,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    # Prefect's own defaults, whatever a test before this one left in the environment (the
+    # stack's CSRF protection and origins, `deployments.stack.runtime.use_stack_api`): tests
+    # that need the stack's guards start the stack's own server.
+    for var in ("PREFECT_SERVER_CSRF_PROTECTION_ENABLED", "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS",
+                "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING"):
+        os.environ.pop(var, None)
+    with (temporary_settings({PREFECT_SERVER_CSRF_PROTECTION_ENABLED: False}),
+          prefect_test_harness(server_startup_timeout=60)):
         url = PREFECT_API_URL.value()
         os.environ["PREFECT_API_URL"] = url
         yield url

@@ -29,35 +29,52 @@ EVIL = "http://evil.example"
 @pytest.fixture(scope="module")
 def stack_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The stack's own server (Prefect behind its guards) on a free loopback port."""
+    root = tmp_path_factory.mktemp("stack")
+    for attempt in range(3):  # a port another test's server took first: try another one
+        data = root / f"data-{attempt}"
+        port = free_port()
+        env = _stack_env(data, port)
+        log_path = root / f"server-{attempt}.log"
+        log = log_path.open("wb")
+        proc = subprocess.Popen([sys.executable, "-m", "deployments.stack.server_app"],
+                                cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, stdout=log,
+                                stderr=log)
+        api = env["PREFECT_API_URL"]
+        try:
+            deadline = time.monotonic() + 90
+            while proc.poll() is None and not _healthy(api):
+                assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+                time.sleep(0.5)
+            time.sleep(0.5)  # a server that lost the port exits right after binding fails
+            if proc.poll() is None:
+                yield api
+                return
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+            log.close()
+    raise AssertionError(f"the stack's server did not start:\n{log_path.read_text()[-3000:]}")
+
+
+def _stack_env(data: Path, port: int) -> dict[str, str]:
+    """The environment the stack gives its server, from a clean slate: none of the settings
+    another test left in this process (PREFECT_*, DASHBOARD_*, AUTOMATION_*) reach it."""
     from deployments.stack.runtime import prefect_env
     from neo_automation.settings import Settings
 
-    data = tmp_path_factory.mktemp("stack") / "data"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PREFECT_", "DASHBOARD_", "AUTOMATION_"))}
     env.update({"AUTOMATION_DATA_DIR": str(data), "DASHBOARD_PORT": str(port)})
     saved = dict(os.environ)
+    os.environ.clear()
     os.environ.update(env)
     try:
         env.update(prefect_env(Settings()))
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    log = (data.parent / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "deployments.stack.server_app"], cwd=ROOT,
-                            env={**env, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=log)
-    api = env["PREFECT_API_URL"]
-    try:
-        deadline = time.monotonic() + 90
-        while not _healthy(api):
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                (data.parent / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        yield api
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+    return env
 
 
 def _healthy(api: str) -> bool:

@@ -1,8 +1,9 @@
 """`tasks run` on a stack whose serve process is still deploying: it waits, saying so.
 
-The stack's files are real (`deployments.stack.state`): a supervisor pid file naming this
-process (alive), its state with serve's start time, and serve's report written later by a
-thread, as serve writes it once every job is deployed.
+The stack's files are real (`deployments.stack.state`): a supervisor pid file recording this
+process (pid, start time and command line, as the supervisor writes it), its state with
+serve's start time, and serve's report written later by a thread, as serve writes it once
+every job is deployed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from deployments.cli import tasks
+from deployments.stack.state import write_pid_file
 from neo_automation.errors import ConfigError
 from neo_automation.settings import load_settings
 
@@ -23,7 +25,7 @@ from neo_automation.settings import load_settings
 def _stack(data: Path, serve_started: float) -> Path:
     run = data / "run"
     run.mkdir(parents=True)
-    (run / "supervisor.pid").write_text(str(os.getpid()))
+    write_pid_file(load_settings())  # this process, recorded as the supervisor records itself
     (run / "state.json").write_text(json.dumps(
         {"services": {"serve": {"pid": os.getpid(), "started": serve_started}}}))
     return run / "serve.json"
