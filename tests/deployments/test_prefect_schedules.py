@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +53,17 @@ deployments:
       work_queue_name: normal
 """
 CASE_ENTRY = CASE_CATALOG.split("deployments:\n", 1)[1]
+
+
+@pytest.fixture(autouse=True)
+def _forget_linked_flows() -> Iterator[None]:
+    """Drop, after each test, the flow modules imported through a test's link to `flows/`:
+    later tests (in this process) must import the flows from the checkout itself."""
+    yield
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) or ""
+        if name.split(".")[0] == "flows" and path and not path.startswith(str(ROOT)):
+            del sys.modules[name]
 
 
 def _project(tmp_path: Path, text: str) -> Path:
