@@ -29,11 +29,14 @@ test: $(VENV)/.test.stamp
 	$(BIN)/mypy neo_automation flows tasks blocks deployments
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# Rewrite the golden outputs (what a user sees: reports, messages, summaries) under
-# tests/golden/ from the seeded store; review `git diff tests/golden` before committing.
+# Rewrite the golden outputs (what a user sees: reports, messages, summaries, the everyday
+# commands, the fleet and scan artifacts) under tests/golden/; review `git diff tests/golden`
+# before committing.
+GOLDEN_TESTS := tests/core/reports/test_golden_reports.py tests/core/reports/test_collection_summary.py \
+	tests/core/fleet/test_fleet_core.py tests/deployments/test_cli_golden.py \
+	tests/flows/test_scan_artifacts_golden.py
 golden: $(VENV)/.test.stamp
-	UPDATE_GOLDEN=1 $(BIN)/python -m pytest -n 0 -q tests/core/reports/test_golden_reports.py \
-		tests/core/reports/test_collection_summary.py
+	UPDATE_GOLDEN=1 $(BIN)/python -m pytest -n 0 -q $(GOLDEN_TESTS)
 
 # The tests that need no server and no subprocess (the core, tasks, blocks): under a minute.
 test-fast: $(VENV)/.test.stamp
