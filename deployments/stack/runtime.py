@@ -31,6 +31,10 @@ def prefect_env(settings: Settings) -> dict[str, str]:
         "PREFECT_SERVER_API_HOST": parts.hostname or settings.dashboard_host,
         "PREFECT_SERVER_API_PORT": str(parts.port or settings.dashboard_port),
         "PREFECT_LOGGING_LEVEL": settings.log_level,
+        # The UI's static files are copied (with this server's base URL written in) at each
+        # start: into the stack's own home, not into the installed prefect package, which a
+        # second stack (or a read-only install) shares.
+        "PREFECT_UI_STATIC_DIRECTORY": str(settings.prefect_home / "ui"),
         # Heartbeats every 30 s let the zombie-run automation mark runs of a dead process
         # Crashed (and no healthy one); 500s from a server whose database is away are retried.
         **RUN_ENV,

@@ -7,6 +7,7 @@ deployment run in a real flow-run process (`python -m prefect.engine`, as serve 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -147,7 +148,9 @@ def _deployment_run(api: str, tmp_path: Path, flow_obj: object, catalog_params: 
     catalog = tmp_path / "prefect.yaml"
     catalog.write_text(json.dumps({"deployments": [
         {"name": name, "entrypoint": entrypoint, "parameters": catalog_params}]}))
-    deployment = flow_obj.to_deployment(name=name, parameters=catalog_params)  # type: ignore[attr-defined]
+    # Prefect makes the entrypoint relative to the working directory; the run starts in ROOT.
+    with contextlib.chdir(ROOT):
+        deployment = flow_obj.to_deployment(name=name, parameters=catalog_params)  # type: ignore[attr-defined]
     deployment_id = deployment.apply()
     with get_client(sync_client=True) as client:
         run = client.create_flow_run_from_deployment(deployment_id, parameters=run_params)
