@@ -83,7 +83,10 @@ class WebhookConfig(ChannelModel):
                 response.read(65536)
         except urllib.error.HTTPError as exc:
             with exc:
-                text = exc.read(65536).decode("utf-8", errors="replace")
+                try:
+                    text = exc.read(65536).decode("utf-8", errors="replace")
+                except (OSError, http.client.HTTPException):
+                    text = ""  # the status says enough; a body that stalls is not a crash
             raise http_failure("webhook", target, exc.code, dict(exc.headers.items()), text,
                                secrets) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:

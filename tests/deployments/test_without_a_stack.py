@@ -66,6 +66,12 @@ def _prepare(data: Path, now: float, monkeypatch: pytest.MonkeyPatch) -> None:
     collector = data / "epoch_collector.py"
     collector.write_text(COLLECTOR)
     monkeypatch.setenv("AUTOMATION_COLLECTORS", f"{collector}:EpochTime")
+    # Only the rule this input decides: the machine's own CPU and memory (read for real by
+    # both runs) may cross a default threshold in one run and not in the other.
+    rules = data / "alerts.yaml"
+    rules.write_text("rules:\n  - {name: benchmark-regression, metric: "
+                     "app.benchmark.regression_percent, comparison: '>', threshold: 0}\n")
+    monkeypatch.setenv("AUTOMATION_ALERT_RULES", str(rules))
 
 
 def _stored(now: float) -> dict[str, Any]:
