@@ -35,6 +35,10 @@ def prefect_env(settings: Settings) -> dict[str, str]:
         # start: into the stack's own home, not into the installed prefect package, which a
         # second stack (or a read-only install) shares.
         "PREFECT_UI_STATIC_DIRECTORY": str(settings.prefect_home / "ui"),
+        # The dashboard is Prefect's V1 UI (the one our artifacts, the README and the browser
+        # check are written for); 3.9 otherwise opens a new browser on its V2 preview, which
+        # the "Switch to V2 UI" link still offers.
+        "PREFECT_SERVER_UI_V2_ENABLED": "false",
         # Heartbeats every 30 s let the zombie-run automation mark runs of a dead process
         # Crashed (and no healthy one); 500s from a server whose database is away are retried.
         **RUN_ENV,
