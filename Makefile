@@ -27,7 +27,9 @@ test: $(VENV)/.test.stamp
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy neo_automation flows tasks blocks deployments
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m 'not e2e'
+	# The browser check last, on its own: beside the suite's servers the UI missed its timeouts.
+	$(BIN)/python -m pytest -m e2e tests/e2e
 
 # Rewrite the golden outputs (what a user sees: reports, messages, summaries, the everyday
 # commands, the fleet and scan artifacts) under tests/golden/; review `git diff tests/golden`
