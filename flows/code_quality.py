@@ -21,6 +21,7 @@ from prefect import flow
 
 from flows.limits import job_time_limit, scans_slot
 from neo_automation.scans.health import debt_samples, quality_samples
+from neo_automation.settings import load_settings
 from tasks.collection import evaluate_alerts, store_metrics
 from tasks.scans import compute_technical_debt, publish_health_summary, read_previous, scan_code
 
@@ -37,15 +38,16 @@ def code_quality(path: str | None = None) -> dict[str, Any]:
         `totals` (radon's sums, as `automation scan quality --json`), `debt`, `errors`,
         `alerts`.
     """
+    settings = load_settings()
     with scans_slot():
-        previous = read_previous("project.")
-        scan = scan_code(["quality", "security"], path)
+        previous = read_previous(settings, "project.")
+        scan = scan_code(settings, ["quality", "security"], path)
     uncovered = previous.get("project.tests.uncovered_lines")
     tests = None if uncovered is None else {"coverage": {"missing_lines": uncovered}}
     debt = compute_technical_debt(scan, tests)
     samples = quality_samples(scan, time.time()) + debt_samples(debt, time.time())
-    store_metrics(samples)
-    alerts = evaluate_alerts(samples)
+    store_metrics(settings, samples)
+    alerts = evaluate_alerts(settings, samples)
     worst = scan["worst"]["cc_blocks"] + [
         {"path": f["path"], "name": "(file)", "type": "maintainability index",
          "lineno": "", "complexity": round(f["mi"], 1), "rank": f["rank"]}

@@ -35,12 +35,13 @@ def security_scan(path: str | None = None) -> dict[str, Any]:
     Returns:
         `totals` (bandit's metrics._totals), `findings` (the most severe), `errors`, `alerts`.
     """
+    settings = load_settings()
     with scans_slot():
-        previous = read_previous("project.security.")
-        scan = scan_code(["security"], path)
-    samples = security_samples(scan, time.time(), load_settings().security_min_severity)
-    store_metrics(samples)
-    alerts = evaluate_alerts(samples)
+        previous = read_previous(settings, "project.security.")
+        scan = scan_code(settings, ["security"], path)
+    samples = security_samples(scan, time.time(), settings.security_min_severity)
+    store_metrics(settings, samples)
+    alerts = evaluate_alerts(settings, samples)
     worst = [
         {"severity": f["severity"], "confidence": f["confidence"], "test": f["test_id"],
          "file": f["file"], "line": f["line"], "issue": f["text"]}

@@ -69,13 +69,14 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
         MetricStore(settings.metrics_url) as store,
         silenced_while(store, SILENCES, reason="test-suite running"),
     ):
-        previous = read_previous("project.tests.")
+        previous = read_previous(settings, "project.tests.")
         started = time.time()
-        result = run_tests(path, timeout=timeout_seconds)
-    history = record_test_history(result, str(flow_run.id or f"local-{started:.0f}"), started)
+        result = run_tests(settings, path, timeout=timeout_seconds)
+    history = record_test_history(settings, result, str(flow_run.id or f"local-{started:.0f}"),
+                                  started)
     samples = test_samples(result, time.time())
-    store_metrics(samples)
-    alerts = evaluate_alerts(samples)
+    store_metrics(settings, samples)
+    alerts = evaluate_alerts(settings, samples)
     failures = [{"test": f["id"], "kind": f["kind"], "message": f["message"][:300]}
                 for f in result.get("failures", [])]
     errors = [] if not result.get("reason") else [result["reason"]]

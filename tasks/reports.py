@@ -12,6 +12,9 @@ history is `tasks.history.read_job_history`; delivery is `tasks.delivery.deliver
 `app.benchmark.regression_percent` samples that the `benchmark-regression` alert rule watches
 (a flow stores them with `tasks.collection.store_metrics` and evaluates them with
 `tasks.collection.evaluate_alerts`).
+
+The tasks that read the store or the settings take the flow's `Settings` first and open the
+store themselves (see `tasks.collection`).
 """
 
 from __future__ import annotations
@@ -31,16 +34,19 @@ from neo_automation.metrics import Sample
 from neo_automation.reports.charts import Chart
 from neo_automation.reports.formats import headline_rows
 from neo_automation.reports.model import Report
+from neo_automation.settings import Settings
 
 
 @task(name="read-alert-history", cache_policy=NO_CACHE)
-def read_alert_history(since: float, until: float) -> list[dict[str, Any]] | None:
+def read_alert_history(settings: Settings, since: float,
+                       until: float) -> list[dict[str, Any]] | None:
     """Read the alert state changes in [since, until) from the metrics store."""
-    return job.read_alerts(since, until)
+    return job.read_alerts(since, until, settings=settings)
 
 
 @task(name="build-report", cache_policy=NO_CACHE)
 def build_report_data(
+    settings: Settings,
     report: str,
     start: float,
     end: float,
@@ -50,6 +56,7 @@ def build_report_data(
     """Build the typed report from the metrics store, the job history and the alerts.
 
     Args:
+        settings: The flow's settings (the store, the insight thresholds, the target).
         report: The report name.
         start: Period start, Unix seconds.
         end: Period end, Unix seconds.
@@ -59,7 +66,7 @@ def build_report_data(
     Returns:
         The report (`neo_automation.reports.model.Report`), as `job.build_report` builds it.
     """
-    return job.build_report(report, start, end, jobs, alerts)
+    return job.build_report(report, start, end, jobs, alerts, settings=settings)
 
 
 @task(name="draw-report-charts", cache_policy=NO_CACHE)
@@ -69,7 +76,7 @@ def draw_report_charts(report: Report) -> dict[str, Chart]:
 
 
 @task(name="detect-benchmark-regressions", cache_policy=NO_CACHE)
-def detect_benchmark_regressions(now: float | None = None) -> list[Sample]:
+def detect_benchmark_regressions(settings: Settings, now: float | None = None) -> list[Sample]:
     """Search every benchmark's history for change points (`job.benchmark_regressions`).
 
     Returns:
@@ -77,7 +84,7 @@ def detect_benchmark_regressions(now: float | None = None) -> list[Sample]:
         history: the latest change's size in percent when it is a regression of at least
         `AUTOMATION_REGRESSION_MIN_PERCENT`, else 0.
     """
-    return benchmark_regressions(now)
+    return benchmark_regressions(now, settings=settings)
 
 
 @task(name="render-report", cache_policy=NO_CACHE)

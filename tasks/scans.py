@@ -5,7 +5,9 @@ calls). Scans report their progress to the UI as a Prefect progress artifact, an
 the store as `project.*` metrics, to a markdown summary with the change since the previous run,
 and to a table artifact of the worst offenders. `record-test-history` keeps a suite run's
 per-test outcomes and durations in the store and analyses the recent runs (flaky, newly failing,
-slowest and slowing tests) for the test-suite summary.
+slowest and slowing tests) for the test-suite summary. The tasks that read the settings or
+the store take the flow's `Settings` first and open the store themselves (see
+`tasks.collection`).
 """
 
 from __future__ import annotations
@@ -32,22 +34,21 @@ from neo_automation.scans.debt import compute_debt
 from neo_automation.scans.engine import scan_tree
 from neo_automation.scans.health import format_health_summary, previous_values
 from neo_automation.scans.testsuite import run_test_suite
-from neo_automation.settings import load_settings
+from neo_automation.settings import Settings
 from neo_automation.store.metric_store import MetricStore
 
 #: The scans' result cache (by file content hash): a rescan of an unchanged tree costs hashes.
 CACHE_DIR_NAME = "scan-cache"
 
 
-def target(path: str | None) -> Path:
+def target(settings: Settings, path: str | None) -> Path:
     """The tree a job works on: ``path``, else ``AUTOMATION_TARGET_DIR`` (this repository)."""
-    return Path(path).expanduser().resolve() if path else load_settings().target_path
+    return Path(path).expanduser().resolve() if path else settings.target_path
 
 
 @task(name="scan-code", cache_policy=NO_CACHE)
-def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
+def scan_code(settings: Settings, kinds: list[str], path: str | None = None) -> dict[str, Any]:
     """Scan a tree with radon and/or bandit (cached by content hash), showing progress."""
-    settings = load_settings()
     # async_dispatch types the result as `UUID | Coroutine`; called from sync code it is a UUID
     progress_id = cast(
         UUID, create_progress_artifact(progress=0.0, description=f"{'/'.join(kinds)} scan")
@@ -61,7 +62,7 @@ def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
             update_progress_artifact(artifact_id=progress_id,
                                      progress=100.0 * done / max(total, 1))
 
-    result = scan_tree(target(path), kinds=kinds,
+    result = scan_tree(target(settings, path), kinds=kinds,
                        cache_dir=settings.data_path / CACHE_DIR_NAME, progress=progress)
     update_progress_artifact(artifact_id=progress_id, progress=100.0)
     logger = get_run_logger()
@@ -73,9 +74,10 @@ def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
 
 
 @task(name="run-test-suite", cache_policy=NO_CACHE)
-def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any]:
+def run_tests(settings: Settings, path: str | None = None,
+              timeout: float = 1800.0) -> dict[str, Any]:
     """Run the target's pytest suite under coverage (bounded by its own subprocess timeout)."""
-    result = run_test_suite(target(path), timeout=timeout)
+    result = run_test_suite(target(settings, path), timeout=timeout)
     logger = get_run_logger()
     logger.info("interpreter: %s (%s)", result["interpreter"]["path"],
                 result["interpreter"]["source"])
@@ -92,10 +94,12 @@ def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any
 
 
 @task(name="record-test-history", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def record_test_history(result: dict[str, Any], run_id: str, started: float) -> dict[str, Any]:
+def record_test_history(settings: Settings, result: dict[str, Any], run_id: str,
+                        started: float) -> dict[str, Any]:
     """Keep the run's per-test results in the store; analyse the target's recent runs.
 
     Args:
+        settings: The flow's settings (the store).
         result: `run_test_suite`'s result (its `cases`, `revision` and `path`).
         run_id: the run's id (the flow run's).
         started: when the suite started, Unix seconds.
@@ -104,7 +108,7 @@ def record_test_history(result: dict[str, Any], run_id: str, started: float) -> 
         `neo_automation.reports.suite_history.analyze_test_history` of the recent runs of
         this target, this one included when pytest wrote its JUnit XML.
     """
-    with MetricStore(load_settings().metrics_url) as store:
+    with MetricStore(settings.metrics_url) as store:
         if result.get("cases"):
             record_test_run(store, run_id, started, cases_from_json(result["cases"]),
                             revision=result.get("revision"), target=result["path"])
@@ -120,9 +124,9 @@ def history_markdown(history: dict[str, Any]) -> str:
 
 
 @task(name="read-previous-figures", cache_policy=NO_CACHE)
-def read_previous(prefix: str) -> dict[str, float]:
+def read_previous(settings: Settings, prefix: str) -> dict[str, float]:
     """The latest stored figures under `prefix` (the previous run's), by metric name."""
-    with MetricStore(load_settings().metrics_url) as store:
+    with MetricStore(settings.metrics_url) as store:
         return previous_values(store.latest(prefix))
 
 
