@@ -130,6 +130,23 @@ def test_a_rise_on_a_falling_drift_is_found_by_the_one_more_break_test() -> None
     assert found >= 5  # of 10 (3 without the one-more-break test)
 
 
+def test_a_step_on_a_long_fall_is_not_cut_into_a_staircase() -> None:
+    """PELT's flat segments turn a long fall into falling steps that hide a rise on it."""
+    found = others = 0
+    for seed in range(10):
+        rng = np.random.default_rng(200 + seed)
+        runs = np.arange(180)
+        level = 100.0 * (1 - 0.25 * runs / 180)
+        level[100:] *= 1.10
+        values = level * (1 + 0.05 * rng.standard_normal(runs.size))
+        changes = detect_changes(values)
+        hit = any(abs(c.index - 100) <= 5 for c in find_regressions(changes, "lower"))
+        found += hit
+        others += len(changes) - hit
+    assert found >= 7  # of 10 (5 without the whole-series scan's segmentation)
+    assert others <= 7  # the staircase's steps (11 without it)
+
+
 def test_a_weekly_cycle_gives_no_regression_and_no_trend() -> None:
     changes = 0
     for seed in range(10):
