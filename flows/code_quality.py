@@ -44,7 +44,7 @@ def code_quality(path: str | None = None) -> dict[str, Any]:
     tests = None if uncovered is None else {"coverage": {"missing_lines": uncovered}}
     debt = compute_technical_debt(scan, tests)
     samples = quality_samples(scan, time.time()) + debt_samples(debt, time.time())
-    store_metrics(samples)
+    stored = store_metrics(samples)
     alerts = evaluate_alerts(samples)
     worst = scan["worst"]["cc_blocks"] + [
         {"path": f["path"], "name": "(file)", "type": "maintainability index",
@@ -57,7 +57,8 @@ def code_quality(path: str | None = None) -> dict[str, Any]:
                            worst, note=note, excluded=scan["excluded"])
     return {"totals": scan["totals"]["quality"],
             "debt": {k: debt[k] for k in ("minutes", "ratio", "rating")},
-            "errors": scan["errors"], "excluded": scan["excluded"], "alerts": alerts}
+            "errors": scan["errors"], "excluded": scan["excluded"], "alerts": alerts,
+            "stored": stored}
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def security_scan(path: str | None = None) -> dict[str, Any]:
         previous = read_previous("project.security.")
         scan = scan_code(["security"], path)
     samples = security_samples(scan, time.time(), load_settings().security_min_severity)
-    store_metrics(samples)
+    stored = store_metrics(samples)
     alerts = evaluate_alerts(samples)
     worst = [
         {"severity": f["severity"], "confidence": f["confidence"], "test": f["test_id"],
@@ -49,7 +49,8 @@ def security_scan(path: str | None = None) -> dict[str, Any]:
     publish_health_summary("security-scan", "Security scan", samples, previous,
                            scan["errors"], worst, excluded=scan["excluded"])
     return {"totals": scan["totals"]["security"], "findings": scan["worst"]["security"],
-            "errors": scan["errors"], "excluded": scan["excluded"], "alerts": alerts}
+            "errors": scan["errors"], "excluded": scan["excluded"], "alerts": alerts,
+            "stored": stored}
 
 
 if __name__ == "__main__":

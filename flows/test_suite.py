@@ -74,7 +74,7 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
         result = run_tests(path, timeout=timeout_seconds)
     history = record_test_history(result, str(flow_run.id or f"local-{started:.0f}"), started)
     samples = test_samples(result, time.time())
-    store_metrics(samples)
+    stored = store_metrics(samples)
     alerts = evaluate_alerts(samples)
     failures = [{"test": f["id"], "kind": f["kind"], "message": f["message"][:300]}
                 for f in result.get("failures", [])]
@@ -83,7 +83,7 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
                            note=suite_note(result), appendix=history_markdown(history))
     return {"totals": suite_totals(result), "state": result["state"],
             "reason": result.get("reason"), "failures": failures, "alerts": alerts,
-            "history": history, "result": result}
+            "history": history, "result": result, "stored": stored}
 
 
 if __name__ == "__main__":
