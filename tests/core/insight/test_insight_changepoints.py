@@ -180,6 +180,35 @@ def test_a_step_on_a_weekly_cycle_is_found_once_the_cycle_is_removed() -> None:
     assert others <= 1  # of 10 series
 
 
+def walking(n: int, seed: int, step_at: int | None = None, step: float = 0.0) -> np.ndarray:
+    """A random walk of 0.5 % per run around 100 with 5 % noise, and optionally a step."""
+    rng = np.random.default_rng(seed)
+    level = 100.0 * np.exp(np.cumsum(0.005 * rng.standard_normal(n)))
+    if step_at is not None:
+        level[step_at:] *= 1 + step
+    return level * (1 + 0.05 * rng.standard_normal(n))
+
+
+def test_a_random_walk_rarely_gives_a_regression() -> None:
+    """Wander is not a string of steps; a few stretches of it do look like a 5-10 % step."""
+    alerts = changes = 0
+    for seed in range(10):
+        found = detect_changes(walking(150, 300 + seed))
+        changes += len(found)
+        alerts += len(find_regressions(found, "lower"))
+    # About 3-5 changes per 1,000 runs at this wander and noise (the bench's random walk);
+    # at alpha = 0.05 it is 10 changes and 4 alerts here, and a test of a step against the
+    # noise alone reports several per series.
+    assert alerts <= 3 and changes <= 8  # in 1,500 runs
+
+
+def test_a_clear_step_on_a_random_walk_is_found() -> None:
+    for seed in range(10):
+        values = walking(150, 320 + seed, step_at=80, step=0.20)
+        regressions = find_regressions(detect_changes(values), "lower")
+        assert [abs(c.index - 80) <= 5 for c in regressions].count(True) == 1
+
+
 def test_remove_cycle_leaves_noise_steps_and_long_cycles_alone() -> None:
     values = noisy([(60, 100.0), (60, 110.0)], seed=9)
     cleaned, period = remove_cycle(values)
