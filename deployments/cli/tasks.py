@@ -318,8 +318,8 @@ def _collect_here(name: str, parameters: dict[str, Any]) -> int:
 
 
 def _health_here(name: str, job: str, parameters: dict[str, Any]) -> int:
-    """Run a code-health job's steps in this process: no stack answers (0; 1 when the suite
-    or a scan did not complete)."""
+    """Run a code-health job's steps in this process: no stack answers (0; 1 when the test
+    suite could not run or finish)."""
     settings = load_settings()
     print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
           "recorded in the Prefect UI (start the stack with 'automation start')",
@@ -336,17 +336,22 @@ def _health_here(name: str, job: str, parameters: dict[str, Any]) -> int:
         result = run_job(settings, job, path, dispatch, timeout_seconds=timeout)
     finally:
         dispatch.wait()
-    totals = {k: v for k, v in result["totals"].items() if not isinstance(v, dict)}
-    print(f"{name} on {path}: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    from neo_automation.reports.formats import markdown_table, project_rows
+
+    figures = {"test-suite": lambda: {"tests": result["totals"]},
+               "code-quality": lambda: {"quality": result["totals"], "debt": result["debt"]},
+               "security-scan": lambda: {"security": result["totals"]}}[job]()
+    print(f"{name} of {path}")
+    print(markdown_table(project_rows(figures), ["scan", "figure", "reading"]), end="")
     if job == "test-suite":
-        print(f"  state: {result['state']}" + (f" ({result['reason']})" if result["reason"]
-                                               else ""))
+        print(f"state: {result['state']}" + (f" ({result['reason']})" if result["reason"]
+                                             else ""))
         for failure in result["failures"]:
-            print(f"  {failure['kind']}: {failure['test']}")
-        return 0 if result["state"] in ("passed", "failed") else 1
-    for problem in result["errors"]:
-        print(f"  problem: {problem['file']}: {problem['reason']}")
-    return 1 if result["errors"] else 0
+            print(f"- {failure['kind']}: {failure['test']}")
+    for problem in result.get("errors") or []:
+        print(f"- skipped {problem['file']}: {problem['reason']}")
+    print(f"{name}: stored {result['stored']} samples")
+    return 0 if job != "test-suite" or result["state"] in ("passed", "failed") else 1
 
 
 def _wait_for_serve(settings: Settings, name: str) -> bool:

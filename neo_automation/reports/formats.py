@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from neo_automation.reports.model import Report
 
 __all__ = ["fmt_value", "html_table", "iso", "label_text", "markdown_table", "md_escape",
-           "plural", "sample_json", "sample_rows"]
+           "plural", "project_rows", "sample_json", "sample_rows"]
 
 #: Count units whose singular is not the unit less its final "s".
 _SINGULAR = {"processes": "process"}
@@ -204,8 +204,15 @@ def _percent(value: Any) -> str:
     return "n/a" if value is None else fmt_value(float(value), "%")
 
 
-def _project_rows(project: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The headline figures of the code-health scans, one row each, in the tools' terms."""
+def project_rows(project: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The headline figures of the code-health jobs, one row each (`scan`, `figure`, `reading`),
+    in the tools' own terms.
+
+    Args:
+        project: any of `tests` (`neo_automation.scans.health.suite_totals`), `quality`
+            (radon's sums), `debt` (`minutes`, `ratio` as a fraction, `rating`) and `security`
+            (bandit's `metrics._totals`).
+    """
     rows: list[dict[str, str]] = []
 
     def add(scan: str, figure: str, reading: str) -> None:
@@ -269,7 +276,7 @@ def format_collection_summary(result: Mapping[str, Any]) -> str:
     project = result.get("project")
     if project:
         lines.append("## Project\n")
-        lines.append(markdown_table(_project_rows(project), ["scan", "figure", "reading"]))
+        lines.append(markdown_table(project_rows(project), ["scan", "figure", "reading"]))
     errors = result.get("errors") or []
     if errors:
         lines.append("## Problems\n")

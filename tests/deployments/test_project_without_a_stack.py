@@ -121,5 +121,6 @@ def test_tasks_run_of_a_code_health_job_runs_here_without_a_stack(
     assert len([line for line in proc.stderr.splitlines()
                 if "not recorded in the Prefect UI" in line]) == 1
     assert "Traceback" not in proc.stderr
-    assert f"security-scan on {tree}: " in proc.stdout
+    assert f"security-scan of {tree}\n" in proc.stdout
+    assert "| security | findings by severity | 0 high, 1 medium, 8 low |" in proc.stdout
     assert ("project.security.issues", ()) in _stored(automation_env)
