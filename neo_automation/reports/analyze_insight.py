@@ -14,6 +14,7 @@ from typing import Any
 from neo_automation.reports.benchmarks import analyze_benchmarks, regression_lines
 from neo_automation.reports.definitions import ReportInputs
 from neo_automation.reports.forecasts import TOO_FEW, analyze_forecasts, forecast_rows
+from neo_automation.reports.formats import plural
 from neo_automation.reports.hosts import analyze_hosts, host_lines
 from neo_automation.reports.suite_history import analyze_test_history, suite_history_lines
 from neo_automation.times import day, duration, when
@@ -57,7 +58,7 @@ def insight_problems(report: Mapping[str, Any]) -> list[tuple[str, str]]:
                                 f"{failure['first_failing_run']} "
                                 f"({when(failure['first_failing_time'])})"))
     for flaky in history["flaky"]:
-        out.append(("warning", f"flaky test {flaky['test_id']}: {flaky['flips']} flip(s)"
+        out.append(("warning", f"flaky test {flaky['test_id']}: {plural(flaky['flips'], 'flip')}"
                                + (f" on {flaky['revision'][:12]}" if flaky["revision"] else "")))
     for slow in history["slowing"]:
         out.append(("info", f"test {slow['test_id']} is getting slower: {slow['start_s']:.2f} s "

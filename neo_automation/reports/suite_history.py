@@ -29,7 +29,7 @@ from neo_automation.insight.history import (
     slowest_tests,
 )
 from neo_automation.insight.series import to_seconds
-from neo_automation.reports.formats import fmt_value, iso, markdown_table
+from neo_automation.reports.formats import fmt_value, iso, markdown_table, plural
 from neo_automation.reports.suite_runs import summarize_run
 from neo_automation.times import day, when
 
@@ -136,7 +136,7 @@ def format_history_markdown(section: Mapping[str, Any], chart_uri: str | None = 
     """
     if not section["available"]:
         return "## Test history\n\n_No test-suite run recorded yet._\n"
-    lines = [f"## Test history ({section['runs']} runs)\n"]
+    lines = [f"## Test history ({plural(section['runs'], 'run')})\n"]
     failures = [{"test": f["test_id"], "failing since run": f["first_failing_run"],
                  "since": when(f["first_failing_time"]),
                  "revision": (f["revision"] or "")[:12],
