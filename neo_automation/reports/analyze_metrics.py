@@ -20,7 +20,6 @@ from neo_automation.reports.definitions import (
     PROJECT_SECTIONS,
     SYSTEM_ROWS,
     ReportInputs,
-    SeriesStats,
 )
 from neo_automation.reports.formats import fmt_value, iso
 from neo_automation.reports.model import (
@@ -32,7 +31,7 @@ from neo_automation.reports.model import (
     SystemRow,
     SystemSection,
 )
-from neo_automation.store.metric_store import labels_key
+from neo_automation.store.metric_store import SeriesStats, labels_key
 
 GREEN, RED, GREY = "#1a7f37", "#cf222e", "#6e7781"
 

@@ -28,6 +28,7 @@ from neo_automation.insight.history import SuiteRun
 from neo_automation.metrics import declared
 from neo_automation.reports.benchmarks import BenchmarkSeries
 from neo_automation.reports.formats import iso
+from neo_automation.store.metric_store import SeriesStats
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -288,21 +289,6 @@ def period_label(name: str, start: float, end: float) -> str:
 
 
 # -- what the analysis takes ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SeriesStats:
-    """count/min/avg/max/sum/last of one series (name and labels, all sources) in a period."""
-
-    name: str
-    labels: dict[str, str]
-    count: int
-    min: float
-    avg: float
-    max: float
-    sum: float
-    last: float
-    last_ts: float
 
 
 @dataclass

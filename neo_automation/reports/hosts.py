@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from neo_automation.reports.definitions import SeriesStats
 from neo_automation.reports.formats import iso
 from neo_automation.reports.model import HostsSection
+from neo_automation.store.metric_store import SeriesStats
 from neo_automation.times import when
 
 #: A host whose newest sample is older than this (seconds before the report) is silent.

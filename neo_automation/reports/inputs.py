@@ -29,14 +29,13 @@ from neo_automation.reports.definitions import (
     HOURLY_METRICS,
     TREND_DAYS,
     ReportInputs,
-    SeriesStats,
     metric_definitions,
     report_definition,
 )
 from neo_automation.reports.forecasts import WINDOW_S
 from neo_automation.reports.insight_inputs import benchmark_specs, read_benchmark_series
 from neo_automation.reports.suite_runs import read_test_runs
-from neo_automation.store.metric_store import MetricStore, labels_key
+from neo_automation.store.metric_store import MetricStore, SeriesStats, labels_key
 from neo_automation.store.schema import rollups_table, series_table
 
 

@@ -24,11 +24,11 @@ from neo_automation.reports.definitions import (
     PROJECT_SECTIONS,
     SYSTEM_ROWS,
     ReportInputs,
-    SeriesStats,
     metric_definitions,
     report_definition,
 )
 from neo_automation.reports.model import Report
+from neo_automation.store.metric_store import SeriesStats
 
 
 def _stats(name: str, labels: dict[str, str], value: float, end: float) -> SeriesStats:
