@@ -141,12 +141,8 @@ def deliver_report(message: Message, result: dict[str, Any], paths: dict[str, An
     Returns:
         Channel -> outcome (`delivered`, `failed ...`, the reason it was skipped).
     """
-    from neo_automation.delivery.archive import (
-        archive_and_queue,
-        queue_report,
-        report_parts,
-        report_payload,
-    )
+    from neo_automation.delivery.publish import archive_and_queue, queue_report, report_payload
+    from neo_automation.delivery.report_archive import report_parts
     from neo_automation.store.metric_store import MetricStore
 
     settings = settings or load_settings()

@@ -358,7 +358,7 @@ def archive_paths(
 ) -> dict[str, Any]:
     """Where a report's files go: `<archive>/<report-key>/<YYYY-MM-DD>_<period>.<ext>`.
 
-    The same rule as `neo_automation.delivery.outbox.archive_report`: the date is the day
+    The same rule as `neo_automation.delivery.report_archive.archive_report`: the date is the day
     (UTC) the period was first archived, so that publishing a period again rewrites its
     files; charts are `<YYYY-MM-DD>_<period>-<chart>.png` beside them. Only looks at existing
     file names.
