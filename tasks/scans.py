@@ -24,8 +24,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from neo_automation.reports.charts import Chart
-from neo_automation.reports.insight_charts import slow_tests_chart
+from neo_automation.reports.charts import Chart, slow_tests_chart
 from neo_automation.reports.suite_history import analyze_test_history, format_history_markdown
 from neo_automation.reports.suite_runs import cases_from_json, read_test_runs, record_test_run
 from neo_automation.scans.debt import compute_debt

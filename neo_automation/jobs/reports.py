@@ -95,7 +95,7 @@ def build_report(report: str, start: float, end: float, jobs: dict[str, Any] | N
 
 def draw_charts(report: Report) -> dict[str, Chart]:
     """Draw the report's charts as PNG images (charts without data are left out)."""
-    from neo_automation.reports.insight_charts import draw_report_charts
+    from neo_automation.reports.charts import draw_report_charts
 
     return draw_report_charts(report)
 

@@ -16,7 +16,7 @@ Adding a section (training-run curves, say): give `Report` a field (a TypedDict 
 default when older callers build reports), fill it in `analyze_report`, add its key to
 `SECTIONS` (it then appears in the JSON, in the template context under its name and in the
 templates' validation), render it in the templates (`templates/_macros.*.j2`, then the report
-templates), add its charts to `neo_automation.reports.insight_charts.draw_report_charts`, and,
+templates), add its charts to `neo_automation.reports.charts.draw_report_charts`, and,
 when it can be empty, a `Gap` in `neo_automation.reports.gaps`; one line for the message goes
 in `insight_lines` (`neo_automation.reports.analyze_insight`).
 """

@@ -38,9 +38,9 @@ from neo_automation.fleet.inputs import disk_history, last_seen, latest_by_host,
 from neo_automation.fleet.render import TREND_COLUMNS, format_fleet
 from neo_automation.fleet.view import fleet_rows
 from neo_automation.reports.analyze import analyze_report
+from neo_automation.reports.charts import draw_report_charts
 from neo_automation.reports.definitions import DAY
 from neo_automation.reports.inputs import read_report_inputs
-from neo_automation.reports.insight_charts import draw_report_charts
 from neo_automation.reports.message import report_message
 from neo_automation.reports.model import Report
 from neo_automation.reports.templates import render_formats, template_dirs

@@ -20,8 +20,8 @@ from neo_automation.channels.slack import format_slack_payload
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.reports.analyze import analyze_report
 from neo_automation.reports.benchmarks import REGRESSION_METRIC, regression_samples
+from neo_automation.reports.charts import draw_report_charts
 from neo_automation.reports.inputs import read_report_inputs
-from neo_automation.reports.insight_charts import draw_report_charts
 from neo_automation.reports.insight_inputs import benchmark_specs, record_benchmarks
 from neo_automation.reports.message import report_message
 from neo_automation.reports.templates import make_environment, render_report, template_dirs
