@@ -35,6 +35,7 @@ from neo_automation.fleet.hosts import silence_checks
 from neo_automation.fleet.inputs import disk_history, last_seen, latest_by_host, trends
 from neo_automation.fleet.render import TREND_COLUMNS
 from neo_automation.fleet.view import HostRow, fleet_rows
+from neo_automation.insight.benchmarks import record_benchmarks
 from neo_automation.insight.training import analyze_run
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import (
@@ -48,7 +49,6 @@ from neo_automation.metrics.runs import diverged_samples
 from neo_automation.metrics.system import DEVICE_COUNTS, HOST, RATES
 from neo_automation.metrics.training import IngestResult, ingest_training_dir, training_summary
 from neo_automation.reports.formats import iso, sample_json
-from neo_automation.reports.insight_inputs import record_benchmarks
 from neo_automation.settings import Settings, load_settings
 from neo_automation.store.outage import Outage, open_store, through_outage, waiting, write_or_spool
 
@@ -204,13 +204,14 @@ def benchmark_regressions(now: float | None = None,
     """
     # Imported when run: the change-point search loads NumPy, which a collection without
     # benchmark samples never needs.
-    from neo_automation.reports.benchmarks import (
+    from neo_automation.insight.benchmarks import (
         HISTORY_DAYS,
         analyze_benchmarks,
+        benchmark_specs,
+        read_benchmark_series,
         regression_samples,
     )
     from neo_automation.reports.definitions import metric_definitions
-    from neo_automation.reports.insight_inputs import benchmark_specs, read_benchmark_series
     from neo_automation.store.metric_store import MetricStore
 
     settings = settings or load_settings()

@@ -275,7 +275,7 @@ def run_report(steps: ReportSteps, run: ReportRun,
 
 def _benchmark_alerts(steps: ReportSteps, data: Report, now: float) -> list[dict[str, Any]]:
     """Store the report's benchmark verdicts as regression samples and run the alert rules."""
-    from neo_automation.reports.benchmarks import regression_samples
+    from neo_automation.insight.benchmarks import regression_samples
 
     regressions = regression_samples(data.benchmark, now)
     if not regressions:

@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from neo_automation.insight.benchmarks import assign_charts, headline_series
 from neo_automation.insight.training import (
     MAX_TRAINING_CHARTS,
     TRAINING_CHART_PREFIX,
@@ -32,7 +33,6 @@ from neo_automation.reports.analyze_metrics import (
     analyze_system,
     display,
 )
-from neo_automation.reports.benchmarks import assign_charts, headline_series
 from neo_automation.reports.definitions import (
     BENCHMARK_METRIC,
     COVERAGE_METRIC,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from neo_automation.reports.benchmarks import analyze_benchmarks, regression_lines
+from neo_automation.insight.benchmarks import analyze_benchmarks, regression_lines
 from neo_automation.reports.definitions import ReportInputs
 from neo_automation.reports.forecasts import TOO_FEW, analyze_forecasts, forecast_rows
 from neo_automation.reports.hosts import analyze_hosts, host_lines

@@ -21,7 +21,7 @@ from neo_automation.reports.definitions import (
     SYSTEM_ROWS,
     ReportInputs,
 )
-from neo_automation.reports.formats import fmt_value, iso
+from neo_automation.reports.formats import fmt_value
 from neo_automation.reports.model import (
     Delta,
     DependenciesSection,
@@ -32,6 +32,7 @@ from neo_automation.reports.model import (
     SystemSection,
 )
 from neo_automation.store.metric_store import SeriesStats, labels_key
+from neo_automation.times import iso
 
 GREEN, RED, GREY = "#1a7f37", "#cf222e", "#6e7781"
 

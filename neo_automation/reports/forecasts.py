@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 
 from neo_automation.fleet.forecasts import NOT_FILLING_HOURS, disk_forecasts
 from neo_automation.fleet.inputs import DiskKey
-from neo_automation.reports.formats import iso
 from neo_automation.reports.model import ForecastRow, ForecastSection
+from neo_automation.times import iso
 
 DAY = 86400.0
 #: The growth rate is fitted over this many seconds before the latest sample (the default of

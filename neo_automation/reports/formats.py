@@ -21,14 +21,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from neo_automation.metrics import MetricSpec, Sample, declared
+from neo_automation.metrics.spec import label_text
 from neo_automation.metrics.system import HOST
 from neo_automation.times import iso
 
 if TYPE_CHECKING:
     from neo_automation.reports.model import Report
 
-__all__ = ["fmt_value", "html_table", "iso", "label_text", "markdown_table", "md_escape",
-           "sample_json", "sample_rows"]
+__all__ = ["fmt_value", "html_table", "iso", "markdown_table", "md_escape", "sample_json",
+           "sample_rows"]
 
 
 def fmt_value(value: float, unit: str) -> str:
@@ -49,11 +50,6 @@ def fmt_value(value: float, unit: str) -> str:
     if float(value).is_integer():
         return f"{int(value)} {unit}".rstrip()
     return f"{value:.3g} {unit}".rstrip()
-
-
-def label_text(labels: Mapping[str, str]) -> str:
-    """Labels as `k=v, ...`, sorted by name."""
-    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def sample_rows(samples: Iterable[Sample]) -> list[dict[str, Any]]:

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from neo_automation.reports.formats import iso
 from neo_automation.reports.model import HostsSection
 from neo_automation.store.metric_store import SeriesStats
-from neo_automation.times import when
+from neo_automation.times import iso, when
 
 #: A host whose newest sample is older than this (seconds before the report) is silent.
 SILENT_AFTER_S = 600.0

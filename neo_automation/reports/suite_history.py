@@ -29,9 +29,9 @@ from neo_automation.insight.history import (
     slowest_tests,
 )
 from neo_automation.insight.series import to_seconds
-from neo_automation.reports.formats import fmt_value, iso, markdown_table
+from neo_automation.reports.formats import fmt_value, markdown_table
 from neo_automation.reports.suite_runs import summarize_run
-from neo_automation.times import day, when
+from neo_automation.times import day, iso, when
 
 #: How many tests each list shows at most.
 TOP = 10
