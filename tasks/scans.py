@@ -24,9 +24,14 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from neo_automation.insight.suite_history import (
+    analyze_test_history,
+    cases_from_json,
+    read_test_runs,
+    record_test_run,
+)
 from neo_automation.reports.charts import Chart, slow_tests_chart
-from neo_automation.reports.suite_history import analyze_test_history, format_history_markdown
-from neo_automation.reports.suite_runs import cases_from_json, read_test_runs, record_test_run
+from neo_automation.reports.formats import format_history_markdown
 from neo_automation.scans.debt import compute_debt
 from neo_automation.scans.engine import scan_tree
 from neo_automation.scans.health import format_health_summary, previous_values
@@ -100,7 +105,7 @@ def record_test_history(result: dict[str, Any], run_id: str, started: float) -> 
         started: when the suite started, Unix seconds.
 
     Returns:
-        `neo_automation.reports.suite_history.analyze_test_history` of the recent runs of
+        `neo_automation.insight.suite_history.analyze_test_history` of the recent runs of
         this target, this one included when pytest wrote its JUnit XML.
     """
     with MetricStore(load_settings().metrics_url) as store:

@@ -4,7 +4,7 @@
   candidates, Killick et al. 2012, kept by a step-plus-slope test widened for correlated
   noise), told apart from drift, cycles and wander; the trend per run and per day.
 - :mod:`~neo_automation.insight.junit`: pytest's JUnit XML into per-test records.
-- :mod:`~neo_automation.insight.history`: over many test runs, flaky tests, newly failing
+- :mod:`~neo_automation.insight.suite_history`: over many test runs, flaky tests, newly failing
   tests, the slowest tests and tests that are getting slower (Theil-Sen, Mann-Kendall).
 - :mod:`~neo_automation.insight.forecast`: when a filesystem fills at its current growth rate.
 

@@ -25,7 +25,7 @@ from neo_automation.bounds import check_period
 from neo_automation.errors import ConfigError
 from neo_automation.fleet.inputs import DiskKey
 from neo_automation.insight.benchmarks import BenchmarkSeries
-from neo_automation.insight.history import SuiteRun
+from neo_automation.insight.suite_history import SuiteRun
 from neo_automation.metrics import declared
 from neo_automation.store.metric_store import SeriesStats
 from neo_automation.times import iso

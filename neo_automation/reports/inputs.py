@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from neo_automation.fleet.inputs import disk_history, last_seen
 from neo_automation.insight.benchmarks import HISTORY_DAYS, benchmark_specs, read_benchmark_series
+from neo_automation.insight.suite_history import read_test_runs
 from neo_automation.metrics.training import training_summary
 from neo_automation.reports.definitions import (
     COVERAGE_METRIC,
@@ -33,7 +34,6 @@ from neo_automation.reports.definitions import (
     report_definition,
 )
 from neo_automation.reports.forecasts import WINDOW_S
-from neo_automation.reports.suite_runs import read_test_runs
 from neo_automation.store.metric_store import MetricStore, SeriesStats, labels_key
 from neo_automation.store.schema import rollups_table, series_table
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from neo_automation.fleet.inputs import DiskKey
 from neo_automation.insight.benchmarks import BenchmarkSeries
-from neo_automation.insight.history import SuiteRun
 from neo_automation.insight.junit import CaseResult, Outcome
+from neo_automation.insight.suite_history import SuiteRun
 from neo_automation.reports.analyze import analyze_report
 from neo_automation.reports.definitions import (
     BENCHMARK_METRIC,
