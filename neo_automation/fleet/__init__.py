@@ -3,14 +3,13 @@
 Hosts are told apart by the `host` label of their samples (`AUTOMATION_HOST`, default the
 hostname). This package holds what is computed over all of them, without Prefect:
 
-- `inputs`: the store reads (when each host was last seen, disk usage history, latest values,
-  24-hour trends), from the hourly rollups where they suffice;
+- `inputs`: the store reads (when each host was last seen, latest values, 24-hour trends),
+  from the hourly rollups where they suffice;
 - `hosts`: the host-silent check, a dead man's switch per host;
-- `forecasts`: time until each filesystem (host, mount) is full, with
-  `neo_automation.insight.forecast.forecast_full`, and the derived samples it gives;
-- `view`: one row per host (last seen, CPU, memory, fullest disk, load, soonest full disk);
+- `view`: one row per host (last seen, CPU, memory, fullest disk, load, soonest full disk:
+  the disk forecasts are `neo_automation.insight.disk_forecasts`');
 - `render`: that table as markdown with small trend charts (PNG sparklines inline).
 
 Importing this package imports none of them: the `metrics monitor` loop uses `inputs` and
-`hosts` only, and must not pay for SciPy (forecasts) or matplotlib (render).
+`hosts` only, and must not pay for SciPy (the forecasts) or matplotlib (render).
 """

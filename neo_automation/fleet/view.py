@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from neo_automation.fleet.forecasts import DiskForecast, soonest_full
 from neo_automation.fleet.hosts import silent_seconds
+from neo_automation.insight.disk_forecasts import DiskForecast, soonest_full
 
 #: Latest rows of one host: (name, labels, Unix seconds, value) (`inputs.latest_by_host`).
 Latest = Sequence[tuple[str, Mapping[str, str], float, float]]

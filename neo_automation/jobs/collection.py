@@ -25,17 +25,18 @@ from typing import Any
 from neo_automation.alerts.evaluate import Transition
 from neo_automation.alerts.rules import AlertRule
 from neo_automation.alerts.state import process_samples
-from neo_automation.fleet.forecasts import (
-    DiskForecast,
-    disk_forecasts,
-    forecast_checks,
-    forecast_samples,
-)
 from neo_automation.fleet.hosts import silence_checks
-from neo_automation.fleet.inputs import disk_history, last_seen, latest_by_host, trends
+from neo_automation.fleet.inputs import last_seen, latest_by_host, trends
 from neo_automation.fleet.render import TREND_COLUMNS
 from neo_automation.fleet.view import HostRow, fleet_rows
 from neo_automation.insight.benchmarks import record_benchmarks
+from neo_automation.insight.disk_forecasts import (
+    DiskForecast,
+    disk_forecasts,
+    disk_history,
+    forecast_checks,
+    forecast_samples,
+)
 from neo_automation.insight.training import analyze_run
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import (

@@ -43,14 +43,8 @@ from neo_automation.reports.definitions import (
 from neo_automation.reports.formats import fmt_value
 from neo_automation.reports.gaps import report_gaps
 from neo_automation.reports.jobs import analyze_jobs
-from neo_automation.reports.model import (
-    AlertsSection,
-    Figure,
-    ForecastSection,
-    Period,
-    Problem,
-    Report,
-)
+from neo_automation.reports.model import AlertsSection, Figure, Period, Problem, Report
+from neo_automation.insight.disk_forecasts import ForecastSection
 from neo_automation.store.metric_store import labels_key
 from neo_automation.times import iso, when
 

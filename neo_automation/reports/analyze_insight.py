@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from neo_automation.insight.benchmarks import analyze_benchmarks, regression_lines
+from neo_automation.insight.disk_forecasts import TOO_FEW, analyze_forecasts, forecast_rows
 from neo_automation.insight.suite_history import analyze_test_history, suite_history_lines
 from neo_automation.reports.definitions import ReportInputs
-from neo_automation.reports.forecasts import TOO_FEW, analyze_forecasts, forecast_rows
 from neo_automation.reports.hosts import analyze_hosts, host_lines
 from neo_automation.times import day, duration, when
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from neo_automation.bounds import check_period
 from neo_automation.errors import ConfigError
-from neo_automation.fleet.inputs import DiskKey
 from neo_automation.insight.benchmarks import BenchmarkSeries
+from neo_automation.insight.disk_forecasts import DiskKey
 from neo_automation.insight.suite_history import SuiteRun
 from neo_automation.metrics import declared
 from neo_automation.store.metric_store import SeriesStats
@@ -314,7 +314,7 @@ class ReportInputs:
         regression_min_percent: `AUTOMATION_REGRESSION_MIN_PERCENT`.
         test_runs: The recent test-suite runs (`read_test_runs`).
         disks: Filesystem -> [(ts, used bytes, total bytes)], hourly
-            (`neo_automation.fleet.inputs.disk_history`).
+            (`neo_automation.insight.disk_forecasts.disk_history`).
         forecast_window_s: The disk forecasts' window, seconds (`AUTOMATION_DISK_FORECAST_DAYS`).
         last_seen: Host -> Unix time of its newest sample (`neo_automation.fleet.inputs`).
         silent_after_s: A host not seen for this long is silent (`AUTOMATION_HOST_SILENT_SECONDS`).

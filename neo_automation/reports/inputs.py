@@ -2,9 +2,10 @@
 
 `read_report_inputs(name, store, start, end, ...)` reads the hourly and daily rollups, the
 latest dependency counts and the training runs of a period (and of the previous period of
-equal length, for the deltas), and the insight inputs (`insight_inputs`: benchmark histories;
-`neo_automation.fleet.inputs`: disk history, hosts last seen; `suite_runs`: the test history)
-into a `ReportInputs`, which `analyze_report` turns into the report dict without any further
+equal length, for the deltas), and the insight inputs through each feature's own read
+(`neo_automation.insight.benchmarks`: benchmark histories; `.disk_forecasts`: disk history;
+`.suite_history`: the test history; `neo_automation.fleet.inputs`: hosts last seen) into a
+`ReportInputs`, which `analyze_report` turns into the report dict without any further
 I/O. Job history (Prefect's API) and alert history are read elsewhere and passed in as data.
 Series are merged across sources per (name, labels).
 """
@@ -18,8 +19,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from neo_automation.fleet.inputs import disk_history, last_seen
+from neo_automation.fleet.inputs import last_seen
 from neo_automation.insight.benchmarks import HISTORY_DAYS, benchmark_specs, read_benchmark_series
+from neo_automation.insight.disk_forecasts import WINDOW_S, disk_history
 from neo_automation.insight.suite_history import read_test_runs
 from neo_automation.metrics.training import training_summary
 from neo_automation.reports.definitions import (
@@ -33,7 +35,6 @@ from neo_automation.reports.definitions import (
     metric_definitions,
     report_definition,
 )
-from neo_automation.reports.forecasts import WINDOW_S
 from neo_automation.store.metric_store import MetricStore, SeriesStats, labels_key
 from neo_automation.store.schema import rollups_table, series_table
 

@@ -5,7 +5,8 @@ figures, the problems, the insight lines, the gaps that explain an empty section
 status line that says whether anything needs attention); each section (`system`, `jobs`,
 `project`, `modules`, `alerts`, `training`, `benchmark`, `test_history`, `forecasts`,
 `hosts`, `dependencies`, `series`) is the JSON-ready mapping its analysis builds, with its
-shape given by the section's TypedDict where there is one, else by `SECTION_SHAPES`.
+shape given by the section's TypedDict where there is one (here, or beside the feature's
+analysis: `neo_automation.insight.disk_forecasts.ForecastSection`), else by `SECTION_SHAPES`.
 
 One report, many renderings: the markdown and HTML templates receive the `Report` itself
 (`report.title`, `report.period.label`, `report["system"]` all work in Jinja), the archive's
@@ -25,7 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+if TYPE_CHECKING:  # the disk forecasts load NumPy and SQLAlchemy; the model needs neither
+    from neo_automation.insight.disk_forecasts import ForecastSection
+
 
 #: The version of the report's JSON (`Report.to_json`); raised when a key changes meaning or
 #: goes away, not when one is added.
@@ -99,38 +104,6 @@ class ProjectSection(TypedDict):
     """Code health: the parts in `PROJECT_SECTIONS` order."""
 
     sections: list[ProjectPart]
-
-
-class ForecastRow(TypedDict):
-    """A filesystem's forecast; `percent` is df's (used / (used + available)), and "full"
-    is when available space reaches 0 at the growth over the window."""
-
-    host: str
-    mountpoint: str
-    device: str
-    used_bytes: float
-    total_bytes: float
-    percent: float
-    latest_ts: float
-    samples: int
-    growth_bytes_per_day: float | None
-    seconds_until_full: float | None
-    full_at: str | None
-    full_at_ts: float | None
-    status: str
-    history: list[list[float]]
-
-
-class ForecastSection(TypedDict):
-    """Disk forecasts: whether any were collected, the window and horizon, the rows, the
-    soonest full and those full within the horizon."""
-
-    collected: bool
-    window_days: float
-    horizon_hours: float
-    rows: list[ForecastRow]
-    soonest: ForecastRow | None
-    soon: list[ForecastRow]
 
 
 class JobsSection(TypedDict):

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from neo_automation.fleet.inputs import DiskKey
 from neo_automation.insight.benchmarks import BenchmarkSeries
+from neo_automation.insight.disk_forecasts import DiskKey
 from neo_automation.insight.junit import CaseResult, Outcome
 from neo_automation.insight.suite_history import SuiteRun
 from neo_automation.reports.analyze import analyze_report

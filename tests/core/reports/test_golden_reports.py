@@ -33,10 +33,10 @@ from standins import HTTPStandIn, SMTPStandIn, slack_config
 from neo_automation.alerts.state import alert_history
 from neo_automation.channels.base import InlineImage, plain_text
 from neo_automation.channels.webhook import WebhookConfig
-from neo_automation.fleet.forecasts import disk_forecasts
-from neo_automation.fleet.inputs import disk_history, last_seen, latest_by_host, trends
+from neo_automation.fleet.inputs import last_seen, latest_by_host, trends
 from neo_automation.fleet.render import TREND_COLUMNS, format_fleet
 from neo_automation.fleet.view import fleet_rows
+from neo_automation.insight.disk_forecasts import disk_forecasts, disk_history
 from neo_automation.reports.analyze import analyze_report
 from neo_automation.reports.charts import draw_report_charts
 from neo_automation.reports.definitions import DAY

@@ -14,14 +14,15 @@ import pytest
 
 from neo_automation.alerts.rules import DEFAULT_RULES
 from neo_automation.alerts.state import process_samples
-from neo_automation.fleet.forecasts import (
+from neo_automation.insight.disk_forecasts import (
     NOT_FILLING_HOURS,
+    DiskKey,
     disk_forecasts,
+    disk_history,
     forecast_checks,
     forecast_samples,
     soonest_full,
 )
-from neo_automation.fleet.inputs import DiskKey, disk_history
 from neo_automation.metrics.spec import Sample
 from neo_automation.store.metric_store import MetricStore
 
