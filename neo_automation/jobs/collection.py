@@ -37,7 +37,7 @@ from neo_automation.insight.disk_forecasts import (
     forecast_checks,
     forecast_samples,
 )
-from neo_automation.insight.training import analyze_run
+from neo_automation.insight.training import analyze_run, training_summary
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import (
     ApplicationCollector,
@@ -48,7 +48,7 @@ from neo_automation.metrics.collectors import (
 )
 from neo_automation.metrics.runs import diverged_samples
 from neo_automation.metrics.system import DEVICE_COUNTS, HOST, RATES
-from neo_automation.metrics.training import IngestResult, ingest_training_dir, training_summary
+from neo_automation.metrics.training import IngestResult, ingest_training_dir
 from neo_automation.reports.formats import iso, sample_json
 from neo_automation.settings import Settings, load_settings
 from neo_automation.store.outage import Outage, open_store, through_outage, waiting, write_or_spool

@@ -15,11 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from neo_automation.insight.benchmarks import assign_charts, headline_series
-from neo_automation.insight.training import (
-    MAX_TRAINING_CHARTS,
-    TRAINING_CHART_PREFIX,
-    analyze_run,
-)
+from neo_automation.insight.disk_forecasts import ForecastSection
+from neo_automation.insight.training import analyze_training
 from neo_automation.reports.analyze_insight import (
     analyze_insight,
     insight_lines,
@@ -44,7 +41,6 @@ from neo_automation.reports.formats import fmt_value
 from neo_automation.reports.gaps import report_gaps
 from neo_automation.reports.jobs import analyze_jobs
 from neo_automation.reports.model import AlertsSection, Figure, Period, Problem, Report
-from neo_automation.insight.disk_forecasts import ForecastSection
 from neo_automation.store.metric_store import labels_key
 from neo_automation.times import iso, when
 
@@ -162,41 +158,6 @@ def _incident(event: Mapping[str, Any], fired_at: float | None) -> dict[str, Any
         "duration": None,
         "value": event.get("value"),
     }
-
-
-def analyze_training(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Training and federated-learning progress: runs, last round, latest global metrics, and
-    each run's health (`neo_automation.insight.training.analyze_run`: status, curves, steps per
-    second); the first `MAX_TRAINING_CHARTS` runs with a curve get a chart `training_<n>`."""
-    out: list[dict[str, Any]] = []
-    for r in runs:
-        health = analyze_run(str(r["run_id"]), r.get("curves") or {})
-        out.append({
-            "run_id": str(r["run_id"]),
-            "last_round": r.get("last_round"),
-            "clients": r.get("clients"),
-            "started": r.get("started"),
-            "updated": r.get("updated"),
-            "loss": (r.get("global") or {}).get("loss"),
-            "accuracy": (r.get("global") or {}).get("accuracy"),
-            "global": dict(r.get("global") or {}),
-            "status": health.status,
-            "status_text": health.status_text,
-            "steps_per_second": health.steps_per_second,
-            "loss_metric": health.loss_metric,
-            "accuracy_metric": health.accuracy_metric,
-            "last": health.last,
-            "curves": health.curves,
-            "x_label": health.x_label,
-            "nonfinite_step": health.nonfinite_step,
-            "chart": None,
-        })
-    out.sort(key=lambda r: r["updated"] or 0, reverse=True)
-    charted = [r for r in out if any(r["curves"].values())][:MAX_TRAINING_CHARTS]
-    for number, run in enumerate(charted, 1):
-        run["chart"] = f"{TRAINING_CHART_PREFIX}{number}"
-    return {"run_count": len(out), "runs": out, "latest": out[0] if out else None,
-            "diverged": [r["run_id"] for r in out if r["status"] == "diverged"]}
 
 
 def _find(rows: Iterable[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:

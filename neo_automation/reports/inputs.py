@@ -23,7 +23,7 @@ from neo_automation.fleet.inputs import last_seen
 from neo_automation.insight.benchmarks import HISTORY_DAYS, benchmark_specs, read_benchmark_series
 from neo_automation.insight.disk_forecasts import WINDOW_S, disk_history
 from neo_automation.insight.suite_history import read_test_runs
-from neo_automation.metrics.training import training_summary
+from neo_automation.insight.training import training_summary
 from neo_automation.reports.definitions import (
     COVERAGE_METRIC,
     DAY,
