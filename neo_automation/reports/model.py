@@ -19,7 +19,7 @@ default when older callers build reports), fill it in `analyze_report`, add its 
 templates' validation), render it in the templates (`templates/_macros.*.j2`, then the report
 templates), add its charts to `neo_automation.reports.charts.draw_report_charts`, and,
 when it can be empty, a `Gap` in `neo_automation.reports.gaps`; one line for the message goes
-in `insight_lines` (`neo_automation.reports.analyze_insight`).
+in `insight_lines` (`neo_automation.reports.analyze`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ Severity = Literal["critical", "warning", "info"]
 
 
 class Delta(TypedDict):
-    """A change from the previous period (`neo_automation.reports.analyze_metrics.analyze_delta`).
+    """A change from the previous period (`neo_automation.reports.analyze.analyze_delta`).
 
     `trend` is better, worse, unchanged, changed, new or no data; `colour` green, red or grey;
     `css` its hex colour; `emoji` 🟢/🔴/⚪; `arrow` ↑/↓/→; `text` the signed change ("+2.5 pp").
