@@ -12,7 +12,7 @@ df's (used / (used + available)), the figure `system.disk.percent` holds.
   not swing the forecast the way a least-squares line would. The time until full is the free
   space at the latest sample divided by that rate; a disk that is not growing has no forecast
   (None).
-- One function for the alerts, the fleet view and the reports: `disk_forecasts` runs
+- One function for the alerts, the fleet view and the reports: `forecast_disks` runs
   `forecast_full` over the forecast window (`AUTOMATION_DISK_FORECAST_DAYS`, default 7) of
   each filesystem's history and counts the time left from now, so that a forecast does not
   stand still between samples. A growing filesystem gives a derived sample
@@ -61,7 +61,7 @@ NOT_FILLING_HOURS = 10 * 365 * 24.0
 WINDOW_S = 7 * DAY
 #: A filesystem full within this many seconds is "soon" (the `disk-filling` rule's 24 h).
 HORIZON_S = DAY
-#: The fewest hourly observations a forecast fits (`disk_forecasts`' default), and the status
+#: The fewest hourly observations a forecast fits (`forecast_disks`' default), and the status
 #: of a filesystem that has fewer: not "not growing", which nothing has shown yet.
 MIN_SAMPLES = 3
 TOO_FEW = f"learning (needs {MIN_SAMPLES} hourly samples)"
@@ -331,7 +331,7 @@ def should_alert(
     return forecast.full_at_s - start <= horizon_s
 
 
-def disk_forecasts(
+def forecast_disks(
     history: Mapping[DiskKey, Sequence[tuple[float, float, float]]],
     now: float,
     window_s: float = 7 * 86400.0,
@@ -434,7 +434,7 @@ def forecast_rows(
         ValueError: an observation is not finite, bytes are negative or a total is 0.
     """
     rows: list[ForecastRow] = []
-    for fc in disk_forecasts(history, now, window_s=window_s, stale_s=window_s,
+    for fc in forecast_disks(history, now, window_s=window_s, stale_s=window_s,
                              min_samples=MIN_SAMPLES):
         growing = fc.hours_until_full is not None and fc.hours_until_full < NOT_FILLING_HOURS
         seconds = 3600.0 * fc.hours_until_full if growing and fc.hours_until_full is not None \

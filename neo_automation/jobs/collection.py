@@ -32,9 +32,9 @@ from neo_automation.fleet.view import HostRow, fleet_rows
 from neo_automation.insight.benchmarks import record_benchmarks
 from neo_automation.insight.disk_forecasts import (
     DiskForecast,
-    disk_forecasts,
     disk_history,
     forecast_checks,
+    forecast_disks,
     forecast_samples,
 )
 from neo_automation.insight.training import analyze_run, training_summary
@@ -236,7 +236,7 @@ def update_fleet(warn: Warn = log.warning, settings: Settings | None = None) -> 
     window = settings.disk_forecast_days * 86400.0
     with _unless_away(settings.metrics_url, "fleet", warn) as outage, \
             open_store(settings.metrics_url) as store:
-        forecasts = disk_forecasts(disk_history(store, now - window, now + 1), now,
+        forecasts = forecast_disks(disk_history(store, now - window, now + 1), now,
                                    window_s=window, stale_s=settings.stale_after_seconds)
         seen = last_seen(store, now)
         derived = forecast_samples(forecasts, now)
