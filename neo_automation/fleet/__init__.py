@@ -13,3 +13,37 @@ hostname). This package holds what is computed over all of them, without Prefect
 Importing this package imports none of them: the `metrics monitor` loop uses `inputs` and
 `hosts` only, and must not pay for SciPy (the forecasts) or matplotlib (render).
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from neo_automation.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from neo_automation.fleet.hosts import silence_checks
+    from neo_automation.fleet.inputs import last_seen, latest_by_host, trends
+    from neo_automation.fleet.render import TREND_COLUMNS, format_fleet
+    from neo_automation.fleet.view import HostRow, fleet_rows
+
+__all__ = [
+    "HostRow",
+    "TREND_COLUMNS",
+    "fleet_rows",
+    "format_fleet",
+    "last_seen",
+    "latest_by_host",
+    "silence_checks",
+    "trends",
+]
+
+__getattr__ = lazy_exports(__name__, {
+    "last_seen": "inputs",
+    "latest_by_host": "inputs",
+    "trends": "inputs",
+    "silence_checks": "hosts",
+    "HostRow": "view",
+    "fleet_rows": "view",
+    "TREND_COLUMNS": "render",
+    "format_fleet": "render",
+})
