@@ -137,7 +137,8 @@ def effective_config() -> tuple[list[dict[str, Any]], list[str]]:
 def validate(settings: Any) -> list[str]:
     """Problems in the catalog, alert rules, channels and templates; one line each."""
     # the checkers, Prefect included, load only for --validate (see the top of the module)
-    from deployments.catalog.read import catalog_path, read_catalog
+    from deployments.catalog.check import catalog_path
+    from deployments.catalog.read import read_catalog
     from neo_automation.alerts.rules import load_rules
     from neo_automation.channels.env import channels_from_env, server_problems
     from neo_automation.metrics.collectors import custom_collectors
