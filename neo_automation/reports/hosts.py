@@ -1,6 +1,6 @@
 """The fleet in a report: one row per host and the fleet-wide headlines.
 
-System samples carry a `host` label (every host-scoped sample does, see DESIGN.md). A report
+System samples carry a `host` label (every host-scoped sample does). A report
 keeps hosts apart instead of mixing them into one series: `analyze_hosts` gives per host the
 period's CPU, memory and load (average and peak), its fullest filesystem and when it last
 reported, and for the fleet how many hosts reported, which are silent and the worst host per

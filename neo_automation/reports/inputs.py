@@ -63,9 +63,9 @@ def read_series_stats(store: MetricStore, start: float, end: float) -> list[Seri
     r, s = rollups_table.c, series_table.c
     # Aggregated per series id first, then joined to `series` (and, for the last value, to
     # each series' newest hour: one primary-key probe each); the merge by name and labels is
-    # done below. Joining `series` to every hourly row and grouping by name and labels took
-    # 2.5x as long: PostgreSQL, 100 hosts x 30 series x 30 days (2.16 M hourly rows), median
-    # of 5, 1.07 s -> 0.44 s (bench/store_postgres.py --rollups-only); SQLite 3.1 s -> 1.4 s.
+    # done below. Joining `series` to every hourly row and grouping by name and labels takes
+    # about 2.5x as long on PostgreSQL and 2.2x on SQLite (100 hosts x 30 series x 30 days,
+    # 2.16 M hourly rows: bench/store_postgres.py --rollups-only).
     per_series = (
         sa.select(
             r.series_id,
