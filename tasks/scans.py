@@ -11,6 +11,8 @@ slowest and slowing tests) for the test-suite summary.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
@@ -23,21 +25,17 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
-from neo_automation.insight.suite_history import (
-    analyze_test_history,
-    cases_from_json,
-    read_test_runs,
-    record_test_run,
-)
+from neo_automation.jobs import health
 from neo_automation.reports.charts import Chart, slow_tests_chart
 from neo_automation.reports.formats import format_history_markdown
 from neo_automation.scans.debt import compute_debt
 from neo_automation.scans.engine import scan_tree
-from neo_automation.scans.health import format_health_summary, previous_values
+from neo_automation.scans.health import format_health_summary
 from neo_automation.scans.testsuite import run_test_suite
 from neo_automation.settings import load_settings
-from neo_automation.store.metric_store import MetricStore
+from tasks.collection import evaluate_alerts, store_metrics
 
 #: The scans' result cache (by file content hash): a rescan of an unchanged tree costs hashes.
 CACHE_DIR_NAME = "scan-cache"
@@ -97,23 +95,9 @@ def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any
 
 @task(name="record-test-history", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def record_test_history(result: dict[str, Any], run_id: str, started: float) -> dict[str, Any]:
-    """Keep the run's per-test results in the store; analyse the target's recent runs.
-
-    Args:
-        result: `run_test_suite`'s result (its `cases`, `revision` and `path`).
-        run_id: the run's id (the flow run's).
-        started: when the suite started, Unix seconds.
-
-    Returns:
-        `neo_automation.insight.suite_history.analyze_test_history` of the recent runs of
-        this target, this one included when pytest wrote its JUnit XML.
-    """
-    with MetricStore(load_settings().metrics_url) as store:
-        if result.get("cases"):
-            record_test_run(store, run_id, started, cases_from_json(result["cases"]),
-                            revision=result.get("revision"), target=result["path"])
-        runs = read_test_runs(store, time.time() + 1, target=result["path"])
-    return analyze_test_history(runs)
+    """Keep the run's per-test results in the store; analyse the target's recent runs
+    (`neo_automation.jobs.health.record_history`)."""
+    return health.record_history(load_settings(), result, run_id, started)
 
 
 def history_markdown(history: dict[str, Any]) -> str:
@@ -126,8 +110,7 @@ def history_markdown(history: dict[str, Any]) -> str:
 @task(name="read-previous-figures", cache_policy=NO_CACHE)
 def read_previous(prefix: str) -> dict[str, float]:
     """The latest stored figures under `prefix` (the previous run's), by metric name."""
-    with MetricStore(load_settings().metrics_url) as store:
-        return previous_values(store.latest(prefix))
+    return health.read_previous(load_settings(), prefix)
 
 
 @task(name="publish-health-summary", cache_policy=NO_CACHE)
@@ -150,3 +133,27 @@ def publish_health_summary(key: str, title: str, samples: list[Any],
 def compute_technical_debt(scan: dict[str, Any], tests: dict[str, Any] | None) -> dict[str, Any]:
     """Remediation minutes, debt ratio and A-E rating (SQALE; see neo_automation/scans/debt.py)."""
     return compute_debt(scan, tests)
+
+
+def health_steps(scans_slot: Callable[[], AbstractContextManager[None]]) -> health.HealthSteps:
+    """The code-health jobs' steps as this module's tasks, for the bodies in
+    `neo_automation.jobs.health`; `scans_slot` holds the flows' `scans` concurrency slot."""
+    def publish(key: str, title: str, samples: list[Any], previous: dict[str, float],
+                errors: list[Any], worst: list[dict[str, Any]], note: str,
+                excluded: list[dict[str, Any]], history: dict[str, Any] | None) -> None:
+        publish_health_summary(key, title, samples, previous, errors, worst, note=note,
+                               excluded=excluded,
+                               appendix=history_markdown(history) if history else "")
+
+    return health.HealthSteps(
+        scan=lambda kinds, path: scan_code(kinds, str(path)),
+        run_tests=lambda path, timeout: run_tests(str(path), timeout=timeout),
+        record_history=record_test_history,
+        read_previous=read_previous,
+        compute_debt=compute_technical_debt,
+        store=store_metrics,
+        evaluate_alerts=evaluate_alerts,
+        publish_summary=publish,
+        scans_slot=scans_slot,
+        run_id=lambda started: str(flow_run.id or f"local-{started:.0f}"),
+    )

@@ -1,7 +1,8 @@
 """The bodies of jobs that run both as Prefect flows and directly, without Prefect: written once.
 
 - `collection`: the `metrics-collection` job's steps and the order that runs them;
-- `reports`: the `reports` job's steps and the order that runs them.
+- `reports`: the `reports` job's steps and the order that runs them;
+- `health`: the code-health jobs' bodies (test suite, quality, security, project metrics).
 
 The flows (`flows/`) run them with tasks as their steps; `deployments/direct/` with the plain
 step functions.
@@ -21,6 +22,13 @@ if TYPE_CHECKING:
         benchmark_regressions,
         run_collection,
     )
+    from neo_automation.jobs.health import (
+        record_history,
+        run_project_metrics,
+        run_quality_job,
+        run_security_job,
+        run_suite_job,
+    )
     from neo_automation.jobs.reports import ReportSteps, report_run, run_report
 
 __all__ = [
@@ -29,9 +37,14 @@ __all__ = [
     "ReportSteps",
     "Steps",
     "benchmark_regressions",
+    "record_history",
     "report_run",
     "run_collection",
+    "run_project_metrics",
+    "run_quality_job",
     "run_report",
+    "run_security_job",
+    "run_suite_job",
 ]
 
 __getattr__ = lazy_exports(__name__, {
@@ -43,4 +56,9 @@ __getattr__ = lazy_exports(__name__, {
     "ReportSteps": "reports",
     "report_run": "reports",
     "run_report": "reports",
+    "record_history": "health",
+    "run_project_metrics": "health",
+    "run_quality_job": "health",
+    "run_security_job": "health",
+    "run_suite_job": "health",
 })

@@ -318,8 +318,8 @@ class Steps:
     collect_custom: Callable[[], list[CollectorResult]]
     #: The training ingestion's result; a failure is reported in its `ingest.skipped`.
     ingest_training: Callable[[], dict[str, Any]]
-    #: The project's code-health metrics (`totals`, `errors`); None where it cannot run.
-    project: Callable[[], dict[str, Any]] | None
+    #: Runs the code-health jobs on the project; their `totals` and `errors`.
+    project: Callable[[], dict[str, Any]]
     store: Callable[[list[Sample], list[MetricSpec]], int]
     regressions: Callable[[], list[Sample]]
     update_fleet: Callable[[], FleetUpdate]
@@ -390,14 +390,14 @@ def run_collection(steps: Steps, categories: Sequence[str] | None = None,
             custom_metrics.extend(outcome.metrics)
             result["errors"].extend(outcome.errors)
         result["custom"] = _custom(outcomes)
+    project_stored = 0  # the code-health jobs store their own samples
     if "project" in chosen:
-        if steps.project is None:
-            result["errors"].append("project: the code-health scans run only as a flow")
-        else:
-            project = steps.project()
-            result["project"] = project["totals"]
-            result["errors"].extend(project["errors"])
+        project = steps.project()
+        result["project"] = project["totals"]
+        result["errors"].extend(project["errors"])
+        project_stored = project.get("stored", 0)
     kept = _store(steps, chosen, samples, custom_metrics, result, settings or load_settings())
+    result["stored"] += project_stored
     steps.publish_artifacts(system, result)
     steps.info(f"{kept} {result['stored']} samples from {', '.join(chosen)}")
     return result

@@ -55,7 +55,7 @@ from neo_automation.reports.definitions import (
     ReportInputs,
     period_label,
 )
-from neo_automation.reports.formats import fmt_value
+from neo_automation.reports.formats import fmt_value, plural
 from neo_automation.reports.gaps import report_gaps
 from neo_automation.reports.hosts import analyze_hosts, host_lines
 from neo_automation.reports.jobs import analyze_jobs
@@ -447,7 +447,7 @@ def insight_problems(report: Mapping[str, Any]) -> list[tuple[str, str]]:
                                 f"{failure['first_failing_run']} "
                                 f"({when(failure['first_failing_time'])})"))
     for flaky in history["flaky"]:
-        out.append(("warning", f"flaky test {flaky['test_id']}: {flaky['flips']} flip(s)"
+        out.append(("warning", f"flaky test {flaky['test_id']}: {plural(flaky['flips'], 'flip')}"
                                + (f" on {flaky['revision'][:12]}" if flaky["revision"] else "")))
     for slow in history["slowing"]:
         out.append(("info", f"test {slow['test_id']} is getting slower: {slow['start_s']:.2f} s "
