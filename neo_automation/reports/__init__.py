@@ -5,8 +5,9 @@
 - `inputs`: `read_report_inputs` reads the metrics store (the only I/O of a report here),
   through each insight feature's own read (`neo_automation.insight`).
 - `analyze`: `analyze_report` turns the inputs (and the job and alert history, passed in as
-  data) into the typed report (`model`); `jobs` analyses the job history, `hosts` the fleet
-  over the period, `gaps` says why an empty section is empty.
+  data) into the typed report (`model`); `jobs` analyses the job history, `gaps` says why
+  an empty section is empty. Each insight section is analysed where its feature lives
+  (`neo_automation.insight`; the fleet's, `neo_automation.fleet.period`).
 - `charts` (matplotlib PNGs), `templates` (Jinja markdown and HTML), `message` (what every
   channel sends), `formats` (values, tables, the headline table, fallback markdown, the
   collection summary), `samples` and `validation` (template checks).

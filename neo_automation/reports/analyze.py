@@ -15,7 +15,7 @@ none does I/O.
 - The insight sections, each analysed where its feature lives: benchmark regressions, the
   test history and disk forecasts (`analyze_insight`, through
   `neo_automation.insight.benchmarks`, `.suite_history` and `.disk_forecasts`), one row per
-  host (`neo_automation.reports.hosts`) and the training runs
+  host (`neo_automation.fleet.period`) and the training runs
   (`neo_automation.insight.training.analyze_training`); `insight_problems` adds what they
   found to the report's problems and `insight_lines` gives the one line each that the
   message shows.
@@ -30,6 +30,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from neo_automation.fleet.period import analyze_hosts, host_lines
 from neo_automation.insight.benchmarks import (
     analyze_benchmarks,
     assign_charts,
@@ -57,7 +58,6 @@ from neo_automation.reports.definitions import (
 )
 from neo_automation.reports.formats import fmt_value, plural
 from neo_automation.reports.gaps import report_gaps
-from neo_automation.reports.hosts import analyze_hosts, host_lines
 from neo_automation.reports.jobs import analyze_jobs
 from neo_automation.reports.model import (
     AlertsSection,

@@ -28,7 +28,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-if TYPE_CHECKING:  # the disk forecasts load NumPy and SQLAlchemy; the model needs neither
+if TYPE_CHECKING:  # the sections' modules load NumPy and SQLAlchemy; the model needs neither
+    from neo_automation.fleet.period import HostsSection
     from neo_automation.insight.disk_forecasts import ForecastSection
 
 
@@ -137,23 +138,6 @@ class AlertsSection(TypedDict):
     mean_time_to_resolve: float | None
     max_time_to_resolve: float | None
     per_day: list[list[float]]
-
-
-class HostsSection(TypedDict):
-    """One row per host and the fleet's headlines.
-
-    `hosts`: {host, reporting, cpu_avg, cpu_max, memory_avg, memory_max, load_avg, load_max,
-    disk_mountpoint, disk_percent (df's, the fullest filesystem's peak), last_seen,
-    last_seen_ts, silent}, by host; `worst`: figure -> {host, value} (and mountpoint for
-    disk) or None.
-    """
-
-    hosts: list[dict[str, Any]]
-    known: int
-    reporting: int
-    silent: list[str]
-    labelled: bool
-    worst: dict[str, Any]
 
 
 class DependenciesSection(TypedDict):
