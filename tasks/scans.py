@@ -31,9 +31,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from neo_automation.jobs import health
-from neo_automation.reports.charts import Chart
-from neo_automation.reports.insight_charts import slow_tests_chart
-from neo_automation.reports.suite_history import format_history_markdown
+from neo_automation.reports.charts import Chart, slow_tests_chart
+from neo_automation.reports.formats import format_history_markdown
 from neo_automation.scans.debt import compute_debt
 from neo_automation.scans.engine import scan_tree
 from neo_automation.scans.health import format_health_summary

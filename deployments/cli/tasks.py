@@ -97,7 +97,8 @@ def register(groups: Any) -> None:
 
 def _catalog() -> Catalog:
     """The catalog's good jobs; a broken entry is named when it is asked for (`get`)."""
-    from deployments.catalog.read import catalog_path, read_catalog  # imports Prefect: see the top
+    from deployments.catalog.check import catalog_path
+    from deployments.catalog.read import read_catalog  # imports Prefect: see the top
 
     return read_catalog(catalog_path(), skip_broken=True)
 

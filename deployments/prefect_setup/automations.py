@@ -25,8 +25,8 @@
   after 120 s, and `automation-fail-unstartable-runs` marks a run given back three times in a
   day Failed, which notifies.
 
-Every call is idempotent: automations are upserted by name (`prefect automation create` would
-duplicate them, see shared/PREFECT_NOTES.md).
+Every call is idempotent: automations are upserted by name (`prefect automation create` is
+not idempotent: it would duplicate them).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Every process the stack starts, and every CLI command that talks to Prefect, gets the same
 `PREFECT_*` variables from `prefect_env()`, so nothing falls back to Prefect's temporary
-ephemeral server and the UI knows where its API is (`PREFECT_UI_API_URL`, see
-shared/PREFECT_NOTES.md). Import this before Prefect: Prefect reads its settings at import.
+ephemeral server and the UI knows where its API is (`PREFECT_UI_API_URL`). Import this
+before Prefect: Prefect reads its settings at import.
 """
 
 from __future__ import annotations

@@ -89,11 +89,15 @@ def record_history(settings: Settings, result: dict[str, Any], run_id: str,
         started: when the suite started, Unix seconds.
 
     Returns:
-        `neo_automation.reports.suite_history.analyze_test_history` of the recent runs of
+        `neo_automation.insight.suite_history.analyze_test_history` of the recent runs of
         this target, this one included when pytest wrote its JUnit XML.
     """
-    from neo_automation.reports.suite_history import analyze_test_history
-    from neo_automation.reports.suite_runs import cases_from_json, read_test_runs, record_test_run
+    from neo_automation.insight.suite_history import (
+        analyze_test_history,
+        cases_from_json,
+        read_test_runs,
+        record_test_run,
+    )
     from neo_automation.store.metric_store import MetricStore
 
     with MetricStore(settings.metrics_url) as store:

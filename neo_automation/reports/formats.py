@@ -1,8 +1,9 @@
 """Pure formatting: values, samples, summaries and reports to markdown, HTML and tables.
 
 The building blocks (`fmt_value`, `md_escape`, `markdown_table`, `html_table`) serve every
-job's artifact; the metrics collection summary and the metrics report are here, and so are
-the report formats that are not templates: the headline table artifact (`headline_rows`) and
+job's artifact; the metrics collection summary, the metrics report and the test-suite job's
+test history (`format_history_markdown`) are here, and so are the report formats that are not
+templates: the headline table artifact (`headline_rows`) and
 the artifact shown when the markdown template is broken (`format_fallback_markdown`). Report
 markdown and HTML come from the Jinja templates (`neo_automation.reports.templates`); the
 message every channel sends from `neo_automation.reports.message`; times for people from
@@ -21,14 +22,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from neo_automation.metrics import MetricSpec, Sample, declared
+from neo_automation.metrics.spec import label_text
 from neo_automation.metrics.system import HOST
-from neo_automation.times import iso
+from neo_automation.times import iso, when
 
 if TYPE_CHECKING:
     from neo_automation.reports.model import Report
 
-__all__ = ["fmt_value", "html_table", "iso", "label_text", "markdown_table", "md_escape",
-           "plural", "project_rows", "sample_json", "sample_rows"]
+__all__ = ["fmt_value", "html_table", "iso", "markdown_table", "md_escape", "plural",
+           "project_rows", "sample_json", "sample_rows"]
 
 #: Count units whose singular is not the unit less its final "s".
 _SINGULAR = {"processes": "process"}
@@ -71,11 +73,6 @@ def fmt_value(value: float, unit: str) -> str:
     if float(value).is_integer():
         return f"{int(value)} {_unit_for(value, unit)}".rstrip()
     return f"{value:.3g} {unit}".rstrip()
-
-
-def label_text(labels: Mapping[str, str]) -> str:
-    """Labels as `k=v, ...`, sorted by name."""
-    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def sample_rows(samples: Iterable[Sample]) -> list[dict[str, Any]]:
@@ -417,3 +414,48 @@ def format_fallback_markdown(report: Report, errors: Sequence[str]) -> str:
                      ".md.j2 in the templates directory).")
     lines.append("\nThe JSON and the other formats are in the report archive.\n")
     return "\n".join(lines)
+
+
+def format_history_markdown(section: Mapping[str, Any], chart_uri: str | None = None) -> str:
+    """The test-history section as markdown (the `test-suite` artifact), text escaped.
+
+    Args:
+        section: `analyze_test_history`'s result.
+        chart_uri: the slow-tests chart as a `data:` URI, or None.
+
+    Returns:
+        Markdown: new failures (with the run where each began), flaky tests, tests getting
+        slower (with their trend), the slowest tests.
+    """
+    if not section["available"]:
+        return "## Test history\n\n_No test-suite run recorded yet._\n"
+    lines = [f"## Test history ({plural(section['runs'], 'run')})\n"]
+    failures = [{"test": f["test_id"], "failing since run": f["first_failing_run"],
+                 "since": when(f["first_failing_time"]),
+                 "revision": (f["revision"] or "")[:12],
+                 "last passed": f["last_passing_run"] or "never",
+                 "runs failing": f["failing_runs"], "message": f["message"] or ""}
+                for f in section["new_failures"]]
+    lines += ["### Newly failing\n", _table(failures)]
+    flaky = [{"test": f["test_id"], "why": f"same revision {f['revision'][:12]}"
+              if f["revision"] else "flips without a code change", "flips": f["flips"],
+              "passed in": ", ".join(f["passed_runs"]), "failed in": ", ".join(f["failed_runs"])}
+             for f in section["flaky"]]
+    lines += ["### Flaky\n", _table(flaky)]
+    slowing = [{"test": t["test_id"],
+                "trend": f"{fmt_value(t['start_s'], 's')} → {fmt_value(t['end_s'], 's')} over "
+                         f"{t['runs']} runs",
+                "growth": f"+{t['growth_percent']:.0f} %", "p": f"{t['p_value']:.2g}"}
+               for t in section["slowing"]]
+    lines += ["### Getting slower\n", _table(slowing)]
+    if chart_uri and slowing:
+        lines.append(f"![Tests getting slower]({chart_uri})\n")
+    slowest = [{"test": t["test_id"], "median": fmt_value(t["median_s"], "s"),
+                "latest": fmt_value(t["last_s"], "s")} for t in section["slowest"]]
+    lines += ["### Slowest (median of the last runs)\n", _table(slowest)]
+    return "\n".join(lines)
+
+
+def _table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A markdown table of the rows' keys (cells escaped), or "None." without rows."""
+    return markdown_table(rows, list(rows[0])) if rows else "None.\n"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from neo_automation.insight.benchmarks import record_benchmarks
 from neo_automation.metrics import MetricSpec, Sample, declared
-from neo_automation.reports.insight_inputs import record_benchmarks
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 from tasks.reports import detect_benchmark_regressions

@@ -307,8 +307,8 @@ def test_find_regressions_refuses_an_unknown_direction() -> None:
 
 def test_the_insight_package_imports_no_prefect() -> None:
     code = (
-        "import sys, neo_automation.insight.changepoints, neo_automation.insight.history, "
-        "neo_automation.insight.forecast, neo_automation.insight.junit; "
+        "import sys, neo_automation.insight.changepoints, neo_automation.insight.suite_history, "
+        "neo_automation.insight.disk_forecasts, neo_automation.insight.junit; "
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('prefect', 'prefect_slack', 'prefect_email', 'tasks', 'flows', 'blocks', "
         "'deployments')]; print(bad); sys.exit(1 if bad else 0)"
