@@ -268,10 +268,13 @@ def resolve_period(
 
 
 def period_label(name: str, start: float, end: float) -> str:
-    """A short, stable name of a period: its end date, or `START--END` for other lengths.
+    """A short, stable name of a period, naming where it starts and ends: `START--END`.
 
-    A report of its default length is named after the day it ends (UTC), so re-running the
-    same day's report replaces that day's archive files instead of adding new ones.
+    A report of its default length is named by the days (UTC) it starts and ends
+    (`2025-06-01--2025-06-08` for a weekly report, `2025-06-07--2025-06-08` for a daily one
+    ending at 06:00), so re-running the same day's report replaces that day's archive files
+    instead of adding new ones; a period of any other length is named to the minute
+    (`20250601T0000--20250601T0600`).
 
     Args:
         name: The report name.
@@ -281,10 +284,10 @@ def period_label(name: str, start: float, end: float) -> str:
     Returns:
         Letters, digits, dots and dashes (the outbox's period syntax).
     """
+    start_dt = datetime.fromtimestamp(start, UTC)
     end_dt = datetime.fromtimestamp(end, UTC)
     if abs((end - start) - report_definition(name).days * DAY) < HOUR:
-        return end_dt.strftime("%Y-%m-%d")
-    start_dt = datetime.fromtimestamp(start, UTC)
+        return f"{start_dt:%Y-%m-%d}--{end_dt:%Y-%m-%d}"
     return f"{start_dt:%Y%m%dT%H%M}--{end_dt:%Y%m%dT%H%M}"
 
 

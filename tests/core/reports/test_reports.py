@@ -281,7 +281,11 @@ def test_slack_blocks_escape_and_link(store: MetricStore) -> None:
 def test_periods_and_archive_paths(tmp_path: Path) -> None:
     start, end = resolve_period("weekly_executive_summary", None, "2025-06-08T00:00:00Z", 0)
     assert end - start == 7 * DAY
-    assert period_label("weekly_executive_summary", start, end) == "2025-06-08"
+    # A report's label names the days its period starts and ends, whatever its length.
+    assert period_label("weekly_executive_summary", start, end) == "2025-06-01--2025-06-08"
+    assert period_label("monthly_detailed_report", end - 30 * DAY, end) == "2025-05-09--2025-06-08"
+    assert period_label("daily_health_check", T0 + 6 * HOUR, T0 + 30 * HOUR) == (
+        "2025-06-01--2025-06-02")
     assert period_label("daily_health_check", T0, T0 + 6 * HOUR) == "20250601T0000--20250601T0600"
     with pytest.raises(ConfigError, match="period_start"):
         resolve_period("daily_health_check", "yesterday", None, END)
@@ -301,6 +305,6 @@ def test_periods_and_archive_paths(tmp_path: Path) -> None:
 def test_broken_markdown_template_gets_a_fallback_artifact() -> None:
     report = sample_report("team_digest")
     text = format_fallback_markdown(report, ["/t/team_digest.md.j2:3: unexpected '}'"])
-    assert text.startswith("# Team digest: 2026-01-01\n")
+    assert text.startswith("# Team digest: 2025-12-31--2026-01-01\n")
     assert "/t/team_digest.md.j2:3: unexpected '}'" in text
     assert "no markdown template" in format_fallback_markdown(report, [])
