@@ -10,6 +10,9 @@ from neo_automation.metrics.spec import MetricSpec
 
 SOURCE = "project"
 
+#: The SQALE ratings in order: `project.debt.rating` stores A as 1 .. E as 5 (unit "rating").
+RATING_LETTERS = "ABCDE"
+
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("project.tests.stopped_early", "",
                "pytest stopped the suite early (1: --maxfail, -x, an interrupt; its other"
@@ -61,5 +64,6 @@ METRICS: tuple[MetricSpec, ...] = (
                "last"),
     MetricSpec("project.debt.ratio_percent", "%", "Technical debt ratio (SQALE)", "lower",
                "last"),
-    MetricSpec("project.debt.rating", "rating", "SQALE rating, A=1 .. E=5", "lower", "last"),
+    MetricSpec("project.debt.rating", "rating",
+               "SQALE rating (A best .. E worst, stored as 1 .. 5)", "lower", "last"),
 )

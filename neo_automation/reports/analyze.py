@@ -138,6 +138,8 @@ def change_text(change: float | None, unit: str, trend: str = "") -> str:
     sign = "+" if change > 0 else "-"
     if unit == "%":
         return f"{sign}{abs(change):.1f} pp"
+    if unit == "rating":  # a rating's change is in grades (A to C is +2 grades), not letters
+        return sign + plural(abs(change), "grade")
     return sign + fmt_value(abs(change), unit)
 
 

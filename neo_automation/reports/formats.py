@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from neo_automation.metrics import MetricSpec, Sample, declared
+from neo_automation.metrics.project import RATING_LETTERS
 from neo_automation.metrics.spec import label_text
 from neo_automation.metrics.system import HOST
 from neo_automation.times import iso, when
@@ -55,8 +56,23 @@ def _unit_for(value: float, unit: str) -> str:
     return unit
 
 
+def _number(value: float) -> str:
+    """A number as people read it: whole numbers and magnitudes of 100 or more in full
+    (`11313881`, `1995`), smaller fractions to 3 significant digits (`0.796`, `12.3`)."""
+    if float(value).is_integer():
+        return str(int(value))
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
 def fmt_value(value: float, unit: str) -> str:
-    """A human reading of a value in its unit (bytes scaled to KiB..TiB, % to one decimal)."""
+    """A human reading of a value in its unit.
+
+    Bytes are scaled to KiB..TiB, percentages have one decimal, loads two, seconds three (hours
+    from 100 s), a SQALE rating (unit `rating`, 1..5) is its letter A..E; any other value is a
+    number as `_number` writes it, then its unit (singular for a count of one).
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if unit in ("bytes", "bytes/s"):
@@ -68,11 +84,14 @@ def fmt_value(value: float, unit: str) -> str:
             size /= 1024
     if unit == "%":
         return f"{value:.1f} %"
+    if unit == "load":
+        return f"{value:.2f}"
     if unit == "s":
         return f"{value:.3f} s" if value < 100 else f"{value / 3600:.1f} h"
-    if float(value).is_integer():
-        return f"{int(value)} {_unit_for(value, unit)}".rstrip()
-    return f"{value:.3g} {unit}".rstrip()
+    if unit == "rating" and 0.5 <= value < len(RATING_LETTERS) + 0.5:
+        # The nearest letter: an average of ratings (metrics report's avg) reads as one too.
+        return RATING_LETTERS[int(value + 0.5) - 1]
+    return f"{_number(value)} {_unit_for(value, unit)}".rstrip()
 
 
 def sample_rows(samples: Iterable[Sample]) -> list[dict[str, Any]]:
