@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -50,8 +49,7 @@ from deployments.prefect_setup.crash_policy import ensure_crash_automations, ups
 from neo_automation.channels import ChannelModel, channels_from_env
 from neo_automation.channels.env import ENV_VARIABLES, differing_variables
 from neo_automation.errors import ConfigError
-from neo_automation.prefect_api import wait_for_server
-from neo_automation.settings import Settings, load_settings
+from neo_automation.settings import Settings
 
 log = logging.getLogger("automation.manager")
 
@@ -205,24 +203,6 @@ def register_all(settings: Settings) -> dict[str, Any]:
     register_channel_blocks()
     block_ids = save_channel_blocks(settings)
     names = ensure_automations(settings, block_ids)
-    log.info("registered blocks %s and automations %s", sorted(block_ids), names)
+    log.info("registered notification blocks: %s; automations: %s",
+             ", ".join(sorted(block_ids)) or "none", ", ".join(names))
     return {"blocks": sorted(block_ids), "automations": names}
-
-
-#: How long the registration waits for a server that is still starting (seconds).
-API_WAIT_SECONDS = 90.0
-
-
-def main() -> int:
-    """Entry point for the supervisor: wait for the API, register, then exit (0 on success)."""
-    settings = load_settings()
-    if not wait_for_server(settings.api_url, API_WAIT_SECONDS):
-        print(f"the Prefect API at {settings.api_url} did not answer within "
-              f"{API_WAIT_SECONDS:.0f} s: blocks and automations not registered", file=sys.stderr)
-        return 1
-    print(register_all(settings))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

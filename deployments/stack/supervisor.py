@@ -51,7 +51,7 @@ FIRST_COLLECTION = ("metrics-collection", "system-sampling")
 #: How long after serve started the supervisor keeps trying to start that first run.
 FIRST_COLLECTION_GIVE_UP_SECONDS = 180.0
 #: The longest a helper process (registration, the first sample) may run; the registration
-#: waits up to 90 s for the API (deployments.prefect_setup.automations).
+#: waits up to 90 s for the API (deployments.stack.register).
 HELPER_TIMEOUT_SECONDS = 180.0
 
 
@@ -246,9 +246,9 @@ class Supervisor:
         """Register the blocks and automations (idempotent) in a short-lived subprocess.
 
         Not waited for: the subprocess waits for the API itself
-        (`deployments.prefect_setup.automations`), and `reap_helpers` logs how it ended.
+        (`deployments.stack.register`), and `reap_helpers` logs how it ended.
         """
-        self._helper("register", [sys.executable, "-m", "deployments.prefect_setup.automations"],
+        self._helper("register", [sys.executable, "-m", "deployments.stack.register"],
                      "registering blocks and automations")
 
     def sample_now(self) -> None:

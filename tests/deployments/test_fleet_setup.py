@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -61,6 +62,27 @@ def test_pool_setup_makes_everything_once(clean_server: str, cli_env: dict[str, 
         assert client.read_global_concurrency_limit_by_name("scans").limit == 1
         names = [a.name for a in client.read_automations()]
         assert all(names.count(name) == 1 for name in NAMES), names
+
+
+def test_registration_logs_lines_to_the_manager_log(
+    prefect_server: str, cli_env: dict[str, str], automation_env: Path
+) -> None:
+    # The supervisor starts this helper with its output appended to the manager's log.
+    try:
+        proc = subprocess.run([sys.executable, "-m", "deployments.stack.register"],  # noqa: S603
+                              env=cli_env, cwd=automation_env.parent, capture_output=True,
+                              text=True, timeout=240)
+    finally:
+        with SyncPrefectClient(prefect_server) as client:
+            for automation in client.read_automations():
+                if automation.name in NAMES:
+                    client.delete_automation(automation.id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == ""  # nothing bare, such as the registration's result as a dict
+    lines = (automation_env / "logs" / "integration_manager.log").read_text().splitlines()
+    stamped = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ")
+    assert lines and all(stamped.match(line) for line in lines), lines
+    assert any("automations: automation-crash-zombie-runs, " in line for line in lines), lines
 
 
 HEALTH = ("import sys; from deployments.cli import main; main(['health', '--json']); "
