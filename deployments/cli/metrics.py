@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from deployments.cli._args import hours, interval, load_settings, positive_int
 from neo_automation.errors import ConfigError
 from neo_automation.files import atomic_write_text, ensure_writable_dir
+from neo_automation.words import plural
 
 if TYPE_CHECKING:
     from neo_automation.settings import Settings
@@ -255,13 +256,13 @@ def collectors(args: argparse.Namespace) -> int:
     from neo_automation.metrics.collectors import custom_collectors
 
     custom, problems = custom_collectors(settings.collectors, settings.root)
-    origins = {"project": "built-in (code-health scans)",
-               "dependencies": "built-in (dependency-updates job)"}
+    origins = {"project": "built-in, stored by the code-health scans",
+               "dependencies": "built-in, stored by the dependency-updates job"}
     rows: list[dict[str, Any]] = [
         {"name": subject, "origin": origins.get(subject, "built-in"), "metrics": specs}
         for subject, specs in SUBJECTS.items()]
-    rows += [{"name": c.name, "origin": type(c).__module__, "metrics": list(c.metrics)}
-             for c in custom]
+    rows += [{"name": c.name, "origin": f"custom, from {type(c).__module__}",
+              "metrics": list(c.metrics)} for c in custom]
     if args.json:
         print(json.dumps({
             "collectors": [
@@ -273,10 +274,13 @@ def collectors(args: argparse.Namespace) -> int:
             "problems": problems}, indent=2))
     else:
         for r in rows:
-            print(f"{r['name']} ({r['origin']}): {len(r['metrics'])} metrics")
+            print(f"{r['name']} ({r['origin']}): {plural(len(r['metrics']), 'metric')}")
             for m in r["metrics"]:
+                # "(%, lower is better)", "(lower is better)" without a unit, "(s)" without a goal
+                how = ", ".join(filter(None, (
+                    m.unit, f"{m.better} is better" if m.better != "none" else "")))
                 labels = f" [{', '.join(m.labels)}]" if m.labels else ""
-                print(f"    {m.name} ({m.unit}, {m.better} is better){labels}: {m.description}")
+                print(f"    {m.name}{f' ({how})' if how else ''}{labels}: {m.description}")
         for p in problems:
             print(f"error: {p}", file=sys.stderr)
     return 2 if problems else 0

@@ -5,6 +5,7 @@ collector runs in a collection with its declaration stored."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from helpers import ROOT, run_cli
@@ -43,6 +44,19 @@ def test_collectors_json_lists_the_dependency_metrics(cli_env: dict[str, str]) -
     assert {"system", "application", "project"} <= set(listed)
 
 
+def test_collectors_read_cleanly(cli_env: dict[str, str]) -> None:
+    proc = run_cli("metrics", "collectors", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "training (built-in): 1 metric" in lines
+    assert any(re.fullmatch(r"project \(built-in, stored by the code-health scans\): \d+ metrics",
+                            line) for line in lines)
+    # No empty unit and no brackets inside brackets.
+    assert any(line.startswith("    project.tests.stopped_early (lower is better): ")
+               for line in lines)
+    assert "(," not in proc.stdout and "((" not in proc.stdout
+
+
 def test_readme_example_collector_runs_in_a_collection(
     prefect_server: str, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -71,4 +85,6 @@ def test_readme_example_collector_runs_in_a_collection(
     with MetricStore(f"sqlite:///{tmp_path / 'data' / 'metrics.db'}") as store:
         assert store.definitions()["queue.depth"]["unit"] == "jobs"
     listed = run_cli("metrics", "collectors", env=env)
-    assert "training-queue" in listed.stdout and "queue.depth" in listed.stdout
+    assert re.search(r"^training-queue \(custom, from \w*queue_depth_collector\): 1 metric$",
+                     listed.stdout, re.MULTILINE), listed.stdout
+    assert "    queue.depth (jobs, " in listed.stdout
