@@ -29,6 +29,7 @@ from neo_automation.delivery.outbox import next_due, pending_channels
 from neo_automation.jobs import reports as job
 from neo_automation.settings import Settings
 from neo_automation.store.metric_store import MetricStore
+from neo_automation.words import plural
 
 
 def outbox_channels(settings: Settings, store: MetricStore) -> ChannelsInForce:
@@ -86,7 +87,7 @@ def deliver_due_entries(settings: Settings, window_seconds: float = 0.0) -> dict
             time.sleep(max(0.0, due - time.time()) + 0.05)
     counts = Counter(r.status for r in results)
     get_run_logger().info(
-        "outbox: %d attempt(s): %s; next due %s", len(results),
+        "outbox: %s: %s; next due %s", plural(len(results), "attempt"),
         ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing due",
         time.strftime("%H:%M:%S", time.localtime(due)) if due is not None else "never")
     return {"attempts": [vars(r) for r in results], "counts": dict(counts),

@@ -20,6 +20,7 @@ from typing import Any
 
 from deployments.cli._args import load_settings
 from neo_automation.errors import ConfigError
+from neo_automation.words import plural
 
 #: Environment variables shown by `automation config`, with the settings field behind each.
 SETTINGS_VARS = {
@@ -185,7 +186,7 @@ def show_config(args: argparse.Namespace) -> int:
             print(f"{r['name']:<{width}}  {value}  ({r['source']})")
         if args.validate:
             print()
-            print("configuration is valid" if not problems else f"{len(problems)} problem(s):")
+            print(f"{plural(len(problems), 'problem')}:" if problems else "configuration is valid")
         for p in problems:
             print(f"error: {p}")
     return 2 if problems else 0

@@ -32,6 +32,7 @@ from deployments.prefect_setup.rest_api import ApiError, flow_runs, pool_workers
 from deployments.stack.state import process_alive, read_serve_report, read_state, running_pid
 from neo_automation.errors import AutomationError
 from neo_automation.prefect_api import server_healthy
+from neo_automation.words import plural
 
 if TYPE_CHECKING:
     from neo_automation.settings import Settings
@@ -66,7 +67,7 @@ def check_runner(settings: Settings) -> tuple[str, str]:
         return OK, f"serve process running (pid {serve['pid']}, restarts {serve['restarts']})"
     workers = _pool_workers(settings)
     if workers:
-        return OK, f"{workers} worker(s) of pool '{POOL}' polled in the last 2 minutes"
+        return OK, f"{plural(workers, 'worker')} of pool '{POOL}' polled in the last 2 minutes"
     return DEGRADED, ("no serve process and no worker polling pool 'automation': scheduled jobs "
                       "will not run; run 'automation start' or 'prefect worker start --pool "
                       "automation'")
@@ -89,7 +90,8 @@ def check_catalog(settings: Settings) -> tuple[str, str]:
     for item in report.get("not_served", []):
         problems.setdefault(item.get("name") or "?", str(item.get("problem")))
     if problems:
-        return DEGRADED, (f"{len(problems)} job(s) not served: {'; '.join(problems.values())}. "
+        return DEGRADED, (f"{plural(len(problems), 'job')} not served: "
+                          f"{'; '.join(problems.values())}. "
                           f"Fix or remove them in {path} ('automation config --validate' "
                           "checks the file; 'automation tasks remove NAME' removes a job)")
     served = f", {len(report['served'])} served" if report.get("served") is not None else ""
@@ -133,10 +135,11 @@ def check_runs(settings: Settings) -> tuple[str, str]:
              if (start := _epoch(r.get("start_time"))) and now - start > STUCK_AFTER_SECONDS]
     problems = []
     if late:
-        problems.append(f"{len(late)} late run(s) (e.g. {late[0]['name']}): is the serve "
+        problems.append(f"{plural(len(late), 'late run')} (e.g. {late[0]['name']}): is the serve "
                         "process or a worker running?")
     if stuck:
-        problems.append(f"{len(stuck)} run(s) RUNNING for over {STUCK_AFTER_SECONDS / 3600:.0f} h "
+        problems.append(f"{plural(len(stuck), 'run')} RUNNING for over "
+                        f"{STUCK_AFTER_SECONDS / 3600:.0f} h "
                         f"(e.g. {stuck[0]['name']}, id {stuck[0]['id']}): its process may have "
                         "died; cancel it with 'prefect flow-run cancel ID'")
     if problems:

@@ -29,6 +29,7 @@ from deployments.stack.runtime import use_stack_api
 from neo_automation.bounds import check_period
 from neo_automation.errors import ConfigError
 from neo_automation.prefect_api import server_healthy
+from neo_automation.words import plural
 
 if TYPE_CHECKING:
     from neo_automation.settings import Settings
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         for r in results:
             folder = Path(r["files"][0]).parent if r["files"] else archive_path(settings)
             artifact = f", artifact {r['artifact_key']}" if r["artifact_key"] else ""
-            print(f"{r['report']} ({r['period']}): {len(r['files'])} file(s) archived in "
+            print(f"{r['report']} ({r['period']}): {plural(len(r['files']), 'file')} archived in "
                   f"{folder}{artifact}")
             for channel, outcome in sorted(r["delivery"].items()):
                 print(f"  {channel}: {outcome}")

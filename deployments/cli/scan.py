@@ -25,6 +25,7 @@ from deployments.cli._args import load_settings
 from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
 from neo_automation.errors import ConfigError
 from neo_automation.target import choose_target
+from neo_automation.words import plural
 
 QUALITY_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments",
                 "cc_blocks", "cc_sum", "mi_mean")
@@ -126,8 +127,9 @@ def run_scan(args: argparse.Namespace) -> int:
 
 def _print_scan(kind: str, result: dict[str, Any], totals: dict[str, Any]) -> None:
     """The human-readable scan summary: totals, worst offenders, problems, exclusions."""
-    print(f"{kind} scan of {result['path']}: {result['totals'][kind].get('files')} "
-          f"files, {len(result['errors'])} problem(s)")
+    files = result["totals"][kind].get("files") or 0
+    print(f"{kind} scan of {result['path']}: {plural(files, 'file')}, "
+          f"{plural(len(result['errors']), 'problem')}")
     for key, value in totals.items():
         shown = f"{value:.2f}" if isinstance(value, float) else value
         print(f"  {key:18s} {shown}")
@@ -143,7 +145,7 @@ def _print_scan(kind: str, result: dict[str, Any], totals: dict[str, Any]) -> No
         print(f"  skipped {e['file']}: {e['reason']}")
     excluded = result["excluded"]
     for e in [e for e in excluded if e["files"].get(kind)][:10]:
-        print(f"  excluded {e['path']} (rule {e['rule']}): {e['files'][kind]} files "
+        print(f"  excluded {e['path']} (rule {e['rule']}): {plural(e['files'][kind], 'file')} "
               "(AUTOMATION_SCAN_DEFAULT_EXCLUDES=0 scans the default ones)")
 
 

@@ -37,6 +37,7 @@ from deployments.direct import (
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import deployed_report, running_pid
 from neo_automation.errors import ConfigError
+from neo_automation.words import plural
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -431,7 +432,7 @@ def _report_here(name: str, parameters: dict[str, Any]) -> int:
                            parameters.get("period_start"), parameters.get("period_end"),
                            parameters.get("templates_dir"))
     folder = Path(result["files"][0]).parent if result["files"] else settings.data_path
-    print(f"{name}: {len(result['files'])} file(s) archived in {folder}")
+    print(f"{name}: {plural(len(result['files']), 'file')} archived in {folder}")
     for channel, outcome in sorted(result["delivery"].items()):
         print(f"  {channel}: {outcome}")
     for problem in result["errors"]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neo_automation.files import ensure_writable_dir
+from neo_automation.words import plural
 
 if TYPE_CHECKING:
     from neo_automation.settings import Settings
@@ -234,7 +235,7 @@ def run_agent(interval: float, count: int | None = None, quiet: bool = False) ->
         print(f"automation: warning: {keeper.problem}{held}", file=sys.stderr)
     dispatch.wait()
     if not quiet:
-        print(f"stopped after {taken} sample(s)", file=sys.stderr)
+        print(f"stopped after {plural(taken, 'sample')}", file=sys.stderr)
     return 0
 
 

@@ -10,6 +10,8 @@ import logging
 
 from prefect.client.orchestration import get_client
 
+from neo_automation.words import plural
+
 log = logging.getLogger("automation.concurrency")
 
 
@@ -22,4 +24,4 @@ def ensure_concurrency_limits(limits: dict[str, int]) -> None:
     with get_client(sync_client=True) as client:
         for name, slots in limits.items():
             client.upsert_global_concurrency_limit_by_name(name=name, limit=slots)
-            log.info("global concurrency limit %r: %d slot(s)", name, slots)
+            log.info("global concurrency limit %r: %s", name, plural(slots, "slot"))

@@ -37,6 +37,7 @@ from deployments.prefect_setup.automations import register_all
 from deployments.prefect_setup.concurrency import ensure_concurrency_limits
 from deployments.prefect_setup.run_env import RUN_ENV
 from neo_automation.settings import Settings
+from neo_automation.words import plural
 
 log = logging.getLogger("automation.fleet")
 
@@ -103,11 +104,11 @@ def ensure_limits(client: SyncPrefectClient, limits: dict[str, int]) -> list[str
         except ObjectNotFound:
             current = None
         if current is not None and current.limit == slots:
-            lines.append(f"concurrency limit {name!r}: unchanged ({slots} slot(s))")
+            lines.append(f"concurrency limit {name!r}: unchanged ({plural(slots, 'slot')})")
             continue
         ensure_concurrency_limits({name: slots})
         lines.append(f"concurrency limit {name!r}: {'resized' if current else 'created'} "
-                     f"({slots} slot(s))")
+                     f"({plural(slots, 'slot')})")
     return lines
 
 

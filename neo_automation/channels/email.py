@@ -49,6 +49,7 @@ from neo_automation.channels.common import (
 )
 from neo_automation.channels.failures import network_failure
 from neo_automation.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from neo_automation.words import plural
 
 logger = logging.getLogger("automation.notify")
 
@@ -154,9 +155,9 @@ class EmailConfig(EmailFields, ChannelModel):
         return self.smtp_port or {"ssl": 465, "starttls": 587, "plain": 25}[self.security]
 
     def describe(self) -> str:
-        """For example ``smtp.example.com:587 (starttls), 2 recipient(s)``."""
+        """For example ``smtp.example.com:587 (starttls), 2 recipients``."""
         return (f"{self.smtp_server}:{self.port} ({self.security}), "
-                f"{len(self.email_to)} recipient(s)")
+                f"{plural(len(self.email_to), 'recipient')}")
 
     def smtputf8_addresses(self) -> list[str]:
         """The configured addresses whose local part is not ASCII (they need SMTPUTF8)."""
@@ -193,7 +194,7 @@ class EmailConfig(EmailFields, ChannelModel):
                     pass
                 finally:
                     smtp.close()
-        detail = f"accepted for {len(self.email_to) - len(refused)} recipient(s)"
+        detail = f"accepted for {plural(len(self.email_to) - len(refused), 'recipient')}"
         if refused:
             detail += f", refused for {', '.join(sorted(refused))}"
             if plan.unsendable:
@@ -254,7 +255,8 @@ class EmailConfig(EmailFields, ChannelModel):
 
 def _needs_smtputf8(addresses: list[str], target: str) -> str:
     names = ", ".join(repr(a) for a in addresses)
-    return (f"{names} {'has a' if len(addresses) == 1 else 'have'} non-ASCII local part(s), "
+    has = "has a non-ASCII local part" if len(addresses) == 1 else "have non-ASCII local parts"
+    return (f"{names} {has}, "
             f"which need SMTPUTF8, and {target} does not offer it: use an ASCII address or a "
             "server that offers SMTPUTF8")
 

@@ -25,6 +25,7 @@ from neo_automation.channels.common import slugify
 from neo_automation.channels.email import format_html
 from neo_automation.errors import ConfigError, TransientDeliveryError
 from neo_automation.files import atomic_write_bytes, atomic_write_text
+from neo_automation.words import plural
 
 
 class FileFields(BaseModel):
@@ -68,7 +69,8 @@ class FileConfig(FileFields, ChannelModel):
         except ConfigError as exc:
             # A full disk or an unmounted share is usually temporary: keep the entry queued.
             raise TransientDeliveryError(f"file {directory}: {exc}", channel="file") from None
-        return DeliveryReceipt("file", str(directory), f"wrote {len(files)} file(s) as {stem}.*")
+        return DeliveryReceipt("file", str(directory),
+                               f"wrote {plural(len(files), 'file')} as {stem}.*")
 
 
 def write_archive_file(path: Path, content: str | bytes) -> Path:

@@ -28,6 +28,7 @@ from slack_sdk.webhook.client import WebhookClient
 from neo_automation.channels.base import USER_AGENT, ChannelModel, DeliveryReceipt, Message
 from neo_automation.channels.common import check_slack_url, mask_url, truncate, url_secrets
 from neo_automation.channels.failures import header, http_failure, network_failure
+from neo_automation.words import plural
 
 # slack-sdk's WebhookClient logs the full webhook URL (its secret token) at INFO when it retries
 # and at DEBUG for every request, whenever its logger's own level is NOTSET or DEBUG
@@ -239,8 +240,10 @@ def format_slack_payload(message: Message) -> dict[str, Any]:
     facts = facts[: max(0, room - 1)]
     room -= len(facts)
     if len(body) > room:
+        more = len(body) - room + 1
         body = body[: room - 1] + [{"type": "section", "text": _plain(
-            f"\u2026 {len(body) - room + 1} more part(s) are in the email and the archive.")}]
+            f"\u2026 {plural(more, 'more part')} {'is' if more == 1 else 'are'} in the email "
+            "and the archive.")}]
     fallback = " \u2014 ".join(p for p in (subject, message.status) if p)
     if message.text.strip():
         fallback = f"{fallback}\n{message.text}"

@@ -13,6 +13,7 @@ from typing import Any
 from neo_automation.metrics import Sample, make_samples
 from neo_automation.metrics.dependencies import OUTDATED_METRIC, SOURCE, VULNERABLE_METRIC
 from neo_automation.reports.formats import markdown_table, md_escape
+from neo_automation.words import plural
 
 
 def vulnerable_count(audit: Mapping[str, Any]) -> int | None:
@@ -74,7 +75,8 @@ def _audit_lines(audit: Mapping[str, Any]) -> list[str]:
         for v in audit.get("vulnerabilities") or []
     ]
     return [
-        f"## Known vulnerabilities: {audit.get('vulnerable_packages', 0)} vulnerable package(s)\n",
+        "## Known vulnerabilities: "
+        f"{plural(audit.get('vulnerable_packages', 0), 'vulnerable package')}\n",
         markdown_table(rows, ["package", "version", "advisory", "fixed in"]),
     ]
 

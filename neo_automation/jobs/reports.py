@@ -39,6 +39,7 @@ from neo_automation.reports.formats import format_fallback_markdown
 from neo_automation.reports.message import report_message
 from neo_automation.reports.model import Report
 from neo_automation.settings import Settings, load_settings
+from neo_automation.words import plural
 
 log = logging.getLogger("automation.reports")
 
@@ -268,8 +269,8 @@ def run_report(steps: ReportSteps, run: ReportRun,
     # Delivery only after the archive is written: a channel outage loses nothing.
     result["delivery"] = steps.deliver(message, result, paths,
                                        {name: chart.png for name, chart in charts.items()})
-    steps.info(f"report {report} ({label}): {len(archived)} file(s) archived, "
-               f"{len(errors)} template problem(s), delivery {result['delivery']}")
+    steps.info(f"report {report} ({label}): {plural(len(archived), 'file')} archived, "
+               f"{plural(len(errors), 'template problem')}, delivery {result['delivery']}")
     return result
 
 

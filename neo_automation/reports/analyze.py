@@ -580,7 +580,7 @@ def analyze_problems(report: Mapping[str, Any], limit: int) -> list[dict[str, An
         if job["failed"]:
             add("critical", f"job {name}: {job['failed']} of {job['runs']} runs failed")
         if job["late"]:
-            add("warning", f"job {name}: {job['late']} late run(s)")
+            add("warning", f"job {name}: {plural(job['late'], 'late run')}")
     alerts = report["alerts"]
     for incident in alerts["incidents"]:
         if incident["resolved_at"] is None:

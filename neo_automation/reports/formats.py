@@ -26,6 +26,7 @@ from neo_automation.metrics.project import RATING_LETTERS
 from neo_automation.metrics.spec import label_text
 from neo_automation.metrics.system import HOST
 from neo_automation.times import iso, when
+from neo_automation.words import plural
 
 if TYPE_CHECKING:
     from neo_automation.reports.model import Report
@@ -35,18 +36,6 @@ __all__ = ["fmt_value", "html_table", "iso", "markdown_table", "md_escape", "plu
 
 #: Count units whose singular is not the unit less its final "s".
 _SINGULAR = {"processes": "process"}
-
-
-def plural(count: float, noun: str, nouns: str | None = None) -> str:
-    """`1 file`, `2 files`, `0 files`: a count with its noun in the right number.
-
-    Args:
-        count: the count (a whole number; a float is shown as given).
-        noun: the singular noun.
-        nouns: the plural, when it is not `noun` + "s".
-    """
-    shown = int(count) if float(count).is_integer() else count
-    return f"{shown} {noun if shown in (1, -1) else nouns or noun + 's'}"
 
 
 def _unit_for(value: float, unit: str) -> str:

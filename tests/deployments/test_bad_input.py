@@ -105,8 +105,8 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], extra: dict[str, str]
     output = proc.stdout + proc.stderr
     assert "Traceback" not in output, output[-2000:]
     assert proc.returncode == 2, output[-2000:]
-    if argv[0] == "config":  # --validate reports on stdout: "N problem(s):", one line each
-        problems = proc.stdout.split("problem(s):", 1)[1].strip().splitlines()
+    if argv[0] == "config":  # --validate reports on stdout: "1 problem:", one line
+        problems = proc.stdout.split("1 problem:", 1)[1].strip().splitlines()
         assert len(problems) == 1 and says in problems[0], proc.stdout[-2000:]
     else:
         lines = proc.stderr.strip().splitlines()

@@ -39,7 +39,7 @@ def test_validate_names_an_address_the_server_cannot_take(
     refused = run_cli("config", "--validate", env=_env(cli_env, plain, "jörg@bücher.example"))
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert _errors(refused.stdout) == [
-        f"error: email: 'jörg@bücher.example' has a non-ASCII local part(s), which need "
+        f"error: email: 'jörg@bücher.example' has a non-ASCII local part, which need "
         f"SMTPUTF8, and 127.0.0.1:{plain.port} does not offer it: use an ASCII address or a "
         "server that offers SMTPUTF8"
     ]

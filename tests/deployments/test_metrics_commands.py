@@ -45,8 +45,9 @@ def test_collect_prints_the_system_table(prefect_server: str, cli_env: dict[str,
 
 def test_report_formats_and_alert(prefect_server: str, cli_env: dict[str, str],
                                   tmp_path: Path) -> None:
-    assert run_cli("metrics", "monitor", "--interval", "0.2", "--count", "2", "--quiet",
-                   env=cli_env).returncode == 0
+    proc = run_cli("metrics", "monitor", "--interval", "0.2", "--count", "2", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "stopped after 2 samples"
     for fmt in ("markdown", "json", "html"):
         out = tmp_path / f"report.{fmt}"
         proc = run_cli("metrics", "report", "--format", fmt, "--output", str(out), env=cli_env)

@@ -197,7 +197,7 @@ def test_health_names_the_entry_that_is_not_served(
     report = json.loads(proc.stdout)
     check = report["checks"]["catalog"]
     assert check["status"] == "degraded", check
-    assert "1 job(s) not served" in check["detail"] and "'month-end-report'" in check["detail"]
+    assert "1 job not served" in check["detail"] and "'month-end-report'" in check["detail"]
     assert "automation tasks remove" in check["detail"]
 
 

@@ -89,7 +89,8 @@ def test_case_hidden_folder_through_the_cli(cli_env: dict[str, str], tmp_path: P
     assert out["excluded"] == [{"path": ".venv", "rule": ".venv", "files": {"security": 1}}]
     assert out["config"]["default_excludes"] is True
     text = run_cli("scan", "security", ".", env=cli_env, cwd=tree).stdout
-    assert "excluded .venv (rule .venv): 1 files" in text
+    assert ": 2 files, 0 problems\n" in text
+    assert "excluded .venv (rule .venv): 1 file (" in text
     everything = run_cli("scan", "security", ".", "--json", env=cli_env | {
         "AUTOMATION_SCAN_DEFAULT_EXCLUDES": "0"}, cwd=tree)  # fmt: skip
     assert json.loads(everything.stdout)["totals"]["SEVERITY.HIGH"] == 2

@@ -232,7 +232,7 @@ def test_reports_run_without_a_stack_runs_here_without_prefect(automation_env: P
     assert "http://127.0.0.1:1/api" in notes[0] and "automation start" in notes[0]
     assert "Traceback" not in proc.stderr
     archive = automation_env / "reports" / "daily-health-check"
-    assert f"file(s) archived in {archive}" in proc.stdout
+    assert f" archived in {archive}" in proc.stdout
     assert "  file: delivered (archive)" in proc.stdout
     assert "artifact" not in proc.stdout
     assert sorted(p.suffix for p in archive.iterdir()) == [".html", ".json", ".json", ".md",
@@ -281,6 +281,6 @@ def test_tasks_run_of_a_report_job_runs_here_without_a_stack(automation_env: Pat
     assert len([line for line in proc.stderr.splitlines()
                 if "not recorded in the Prefect UI" in line]) == 1
     archive = automation_env / "reports" / "weekly-executive-summary"
-    assert f"weekly-executive-summary: 5 file(s) archived in {archive}" in proc.stdout
+    assert f"weekly-executive-summary: 5 files archived in {archive}" in proc.stdout
     assert sorted(p.suffix for p in archive.iterdir()) == [".html", ".json", ".json", ".md",
                                                           ".txt"]

@@ -94,7 +94,7 @@ def test_secrets_are_masked_in_repr_str_and_descriptions() -> None:
     for secret in ("slackSECRETtoken123", "hookSECRETpath", "querySECRET", "hmacSECRETkey",
                    "smtpSECRETpw", ":pw@"):
         assert secret not in text
-    assert configs[2].describe() == "smtp.example.com:587 (starttls), 1 recipient(s)"
+    assert configs[2].describe() == "smtp.example.com:587 (starttls), 1 recipient"
     assert scrub(f"failed at {SLACK_URL}", [SLACK_URL]) == "failed at ***"
 
 

@@ -53,8 +53,8 @@ def test_an_internationalised_domain_is_idna_encoded_for_a_server_without_smtput
     ascii_server: SMTPStandIn,
 ) -> None:
     # The A-label form is what this server accepts; the U-label form now goes the same way.
-    assert _send(ascii_server, "ops@xn--bcher-kva.example") == "accepted for 1 recipient(s)"
-    assert _send(ascii_server, "ops@bücher.example") == "accepted for 1 recipient(s)"
+    assert _send(ascii_server, "ops@xn--bcher-kva.example") == "accepted for 1 recipient"
+    assert _send(ascii_server, "ops@bücher.example") == "accepted for 1 recipient"
     assert ascii_server.envelopes[1] == ascii_server.envelopes[0]
     assert ascii_server.envelopes[1] == ("reports@example.com", ["ops@xn--bcher-kva.example"])
     assert ascii_server.messages[1]["To"] == "ops@xn--bcher-kva.example"
@@ -63,7 +63,7 @@ def test_an_internationalised_domain_is_idna_encoded_for_a_server_without_smtput
 def test_a_sender_and_display_names_with_both(ascii_server: SMTPStandIn) -> None:
     detail = _send(ascii_server, "Jörg Müller <joerg@bücher.example>, ops@example.com",
                    sender="Berichte <berichte@straße.example>")
-    assert detail == "accepted for 2 recipient(s)"
+    assert detail == "accepted for 2 recipients"
     assert ascii_server.envelopes == [
         ("berichte@xn--strae-oqa.example", ["joerg@xn--bcher-kva.example", "ops@example.com"])
     ]
@@ -80,17 +80,17 @@ def test_a_non_ascii_local_part_needs_smtputf8(ascii_server: SMTPStandIn,
     with pytest.raises(PermanentDeliveryError) as info:
         _send(ascii_server, "jörg@bücher.example")
     text = str(info.value)
-    assert "'jörg@bücher.example' has a non-ASCII local part(s), which need SMTPUTF8" in text
+    assert "'jörg@bücher.example' has a non-ASCII local part, which need SMTPUTF8" in text
     assert f"127.0.0.1:{ascii_server.port} does not offer it" in text
     assert "EMAIL_SMTP_SECURITY" not in text and not ascii_server.messages
 
     # With other recipients, those still get it and the receipt names the one refused.
     detail = _send(ascii_server, "jörg@bücher.example, ops@bücher.example")
-    assert detail.startswith("accepted for 1 recipient(s), refused for jörg@bücher.example (")
+    assert detail.startswith("accepted for 1 recipient, refused for jörg@bücher.example (")
     assert ascii_server.envelopes[-1][1] == ["ops@xn--bcher-kva.example"]
 
     # A server that offers SMTPUTF8 gets the address as written.
-    assert _send(utf8_server, "jörg@bücher.example") == "accepted for 1 recipient(s)"
+    assert _send(utf8_server, "jörg@bücher.example") == "accepted for 1 recipient"
     assert utf8_server.envelopes == [("reports@example.com", ["jörg@bücher.example"])]
     assert utf8_server.messages[0]["To"] == "jörg@bücher.example"
 

@@ -242,7 +242,7 @@ def test_email_is_multipart_with_inline_image_and_attachment(smtp_plain: SMTPSta
         key="weekly-report/2025-W23",
     )
     receipt = smtp_plain.config().send(message)
-    assert receipt.detail == "accepted for 2 recipient(s)"
+    assert receipt.detail == "accepted for 2 recipients"
 
     (mail,) = smtp_plain.messages
     assert smtp_plain.envelopes == [("reports@example.com", ["ops@example.com",
@@ -360,7 +360,7 @@ def test_file_channel_writes_dated_files(tmp_path: Path) -> None:
         "2025-06-02-daily-report-2025-06-01.txt",
     ]
     assert (tmp_path / "archive" / names[3]).read_text() == "Daily report\n\nall good"
-    assert receipt.detail.startswith("wrote 4 file(s)")
+    assert receipt.detail.startswith("wrote 4 files")
 
 
 def test_file_channel_failure_is_transient(tmp_path: Path) -> None:
