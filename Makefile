@@ -65,7 +65,7 @@ chromium:
 
 # The fleet drill: PostgreSQL (installed from Debian when missing), a Prefect server on it, two
 # worker hosts from their own clones, every job once, then the faults it is built for; prints
-# expected vs observed and exits 0 only when every check passed (about 10-15 minutes on 2
+# expected vs observed and exits 0 only when every check passed (about 10 minutes on 2
 # cores; DRILL_ARGS=--short for the faults only, --keep to keep logs and clones).
 drill: $(VENV)/.test.stamp
 	$(BIN)/python -m drill $(DRILL_ARGS)

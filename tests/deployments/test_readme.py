@@ -59,3 +59,35 @@ def test_make_run_from_a_fresh_clone(tmp_path: Path) -> None:
     dry = subprocess.run(["make", "-n", "test"], cwd=clone, env=env, capture_output=True,
                          text=True, timeout=60)
     assert "pytest" in dry.stdout
+
+
+def _section(title: str) -> str:
+    return (ROOT / "README.md").read_text().split(f"\n## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_jobs_table_is_the_catalog() -> None:
+    from deployments.catalog.read import read_catalog
+    from deployments.catalog.schedules import describe
+
+    rows = [[cell.strip().strip("`") for cell in line.strip("|").split("|")]
+            for line in _section("The jobs").splitlines() if line.startswith("| ")][1:]
+    catalog = read_catalog(ROOT / "prefect.yaml")
+    assert [row[0] for row in rows] == catalog.names()  # every job `start` deploys, in order
+    for name, _flow, schedule, queue in rows:
+        entry = catalog.get(name)
+        assert queue == entry.queue, name
+        if entry.schedules:  # the schedule as `tasks list` words the catalog's cron
+            assert schedule == describe(entry.schedules[0]["cron"]), name
+
+
+def test_commands_and_drill_time_agree_with_the_code() -> None:
+    commands = _section("Commands")
+    # Optional flags in brackets, and the gate's every output option.
+    assert "automation metrics report [--format markdown|json|html] [--output FILE]" in commands
+    assert "--output-dir DIR" in commands.split("automation gate", 1)[1].splitlines()[0]
+    make = (ROOT / "Makefile").read_text()
+    readme = (ROOT / "README.md").read_text()
+    drill = make.split("\ndrill:", 1)[0].rsplit("\n\n", 1)[1]  # the comment above the target
+    minutes = re.search(r"about (\d+) minutes on 2\s*#?\s*cores", drill)
+    assert minutes is not None
+    assert f"in about {minutes.group(1)} minutes on 2 cores" in readme
