@@ -13,7 +13,6 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.limits import job_time_limit
-from neo_automation.alerts.state import silenced_while
 from neo_automation.housekeeping import (
     LOG_KEEP,
     LOG_MAX_BYTES,
@@ -23,7 +22,6 @@ from neo_automation.housekeeping import (
     summary_line,
 )
 from neo_automation.settings import load_settings
-from neo_automation.store.metric_store import MetricStore
 from tasks.housekeeping import (
     expire_reports,
     prune_metric_samples,
@@ -58,6 +56,10 @@ def housekeeping(
     Returns:
         Per step (logs, reports, metrics) what was removed and the bytes freed, plus the total.
     """
+    # Imported here, not at the top: `serve` imports every flow and needs none of the store.
+    from neo_automation.alerts.state import silenced_while
+    from neo_automation.store.metric_store import MetricStore
+
     settings = load_settings()
     raw_days = settings.raw_retention_days if raw_retention_days is None else raw_retention_days
     check_parameters(report_retention_days, log_max_bytes, log_keep, raw_days)

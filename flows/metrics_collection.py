@@ -29,7 +29,6 @@ from prefect import flow, get_run_logger
 
 from flows.limits import job_time_limit
 from flows.project_metrics import project_metrics
-from neo_automation.jobs.collection import Steps, run_collection
 from tasks.collection import (
     collect_application_metrics,
     collect_custom_metrics,
@@ -66,6 +65,10 @@ def metrics_collection(
     Raises:
         ValueError: an unknown category.
     """
+    # Imported here, not at the top: `serve` imports every flow and needs none of the job's
+    # libraries (the store, numpy).
+    from neo_automation.jobs.collection import Steps, run_collection
+
     logger = get_run_logger()
     steps = Steps(
         collect_system=collect_system_metrics,

@@ -27,11 +27,9 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from flows.limits import job_time_limit, refuse_unlike_setting
-from neo_automation.alerts.state import silenced_while
 from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
 from neo_automation.scans.health import suite_note, suite_totals, test_samples
 from neo_automation.settings import load_settings
-from neo_automation.store.metric_store import MetricStore
 from tasks.collection import evaluate_alerts, store_metrics
 from tasks.scans import (
     history_markdown,
@@ -61,6 +59,10 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
         recent runs' flaky, newly failing, slowest and slowing tests) and `result`
         (everything `run_test_suite` reported, `cases` and `revision` included).
     """
+    # Imported here, not at the top: `serve` imports every flow and needs none of the store.
+    from neo_automation.alerts.state import silenced_while
+    from neo_automation.store.metric_store import MetricStore
+
     bounded(timeout_seconds, "timeout_seconds", MAX_COMMAND_SECONDS)
     settings = load_settings()
     # A deployment run tests the configured project only: a test suite runs its conftest.py.

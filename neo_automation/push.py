@@ -34,7 +34,6 @@ from urllib.parse import urlsplit
 from neo_automation.errors import ConfigError
 from neo_automation.metrics import MetricSpec, Sample
 from neo_automation.metrics.project import METRICS as PROJECT_METRICS
-from neo_automation.store.metric_store import MetricStore
 
 DEPLOYMENT = "metrics-ingest/ingest-ci-metrics"
 CI_SOURCE = "ci"
@@ -190,6 +189,10 @@ def collected_samples(metrics_url: str, since: float,
     Returns:
         Sample mappings for the ``samples`` parameter (:func:`sample_dicts`).
     """
+    # Imported here: the ingest flow's module (which `serve` imports) checks pushes with this
+    # module and needs none of the store's SQLAlchemy.
+    from neo_automation.store.metric_store import MetricStore
+
     with MetricStore(metrics_url) as store:
         rows = [row for row in store.latest(prefix) if row[3] >= since]
     units = {name: spec.unit for name, spec in accepted_metrics().items()}

@@ -18,21 +18,18 @@ multiply the wait.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.exceptions import MissingContextError
 
-from blocks.alert_rules import rules_in_force
-from neo_automation.fleet.render import format_fleet
-from neo_automation.jobs import collection as job
-from neo_automation.jobs.collection import FleetUpdate
-from neo_automation.metrics import MetricSpec, Sample
-from neo_automation.metrics.collectors import CollectorResult
-from neo_automation.reports.formats import format_collection_summary, sample_rows
-from neo_automation.settings import load_settings
-from tasks.alerting import dispatch_transitions
+# The job's libraries (the store, numpy, the channels) are imported in the runs that use them,
+# so that `serve`, which imports every flow, stays small.
+if TYPE_CHECKING:
+    from neo_automation.jobs.collection import FleetUpdate
+    from neo_automation.metrics import MetricSpec, Sample
+    from neo_automation.metrics.collectors import CollectorResult
 
 #: Stable artifact keys (the UI lists every version under one key).
 SYSTEM_TABLE_KEY = "system-metrics-latest"
@@ -53,24 +50,28 @@ def _warn(line: str) -> None:
 @task(name="collect-system-metrics")
 def collect_system_metrics(cpu_interval: float = 0.5) -> CollectorResult:
     """Read CPU, memory, disks, I/O, network, processes and load (`job.collect_system`)."""
+    from neo_automation.jobs import collection as job
     return job.collect_system(cpu_interval, warn=_warn)
 
 
 @task(name="collect-application-metrics")
 def collect_application_metrics(benchmark: bool = True) -> CollectorResult:
     """Describe the JAX runtime and run its micro-benchmark (`job.collect_application`)."""
+    from neo_automation.jobs import collection as job
     return job.collect_application(benchmark)
 
 
 @task(name="collect-custom-metrics")
 def collect_custom_metrics() -> list[CollectorResult]:
     """Run every custom collector, each on its own (`job.collect_custom`)."""
+    from neo_automation.jobs import collection as job
     return job.collect_custom()
 
 
 @task(name="ingest-training-metrics")
 def ingest_training_metrics() -> dict[str, Any]:
     """Store new lines of the training runs' files, each exactly once (`job.ingest_training`)."""
+    from neo_automation.jobs import collection as job
     return job.ingest_training(warn=_warn)
 
 
@@ -84,12 +85,14 @@ def store_metrics(samples: list[Sample], metrics: list[MetricSpec] | None = None
     Raises:
         StoreError: a failure a retry cannot fix (bad credentials, a missing database).
     """
+    from neo_automation.jobs import collection as job
     return job.store_samples(samples, metrics, warn=_warn)
 
 
 @task(name="publish-metrics-artifacts")
 def publish_metrics_artifacts(system: list[Sample], result: dict[str, Any]) -> None:
     """Publish the latest system metrics table and the collection summary to the Prefect UI."""
+    from neo_automation.reports.formats import format_collection_summary, sample_rows
     if system:
         create_table_artifact(key=SYSTEM_TABLE_KEY, table=sample_rows(system),
                               description="Latest system metrics (psutil)")
@@ -100,6 +103,7 @@ def publish_metrics_artifacts(system: list[Sample], result: dict[str, Any]) -> N
 @task(name="update-fleet")
 def update_fleet() -> FleetUpdate:
     """Forecast every host's filesystems and check silent hosts (`job.update_fleet`)."""
+    from neo_automation.jobs import collection as job
     return job.update_fleet(warn=_warn)
 
 
@@ -112,6 +116,9 @@ def publish_fleet(update: FleetUpdate) -> list[dict[str, Any]]:
         load_1m, fullest_mount, fullest_percent, full_mount, hours_until_full); none
         (and no new artifact version) with the database away.
     """
+    from neo_automation.fleet.render import format_fleet
+    from neo_automation.jobs import collection as job
+    from neo_automation.settings import load_settings
     table = job.fleet_table(update, warn=_warn)
     if table is None:
         return []
@@ -128,6 +135,10 @@ def evaluate_alerts(samples: list[Sample]) -> list[dict[str, Any]]:
     Skipped (a warning, no transitions) while samples wait in the spool or the database is
     away: the rules' state lives in the store, and the samples they need are not stored.
     """
+    from blocks.alert_rules import rules_in_force
+    from neo_automation.jobs import collection as job
+    from neo_automation.settings import load_settings
+    from tasks.alerting import dispatch_transitions
     settings = load_settings()
     rules, transitions = job.alert_transitions(
         samples, lambda: rules_in_force(settings, api_available=True)[0], warn=_warn)

@@ -20,7 +20,6 @@ from neo_automation.dependencies.index import collect_dependencies
 from neo_automation.dependencies.report import dependency_samples, format_dependency_report
 from neo_automation.metrics.dependencies import METRICS
 from neo_automation.settings import load_settings
-from neo_automation.store.metric_store import MetricStore
 
 #: The stable artifact key of the report in the Prefect UI.
 REPORT_KEY = "dependency-updates"
@@ -45,6 +44,9 @@ def audit_dependencies(pins: dict[str, str]) -> dict[str, Any]:
 @task(name="store-dependency-metrics", retries=3, retry_delay_seconds=[1, 4, 10])
 def store_dependency_metrics(outdated: int, vulnerable: int | None) -> int:
     """Store the outdated count, and the vulnerable count only when it is known."""
+    # Imported here: `serve` imports every flow and needs none of the store.
+    from neo_automation.store.metric_store import MetricStore
+
     with MetricStore(load_settings().metrics_url) as store:
         store.declare(METRICS)
         return store.write(dependency_samples(outdated, vulnerable, time.time()))

@@ -14,7 +14,6 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from neo_automation.delivery.report_archive import prune_archive
 from neo_automation.housekeeping import (
     delete_old_files,
     format_housekeeping_report,
@@ -22,7 +21,6 @@ from neo_automation.housekeeping import (
     rotate_log_files,
 )
 from neo_automation.settings import load_settings
-from neo_automation.store.metric_store import MetricStore
 
 #: The stable artifact key of the summary in the Prefect UI.
 REPORT_KEY = "housekeeping"
@@ -37,6 +35,10 @@ def rotate_logs(log_dir: str, max_bytes: int, keep: int) -> dict[str, Any]:
 @task(name="expire-reports", retries=1, retry_delay_seconds=[5])
 def expire_reports(report_dir: str, retention_days: float) -> dict[str, Any]:
     """Delete archived reports older than the retention period: files and the store's archive."""
+    # Imported here: `serve` imports every flow and needs none of the store.
+    from neo_automation.delivery.report_archive import prune_archive
+    from neo_automation.store.metric_store import MetricStore
+
     cleanup = delete_old_files(Path(report_dir), retention_days)
     with MetricStore(load_settings().metrics_url) as store:
         removed, freed = prune_archive(store, time.time() - retention_days * 86400)

@@ -24,16 +24,10 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from neo_automation.reports.charts import Chart
-from neo_automation.reports.insight_charts import slow_tests_chart
-from neo_automation.reports.suite_history import analyze_test_history, format_history_markdown
-from neo_automation.reports.suite_runs import cases_from_json, read_test_runs, record_test_run
-from neo_automation.scans.debt import compute_debt
-from neo_automation.scans.engine import scan_tree
-from neo_automation.scans.health import format_health_summary, previous_values
-from neo_automation.scans.testsuite import run_test_suite
 from neo_automation.settings import load_settings
-from neo_automation.store.metric_store import MetricStore
+
+# radon, bandit, the store and the charts are imported in the runs that use them, so that
+# `serve`, which imports every flow, stays small.
 
 #: The scans' result cache (by file content hash): a rescan of an unchanged tree costs hashes.
 CACHE_DIR_NAME = "scan-cache"
@@ -47,6 +41,8 @@ def target(path: str | None) -> Path:
 @task(name="scan-code", cache_policy=NO_CACHE)
 def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
     """Scan a tree with radon and/or bandit (cached by content hash), showing progress."""
+    from neo_automation.scans.engine import scan_tree
+
     settings = load_settings()
     # async_dispatch types the result as `UUID | Coroutine`; called from sync code it is a UUID
     progress_id = cast(
@@ -75,6 +71,8 @@ def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
 @task(name="run-test-suite", cache_policy=NO_CACHE)
 def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any]:
     """Run the target's pytest suite under coverage (bounded by its own subprocess timeout)."""
+    from neo_automation.scans.testsuite import run_test_suite
+
     result = run_test_suite(target(path), timeout=timeout)
     logger = get_run_logger()
     logger.info("interpreter: %s (%s)", result["interpreter"]["path"],
@@ -104,6 +102,10 @@ def record_test_history(result: dict[str, Any], run_id: str, started: float) -> 
         `neo_automation.reports.suite_history.analyze_test_history` of the recent runs of
         this target, this one included when pytest wrote its JUnit XML.
     """
+    from neo_automation.reports.suite_history import analyze_test_history
+    from neo_automation.reports.suite_runs import cases_from_json, read_test_runs, record_test_run
+    from neo_automation.store.metric_store import MetricStore
+
     with MetricStore(load_settings().metrics_url) as store:
         if result.get("cases"):
             record_test_run(store, run_id, started, cases_from_json(result["cases"]),
@@ -114,6 +116,10 @@ def record_test_history(result: dict[str, Any], run_id: str, started: float) -> 
 
 def history_markdown(history: dict[str, Any]) -> str:
     """The test-history section of the test-suite summary, with the slowing tests' chart."""
+    from neo_automation.reports.charts import Chart
+    from neo_automation.reports.insight_charts import slow_tests_chart
+    from neo_automation.reports.suite_history import format_history_markdown
+
     png = slow_tests_chart(history["slowing"])
     uri = Chart("slow_tests", "", png).data_uri if png is not None else None
     return format_history_markdown(history, uri)
@@ -122,6 +128,9 @@ def history_markdown(history: dict[str, Any]) -> str:
 @task(name="read-previous-figures", cache_policy=NO_CACHE)
 def read_previous(prefix: str) -> dict[str, float]:
     """The latest stored figures under `prefix` (the previous run's), by metric name."""
+    from neo_automation.scans.health import previous_values
+    from neo_automation.store.metric_store import MetricStore
+
     with MetricStore(load_settings().metrics_url) as store:
         return previous_values(store.latest(prefix))
 
@@ -133,6 +142,8 @@ def publish_health_summary(key: str, title: str, samples: list[Any],
                            excluded: list[dict[str, Any]] | None = None,
                            appendix: str = "") -> str:
     """The markdown summary (with changes) and the worst-offenders table, under stable keys."""
+    from neo_automation.scans.health import format_health_summary
+
     markdown = format_health_summary(title, samples, previous, errors, note, excluded or ())
     if appendix:  # the test-suite job's test history, after the figures
         markdown += "\n\n" + appendix
@@ -145,4 +156,6 @@ def publish_health_summary(key: str, title: str, samples: list[Any],
 @task(name="compute-technical-debt", cache_policy=NO_CACHE)
 def compute_technical_debt(scan: dict[str, Any], tests: dict[str, Any] | None) -> dict[str, Any]:
     """Remediation minutes, debt ratio and A-E rating (SQALE; see neo_automation/scans/debt.py)."""
+    from neo_automation.scans.debt import compute_debt
+
     return compute_debt(scan, tests)
