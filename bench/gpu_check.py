@@ -91,8 +91,8 @@ def main() -> int:
         print(f"gpu-check: no NVIDIA GPU here ({why}); nothing to check")
         return 0
 
-    from neo_automation.insight.training import analyze_run
-    from neo_automation.metrics.training import ingest_training_dir, training_summary
+    from neo_automation.insight.training import analyze_run, training_summary
+    from neo_automation.metrics.training import ingest_training_dir
     from neo_automation.store.metric_store import MetricStore
 
     work = Path(tempfile.mkdtemp(prefix="gpu-check-"))

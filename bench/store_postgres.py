@@ -54,9 +54,12 @@ import sqlalchemy as sa  # noqa: E402
 from pg import FAST, SKIP_REASON, PostgresCluster, postgres_bin  # noqa: E402
 
 from neo_automation.metrics import Sample  # noqa: E402
-from neo_automation.reports.definitions import SeriesStats  # noqa: E402
 from neo_automation.reports.inputs import read_series_stats  # noqa: E402
-from neo_automation.store.metric_store import MetricStore, labels_key  # noqa: E402
+from neo_automation.store.metric_store import (  # noqa: E402
+    MetricStore,
+    SeriesStats,
+    labels_key,
+)
 from neo_automation.store.schema import rollups_table, series_table  # noqa: E402
 
 GOAL_QUERY_S = 1.0

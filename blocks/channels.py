@@ -5,6 +5,12 @@ Four blocks share one interface, Prefect's `NotificationBlock.notify(body, subje
 sending; so a channel can be swapped in the UI, an automation can use any of them, and a test
 can point one at a local server. The blocks hold no sending logic.
 
+No block declares a field or a validator of its own: each inherits the fields a user sets from
+the core (`SlackFields`, `EmailFields`, `WebhookFields`, `FileFields`), with their titles,
+descriptions (the block's form in the UI), limits and checks, so a bad value reads the same
+here, in the core model and from the environment (`neo_automation.channels.env`). Only the
+email block adds one field, prefect-email's `EmailServerCredentials` (the server and login).
+
 - `SlackNotification`: a Slack incoming webhook URL (a secret). A `prefect_slack.SlackWebhook`
   block works too: `channel_config_from_block` turns it into the same configuration.
 - `SMTPEmailNotification`: prefect-email's `EmailServerCredentials` plus sender and
@@ -27,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from pathlib import Path
 from typing import Any
 
 from prefect._internal.compatibility.async_dispatch import async_dispatch
@@ -36,10 +41,11 @@ from prefect.blocks.core import Block
 from prefect_email import EmailServerCredentials, SMTPType
 from prefect_email.credentials import SMTPServer
 from prefect_slack import SlackWebhook
-from pydantic import ConfigDict, Field, HttpUrl, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
 
 from neo_automation.channels import (
     ChannelConfig,
+    ChannelModel,
     DeliveryError,
     DeliveryReceipt,
     EmailConfig,
@@ -47,9 +53,11 @@ from neo_automation.channels import (
     SlackConfig,
     WebhookConfig,
 )
-from neo_automation.channels.addresses import check_address
-from neo_automation.channels.common import check_http_url, check_slack_url, is_email_address
-from neo_automation.channels.email import Security
+from neo_automation.channels.common import format_reasons
+from neo_automation.channels.email import EmailFields, Security
+from neo_automation.channels.file import FileFields
+from neo_automation.channels.slack import SlackFields
+from neo_automation.channels.webhook import WebhookFields
 from neo_automation.errors import ConfigError
 
 __all__ = [
@@ -60,6 +68,7 @@ __all__ = [
     "SMTPEmailNotification",
     "SlackNotification",
     "WebhookNotification",
+    "block_for_config",
     "channel_config_from_block",
     "register_channel_blocks",
 ]
@@ -73,6 +82,7 @@ _SMTP_SECURITY: dict[SMTPType, Security] = {
     SMTPType.STARTTLS: "starttls",
     SMTPType.INSECURE: "plain",
 }
+_SMTP_TYPE = {security: smtp_type.name for smtp_type, security in _SMTP_SECURITY.items()}
 
 
 class ChannelBlock(NotificationBlock, ABC):
@@ -88,6 +98,10 @@ class ChannelBlock(NotificationBlock, ABC):
     @abstractmethod
     def channel_config(self) -> ChannelConfig:
         """The core channel this block configures; it does the sending."""
+
+    def _fields(self, fields: type[BaseModel]) -> dict[str, Any]:
+        """This block's values of the core fields it inherits (`fields`), for the core model."""
+        return {name: getattr(self, name) for name in fields.model_fields}
 
     def _deliver(self, body: str, subject: str | None) -> DeliveryReceipt:
         try:
@@ -113,7 +127,7 @@ class ChannelBlock(NotificationBlock, ABC):
         self._deliver(body, subject)
 
 
-class SlackNotification(ChannelBlock):
+class SlackNotification(ChannelBlock, SlackFields):
     """Send notifications to Slack through an incoming webhook.
 
     Messages are Block Kit blocks with a plain-text fallback; slack-sdk's retry handlers
@@ -133,32 +147,22 @@ class SlackNotification(ChannelBlock):
     _logo_url = SlackWebhook._logo_url
     _documentation_url = _AUTOMATIONS_DOCS
 
-    url: SecretStr = Field(
-        default=...,
-        title="Webhook URL",
-        description="The Slack incoming webhook URL (https://hooks.slack.com/services/...).",
-        examples=["https://hooks.slack.com/services/XXX"],
-    )
-    timeout: float = Field(
-        default=10.0, gt=0, description="Seconds to wait for Slack on each request."
-    )
-    retries: int = Field(
-        default=2, ge=0, le=10,
-        description="Retries within one attempt for connection errors, HTTP 429 and 5xx.",
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _https_url(cls, value: SecretStr) -> SecretStr:
-        check_slack_url(value.get_secret_value())
-        return value
-
     def channel_config(self) -> SlackConfig:
         """The plain Slack configuration."""
-        return SlackConfig(url=self.url, timeout=self.timeout, retries=self.retries)
+        return SlackConfig(**self._fields(SlackFields))
 
 
-class SMTPEmailNotification(ChannelBlock):
+class _SMTPServer(BaseModel):
+    """The email block's server and login: prefect-email's block, nested (listed first)."""
+
+    credentials: EmailServerCredentials = Field(
+        default=...,
+        description="The SMTP server, its security mode and the login.",
+    )
+
+
+# _SMTPServer comes last among the bases so that its field comes first in the block's form.
+class SMTPEmailNotification(ChannelBlock, EmailFields, _SMTPServer):
     """Send notifications by email through an SMTP server (SSL, STARTTLS or plain).
 
     The server and login come from a prefect-email `EmailServerCredentials` block; an empty
@@ -178,38 +182,6 @@ class SMTPEmailNotification(ChannelBlock):
     _logo_url = EmailServerCredentials._logo_url
     _documentation_url = _AUTOMATIONS_DOCS
 
-    credentials: EmailServerCredentials = Field(
-        default=...,
-        description="The SMTP server, its security mode and the login.",
-    )
-    email_from: str = Field(
-        default=..., title="From", description="The sender address, such as reports@example.com."
-    )
-    email_to: list[str] = Field(
-        default=..., min_length=1, title="To", description="The recipient addresses."
-    )
-    timeout: float = Field(
-        default=30.0, gt=0, description="Seconds to wait for the SMTP server on each step."
-    )
-
-    @field_validator("email_from")
-    @classmethod
-    def _sender(cls, value: str) -> str:
-        if not is_email_address(value):
-            raise ValueError("expected an address such as reports@example.com")
-        if problem := check_address(value):  # a domain IDNA refuses
-            raise ValueError(problem)
-        return value
-
-    @field_validator("email_to")
-    @classmethod
-    def _recipients(cls, value: list[str]) -> list[str]:
-        if not all(is_email_address(v) for v in value):
-            raise ValueError("expected addresses such as ops@example.com")
-        if problems := [p for p in (check_address(v) for v in value) if p]:
-            raise ValueError("; ".join(problems))
-        return value
-
     def channel_config(self) -> EmailConfig:
         """The plain email configuration."""
         creds = self.credentials
@@ -226,16 +198,16 @@ class SMTPEmailNotification(ChannelBlock):
                 security=_SMTP_SECURITY[smtp_type],
                 username=creds.username or None,
                 password=SecretStr(password) if password else None,
-                email_from=self.email_from,
-                email_to=tuple(self.email_to),
-                timeout=self.timeout,
                 verify=creds.verify is not False,
+                **self._fields(EmailFields),
             )
-        except ValueError as exc:
-            raise ConfigError(f"the SMTP email block is not usable: {_reasons(exc)}") from None
+        except ValidationError as exc:
+            raise ConfigError(
+                f"the SMTP email block is not usable: {format_reasons(exc, _credential)}"
+            ) from None
 
 
-class WebhookNotification(ChannelBlock):
+class WebhookNotification(ChannelBlock, WebhookFields):
     """Send notifications as a JSON POST to any http(s) webhook.
 
     With a secret, each request carries `X-Automation-Signature: sha256=<hex>`, the
@@ -255,31 +227,12 @@ class WebhookNotification(ChannelBlock):
     _block_type_name = "Automation Webhook"
     _documentation_url = _AUTOMATIONS_DOCS
 
-    url: SecretStr = Field(
-        default=...,
-        title="Webhook URL",
-        description="The http or https URL that receives the JSON POST.",
-        examples=["https://example.com/hooks/automation"],
-    )
-    secret: SecretStr | None = Field(
-        default=None,
-        description="Key for the HMAC-SHA256 signature header; no signature when empty.",
-    )
-    timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for the receiver.")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        check_http_url(value.get_secret_value())
-        return value
-
     def channel_config(self) -> WebhookConfig:
         """The plain webhook configuration."""
-        secret = self.secret if self.secret and self.secret.get_secret_value() else None
-        return WebhookConfig(url=self.url, secret=secret, timeout=self.timeout)
+        return WebhookConfig(**self._fields(WebhookFields))
 
 
-class ReportArchiveNotification(ChannelBlock):
+class ReportArchiveNotification(ChannelBlock, FileFields):
     """Write notifications into a report archive directory, one dated set of files each.
 
     Example:
@@ -295,14 +248,9 @@ class ReportArchiveNotification(ChannelBlock):
     _block_type_name = "Automation Report Archive"
     _documentation_url = _AUTOMATIONS_DOCS
 
-    directory: Path = Field(
-        default=...,
-        description="The archive directory; created when missing.",
-    )
-
     def channel_config(self) -> FileConfig:
         """The plain file configuration."""
-        return FileConfig(directory=self.directory)
+        return FileConfig(**self._fields(FileFields))
 
 
 #: Our channel blocks, for registration (`Block.register_type_and_schema`) and tests.
@@ -325,6 +273,36 @@ def register_channel_blocks() -> list[str]:
     return [block.get_block_type_slug() for block in CHANNEL_BLOCKS]
 
 
+def block_for_config(config: ChannelModel) -> ChannelBlock:
+    """The channel block that holds a core configuration (the inverse of `channel_config`).
+
+    Args:
+        config: A core channel configuration, such as one `channels_from_env` filled.
+
+    Returns:
+        The block of its kind with the same values; tuning fields that no block has (Slack's
+        in-process backoff, the webhook's header name) are left at their defaults.
+    """
+    if isinstance(config, EmailConfig):
+        return SMTPEmailNotification(
+            credentials=EmailServerCredentials(
+                username=config.username or None,
+                password=config.password or SecretStr(""),
+                smtp_server=config.smtp_server,
+                smtp_type=_SMTP_TYPE[config.security],
+                smtp_port=config.smtp_port,
+                verify=config.verify,
+            ),
+            **{name: getattr(config, name) for name in EmailFields.model_fields},
+        )
+    blocks: dict[type[ChannelModel], type[ChannelBlock]] = {
+        SlackConfig: SlackNotification, WebhookConfig: WebhookNotification,
+        FileConfig: ReportArchiveNotification,
+    }
+    block = blocks[type(config)]
+    return block.model_validate({name: getattr(config, name) for name in block.model_fields})
+
+
 def channel_config_from_block(block: Block, **email: Any) -> ChannelConfig:
     """The plain channel configuration of a block: ours, or prefect-slack's `SlackWebhook`.
 
@@ -344,27 +322,24 @@ def channel_config_from_block(block: Block, **email: Any) -> ChannelConfig:
     if isinstance(block, SlackWebhook):
         try:
             return SlackConfig(url=block.url)
-        except ValueError as exc:
-            raise ConfigError(f"the Slack webhook block is not usable: {_reasons(exc)}") from None
+        except ValidationError as exc:
+            raise ConfigError(
+                f"the Slack webhook block is not usable: {format_reasons(exc)}"
+            ) from None
     if isinstance(block, EmailServerCredentials):
         try:
             wrapper = SMTPEmailNotification(credentials=block, **email)
-        except ValueError as exc:
+        except ValidationError as exc:
             raise ConfigError(
                 "an EmailServerCredentials block needs email_from and email_to: "
-                f"{_reasons(exc)}"
+                f"{format_reasons(exc)}"
             ) from None
         return wrapper.channel_config()
     raise ConfigError(f"{type(block).__name__} is not a notification channel block")
 
 
-def _reasons(exc: ValueError) -> str:
-    """The field names and messages of a validation error, without the rejected values."""
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc)
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'value'}: "
-        f"{str(e['msg']).removeprefix('Value error, ')}"
-        for e in errors()
-    )
+def _credential(field: str) -> str:
+    """An `EmailConfig` field by the `EmailServerCredentials` field that sets it."""
+    return {"smtp_server": "credentials.smtp_server", "smtp_port": "credentials.smtp_port",
+            "security": "credentials.smtp_type", "username": "credentials.username",
+            "password": "credentials.password", "verify": "credentials.verify"}.get(field, field)

@@ -37,6 +37,7 @@ from blocks.channels import (
     channel_config_from_block,
 )
 from neo_automation.channels import CHANNEL_KINDS, ChannelModel, channels_from_env
+from neo_automation.channels.common import format_reasons
 from neo_automation.errors import ConfigError
 
 log = logging.getLogger("automation.delivery")
@@ -199,7 +200,5 @@ def _rank(doc: BlockDocument) -> int:
 def _reason(exc: Exception) -> str:
     """Why a block cannot be used, without the rejected values (they may be secrets)."""
     if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
-        )
+        return format_reasons(exc)
     return str(exc) or type(exc).__name__  # a registry or schema error: no field values

@@ -14,51 +14,30 @@ concurrency limit).
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from prefect import flow
 
 from flows.limits import job_time_limit, scans_slot
-from neo_automation.scans.health import debt_samples, quality_samples
-from tasks.collection import evaluate_alerts, store_metrics
-from tasks.scans import compute_technical_debt, publish_health_summary, read_previous, scan_code
+from neo_automation.jobs.health import run_quality_job
+from neo_automation.settings import load_settings
+from tasks.scans import health_steps, target
 
 
 @job_time_limit
 @flow(name="code-quality", log_prints=True)
 def code_quality(path: str | None = None) -> dict[str, Any]:
-    """Scan the target's code quality and store the figures.
+    """Scan the target's code quality and store the figures (`run_quality_job`).
 
     Args:
         path: the tree to scan (default: AUTOMATION_TARGET_DIR).
 
     Returns:
         `totals` (radon's sums, as `automation scan quality --json`), `debt`, `errors`,
-        `alerts`.
+        `excluded`, `alerts`, `stored`.
     """
-    with scans_slot():
-        previous = read_previous("project.")
-        scan = scan_code(["quality", "security"], path)
-    uncovered = previous.get("project.tests.uncovered_lines")
-    tests = None if uncovered is None else {"coverage": {"missing_lines": uncovered}}
-    debt = compute_technical_debt(scan, tests)
-    samples = quality_samples(scan, time.time()) + debt_samples(debt, time.time())
-    store_metrics(samples)
-    alerts = evaluate_alerts(samples)
-    worst = scan["worst"]["cc_blocks"] + [
-        {"path": f["path"], "name": "(file)", "type": "maintainability index",
-         "lineno": "", "complexity": round(f["mi"], 1), "rank": f["rank"]}
-        for f in scan["worst"]["mi_files"]
-    ]
-    note = ("Technical debt counts uncovered lines from the last test-suite run." if tests
-            else "Technical debt leaves out coverage: no test-suite run is stored yet.")
-    publish_health_summary("code-quality", "Code quality", samples, previous, scan["errors"],
-                           worst, note=note, excluded=scan["excluded"])
-    return {"totals": scan["totals"]["quality"],
-            "debt": {k: debt[k] for k in ("minutes", "ratio", "rating")},
-            "errors": scan["errors"], "excluded": scan["excluded"], "alerts": alerts}
-
+    settings = load_settings()
+    return run_quality_job(health_steps(settings, scans_slot), target(settings, path))
 
 if __name__ == "__main__":
     code_quality(*sys.argv[1:2])

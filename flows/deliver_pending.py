@@ -17,6 +17,7 @@ from typing import Any
 from prefect import flow
 
 from flows.limits import job_time_limit
+from neo_automation.settings import load_settings
 from tasks.delivery import deliver_due_entries
 
 
@@ -35,7 +36,7 @@ def deliver_pending(window_seconds: float = 100.0) -> dict[str, Any]:
     """
     if not 0 <= window_seconds <= 3600:
         raise ValueError(f"window_seconds {window_seconds!r} must be from 0 to 3600")
-    return deliver_due_entries(window_seconds)
+    return deliver_due_entries(load_settings(), window_seconds)
 
 
 if __name__ == "__main__":

@@ -40,15 +40,16 @@ def dependency_updates(
     Returns:
         The report: target, source, checked, outdated rows, audit result, stored samples.
     """
-    target = load_settings().target_path
-    report = find_outdated_dependencies(str(target), index_url=index_url, lock_file=lock_file)
+    settings = load_settings()
+    report = find_outdated_dependencies(str(settings.target_path), index_url=index_url,
+                                        lock_file=lock_file)
     pins = report.pop("pins")
     report["audit"] = (
         audit_dependencies(pins) if audit
         else {"available": False, "reason": "skipped (audit=False)"}
     )
     report["stored"] = store_dependency_metrics(
-        len(report["outdated"]), vulnerable_count(report["audit"])
+        settings, len(report["outdated"]), vulnerable_count(report["audit"])
     )
     publish_dependency_report(report)
     get_run_logger().info(summary_line(report))

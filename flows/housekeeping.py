@@ -67,8 +67,8 @@ def housekeeping(
         store, SILENCES, reason="housekeeping running"
     ):
         logs = rotate_logs(str(settings.log_path), log_max_bytes, log_keep)
-        reports = expire_reports(str(settings.data_path / "reports"), report_retention_days)
-        metrics = prune_metric_samples(settings.metrics_url, raw_days, vacuum)
+        reports = expire_reports(settings, report_retention_days)
+        metrics = prune_metric_samples(settings, raw_days, vacuum)
     result = summarise(logs, reports, metrics, report_retention_days, raw_days)
     publish_housekeeping_report(result)
     get_run_logger().info(summary_line(result))

@@ -2,7 +2,7 @@
 
 Time limits. The catalog (`prefect.yaml`) gives each job a `timeout_seconds`. The `serve`
 process applies it with `flow.with_options(timeout_seconds=...)`, but `prefect deploy` drops
-the key (shared/PREFECT_NOTES.md), so under workers nothing would bound a job. The
+the key (checked with Prefect 3.9), so under workers nothing would bound a job. The
 `job_time_limit` decorator makes the run apply it itself, at run time, when Prefect does not
 already: `AUTOMATION_JOB_TIMEOUT_SECONDS` if the deployment's job variables set it, else the
 job's `timeout_seconds` in the catalog of the checkout the run executes in (the worker's pull

@@ -18,17 +18,19 @@ one line.
 
 The job's body is `neo_automation.jobs.collection.run_collection`, written once: this flow runs it
 with each step a task, and `automation metrics collect` runs it with the plain step functions
-when no Prefect API answers.
+when no Prefect API answers. Either way the settings are read once and handed to every step.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from flows.limits import job_time_limit
 from flows.project_metrics import project_metrics
+from neo_automation.settings import Settings, load_settings
 from tasks.collection import (
     collect_application_metrics,
     collect_custom_metrics,
@@ -65,32 +67,33 @@ def metrics_collection(
     Raises:
         ValueError: an unknown category.
     """
+    logger = get_run_logger()
     # Imported here, not at the top: `serve` imports every flow and needs none of the job's
     # libraries (the store, numpy).
     from neo_automation.jobs.collection import Steps, run_collection
 
-    logger = get_run_logger()
+    settings = load_settings()
     steps = Steps(
-        collect_system=collect_system_metrics,
-        collect_application=collect_application_metrics,
-        collect_custom=collect_custom_metrics,
-        ingest_training=_training,
+        collect_system=partial(collect_system_metrics, settings),
+        collect_application=partial(collect_application_metrics, settings),
+        collect_custom=partial(collect_custom_metrics, settings),
+        ingest_training=partial(_training, settings),
         project=lambda: project_metrics(project_path),
-        store=store_metrics,
-        regressions=detect_benchmark_regressions,
-        update_fleet=update_fleet,
-        publish_fleet=publish_fleet,
-        evaluate_alerts=evaluate_alerts,
+        store=partial(store_metrics, settings),
+        regressions=partial(detect_benchmark_regressions, settings),
+        update_fleet=partial(update_fleet, settings),
+        publish_fleet=partial(publish_fleet, settings),
+        evaluate_alerts=partial(evaluate_alerts, settings),
         publish_artifacts=publish_metrics_artifacts,
         info=logger.info,
         warn=logger.warning,
     )
-    return run_collection(steps, categories, jax_benchmark)
+    return run_collection(steps, categories, jax_benchmark, settings)
 
 
-def _training() -> dict[str, Any]:
+def _training(settings: Settings) -> dict[str, Any]:
     """The training ingestion's result; a failure (after its retries) is reported, not fatal."""
-    ingested = ingest_training_metrics(return_state=True)
+    ingested = ingest_training_metrics(settings, return_state=True)
     # Training that fails after its retries must not cost the other categories' samples.
     if ingested.is_completed():
         return ingested.result()

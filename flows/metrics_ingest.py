@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 
 from flows.limits import job_time_limit
 from neo_automation.push import accepted_metrics, ci_samples
+from neo_automation.settings import load_settings
 from tasks.collection import store_metrics
 from tasks.ingest import publish_ingest_summary
 
@@ -42,7 +43,7 @@ def metrics_ingest(samples: list[dict[str, Any]], tags: dict[str, str]) -> dict[
     if samples and not accepted:
         raise ValueError(f"none of the {len(samples)} pushed samples can be stored: "
                          f"{'; '.join(problems[:3])}")
-    stored = store_metrics(accepted) if accepted else 0
+    stored = store_metrics(load_settings(), accepted) if accepted else 0
     result = {"stored": stored, "rejected": problems, "branch": tags["branch"],
               "commit": tags["commit"], "run_id": tags.get("run_id"),
               "run_url": tags.get("run_url")}

@@ -8,6 +8,7 @@ flow.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from prefect import flow
@@ -15,22 +16,12 @@ from prefect import flow
 from flows.code_quality import code_quality
 from flows.security_scan import security_scan
 from flows.test_suite import test_suite
+from neo_automation.jobs.health import run_project_metrics
 
 
 @flow(name="project-metrics", log_prints=True)
 def project_metrics(path: str | None = None, run_tests: bool = True) -> dict[str, Any]:
-    """Tests, quality, security and debt of the target; returns their totals and problems."""
-    errors: list[str] = []
-    totals: dict[str, Any] = {}
-    if run_tests:
-        tests = test_suite(path)
-        totals["tests"] = tests["totals"]
-        if tests["state"] not in ("passed", "failed"):
-            errors.append(f"test-suite: {tests['state']}: {tests['reason']}")
-    quality = code_quality(path)
-    security = security_scan(path)
-    totals["quality"] = quality["totals"]
-    totals["debt"] = quality["debt"]
-    totals["security"] = security["totals"]
-    errors.extend(f"{e['file']}: {e['reason']}" for e in quality["errors"])
-    return {"totals": totals, "errors": errors}
+    """Tests, quality, security and debt of the target (`run_project_metrics`, each job a
+    subflow); their totals, problems, alerts and how many samples they stored."""
+    return run_project_metrics(partial(test_suite, path), partial(code_quality, path),
+                               partial(security_scan, path), run_tests=run_tests)

@@ -29,6 +29,7 @@ step functions when no Prefect API answers (no artifacts, no job history).
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -92,15 +93,15 @@ def reports(
                      PREFECT_UI_URL.value() if ui_url is None else ui_url)
     steps = ReportSteps(
         read_jobs=read_job_history,
-        read_alerts=read_alert_history,
-        build=build_report_data,
+        read_alerts=partial(read_alert_history, settings),
+        build=partial(build_report_data, settings),
         draw_charts=draw_report_charts,
         render=render_report_formats,
         publish=publish_report_artifacts,
         archive=archive_report_files,
-        deliver=deliver_report,
-        store=store_metrics,
-        evaluate_alerts=evaluate_alerts,
+        deliver=partial(deliver_report, settings),
+        store=partial(store_metrics, settings),
+        evaluate_alerts=partial(evaluate_alerts, settings),
         info=get_run_logger().info,
     )
     return run_report(steps, run, settings)

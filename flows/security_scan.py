@@ -12,45 +12,30 @@ on findings at or above AUTOMATION_SECURITY_MIN_SEVERITY, default medium).
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from prefect import flow
 
 from flows.limits import job_time_limit, scans_slot
-from neo_automation.scans.health import security_samples
+from neo_automation.jobs.health import run_security_job
 from neo_automation.settings import load_settings
-from tasks.collection import evaluate_alerts, store_metrics
-from tasks.scans import publish_health_summary, read_previous, scan_code
+from tasks.scans import health_steps, target
 
 
 @job_time_limit
 @flow(name="security-scan", log_prints=True)
 def security_scan(path: str | None = None) -> dict[str, Any]:
-    """Scan the target with bandit and store the findings' totals.
+    """Scan the target with bandit and store the findings' totals (`run_security_job`).
 
     Args:
         path: the tree to scan (default: AUTOMATION_TARGET_DIR).
 
     Returns:
-        `totals` (bandit's metrics._totals), `findings` (the most severe), `errors`, `alerts`.
+        `totals` (bandit's metrics._totals), `findings` (the most severe), `errors`,
+        `excluded`, `alerts`, `stored`.
     """
-    with scans_slot():
-        previous = read_previous("project.security.")
-        scan = scan_code(["security"], path)
-    samples = security_samples(scan, time.time(), load_settings().security_min_severity)
-    store_metrics(samples)
-    alerts = evaluate_alerts(samples)
-    worst = [
-        {"severity": f["severity"], "confidence": f["confidence"], "test": f["test_id"],
-         "file": f["file"], "line": f["line"], "issue": f["text"]}
-        for f in scan["worst"]["security"]
-    ]
-    publish_health_summary("security-scan", "Security scan", samples, previous,
-                           scan["errors"], worst, excluded=scan["excluded"])
-    return {"totals": scan["totals"]["security"], "findings": scan["worst"]["security"],
-            "errors": scan["errors"], "excluded": scan["excluded"], "alerts": alerts}
-
+    settings = load_settings()
+    return run_security_job(health_steps(settings, scans_slot), settings, target(settings, path))
 
 if __name__ == "__main__":
     security_scan(*sys.argv[1:2])

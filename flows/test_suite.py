@@ -20,27 +20,15 @@ began to fail, the slowest tests and the tests getting slower, with their trend.
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from prefect import flow
-from prefect.runtime import flow_run
 
-from flows.limits import job_time_limit, refuse_unlike_setting
+from flows.limits import job_time_limit, refuse_unlike_setting, scans_slot
 from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
-from neo_automation.scans.health import suite_note, suite_totals, test_samples
+from neo_automation.jobs.health import run_suite_job
 from neo_automation.settings import load_settings
-from tasks.collection import evaluate_alerts, store_metrics
-from tasks.scans import (
-    history_markdown,
-    publish_health_summary,
-    read_previous,
-    record_test_history,
-    run_tests,
-)
-
-#: Alert rules this job silences while it runs.
-SILENCES = ("cpu-high", "memory-high")
+from tasks.scans import health_steps, target
 
 
 @job_time_limit
@@ -57,36 +45,15 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
         `totals` (passed, failed, errors, skipped, xfailed, xpassed, coverage_percent,
         branch_coverage_percent), `state`, `reason`, `failures`, `alerts`, `history` (the
         recent runs' flaky, newly failing, slowest and slowing tests) and `result`
-        (everything `run_test_suite` reported, `cases` and `revision` included).
+        (everything `run_test_suite` reported, `cases` and `revision` included) and `stored`
+        (`run_suite_job`).
     """
-    # Imported here, not at the top: `serve` imports every flow and needs none of the store.
-    from neo_automation.alerts.state import silenced_while
-    from neo_automation.store.metric_store import MetricStore
-
     bounded(timeout_seconds, "timeout_seconds", MAX_COMMAND_SECONDS)
     settings = load_settings()
     # A deployment run tests the configured project only: a test suite runs its conftest.py.
     refuse_unlike_setting("path", path, "AUTOMATION_TARGET_DIR", settings.target_path)
-    with (
-        MetricStore(settings.metrics_url) as store,
-        silenced_while(store, SILENCES, reason="test-suite running"),
-    ):
-        previous = read_previous("project.tests.")
-        started = time.time()
-        result = run_tests(path, timeout=timeout_seconds)
-    history = record_test_history(result, str(flow_run.id or f"local-{started:.0f}"), started)
-    samples = test_samples(result, time.time())
-    store_metrics(samples)
-    alerts = evaluate_alerts(samples)
-    failures = [{"test": f["id"], "kind": f["kind"], "message": f["message"][:300]}
-                for f in result.get("failures", [])]
-    errors = [] if not result.get("reason") else [result["reason"]]
-    publish_health_summary("test-suite", "Test suite", samples, previous, errors, failures,
-                           note=suite_note(result), appendix=history_markdown(history))
-    return {"totals": suite_totals(result), "state": result["state"],
-            "reason": result.get("reason"), "failures": failures, "alerts": alerts,
-            "history": history, "result": result}
-
+    return run_suite_job(health_steps(settings, scans_slot), settings, target(settings, path),
+                         timeout_seconds)
 
 if __name__ == "__main__":
     # Prefect's Flow.__call__ overloads cannot match `*list[str]` (it holds at most the path)

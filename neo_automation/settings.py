@@ -53,7 +53,13 @@ def _default_root() -> Path:
 
 
 class Settings(BaseSettings):
-    """The effective configuration of one process."""
+    """The effective configuration of one process.
+
+    A flow reads it once (`load_settings()`) and hands it to its tasks as their first
+    parameter. Every secret in it is a `SecretStr` (`database_url`, `exporter_auth`), so its
+    repr, logs and JSON form (what Prefect hashes for a task's cache key) show them masked;
+    Prefect records no task parameter values in its API.
+    """
 
     # allow_inf_nan=False: `inf` and `nan` are refused for every number (the upper bounds
     # below are the ranges of neo_automation.bounds where one applies).
@@ -72,7 +78,9 @@ class Settings(BaseSettings):
     metrics_enabled: bool = Field(True, validation_alias="METRICS_ENABLED")
 
     data_dir: Path | None = Field(None, validation_alias="AUTOMATION_DATA_DIR")
-    database_url: str | None = Field(None, validation_alias="AUTOMATION_DATABASE_URL")
+    # A secret: a PostgreSQL URL holds the password, and Settings is handed to tasks, so its
+    # repr and JSON form (a task's cache key) show it masked. `metrics_url` is the URL.
+    database_url: SecretStr | None = Field(None, validation_alias="AUTOMATION_DATABASE_URL")
     target_dir: Path | None = Field(None, validation_alias="AUTOMATION_TARGET_DIR")
     log_dir: Path | None = Field(None, validation_alias="AUTOMATION_LOG_DIR")
     training_dir: Path | None = Field(None, validation_alias="AUTOMATION_TRAINING_DIR")
@@ -146,11 +154,15 @@ class Settings(BaseSettings):
             return value
         raise ValueError("a host name of letters, digits, '.', '-', '_' or ':' (1 to 253)")
 
-    @field_validator("database_url")
+    @field_validator("database_url", mode="before")
     @classmethod
-    def _database_url(cls, value: str | None) -> str | None:
+    def _database_url(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if not value:
             return None
+        if not isinstance(value, str):
+            return value  # refused as not a string, in the usual words
         try:  # what SQLAlchemy's make_url would reject later, with a traceback
             parts = urlsplit(value)
             parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
@@ -215,7 +227,9 @@ class Settings(BaseSettings):
     @property
     def metrics_url(self) -> str:
         """`AUTOMATION_DATABASE_URL`, default the SQLite file `<data>/metrics.db`."""
-        return self.database_url or f"sqlite:///{self.data_path / 'metrics.db'}"
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_path / 'metrics.db'}"
 
     @property
     def api_url(self) -> str:

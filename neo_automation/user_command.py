@@ -5,7 +5,8 @@ The process gets its own session, so a timeout stops the command and everything 
 (SIGTERM to the process group, SIGKILL after `KILL_GRACE_SECONDS`). Output is handed over line
 by line as it arrives (stdout and stderr interleaved) and the last lines are kept, up to a
 bound, for the markdown report `format_command_report` writes. No Prefect here: a sync task's
-own timeout cannot interrupt blocking work (shared/PREFECT_NOTES.md), so the limit lives here.
+own timeout cannot interrupt blocking work in a task submitted to a thread, so the limit
+lives here.
 """
 
 from __future__ import annotations

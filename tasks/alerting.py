@@ -9,7 +9,8 @@ notification blocks first, the environment second) and delivers what is due.
 
 `dispatch_transitions` runs both as plain functions for callers outside a flow run (the
 `metrics monitor` loop, and the evaluate-alerts task): a task called outside a flow would make
-Prefect start a temporary server.
+Prefect start a temporary server. `notify_alert_transitions` takes the caller's `Settings`
+first and opens the store itself (see `tasks.collection`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from neo_automation.delivery.alerts import alert_message, queue_transitions, wan
 from neo_automation.delivery.deliver import deliver_pending
 from neo_automation.delivery.outbox import pending_channels
 from neo_automation.prefect_api import server_healthy
-from neo_automation.settings import Settings, load_settings
+from neo_automation.settings import Settings
 from neo_automation.store.metric_store import MetricStore
 
 log = logging.getLogger("automation.alerts")
@@ -60,12 +61,13 @@ def emit_alert_events(transitions: Sequence[Transition]) -> int:
 
 
 @task(name="notify-alert-transitions", retries=2, retry_delay_seconds=[2, 10])
-def notify_alert_transitions(rules: Sequence[AlertRule], transitions: Sequence[Transition],
-                             api_url: str | None = None,
+def notify_alert_transitions(settings: Settings, rules: Sequence[AlertRule],
+                             transitions: Sequence[Transition], api_url: str | None = None,
                              use_api: bool = True) -> list[dict[str, Any]]:
     """Queue one message per transition on its rule's channels and deliver what is due.
 
     Args:
+        settings: The settings in force (the store, the alerts' archive directory).
         rules: The rules in force.
         transitions: The transitions to notify.
         api_url: The Prefect API to read saved blocks from (None: Prefect's own setting).
@@ -76,7 +78,6 @@ def notify_alert_transitions(rules: Sequence[AlertRule], transitions: Sequence[T
     """
     if not transitions:
         return []
-    settings = load_settings()
     by_name = {r.name: r for r in rules}
     with MetricStore(settings.metrics_url) as store:
         found = channels_in_force(
@@ -104,5 +105,5 @@ def dispatch_transitions(settings: Settings, rules: Sequence[AlertRule],
     healthy = server_healthy(settings.api_url)
     if healthy:
         emit_alert_events.fn(transitions)
-    notify_alert_transitions.fn(rules, [t for t in transitions if t.notify],
+    notify_alert_transitions.fn(settings, rules, [t for t in transitions if t.notify],
                                 api_url=settings.api_url, use_api=healthy)

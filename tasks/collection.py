@@ -13,6 +13,13 @@ database outage longer than `AUTOMATION_STORE_RETRY_SECONDS` fails none of them 
 transient failure for the whole budget (backoff with jitter) inside the task, and what is left is
 permanent (bad credentials, a missing database, a bad rules file): a retry would only repeat it, or
 multiply the wait.
+
+Every task that reads the settings or the store takes the flow's `Settings` as its first
+parameter (as prefect-slack's tasks take their block): the flow reads them once. Each such task
+opens the store itself from `settings.metrics_url` and closes it before it returns: a live
+connection is not a parameter that survives a retry, and Prefect hashes parameters for cache
+keys. The settings' secrets are `SecretStr`s, masked in their repr and JSON form; Prefect
+records no task parameter values in its API.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.exceptions import MissingContextError
+
+from neo_automation.settings import Settings
 
 # The job's libraries (the store, numpy, the channels) are imported in the runs that use them,
 # so that `serve`, which imports every flow, stays small.
@@ -48,35 +57,40 @@ def _warn(line: str) -> None:
 
 
 @task(name="collect-system-metrics")
-def collect_system_metrics(cpu_interval: float = 0.5) -> CollectorResult:
+def collect_system_metrics(settings: Settings, cpu_interval: float = 0.5) -> CollectorResult:
     """Read CPU, memory, disks, I/O, network, processes and load (`job.collect_system`)."""
     from neo_automation.jobs import collection as job
-    return job.collect_system(cpu_interval, warn=_warn)
+
+    return job.collect_system(cpu_interval, warn=_warn, settings=settings)
 
 
 @task(name="collect-application-metrics")
-def collect_application_metrics(benchmark: bool = True) -> CollectorResult:
+def collect_application_metrics(settings: Settings, benchmark: bool = True) -> CollectorResult:
     """Describe the JAX runtime and run its micro-benchmark (`job.collect_application`)."""
     from neo_automation.jobs import collection as job
-    return job.collect_application(benchmark)
+
+    return job.collect_application(benchmark, settings=settings)
 
 
 @task(name="collect-custom-metrics")
-def collect_custom_metrics() -> list[CollectorResult]:
+def collect_custom_metrics(settings: Settings) -> list[CollectorResult]:
     """Run every custom collector, each on its own (`job.collect_custom`)."""
     from neo_automation.jobs import collection as job
-    return job.collect_custom()
+
+    return job.collect_custom(settings=settings)
 
 
 @task(name="ingest-training-metrics")
-def ingest_training_metrics() -> dict[str, Any]:
+def ingest_training_metrics(settings: Settings) -> dict[str, Any]:
     """Store new lines of the training runs' files, each exactly once (`job.ingest_training`)."""
     from neo_automation.jobs import collection as job
-    return job.ingest_training(warn=_warn)
+
+    return job.ingest_training(warn=_warn, settings=settings)
 
 
 @task(name="store-metrics")
-def store_metrics(samples: list[Sample], metrics: list[MetricSpec] | None = None) -> int:
+def store_metrics(settings: Settings, samples: list[Sample],
+                  metrics: list[MetricSpec] | None = None) -> int:
     """Write samples and their metrics' declarations in one batch (`job.store_samples`).
 
     Returns:
@@ -86,13 +100,15 @@ def store_metrics(samples: list[Sample], metrics: list[MetricSpec] | None = None
         StoreError: a failure a retry cannot fix (bad credentials, a missing database).
     """
     from neo_automation.jobs import collection as job
-    return job.store_samples(samples, metrics, warn=_warn)
+
+    return job.store_samples(samples, metrics, warn=_warn, settings=settings)
 
 
 @task(name="publish-metrics-artifacts")
 def publish_metrics_artifacts(system: list[Sample], result: dict[str, Any]) -> None:
     """Publish the latest system metrics table and the collection summary to the Prefect UI."""
     from neo_automation.reports.formats import format_collection_summary, sample_rows
+
     if system:
         create_table_artifact(key=SYSTEM_TABLE_KEY, table=sample_rows(system),
                               description="Latest system metrics (psutil)")
@@ -101,14 +117,15 @@ def publish_metrics_artifacts(system: list[Sample], result: dict[str, Any]) -> N
 
 
 @task(name="update-fleet")
-def update_fleet() -> FleetUpdate:
+def update_fleet(settings: Settings) -> FleetUpdate:
     """Forecast every host's filesystems and check silent hosts (`job.update_fleet`)."""
     from neo_automation.jobs import collection as job
-    return job.update_fleet(warn=_warn)
+
+    return job.update_fleet(warn=_warn, settings=settings)
 
 
 @task(name="publish-fleet")
-def publish_fleet(update: FleetUpdate) -> list[dict[str, Any]]:
+def publish_fleet(settings: Settings, update: FleetUpdate) -> list[dict[str, Any]]:
     """Publish the `fleet` artifact: one row per host with its last 24 hours' trends.
 
     Returns:
@@ -118,18 +135,18 @@ def publish_fleet(update: FleetUpdate) -> list[dict[str, Any]]:
     """
     from neo_automation.fleet.render import format_fleet
     from neo_automation.jobs import collection as job
-    from neo_automation.settings import load_settings
-    table = job.fleet_table(update, warn=_warn)
+
+    table = job.fleet_table(update, warn=_warn, settings=settings)
     if table is None:
         return []
     create_markdown_artifact(key=FLEET_KEY, markdown=format_fleet(
-        table.rows, table.lines, table.now, load_settings().timezone),
+        table.rows, table.lines, table.now, settings.timezone),
         description="Every host: last seen, CPU, memory, disks, load")
     return [r.as_dict() for r in table.rows]
 
 
 @task(name="evaluate-alerts")
-def evaluate_alerts(samples: list[Sample]) -> list[dict[str, Any]]:
+def evaluate_alerts(settings: Settings, samples: list[Sample]) -> list[dict[str, Any]]:
     """Run the new samples through the alert rules; record, emit and notify what changed.
 
     Skipped (a warning, no transitions) while samples wait in the spool or the database is
@@ -137,11 +154,11 @@ def evaluate_alerts(samples: list[Sample]) -> list[dict[str, Any]]:
     """
     from blocks.alert_rules import rules_in_force
     from neo_automation.jobs import collection as job
-    from neo_automation.settings import load_settings
     from tasks.alerting import dispatch_transitions
-    settings = load_settings()
+
     rules, transitions = job.alert_transitions(
-        samples, lambda: rules_in_force(settings, api_available=True)[0], warn=_warn)
+        samples, lambda: rules_in_force(settings, api_available=True)[0], warn=_warn,
+        settings=settings)
     if transitions:
         dispatch_transitions(settings, rules, transitions)
     return [t.as_dict() for t in transitions]

@@ -7,6 +7,10 @@ the outbox holds that is due, on any host, so a delivery that failed goes out wh
 at the next report. The channels are read at each delivery: the saved notification blocks
 first, the environment for a channel with no saved block (`blocks.saved_channels`). The
 queueing, the outbox, the archive and the sending are the core's (`neo_automation.delivery`).
+
+Both tasks take the flow's `Settings` first and open the store themselves for the delivery
+(see `tasks.collection`): the saved blocks are read inside the task, at delivery time, so an
+edit in the UI applies to the next delivery and no secret travels as a parameter.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from neo_automation.settings import Settings, load_settings
+from neo_automation.settings import Settings
 
 # The channels and the store are imported in the runs that use them, so that `serve`, which
 # imports every flow, stays small.
@@ -45,8 +49,9 @@ def outbox_channels(settings: Settings, store: MetricStore) -> ChannelsInForce:
 
 @task(name="deliver-report", retries=2, retry_delay_seconds=[5, 30], retry_jitter_factor=0.5,
       cache_policy=NO_CACHE)
-def deliver_report(message: Message, result: dict[str, Any], paths: dict[str, Any],
-                   charts: dict[str, bytes] | None = None) -> dict[str, str]:
+def deliver_report(settings: Settings, message: Message, result: dict[str, Any],
+                   paths: dict[str, Any], charts: dict[str, bytes] | None = None
+                   ) -> dict[str, str]:
     """Archive the report in the store, queue it once per channel in force, deliver what is due.
 
     `message` is the report's one message (`neo_automation.reports.message.report_message`);
@@ -64,11 +69,11 @@ def deliver_report(message: Message, result: dict[str, Any], paths: dict[str, An
         found = outbox_channels(settings, store)
         return dict(found.channels), found.sources
 
-    return job.deliver_report(message, result, paths, charts, find)
+    return job.deliver_report(message, result, paths, charts, find, settings=settings)
 
 
 @task(name="deliver-due-entries", cache_policy=NO_CACHE)
-def deliver_due_entries(window_seconds: float = 0.0) -> dict[str, Any]:
+def deliver_due_entries(settings: Settings, window_seconds: float = 0.0) -> dict[str, Any]:
     """Deliver every due outbox entry; then, for `window_seconds`, each one as it falls due.
 
     A run every few minutes with a window just under that interval delivers a retry when it
@@ -81,7 +86,6 @@ def deliver_due_entries(window_seconds: float = 0.0) -> dict[str, Any]:
     from neo_automation.delivery.outbox import next_due
     from neo_automation.store.metric_store import MetricStore
 
-    settings = load_settings()
     deadline = time.time() + max(0.0, window_seconds)
     results: list[DeliveryResult] = []
     with MetricStore(settings.metrics_url) as store:

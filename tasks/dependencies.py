@@ -3,7 +3,8 @@
 Finding updates asks pip and the package index (retried: the index can fail for a moment);
 the audit asks pip-audit's service (not retried: an unreachable service is reported as
 "unavailable", never retried into a false zero); storing writes the metrics store (retried);
-publishing creates the `dependency-updates` markdown artifact.
+publishing creates the `dependency-updates` markdown artifact. Storing takes the flow's `Settings`
+first and opens the store itself (see `tasks.collection`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from neo_automation.dependencies.audit import run_audit
 from neo_automation.dependencies.index import collect_dependencies
 from neo_automation.dependencies.report import dependency_samples, format_dependency_report
 from neo_automation.metrics.dependencies import METRICS
-from neo_automation.settings import load_settings
+from neo_automation.settings import Settings
 
 #: The stable artifact key of the report in the Prefect UI.
 REPORT_KEY = "dependency-updates"
@@ -42,12 +43,12 @@ def audit_dependencies(pins: dict[str, str]) -> dict[str, Any]:
 
 
 @task(name="store-dependency-metrics", retries=3, retry_delay_seconds=[1, 4, 10])
-def store_dependency_metrics(outdated: int, vulnerable: int | None) -> int:
+def store_dependency_metrics(settings: Settings, outdated: int, vulnerable: int | None) -> int:
     """Store the outdated count, and the vulnerable count only when it is known."""
     # Imported here: `serve` imports every flow and needs none of the store.
     from neo_automation.store.metric_store import MetricStore
 
-    with MetricStore(load_settings().metrics_url) as store:
+    with MetricStore(settings.metrics_url) as store:
         store.declare(METRICS)
         return store.write(dependency_samples(outdated, vulnerable, time.time()))
 

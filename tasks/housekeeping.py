@@ -2,7 +2,8 @@
 
 Each step is one task, worth seeing in the UI with what it removed; file and database steps are
 retried once or twice (a log file or the database can be busy for a moment). Publishing creates
-the `housekeeping` markdown artifact.
+the `housekeeping` markdown artifact. The tasks that use the store take the flow's `Settings`
+first and open it themselves (see `tasks.collection`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from neo_automation.housekeeping import (
     prune_metric_store,
     rotate_log_files,
 )
-from neo_automation.settings import load_settings
+from neo_automation.settings import Settings
 
 #: The stable artifact key of the summary in the Prefect UI.
 REPORT_KEY = "housekeeping"
@@ -33,14 +34,14 @@ def rotate_logs(log_dir: str, max_bytes: int, keep: int) -> dict[str, Any]:
 
 
 @task(name="expire-reports", retries=1, retry_delay_seconds=[5])
-def expire_reports(report_dir: str, retention_days: float) -> dict[str, Any]:
+def expire_reports(settings: Settings, retention_days: float) -> dict[str, Any]:
     """Delete archived reports older than the retention period: files and the store's archive."""
     # Imported here: `serve` imports every flow and needs none of the store.
     from neo_automation.delivery.report_archive import prune_archive
     from neo_automation.store.metric_store import MetricStore
 
-    cleanup = delete_old_files(Path(report_dir), retention_days)
-    with MetricStore(load_settings().metrics_url) as store:
+    cleanup = delete_old_files(settings.data_path / "reports", retention_days)
+    with MetricStore(settings.metrics_url) as store:
         removed, freed = prune_archive(store, time.time() - retention_days * 86400)
     cleanup.removed += [f"store:{name}" for name in removed]
     cleanup.bytes_freed += freed
@@ -48,9 +49,10 @@ def expire_reports(report_dir: str, retention_days: float) -> dict[str, Any]:
 
 
 @task(name="prune-metric-samples", retries=2, retry_delay_seconds=[5, 30])
-def prune_metric_samples(url: str, retention_days: float, vacuum: bool) -> dict[str, Any]:
+def prune_metric_samples(settings: Settings, retention_days: float,
+                         vacuum: bool) -> dict[str, Any]:
     """Delete expired raw samples (rollups stay) and VACUUM a SQLite store."""
-    return prune_metric_store(url, retention_days, vacuum).as_dict()
+    return prune_metric_store(settings.metrics_url, retention_days, vacuum).as_dict()
 
 
 @task(name="publish-housekeeping-report")

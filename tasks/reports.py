@@ -12,6 +12,9 @@ history is `tasks.history.read_job_history`; delivery is `tasks.delivery.deliver
 `app.benchmark.regression_percent` samples that the `benchmark-regression` alert rule watches
 (a flow stores them with `tasks.collection.store_metrics` and evaluates them with
 `tasks.collection.evaluate_alerts`).
+
+The tasks that read the store or the settings take the flow's `Settings` first and open the
+store themselves (see `tasks.collection`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from neo_automation.settings import Settings
+
 # The report's libraries (the store, numpy, matplotlib, jinja2) are imported in the runs that
 # use them, so that `serve`, which imports every flow, stays small.
 if TYPE_CHECKING:
@@ -34,15 +39,17 @@ if TYPE_CHECKING:
 
 
 @task(name="read-alert-history", cache_policy=NO_CACHE)
-def read_alert_history(since: float, until: float) -> list[dict[str, Any]] | None:
+def read_alert_history(settings: Settings, since: float,
+                       until: float) -> list[dict[str, Any]] | None:
     """Read the alert state changes in [since, until) from the metrics store."""
     from neo_automation.jobs import reports as job
 
-    return job.read_alerts(since, until)
+    return job.read_alerts(since, until, settings=settings)
 
 
 @task(name="build-report", cache_policy=NO_CACHE)
 def build_report_data(
+    settings: Settings,
     report: str,
     start: float,
     end: float,
@@ -52,6 +59,7 @@ def build_report_data(
     """Build the typed report from the metrics store, the job history and the alerts.
 
     Args:
+        settings: The flow's settings (the store, the insight thresholds, the target).
         report: The report name.
         start: Period start, Unix seconds.
         end: Period end, Unix seconds.
@@ -63,7 +71,7 @@ def build_report_data(
     """
     from neo_automation.jobs import reports as job
 
-    return job.build_report(report, start, end, jobs, alerts)
+    return job.build_report(report, start, end, jobs, alerts, settings=settings)
 
 
 @task(name="draw-report-charts", cache_policy=NO_CACHE)
@@ -75,7 +83,7 @@ def draw_report_charts(report: Report) -> dict[str, Chart]:
 
 
 @task(name="detect-benchmark-regressions", cache_policy=NO_CACHE)
-def detect_benchmark_regressions(now: float | None = None) -> list[Sample]:
+def detect_benchmark_regressions(settings: Settings, now: float | None = None) -> list[Sample]:
     """Search every benchmark's history for change points (`job.benchmark_regressions`).
 
     Returns:
@@ -85,7 +93,7 @@ def detect_benchmark_regressions(now: float | None = None) -> list[Sample]:
     """
     from neo_automation.jobs.collection import benchmark_regressions
 
-    return benchmark_regressions(now)
+    return benchmark_regressions(now, settings=settings)
 
 
 @task(name="render-report", cache_policy=NO_CACHE)

@@ -5,12 +5,17 @@ calls). Scans report their progress to the UI as a Prefect progress artifact, an
 the store as `project.*` metrics, to a markdown summary with the change since the previous run,
 and to a table artifact of the worst offenders. `record-test-history` keeps a suite run's
 per-test outcomes and durations in the store and analyses the recent runs (flaky, newly failing,
-slowest and slowing tests) for the test-suite summary.
+slowest and slowing tests) for the test-suite summary. The tasks that read the settings or
+the store take the flow's `Settings` first and open the store themselves (see
+`tasks.collection`); `health_steps` binds them.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
@@ -23,27 +28,29 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
-from neo_automation.settings import load_settings
+from neo_automation.jobs import health
+from neo_automation.settings import Settings
+from tasks.collection import evaluate_alerts, store_metrics
 
-# radon, bandit, the store and the charts are imported in the runs that use them, so that
-# `serve`, which imports every flow, stays small.
+# radon, bandit, the charts and the test runner are imported in the runs that use them, so
+# that `serve`, which imports every flow, stays small.
 
 #: The scans' result cache (by file content hash): a rescan of an unchanged tree costs hashes.
 CACHE_DIR_NAME = "scan-cache"
 
 
-def target(path: str | None) -> Path:
+def target(settings: Settings, path: str | None) -> Path:
     """The tree a job works on: ``path``, else ``AUTOMATION_TARGET_DIR`` (this repository)."""
-    return Path(path).expanduser().resolve() if path else load_settings().target_path
+    return Path(path).expanduser().resolve() if path else settings.target_path
 
 
 @task(name="scan-code", cache_policy=NO_CACHE)
-def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
+def scan_code(settings: Settings, kinds: list[str], path: str | None = None) -> dict[str, Any]:
     """Scan a tree with radon and/or bandit (cached by content hash), showing progress."""
     from neo_automation.scans.engine import scan_tree
 
-    settings = load_settings()
     # async_dispatch types the result as `UUID | Coroutine`; called from sync code it is a UUID
     progress_id = cast(
         UUID, create_progress_artifact(progress=0.0, description=f"{'/'.join(kinds)} scan")
@@ -57,7 +64,7 @@ def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
             update_progress_artifact(artifact_id=progress_id,
                                      progress=100.0 * done / max(total, 1))
 
-    result = scan_tree(target(path), kinds=kinds,
+    result = scan_tree(target(settings, path), kinds=kinds,
                        cache_dir=settings.data_path / CACHE_DIR_NAME, progress=progress)
     update_progress_artifact(artifact_id=progress_id, progress=100.0)
     logger = get_run_logger()
@@ -69,11 +76,12 @@ def scan_code(kinds: list[str], path: str | None = None) -> dict[str, Any]:
 
 
 @task(name="run-test-suite", cache_policy=NO_CACHE)
-def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any]:
+def run_tests(settings: Settings, path: str | None = None,
+              timeout: float = 1800.0) -> dict[str, Any]:
     """Run the target's pytest suite under coverage (bounded by its own subprocess timeout)."""
     from neo_automation.scans.testsuite import run_test_suite
 
-    result = run_test_suite(target(path), timeout=timeout)
+    result = run_test_suite(target(settings, path), timeout=timeout)
     logger = get_run_logger()
     logger.info("interpreter: %s (%s)", result["interpreter"]["path"],
                 result["interpreter"]["source"])
@@ -90,35 +98,17 @@ def run_tests(path: str | None = None, timeout: float = 1800.0) -> dict[str, Any
 
 
 @task(name="record-test-history", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def record_test_history(result: dict[str, Any], run_id: str, started: float) -> dict[str, Any]:
-    """Keep the run's per-test results in the store; analyse the target's recent runs.
-
-    Args:
-        result: `run_test_suite`'s result (its `cases`, `revision` and `path`).
-        run_id: the run's id (the flow run's).
-        started: when the suite started, Unix seconds.
-
-    Returns:
-        `neo_automation.reports.suite_history.analyze_test_history` of the recent runs of
-        this target, this one included when pytest wrote its JUnit XML.
-    """
-    from neo_automation.reports.suite_history import analyze_test_history
-    from neo_automation.reports.suite_runs import cases_from_json, read_test_runs, record_test_run
-    from neo_automation.store.metric_store import MetricStore
-
-    with MetricStore(load_settings().metrics_url) as store:
-        if result.get("cases"):
-            record_test_run(store, run_id, started, cases_from_json(result["cases"]),
-                            revision=result.get("revision"), target=result["path"])
-        runs = read_test_runs(store, time.time() + 1, target=result["path"])
-    return analyze_test_history(runs)
+def record_test_history(settings: Settings, result: dict[str, Any], run_id: str,
+                        started: float) -> dict[str, Any]:
+    """Keep the run's per-test results in the store; analyse the target's recent runs
+    (`neo_automation.jobs.health.record_history`)."""
+    return health.record_history(settings, result, run_id, started)
 
 
 def history_markdown(history: dict[str, Any]) -> str:
     """The test-history section of the test-suite summary, with the slowing tests' chart."""
-    from neo_automation.reports.charts import Chart
-    from neo_automation.reports.insight_charts import slow_tests_chart
-    from neo_automation.reports.suite_history import format_history_markdown
+    from neo_automation.reports.charts import Chart, slow_tests_chart
+    from neo_automation.reports.formats import format_history_markdown
 
     png = slow_tests_chart(history["slowing"])
     uri = Chart("slow_tests", "", png).data_uri if png is not None else None
@@ -126,13 +116,9 @@ def history_markdown(history: dict[str, Any]) -> str:
 
 
 @task(name="read-previous-figures", cache_policy=NO_CACHE)
-def read_previous(prefix: str) -> dict[str, float]:
+def read_previous(settings: Settings, prefix: str) -> dict[str, float]:
     """The latest stored figures under `prefix` (the previous run's), by metric name."""
-    from neo_automation.scans.health import previous_values
-    from neo_automation.store.metric_store import MetricStore
-
-    with MetricStore(load_settings().metrics_url) as store:
-        return previous_values(store.latest(prefix))
+    return health.read_previous(settings, prefix)
 
 
 @task(name="publish-health-summary", cache_policy=NO_CACHE)
@@ -159,3 +145,29 @@ def compute_technical_debt(scan: dict[str, Any], tests: dict[str, Any] | None) -
     from neo_automation.scans.debt import compute_debt
 
     return compute_debt(scan, tests)
+
+
+def health_steps(settings: Settings,
+                 scans_slot: Callable[[], AbstractContextManager[None]]) -> health.HealthSteps:
+    """The code-health jobs' steps as this module's tasks, for the bodies in
+    `neo_automation.jobs.health`, each handed the flow's `settings`; `scans_slot` holds the
+    flows' `scans` concurrency slot."""
+    def publish(key: str, title: str, samples: list[Any], previous: dict[str, float],
+                errors: list[Any], worst: list[dict[str, Any]], note: str,
+                excluded: list[dict[str, Any]], history: dict[str, Any] | None) -> None:
+        publish_health_summary(key, title, samples, previous, errors, worst, note=note,
+                               excluded=excluded,
+                               appendix=history_markdown(history) if history else "")
+
+    return health.HealthSteps(
+        scan=lambda kinds, path: scan_code(settings, kinds, str(path)),
+        run_tests=lambda path, timeout: run_tests(settings, str(path), timeout=timeout),
+        record_history=partial(record_test_history, settings),
+        read_previous=partial(read_previous, settings),
+        compute_debt=compute_technical_debt,
+        store=partial(store_metrics, settings),
+        evaluate_alerts=partial(evaluate_alerts, settings),
+        publish_summary=publish,
+        scans_slot=scans_slot,
+        run_id=lambda started: str(flow_run.id or f"local-{started:.0f}"),
+    )

@@ -26,9 +26,9 @@ from typing import Any
 from neo_automation.alerts.rules import DEFAULT_RULES
 from neo_automation.alerts.state import process_samples
 from neo_automation.insight.junit import CaseResult
+from neo_automation.insight.suite_history import record_test_run
 from neo_automation.metrics import Sample, declared
 from neo_automation.reports.jobs import analyze_job_runs
-from neo_automation.reports.suite_runs import record_test_run
 from neo_automation.store.metric_store import MetricStore
 
 HOUR, DAY = 3600.0, 86400.0

@@ -1,4 +1,4 @@
-"""The catalog of jobs: reading, validating and editing the deployments of `prefect.yaml`.
+"""The catalog of jobs: reading and validating the deployments of `prefect.yaml`.
 
 `prefect.yaml` is the one list of jobs, read by `automation start` (which serves it) and by
 `prefect deploy --all` (which puts it on the work pool). `read_catalog` validates every entry
@@ -45,8 +45,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 # where the catalog is (Prefect-free, for `health`); re-exported for the commands
-from deployments.catalog.check import catalog_path as catalog_path
-from deployments.catalog.check import catalog_source as catalog_source
 from deployments.catalog.check import fingerprint, store_verdict
 from deployments.catalog.fields import (
     QUEUE_PRIORITIES,

@@ -17,9 +17,6 @@ from collections.abc import Sequence
 
 from neo_automation.errors import AutomationError
 
-#: Prefect's error when its temporary (ephemeral) server misses its start-up limit.
-_EPHEMERAL_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect API server"
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line on stderr and exit code 2."""
@@ -71,13 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("automation: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if isinstance(exc, RuntimeError) and _EPHEMERAL_TIMEOUT in str(exc):
-            # A flow run with no stack starts Prefect's temporary server, which a busy machine
-            # may not bring up within Prefect's limit: a missing or slow server is no bug.
-            print("automation: error: Prefect's temporary server did not start in time (a "
-                  "busy machine?); start the stack with 'automation start' and run this again",
-                  file=sys.stderr)
-            return 2
         refusal = _api_refusal(exc)
         if refusal is None:
             raise

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +85,7 @@ def _dotenv() -> dict[str, str]:
     return out
 
 
-def mask(var: str, value: Any) -> Any:
+def mask_setting(var: str, value: Any) -> Any:
     """`value` with secrets hidden: whole secrets as ***, URL passwords and paths masked."""
     if value in (None, ""):
         return value
@@ -98,12 +97,10 @@ def mask(var: str, value: Any) -> Any:
     if var in SECRET_VARS:
         return "***"
     if var == "AUTOMATION_DATABASE_URL" and "@" in text:
-        import sqlalchemy as sa  # only to mask a password (about 0.2 s): see the top
+        # sqlalchemy only to mask a password (about 0.2 s): see the top
+        from neo_automation.store.engine import mask_password
 
-        try:
-            return sa.engine.make_url(text).render_as_string(hide_password=True)
-        except (ValueError, sa.exc.ArgumentError):  # not a URL: `--validate` says so
-            return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
+        return mask_password(text)
     return value
 
 
@@ -127,11 +124,11 @@ def effective_config() -> tuple[list[dict[str, Any]], list[str]]:
         value = getattr(settings, field) if settings is not None else os.environ.get(var)
         if isinstance(value, Path):
             value = str(value)
-        rows.append({"name": var, "value": mask(var, value), "source": source})
+        rows.append({"name": var, "value": mask_setting(var, value), "source": source})
     for var in CHANNEL_VARS:
         present = var in os.environ or var in dotenv
         raw = os.environ.get(var, dotenv.get(var))
-        rows.append({"name": var, "value": mask(var, raw) if present else None,
+        rows.append({"name": var, "value": mask_setting(var, raw) if present else None,
                      "source": ("environment" if var in os.environ else "file (.env)")
                      if present else "not set"})
     return rows, problems
@@ -140,7 +137,8 @@ def effective_config() -> tuple[list[dict[str, Any]], list[str]]:
 def validate(settings: Any) -> list[str]:
     """Problems in the catalog, alert rules, channels and templates; one line each."""
     # the checkers, Prefect included, load only for --validate (see the top of the module)
-    from deployments.catalog.read import catalog_path, read_catalog
+    from deployments.catalog.check import catalog_path
+    from deployments.catalog.read import read_catalog
     from neo_automation.alerts.rules import load_rules
     from neo_automation.channels.env import channels_from_env, server_problems
     from neo_automation.metrics.collectors import custom_collectors

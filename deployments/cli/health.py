@@ -93,7 +93,7 @@ def check_catalog(settings: Settings) -> tuple[str, str]:
                           f"Fix or remove them in {path} ('automation config --validate' "
                           "checks the file; 'automation tasks remove NAME' removes a job)")
     served = f", {len(report['served'])} served" if report.get("served") is not None else ""
-    return OK, f"{entries} job(s) in {path}, all valid{served}"
+    return OK, f"{entries} {'job' if entries == 1 else 'jobs'} in {path}, all valid{served}"
 
 
 def _serve_report(settings: Settings) -> dict[str, Any]:

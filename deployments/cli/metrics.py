@@ -134,11 +134,7 @@ def collect(args: argparse.Namespace) -> int:
 
     benchmark = settings.jax_benchmark and not args.no_benchmark
     healthy = use_stack_api(settings)
-    if healthy or "project" in args.category:
-        if not healthy:
-            print(f"note: no Prefect server answers at {settings.api_url}; the project scans "
-                  "run on a temporary local server (start the stack with 'automation start' "
-                  "to keep the UI up)", file=sys.stderr)
+    if healthy:
         from flows.metrics_collection import metrics_collection
 
         result = metrics_collection(
@@ -151,14 +147,16 @@ def collect(args: argparse.Namespace) -> int:
               file=sys.stderr)
         from deployments.direct.collection import collect as collect_here
 
-        result = collect_here(settings, args.category, benchmark)
+        result = collect_here(settings, args.category, benchmark,
+                              project.path if project is not None else None)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
         from neo_automation.reports.formats import format_collection_summary
 
         print(format_collection_summary(result))
-        print(f"stored {result['stored']} samples; dashboard: {settings.ui_url}")
+        where = f"; dashboard: {settings.ui_url}" if healthy else ""
+        print(f"stored {result['stored']} samples{where}")
     if push is not None:
         from deployments.prefect_setup.push import push_samples
         from neo_automation.push import collected_samples

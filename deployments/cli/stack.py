@@ -83,7 +83,8 @@ def _check_start(settings: Settings) -> bool:
     """Validate before starting anything; True when an external server already answers."""
     ensure_writable_dir(settings.data_path, "AUTOMATION_DATA_DIR")
     ensure_writable_dir(settings.log_path, "AUTOMATION_LOG_DIR")
-    from deployments.catalog.read import catalog_path, read_and_record, read_catalog  # Prefect: top
+    from deployments.catalog.check import catalog_path
+    from deployments.catalog.read import read_and_record, read_catalog  # Prefect: top
 
     path = catalog_path()
     read_catalog(path)  # a broken catalog is refused, never half served
@@ -290,8 +291,9 @@ def _deployments(settings: Settings) -> list[dict[str, Any]]:
     """Each job of the catalog: its schedule, last run state and time, next run."""
     os.environ["PREFECT_API_URL"] = settings.api_url
     # Prefect reads PREFECT_API_URL once, at import: these come after it (see the top)
+    from deployments.catalog.check import catalog_path
     from deployments.catalog.jobs import job_rows, status_rows
-    from deployments.catalog.read import catalog_path, read_catalog
+    from deployments.catalog.read import read_catalog
 
     catalog = read_catalog(catalog_path(), skip_broken=True)  # `health` names broken ones
     schedules = {r["name"]: r for r in job_rows(catalog, settings.timezone)}

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from deployments.catalog.check import catalog_source
 from deployments.cli._args import load_settings, seconds, whole
-from deployments.direct import COLLECTION_ENTRYPOINT, REPORTS_ENTRYPOINT
+from deployments.direct import COLLECTION_ENTRYPOINT, HEALTH_ENTRYPOINTS, REPORTS_ENTRYPOINT
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import deployed_report, running_pid
 from neo_automation.errors import ConfigError
@@ -97,7 +97,8 @@ def register(groups: Any) -> None:
 
 def _catalog() -> Catalog:
     """The catalog's good jobs; a broken entry is named when it is asked for (`get`)."""
-    from deployments.catalog.read import catalog_path, read_catalog  # imports Prefect: see the top
+    from deployments.catalog.check import catalog_path
+    from deployments.catalog.read import read_catalog  # imports Prefect: see the top
 
     return read_catalog(catalog_path(), skip_broken=True)
 
@@ -255,6 +256,8 @@ def run_job(args: argparse.Namespace) -> int:
         return _collect_here(entry.name, entry.parameters)
     if not healthy and entry.entrypoint == REPORTS_ENTRYPOINT:
         return _report_here(entry.name, entry.parameters)
+    if not healthy and entry.entrypoint in HEALTH_ENTRYPOINTS:
+        return _health_here(entry.name, HEALTH_ENTRYPOINTS[entry.entrypoint], entry.parameters)
     settings = _connect()
     # after use_stack_api, like every Prefect import here (see the top of the module)
     from prefect.client.orchestration import get_client
@@ -301,20 +304,55 @@ def _collect_here(name: str, parameters: dict[str, Any]) -> int:
 
     settings = load_settings()
     categories = list(parameters.get("categories") or DEFAULT_CATEGORIES)
-    if "project" in categories:
-        raise ConfigError(
-            f"job {name!r} collects the project metrics, which run only as a flow: start the "
-            f"stack with 'automation start' (no Prefect server answers at {settings.api_url})")
     print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
           "recorded in the Prefect UI (start the stack with 'automation start')",
           file=sys.stderr)
     from deployments.direct.collection import collect
     from neo_automation.reports.formats import format_collection_summary
 
-    result = collect(settings, categories, bool(parameters.get("jax_benchmark", True)))
+    project = parameters.get("project_path")
+    result = collect(settings, categories, bool(parameters.get("jax_benchmark", True)),
+                     Path(project) if project else None)
     print(format_collection_summary(result))
     print(f"{name}: stored {result['stored']} samples")
     return 0
+
+
+def _health_here(name: str, job: str, parameters: dict[str, Any]) -> int:
+    """Run a code-health job's steps in this process: no stack answers (0; 1 when the test
+    suite could not run or finish)."""
+    settings = load_settings()
+    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
+          "recorded in the Prefect UI (start the stack with 'automation start')",
+          file=sys.stderr)
+    from deployments.direct.health import run_job
+    from deployments.monitor.agent import Dispatcher
+    from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
+
+    path = Path(parameters.get("path") or settings.target_path).expanduser().resolve()
+    timeout = bounded(float(parameters.get("timeout_seconds", 1800.0)), "timeout_seconds",
+                      MAX_COMMAND_SECONDS)
+    dispatch = Dispatcher()
+    try:
+        result = run_job(settings, job, path, dispatch, timeout_seconds=timeout)
+    finally:
+        dispatch.wait()
+    from neo_automation.reports.formats import markdown_table, project_rows
+
+    figures = {"test-suite": lambda: {"tests": result["totals"]},
+               "code-quality": lambda: {"quality": result["totals"], "debt": result["debt"]},
+               "security-scan": lambda: {"security": result["totals"]}}[job]()
+    print(f"{name} of {path}")
+    print(markdown_table(project_rows(figures), ["scan", "figure", "reading"]), end="")
+    if job == "test-suite":
+        print(f"state: {result['state']}" + (f" ({result['reason']})" if result["reason"]
+                                             else ""))
+        for failure in result["failures"]:
+            print(f"- {failure['kind']}: {failure['test']}")
+    for problem in result.get("errors") or []:
+        print(f"- skipped {problem['file']}: {problem['reason']}")
+    print(f"{name}: stored {result['stored']} samples")
+    return 0 if job != "test-suite" or result["state"] in ("passed", "failed") else 1
 
 
 def _wait_for_serve(settings: Settings, name: str) -> bool:

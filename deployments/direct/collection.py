@@ -7,17 +7,18 @@ Prefect UI (no flow run, no artifacts). Samples, the fleet's forecasts and the a
 store exactly as a flow run would store them. Alert transitions that must emit and notify go to the
 monitor agent's dispatch child (`deployments.monitor.agent.Dispatcher`), which notifies through the
 outbox; the command waits for it before it exits.
-The code-health scans (`project`) run only as a flow (`run_collection` here reports them
-skipped; the CLI runs a collection that includes them as a flow).
+The code-health scans (`project`) run their jobs' bodies here too (`deployments.direct.health`).
 """
 
 from __future__ import annotations
 
 import logging
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from blocks.alert_rules import rules_in_force
+from deployments.direct.health import run_job as run_health_job
 from deployments.monitor.agent import Dispatcher
 from neo_automation.jobs import collection as job
 from neo_automation.metrics import MetricSpec, Sample
@@ -26,8 +27,12 @@ from neo_automation.settings import Settings
 log = logging.getLogger("automation.collection")
 
 
-def plain_steps(settings: Settings, dispatch: Dispatcher) -> job.Steps:
-    """The collection's steps as plain functions; alerts that must notify go to `dispatch`."""
+def plain_steps(settings: Settings, dispatch: Dispatcher,
+                project_path: Path | None = None) -> job.Steps:
+    """The collection's steps as plain functions; alerts that must notify go to `dispatch`.
+
+    `project_path` is the project the `project` category measures (default: the target).
+    """
 
     def training() -> dict[str, Any]:
         try:
@@ -54,7 +59,8 @@ def plain_steps(settings: Settings, dispatch: Dispatcher) -> job.Steps:
         collect_application=partial(job.collect_application, settings=settings),
         collect_custom=partial(job.collect_custom, settings=settings),
         ingest_training=training,
-        project=None,
+        project=lambda: run_health_job(settings, "project-metrics",
+                                       project_path or settings.target_path, dispatch),
         store=store,
         regressions=partial(job.benchmark_regressions, settings=settings),
         update_fleet=partial(job.update_fleet, settings=settings),
@@ -66,13 +72,15 @@ def plain_steps(settings: Settings, dispatch: Dispatcher) -> job.Steps:
     )
 
 
-def collect(settings: Settings, categories: list[str], jax_benchmark: bool) -> dict[str, Any]:
+def collect(settings: Settings, categories: list[str], jax_benchmark: bool,
+            project_path: Path | None = None) -> dict[str, Any]:
     """Run the collection job here, as `metrics_collection` would; its result.
 
     Args:
         settings: the settings in force.
-        categories: as the flow's `categories` (`project` is reported skipped).
+        categories: as the flow's `categories`.
         jax_benchmark: run the JAX micro-benchmark with the application metrics.
+        project_path: the project the `project` category measures (default: the target).
 
     Raises:
         ValueError: an unknown category.
@@ -80,7 +88,7 @@ def collect(settings: Settings, categories: list[str], jax_benchmark: bool) -> d
     """
     dispatch = Dispatcher()
     try:
-        return job.run_collection(plain_steps(settings, dispatch), categories, jax_benchmark,
-                                  settings)
+        return job.run_collection(plain_steps(settings, dispatch, project_path), categories,
+                                  jax_benchmark, settings)
     finally:
         dispatch.wait()

@@ -25,8 +25,8 @@
   after 120 s, and `automation-fail-unstartable-runs` marks a run given back three times in a
   day Failed, which notifies.
 
-Every call is idempotent: automations are upserted by name (`prefect automation create` would
-duplicate them, see shared/PREFECT_NOTES.md).
+Every call is idempotent: automations are upserted by name (`prefect automation create` is
+not idempotent: it would duplicate them).
 """
 
 from __future__ import annotations
@@ -43,25 +43,11 @@ from prefect.automations import Automation
 from prefect.client.schemas.objects import BlockDocument
 from prefect.events.actions import ActionTypesOrUnknown, SendNotification
 from prefect.events.schemas.automations import EventTrigger, Posture
-from prefect_email import EmailServerCredentials
-from pydantic import SecretStr
 
-from blocks.channels import (
-    ChannelBlock,
-    SlackNotification,
-    SMTPEmailNotification,
-    WebhookNotification,
-    register_channel_blocks,
-)
+from blocks.channels import block_for_config, register_channel_blocks
 from blocks.saved_channels import BLOCK_NAMES, channel_of, read_saved_blocks
 from deployments.prefect_setup.crash_policy import ensure_crash_automations, upsert
-from neo_automation.channels import (
-    ChannelModel,
-    EmailConfig,
-    SlackConfig,
-    WebhookConfig,
-    channels_from_env,
-)
+from neo_automation.channels import ChannelModel, channels_from_env
 from neo_automation.channels.env import ENV_VARIABLES, differing_variables
 from neo_automation.errors import ConfigError
 from neo_automation.prefect_api import wait_for_server
@@ -93,9 +79,7 @@ def save_channel_blocks(settings: Settings) -> dict[str, UUID]:
                 print(note, flush=True)
                 log.warning("%s", note)
             continue
-        block = _block_from_env(config)
-        if block is None:
-            continue
+        block = block_for_config(config)
         try:
             block.save(name, overwrite=False)
         except ValueError:  # saved in the meantime (another start, the UI): that one stays
@@ -138,28 +122,6 @@ def _kept_note(name: str, from_env: ChannelModel, doc: BlockDocument) -> str | N
         return None
     verb = "differs and is" if len(differ) == 1 else "differ and are"
     return f"{name}: saved block kept; {', '.join(differ)} {verb} ignored"
-
-
-def _block_from_env(config: ChannelModel) -> ChannelBlock | None:
-    """The notification block that holds a channel configured by environment variables."""
-    if isinstance(config, SlackConfig):
-        return SlackNotification(url=config.url)
-    if isinstance(config, WebhookConfig):
-        return WebhookNotification(url=config.url, secret=config.secret)
-    if isinstance(config, EmailConfig):
-        smtp_type = {"ssl": "SSL", "starttls": "STARTTLS", "plain": "INSECURE"}[config.security]
-        return SMTPEmailNotification(
-            credentials=EmailServerCredentials(
-                username=config.username or None,
-                password=config.password or SecretStr(""),
-                smtp_server=config.smtp_server,
-                smtp_type=smtp_type,
-                smtp_port=config.smtp_port,
-            ),
-            email_from=config.email_from,
-            email_to=list(config.email_to),
-        )
-    return None
 
 
 def ensure_automations(settings: Settings, block_ids: dict[str, UUID]) -> list[str]:

@@ -3,7 +3,7 @@
 `automation health` and the supervisor ask the server a few questions (workers of the pool,
 late and running flow runs, a deployment by name) and start one flow run. Prefect's own client
 costs 1 to 3 s to import and, without `PREFECT_API_URL`, starts a temporary server of its own
-(see shared/PREFECT_NOTES.md); these are the same documented endpoints
+(an ephemeral one); these are the same documented endpoints
 (https://docs.prefect.io/v3/api-ref/rest-api/server/) called with the standard library. Basic
 auth follows Prefect's client: `PREFECT_API_AUTH_STRING="user:password"`; so do CSRF tokens
 (a change request carries `Prefect-Csrf-Token`/`Prefect-Csrf-Client`, fetched once from

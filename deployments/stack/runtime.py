@@ -2,8 +2,8 @@
 
 Every process the stack starts, and every CLI command that talks to Prefect, gets the same
 `PREFECT_*` variables from `prefect_env()`, so nothing falls back to Prefect's temporary
-ephemeral server and the UI knows where its API is (`PREFECT_UI_API_URL`, see
-shared/PREFECT_NOTES.md). Import this before Prefect: Prefect reads its settings at import.
+ephemeral server and the UI knows where its API is (`PREFECT_UI_API_URL`). Import this
+before Prefect: Prefect reads its settings at import.
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def ui_origins(settings: Settings) -> list[str]:
 def use_stack_api(settings: Settings) -> bool:
     """Point this process's Prefect client at the stack; True when its server answers.
 
-    When no server answers, Prefect runs flows on a temporary local server that shares the
-    stack's home (and so its database): the run is kept and shows up once the stack starts.
+    When no server answers, the commands run their jobs' steps directly (`deployments.direct`)
+    and never call a flow, which would start Prefect's temporary server.
     """
     env = prefect_env(settings)
     settings.prefect_home.mkdir(parents=True, exist_ok=True)

@@ -36,13 +36,8 @@ from prefect.runner import Runner
 from prefect.schedules import Cron
 from pydantic import TypeAdapter
 
-from deployments.catalog.read import (
-    Catalog,
-    CatalogEntry,
-    catalog_path,
-    read_and_record,
-    read_catalog,
-)
+from deployments.catalog.check import catalog_path
+from deployments.catalog.read import Catalog, CatalogEntry, read_and_record, read_catalog
 from deployments.prefect_setup.concurrency import ensure_concurrency_limits
 from deployments.stack.logging_setup import setup_logging
 from deployments.stack.state import serve_report_file

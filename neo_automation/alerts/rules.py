@@ -105,7 +105,7 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
     AlertRule(name="coverage-low", metric="project.tests.coverage_percent", comparison="<",
               threshold=70, severity="warning", description="Line coverage under 70 %"),
     # The derived sample is > 0 only while a benchmark's latest change point is a regression
-    # of at least AUTOMATION_REGRESSION_MIN_PERCENT (neo_automation.reports.benchmarks).
+    # of at least AUTOMATION_REGRESSION_MIN_PERCENT (neo_automation.insight.benchmarks).
     AlertRule(name="benchmark-regression", metric="app.benchmark.regression_percent",
               comparison=">", threshold=0, severity="warning",
               description="A benchmark's latest change point is a regression"),

@@ -1,5 +1,9 @@
 """What every transport shares: URL checks, masking and scrubbing of secrets, short text.
 
+`expects` and `error_reasons` give every configuration error one wording, whichever way the
+value came in (a Prefect block, an environment variable, the core model itself): each field
+declares what it accepts once, and a `ValidationError` reads back as (field, reason) pairs.
+
 Secrets (webhook URLs, HMAC keys, SMTP passwords) never leave a channel module: a URL is shown
 as scheme, host and port only (`mask_url`), and every text that may quote one (a server's error
 page, an exception) goes through `scrub` before it is raised or logged.
@@ -10,13 +14,68 @@ from __future__ import annotations
 import ipaddress
 import mimetypes
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+from pydantic import ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
 #: How many characters of a receiver's error text go into an exception message.
 ERROR_SNIPPET = 200
+
+
+def expects(what: str) -> WrapValidator:
+    """A field validator that turns any type or range error into ``expected <what>``.
+
+    Used as ``Annotated[int, Field(ge=1), expects("a port")]``: the checks to its left run
+    inside it, so their errors read as one line that says what is accepted.
+
+    Args:
+        what: What the field accepts, such as ``an integer port from 1 to 65535``.
+
+    Returns:
+        A pydantic `WrapValidator`.
+    """
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(f"expected {what}") from None
+
+    return WrapValidator(check)
+
+
+def error_reasons(exc: ValidationError) -> list[tuple[str, str]]:
+    """The (field, reason) pairs of a validation error, without the rejected values.
+
+    Args:
+        exc: The error of a channel model or block (inputs may be secrets: only the field
+            path and the message are read, never ``input``).
+
+    Returns:
+        The dotted field path ("" for a check of the whole model) and the reason, such as
+        ``("smtp_port", "expected an integer port from 1 to 65535")``.
+    """
+    return [(".".join(str(part) for part in error["loc"]),
+             str(error["msg"]).removeprefix("Value error, "))
+            for error in exc.errors(include_input=False, include_url=False)]
+
+
+def format_reasons(exc: ValidationError, name: Callable[[str], str] = str) -> str:
+    """`error_reasons` as one line: ``field: reason; field: reason``.
+
+    Args:
+        exc: The validation error.
+        name: How to show a field (its path by default).
+
+    Returns:
+        One line naming each field and what is wrong, with no rejected value in it.
+    """
+    return "; ".join(f"{name(field) or 'value'}: {reason}"
+                     for field, reason in error_reasons(exc))
 
 
 def check_http_url(url: str) -> str:
@@ -54,10 +113,15 @@ def check_slack_url(url: str) -> str:
     Raises:
         ValueError: With a message that does not repeat the URL.
     """
-    parts = urlsplit(check_http_url(url))
+    expected = ("expected an https:// URL such as https://hooks.slack.com/services/... "
+                "(http:// only for a loopback server)")
+    try:
+        parts = urlsplit(check_http_url(url))
+    except ValueError:
+        raise ValueError(expected) from None
     if parts.scheme != "https" and not is_loopback(parts.hostname or ""):
         # Plain http would carry the URL's token in clear text.
-        raise ValueError("expected an https:// URL (http:// only for a loopback server)")
+        raise ValueError(expected)
     return url
 
 

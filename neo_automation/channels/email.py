@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 
 from neo_automation.channels.addresses import (
     AddressPlan,
@@ -40,7 +40,13 @@ from neo_automation.channels.base import (
     Message,
     plain_text,
 )
-from neo_automation.channels.common import is_loopback, one_line, snippet
+from neo_automation.channels.common import (
+    expects,
+    is_email_address,
+    is_loopback,
+    one_line,
+    snippet,
+)
 from neo_automation.channels.failures import network_failure
 from neo_automation.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 
@@ -50,64 +56,97 @@ logger = logging.getLogger("automation.notify")
 Security = Literal["ssl", "starttls", "plain"]
 
 
-class EmailConfig(ChannelModel):
-    """An SMTP server and the message's sender and recipients.
+class EmailFields(BaseModel):
+    """What a user sets for email besides the server, declared once: `EmailConfig` and the
+    Prefect block (whose server and login are prefect-email's `EmailServerCredentials`).
+
+    Attributes:
+        email_from: The sender address.
+        email_to: The recipient addresses.
+        timeout: Seconds to wait for the server on each step.
+    """
+
+    email_from: str = Field(
+        default=..., title="From", description="The sender address, such as reports@example.com."
+    )
+    email_to: Annotated[
+        tuple[str, ...], Field(min_length=1),
+        expects("one or more addresses such as ops@example.com"),
+    ] = Field(default=..., title="To", description="The recipient addresses.")
+    timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for the SMTP server on each step."
+    )
+
+    @field_validator("email_from")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if not is_email_address(value):
+            raise ValueError("expected one address such as reports@example.com")
+        if problem := check_address(value):  # a domain IDNA refuses
+            raise ValueError(problem)
+        return value
+
+    @field_validator("email_to")
+    @classmethod
+    def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not all(is_email_address(v) for v in value):
+            raise ValueError("expected addresses such as ops@example.com")
+        if problems := [p for p in (check_address(v) for v in value) if p]:
+            raise ValueError("; ".join(problems))
+        return value
+
+
+class EmailConfig(EmailFields, ChannelModel):
+    """An SMTP server and login, and the message's sender and recipients (`EmailFields`).
 
     Attributes:
         smtp_server: Host name or address of the SMTP server.
         smtp_port: Its port; None means the security mode's usual port (465, 587 or 25).
         security: "ssl" (SMTPS), "starttls" or "plain".
         username: SMTP login; None or empty means no login.
-        password: SMTP password; required exactly when a username is set.
-        email_from: The sender address.
-        email_to: The recipient addresses.
-        timeout: Seconds to wait for the server on each step.
+        password: SMTP password; required exactly when a username is set, and refused over
+            plain SMTP to anything but a loopback server.
         verify: Whether to verify the server's TLS certificate and host name.
         ca_file: Extra CA certificates (PEM) to trust, for a private mail relay.
     """
 
     kind: Literal["email"] = "email"
-    smtp_server: str = Field(min_length=1, pattern=r"^[^\s/]+$")
-    smtp_port: int | None = Field(default=None, ge=1, le=65535)
-    security: Security = "starttls"
+    smtp_server: Annotated[
+        str, Field(min_length=1, pattern=r"^[^\s/]+$"),
+        expects("a host name such as smtp.example.com"),
+    ]
+    smtp_port: Annotated[
+        int | None, Field(ge=1, le=65535), expects("an integer port from 1 to 65535")
+    ] = None
+    security: Annotated[Security, expects("ssl, starttls or plain")] = "starttls"
     username: str | None = None
-    password: SecretStr | None = None
-    email_from: str
-    email_to: tuple[str, ...] = Field(min_length=1)
-    timeout: float = Field(default=30.0, gt=0)
+    # validate_default: the login check below also runs when no password is given.
+    password: SecretStr | None = Field(default=None, validate_default=True)
     verify: bool = True
     ca_file: Path | None = None
 
-    @field_validator("email_from")
+    @field_validator("security", mode="before")
     @classmethod
-    def _sender(cls, value: str) -> str:
-        problem = check_address(value)
-        if problem:
-            raise ValueError(f"{problem}; expected an address such as reports@example.com")
-        return value
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("email_to")
+    @field_validator("password")
     @classmethod
-    def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        problems = [p for p in (check_address(v) for v in value) if p]
-        if problems:
-            raise ValueError(f"{'; '.join(problems)}; expected addresses such as "
-                             "ops@example.com")
-        return value
-
-    @model_validator(mode="after")
-    def _login_pair(self) -> EmailConfig:
-        has_user = bool(self.username)
-        has_password = self.password is not None and bool(self.password.get_secret_value())
+    def _login(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # The fields declared above are in info.data when they were valid.
+        has_user = bool(info.data.get("username"))
+        has_password = value is not None and bool(value.get_secret_value())
         if has_user and not has_password:
-            raise ValueError("a password is required when a username is set (or no username)")
+            raise ValueError("a username needs a password: expected both (SMTP login) or "
+                             "neither (no login)")
         if has_password and not has_user:
-            raise ValueError("a username is required when a password is set")
-        if has_password and self.security == "plain" and not is_loopback(self.smtp_server):
-            raise ValueError(
-                "plain SMTP would send the password unencrypted: use ssl or starttls"
-            )
-        return self
+            raise ValueError("a password needs a username: expected both (SMTP login) or "
+                             "neither (no login)")
+        server = info.data.get("smtp_server", "")
+        if has_password and info.data.get("security") == "plain" and not is_loopback(server):
+            raise ValueError("plain SMTP would send the password unencrypted: expected ssl "
+                             "or starttls")
+        return value if has_password else None
 
     @property
     def port(self) -> int:

@@ -6,21 +6,26 @@ Variables: `SLACK_WEBHOOK_URL`; `EMAIL_SMTP_SERVER`, `EMAIL_SMTP_PORT`, `EMAIL_S
 address), `EMAIL_TO` (comma-separated); `WEBHOOK_URL`, `WEBHOOK_SECRET`. A channel whose key
 variable is unset is not configured; one that is partly configured or holds a bad value is a
 `ConfigError` naming the variable, never a silently empty password.
+
+The variables fill the core models (`SlackConfig`, `EmailConfig`, `WebhookConfig`) and nothing
+else: every check and every "expected ..." is the model's own, the one the Prefect blocks
+inherit, and this module only names the variable (`ENV_FIELDS`) and shows its value (a URL
+masked, a secret never). What only the environment has is here: the comma-separated
+`EMAIL_TO`, `EMAIL_FROM` defaulting to the username, and the port deciding the default
+security.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import cast
 
 from pydantic import SecretStr, ValidationError
 
-from neo_automation.channels.addresses import check_address
 from neo_automation.channels.base import CHANNEL_KINDS, ChannelModel
-from neo_automation.channels.common import check_http_url, is_email_address, is_loopback, mask_url
-from neo_automation.channels.email import EmailConfig, Security
+from neo_automation.channels.common import error_reasons, is_email_address, mask_url
+from neo_automation.channels.email import EmailConfig
 from neo_automation.channels.file import FileConfig
 from neo_automation.channels.slack import SlackConfig
 from neo_automation.channels.webhook import WebhookConfig
@@ -34,24 +39,27 @@ NOT_CONFIGURED_HINTS: dict[str, str] = {
     "file": "no report archive directory given",
 }
 
-#: The variables each channel reads, secret ones included.
-ENV_VARIABLES: dict[str, tuple[str, ...]] = {
-    "slack": ("SLACK_WEBHOOK_URL",),
-    "email": ("EMAIL_SMTP_SERVER", "EMAIL_SMTP_PORT", "EMAIL_SMTP_SECURITY", "EMAIL_USERNAME",
-              "EMAIL_PASSWORD", "EMAIL_FROM", "EMAIL_TO"),
-    "webhook": ("WEBHOOK_URL", "WEBHOOK_SECRET"),
-    "file": (),
-}
-
-
-#: The configuration field each variable sets, for telling a saved block from the environment.
-_FIELDS: dict[str, dict[str, str]] = {
+#: The model field each variable sets, per channel kind (the one mapping of names).
+ENV_FIELDS: dict[str, dict[str, str]] = {
     "slack": {"url": "SLACK_WEBHOOK_URL"},
-    "email": {"smtp_server": "EMAIL_SMTP_SERVER", "port": "EMAIL_SMTP_PORT",
+    "email": {"smtp_server": "EMAIL_SMTP_SERVER", "smtp_port": "EMAIL_SMTP_PORT",
               "security": "EMAIL_SMTP_SECURITY", "username": "EMAIL_USERNAME",
               "password": "EMAIL_PASSWORD", "email_from": "EMAIL_FROM", "email_to": "EMAIL_TO"},
     "webhook": {"url": "WEBHOOK_URL", "secret": "WEBHOOK_SECRET"},
     "file": {},
+}
+#: The variables each channel reads, secret ones included.
+ENV_VARIABLES: dict[str, tuple[str, ...]] = {
+    kind: tuple(fields.values()) for kind, fields in ENV_FIELDS.items()
+}
+#: Variables whose value is never shown, and those shown as a masked URL.
+_SECRET_VARIABLES = frozenset({"EMAIL_PASSWORD", "WEBHOOK_SECRET"})
+_URL_VARIABLES = frozenset({"SLACK_WEBHOOK_URL", "WEBHOOK_URL"})
+#: What an unset variable's error adds that only the environment knows.
+_UNSET_NOTES = {"EMAIL_FROM": " (it defaults to EMAIL_USERNAME when that is an address)"}
+#: The model of each kind the environment fills.
+_MODELS: dict[str, type[ChannelModel]] = {
+    "slack": SlackConfig, "email": EmailConfig, "webhook": WebhookConfig,
 }
 
 
@@ -68,8 +76,14 @@ def differing_variables(from_env: ChannelModel, saved: ChannelModel) -> list[str
     """
     if from_env.kind != saved.kind:
         return list(ENV_VARIABLES.get(from_env.kind, ()))
-    return [variable for field, variable in _FIELDS.get(from_env.kind, {}).items()
-            if _plain(getattr(from_env, field, None)) != _plain(getattr(saved, field, None))]
+    return [variable for field, variable in ENV_FIELDS.get(from_env.kind, {}).items()
+            if _plain(_value(from_env, field)) != _plain(_value(saved, field))]
+
+
+def _value(channel: ChannelModel, field: str) -> object:
+    # The port in effect: an unset port and the security mode's usual one are the same.
+    return channel.port if isinstance(channel, EmailConfig) and field == "smtp_port" else (
+        getattr(channel, field, None))
 
 
 def _plain(value: object) -> object:
@@ -98,40 +112,68 @@ def channels_from_env(
     Raises:
         ConfigError: One line per bad variable, naming it and what it accepts.
     """
-    problems: list[str] = []
-    channels: dict[str, ChannelModel] = {}
-
-    def value(name: str, *, secret: bool = False) -> str:
+    def value(name: str) -> str:
         # A secret is taken as it is (a password may end in a space); other values stripped.
         text = env.get(name) or ""
-        return text if secret else text.strip()
+        return text if name in _SECRET_VARIABLES else text.strip()
 
-    slack_url = value("SLACK_WEBHOOK_URL") if "slack" in kinds else ""
-    if slack_url:
-        try:
-            channels["slack"] = SlackConfig(url=SecretStr(slack_url))
-        except ValueError:
-            problems.append(
-                f"SLACK_WEBHOOK_URL={mask_url(slack_url)!r} is not accepted: expected an "
-                "https:// URL such as https://hooks.slack.com/services/..."
-            )
-
-    if "email" in kinds and value("EMAIL_SMTP_SERVER"):
-        email = _email_from_env(value, problems)
-        if email is not None:
-            channels["email"] = email
-
-    if "webhook" in kinds and value("WEBHOOK_URL"):
-        webhook = _webhook_from_env(value, problems)
-        if webhook is not None:
-            channels["webhook"] = webhook
-
+    key_variables = {"slack": "SLACK_WEBHOOK_URL", "email": "EMAIL_SMTP_SERVER",
+                     "webhook": "WEBHOOK_URL"}
+    problems: list[str] = []
+    channels: dict[str, ChannelModel] = {}
+    for kind, key in key_variables.items():
+        if kind not in kinds or not value(key):
+            continue
+        raw = {field: value(variable) for field, variable in ENV_FIELDS[kind].items()}
+        channel = _fill(kind, _environment_only(kind, raw), raw, problems)
+        if channel is not None:
+            channels[kind] = channel
     if archive_dir is not None and "file" in kinds:
         channels["file"] = FileConfig(directory=Path(archive_dir))
-
     if problems:
         raise ConfigError("; ".join(problems))
     return channels
+
+
+def _environment_only(kind: str, raw: Mapping[str, str]) -> dict[str, object]:
+    """The model's input from the variables' text: what only the environment decides."""
+    values: dict[str, object] = {field: text or None for field, text in raw.items()}
+    if kind == "email":
+        values["email_to"] = tuple(part.strip() for part in raw["email_to"].split(",")
+                                   if part.strip())
+        values["email_from"] = raw["email_from"] or (
+            raw["username"] if is_email_address(raw["username"]) else "")
+        if not raw["security"]:
+            values["security"] = "ssl" if raw["smtp_port"] == "465" else "starttls"
+    return values
+
+
+def _fill(kind: str, values: Mapping[str, object], raw: Mapping[str, str],
+          problems: list[str]) -> ChannelModel | None:
+    """The kind's model from `values`, or None with one line per bad variable in `problems`."""
+    model = _MODELS[kind]
+    try:
+        # Unset fields take the model's defaults; text goes into SecretStr fields as it is.
+        return model.model_validate({f: v for f, v in values.items() if v is not None})
+    except ValidationError as exc:
+        names = ENV_FIELDS[kind]
+        for field, reason in error_reasons(exc):
+            variable = names.get(field)
+            if variable is None:  # not a variable's field: name the kind's variables
+                problems.append(f"the {kind} variables are not accepted: {reason}")
+            elif not raw.get(field):
+                note = _UNSET_NOTES.get(variable, "")
+                problems.append(f"{variable} is not set: {reason}{note}")
+            else:
+                problems.append(f"{_shown(variable, raw[field])} is not accepted: {reason}")
+        return None
+
+
+def _shown(variable: str, text: str) -> str:
+    """``NAME='value'``, the value masked for a URL and left out for a secret."""
+    if variable in _SECRET_VARIABLES:
+        return variable
+    return f"{variable}={mask_url(text) if variable in _URL_VARIABLES else text!r}"
 
 
 def server_problems(channels: Mapping[str, ChannelModel]) -> list[str]:
@@ -149,121 +191,3 @@ def server_problems(channels: Mapping[str, ChannelModel]) -> list[str]:
     """
     return [problem for channel in channels.values() if isinstance(channel, EmailConfig)
             if (problem := channel.smtputf8_problem())]
-
-
-def _webhook_from_env(value: Callable[..., str], problems: list[str]) -> WebhookConfig | None:
-    """The webhook channel from `WEBHOOK_URL` and `WEBHOOK_SECRET`, or a problem line."""
-    url = value("WEBHOOK_URL")
-    secret = value("WEBHOOK_SECRET", secret=True)
-    try:
-        return WebhookConfig(url=SecretStr(check_http_url(url)),
-                             secret=SecretStr(secret) if secret else None)
-    except ValueError:
-        problems.append(
-            f"WEBHOOK_URL={mask_url(url)!r} is not accepted: expected an http:// or https:// "
-            "URL with a host name"
-        )
-        return None
-
-
-def _email_from_env(value: Callable[..., str], problems: list[str]) -> EmailConfig | None:
-    """The email channel from `EMAIL_*` variables, appending one line per problem."""
-    before = len(problems)
-    server = value("EMAIL_SMTP_SERVER")
-    if any(c.isspace() or c == "/" for c in server):
-        problems.append(
-            f"EMAIL_SMTP_SERVER={server!r} is not accepted: expected a host name such as "
-            "smtp.example.com"
-        )
-    port = _port_from_env(value, problems)
-    security = _security_from_env(value, port, problems)
-    username = value("EMAIL_USERNAME")
-    password = value("EMAIL_PASSWORD", secret=True)
-    _check_login(server, username, password, security, problems)
-    sender = value("EMAIL_FROM") or (username if is_email_address(username) else "")
-    if not sender:
-        problems.append(
-            "EMAIL_FROM is not set: expected the sender address, such as reports@example.com "
-            "(it defaults to EMAIL_USERNAME only when that is an address)"
-        )
-    elif not is_email_address(sender):
-        problems.append(
-            f"EMAIL_FROM={sender!r} is not accepted: expected one address such as "
-            "reports@example.com"
-        )
-    elif (sender_problem := check_address(sender)) is not None:
-        problems.append(f"EMAIL_FROM is not accepted: {sender_problem}")
-    recipients = [part.strip() for part in value("EMAIL_TO").split(",") if part.strip()]
-    if not recipients:
-        problems.append(
-            "EMAIL_TO is not set: expected one or more addresses separated by commas "
-            "(EMAIL_SMTP_SERVER is set)"
-        )
-    elif not all(is_email_address(r) for r in recipients):
-        problems.append(
-            f"EMAIL_TO={value('EMAIL_TO')!r} is not accepted: expected addresses such as "
-            "ops@example.com separated by commas"
-        )
-    else:
-        problems.extend(f"EMAIL_TO is not accepted: {p}"
-                        for p in (check_address(r) for r in recipients) if p)
-    if len(problems) > before:
-        return None
-    try:
-        return EmailConfig(
-            smtp_server=server, smtp_port=port, security=security,
-            username=username or None, password=SecretStr(password) if password else None,
-            email_from=sender, email_to=tuple(recipients),
-        )
-    except ValidationError as exc:  # the checks above should have caught every case
-        fields = ", ".join(str(e["loc"][0]) for e in exc.errors() if e["loc"]) or "login"
-        problems.append(f"the EMAIL_* settings are not accepted ({fields})")
-        return None
-
-
-def _port_from_env(value: Callable[..., str], problems: list[str]) -> int | None:
-    port_text = value("EMAIL_SMTP_PORT")
-    if not port_text:
-        return None
-    try:
-        port = int(port_text)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        problems.append(
-            f"EMAIL_SMTP_PORT={port_text!r} is not accepted: expected an integer port "
-            "from 1 to 65535"
-        )
-    return port
-
-
-def _security_from_env(value: Callable[..., str], port: int | None,
-                       problems: list[str]) -> Security:
-    text = value("EMAIL_SMTP_SECURITY").lower()
-    if text in ("ssl", "starttls", "plain"):
-        return cast(Security, text)
-    if text:
-        problems.append(
-            f"EMAIL_SMTP_SECURITY={value('EMAIL_SMTP_SECURITY')!r} is not accepted: expected "
-            "ssl, starttls or plain"
-        )
-    return "ssl" if port == 465 else "starttls"
-
-
-def _check_login(server: str, username: str, password: str, security: Security,
-                 problems: list[str]) -> None:
-    if username and not password:
-        problems.append(
-            "EMAIL_PASSWORD is not set but EMAIL_USERNAME is: expected both (SMTP login) "
-            "or neither (no login)"
-        )
-    if password and not username:
-        problems.append(
-            "EMAIL_USERNAME is not set but EMAIL_PASSWORD is: expected both (SMTP login) "
-            "or neither (no login)"
-        )
-    if password and security == "plain" and not is_loopback(server):
-        problems.append(
-            "EMAIL_SMTP_SECURITY='plain' is not accepted with EMAIL_PASSWORD set: the password "
-            "would travel unencrypted; expected ssl or starttls"
-        )

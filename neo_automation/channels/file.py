@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel, Field
+
 from neo_automation.channels.base import (
     Attachment,
     ChannelModel,
@@ -25,15 +27,20 @@ from neo_automation.errors import ConfigError, TransientDeliveryError
 from neo_automation.files import atomic_write_bytes, atomic_write_text
 
 
-class FileConfig(ChannelModel):
-    """A directory that receives each message as dated files.
+class FileFields(BaseModel):
+    """What a user sets for the file channel, declared once: `FileConfig` and the Prefect block.
 
     Attributes:
         directory: Where the files go; created when missing.
     """
 
+    directory: Path = Field(default=..., description="The archive directory; created when missing.")
+
+
+class FileConfig(FileFields, ChannelModel):
+    """A directory that receives each message as dated files (`FileFields`)."""
+
     kind: Literal["file"] = "file"
-    directory: Path
 
     def describe(self) -> str:
         """The directory."""

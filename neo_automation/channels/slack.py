@@ -15,7 +15,7 @@ import random
 import urllib.error
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -43,30 +43,48 @@ _FIELD_LIMIT = 2000
 _MAX_BLOCKS = 50
 
 
-class SlackConfig(ChannelModel):
-    """A Slack incoming webhook.
+class SlackFields(BaseModel):
+    """What a user sets for Slack, declared once: `SlackConfig` and the Prefect block have these.
 
     Attributes:
         url: The webhook URL; its path is the secret.
         timeout: Seconds to wait for Slack on each request.
         retries: In-process retries by slack-sdk's handlers (connection errors, 429, 500/503).
-        retry_backoff: First in-process retry delay in seconds; doubles on each retry.
-        max_retry_after: Longest Retry-After (seconds) worth waiting for in process; a longer
-            one is left to the outbox's next run.
     """
 
-    kind: Literal["slack"] = "slack"
-    url: SecretStr
-    timeout: float = Field(default=10.0, gt=0)
-    retries: int = Field(default=2, ge=0, le=10)
-    retry_backoff: float = Field(default=0.5, ge=0)
-    max_retry_after: float = Field(default=5.0, ge=0)
+    url: SecretStr = Field(
+        default=...,
+        title="Webhook URL",
+        description="The Slack incoming webhook URL (https://hooks.slack.com/services/...).",
+        examples=["https://hooks.slack.com/services/XXX"],
+    )
+    timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for Slack on each request."
+    )
+    retries: int = Field(
+        default=2, ge=0, le=10,
+        description="Retries within one attempt for connection errors, HTTP 429 and 5xx.",
+    )
 
     @field_validator("url")
     @classmethod
     def _https_url(cls, value: SecretStr) -> SecretStr:
         check_slack_url(value.get_secret_value())
         return value
+
+
+class SlackConfig(SlackFields, ChannelModel):
+    """A Slack incoming webhook: `SlackFields` and the in-process retry tuning.
+
+    Attributes:
+        retry_backoff: First in-process retry delay in seconds; doubles on each retry.
+        max_retry_after: Longest Retry-After (seconds) worth waiting for in process; a longer
+            one is left to the outbox's next run.
+    """
+
+    kind: Literal["slack"] = "slack"
+    retry_backoff: float = Field(default=0.5, ge=0)
+    max_retry_after: float = Field(default=5.0, ge=0)
 
     def describe(self) -> str:
         """The webhook's scheme and host, such as ``https://hooks.slack.com``."""

@@ -18,7 +18,7 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from neo_automation.channels.base import (
     DELIVERY_HEADER,
@@ -33,27 +33,48 @@ from neo_automation.channels.failures import http_failure, network_failure
 SIGNATURE_HEADER = "X-Automation-Signature"
 
 
-class WebhookConfig(ChannelModel):
-    """A generic webhook that receives a JSON POST.
+class WebhookFields(BaseModel):
+    """What a user sets for a webhook, declared once: `WebhookConfig` and the Prefect block.
 
     Attributes:
         url: The http(s) URL; treated as a secret because such URLs often carry tokens.
-        secret: Optional HMAC-SHA256 key; the signature goes in `signature_header`.
+        secret: Optional HMAC-SHA256 key; empty means no signature.
         timeout: Seconds to wait for the receiver.
-        signature_header: The header that carries ``sha256=<hex>``.
     """
 
-    kind: Literal["webhook"] = "webhook"
-    url: SecretStr
-    secret: SecretStr | None = None
-    timeout: float = Field(default=10.0, gt=0)
-    signature_header: str = Field(default=SIGNATURE_HEADER, pattern=r"^[A-Za-z0-9-]+$")
+    url: SecretStr = Field(
+        default=...,
+        title="Webhook URL",
+        description="The http or https URL that receives the JSON POST.",
+        examples=["https://example.com/hooks/automation"],
+    )
+    secret: SecretStr | None = Field(
+        default=None,
+        description="Key for the HMAC-SHA256 signature header; no signature when empty.",
+    )
+    timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for the receiver.")
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: SecretStr) -> SecretStr:
         check_http_url(value.get_secret_value())
         return value
+
+    @field_validator("secret")
+    @classmethod
+    def _empty_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
+
+
+class WebhookConfig(WebhookFields, ChannelModel):
+    """A generic webhook that receives a JSON POST: `WebhookFields` and the header's name.
+
+    Attributes:
+        signature_header: The header that carries ``sha256=<hex>``.
+    """
+
+    kind: Literal["webhook"] = "webhook"
+    signature_header: str = Field(default=SIGNATURE_HEADER, pattern=r"^[A-Za-z0-9-]+$")
 
     def describe(self) -> str:
         """The receiver's scheme, host and port."""

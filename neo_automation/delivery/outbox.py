@@ -19,7 +19,7 @@ when to try next, and when it was delivered.
   to expire and the row is sent again: delivery is at least once across crashes, which is why
   every message carries an idempotency key (webhook header, email Message-ID).
 
-The rule "archive before any delivery" is `neo_automation.delivery.archive.publish_report`.
+The rule "archive before any delivery" is `neo_automation.delivery.publish.publish_report`.
 Times are Unix seconds and every function takes `now`, so tests advance time without sleeping.
 This module does not import Prefect; tasks wrap it.
 """

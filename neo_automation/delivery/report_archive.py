@@ -1,4 +1,4 @@
-"""The report archive in the store: every rendered part of a report and period, as bytes.
+"""The report archive: every rendered part of a report and period, in the store and on disk.
 
 With many workers on one PostgreSQL store, any host may build a report and any host may
 deliver it, so the archive of record is the `report_archive` table, keyed by report, period
@@ -6,20 +6,26 @@ and part: ``markdown``, ``html``, ``json``, ``slack`` (the Slack payload) and ``
 (chart images). An outbox entry references its report's parts by name
 (``payload["archive"]``) and the deliverer reads them from the store at delivery time, so a
 delivery queued on host A is sent by host B with exactly what was archived. Archiving the same
-report and period again replaces its parts. Files under a local archive directory are written
-as well, by the callers (`neo_automation.delivery.archive`, the `reports` flow).
+report and period again replaces its parts. `archive_report` also writes the parts to a local
+directory, ``<archive_dir>/<report_key>/<YYYY-MM-DD>_<period>.<ext>``, atomically, when one is
+configured; `report_parts` gives the parts of a report built by the `reports` flow. Publishing
+(archive, then queue and deliver) is `neo_automation.delivery.publish`.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from neo_automation.channels.file import write_archive_file
 from neo_automation.delivery.outbox import check_key
 from neo_automation.errors import ConfigError
 from neo_automation.store.metric_store import MetricStore
@@ -78,7 +84,7 @@ def store_report(
         host: The host that archived it (default: this one).
         now: The current Unix time (default: the clock).
         conn: A connection of an open `store.transaction()` to write in (see
-            `neo_automation.delivery.archive.archive_and_queue`); default: its own.
+            `neo_automation.delivery.publish.archive_and_queue`); default: its own.
 
     Returns:
         The part names, sorted.
@@ -199,3 +205,86 @@ def prune_archive(store: MetricStore, older_than: float) -> tuple[list[str], int
         found = [(row[0], row[1], int(row[2] or 0)) for row in conn.execute(old)]
         conn.execute(sa.delete(report_archive_table).where(t.archived_at < older_than))
     return sorted(f"{key}/{period}" for key, period, _size in found), sum(s for *_, s in found)
+
+
+_FORMAT = re.compile(r"^[a-z0-9]{1,10}$")
+
+
+#: File extensions of the usual report formats; any other format name is its own extension.
+EXTENSIONS = {"markdown": "md", "text": "txt", "jpeg": "jpg"}
+
+
+def archive_report(
+    archive_dir: Path,
+    report_key: str,
+    period: str,
+    rendered: Mapping[str, str | bytes],
+    *,
+    now: float | None = None,
+) -> dict[str, Path]:
+    """Write every rendering of a report into the archive, atomically.
+
+    Files are ``<archive_dir>/<report_key>/<YYYY-MM-DD>_<period>.<ext>``, dated by the day
+    (UTC) of the first publication; publishing the same report and period again rewrites
+    those files instead of adding new ones.
+
+    Args:
+        archive_dir: The report archive.
+        report_key: The report's key.
+        period: The report's period.
+        rendered: Format (markdown, html, json, png, ...) to its content.
+        now: The current Unix time (default: the clock).
+
+    Returns:
+        Format to the archived file's path.
+
+    Raises:
+        ConfigError: A name is not accepted or a file cannot be written.
+    """
+    check_key(report_key, period)
+    if not rendered:
+        raise ConfigError(f"nothing to archive for {report_key}/{period}: no rendered format")
+    directory = Path(archive_dir) / report_key
+    day = datetime.fromtimestamp(time.time() if now is None else now, UTC).strftime("%Y-%m-%d")
+    paths: dict[str, Path] = {}
+    for fmt, content in rendered.items():
+        if not isinstance(fmt, str) or not _FORMAT.match(fmt):
+            raise ConfigError(
+                f"report format {fmt!r} is not accepted: expected a short lowercase name "
+                "such as markdown, html, json or png"
+            )
+        ext = EXTENSIONS.get(fmt, fmt)
+        existing = sorted(directory.glob(f"????-??-??_{period}.{ext}"))
+        path = existing[0] if existing else directory / f"{day}_{period}.{ext}"
+        paths[fmt] = write_archive_file(path, content)
+    return paths
+
+
+def report_parts(rendered: Mapping[str, str], paths: Mapping[str, Any],
+                 charts: Mapping[str, bytes]) -> dict[str, ArchivedPart]:
+    """The parts of a report built by the `reports` flow, for the store's archive.
+
+    Args:
+        rendered: Format -> text: ``markdown``, ``html``, ``json``, ``text`` (the message
+            as plain text) and ``slack`` (the Slack payload exactly as the Slack channel
+            sends the message).
+        paths: The archive file paths (format -> path, ``charts``: chart -> path); their
+            names name the parts, as in the local archive.
+        charts: Chart name -> PNG bytes.
+
+    Returns:
+        A part per rendered format, and ``png:<chart>`` per chart.
+    """
+    parts = {fmt: make_part(fmt, Path(paths[fmt]).name, rendered[fmt])
+             for fmt in ("markdown", "html", "json", "text", "slack")
+             if fmt in rendered and fmt in paths}
+    for name, png in charts.items():
+        filename = Path(paths["charts"][name]).name if name in paths["charts"] else f"{name}.png"
+        parts[f"png:{name}"] = make_part("png", filename, png)
+    return parts
+
+
+def part_file_name(period: str, fmt: str, now: float) -> str:
+    """The part's file name when no local archive is written (the same rule as the files')."""
+    day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    return f"{day}_{period}.{EXTENSIONS.get(fmt, fmt)}"

@@ -20,3 +20,37 @@ When pip-audit is missing or its service cannot be reached, the report says "una
 
 The metric declarations are :mod:`neo_automation.metrics.dependencies`.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from neo_automation.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from neo_automation.dependencies.audit import run_audit
+    from neo_automation.dependencies.index import collect_dependencies
+    from neo_automation.dependencies.report import (
+        dependency_samples,
+        format_dependency_report,
+        summary_line,
+        vulnerable_count,
+    )
+
+__all__ = [
+    "collect_dependencies",
+    "dependency_samples",
+    "format_dependency_report",
+    "run_audit",
+    "summary_line",
+    "vulnerable_count",
+]
+
+__getattr__ = lazy_exports(__name__, {
+    "run_audit": "audit",
+    "collect_dependencies": "index",
+    "dependency_samples": "report",
+    "format_dependency_report": "report",
+    "summary_line": "report",
+    "vulnerable_count": "report",
+})

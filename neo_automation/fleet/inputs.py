@@ -1,8 +1,8 @@
-"""What the fleet view, the disk forecasts and the host-silent check read from the store.
+"""What the fleet view and the host-silent check read from the store.
 
 Only host-labelled series count (samples written before hosts were labelled have no `host`
 and are left out). Reads use the hourly rollups where an hour's resolution suffices (when a
-host was last seen, disk usage over a week), raw samples only for the 24-hour trends, and
+host was last seen), raw samples only for the 24-hour trends, and
 every query is one statement whatever the number of hosts. No Prefect: the `metrics monitor`
 loop calls `last_seen` once a minute.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 
-from neo_automation.metrics.system import HOST
+from neo_automation.metrics.system import HOST, HOST_SOURCES
 from neo_automation.store.metric_store import MetricStore
 from neo_automation.store.schema import rollups_table, samples_table, series_table
 
@@ -24,43 +24,9 @@ HOUR = 3600.0
 #: The series whose samples say a host is alive: every system reading has the first, every
 #: application collection the second (a host may run either).
 SEEN_METRICS = ("system.cpu.percent", "app.jax.device_count")
-#: The sources that write host samples; derived samples name a host they do not come from.
-HOST_SOURCES = ("system", "application")
 #: A host silent for longer than this is no longer checked (a machine taken out of service
 #: stops alerting after a week; its last alert stays in the history).
 KNOWN_HOST_DAYS = 7.0
-
-USED = "system.disk.used_bytes"
-#: What is still available to a user's writes (psutil's `free`, df's "Avail": without the
-#: blocks reserved for root): a disk is full, for every purpose, when it reaches 0.
-AVAILABLE = "system.disk.free_bytes"
-
-
-class DiskKey(NamedTuple):
-    """One filesystem of one host."""
-
-    host: str
-    mountpoint: str
-    device: str
-
-
-#: (Unix seconds, used bytes, total bytes) observations of one filesystem, oldest first.
-DiskHistory = dict[DiskKey, list[tuple[float, float, float]]]
-
-
-def _hourly(conn: sa.Connection, names: Iterable[str], start: float, end: float,
-            ) -> list[tuple[str, dict[str, str], float, float, float]]:
-    """(name, labels, hour start, last ts, last value) of host sources' hourly rollups."""
-    r, s = rollups_table.c, series_table.c
-    query = (
-        sa.select(s.name, s.labels, r.start, r.last_ts, r.last)
-        .join(series_table, s.id == r.series_id)
-        .where(r.period == "h", r.start >= start - start % HOUR, r.start < end,
-               s.name.in_(list(names)), s.source.in_(HOST_SOURCES))
-        .order_by(r.start)
-    )
-    return [(name, json.loads(labels), hour, ts, value)
-            for name, labels, hour, ts, value in conn.execute(query)]
 
 
 def last_seen(store: MetricStore, now: float,
@@ -93,50 +59,6 @@ def last_seen(store: MetricStore, now: float,
         if host and ts >= since:
             seen[host] = max(ts, seen.get(host, ts))
     return seen
-
-
-def disk_history(store: MetricStore, start: float, end: float) -> DiskHistory:
-    """Used bytes and df's size of every host's filesystems, one observation per hour.
-
-    The size is df's: used + available (`system.disk.free_bytes`, what a user can still
-    write), so that used / size is df's "Use%" (and `system.disk.percent`) and a forecast's
-    "full" is when available space reaches 0, as `predict_linear(node_filesystem_avail_bytes)`
-    alerts have it; the blocks reserved for root never count as room. Each hour's observation
-    is its last sample (time and value, from the hourly rollups), so a week is 168 points per
-    filesystem whatever the sampling rate.
-
-    Args:
-        store: the open metrics store.
-        start: Unix seconds; the hour holding it is included.
-        end: Unix seconds (exclusive).
-
-    Returns:
-        Filesystem to its (time, used, used + available) observations, oldest first; an hour
-        without an available sample is left out.
-    """
-    with store.engine.connect() as conn:
-        rows = _hourly(conn, (USED, AVAILABLE), start, end)
-    used: dict[DiskKey, dict[float, tuple[float, float]]] = defaultdict(dict)
-    available: dict[DiskKey, dict[float, float]] = defaultdict(dict)
-    for name, labels, hour, ts, value in rows:
-        if HOST not in labels:
-            continue
-        key = DiskKey(labels[HOST], labels.get("mountpoint", ""), labels.get("device", ""))
-        if name == USED:
-            used[key][hour] = (ts, value)
-        else:
-            available[key][hour] = value
-    out: DiskHistory = {}
-    for key, hours in used.items():
-        points = []
-        for hour in sorted(hours):
-            free = available[key].get(hour)
-            ts, in_use = hours[hour]
-            if free is not None and in_use + free > 0:
-                points.append((ts, in_use, in_use + free))
-        if points:
-            out[key] = points
-    return out
 
 
 def latest_by_host(store: MetricStore) -> dict[str, list[tuple[str, dict[str, str], float, float]]]:

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from neo_automation.fleet.forecasts import DiskForecast, soonest_full
 from neo_automation.fleet.hosts import silent_seconds
+from neo_automation.insight.disk_forecasts import DiskForecast, soonest_full
 
 #: Latest rows of one host: (name, labels, Unix seconds, value) (`inputs.latest_by_host`).
 Latest = Sequence[tuple[str, Mapping[str, str], float, float]]
@@ -97,7 +97,7 @@ def fleet_rows(latest: Mapping[str, Latest], last_seen: Mapping[str, float],
         latest: host to its latest system values (`inputs.latest_by_host`).
         last_seen: host to Unix seconds of its newest sample (`inputs.last_seen`); a host
             missing here is dated by its newest latest value.
-        forecasts: the disk forecasts (`forecasts.disk_forecasts`).
+        forecasts: the disk forecasts (`neo_automation.insight.disk_forecasts.forecast_disks`).
         now: Unix seconds.
         silent_after: `AUTOMATION_HOST_SILENT_SECONDS`.
     """

@@ -29,7 +29,12 @@ so this module separates them in six steps:
    ``alpha`` is dropped and its neighbours are retested, until every change is significant.
 3. **A second pass without the drift.** The series minus its common slope (estimated with one
    level per segment) is searched again, so a step that a drift hid from the L2 search is
-   proposed too; the union is pruned as in step 2.
+   proposed too; the union is pruned as in step 2. A long drift can still come out as a
+   staircase of flat segments whose common slope is near 0, with a real step on the drift
+   pruned away. So the whole series also gets the best split of a step-plus-slope fit (tested
+   as in step 4); when the pruned union with that split has a Schwarz criterion (one level per
+   segment, a common slope; Schwarz 1978, Yao 1988) lower by at least :data:`BIC_MARGIN`
+   ("very strong" evidence, Kass and Raftery 1995), it replaces the staircase.
 4. **One more break per segment.** Within each segment left, the step-plus-slope regression
    is fitted at every split point and the best one is tested with the long-run factor of the
    segmentation that includes it, at ``alpha`` divided by the number of split points tried
@@ -69,6 +74,10 @@ Better = Literal["lower", "higher", "none"]
 DEFAULT_PENALTY_FACTOR = 3.0
 #: Significance a level shift needs (two-sided p-value of the trend- and dependence-aware test).
 DEFAULT_ALPHA = 0.005
+#: How much lower Schwarz's criterion of the segmentation proposed by the whole-series
+#: step-plus-slope scan must be to replace PELT's: 10, "very strong" evidence on Kass and
+#: Raftery's scale of twice the log Bayes factor ("Bayes factors", JASA 90(430), 1995).
+BIC_MARGIN = 10.0
 #: Longest cycle (in runs) removed before the search: a weekly pattern of daily runs fits.
 MAX_CYCLE = 10
 #: Significance a cycle needs (F-test of its phase means, Bonferroni over the periods tried).
@@ -228,6 +237,11 @@ def detect_changes(
     detrended = scaled - slope * np.arange(n)
     proposed = set(_candidates(detrended, min_size, pen)) | set(breaks)
     breaks = _prune(_spaced(sorted(proposed), n, min_size), scaled, alpha, batch)
+    whole = _scan(scaled, [], min_size, alpha, batch)
+    if whole and whole[0] not in breaks:
+        other = _prune(_spaced(sorted(proposed | set(whole)), n, min_size), scaled, alpha, batch)
+        if _bic(scaled, other) <= _bic(scaled, breaks) - BIC_MARGIN:
+            breaks = other
     extra = _scan(scaled, breaks, min_size, alpha, batch)
     if extra:
         breaks = _prune(sorted({*breaks, *extra}), scaled, alpha, batch)
@@ -434,6 +448,18 @@ def _common_slope(
     dof = array.size - len(bounds) + 1 - 1
     s2 = float(residuals @ residuals) / dof if dof > 0 else 0.0
     return residuals, slope, math.sqrt(s2 / sxx) if sxx > 0 else 0.0
+
+
+def _bic(scaled: Array, breaks: Sequence[int]) -> float:
+    """Schwarz's criterion of a segmentation with one level per segment and a common slope.
+
+    ``n log(RSS / n) + (2 k + 2) log n`` for ``k`` breaks (a level and a position each, plus
+    the first level and the slope); lower is better (Schwarz 1978; Yao 1988).
+    """
+    residuals = _common_slope(scaled, breaks)[0]
+    n = scaled.size
+    rss = max(float(residuals @ residuals), 1e-300)
+    return n * math.log(rss / n) + (2 * len(breaks) + 2) * math.log(n)
 
 
 def _long_run_factor(residuals: Array, batch: int) -> float:

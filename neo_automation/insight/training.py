@@ -1,9 +1,11 @@
-"""How a training run is going, in plain language: still improving, plateaued or diverged.
+"""Training runs: what the store holds of each, how it is going, and the reports' rows.
 
-`analyze_run` takes one run's curves (what `neo_automation.metrics.training.training_summary`
-reads with `curves=True`: per metric, `(step, round, ts, value)` points in time order, the
-global model's only) and returns a `RunHealth`: the loss and accuracy curves to draw, the last
-value of each metric, the steps per second, and a status:
+`training_summary` reads the runs that `neo_automation.metrics.training` ingested: per run its
+rounds, clients, latest global values and, with `curves=True`, per metric the global model's
+`(step, round, ts, value)` points in time order.
+
+`analyze_run` takes one run's curves and returns a `RunHealth`: the loss and accuracy curves to
+draw, the last value of each metric, the steps per second, and a status in plain language:
 
 - **diverged**: the loss turned NaN or infinite (a `nonfinite/<metric>` marker, as the
   TensorBoard reader stores such scalars), or the mean loss of the last `window` points is at
@@ -14,7 +16,9 @@ value of each metric, the steps per second, and a status:
 - **too early**: fewer than two windows of loss points, or no loss at all.
 
 The window is a quarter of the points, between `MIN_WINDOW` and `MAX_WINDOW`, so a short run
-compares its halves and a long one its recent past. Pure functions; no store, no Prefect.
+compares its halves and a long one its recent past. `analyze_training` gives the reports'
+training section: every run with its health, the first `MAX_TRAINING_CHARTS` with a chart.
+Everything but `training_summary` is pure; no Prefect.
 """
 
 from __future__ import annotations
@@ -24,10 +28,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import sqlalchemy as sa
+
+from neo_automation.metrics.training import NONFINITE_PREFIX
+from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.schema import training_table
+
 Status = Literal["improving", "plateaued", "diverged", "too early"]
 
-#: The metric-name prefix of a NaN or infinite value (`metrics.training.NONFINITE_PREFIX`).
-NONFINITE_PREFIX = "nonfinite/"
 MIN_WINDOW, MAX_WINDOW = 3, 20
 #: A change of the windowed mean loss smaller than this (percent) is a plateau.
 PLATEAU_PERCENT = 1.0
@@ -192,3 +200,118 @@ def _percent(base: float, value: float) -> float:
 
 def _num(value: float | None) -> str:
     return "?" if value is None else f"{value:.4g}"
+
+
+def training_summary(store: MetricStore, since: float = 0.0, until: float | None = None,
+                     curves: bool = False, max_points: int = 400) -> list[dict[str, Any]]:
+    """Per run: rounds seen, last round, and each metric's latest global (server) value.
+
+    Args:
+        store: the metric store.
+        since: only records at or after this time (Unix seconds) count.
+        until: with `curves`, the curves end before this time (None: now).
+        curves: also return each run's global curves under `curves`: metric -> list of
+            `(step, round, ts, value)` in time order, at most `max_points` per metric (evenly
+            thinned, the last point kept), for `neo_automation.insight.training.analyze_run`.
+        max_points: the most points per curve.
+
+    Returns:
+        Dicts with `run_id`, `last_round`, `clients`, `started`, `updated`, `global` (metric
+        -> latest value) and, with `curves`, `curves`; the most recently updated run first.
+    """
+    t = training_table.c
+    with store.engine.connect() as conn:
+        runs = conn.execute(
+            sa.select(
+                t.run_id,
+                sa.func.max(t.round),
+                sa.func.count(sa.distinct(t.client_id)),
+                sa.func.min(t.ts),
+                sa.func.max(t.ts),
+            )
+            .where(t.ts >= since)
+            .group_by(t.run_id)
+            .order_by(sa.func.max(t.ts).desc())
+        ).all()
+        out = []
+        for run_id, last_round, clients, first_ts, last_ts in runs:
+            latest: dict[str, float] = {}
+            rows = conn.execute(
+                sa.select(t.metric, t.value)
+                .where(t.run_id == run_id, t.client_id.is_(None))
+                .order_by(t.ts, t.step)
+            )
+            for metric, value in rows:
+                latest[metric] = value
+            entry: dict[str, Any] = {
+                "run_id": run_id,
+                "last_round": last_round,
+                "clients": clients,
+                "started": first_ts,
+                "updated": last_ts,
+                "global": latest,
+            }
+            if curves:
+                entry["curves"] = _curves(conn, run_id, since, until, max_points)
+            out.append(entry)
+    return out
+
+
+def _curves(conn: sa.Connection, run_id: str, since: float, until: float | None,
+            max_points: int) -> dict[str, list[tuple[int | None, int | None, float, float]]]:
+    """A run's global curves, each thinned to at most `max_points` by an even stride."""
+    t = training_table.c
+    where = [t.run_id == run_id, t.client_id.is_(None), t.ts >= since]
+    if until is not None:
+        where.append(t.ts < until)
+    counts: dict[str, int] = dict(conn.execute(
+        sa.select(t.metric, sa.func.count()).where(*where).group_by(t.metric)).all())
+    out: dict[str, list[tuple[int | None, int | None, float, float]]] = {}
+    for metric, count in counts.items():
+        stride = max(1, math.ceil(count / max_points))
+        points = out.setdefault(metric, [])
+        last = None
+        rows = conn.execute(sa.select(t.step, t.round, t.ts, t.value)
+                            .where(*where, t.metric == metric).order_by(t.ts, t.step))
+        for index, row in enumerate(rows):
+            last = (row[0], row[1], row[2], row[3])
+            if index % stride == 0:
+                points.append(last)
+        if last is not None and points[-1] != last:
+            points.append(last)
+    return out
+
+
+def analyze_training(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Training and federated-learning progress: runs, last round, latest global metrics, and
+    each run's health (`neo_automation.insight.training.analyze_run`: status, curves, steps per
+    second); the first `MAX_TRAINING_CHARTS` runs with a curve get a chart `training_<n>`."""
+    out: list[dict[str, Any]] = []
+    for r in runs:
+        health = analyze_run(str(r["run_id"]), r.get("curves") or {})
+        out.append({
+            "run_id": str(r["run_id"]),
+            "last_round": r.get("last_round"),
+            "clients": r.get("clients"),
+            "started": r.get("started"),
+            "updated": r.get("updated"),
+            "loss": (r.get("global") or {}).get("loss"),
+            "accuracy": (r.get("global") or {}).get("accuracy"),
+            "global": dict(r.get("global") or {}),
+            "status": health.status,
+            "status_text": health.status_text,
+            "steps_per_second": health.steps_per_second,
+            "loss_metric": health.loss_metric,
+            "accuracy_metric": health.accuracy_metric,
+            "last": health.last,
+            "curves": health.curves,
+            "x_label": health.x_label,
+            "nonfinite_step": health.nonfinite_step,
+            "chart": None,
+        })
+    out.sort(key=lambda r: r["updated"] or 0, reverse=True)
+    charted = [r for r in out if any(r["curves"].values())][:MAX_TRAINING_CHARTS]
+    for number, run in enumerate(charted, 1):
+        run["chart"] = f"{TRAINING_CHART_PREFIX}{number}"
+    return {"run_count": len(out), "runs": out, "latest": out[0] if out else None,
+            "diverged": [r["run_id"] for r in out if r["status"] == "diverged"]}

@@ -25,17 +25,19 @@ from typing import Any
 from neo_automation.alerts.evaluate import Transition
 from neo_automation.alerts.rules import AlertRule
 from neo_automation.alerts.state import process_samples
-from neo_automation.fleet.forecasts import (
-    DiskForecast,
-    disk_forecasts,
-    forecast_checks,
-    forecast_samples,
-)
 from neo_automation.fleet.hosts import silence_checks
-from neo_automation.fleet.inputs import disk_history, last_seen, latest_by_host, trends
+from neo_automation.fleet.inputs import last_seen, latest_by_host, trends
 from neo_automation.fleet.render import TREND_COLUMNS
 from neo_automation.fleet.view import HostRow, fleet_rows
-from neo_automation.insight.training import analyze_run
+from neo_automation.insight.benchmarks import record_benchmarks
+from neo_automation.insight.disk_forecasts import (
+    DiskForecast,
+    disk_history,
+    forecast_checks,
+    forecast_disks,
+    forecast_samples,
+)
+from neo_automation.insight.training import analyze_run, training_summary
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.metrics.collectors import (
     ApplicationCollector,
@@ -46,9 +48,8 @@ from neo_automation.metrics.collectors import (
 )
 from neo_automation.metrics.runs import diverged_samples
 from neo_automation.metrics.system import DEVICE_COUNTS, HOST, RATES
-from neo_automation.metrics.training import IngestResult, ingest_training_dir, training_summary
+from neo_automation.metrics.training import IngestResult, ingest_training_dir
 from neo_automation.reports.formats import iso, sample_json
-from neo_automation.reports.insight_inputs import record_benchmarks
 from neo_automation.settings import Settings, load_settings
 from neo_automation.store.outage import Outage, open_store, through_outage, waiting, write_or_spool
 
@@ -204,13 +205,14 @@ def benchmark_regressions(now: float | None = None,
     """
     # Imported when run: the change-point search loads NumPy, which a collection without
     # benchmark samples never needs.
-    from neo_automation.reports.benchmarks import (
+    from neo_automation.insight.benchmarks import (
         HISTORY_DAYS,
         analyze_benchmarks,
+        benchmark_specs,
+        read_benchmark_series,
         regression_samples,
     )
     from neo_automation.reports.definitions import metric_definitions
-    from neo_automation.reports.insight_inputs import benchmark_specs, read_benchmark_series
     from neo_automation.store.metric_store import MetricStore
 
     settings = settings or load_settings()
@@ -234,7 +236,7 @@ def update_fleet(warn: Warn = log.warning, settings: Settings | None = None) -> 
     window = settings.disk_forecast_days * 86400.0
     with _unless_away(settings.metrics_url, "fleet", warn) as outage, \
             open_store(settings.metrics_url) as store:
-        forecasts = disk_forecasts(disk_history(store, now - window, now + 1), now,
+        forecasts = forecast_disks(disk_history(store, now - window, now + 1), now,
                                    window_s=window, stale_s=settings.stale_after_seconds)
         seen = last_seen(store, now)
         derived = forecast_samples(forecasts, now)
@@ -316,8 +318,8 @@ class Steps:
     collect_custom: Callable[[], list[CollectorResult]]
     #: The training ingestion's result; a failure is reported in its `ingest.skipped`.
     ingest_training: Callable[[], dict[str, Any]]
-    #: The project's code-health metrics (`totals`, `errors`); None where it cannot run.
-    project: Callable[[], dict[str, Any]] | None
+    #: Runs the code-health jobs on the project; their `totals` and `errors`.
+    project: Callable[[], dict[str, Any]]
     store: Callable[[list[Sample], list[MetricSpec]], int]
     regressions: Callable[[], list[Sample]]
     update_fleet: Callable[[], FleetUpdate]
@@ -388,14 +390,14 @@ def run_collection(steps: Steps, categories: Sequence[str] | None = None,
             custom_metrics.extend(outcome.metrics)
             result["errors"].extend(outcome.errors)
         result["custom"] = _custom(outcomes)
+    project_stored = 0  # the code-health jobs store their own samples
     if "project" in chosen:
-        if steps.project is None:
-            result["errors"].append("project: the code-health scans run only as a flow")
-        else:
-            project = steps.project()
-            result["project"] = project["totals"]
-            result["errors"].extend(project["errors"])
+        project = steps.project()
+        result["project"] = project["totals"]
+        result["errors"].extend(project["errors"])
+        project_stored = project.get("stored", 0)
     kept = _store(steps, chosen, samples, custom_metrics, result, settings or load_settings())
+    result["stored"] += project_stored
     steps.publish_artifacts(system, result)
     steps.info(f"{kept} {result['stored']} samples from {', '.join(chosen)}")
     return result

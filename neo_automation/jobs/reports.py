@@ -95,7 +95,7 @@ def build_report(report: str, start: float, end: float, jobs: dict[str, Any] | N
 
 def draw_charts(report: Report) -> dict[str, Chart]:
     """Draw the report's charts as PNG images (charts without data are left out)."""
-    from neo_automation.reports.insight_charts import draw_report_charts
+    from neo_automation.reports.charts import draw_report_charts
 
     return draw_report_charts(report)
 
@@ -141,12 +141,8 @@ def deliver_report(message: Message, result: dict[str, Any], paths: dict[str, An
     Returns:
         Channel -> outcome (`delivered`, `failed ...`, the reason it was skipped).
     """
-    from neo_automation.delivery.archive import (
-        archive_and_queue,
-        queue_report,
-        report_parts,
-        report_payload,
-    )
+    from neo_automation.delivery.publish import archive_and_queue, queue_report, report_payload
+    from neo_automation.delivery.report_archive import report_parts
     from neo_automation.store.metric_store import MetricStore
 
     settings = settings or load_settings()
@@ -279,7 +275,7 @@ def run_report(steps: ReportSteps, run: ReportRun,
 
 def _benchmark_alerts(steps: ReportSteps, data: Report, now: float) -> list[dict[str, Any]]:
     """Store the report's benchmark verdicts as regression samples and run the alert rules."""
-    from neo_automation.reports.benchmarks import regression_samples
+    from neo_automation.insight.benchmarks import regression_samples
 
     regressions = regression_samples(data.benchmark, now)
     if not regressions:

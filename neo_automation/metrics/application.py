@@ -30,7 +30,7 @@ METRICS: tuple[MetricSpec, ...] = (
                labels=("host", "platform", "size"), benchmark=True),
     MetricSpec("app.jax.matmul_gflops", "GFLOP/s", "Steady-state float32 matmul throughput",
                "higher", labels=("host", "platform", "size"), benchmark=True),
-    # Derived from every benchmark's history (neo_automation.reports.benchmarks): the size of
+    # Derived from every benchmark's history (neo_automation.insight.benchmarks): the size of
     # the latest change point when it is a regression, else 0; the default alert rule
     # `benchmark-regression` watches it.
     MetricSpec("app.benchmark.regression_percent", "%",

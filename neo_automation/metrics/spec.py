@@ -3,8 +3,9 @@
 A declaration (`MetricSpec`) names the metric, its unit, what it means, how samples aggregate
 over time and which direction is good (wily's AimLow/AimHigh), so that reports can colour a
 change without knowing anything about the metric. The table of every built-in declaration is
-`neo_automation.metrics.BUILTIN_METRICS`; this module holds only the two types, so that the
-subject modules and the store can use them without importing that table.
+`neo_automation.metrics.BUILTIN_METRICS`; this module holds only the two types (and how a
+sample's labels read as text), so that the subject modules and the store can use them without
+importing that table.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class MetricSpec:
         labels: the label names a series of this metric carries (`mountpoint`, `module`).
         benchmark: True for a benchmark result (one value per run, such as a throughput or a
             duration): its history is searched for change points and a shift the bad way
-            becomes a regression in the reports and an alert (`neo_automation.reports.benchmarks`).
+            becomes a regression in the reports and an alert (`neo_automation.insight.benchmarks`).
     """
 
     name: str
@@ -68,3 +69,8 @@ class Sample(NamedTuple):
     labels: Mapping[str, str]
     ts: float
     source: str
+
+
+def label_text(labels: Mapping[str, str]) -> str:
+    """Labels as `k=v, ...`, sorted by name."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))

@@ -54,6 +54,8 @@ from neo_automation.metrics.spec import Aggregate, Better, MetricSpec, Sample
 SOURCE = "system"
 #: The label every host-scoped sample carries: the machine it describes.
 HOST = "host"
+#: The sources that write host samples; derived samples name a host they do not come from.
+HOST_SOURCES = ("system", "application")
 #: Derived metrics' names (computed from stored samples by `neo_automation.fleet`).
 HOURS_UNTIL_FULL = "system.disk.hours_until_full"
 HOST_SILENT = "system.host.silent_seconds"

@@ -25,7 +25,8 @@ file (identified by the hash of its first line, so a renamed or rotated file kee
 lets a later pass start where the last one ended. A truncated file is read again from the top.
 Files are read and stored in batches (each batch's records and the cursor past them in one
 transaction), so a log of any size is read in bounded memory and a pass stopped midway keeps
-what it stored.
+what it stored. What the reports and the run-health checks read back is
+`neo_automation.insight.training.training_summary`.
 """
 
 from __future__ import annotations
@@ -546,83 +547,3 @@ def _line_number(fh: BinaryIO, offset: int) -> int:
         count += data.count(b"\n")
         left -= len(data)
     return count
-
-
-def training_summary(store: MetricStore, since: float = 0.0, until: float | None = None,
-                     curves: bool = False, max_points: int = 400) -> list[dict[str, Any]]:
-    """Per run: rounds seen, last round, and each metric's latest global (server) value.
-
-    Args:
-        store: the metric store.
-        since: only records at or after this time (Unix seconds) count.
-        until: with `curves`, the curves end before this time (None: now).
-        curves: also return each run's global curves under `curves`: metric -> list of
-            `(step, round, ts, value)` in time order, at most `max_points` per metric (evenly
-            thinned, the last point kept), for `neo_automation.insight.training.analyze_run`.
-        max_points: the most points per curve.
-
-    Returns:
-        Dicts with `run_id`, `last_round`, `clients`, `started`, `updated`, `global` (metric
-        -> latest value) and, with `curves`, `curves`; the most recently updated run first.
-    """
-    t = training_table.c
-    with store.engine.connect() as conn:
-        runs = conn.execute(
-            sa.select(
-                t.run_id,
-                sa.func.max(t.round),
-                sa.func.count(sa.distinct(t.client_id)),
-                sa.func.min(t.ts),
-                sa.func.max(t.ts),
-            )
-            .where(t.ts >= since)
-            .group_by(t.run_id)
-            .order_by(sa.func.max(t.ts).desc())
-        ).all()
-        out = []
-        for run_id, last_round, clients, first_ts, last_ts in runs:
-            latest: dict[str, float] = {}
-            rows = conn.execute(
-                sa.select(t.metric, t.value)
-                .where(t.run_id == run_id, t.client_id.is_(None))
-                .order_by(t.ts, t.step)
-            )
-            for metric, value in rows:
-                latest[metric] = value
-            entry: dict[str, Any] = {
-                "run_id": run_id,
-                "last_round": last_round,
-                "clients": clients,
-                "started": first_ts,
-                "updated": last_ts,
-                "global": latest,
-            }
-            if curves:
-                entry["curves"] = _curves(conn, run_id, since, until, max_points)
-            out.append(entry)
-    return out
-
-
-def _curves(conn: sa.Connection, run_id: str, since: float, until: float | None,
-            max_points: int) -> dict[str, list[tuple[int | None, int | None, float, float]]]:
-    """A run's global curves, each thinned to at most `max_points` by an even stride."""
-    t = training_table.c
-    where = [t.run_id == run_id, t.client_id.is_(None), t.ts >= since]
-    if until is not None:
-        where.append(t.ts < until)
-    counts: dict[str, int] = dict(conn.execute(
-        sa.select(t.metric, sa.func.count()).where(*where).group_by(t.metric)).all())
-    out: dict[str, list[tuple[int | None, int | None, float, float]]] = {}
-    for metric, count in counts.items():
-        stride = max(1, math.ceil(count / max_points))
-        points = out.setdefault(metric, [])
-        last = None
-        rows = conn.execute(sa.select(t.step, t.round, t.ts, t.value)
-                            .where(*where, t.metric == metric).order_by(t.ts, t.step))
-        for index, row in enumerate(rows):
-            last = (row[0], row[1], row[2], row[3])
-            if index % stride == 0:
-                points.append(last)
-        if last is not None and points[-1] != last:
-            points.append(last)
-    return out

@@ -1,58 +1,301 @@
-"""Pure analysis of a report's events and the report as a whole: alerts, training, headline.
+"""The analysis step of a report: the `ReportInputs` read from the store into the typed `Report`.
 
 `analyze_report(inputs)` turns the `ReportInputs` that `neo_automation.reports.inputs` read
-into the typed `Report` (`neo_automation.reports.model`): it calls the section analyses
-(`analyze_metrics`, `jobs`, `analyze_insight`, and the alert and training analyses here),
-then picks the headline figures, the top problems and the gaps (why an empty section is
-empty, `gaps`). The section analyses work on the sections' mappings; nothing here does I/O.
+into the typed `Report` (`neo_automation.reports.model`): it builds each section, then picks
+the headline figures, the top problems and the gaps (why an empty section is empty,
+`neo_automation.reports.gaps`). Every function here takes data and returns JSON-ready dicts;
+none does I/O.
+
+- The metric sections: deltas (`analyze_delta`), the system and project sections, the
+  modules and the dependencies. A metric without data in a period is None and "no data" when
+  displayed, never 0. Changes are compared with the previous period of equal length and
+  coloured by the metric's declared direction (`MetricSpec.better`): green when it moved the
+  good way, red the bad way, grey when unchanged or when neither direction is better.
+- The alerts section (`analyze_alerts`): firings, incidents and their durations per rule.
+- The insight sections, each analysed where its feature lives: benchmark regressions, the
+  test history and disk forecasts (`analyze_insight`, through
+  `neo_automation.insight.benchmarks`, `.suite_history` and `.disk_forecasts`), one row per
+  host (`neo_automation.fleet.period`) and the training runs
+  (`neo_automation.insight.training.analyze_training`); `insight_problems` adds what they
+  found to the report's problems and `insight_lines` gives the one line each that the
+  message shows.
+- The jobs section is `neo_automation.reports.jobs`'.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from neo_automation.insight.training import (
-    MAX_TRAINING_CHARTS,
-    TRAINING_CHART_PREFIX,
-    analyze_run,
+from neo_automation.fleet.period import analyze_hosts, host_lines
+from neo_automation.insight.benchmarks import (
+    analyze_benchmarks,
+    assign_charts,
+    headline_series,
+    regression_lines,
 )
-from neo_automation.reports.analyze_insight import (
-    analyze_insight,
-    insight_lines,
-    insight_problems,
+from neo_automation.insight.disk_forecasts import (
+    TOO_FEW,
+    ForecastSection,
+    analyze_forecasts,
+    forecast_rows,
 )
-from neo_automation.reports.analyze_metrics import (
-    analyze_delta,
-    analyze_dependencies,
-    analyze_modules,
-    analyze_project,
-    analyze_system,
-    display,
-)
-from neo_automation.reports.benchmarks import assign_charts, headline_series
+from neo_automation.insight.suite_history import analyze_test_history, suite_history_lines
+from neo_automation.insight.training import analyze_training
 from neo_automation.reports.definitions import (
     BENCHMARK_METRIC,
     COVERAGE_METRIC,
     DAY,
+    DEPENDENCY_METRICS,
+    NO_DATA,
+    PROJECT_SECTIONS,
+    SYSTEM_ROWS,
     ReportInputs,
     period_label,
 )
-from neo_automation.reports.formats import fmt_value
+from neo_automation.reports.formats import fmt_value, plural
 from neo_automation.reports.gaps import report_gaps
 from neo_automation.reports.jobs import analyze_jobs
 from neo_automation.reports.model import (
     AlertsSection,
+    Delta,
+    DependenciesSection,
     Figure,
-    ForecastSection,
+    MetricRow,
     Period,
     Problem,
+    ProjectPart,
+    ProjectSection,
     Report,
+    SystemRow,
+    SystemSection,
 )
-from neo_automation.store.metric_store import labels_key
-from neo_automation.times import iso, when
+from neo_automation.store.metric_store import SeriesStats, labels_key
+from neo_automation.times import day, duration, iso, when
+
+#: A filesystem full within this many seconds is a warning in the problems ("soon" ones,
+#: within the forecast horizon, are critical).
+WARN_FULL_S = 7 * 86400.0
+_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+GREEN, RED, GREY = "#1a7f37", "#cf222e", "#6e7781"
+
+
+def analyze_delta(
+    current: float | None, previous: float | None, better: str, unit: str = ""
+) -> Delta:
+    """The change from `previous` to `current`, judged by which direction is better.
+
+    Args:
+        current: This period's value, or None (no data).
+        previous: The previous period's value, or None.
+        better: "lower", "higher" or "none" (the metric's declaration).
+        unit: The metric's unit, for the change's text.
+
+    Returns:
+        `current`, `previous`, `change`, `change_percent`, `trend` ("better", "worse",
+        "unchanged", "changed", "new" or "no data"), `colour` (green/red/grey), `css` (its
+        hex colour), `emoji` (🟢/🔴/⚪), `arrow` (↑/↓/→) and `text` (the signed change, such
+        as "+2.5 pp", or "no data").
+    """
+    if current is None:
+        trend, change, pct = "no data", None, None
+    elif previous is None:
+        trend, change, pct = "new", None, None
+    else:
+        change = current - previous
+        pct = change / abs(previous) * 100 if previous else None
+        if math.isclose(current, previous, rel_tol=1e-9, abs_tol=1e-12):
+            trend, change, pct = "unchanged", 0.0, 0.0 if previous else None
+        elif better not in ("lower", "higher"):
+            trend = "changed"
+        else:
+            trend = "better" if (change < 0) == (better == "lower") else "worse"
+    colour = {"better": "green", "worse": "red"}.get(trend, "grey")
+    return {
+        "current": current,
+        "previous": previous,
+        "change": change,
+        "change_percent": pct,
+        "better": better,
+        "trend": trend,
+        "colour": colour,
+        "css": {"green": GREEN, "red": RED}.get(colour, GREY),
+        "emoji": {"green": "🟢", "red": "🔴"}.get(colour, "⚪"),
+        "arrow": "↑" if change and change > 0 else "↓" if change and change < 0 else "→",
+        "text": change_text(change, unit, trend),
+    }
+
+
+def change_text(change: float | None, unit: str, trend: str = "") -> str:
+    """A signed change in a unit: "+2.5 pp" for percentages, "-3 tests", "no change"."""
+    if change is None:
+        return {"new": "new", "no data": NO_DATA}.get(trend, "no previous data")
+    if change == 0:
+        return "no change"
+    sign = "+" if change > 0 else "-"
+    if unit == "%":
+        return f"{sign}{abs(change):.1f} pp"
+    return sign + fmt_value(abs(change), unit)
+
+
+def display(value: float | None, unit: str) -> str:
+    """A value in its unit, or "no data" when there is none."""
+    return NO_DATA if value is None else fmt_value(value, unit)
+
+
+def period_value(stats: SeriesStats | None, aggregate: str) -> float | None:
+    """A series' value over a period by its declared aggregate (last, avg, max, min, sum)."""
+    if stats is None:
+        return None
+    return {"last": stats.last, "max": stats.max, "min": stats.min, "sum": stats.sum}.get(
+        aggregate, stats.avg
+    )
+
+
+def all_deltas(system: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, Any]:
+    """Every metric's delta by name (unlabelled system and project metrics) of a report's
+    `system` and `project` sections."""
+    out: dict[str, Any] = {}
+    for row in system["rows"]:
+        if not row["labels"]:
+            out[row["name"]] = row["delta"]
+    for section in project["sections"]:
+        for row in section["rows"]:
+            out[row["name"]] = row["delta"]
+    return out
+
+
+def _index(stats: Iterable[SeriesStats]) -> dict[tuple[str, str], SeriesStats]:
+    return {(s.name, labels_key(s.labels)): s for s in stats}
+
+
+def _spec(definitions: Mapping[str, Mapping[str, str]], name: str) -> dict[str, str]:
+    d = definitions.get(name) or {}
+    return {
+        "unit": d.get("unit", ""),
+        "description": d.get("description", name),
+        "better": d.get("better", "none"),
+        "aggregate": d.get("aggregate", "avg"),
+    }
+
+
+def _system_order(key: str) -> tuple[str, str]:
+    labels = json.loads(key)
+    return labels.get("host", ""), labels.get("mountpoint", "")
+
+
+def analyze_system(inputs: ReportInputs) -> SystemSection:
+    """min/avg/max of CPU, memory, swap, each disk and load per host; the average's change.
+
+    Hosts are kept apart: a row per metric and label set, named after its host when the
+    samples come from more than one host.
+    """
+    cur, prev = _index(inputs.current), _index(inputs.previous)
+    hosts = {json.loads(k).get("host", "") for n, k in (*cur, *prev)
+             if n in dict(SYSTEM_ROWS)}
+    rows: list[SystemRow] = []
+    for name, label in SYSTEM_ROWS:
+        spec = _spec(inputs.definitions, name)
+        label_sets = sorted({k for n, k in (*cur, *prev) if n == name},
+                            key=_system_order) or [labels_key({})]
+        for key in label_sets:
+            labels = json.loads(key)
+            s, p = cur.get((name, key)), prev.get((name, key))
+            shown = f"{label} {labels['mountpoint']}" if "mountpoint" in labels else label
+            if len(hosts) > 1:
+                shown = f"{labels.get('host') or '(unlabelled)'}: {shown}"
+            rows.append(
+                SystemRow(
+                    name=name,
+                    label=shown,
+                    labels=labels,
+                    unit=spec["unit"],
+                    count=s.count if s else 0,
+                    min=s.min if s else None,
+                    avg=s.avg if s else None,
+                    max=s.max if s else None,
+                    previous_avg=p.avg if p else None,
+                    delta=analyze_delta(s.avg if s else None, p.avg if p else None,
+                                        spec["better"], spec["unit"]),
+                )
+            )
+    return {"rows": rows}
+
+
+def _metric_row(inputs: ReportInputs, name: str, labels: Mapping[str, str],
+                cur: Mapping[tuple[str, str], SeriesStats],
+                prev: Mapping[tuple[str, str], SeriesStats]) -> MetricRow:
+    spec = _spec(inputs.definitions, name)
+    key = (name, labels_key(labels))
+    current = period_value(cur.get(key), spec["aggregate"])
+    previous = period_value(prev.get(key), spec["aggregate"])
+    return MetricRow(
+        name=name,
+        description=spec["description"],
+        unit=spec["unit"],
+        better=spec["better"],
+        current=current,
+        previous=previous,
+        delta=analyze_delta(current, previous, spec["better"], spec["unit"]),
+    )
+
+
+def analyze_project(inputs: ReportInputs) -> ProjectSection:
+    """Tests, coverage, quality, security and debt: this period's value, the previous one's."""
+    cur, prev = _index(inputs.current), _index(inputs.previous)
+    return ProjectSection(sections=[
+        ProjectPart(section=section, title=title,
+                    rows=[_metric_row(inputs, n, {}, cur, prev) for n in names])
+        for section, title, names in PROJECT_SECTIONS])
+
+
+def analyze_modules(inputs: ReportInputs) -> list[dict[str, Any]]:
+    """Per-module breakdowns of every project metric with a `module` label."""
+    cur, prev = _index(inputs.current), _index(inputs.previous)
+    by_metric: dict[str, set[str]] = {}
+    for name, key in (*cur, *prev):
+        labels = json.loads(key)
+        if name.startswith("project.") and "module" in labels:
+            by_metric.setdefault(name, set()).add(key)
+    out = []
+    for name in sorted(by_metric):
+        spec = _spec(inputs.definitions, name)
+        rows = []
+        for key in sorted(by_metric[name], key=lambda k: json.loads(k)["module"]):
+            labels = json.loads(key)
+            row = _metric_row(inputs, name, labels, cur, prev)
+            rows.append({"module": labels["module"], "current": row["current"],
+                         "previous": row["previous"], "delta": row["delta"]})
+        out.append({"name": name, "description": spec["description"], "unit": spec["unit"],
+                    "better": spec["better"], "rows": rows})
+    return out
+
+
+def analyze_dependencies(inputs: ReportInputs) -> DependenciesSection:
+    """Outdated and vulnerable dependencies (latest check up to the period's end)."""
+    parts: dict[str, dict[str, Any] | None] = {}
+    for key in DEPENDENCY_METRICS:
+        found = inputs.dependencies.get(key)
+        if found is None:
+            parts[key] = None
+            continue
+        # The older spelling (project.dependencies.*) is declared only by the store, if at all.
+        declared_as = inputs.definitions.get(found["metric"]) or {}
+        unit = declared_as.get("unit", "packages")
+        parts[key] = {
+            "metric": found["metric"],
+            "value": found["value"],
+            "as_of": iso(found["ts"]),
+            "unit": unit,
+            "delta": analyze_delta(found["value"], found["previous"],
+                                   declared_as.get("better", "lower"), unit),
+        }
+    return DependenciesSection(collected=any(p is not None for p in parts.values()),
+                               outdated=parts.get("outdated"),
+                               vulnerable=parts.get("vulnerable"))
 
 
 def _alert_key(event: Mapping[str, Any]) -> tuple[str, str]:
@@ -170,39 +413,84 @@ def _incident(event: Mapping[str, Any], fired_at: float | None) -> dict[str, Any
     }
 
 
-def analyze_training(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Training and federated-learning progress: runs, last round, latest global metrics, and
-    each run's health (`neo_automation.insight.training.analyze_run`: status, curves, steps per
-    second); the first `MAX_TRAINING_CHARTS` runs with a curve get a chart `training_<n>`."""
-    out: list[dict[str, Any]] = []
-    for r in runs:
-        health = analyze_run(str(r["run_id"]), r.get("curves") or {})
-        out.append({
-            "run_id": str(r["run_id"]),
-            "last_round": r.get("last_round"),
-            "clients": r.get("clients"),
-            "started": r.get("started"),
-            "updated": r.get("updated"),
-            "loss": (r.get("global") or {}).get("loss"),
-            "accuracy": (r.get("global") or {}).get("accuracy"),
-            "global": dict(r.get("global") or {}),
-            "status": health.status,
-            "status_text": health.status_text,
-            "steps_per_second": health.steps_per_second,
-            "loss_metric": health.loss_metric,
-            "accuracy_metric": health.accuracy_metric,
-            "last": health.last,
-            "curves": health.curves,
-            "x_label": health.x_label,
-            "nonfinite_step": health.nonfinite_step,
-            "chart": None,
-        })
-    out.sort(key=lambda r: r["updated"] or 0, reverse=True)
-    charted = [r for r in out if any(r["curves"].values())][:MAX_TRAINING_CHARTS]
-    for number, run in enumerate(charted, 1):
-        run["chart"] = f"{TRAINING_CHART_PREFIX}{number}"
-    return {"run_count": len(out), "runs": out, "latest": out[0] if out else None,
-            "diverged": [r["run_id"] for r in out if r["status"] == "diverged"]}
+def analyze_insight(inputs: ReportInputs) -> dict[str, Any]:
+    """The `benchmark`, `test_history`, `forecasts` and `hosts` sections of a report.
+
+    Args:
+        inputs: the report's inputs.
+
+    Returns:
+        Section name -> section (see `neo_automation.reports.model`); the forecast counts
+        from the report's end, or its generation time when that is earlier.
+    """
+    now = min(inputs.end, inputs.generated_at)
+    return {
+        "benchmark": analyze_benchmarks(inputs.benchmarks, inputs.regression_min_percent),
+        "test_history": analyze_test_history(inputs.test_runs),
+        "forecasts": analyze_forecasts(
+            forecast_rows(inputs.disks, now, window_s=inputs.forecast_window_s),
+            window_s=inputs.forecast_window_s),
+        "hosts": analyze_hosts(inputs.current, inputs.last_seen, now, inputs.silent_after_s),
+    }
+
+
+def _disk_name(row: Mapping[str, Any]) -> str:
+    return f"{row['host']}:{row['mountpoint']}" if row["host"] else row["mountpoint"]
+
+
+def insight_problems(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(severity, text) for each regression, new failure, flaky test, filling disk, silent host."""
+    out = [("warning", f"benchmark {line}") for line in regression_lines(report["benchmark"])]
+    history = report["test_history"]
+    for failure in history["new_failures"]:
+        out.append(("critical", f"test {failure['test_id']} failing since run "
+                                f"{failure['first_failing_run']} "
+                                f"({when(failure['first_failing_time'])})"))
+    for flaky in history["flaky"]:
+        out.append(("warning", f"flaky test {flaky['test_id']}: {plural(flaky['flips'], 'flip')}"
+                               + (f" on {flaky['revision'][:12]}" if flaky["revision"] else "")))
+    for slow in history["slowing"]:
+        out.append(("info", f"test {slow['test_id']} is getting slower: {slow['start_s']:.2f} s "
+                            f"→ {slow['end_s']:.2f} s over {slow['runs']} runs"))
+    for row in report["forecasts"]["rows"]:
+        left = row["seconds_until_full"]
+        if left is None or left > WARN_FULL_S:
+            continue
+        severity = "critical" if row["status"] == "soon" else "warning"
+        out.append((severity, f"disk {_disk_name(row)} full in {duration(left)} at the "
+                              f"current rate ({row['percent']:.1f} % used)"))
+    out.extend(("warning", line) for line in host_lines(report["hosts"]))
+    return out
+
+
+def insight_lines(report: Mapping[str, Any]) -> list[str]:
+    """One line each: benchmarks, tests, disks and (with several hosts) the fleet."""
+    bench = report["benchmark"]
+    lines = []
+    if bench["collected"]:
+        found = regression_lines(bench)
+        lines.append("Benchmarks: " + ("; ".join(found) if found else
+                                       f"no regression in {len(bench['series'])} series"))
+    history = report["test_history"]
+    if history["available"]:
+        found = suite_history_lines(history)
+        lines.append("Tests: " + ("; ".join(found) if found else
+                                  f"no new failures, no flaky tests in {history['runs']} runs"))
+    soonest = report["forecasts"]["soonest"]
+    if soonest is not None:
+        lines.append(f"Disks: soonest full {_disk_name(soonest)} in "
+                     f"{duration(soonest['seconds_until_full'])} "
+                     f"({day(soonest['full_at'])})")
+    elif report["forecasts"]["collected"]:
+        learning = all(r["status"] == TOO_FEW for r in report["forecasts"]["rows"])
+        lines.append("Disks: no forecast yet, each needs 3 hourly samples" if learning
+                     else "Disks: none is filling up")
+    hosts = report["hosts"]
+    if hosts["labelled"] and hosts["known"] > 1:
+        silent = f"; silent now: {', '.join(hosts['silent'])}" if hosts["silent"] else ""
+        lines.append(f"Hosts: {hosts['reporting']} of {hosts['known']} sent data in the "
+                     f"period{silent}")
+    return lines
 
 
 def _find(rows: Iterable[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
@@ -276,9 +564,6 @@ def analyze_headline(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         analyze_delta(change["mean_after"], change["mean_before"], "higher", "GFLOP/s")
         if change else None))
     return figures
-
-
-_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 def analyze_problems(report: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:

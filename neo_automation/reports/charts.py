@@ -9,6 +9,22 @@ The same bytes are used three ways: embedded in the markdown artifact as a
 `data:image/png;base64,...` URI (the Prefect UI shows those and strips inline SVG), attached to
 the HTML email and referenced as `cid:<content id>`, and written to the archive as `.png`.
 A chart whose data is empty is not drawn: the report then says "no data" instead.
+
+Besides the line and bar charts of the metric series (`CHARTS`, `build_charts`):
+
+- `benchmark_N`: one benchmark series, each run a point; every change point is a vertical
+  line (red for a regression, green for an improvement, grey otherwise) and the mean before
+  and after it is drawn as a horizontal segment over its side, so the size of the step reads
+  off the chart.
+- `disk_forecast`: percent used of the filesystems that fill up soonest (at most four), with
+  the fitted growth extended as a dashed line up to 100 % (or one window ahead), and the
+  100 % line.
+- `slow_tests`: duration per run of the tests whose duration grows (at most four).
+- `training_N`: one training run's loss and accuracy curves side by side (small multiples);
+  the run's status is in the title so that the chart reads alone, and a dashed red line marks
+  where the loss turned NaN. A run without a finite loss or accuracy point has no chart.
+
+`draw_report_charts(report)` draws every chart of a report.
 """
 
 from __future__ import annotations
@@ -21,9 +37,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from neo_automation.channels.base import InlineImage
-from neo_automation.reports.definitions import CHARTS
+from neo_automation.reports.definitions import BENCHMARK_CHART_PREFIX, CHARTS
 from neo_automation.reports.formats import fmt_value
 from neo_automation.reports.model import Report
+from neo_automation.times import when
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -208,8 +225,8 @@ def build_charts(report: Report, names: Sequence[str] | None = None) -> dict[str
         report: The report (`neo_automation.reports.analyze.analyze_report`); its `series`
             hold the data.
         names: Which charts (default: the report's own `charts` that are in `CHARTS`).
-            `neo_automation.reports.insight_charts.draw_report_charts` draws every chart of a
-            report, the benchmark, disk forecast and slow test charts included.
+            `draw_report_charts` draws every chart of a report, the benchmark, disk
+            forecast, slow test and training charts included.
 
     Returns:
         Chart name to `Chart`, in the order asked; charts without data are left out.
@@ -220,7 +237,7 @@ def build_charts(report: Report, names: Sequence[str] | None = None) -> dict[str
     series = report.series
     span = (report.period.start_ts, report.period.end_ts)
     out: dict[str, Chart] = {}
-    if names is None:  # the benchmark charts are `insight_charts`' to draw
+    if names is None:  # the insight charts are `draw_report_charts`' to draw
         names = [n for n in report.charts if n in CHARTS]
     for name in names:
         title = CHARTS[name]
@@ -285,3 +302,166 @@ def chart_refs(
         }
         for name, chart in charts.items()
     }
+
+
+_STATUS_COLOURS = {"diverged": "#cf222e", "improving": "#1a7f37", "plateaued": "#9a6700"}
+
+
+def training_chart(run: Mapping[str, Any]) -> bytes | None:
+    """The loss (left) and accuracy (right) curves of one analysed run, or None without data.
+
+    Args:
+        run: a run of the report's `training.runs` (`analyze_training`): `curves`,
+            `loss_metric`, `accuracy_metric`, `x_label`, `status`, `run_id`.
+    """
+    panels = [(m, run["curves"].get(m) or []) for m in (run.get("loss_metric"),
+                                                        run.get("accuracy_metric")) if m]
+    panels = [(m, pts) for m, pts in panels if pts]
+    if not panels:
+        return None
+    # Imported when drawing, as in `neo_automation.reports.charts`: matplotlib costs about a
+    # second and 60 MB, which every process that loads the flows would otherwise pay.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    FigureCanvasAgg(fig)
+    colour = _STATUS_COLOURS.get(run["status"], "#57606a")
+    fig.suptitle(f"{run['run_id']}: {run['status']}", fontsize=11, color=colour)
+    for index, (metric, points) in enumerate(panels, 1):
+        ax = fig.add_subplot(1, len(panels), index)
+        ax.grid(True, alpha=0.3)
+        ax.plot([p[0] for p in points], [p[1] for p in points],
+                marker="o" if len(points) <= 20 else None, markersize=3,
+                color=colour if index == 1 else "#0969da")
+        if index == 1 and run.get("nonfinite_step") is not None:
+            ax.axvline(run["nonfinite_step"], color="#cf222e", linestyle="--", linewidth=1,
+                       label="NaN or infinite")
+            ax.legend(loc="upper right", fontsize=7)
+        ax.set_title(metric, fontsize=10)
+        ax.set_xlabel(run.get("x_label") or "step")
+    return to_png(fig)
+
+
+#: Most lines one insight chart draws.
+MAX_LINES = 4
+
+
+_COLOURS = {"worse": "#cf222e", "better": "#1a7f37", "changed": "#6e7781"}
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def benchmark_chart(series: Mapping[str, Any]) -> bytes:
+    """One benchmark series with its change points and segment means marked, as PNG bytes.
+
+    Args:
+        series: one of the report's `benchmark.series` (points, changes, unit, ...).
+    """
+    title = series["description"] + (f" ({series['label']})" if series["label"] else "")
+    fig, ax = new_figure(title[:90])
+    points = series["points"]
+    times = [_dt(p["ts"]) for p in points]
+    ax.plot(times, [p["value"] for p in points], marker="o", markersize=3, linewidth=1,
+            color="#0969da", label=series["metric"])
+    bounds = [0, *(c["index"] for c in series["changes"]), len(points)]
+    for i, change in enumerate(series["changes"]):
+        colour = _COLOURS[change["direction"]]
+        ax.axvline(_dt(change["ts"]), color=colour, linestyle="--", linewidth=1.2)
+        size = "" if change["percent"] is None else f" {change['percent']:+.1f} %"
+        ax.annotate(f"{'regression' if change['regression'] else 'change'}{size}",
+                    (_dt(change["ts"]), change["mean_after"]), textcoords="offset points",
+                    xytext=(4, 8), fontsize=8, color=colour)
+        for mean, lo, hi in ((change["mean_before"], bounds[i], bounds[i + 1] - 1),
+                             (change["mean_after"], bounds[i + 1], bounds[i + 2] - 1)):
+            ax.hlines(mean, times[lo], times[hi], colors=colour, linewidth=2, alpha=0.8)
+    ax.set_ylabel(series["unit"])
+    date_axis(ax)
+    return to_png(fig)
+
+
+def disk_forecast_chart(rows: Sequence[Mapping[str, Any]], window_s: float) -> bytes | None:
+    """Percent used of the (at most four) soonest-filling filesystems and their projection.
+
+    Args:
+        rows: the report's `forecasts.rows` (growing ones first).
+        window_s: how far ahead the projection is drawn at most, seconds.
+
+    Returns:
+        PNG bytes, or None when no filesystem is growing.
+    """
+    growing = [r for r in rows if r["seconds_until_full"] is not None and r["history"]]
+    if not growing:
+        return None
+    fig, ax = new_figure(CHARTS["disk_forecast"])
+    for row in growing[:MAX_LINES]:
+        name = f"{row['host']}:{row['mountpoint']}" if row["host"] else row["mountpoint"]
+        history = row["history"]
+        (line,) = ax.plot([_dt(t) for t, _ in history], [v for _, v in history],
+                          linewidth=1.5, label=name)
+        last_ts, last = history[-1]
+        rate = 100.0 * row["growth_bytes_per_day"] / 86400.0 / row["total_bytes"]  # %/s
+        end = min(row["full_at_ts"], last_ts + window_s)
+        ax.plot([_dt(last_ts), _dt(end)], [last, last + rate * (end - last_ts)],
+                linestyle="--", color=line.get_color())
+        if row["full_at_ts"] <= last_ts + window_s:
+            ax.annotate(f"full {when(row['full_at'])}", (_dt(end), 100.0),
+                        textcoords="offset points", xytext=(0, -14), ha="right",
+                        fontsize=8, color=line.get_color())
+    ax.axhline(100.0, color="#cf222e", linewidth=1)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("%")
+    date_axis(ax)
+    ax.legend(loc="lower left", fontsize=8)
+    return to_png(fig)
+
+
+def slow_tests_chart(slowing: list[Mapping[str, Any]]) -> bytes | None:
+    """Duration per run of the (at most four) fastest-growing slow tests, or None."""
+    if not slowing:
+        return None
+    fig, ax = new_figure(CHARTS["slow_tests"])
+    for test in slowing[:MAX_LINES]:
+        runs = [p[0] + 1 for p in test["durations"]]  # 1 = the oldest run read
+        ax.plot(runs, [p[1] for p in test["durations"]], marker="o", markersize=3,
+                label=f"{test['test_id'][-60:]} (+{test['growth_percent']:.0f} %)")
+    ax.set_xlabel("test-suite run")
+    ax.set_ylabel("s")
+    ax.yaxis.set_major_formatter(lambda v, _: fmt_value(v, "s"))
+    ax.legend(loc="upper left", fontsize=7)
+    return to_png(fig)
+
+
+def draw_report_charts(report: Report) -> dict[str, Chart]:
+    """Every chart of a report that has data, in the report's `charts` order.
+
+    Args:
+        report: the report (`analyze_report`).
+
+    Returns:
+        Chart name -> `Chart`; charts without data are left out.
+    """
+    classic = [n for n in report.charts if n in CHARTS]
+    drawn = build_charts(report, classic)
+    forecasts = report.forecasts
+    pictures: dict[str, tuple[str, bytes | None]] = {
+        "disk_forecast": (CHARTS["disk_forecast"], disk_forecast_chart(
+            forecasts["rows"], forecasts["window_days"] * 86400.0)
+            if "disk_forecast" in report.charts else None),
+        "slow_tests": (CHARTS["slow_tests"], slow_tests_chart(report.test_history["slowing"])
+                       if "slow_tests" in report.charts else None),
+    }
+    for series in report.benchmark["series"]:
+        name = series["chart"]
+        if name and name.startswith(BENCHMARK_CHART_PREFIX):
+            pictures[name] = (f"{series['description']} {series['label']}".strip(),
+                              benchmark_chart(series))
+    for run in report.training["runs"]:
+        if run["chart"]:
+            pictures[run["chart"]] = (f"Training run {run['run_id']}", training_chart(run))
+    for name, (title, png) in pictures.items():
+        if png is not None:
+            drawn[name] = Chart(name, title, png)
+    return {name: drawn[name] for name in report.charts if name in drawn}

@@ -23,11 +23,12 @@ from typing import Any
 
 from neo_automation.bounds import check_period
 from neo_automation.errors import ConfigError
-from neo_automation.fleet.inputs import DiskKey
-from neo_automation.insight.history import SuiteRun
+from neo_automation.insight.benchmarks import BenchmarkSeries
+from neo_automation.insight.disk_forecasts import DiskKey
+from neo_automation.insight.suite_history import SuiteRun
 from neo_automation.metrics import declared
-from neo_automation.reports.benchmarks import BenchmarkSeries
-from neo_automation.reports.formats import iso
+from neo_automation.store.metric_store import SeriesStats
+from neo_automation.times import iso
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -290,21 +291,6 @@ def period_label(name: str, start: float, end: float) -> str:
 # -- what the analysis takes ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SeriesStats:
-    """count/min/avg/max/sum/last of one series (name and labels, all sources) in a period."""
-
-    name: str
-    labels: dict[str, str]
-    count: int
-    min: float
-    avg: float
-    max: float
-    sum: float
-    last: float
-    last_ts: float
-
-
 @dataclass
 class ReportInputs:
     """Everything `analyze_report` needs, read from the store and Prefect beforehand.
@@ -328,7 +314,7 @@ class ReportInputs:
         regression_min_percent: `AUTOMATION_REGRESSION_MIN_PERCENT`.
         test_runs: The recent test-suite runs (`read_test_runs`).
         disks: Filesystem -> [(ts, used bytes, total bytes)], hourly
-            (`neo_automation.fleet.inputs.disk_history`).
+            (`neo_automation.insight.disk_forecasts.disk_history`).
         forecast_window_s: The disk forecasts' window, seconds (`AUTOMATION_DISK_FORECAST_DAYS`).
         last_seen: Host -> Unix time of its newest sample (`neo_automation.fleet.inputs`).
         silent_after_s: A host not seen for this long is silent (`AUTOMATION_HOST_SILENT_SECONDS`).
@@ -372,7 +358,7 @@ def archive_paths(
 ) -> dict[str, Any]:
     """Where a report's files go: `<archive>/<report-key>/<YYYY-MM-DD>_<period>.<ext>`.
 
-    The same rule as `neo_automation.delivery.outbox.archive_report`: the date is the day
+    The same rule as `neo_automation.delivery.report_archive.archive_report`: the date is the day
     (UTC) the period was first archived, so that publishing a period again rewrites its
     files; charts are `<YYYY-MM-DD>_<period>-<chart>.png` beside them. Only looks at existing
     file names.

@@ -1,8 +1,9 @@
 """Pure formatting: values, samples, summaries and reports to markdown, HTML and tables.
 
 The building blocks (`fmt_value`, `md_escape`, `markdown_table`, `html_table`) serve every
-job's artifact; the metrics collection summary and the metrics report are here, and so are
-the report formats that are not templates: the headline table artifact (`headline_rows`) and
+job's artifact; the metrics collection summary, the metrics report and the test-suite job's
+test history (`format_history_markdown`) are here, and so are the report formats that are not
+templates: the headline table artifact (`headline_rows`) and
 the artifact shown when the markdown template is broken (`format_fallback_markdown`). Report
 markdown and HTML come from the Jinja templates (`neo_automation.reports.templates`); the
 message every channel sends from `neo_automation.reports.message`; times for people from
@@ -21,14 +22,37 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from neo_automation.metrics import MetricSpec, Sample, declared
+from neo_automation.metrics.spec import label_text
 from neo_automation.metrics.system import HOST
-from neo_automation.times import iso
+from neo_automation.times import iso, when
 
 if TYPE_CHECKING:
     from neo_automation.reports.model import Report
 
-__all__ = ["fmt_value", "html_table", "iso", "label_text", "markdown_table", "md_escape",
-           "sample_json", "sample_rows"]
+__all__ = ["fmt_value", "html_table", "iso", "markdown_table", "md_escape", "plural",
+           "project_rows", "sample_json", "sample_rows"]
+
+#: Count units whose singular is not the unit less its final "s".
+_SINGULAR = {"processes": "process"}
+
+
+def plural(count: float, noun: str, nouns: str | None = None) -> str:
+    """`1 file`, `2 files`, `0 files`: a count with its noun in the right number.
+
+    Args:
+        count: the count (a whole number; a float is shown as given).
+        noun: the singular noun.
+        nouns: the plural, when it is not `noun` + "s".
+    """
+    shown = int(count) if float(count).is_integer() else count
+    return f"{shown} {noun if shown in (1, -1) else nouns or noun + 's'}"
+
+
+def _unit_for(value: float, unit: str) -> str:
+    """`unit`, singular for a count of one (`1 run`, `-1 finding`, `1 process`)."""
+    if value in (1, -1) and unit.endswith("s") and unit.isalpha() and len(unit) > 2:
+        return _SINGULAR.get(unit, unit[:-1])
+    return unit
 
 
 def fmt_value(value: float, unit: str) -> str:
@@ -47,13 +71,8 @@ def fmt_value(value: float, unit: str) -> str:
     if unit == "s":
         return f"{value:.3f} s" if value < 100 else f"{value / 3600:.1f} h"
     if float(value).is_integer():
-        return f"{int(value)} {unit}".rstrip()
+        return f"{int(value)} {_unit_for(value, unit)}".rstrip()
     return f"{value:.3g} {unit}".rstrip()
-
-
-def label_text(labels: Mapping[str, str]) -> str:
-    """Labels as `k=v, ...`, sorted by name."""
-    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def sample_rows(samples: Iterable[Sample]) -> list[dict[str, Any]]:
@@ -145,24 +164,22 @@ def _application_summary(app: Mapping[str, Any]) -> list[str]:
     jax = app.get("jax", {})
     if jax.get("available"):
         bench = jax.get("benchmark") or {}
-        lines.append(
-            f"JAX {md_escape(jax['version'])} on `{md_escape(jax['backend'])}`, "
-            f"{len(jax.get('devices', []))} device(s)."
-        )
+        text = (f"JAX {md_escape(jax['version'])} on `{md_escape(jax['backend'])}`, "
+                f"{plural(len(jax.get('devices', [])), 'device')}.")
         if bench:
-            lines.append(
-                f" Matmul {int(bench['size'])}x{int(bench['size'])}: "
-                f"{bench['gflops']:.1f} GFLOP/s, compiled in {bench['compile_seconds']:.3f} s."
-            )
-        lines.append("\n")
+            size = int(bench["size"])
+            text += (f" Matmul {size}x{size}: {bench['gflops']:.1f} GFLOP/s, compiled in "
+                     f"{bench['compile_seconds']:.3f} s.")
+        lines.append(text + "\n")
     else:
         lines.append(f"JAX unavailable: {md_escape(jax.get('reason', 'unknown'))}\n")
     training = app.get("training") or {}
     ingest = training.get("ingest") or {}
     if ingest:
         lines.append(
-            f"\nTraining metrics: {ingest.get('stored', 0)} new line(s) from "
-            f"{ingest.get('files', 0)} file(s), {len(ingest.get('skipped', []))} skipped.\n"
+            f"Training metrics: {plural(ingest.get('stored', 0), 'new line')} from "
+            f"{plural(ingest.get('files', 0), 'file')}, "
+            f"{len(ingest.get('skipped', []))} skipped.\n"
         )
     runs = (training.get("runs") or [])[:10]
     if runs:
@@ -172,8 +189,60 @@ def _application_summary(app: Mapping[str, Any]) -> list[str]:
             for r in runs
         ]
         cols = ["run", "last round", "clients"] + sorted({k for r in runs for k in r["global"]})
-        lines.append("\n" + markdown_table(rows, cols))
+        lines.append(markdown_table(rows, cols))
     return lines
+
+
+#: pytest's outcome names, in the order of its summary line.
+_OUTCOMES = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
+
+
+def _percent(value: Any) -> str:
+    return "n/a" if value is None else fmt_value(float(value), "%")
+
+
+def project_rows(project: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The headline figures of the code-health jobs, one row each (`scan`, `figure`, `reading`),
+    in the tools' own terms.
+
+    Args:
+        project: any of `tests` (`neo_automation.scans.health.suite_totals`), `quality`
+            (radon's sums), `debt` (`minutes`, `ratio` as a fraction, `rating`) and `security`
+            (bandit's `metrics._totals`).
+    """
+    rows: list[dict[str, str]] = []
+
+    def add(scan: str, figure: str, reading: str) -> None:
+        rows.append({"scan": scan, "figure": figure, "reading": reading})
+
+    tests = project.get("tests")
+    if tests:
+        if tests.get("passed") is None:
+            add("tests", "outcomes", f"incomplete: {tests.get('ran')} of "
+                                     f"{tests.get('collected')} collected ran")
+        else:
+            add("tests", "outcomes", ", ".join(f"{tests.get(k) or 0} {k}" for k in _OUTCOMES))
+        add("tests", "coverage", _percent(tests.get("coverage_percent")))
+        if tests.get("branch_coverage_percent") is not None:
+            add("tests", "branch coverage", _percent(tests["branch_coverage_percent"]))
+    quality = project.get("quality")
+    if quality:
+        add("quality", "source lines (sloc)", str(quality.get("sloc", "n/a")))
+        add("quality", "cyclomatic complexity",
+            f"{quality.get('cc_sum', 0)} over {plural(quality.get('cc_blocks', 0), 'block')}")
+        mi = quality.get("mi_mean")
+        add("quality", "maintainability index (mean)", "n/a" if mi is None else f"{mi:.1f}")
+    debt = project.get("debt")
+    if debt:
+        add("debt", "technical debt", f"{debt['minutes']:.0f} min, ratio "
+                                      f"{100 * debt['ratio']:.1f} %, rating {debt['rating']}")
+    security = project.get("security")
+    if security:
+        add("security", "findings by severity",
+            ", ".join(f"{security.get(f'SEVERITY.{k.upper()}', 0)} {k}"
+                      for k in ("high", "medium", "low")))
+        add("security", "lines scanned", str(security.get("loc", "n/a")))
+    return rows
 
 
 def format_collection_summary(result: Mapping[str, Any]) -> str:
@@ -204,12 +273,7 @@ def format_collection_summary(result: Mapping[str, Any]) -> str:
     project = result.get("project")
     if project:
         lines.append("## Project\n")
-        rows = [
-            {"scan": name, **{k: v for k, v in totals.items() if not isinstance(v, dict)}}
-            for name, totals in project.items()
-        ]
-        cols = sorted({k for r in rows for k in r if k != "scan"})
-        lines.append(markdown_table(rows, ["scan", *cols]))
+        lines.append(markdown_table(project_rows(project), ["scan", "figure", "reading"]))
     errors = result.get("errors") or []
     if errors:
         lines.append("## Problems\n")
@@ -350,3 +414,48 @@ def format_fallback_markdown(report: Report, errors: Sequence[str]) -> str:
                      ".md.j2 in the templates directory).")
     lines.append("\nThe JSON and the other formats are in the report archive.\n")
     return "\n".join(lines)
+
+
+def format_history_markdown(section: Mapping[str, Any], chart_uri: str | None = None) -> str:
+    """The test-history section as markdown (the `test-suite` artifact), text escaped.
+
+    Args:
+        section: `analyze_test_history`'s result.
+        chart_uri: the slow-tests chart as a `data:` URI, or None.
+
+    Returns:
+        Markdown: new failures (with the run where each began), flaky tests, tests getting
+        slower (with their trend), the slowest tests.
+    """
+    if not section["available"]:
+        return "## Test history\n\n_No test-suite run recorded yet._\n"
+    lines = [f"## Test history ({plural(section['runs'], 'run')})\n"]
+    failures = [{"test": f["test_id"], "failing since run": f["first_failing_run"],
+                 "since": when(f["first_failing_time"]),
+                 "revision": (f["revision"] or "")[:12],
+                 "last passed": f["last_passing_run"] or "never",
+                 "runs failing": f["failing_runs"], "message": f["message"] or ""}
+                for f in section["new_failures"]]
+    lines += ["### Newly failing\n", _table(failures)]
+    flaky = [{"test": f["test_id"], "why": f"same revision {f['revision'][:12]}"
+              if f["revision"] else "flips without a code change", "flips": f["flips"],
+              "passed in": ", ".join(f["passed_runs"]), "failed in": ", ".join(f["failed_runs"])}
+             for f in section["flaky"]]
+    lines += ["### Flaky\n", _table(flaky)]
+    slowing = [{"test": t["test_id"],
+                "trend": f"{fmt_value(t['start_s'], 's')} → {fmt_value(t['end_s'], 's')} over "
+                         f"{t['runs']} runs",
+                "growth": f"+{t['growth_percent']:.0f} %", "p": f"{t['p_value']:.2g}"}
+               for t in section["slowing"]]
+    lines += ["### Getting slower\n", _table(slowing)]
+    if chart_uri and slowing:
+        lines.append(f"![Tests getting slower]({chart_uri})\n")
+    slowest = [{"test": t["test_id"], "median": fmt_value(t["median_s"], "s"),
+                "latest": fmt_value(t["last_s"], "s")} for t in section["slowest"]]
+    lines += ["### Slowest (median of the last runs)\n", _table(slowest)]
+    return "\n".join(lines)
+
+
+def _table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A markdown table of the rows' keys (cells escaped), or "None." without rows."""
+    return markdown_table(rows, list(rows[0])) if rows else "None.\n"

@@ -2,9 +2,10 @@
 
 `read_report_inputs(name, store, start, end, ...)` reads the hourly and daily rollups, the
 latest dependency counts and the training runs of a period (and of the previous period of
-equal length, for the deltas), and the insight inputs (`insight_inputs`: benchmark histories;
-`neo_automation.fleet.inputs`: disk history, hosts last seen; `suite_runs`: the test history)
-into a `ReportInputs`, which `analyze_report` turns into the report dict without any further
+equal length, for the deltas), and the insight inputs through each feature's own read
+(`neo_automation.insight.benchmarks`: benchmark histories; `.disk_forecasts`: disk history;
+`.suite_history`: the test history; `neo_automation.fleet.inputs`: hosts last seen) into a
+`ReportInputs`, which `analyze_report` turns into the report dict without any further
 I/O. Job history (Prefect's API) and alert history are read elsewhere and passed in as data.
 Series are merged across sources per (name, labels).
 """
@@ -18,9 +19,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from neo_automation.fleet.inputs import disk_history, last_seen
-from neo_automation.metrics.training import training_summary
-from neo_automation.reports.benchmarks import HISTORY_DAYS
+from neo_automation.fleet.inputs import last_seen
+from neo_automation.insight.benchmarks import HISTORY_DAYS, benchmark_specs, read_benchmark_series
+from neo_automation.insight.disk_forecasts import WINDOW_S, disk_history
+from neo_automation.insight.suite_history import read_test_runs
+from neo_automation.insight.training import training_summary
 from neo_automation.reports.definitions import (
     COVERAGE_METRIC,
     DAY,
@@ -29,14 +32,10 @@ from neo_automation.reports.definitions import (
     HOURLY_METRICS,
     TREND_DAYS,
     ReportInputs,
-    SeriesStats,
     metric_definitions,
     report_definition,
 )
-from neo_automation.reports.forecasts import WINDOW_S
-from neo_automation.reports.insight_inputs import benchmark_specs, read_benchmark_series
-from neo_automation.reports.suite_runs import read_test_runs
-from neo_automation.store.metric_store import MetricStore, labels_key
+from neo_automation.store.metric_store import MetricStore, SeriesStats, labels_key
 from neo_automation.store.schema import rollups_table, series_table
 
 
@@ -64,9 +63,9 @@ def read_series_stats(store: MetricStore, start: float, end: float) -> list[Seri
     r, s = rollups_table.c, series_table.c
     # Aggregated per series id first, then joined to `series` (and, for the last value, to
     # each series' newest hour: one primary-key probe each); the merge by name and labels is
-    # done below. Joining `series` to every hourly row and grouping by name and labels took
-    # 2.5x as long: PostgreSQL, 100 hosts x 30 series x 30 days (2.16 M hourly rows), median
-    # of 5, 1.07 s -> 0.44 s (bench/store_postgres.py --rollups-only); SQLite 3.1 s -> 1.4 s.
+    # done below. Joining `series` to every hourly row and grouping by name and labels takes
+    # about 2.5x as long on PostgreSQL and 2.2x on SQLite (100 hosts x 30 series x 30 days,
+    # 2.16 M hourly rows: bench/store_postgres.py --rollups-only).
     per_series = (
         sa.select(
             r.series_id,

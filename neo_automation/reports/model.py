@@ -5,7 +5,8 @@ figures, the problems, the insight lines, the gaps that explain an empty section
 status line that says whether anything needs attention); each section (`system`, `jobs`,
 `project`, `modules`, `alerts`, `training`, `benchmark`, `test_history`, `forecasts`,
 `hosts`, `dependencies`, `series`) is the JSON-ready mapping its analysis builds, with its
-shape given by the section's TypedDict where there is one, else by `SECTION_SHAPES`.
+shape given by the section's TypedDict where there is one (here, or beside the feature's
+analysis: `neo_automation.insight.disk_forecasts.ForecastSection`), else by `SECTION_SHAPES`.
 
 One report, many renderings: the markdown and HTML templates receive the `Report` itself
 (`report.title`, `report.period.label`, `report["system"]` all work in Jinja), the archive's
@@ -16,16 +17,21 @@ Adding a section (training-run curves, say): give `Report` a field (a TypedDict 
 default when older callers build reports), fill it in `analyze_report`, add its key to
 `SECTIONS` (it then appears in the JSON, in the template context under its name and in the
 templates' validation), render it in the templates (`templates/_macros.*.j2`, then the report
-templates), add its charts to `neo_automation.reports.insight_charts.draw_report_charts`, and,
+templates), add its charts to `neo_automation.reports.charts.draw_report_charts`, and,
 when it can be empty, a `Gap` in `neo_automation.reports.gaps`; one line for the message goes
-in `insight_lines` (`neo_automation.reports.analyze_insight`).
+in `insight_lines` (`neo_automation.reports.analyze`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+if TYPE_CHECKING:  # the sections' modules load NumPy and SQLAlchemy; the model needs neither
+    from neo_automation.fleet.period import HostsSection
+    from neo_automation.insight.disk_forecasts import ForecastSection
+
 
 #: The version of the report's JSON (`Report.to_json`); raised when a key changes meaning or
 #: goes away, not when one is added.
@@ -35,7 +41,7 @@ Severity = Literal["critical", "warning", "info"]
 
 
 class Delta(TypedDict):
-    """A change from the previous period (`neo_automation.reports.analyze_metrics.analyze_delta`).
+    """A change from the previous period (`neo_automation.reports.analyze.analyze_delta`).
 
     `trend` is better, worse, unchanged, changed, new or no data; `colour` green, red or grey;
     `css` its hex colour; `emoji` 🟢/🔴/⚪; `arrow` ↑/↓/→; `text` the signed change ("+2.5 pp").
@@ -101,38 +107,6 @@ class ProjectSection(TypedDict):
     sections: list[ProjectPart]
 
 
-class ForecastRow(TypedDict):
-    """A filesystem's forecast; `percent` is df's (used / (used + available)), and "full"
-    is when available space reaches 0 at the growth over the window."""
-
-    host: str
-    mountpoint: str
-    device: str
-    used_bytes: float
-    total_bytes: float
-    percent: float
-    latest_ts: float
-    samples: int
-    growth_bytes_per_day: float | None
-    seconds_until_full: float | None
-    full_at: str | None
-    full_at_ts: float | None
-    status: str
-    history: list[list[float]]
-
-
-class ForecastSection(TypedDict):
-    """Disk forecasts: whether any were collected, the window and horizon, the rows, the
-    soonest full and those full within the horizon."""
-
-    collected: bool
-    window_days: float
-    horizon_hours: float
-    rows: list[ForecastRow]
-    soonest: ForecastRow | None
-    soon: list[ForecastRow]
-
-
 class JobsSection(TypedDict):
     """The automation jobs' runs from Prefect (`available` False: no server answered).
 
@@ -164,23 +138,6 @@ class AlertsSection(TypedDict):
     mean_time_to_resolve: float | None
     max_time_to_resolve: float | None
     per_day: list[list[float]]
-
-
-class HostsSection(TypedDict):
-    """One row per host and the fleet's headlines.
-
-    `hosts`: {host, reporting, cpu_avg, cpu_max, memory_avg, memory_max, load_avg, load_max,
-    disk_mountpoint, disk_percent (df's, the fullest filesystem's peak), last_seen,
-    last_seen_ts, silent}, by host; `worst`: figure -> {host, value} (and mountpoint for
-    disk) or None.
-    """
-
-    hosts: list[dict[str, Any]]
-    known: int
-    reporting: int
-    silent: list[str]
-    labelled: bool
-    worst: dict[str, Any]
 
 
 class DependenciesSection(TypedDict):

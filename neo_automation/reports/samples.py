@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from neo_automation.fleet.inputs import DiskKey
-from neo_automation.insight.history import SuiteRun
+from neo_automation.insight.benchmarks import BenchmarkSeries
+from neo_automation.insight.disk_forecasts import DiskKey
 from neo_automation.insight.junit import CaseResult, Outcome
+from neo_automation.insight.suite_history import SuiteRun
 from neo_automation.reports.analyze import analyze_report
-from neo_automation.reports.benchmarks import BenchmarkSeries
 from neo_automation.reports.definitions import (
     BENCHMARK_METRIC,
     COVERAGE_METRIC,
@@ -24,11 +24,11 @@ from neo_automation.reports.definitions import (
     PROJECT_SECTIONS,
     SYSTEM_ROWS,
     ReportInputs,
-    SeriesStats,
     metric_definitions,
     report_definition,
 )
 from neo_automation.reports.model import Report
+from neo_automation.store.metric_store import SeriesStats
 
 
 def _stats(name: str, labels: dict[str, str], value: float, end: float) -> SeriesStats:

@@ -65,9 +65,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from neo_automation.errors import ConfigError
-from neo_automation.reports.analyze_metrics import all_deltas, display
+from neo_automation.metrics.spec import label_text
+from neo_automation.reports.analyze import all_deltas, display
 from neo_automation.reports.definitions import NO_DATA
-from neo_automation.reports.formats import label_text, md_escape
+from neo_automation.reports.formats import md_escape, plural
 from neo_automation.reports.model import SECTIONS, Report
 from neo_automation.times import duration, when
 
@@ -151,6 +152,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "duration": duration,
     "when": when,
     "labels": _labels,
+    "plural": plural,
 }
 
 

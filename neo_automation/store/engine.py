@@ -49,11 +49,23 @@ CONNECT_TIMEOUT = 10
 
 
 def mask_password(url: str) -> str:
-    """The URL with any password replaced by ***."""
+    """A database URL with its password replaced by ***: safe to print, log and store.
+
+    Args:
+        url: A SQLAlchemy database URL, or text that is not one.
+
+    Returns:
+        The URL as SQLAlchemy renders it with the password hidden; for text SQLAlchemy cannot
+        parse (a bad port, a mistyped scheme), the text with everything between the user's
+        name and the last `@` replaced. Never raises.
+    """
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+    except (ArgumentError, ValueError):
+        head, at, host = url.rpartition("@")
+        start = head.find("//") + 2 if "//" in head else 0
+        user, colon, _ = head[start:].partition(":")
+        return f"{head[:start]}{user}:***@{host}" if at and colon else url
 
 
 def _one_line(reason: object) -> str:

@@ -94,17 +94,24 @@ class SpecLike(Protocol):
 
 
 @dataclass(frozen=True)
-class Aggregate:
-    """min/avg/max over a time range of one series, from rollups."""
+class SeriesStats:
+    """count/min/avg/max/sum/last of one series over a time range, from the rollups.
 
-    source: str
+    `MetricStore.aggregate` gives one per stored series (`source` set); a report reads one per
+    name and labels with the sources merged (`neo_automation.reports.inputs.read_series_stats`,
+    `source` empty). `last` is the value at `last_ts`, the newest sample's time (Unix seconds).
+    """
+
     name: str
     labels: dict[str, str]
     count: int
     min: float
     avg: float
     max: float
+    sum: float
+    last: float
     last_ts: float
+    source: str = ""
 
 
 def labels_key(labels: Mapping[str, str]) -> str:
@@ -421,8 +428,8 @@ class MetricStore:
     def aggregate(
         self, start: float, end: float, name_prefix: str = "", period: str = "h",
         labels: Mapping[str, str] | None = None,
-    ) -> list[Aggregate]:
-        """min/avg/max/last per series over [start, end) from the rollups of `period`.
+    ) -> list[SeriesStats]:
+        """count/min/avg/max/sum/last per series over [start, end) from the rollups of `period`.
 
         Args:
             start: range start, Unix seconds (rounded down to the period).
@@ -430,28 +437,27 @@ class MetricStore:
             name_prefix: only metrics whose name starts with it.
             period: "h" (hourly rollups) or "d" (daily).
             labels: only series carrying these labels (e.g. `{"host": "web-1"}`: one host).
+
+        Returns:
+            One `SeriesStats` per series (source, name, labels) with samples in the range, by
+            name then labels; `last` is the last sample of the newest bucket.
         """
         r, s = rollups_table.c, series_table.c
-        query = (
+        per_series = (
             sa.select(
-                s.source,
-                s.name,
-                s.labels,
-                sa.func.sum(r["count"]),
-                sa.func.min(r.min),
-                sa.func.sum(r.sum),
-                sa.func.max(r.max),
-                sa.func.max(r.last_ts),
+                r.series_id,
+                sa.func.sum(r["count"]).label("n"),
+                sa.func.min(r.min).label("lo"),
+                sa.func.sum(r.sum).label("total"),
+                sa.func.max(r.max).label("hi"),
+                sa.func.max(r.start).label("newest"),
             )
-            .join(series_table, s.id == r.series_id)
             .where(
                 r.period == period,
                 r.start >= start - start % PERIODS[period],
                 r.start < end,
-                s.name.startswith(name_prefix, autoescape=True),
             )
-            .group_by(s.source, s.name, s.labels)
-            .order_by(s.name, s.labels)
+            .group_by(r.series_id)
         )
         with self.engine.connect() as conn:
             if labels:
@@ -460,11 +466,26 @@ class MetricStore:
                     return []
                 # The ids, not a join on the labels: PostgreSQL then reads the rollups by their
                 # key (series, period, start) instead of scanning every series' hours.
-                query = query.where(r.series_id.in_(ids))
+                per_series = per_series.where(r.series_id.in_(ids))
+            elif name_prefix:
+                per_series = per_series.where(r.series_id.in_(
+                    sa.select(s.id).where(s.name.startswith(name_prefix, autoescape=True))))
+            sub = per_series.subquery("per_series")
+            a = sub.c
+            # Each series' newest bucket (one primary-key probe each) gives its last value.
+            query = (
+                sa.select(s.source, s.name, s.labels, a.n, a.lo, a.total, a.hi, r.last_ts, r.last)
+                .select_from(sub)
+                .join(series_table, s.id == a.series_id)
+                .join(rollups_table, sa.and_(r.series_id == a.series_id, r.period == period,
+                                             r.start == a.newest))
+                .order_by(s.name, s.labels)
+            )
             rows = conn.execute(query).all()
         return [
-            Aggregate(src, name, json.loads(text), n, lo, total / n, hi, last_ts)
-            for src, name, text, n, lo, total, hi, last_ts in rows
+            SeriesStats(name=name, labels=json.loads(text), count=int(n), min=lo, avg=total / n,
+                        max=hi, sum=total, last=last, last_ts=last_ts, source=src)
+            for src, name, text, n, lo, total, hi, last_ts, last in rows
             if n
         ]
 

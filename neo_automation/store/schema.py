@@ -191,7 +191,7 @@ benchmark_metrics_table = sa.Table(
     sa.Column("declared_at", sa.Float, nullable=False),
 )
 
-#: Per-test results of every test-suite run (`neo_automation.reports.suite_runs`).
+#: Per-test results of every test-suite run (`neo_automation.insight.suite_history`).
 test_results_table = sa.Table(
     "test_results",
     metadata,

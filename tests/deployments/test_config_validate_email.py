@@ -60,7 +60,8 @@ def test_validate_refuses_a_domain_idna_refuses(
                    env=_env(cli_env, plain, "ops@example.com, ops@bü..example"))
     assert proc.returncode == 2
     assert _errors(proc.stdout) == [
-        "error: EMAIL_TO is not accepted: 'ops@bü..example': the domain 'bü..example' is not a "
+        "error: EMAIL_TO='ops@example.com, ops@bü..example' is not accepted: 'ops@bü..example': "
+        "the domain 'bü..example' is not a "
         "valid internationalised domain name (Empty Label)"
     ]
     assert "Traceback" not in proc.stderr

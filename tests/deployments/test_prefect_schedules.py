@@ -5,7 +5,7 @@ What Prefect's scheduler refuses is refused by `tasks add`, `config --validate` 
 Prefect server creates, DST days included; and one broken entry written by hand never takes
 the other jobs down: `serve` serves the good ones and `health` names the bad one.
 
-The field case (shared/cases/schedule-cron-last-weekday) is copied into `CASE_CATALOG`.
+A catalog whose schedule Prefect refuses (a last-weekday cron, `0 3 * * 5L`) is `CASE_CATALOG`.
 """
 
 from __future__ import annotations

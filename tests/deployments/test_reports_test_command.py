@@ -86,7 +86,7 @@ def test_cli_and_sending_side_do_not_import_prefect() -> None:
     code = (
         "import sys, deployments.cli as cli; cli.build_parser();"
         "import deployments.cli.reports, neo_automation.channels;"
-        "import neo_automation.delivery.archive, neo_automation.delivery.deliver;"
+        "import neo_automation.delivery.publish, neo_automation.delivery.deliver;"
         "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))"
     )
     root = ROOT

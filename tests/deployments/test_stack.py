@@ -177,7 +177,7 @@ CASE_ENTRY = """\
 def test_a_broken_hand_edit_does_not_take_the_other_jobs_down(
     stack_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """The field case: a cron Prefect rejects used to crash-loop serve; now it is left out."""
+    """A cron expression Prefect rejects is left out of serve instead of crash-looping it."""
     import shutil
 
     from helpers import ROOT

@@ -17,9 +17,9 @@ from prefect.client.orchestration import get_client
 from flows.reports import reports
 from neo_automation.alerts.state import alert_history
 from neo_automation.insight.junit import CaseResult, Outcome
+from neo_automation.insight.suite_history import record_test_run
 from neo_automation.metrics import Sample, declared
 from neo_automation.reports.charts import PNG_SIGNATURE
-from neo_automation.reports.suite_runs import record_test_run
 from neo_automation.store.metric_store import MetricStore
 from tasks.history import read_job_history, read_next_runs
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from neo_automation.insight.benchmarks import record_benchmarks
 from neo_automation.metrics import MetricSpec, Sample, declared
-from neo_automation.reports.insight_inputs import record_benchmarks
+from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 from tasks.reports import detect_benchmark_regressions
 
@@ -30,9 +31,11 @@ def test_regression_samples_of_built_in_and_custom_benchmarks(
                      for i, v in enumerate(gflops)]
                     + [Sample("bench.epoch_s", v, {}, now - (len(epoch) - i) * DAY, "trainer")
                        for i, v in enumerate(epoch)])
-    found = {s.labels["metric"]: s.value for s in detect_benchmark_regressions.fn(now)}
+    found = {s.labels["metric"]: s.value
+             for s in detect_benchmark_regressions.fn(load_settings(), now)}
     assert found["app.jax.matmul_gflops"] == pytest.approx(10.0, abs=0.5)
     assert found["bench.epoch_s"] == 0.0  # +3 % is under the 5 % default
     monkeypatch.setenv("AUTOMATION_REGRESSION_MIN_PERCENT", "2")
-    found = {s.labels["metric"]: s.value for s in detect_benchmark_regressions.fn(now)}
+    found = {s.labels["metric"]: s.value
+             for s in detect_benchmark_regressions.fn(load_settings(), now)}
     assert found["bench.epoch_s"] == pytest.approx(3.0, abs=0.4)  # a drift-corrected jump

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from neo_automation.metrics.spec import Sample
+from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
 from tasks.collection import collect_system_metrics
 
@@ -23,12 +24,12 @@ def test_rates_start_from_this_hosts_counters_never_anothers(
         # Another machine's counter, just read: used as this host's base it would give a rate.
         store.write([Sample("system.net.bytes_recv", 0.0, {"host": "there"}, time.time() - 5,
                             "system")])
-    first = collect_system_metrics.fn(cpu_interval=0.1)
+    first = collect_system_metrics.fn(load_settings(), cpu_interval=0.1)
     assert {s.labels["host"] for s in first.samples} == {"here"}
     assert RATE not in {s.name for s in first.samples}  # no base of its own yet
     with MetricStore(url) as store:
         store.write(first.samples)
     time.sleep(0.2)
-    second = collect_system_metrics.fn(cpu_interval=0.1)
+    second = collect_system_metrics.fn(load_settings(), cpu_interval=0.1)
     rates = [s for s in second.samples if s.name == RATE]
     assert len(rates) == 1 and rates[0].value >= 0 and rates[0].labels == {"host": "here"}

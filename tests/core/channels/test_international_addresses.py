@@ -125,7 +125,8 @@ def test_a_domain_idna_refuses_is_a_one_line_configuration_error(
         channels_from_env(_env(ascii_server, f"ops@example.com, {to}"))
     domain = to.partition("@")[2]
     assert str(info.value) == (
-        f"EMAIL_TO is not accepted: {to!r}: the domain {domain!r} is not a valid "
+        f"EMAIL_TO={'ops@example.com, ' + to!r} is not accepted: {to!r}: the domain "
+        f"{domain!r} is not a valid "
         f"internationalised domain name ({reason})"
     )
     assert check_address(to) is not None and check_address("ops@bücher.example") is None

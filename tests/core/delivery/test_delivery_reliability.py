@@ -31,7 +31,6 @@ from standins import (
 )
 
 from neo_automation.channels import FileConfig, SlackConfig, WebhookConfig, channels_from_env
-from neo_automation.delivery.archive import publish_report
 from neo_automation.delivery.deliver import deliver_pending, retry_delay
 from neo_automation.delivery.outbox import (
     enqueue,
@@ -39,6 +38,7 @@ from neo_automation.delivery.outbox import (
     outbox_table,
     requeue,
 )
+from neo_automation.delivery.publish import publish_report
 from neo_automation.errors import ConfigError
 from neo_automation.store.metric_store import MetricStore
 

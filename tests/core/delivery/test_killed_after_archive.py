@@ -25,18 +25,18 @@ NOW = 1_748_757_600.0  # 2025-06-01 06:00 UTC
 SCRIPT = """
 import os, sys
 from neo_automation.channels import FileConfig
-from neo_automation.delivery import archive
+from neo_automation.delivery import publish
 from neo_automation.store.metric_store import MetricStore
 
 url, inbox, where = sys.argv[1:4]
-real = getattr(archive, where)
+real = getattr(publish, where)
 
 def then_killed(*args, **kwargs):
     result = real(*args, **kwargs)
     os._exit(9)  # killed: no commit, no clean-up, nothing after this point
 
-setattr(archive, where, then_killed)
-archive.publish_report(MetricStore(url), None, "daily-report", "2025-06-01",
+setattr(publish, where, then_killed)
+publish.publish_report(MetricStore(url), None, "daily-report", "2025-06-01",
                        {"markdown": "# Daily report\\n"}, {"file": FileConfig(directory=inbox)},
                        now=float(sys.argv[4]))
 """

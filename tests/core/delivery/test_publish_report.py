@@ -12,8 +12,8 @@ import pytest
 from standins import PNG, UNTRUSTED, HTTPStandIn, SMTPStandIn, slack_config
 
 from neo_automation.channels import FileConfig, WebhookConfig
-from neo_automation.delivery.archive import publish_report
 from neo_automation.delivery.outbox import outbox_entries
+from neo_automation.delivery.publish import publish_report
 from neo_automation.errors import ConfigError
 from neo_automation.store.metric_store import MetricStore
 

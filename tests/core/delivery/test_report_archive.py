@@ -19,14 +19,15 @@ import pytest
 from pg import running_cluster
 from standins import PNG, HTTPStandIn, Reply, SMTPReply, SMTPStandIn, slack_config
 
-from neo_automation.delivery.archive import publish_report, report_parts
 from neo_automation.delivery.deliver import deliver_pending
 from neo_automation.delivery.outbox import next_due, outbox_entries
+from neo_automation.delivery.publish import publish_report
 from neo_automation.delivery.report_archive import (
     archived_reports,
     make_part,
     prune_archive,
     read_report,
+    report_parts,
     store_report,
 )
 from neo_automation.errors import ConfigError

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from neo_automation.insight.forecast import DiskSample, forecast_full, should_alert
+from neo_automation.insight.disk_forecasts import DiskSample, forecast_full, should_alert
 
 GB = 1e9
 HOUR = 3600.0

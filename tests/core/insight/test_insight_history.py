@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from neo_automation.insight.history import (
+from neo_automation.insight.junit import CaseResult, Outcome
+from neo_automation.insight.suite_history import (
     SuiteRun,
     find_flaky_tests,
     find_new_failures,
     find_slowing_tests,
     slowest_tests,
 )
-from neo_automation.insight.junit import CaseResult, Outcome
 
 START = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 

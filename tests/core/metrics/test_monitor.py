@@ -32,7 +32,7 @@ def test_next_reading_keeps_the_schedule_or_restarts_it_when_late() -> None:
 
 
 def test_a_slow_flush_does_not_cause_back_to_back_readings() -> None:
-    """Before: a 0.5 s stall at a 0.1 s interval gave five readings within milliseconds."""
+    """A 0.5 s stall at a 0.1 s interval must not give five readings within milliseconds."""
     reader = ClockReader()
     stalls = [0.5]
 
@@ -43,7 +43,9 @@ def test_a_slow_flush_does_not_cause_back_to_back_readings() -> None:
     taken = run_monitor(reader, 0.1, flush, count=8, flush_seconds=0.0)
     assert taken == 8
     gaps = [b - a for a, b in zip(reader.starts, reader.starts[1:], strict=False)]
-    assert min(gaps) >= 0.1 * 0.9, gaps
+    # A burst is readings milliseconds apart; on a loaded machine one late wake-up may shorten
+    # the next gap of the fixed-rate schedule by some tens of milliseconds.
+    assert min(gaps) >= 0.1 * 0.5, gaps
 
 
 def test_batches_are_flushed_and_the_rest_on_return() -> None:

@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from neo_automation.errors import StoreError
+from neo_automation.insight.training import training_summary
 from neo_automation.metrics import training
-from neo_automation.metrics.training import ingest_training_dir, parse_line, training_summary
+from neo_automation.metrics.training import ingest_training_dir, parse_line
 from neo_automation.store.metric_store import MetricStore
 from neo_automation.store.schema import training_table
 

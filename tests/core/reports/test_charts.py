@@ -15,11 +15,11 @@ from neo_automation.reports.charts import (
     build_charts,
     chart_cid,
     chart_refs,
+    draw_report_charts,
     line_chart_figure,
     render_line_chart,
 )
 from neo_automation.reports.definitions import CHARTS
-from neo_automation.reports.insight_charts import draw_report_charts
 from neo_automation.reports.samples import sample_report
 
 

@@ -33,14 +33,14 @@ from standins import HTTPStandIn, SMTPStandIn, slack_config
 from neo_automation.alerts.state import alert_history
 from neo_automation.channels.base import InlineImage, plain_text
 from neo_automation.channels.webhook import WebhookConfig
-from neo_automation.fleet.forecasts import disk_forecasts
-from neo_automation.fleet.inputs import disk_history, last_seen, latest_by_host, trends
+from neo_automation.fleet.inputs import last_seen, latest_by_host, trends
 from neo_automation.fleet.render import TREND_COLUMNS, format_fleet
 from neo_automation.fleet.view import fleet_rows
+from neo_automation.insight.disk_forecasts import disk_history, forecast_disks
 from neo_automation.reports.analyze import analyze_report
+from neo_automation.reports.charts import draw_report_charts
 from neo_automation.reports.definitions import DAY
 from neo_automation.reports.inputs import read_report_inputs
-from neo_automation.reports.insight_charts import draw_report_charts
 from neo_automation.reports.message import report_message
 from neo_automation.reports.model import Report
 from neo_automation.reports.templates import render_formats, template_dirs
@@ -195,7 +195,7 @@ def test_fleet_artifact(week: MetricStore) -> None:
     """The `fleet` artifact as `publish-fleet` builds it from the seeded week (sparklines as
     placeholders: their PNG bytes are matplotlib's)."""
     window = 7 * DAY
-    forecasts = disk_forecasts(disk_history(week, END - window, END + 1), END, window_s=window)
+    forecasts = forecast_disks(disk_history(week, END - window, END + 1), END, window_s=window)
     rows = fleet_rows(latest_by_host(week), last_seen(week, END), forecasts, END, 600.0)
     lines = trends(week, [name for name, _ in TREND_COLUMNS], END - DAY, END + 1)
     text = format_fleet(rows, lines, END)

@@ -17,12 +17,16 @@ import pytest
 from neo_automation.alerts.rules import DEFAULT_RULES
 from neo_automation.alerts.state import alert_history, process_samples
 from neo_automation.channels.slack import format_slack_payload
+from neo_automation.insight.benchmarks import (
+    REGRESSION_METRIC,
+    benchmark_specs,
+    record_benchmarks,
+    regression_samples,
+)
 from neo_automation.metrics import MetricSpec, Sample, declared
 from neo_automation.reports.analyze import analyze_report
-from neo_automation.reports.benchmarks import REGRESSION_METRIC, regression_samples
+from neo_automation.reports.charts import draw_report_charts
 from neo_automation.reports.inputs import read_report_inputs
-from neo_automation.reports.insight_charts import draw_report_charts
-from neo_automation.reports.insight_inputs import benchmark_specs, record_benchmarks
 from neo_automation.reports.message import report_message
 from neo_automation.reports.templates import make_environment, render_report, template_dirs
 from neo_automation.store.metric_store import MetricStore

@@ -16,8 +16,7 @@ from neo_automation.channels.slack import format_slack_payload
 from neo_automation.errors import ConfigError
 from neo_automation.metrics import Sample, declared
 from neo_automation.metrics.training import ingest_training_dir
-from neo_automation.reports.analyze import analyze_alerts, analyze_report
-from neo_automation.reports.analyze_metrics import analyze_delta
+from neo_automation.reports.analyze import analyze_alerts, analyze_delta, analyze_report
 from neo_automation.reports.definitions import (
     archive_paths,
     period_label,

@@ -17,9 +17,8 @@ import pytest
 from pg import running_cluster
 
 from neo_automation.metrics import Sample
-from neo_automation.reports.definitions import SeriesStats
 from neo_automation.reports.inputs import read_series_stats
-from neo_automation.store.metric_store import MetricStore, labels_key
+from neo_automation.store.metric_store import MetricStore, SeriesStats, labels_key
 
 HOUR = 3600.0
 T0 = 1748736000.0  # 2025-06-01T00:00:00Z

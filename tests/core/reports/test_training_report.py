@@ -11,9 +11,8 @@ from tensorboardX import SummaryWriter
 from neo_automation.metrics import declared
 from neo_automation.metrics.training import ingest_training_dir
 from neo_automation.reports.analyze import analyze_report
-from neo_automation.reports.charts import PNG_SIGNATURE, chart_refs
+from neo_automation.reports.charts import PNG_SIGNATURE, chart_refs, draw_report_charts
 from neo_automation.reports.inputs import read_report_inputs
-from neo_automation.reports.insight_charts import draw_report_charts
 from neo_automation.reports.model import Problem
 from neo_automation.reports.templates import make_environment, render_report, template_dirs
 from neo_automation.store.metric_store import MetricStore

@@ -126,7 +126,7 @@ def test_case_branch_not_configured(tmp_path: Path) -> None:
     assert (coverage["percent"], coverage["display"]) == (100.0, "100")
     assert coverage["display"] == by_hand(project)["total"]
     assert coverage["branch"]["measured"] is False and coverage["branch_percent"] is None
-    # Forcing branches (the old behaviour) is a documented choice, and the output says so.
+    # Forcing branch coverage is a documented choice, and the output says so.
     forced = run_test_suite(project, timeout=120, branch=True)["coverage"]
     assert forced["percent"] == pytest.approx(87.5) and forced["branch"]["forced"] is True
     assert forced["display"] == by_hand(project, "--branch")["total"]

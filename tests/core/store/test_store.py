@@ -46,6 +46,8 @@ def test_rollups_match_raw_samples(store: MetricStore) -> None:
     assert agg.count == 180
     assert agg.min == min(values) and agg.max == max(values)
     assert agg.avg == pytest.approx(sum(values) / len(values))
+    assert agg.sum == pytest.approx(sum(values))
+    assert (agg.last, agg.last_ts, agg.source) == (values[-1], T0 + 179 * 60, "test")
     daily = store.aggregate(T0, T0 + 24 * HOUR, period="d")[0]
     assert (daily.count, daily.min, daily.max) == (180, agg.min, agg.max)
     # The second hour alone: minutes 60..119.

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from neo_automation.metrics import Sample
+from neo_automation.store.engine import mask_password
 from neo_automation.store.metric_store import MetricStore, spool_samples
 from neo_automation.store.retry import RetryBudget, is_transient
 from neo_automation.store.spool import Spool
@@ -262,3 +263,13 @@ def test_the_budget_retries_transient_errors_with_backoff_and_stops_at_the_deadl
     with pytest.raises(OperationalError):
         RetryBudget(0).attempt(always_away)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://user:s3cret@db:5432/metrics",
+    "postgresql+psycopg://user:s3cret@db:notaport/metrics",  # SQLAlchemy raises ValueError
+    "postgresql+psycopg//user:s3cret@db/metrics",  # no scheme separator: not a URL at all
+])
+def test_a_database_url_never_shows_its_password(url: str) -> None:
+    masked = mask_password(url)
+    assert "s3cret" not in masked and "user" in masked and "db" in masked

@@ -14,14 +14,15 @@ import pytest
 
 from neo_automation.alerts.rules import DEFAULT_RULES
 from neo_automation.alerts.state import process_samples
-from neo_automation.fleet.forecasts import (
+from neo_automation.insight.disk_forecasts import (
     NOT_FILLING_HOURS,
-    disk_forecasts,
+    DiskKey,
+    disk_history,
     forecast_checks,
+    forecast_disks,
     forecast_samples,
     soonest_full,
 )
-from neo_automation.fleet.inputs import DiskKey, disk_history
 from neo_automation.metrics.spec import Sample
 from neo_automation.store.metric_store import MetricStore
 
@@ -66,7 +67,7 @@ def test_full_is_when_nothing_is_available_and_percent_is_dfs(store: MetricStore
 
 
 def forecast(store: MetricStore, now: float, window: float = WEEK) -> list:  # noqa: ANN401
-    return disk_forecasts(disk_history(store, now - window, now + 1), now, window_s=window)
+    return forecast_disks(disk_history(store, now - window, now + 1), now, window_s=window)
 
 
 def evaluate(store: MetricStore, now: float, window: float = WEEK) -> tuple[list, list]:
@@ -119,13 +120,13 @@ def test_slow_growth_far_from_full_resolves_and_is_stored(store: MetricStore) ->
 def test_forecast_edges() -> None:
     key = DiskKey("h", "/", "/dev/a")
     # Too few observations, a stale filesystem, a full one, and a cap far in the future.
-    assert disk_forecasts({key: [(NOW, 1.0, 10.0), (NOW - 3600, 0.5, 10.0)]}, NOW)[0] \
+    assert forecast_disks({key: [(NOW, 1.0, 10.0), (NOW - 3600, 0.5, 10.0)]}, NOW)[0] \
         .hours_until_full is None
-    assert disk_forecasts({key: [(NOW - 3 * 86400, 1.0, 10.0)]}, NOW) == []
+    assert forecast_disks({key: [(NOW - 3 * 86400, 1.0, 10.0)]}, NOW) == []
     full = [(NOW - 7200 + i * 3600, 8.0 + i, 10.0) for i in range(3)]
-    assert disk_forecasts({key: full}, NOW)[0].hours_until_full == 0.0
+    assert forecast_disks({key: full}, NOW)[0].hours_until_full == 0.0
     slow = [(NOW - 7200 + i * 3600, 1.0 + i * 1e-6, 1e12) for i in range(3)]
-    assert disk_forecasts({key: slow}, NOW)[0].hours_until_full == NOT_FILLING_HOURS
-    two = disk_forecasts({key: full, DiskKey("h", "/b", "/dev/b"): slow}, NOW)
+    assert forecast_disks({key: slow}, NOW)[0].hours_until_full == NOT_FILLING_HOURS
+    two = forecast_disks({key: full, DiskKey("h", "/b", "/dev/b"): slow}, NOW)
     assert soonest_full(two)["h"].mountpoint == "/"
     assert [c.value for c in forecast_checks(two, NOW)] == [0.0, NOT_FILLING_HOURS]

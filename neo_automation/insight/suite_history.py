@@ -1,11 +1,18 @@
 """Test history over many runs: flaky tests, new failures, slow tests and tests slowing down.
 
-Input is a sequence of :class:`SuiteRun` (one pytest run each: its id, when it ran, the code
-revision when known, and its :class:`~neo_automation.insight.junit.CaseResult` records).
-Runs may come in any order; they are analysed oldest first. ``skipped`` results carry no
-information about a test's health and are ignored everywhere; ``failed`` and ``error`` both
-count as failing. A test that appears twice in one run (reruns) counts as failing in that run
-if any of its results failed, and its durations add up.
+The store side: the test-suite job runs pytest with `--junitxml`, reads the file with
+`neo_automation.insight.junit.read_junit_xml` and records every test case of the run
+(`record_test_run`): one row of `test_results` per (run, test) with the run's time, the git
+revision of the target when it is a git checkout (`neo_automation.scans.testsuite`), the
+outcome (`passed`, `failed`, `error`, `skipped`), the duration in seconds and the first line of
+a failure. `read_test_runs` reads the recent runs back as :class:`SuiteRun`s.
+
+The analyses take a sequence of :class:`SuiteRun` (one pytest run each: its id, when it ran,
+the code revision when known, and its :class:`~neo_automation.insight.junit.CaseResult`
+records). Runs may come in any order; they are analysed oldest first. ``skipped`` results
+carry no information about a test's health and are ignored everywhere; ``failed`` and
+``error`` both count as failing. A test that appears twice in one run (reruns) counts as
+failing in that run if any of its results failed, and its durations add up.
 
 - :func:`find_flaky_tests`: a test that both passed and failed on the same revision, or
   (where revisions are unknown) flipped between passing and failing at least twice with no
@@ -16,20 +23,33 @@ if any of its results failed, and its durations add up.
 - :func:`find_slowing_tests`: durations with a robust upward trend: the Theil-Sen slope
   (Theil 1950; Sen 1968, ``scipy.stats.theilslopes``) over the run order, significant by the
   Mann-Kendall test (Mann 1945; Kendall 1975: Kendall's tau of duration against run order,
-  ``scipy.stats.kendalltau``) and growing by at least a minimum share of the median duration.
+  ``scipy.stats.kendalltau``) and growing by at least a minimum share of the median duration
+  (at least +20 % and +10 ms over the window).
+
+The report rows: `analyze_test_history(runs)` runs these over the recent runs and returns the
+JSON-ready section that the reports and the `test-suite` artifact show (the artifact's
+markdown is `neo_automation.reports.formats.format_history_markdown`); `suite_history_lines`
+gives one line each for new failures, flaky and slowing tests. Failure messages are test
+output: whatever renders them escapes them like any untrusted text.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal, cast
 
 import numpy as np
+import sqlalchemy as sa
 
-from neo_automation.insight.junit import CaseResult
+from neo_automation.insight.junit import CaseResult, Outcome
 from neo_automation.insight.series import TimeLike, to_seconds
+from neo_automation.store.metric_store import MetricStore
+from neo_automation.store.schema import test_results_table
+from neo_automation.times import day, iso
 
 
 @dataclass(frozen=True)
@@ -367,3 +387,237 @@ def _same_revision(test_id: str, timeline: Sequence[_Entry], flips: int) -> Flak
                 flips=flips,
             )
     return None
+
+
+#: Runs read back at most (the newest): the slowing-test window (30 runs) and flaky tests over
+#: a month of nightly runs; a 2,000-test suite reads in about a second.
+MAX_RUNS = 30
+
+
+def _merge(cases: Iterable[CaseResult]) -> dict[str, CaseResult]:
+    """One result per test id: a test run twice (reruns) fails if any run failed, its
+    durations add up (as `neo_automation.insight.suite_history` counts them)."""
+    merged: dict[str, CaseResult] = {}
+    for case in cases:
+        seen = merged.get(case.test_id)
+        if seen is None:
+            merged[case.test_id] = case
+            continue
+        rank = {"error": 3, "failed": 2, "passed": 1, "skipped": 0}
+        worst = case if rank[case.outcome] > rank[seen.outcome] else seen
+        merged[case.test_id] = CaseResult(
+            seen.test_id, seen.classname, seen.name, worst.outcome,
+            seen.duration_s + case.duration_s, worst.message)
+    return merged
+
+
+def record_test_run(
+    store: MetricStore,
+    run_id: str,
+    ts: float,
+    cases: Iterable[CaseResult],
+    *,
+    revision: str | None = None,
+    target: str | os.PathLike[str] = "",
+) -> int:
+    """Record one test-suite run's per-test results; recording the same run again adds nothing.
+
+    Args:
+        store: the metrics store.
+        run_id: the run's id (the test-suite flow run's id, or any unique text).
+        ts: when the run started, Unix seconds.
+        cases: its test cases (`read_junit_xml(path).cases`).
+        revision: the git commit tested, None when unknown.
+        target: the directory whose tests ran (several targets can share a store).
+
+    Returns:
+        How many test rows were new.
+
+    Raises:
+        StoreError: the store cannot be written.
+    """
+    rows = [
+        {"run_id": run_id, "test_id": case.test_id, "ts": ts, "revision": revision,
+         "target": str(target), "outcome": case.outcome, "duration": case.duration_s,
+         "message": case.message[:200] if case.message else None}
+        for case in _merge(cases).values()
+    ]
+    if not rows:
+        return 0
+    with store.transaction() as conn:
+        result = conn.execute(store.insert(test_results_table).on_conflict_do_nothing(), rows)
+    return max(result.rowcount or 0, 0)
+
+
+def read_test_runs(
+    store: MetricStore,
+    until: float,
+    *,
+    since: float | None = None,
+    target: str | os.PathLike[str] | None = None,
+    max_runs: int = MAX_RUNS,
+) -> list[SuiteRun]:
+    """The newest `max_runs` test-suite runs that started in [since, until), oldest first.
+
+    Args:
+        store: the metrics store.
+        until: Unix seconds (exclusive).
+        since: Unix seconds (inclusive), None for no lower bound.
+        target: only runs of this directory; None for every target.
+        max_runs: how many runs at most (the newest).
+
+    Returns:
+        One `SuiteRun` per run, with its cases (outcome, duration, message).
+    """
+    t = test_results_table.c
+    where = [t.ts < until]
+    if since is not None:
+        where.append(t.ts >= since)
+    if target is not None:
+        where.append(t.target == str(target))
+    newest = (
+        sa.select(t.run_id).where(*where).group_by(t.run_id)
+        .order_by(sa.func.max(t.ts).desc()).limit(max_runs).subquery()
+    )
+    query = sa.select(t.run_id, t.ts, t.revision, t.test_id, t.outcome, t.duration,
+                      t.message).where(t.run_id.in_(sa.select(newest.c.run_id)))
+    runs: dict[str, tuple[float, str | None, list[CaseResult]]] = {}
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()  # one fetch: a run holds a row per test
+    for run_id, ts, revision, test_id, outcome, duration, message in rows:
+        entry = runs.get(run_id)
+        if entry is None:
+            entry = runs[run_id] = (ts, revision, [])
+        classname, sep, name = test_id.partition("::")
+        entry[2].append(CaseResult(test_id, classname if sep else "", name if sep else test_id,
+                                   _outcome(outcome), duration, message))
+    return [SuiteRun(run_id, ts, revision, tuple(cases))
+            for run_id, (ts, revision, cases) in sorted(runs.items(), key=lambda i: i[1][0])]
+
+
+def cases_from_json(items: Iterable[Mapping[str, Any]]) -> list[CaseResult]:
+    """Test cases from their JSON form (the test-suite result's `cases`).
+
+    Args:
+        items: `{"test_id", "classname", "name", "outcome", "duration_s", "message"}` each.
+
+    Returns:
+        One `CaseResult` each; an unknown outcome reads as `error`.
+    """
+    return [CaseResult(str(c["test_id"]), str(c.get("classname", "")), str(c.get("name", "")),
+                       _outcome(str(c["outcome"])), float(c["duration_s"]), c.get("message"))
+            for c in items]
+
+
+_OUTCOMES = frozenset(("passed", "failed", "error", "skipped"))
+
+
+def _outcome(text: str) -> Outcome:
+    """A stored outcome as the insight's Literal (anything unknown reads as an error)."""
+    return cast(Outcome, text) if text in _OUTCOMES else "error"
+
+
+def summarize_run(cases: Iterable[CaseResult]) -> dict[str, int]:
+    """Counts of one run's tests by outcome: `tests`, `passed`, `failed`, `error`, `skipped`."""
+    merged = _merge(cases).values()
+    counts = {"tests": 0, "passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    for case in merged:
+        counts["tests"] += 1
+        counts[case.outcome] += 1
+    return counts
+
+
+def junit_path(directory: str | os.PathLike[str], run_id: str) -> Path:
+    """Where the suite runner writes a run's JUnit XML: `<directory>/junit-<run id>.xml`."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)[:100]
+    return Path(directory) / f"junit-{safe}.xml"
+
+
+#: How many tests each list shows at most.
+TOP = 10
+
+
+def _when(time: Any) -> str:
+    return iso(to_seconds(time, "run time"))
+
+
+def _latest(run: SuiteRun) -> dict[str, Any]:
+    return {"run_id": run.run_id, "time": _when(run.time), "revision": run.revision,
+            **summarize_run(run.cases)}
+
+
+def analyze_test_history(runs: Sequence[SuiteRun], top: int = TOP) -> dict[str, Any]:
+    """The test-history section of the reports and of the test-suite artifact.
+
+    Args:
+        runs: the recent test-suite runs, any order (`read_test_runs`).
+        top: how many tests each list shows at most.
+
+    Returns:
+        `available` (any run), `runs` (how many), `first_run` and `latest_run` (`run_id`,
+        `time`, `revision`, counts by outcome), `flaky` ([{test_id, reason, revision,
+        passed_runs, failed_runs, flips}]), `new_failures` ([{test_id, outcome,
+        first_failing_run, first_failing_time, revision, last_passing_run, failing_runs,
+        message}]), `slowest` ([{test_id, median_s, last_s, runs}]) and `slowing`
+        ([{test_id, growth_percent, start_s, end_s, slope_s_per_run, p_value, runs,
+        durations: [[run position, seconds]]}]), each list at most `top` long.
+    """
+    ordered = order_runs(runs)
+    if not ordered:
+        return {"available": False, "runs": 0, "first_run": None, "latest_run": None,
+                "flaky": [], "new_failures": [], "slowest": [], "slowing": []}
+    position = {run.run_id: i for i, run in enumerate(ordered)}
+    flaky = [
+        {"test_id": f.test_id, "reason": f.reason, "revision": f.revision,
+         "passed_runs": list(f.passed_runs), "failed_runs": list(f.failed_runs),
+         "flips": f.flips}
+        for f in find_flaky_tests(ordered)[:top]
+    ]
+    failures = [
+        {"test_id": f.test_id, "outcome": f.outcome, "first_failing_run": f.first_failing_run,
+         "first_failing_time": _when(f.first_failing_time), "revision": f.revision,
+         "last_passing_run": f.last_passing_run, "failing_runs": f.failing_runs,
+         "message": f.message}
+        for f in find_new_failures(ordered)[:top]
+    ]
+    slowest = [{"test_id": s.test_id, "median_s": s.median_s, "last_s": s.last_s,
+                "runs": s.runs} for s in slowest_tests(ordered, top=top)]
+    slowing = [
+        {"test_id": s.test_id, "growth_percent": 100.0 * s.growth, "start_s": s.start_s,
+         "end_s": s.end_s, "slope_s_per_run": s.slope_s_per_run, "p_value": s.p_value,
+         "runs": len(s.run_ids),
+         "durations": [[position[r], d] for r, d in zip(s.run_ids, s.durations_s, strict=True)]}
+        for s in find_slowing_tests(ordered)[:top]
+    ]
+    return {
+        "available": True,
+        "runs": len(ordered),
+        "first_run": _latest(ordered[0]),
+        "latest_run": _latest(ordered[-1]),
+        "flaky": flaky,
+        "new_failures": failures,
+        "slowest": slowest,
+        "slowing": slowing,
+    }
+
+
+def suite_history_lines(section: Mapping[str, Any]) -> list[str]:
+    """One line each for new failures, flaky tests and slowing tests (problems, Slack)."""
+    lines = []
+    failures = section.get("new_failures") or []
+    if failures:
+        first = failures[0]
+        more = f" and {len(failures) - 1} more" if len(failures) > 1 else ""
+        lines.append(f"newly failing: {first['test_id']}{more} (since run "
+                     f"{first['first_failing_run']}, {day(first['first_failing_time'])})")
+    flaky = section.get("flaky") or []
+    if flaky:
+        more = f" and {len(flaky) - 1} more" if len(flaky) > 1 else ""
+        lines.append(f"flaky: {flaky[0]['test_id']}{more}")
+    slowing = section.get("slowing") or []
+    if slowing:
+        top = slowing[0]
+        more = f" and {len(slowing) - 1} more" if len(slowing) > 1 else ""
+        lines.append(f"slowing: {top['test_id']} {top['start_s']:.2f} s → {top['end_s']:.2f} s "
+                     f"(+{top['growth_percent']:.0f} %){more}")
+    return lines

@@ -1,7 +1,7 @@
-"""The fleet in a report: one row per host and the fleet-wide headlines.
+"""The fleet over a report's period: one row per host and the fleet-wide headlines.
 
-System samples carry a `host` label (every host-scoped sample does, see DESIGN.md). A report
-keeps hosts apart instead of mixing them into one series: `analyze_hosts` gives per host the
+System samples carry a `host` label (every host-scoped sample does). A report keeps hosts
+apart instead of mixing them into one series: `analyze_hosts` gives per host the
 period's CPU, memory and load (average and peak), its fullest filesystem and when it last
 reported, and for the fleet how many hosts reported, which are silent and the worst host per
 figure. Samples without a `host` label (a store written before hosts were labelled) count as
@@ -11,12 +11,10 @@ one host named "". Pure: `SeriesStats` and last-seen times in, JSON-ready dicts 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
-from neo_automation.reports.definitions import SeriesStats
-from neo_automation.reports.formats import iso
-from neo_automation.reports.model import HostsSection
-from neo_automation.times import when
+from neo_automation.store.metric_store import SeriesStats
+from neo_automation.times import iso, when
 
 #: A host whose newest sample is older than this (seconds before the report) is silent.
 SILENT_AFTER_S = 600.0
@@ -27,6 +25,23 @@ _FIGURES = (
     ("load", "system.load.avg_1m"),
 )
 _DISK = "system.disk.percent"
+
+
+class HostsSection(TypedDict):
+    """One row per host and the fleet's headlines.
+
+    `hosts`: {host, reporting, cpu_avg, cpu_max, memory_avg, memory_max, load_avg, load_max,
+    disk_mountpoint, disk_percent (df's, the fullest filesystem's peak), last_seen,
+    last_seen_ts, silent}, by host; `worst`: figure -> {host, value} (and mountpoint for
+    disk) or None.
+    """
+
+    hosts: list[dict[str, Any]]
+    known: int
+    reporting: int
+    silent: list[str]
+    labelled: bool
+    worst: dict[str, Any]
 
 
 def host_of(labels: Mapping[str, str]) -> str:

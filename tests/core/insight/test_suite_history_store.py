@@ -17,8 +17,13 @@ from pathlib import Path
 import pytest
 
 from neo_automation.insight.junit import read_junit_xml
-from neo_automation.reports.suite_history import analyze_test_history, format_history_markdown
-from neo_automation.reports.suite_runs import junit_path, read_test_runs, record_test_run
+from neo_automation.insight.suite_history import (
+    analyze_test_history,
+    junit_path,
+    read_test_runs,
+    record_test_run,
+)
+from neo_automation.reports.formats import format_history_markdown
 from neo_automation.scans.testsuite import git_revision
 from neo_automation.store.metric_store import MetricStore
 

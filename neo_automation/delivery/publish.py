@@ -1,19 +1,15 @@
-"""The report archive and `publish_report`: archive first, then queue and deliver.
+"""Publishing a report: archive first, then queue one outbox entry per channel and deliver.
 
-The archive of record is the store's (`neo_automation.delivery.report_archive`): every part
-of a report and period, so that any host delivers it. `archive_report` also writes the parts
-to a local directory, ``<archive_dir>/<report_key>/<YYYY-MM-DD>_<period>.<ext>``, atomically,
-when one is configured. `publish_report` is the rule "archive before any delivery": it
-archives and queues one outbox entry per channel in one transaction (`archive_and_queue`: a
-process killed at any point leaves a report archived and queued, or neither), then
-`queue_report` delivers what is due and answers with each channel's state. `report_payload`
-is the message of a report built by the `reports` flow, and `report_parts` the parts that flow
-archives in the store.
+`publish_report` is the rule "archive before any delivery": it archives the report
+(`neo_automation.delivery.report_archive`: the store's archive of record, and a local directory
+when one is configured) and queues one outbox entry per channel in one transaction
+(`archive_and_queue`: a process killed at any point leaves a report archived and queued, or
+neither), then `queue_report` delivers what is due and answers with each channel's state.
+`report_payload` is the outbox payload of a report built by the `reports` flow.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,17 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from neo_automation.channels.base import CHANNEL_KINDS, Channel, Message
-from neo_automation.channels.file import FileConfig, write_archive_file
+from neo_automation.channels.file import FileConfig
 from neo_automation.delivery.deliver import deliver_pending
 from neo_automation.delivery.outbox import check_key, enqueue, outbox_entries
 from neo_automation.delivery.payload import message_payload
-from neo_automation.delivery.report_archive import ArchivedPart, make_part, store_report
-from neo_automation.errors import ConfigError
+from neo_automation.delivery.report_archive import (
+    ArchivedPart,
+    archive_report,
+    make_part,
+    part_file_name,
+    store_report,
+)
 from neo_automation.store.metric_store import MetricStore
-
-_FORMAT = re.compile(r"^[a-z0-9]{1,10}$")
-#: File extensions of the usual report formats; any other format name is its own extension.
-EXTENSIONS = {"markdown": "md", "text": "txt", "jpeg": "jpg"}
 
 
 @dataclass(frozen=True)
@@ -49,53 +46,6 @@ class ChannelOutcome:
 
     def __str__(self) -> str:
         return f"{self.status} ({self.detail})" if self.detail else self.status
-
-
-
-def archive_report(
-    archive_dir: Path,
-    report_key: str,
-    period: str,
-    rendered: Mapping[str, str | bytes],
-    *,
-    now: float | None = None,
-) -> dict[str, Path]:
-    """Write every rendering of a report into the archive, atomically.
-
-    Files are ``<archive_dir>/<report_key>/<YYYY-MM-DD>_<period>.<ext>``, dated by the day
-    (UTC) of the first publication; publishing the same report and period again rewrites
-    those files instead of adding new ones.
-
-    Args:
-        archive_dir: The report archive.
-        report_key: The report's key.
-        period: The report's period.
-        rendered: Format (markdown, html, json, png, ...) to its content.
-        now: The current Unix time (default: the clock).
-
-    Returns:
-        Format to the archived file's path.
-
-    Raises:
-        ConfigError: A name is not accepted or a file cannot be written.
-    """
-    check_key(report_key, period)
-    if not rendered:
-        raise ConfigError(f"nothing to archive for {report_key}/{period}: no rendered format")
-    directory = Path(archive_dir) / report_key
-    day = datetime.fromtimestamp(time.time() if now is None else now, UTC).strftime("%Y-%m-%d")
-    paths: dict[str, Path] = {}
-    for fmt, content in rendered.items():
-        if not isinstance(fmt, str) or not _FORMAT.match(fmt):
-            raise ConfigError(
-                f"report format {fmt!r} is not accepted: expected a short lowercase name "
-                "such as markdown, html, json or png"
-            )
-        ext = EXTENSIONS.get(fmt, fmt)
-        existing = sorted(directory.glob(f"????-??-??_{period}.{ext}"))
-        path = existing[0] if existing else directory / f"{day}_{period}.{ext}"
-        paths[fmt] = write_archive_file(path, content)
-    return paths
 
 
 def publish_report(
@@ -143,7 +93,7 @@ def publish_report(
     """
     now = time.time() if now is None else now
     check_key(report_key, period)
-    names = {fmt: _file_name(period, fmt, now) for fmt in rendered}
+    names = {fmt: part_file_name(period, fmt, now) for fmt in rendered}
     if archive_dir is not None:
         names = {fmt: path.name for fmt, path in
                  archive_report(archive_dir, report_key, period, rendered, now=now).items()}
@@ -271,30 +221,6 @@ def queue_report(
     return outcomes
 
 
-def report_parts(rendered: Mapping[str, str], paths: Mapping[str, Any],
-                 charts: Mapping[str, bytes]) -> dict[str, ArchivedPart]:
-    """The parts of a report built by the `reports` flow, for the store's archive.
-
-    Args:
-        rendered: Format -> text: ``markdown``, ``html``, ``json``, ``text`` (the message
-            as plain text) and ``slack`` (the Slack payload exactly as the Slack channel
-            sends the message).
-        paths: The archive file paths (format -> path, ``charts``: chart -> path); their
-            names name the parts, as in the local archive.
-        charts: Chart name -> PNG bytes.
-
-    Returns:
-        A part per rendered format, and ``png:<chart>`` per chart.
-    """
-    parts = {fmt: make_part(fmt, Path(paths[fmt]).name, rendered[fmt])
-             for fmt in ("markdown", "html", "json", "text", "slack")
-             if fmt in rendered and fmt in paths}
-    for name, png in charts.items():
-        filename = Path(paths["charts"][name]).name if name in paths["charts"] else f"{name}.png"
-        parts[f"png:{name}"] = make_part("png", filename, png)
-    return parts
-
-
 def report_payload(message: Message, report_key: str, period: str,
                    parts: Sequence[str]) -> dict[str, Any]:
     """The outbox payload of a built and archived report (the `reports` flow's).
@@ -332,14 +258,7 @@ def _outcome(row: Mapping[str, Any]) -> ChannelOutcome:
     return ChannelOutcome(status, row["last_error"] or "")
 
 
-def _file_name(period: str, fmt: str, now: float) -> str:
-    """The part's file name when no local archive is written (the same rule as the files')."""
-    day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
-    return f"{day}_{period}.{EXTENSIONS.get(fmt, fmt)}"
-
-
 def _iso(ts: float | None) -> str:
     if ts is None:
         return "unknown"
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-

@@ -1,0 +1,126 @@
+"""The code-health jobs without a stack: their bodies run here, storing what their flows store.
+
+A small project (tests that pass, fail, skip and xfail; a bandit finding) is measured twice into
+two data directories: once by the `metrics-collection` flow with the `project` category on a real
+Prefect server (each code-health job a subflow), once by the plain steps
+(`deployments.direct.collection` with `deployments.direct.health`) with no Prefect API. Both
+must store the same `project.*` series with the same values (apart from the suite's wall time)
+and report the same totals. The CLI's `metrics collect --category project` and `tasks run` of
+a code-health job then run without a stack and without Prefect's temporary server, with one
+note (`metrics collect` without importing Prefect at all).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import ROOT
+
+from neo_automation.settings import load_settings
+from neo_automation.store.metric_store import MetricStore
+
+SAMPLES = ROOT / "tests" / "samples"
+#: Series whose values are timings: equal names and labels, not values.
+_TIMED = ("duration", "seconds")
+
+
+def _project(tmp_path: Path) -> Path:
+    tree = tmp_path / "project"
+    shutil.copytree(SAMPLES / "tests_project", tree)
+    (tree / "tinypkg" / "unsafe.py").write_text("import pickle\n\n\ndef load(b):\n"
+                                               "    return pickle.loads(b)\n")
+    return tree
+
+
+def _stored(data: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float | None]:
+    with MetricStore(f"sqlite:///{data / 'metrics.db'}") as store:
+        return {(name, tuple(sorted(labels.items()))):
+                None if any(t in name for t in _TIMED) else round(value, 6)
+                for _, name, labels, _, value in store.latest("project.")}
+
+
+@pytest.mark.slow
+def test_the_plain_steps_store_what_the_project_flows_store(
+    prefect_server: str, automation_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deployments.direct.collection import collect
+    from flows.metrics_collection import metrics_collection
+
+    tree = _project(tmp_path)
+    flow_data, direct_data = tmp_path / "flow", tmp_path / "direct"
+    monkeypatch.setenv("AUTOMATION_DATA_DIR", str(flow_data))
+    by_flow = metrics_collection(categories=["project"], jax_benchmark=False,
+                                 project_path=str(tree))
+
+    monkeypatch.setenv("AUTOMATION_DATA_DIR", str(direct_data))
+    monkeypatch.delenv("PREFECT_API_URL")  # no API at all: a call to one would fail
+    monkeypatch.setenv("DASHBOARD_PORT", "1")  # nothing listens there
+    by_steps = collect(load_settings(), ["project"], jax_benchmark=False, project_path=tree)
+
+    flow_series, direct_series = _stored(flow_data), _stored(direct_data)
+    assert direct_series == flow_series
+    assert flow_series[("project.tests.xfailed", ())] == 1
+    assert flow_series[("project.security.high", ())] == by_flow["project"]["security"][
+        "SEVERITY.HIGH"]
+    assert by_steps["project"] == by_flow["project"]
+    assert by_steps["stored"] == by_flow["stored"] > 0
+    assert sorted(by_steps) == sorted(by_flow)
+
+
+def _without_prefect(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `automation ARGS` with no API; stderr's last line says whether Prefect was imported."""
+    probe = ("import sys; from deployments.cli import main; rc = main(sys.argv[1:]); "
+             "print('prefect' in sys.modules, file=sys.stderr); sys.exit(rc)")
+    return subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True,
+        timeout=300, check=False)
+
+
+def _env(tree: Path) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1",  # nothing listens
+           "AUTOMATION_TARGET_DIR": str(tree), "AUTOMATION_TARGET_PYTHON": sys.executable}
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+@pytest.mark.slow
+def test_collect_project_without_a_stack_runs_here(automation_env: Path, tmp_path: Path) -> None:
+    tree = _project(tmp_path)
+    proc = _without_prefect(["metrics", "collect", "--category", "project", "--path", str(tree)],
+                            _env(tree))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[-1] == "False"  # Prefect was never imported
+    assert len([line for line in lines if "not recorded in the Prefect UI" in line]) == 1
+    assert "Traceback" not in proc.stderr
+    assert "| tests | outcomes | " in proc.stdout and "| security | findings by severity |" \
+        in proc.stdout
+    stored = _stored(automation_env)
+    assert stored[("project.tests.xfailed", ())] == 1
+    # `bandit -r .` in the tree: SEVERITY.MEDIUM 1 (B301, pickle.loads), SEVERITY.LOW 8 (B403
+    # and the tests' asserts), SEVERITY.HIGH 0.
+    assert (stored[("project.security.medium", ())], stored[("project.security.low", ())],
+            stored[("project.security.high", ())]) == (1, 8, 0)
+    assert "| security | findings by severity | 0 high, 1 medium, 8 low |" in proc.stdout
+    assert f"stored {len(stored)} samples" in proc.stdout
+
+
+@pytest.mark.slow
+def test_tasks_run_of_a_code_health_job_runs_here_without_a_stack(
+    automation_env: Path, tmp_path: Path,
+) -> None:
+    tree = _project(tmp_path)
+    proc = _without_prefect(["tasks", "run", "--task", "security-scan"], _env(tree))
+    assert proc.returncode == 0, proc.stderr
+    assert len([line for line in proc.stderr.splitlines()
+                if "not recorded in the Prefect UI" in line]) == 1
+    assert "Traceback" not in proc.stderr
+    assert f"security-scan of {tree}\n" in proc.stdout
+    assert "| security | findings by severity | 0 high, 1 medium, 8 low |" in proc.stdout
+    assert ("project.security.issues", ()) in _stored(automation_env)
