@@ -10,17 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from flows.limits import job_time_limit
-from neo_automation.dependencies.report import summary_line, vulnerable_count
+from neo_automation.jobs.dependencies import run_dependency_updates
 from neo_automation.settings import load_settings
-from tasks.dependencies import (
-    audit_dependencies,
-    find_outdated_dependencies,
-    publish_dependency_report,
-    store_dependency_metrics,
-)
+from tasks.dependencies import dependency_steps
 
 
 @job_time_limit
@@ -40,21 +35,8 @@ def dependency_updates(
     Returns:
         The report: target, source, checked, outdated rows, audit result, stored samples.
     """
-    settings = load_settings()
-    report = find_outdated_dependencies(str(settings.target_path), index_url=index_url,
-                                        lock_file=lock_file)
-    pins = report.pop("pins")
-    report["audit"] = (
-        audit_dependencies(pins) if audit
-        else {"available": False, "reason": "skipped (audit=False)"}
-    )
-    report["stored"] = store_dependency_metrics(
-        settings, len(report["outdated"]), vulnerable_count(report["audit"])
-    )
-    publish_dependency_report(report)
-    get_run_logger().info(summary_line(report))
-    return report
-
+    return run_dependency_updates(dependency_steps(), load_settings(), index_url, lock_file,
+                                  audit)
 
 if __name__ == "__main__":
     dependency_updates()

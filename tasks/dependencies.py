@@ -9,17 +9,14 @@ first and opens the store itself (see `tasks.collection`).
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from neo_automation.dependencies.audit import run_audit
-from neo_automation.dependencies.index import collect_dependencies
-from neo_automation.dependencies.report import dependency_samples, format_dependency_report
-from neo_automation.metrics.dependencies import METRICS
+from neo_automation.dependencies.report import format_dependency_report
+from neo_automation.jobs import dependencies as job
 from neo_automation.settings import Settings
 
 #: The stable artifact key of the report in the Prefect UI.
@@ -31,9 +28,7 @@ def find_outdated_dependencies(
     target: str, index_url: str | None = None, lock_file: str | None = None
 ) -> dict[str, Any]:
     """List the target's dependencies that have newer releases, with their release dates."""
-    return collect_dependencies(
-        Path(target), index_url, Path(lock_file) if lock_file else None
-    )
+    return job.find_outdated(target, index_url, lock_file)
 
 
 @task(name="audit-dependencies")
@@ -45,12 +40,7 @@ def audit_dependencies(pins: dict[str, str]) -> dict[str, Any]:
 @task(name="store-dependency-metrics", retries=3, retry_delay_seconds=[1, 4, 10])
 def store_dependency_metrics(settings: Settings, outdated: int, vulnerable: int | None) -> int:
     """Store the outdated count, and the vulnerable count only when it is known."""
-    # Imported here: `serve` imports every flow and needs none of the store.
-    from neo_automation.store.metric_store import MetricStore
-
-    with MetricStore(settings.metrics_url) as store:
-        store.declare(METRICS)
-        return store.write(dependency_samples(outdated, vulnerable, time.time()))
+    return job.store_counts(settings, outdated, vulnerable)
 
 
 @task(name="publish-dependency-report")
@@ -59,3 +49,14 @@ def publish_dependency_report(report: dict[str, Any]) -> str:
     text = format_dependency_report(report)
     create_markdown_artifact(key=REPORT_KEY, markdown=text, description="Dependency updates")
     return text
+
+
+def dependency_steps() -> job.DependencySteps:
+    """The job's steps as this module's tasks (`neo_automation.jobs.dependencies`)."""
+    return job.DependencySteps(
+        find_outdated=find_outdated_dependencies,
+        audit=audit_dependencies,
+        store=store_dependency_metrics,
+        publish=publish_dependency_report,
+        info=lambda line: get_run_logger().info(line),
+    )

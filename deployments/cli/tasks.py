@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from deployments.catalog.check import catalog_source
 from deployments.cli._args import load_settings, seconds, whole
-from deployments.direct import COLLECTION_ENTRYPOINT, HEALTH_ENTRYPOINTS, REPORTS_ENTRYPOINT
+from deployments.direct import (
+    COLLECTION_ENTRYPOINT,
+    HEALTH_ENTRYPOINTS,
+    REPORTS_ENTRYPOINT,
+    UPKEEP_ENTRYPOINTS,
+)
 from deployments.stack.runtime import use_stack_api
 from deployments.stack.state import deployed_report, running_pid
 from neo_automation.errors import ConfigError
@@ -258,6 +263,8 @@ def run_job(args: argparse.Namespace) -> int:
         return _report_here(entry.name, entry.parameters)
     if not healthy and entry.entrypoint in HEALTH_ENTRYPOINTS:
         return _health_here(entry.name, HEALTH_ENTRYPOINTS[entry.entrypoint], entry.parameters)
+    if not healthy and entry.entrypoint in UPKEEP_ENTRYPOINTS:
+        return _upkeep_here(entry.name, UPKEEP_ENTRYPOINTS[entry.entrypoint], entry.parameters)
     settings = _connect()
     # after use_stack_api, like every Prefect import here (see the top of the module)
     from prefect.client.orchestration import get_client
@@ -353,6 +360,31 @@ def _health_here(name: str, job: str, parameters: dict[str, Any]) -> int:
         print(f"- skipped {problem['file']}: {problem['reason']}")
     print(f"{name}: stored {result['stored']} samples")
     return 0 if job != "test-suite" or result["state"] in ("passed", "failed") else 1
+
+
+def _upkeep_here(name: str, job: str, parameters: dict[str, Any]) -> int:
+    """Run housekeeping or dependency-updates in this process: no stack answers (0, or 2 on
+    a parameter out of range)."""
+    settings = load_settings()
+    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
+          "recorded in the Prefect UI (start the stack with 'automation start')",
+          file=sys.stderr)
+    from deployments.direct import jobs
+
+    if job == "housekeeping":
+        from neo_automation.housekeeping import format_housekeeping_report
+
+        try:
+            result = jobs.run_housekeeping(settings, parameters)
+        except ValueError as exc:
+            raise ConfigError(f"job {name!r}: {exc}") from None
+        print(format_housekeeping_report(result), end="")
+    else:
+        from neo_automation.dependencies.report import format_dependency_report
+
+        print(format_dependency_report(jobs.run_dependency_updates(settings, parameters)),
+              end="")
+    return 0
 
 
 def _wait_for_serve(settings: Settings, name: str) -> bool:

@@ -11,3 +11,8 @@ HEALTH_ENTRYPOINTS = {
     "flows/code_quality.py:code_quality": "code-quality",
     "flows/security_scan.py:security_scan": "security-scan",
 }
+#: The catalog entrypoints of the upkeep jobs `jobs` runs, and the job each is.
+UPKEEP_ENTRYPOINTS = {
+    "flows/housekeeping.py:housekeeping": "housekeeping",
+    "flows/dependency_updates.py:dependency_updates": "dependency-updates",
+}

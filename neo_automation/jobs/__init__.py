@@ -2,7 +2,8 @@
 
 - `collection`: the `metrics-collection` job's steps and the order that runs them;
 - `reports`: the `reports` job's steps and the order that runs them;
-- `health`: the code-health jobs' bodies (test suite, quality, security, project metrics).
+- `health`: the code-health jobs' bodies (test suite, quality, security, project metrics);
+- `housekeeping`, `dependencies`: the upkeep jobs' bodies.
 
 The flows (`flows/`) run them with tasks as their steps; `deployments/direct/` with the plain
 step functions.
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
         benchmark_regressions,
         run_collection,
     )
+    from neo_automation.jobs.dependencies import DependencySteps, run_dependency_updates
     from neo_automation.jobs.health import (
         record_history,
         run_project_metrics,
@@ -29,17 +31,22 @@ if TYPE_CHECKING:
         run_security_job,
         run_suite_job,
     )
+    from neo_automation.jobs.housekeeping import HousekeepingSteps, run_housekeeping
     from neo_automation.jobs.reports import ReportSteps, report_run, run_report
 
 __all__ = [
     "DEFAULT_CATEGORIES",
+    "DependencySteps",
     "FleetUpdate",
+    "HousekeepingSteps",
     "ReportSteps",
     "Steps",
     "benchmark_regressions",
     "record_history",
     "report_run",
     "run_collection",
+    "run_dependency_updates",
+    "run_housekeeping",
     "run_project_metrics",
     "run_quality_job",
     "run_report",
@@ -61,4 +68,8 @@ __getattr__ = lazy_exports(__name__, {
     "run_quality_job": "health",
     "run_security_job": "health",
     "run_suite_job": "health",
+    "HousekeepingSteps": "housekeeping",
+    "run_housekeeping": "housekeeping",
+    "DependencySteps": "dependencies",
+    "run_dependency_updates": "dependencies",
 })
