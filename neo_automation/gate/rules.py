@@ -152,9 +152,26 @@ def check_test_suite(current: Mapping[str, Any], enabled: bool) -> RuleResult:
             return RuleResult("test-suite", "check", "FAIL", f"{ran}{cov}: {failure}",
                               {"state": suite["state"], "coverage_failure": failure})
         return RuleResult("test-suite", "check", "PASS", f"{ran}{cov}", {"state": suite["state"]})
-    return RuleResult("test-suite", "check", "FAIL",
-                      f"the suite {suite['state'].replace('_', ' ')}: {suite.get('reason')}",
+    return RuleResult("test-suite", "check", "FAIL", suite_problem(suite),
                       {"state": suite["state"]})
+
+
+#: What the gate says of a suite that gave no pass/fail result, by its state.
+_SUITE_STATES = {"error": "the suite could not run", "timed_out": "the suite timed out",
+                 "stopped": "pytest stopped the suite early"}
+
+
+def suite_problem(suite: Mapping[str, Any]) -> str:
+    """One line on a suite that did not run to its end: its state in words, then the reason
+    (`neo_automation.scans.testsuite.run_test_suite`'s), said once when the reason already
+    names the suite or pytest (``the suite could not start: tests/conftest.py ...``)."""
+    words = _SUITE_STATES.get(suite["state"], f"the suite {suite['state']}")
+    reason = suite.get("reason") or ""
+    if not reason:
+        return words
+    if reason.startswith(("the suite ", "pytest ")):
+        return reason
+    return f"{words}: {reason}"
 
 
 def check_coverage_drop(current: Mapping[str, Any], baseline: Mapping[str, Any] | None,

@@ -28,6 +28,7 @@ from neo_automation.gate.rules import (
     check_benchmark,
     check_complexity,
     check_coverage_drop,
+    check_test_suite,
     evaluate,
     new_findings,
     select_alert_rules,
@@ -125,6 +126,22 @@ def test_computed_metrics_are_the_unlabelled_project_metrics() -> None:
     # A suite that could not run gives no figure at all, never 0.
     broken = {"state": "error", "tests": None, "coverage": None}
     assert not any(k.startswith("project.tests.") for k in project_values(scan, broken, debt))
+
+
+def test_a_suite_that_did_not_run_is_said_in_plain_words() -> None:
+    conftest = ("the suite could not start: tests/conftest.py failed to import: "
+                "ModuleNotFoundError: No module named 'aiosmtpd' (install the project's test "
+                "dependencies)")
+    cases = [
+        ({"state": "error", "reason": conftest}, conftest),
+        ({"state": "error", "reason": "coverage is not installed for /venv/bin/python"},
+         "the suite could not run: coverage is not installed for /venv/bin/python"),
+        ({"state": "error", "reason": "pytest collected no tests"}, "pytest collected no tests"),
+        ({"state": "timed_out", "reason": None}, "the suite timed out"),
+    ]
+    for suite, words in cases:
+        result = check_test_suite({"tests": suite}, enabled=True)
+        assert result.line() == f"FAIL test-suite: {words}"
 
 
 def test_config_file_is_the_option_else_the_project_default(tmp_path: Path) -> None:
