@@ -17,8 +17,8 @@ figures``), in report order (:func:`evaluate`):
   (skipped without one).
 - ``complexity-rank``: no function or method of the current tree ranked above the limit.
 - ``benchmark-slowdown``: the JAX matmul GFLOP/s now against the median of the recent
-  ``app.jax.matmul_gflops`` points in the metrics store; skipped (never passed) without
-  history.
+  ``app.jax.matmul_gflops`` points in the metrics store; skipped (never passed) with fewer
+  than ``benchmark_min_history`` stored points (3).
 
 A rule turned off in the config (:mod:`neo_automation.gate.config`) is listed as SKIP. Skips do
 not fail the gate.
@@ -34,7 +34,12 @@ from typing import Any, Literal
 
 from neo_automation.alerts.rules import AlertRule
 from neo_automation.errors import ConfigError
-from neo_automation.gate.config import BENCHMARK_METRIC, DEBT_RATINGS, GateConfig
+from neo_automation.gate.config import (
+    BENCHMARK_METRIC,
+    DEBT_RATINGS,
+    DEFAULT_BENCHMARK_MIN_HISTORY,
+    GateConfig,
+)
 from neo_automation.gate.snapshot import LISTED, finding_identity
 
 Status = Literal["PASS", "FAIL", "SKIP"]
@@ -277,7 +282,8 @@ def check_debt_rating(current: Mapping[str, Any], baseline: Mapping[str, Any] | 
 
 
 def check_benchmark(enabled: bool, now: float | None, history: Sequence[float],
-                    max_slowdown: float, reason: str = "") -> RuleResult:
+                    max_slowdown: float, reason: str = "",
+                    min_history: int = DEFAULT_BENCHMARK_MIN_HISTORY) -> RuleResult:
     """The benchmark's GFLOP/s is at most ``max_slowdown`` % under the median of history.
 
     Args:
@@ -286,6 +292,8 @@ def check_benchmark(enabled: bool, now: float | None, history: Sequence[float],
         history: The recent stored GFLOP/s values.
         max_slowdown: The allowed slowdown in percent.
         reason: Why ``now`` is missing, when it is.
+        min_history: The fewest stored values the rule judges with (config
+            ``benchmark_min_history``); with fewer it is skipped and says so.
     """
     name = "benchmark-slowdown"
     if not enabled:
@@ -294,6 +302,12 @@ def check_benchmark(enabled: bool, now: float | None, history: Sequence[float],
     if not history:
         return RuleResult(name, "check", "SKIP",
                           f"no stored {BENCHMARK_METRIC} history to compare with")
+    if len(history) < min_history:
+        return RuleResult(name, "check", "SKIP",
+                          f"only {len(history)} stored {BENCHMARK_METRIC} "
+                          f"{'point' if len(history) == 1 else 'points'}, needs "
+                          f"{min_history} (benchmark_min_history)",
+                          {"points": len(history), "min_history": min_history})
     if now is None:
         return RuleResult(name, "check", "SKIP", f"no benchmark figure: {reason or 'not run'}")
     median = statistics.median(history)
@@ -346,5 +360,5 @@ def evaluate(
         check_debt_rating(current, baseline, config.debt_rating_not_worse),
         check_benchmark(bool(bench.get("enabled")), bench.get("gflops"),
                         bench.get("history") or (), config.benchmark_max_slowdown_percent,
-                        bench.get("reason", "")),
+                        bench.get("reason", ""), config.benchmark_min_history),
     ]
