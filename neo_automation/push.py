@@ -194,7 +194,10 @@ def collected_samples(metrics_url: str, since: float,
     from neo_automation.store.metric_store import MetricStore
 
     with MetricStore(metrics_url) as store:
-        rows = [row for row in store.latest(prefix) if row[3] >= since]
+        # The pushed figures are the CI checkout's, tagged by branch and commit on the stack:
+        # the path that kept them apart here (`target`, see scans.health) means nothing there.
+        rows = [(source, name, {k: v for k, v in labels.items() if k != "target"}, ts, value)
+                for source, name, labels, ts, value in store.latest(prefix) if ts >= since]
     units = {name: spec.unit for name, spec in accepted_metrics().items()}
     return sample_dicts(rows, units)
 

@@ -116,9 +116,9 @@ def history_markdown(history: dict[str, Any]) -> str:
 
 
 @task(name="read-previous-figures", cache_policy=NO_CACHE)
-def read_previous(settings: Settings, prefix: str) -> dict[str, float]:
+def read_previous(settings: Settings, prefix: str, target: str | None = None) -> dict[str, float]:
     """The latest stored figures under `prefix` (the previous run's), by metric name."""
-    return health.read_previous(settings, prefix)
+    return health.read_previous(settings, prefix, target)
 
 
 @task(name="publish-health-summary", cache_policy=NO_CACHE)
