@@ -77,6 +77,7 @@ bench: $(VENV)/.bench.stamp
 	-$(BIN)/python bench/changepoints.py  # exits 1 while a goal is missed; the rest still run
 	$(BIN)/python bench/start.py
 	$(BIN)/python bench/scan.py $(or $(SCAN_PATH),$(VENV)/lib/python3.11/site-packages/prefect)
+	$(BIN)/python bench/loaded_collect.py
 	$(BIN)/python bench/ingest.py
 
 # On a machine with an NVIDIA GPU: the example training runs while the accelerator figures the

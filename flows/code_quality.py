@@ -37,7 +37,7 @@ def code_quality(path: str | None = None) -> dict[str, Any]:
         `excluded`, `alerts`, `stored`.
     """
     settings = load_settings()
-    return run_quality_job(health_steps(settings, scans_slot), target(settings, path))
+    return run_quality_job(health_steps(settings, scans_slot), settings, target(settings, path))
 
 if __name__ == "__main__":
     code_quality(*sys.argv[1:2])

@@ -30,7 +30,6 @@ from prefect import flow, get_run_logger
 
 from flows.limits import job_time_limit
 from flows.project_metrics import project_metrics
-from neo_automation.jobs.collection import Steps, run_collection
 from neo_automation.settings import Settings, load_settings
 from tasks.collection import (
     collect_application_metrics,
@@ -69,6 +68,10 @@ def metrics_collection(
         ValueError: an unknown category.
     """
     logger = get_run_logger()
+    # Imported here, not at the top: `serve` imports every flow and needs none of the job's
+    # libraries (the store, numpy).
+    from neo_automation.jobs.collection import Steps, run_collection
+
     settings = load_settings()
     steps = Steps(
         collect_system=partial(collect_system_metrics, settings),

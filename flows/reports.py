@@ -36,8 +36,6 @@ from prefect import flow, get_run_logger
 from prefect.settings import PREFECT_UI_URL
 
 from flows.limits import job_time_limit, refuse_unlike_setting
-from neo_automation.jobs.reports import ReportSteps, report_run, run_report
-from neo_automation.reports.templates import template_dirs
 from neo_automation.settings import load_settings
 from tasks.collection import evaluate_alerts, store_metrics
 from tasks.delivery import deliver_report
@@ -81,6 +79,11 @@ def reports(
         (broken templates), `benchmark_alerts` (alert transitions of the regression samples;
         empty for a past period), `delivery` (channel -> outcome).
     """
+    # Imported here, not at the top: `serve` imports every flow and needs none of the report's
+    # libraries (the store, the channels, jinja2).
+    from neo_automation.jobs.reports import ReportSteps, report_run, run_report
+    from neo_automation.reports.templates import template_dirs
+
     settings = load_settings()
     refuse_unlike_setting("templates_dir", templates_dir, "AUTOMATION_TEMPLATES_DIR",
                           settings.templates_dir)

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from neo_automation.reports.formats import fmt_value, markdown_table, md_escape
-from neo_automation.store.metric_store import MetricStore
 
 #: Log files bigger than this are rotated (bytes).
 LOG_MAX_BYTES = 10 * 1024 * 1024
@@ -193,6 +192,10 @@ def prune_metric_store(url: str, retention_days: float, vacuum: bool = True,
     Raises:
         StoreError: The store cannot be opened or written.
     """
+    # Imported here: the housekeeping flow's module (which `serve` imports) needs this
+    # module's defaults, not the store's SQLAlchemy.
+    from neo_automation.store.metric_store import MetricStore
+
     db = sqlite_file(url)
     before = _db_bytes(db) if db else 0
     with MetricStore(url) as store:

@@ -34,7 +34,6 @@ from urllib.parse import urlsplit
 from neo_automation.errors import ConfigError
 from neo_automation.metrics import MetricSpec, Sample
 from neo_automation.metrics.project import METRICS as PROJECT_METRICS
-from neo_automation.store.metric_store import MetricStore
 
 DEPLOYMENT = "metrics-ingest/ingest-ci-metrics"
 CI_SOURCE = "ci"
@@ -190,8 +189,15 @@ def collected_samples(metrics_url: str, since: float,
     Returns:
         Sample mappings for the ``samples`` parameter (:func:`sample_dicts`).
     """
+    # Imported here: the ingest flow's module (which `serve` imports) checks pushes with this
+    # module and needs none of the store's SQLAlchemy.
+    from neo_automation.store.metric_store import MetricStore
+
     with MetricStore(metrics_url) as store:
-        rows = [row for row in store.latest(prefix) if row[3] >= since]
+        # The pushed figures are the CI checkout's, tagged by branch and commit on the stack:
+        # the path that kept them apart here (`target`, see scans.health) means nothing there.
+        rows = [(source, name, {k: v for k, v in labels.items() if k != "target"}, ts, value)
+                for source, name, labels, ts, value in store.latest(prefix) if ts >= since]
     units = {name: spec.unit for name, spec in accepted_metrics().items()}
     return sample_dicts(rows, units)
 

@@ -25,21 +25,20 @@ records no task parameter values in its API.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.exceptions import MissingContextError
 
-from blocks.alert_rules import rules_in_force
-from neo_automation.fleet.render import format_fleet
-from neo_automation.jobs import collection as job
-from neo_automation.jobs.collection import FleetUpdate
-from neo_automation.metrics import MetricSpec, Sample
-from neo_automation.metrics.collectors import CollectorResult
-from neo_automation.reports.formats import format_collection_summary, sample_rows
 from neo_automation.settings import Settings
-from tasks.alerting import dispatch_transitions
+
+# The job's libraries (the store, numpy, the channels) are imported in the runs that use them,
+# so that `serve`, which imports every flow, stays small.
+if TYPE_CHECKING:
+    from neo_automation.jobs.collection import FleetUpdate
+    from neo_automation.metrics import MetricSpec, Sample
+    from neo_automation.metrics.collectors import CollectorResult
 
 #: Stable artifact keys (the UI lists every version under one key).
 SYSTEM_TABLE_KEY = "system-metrics-latest"
@@ -60,24 +59,32 @@ def _warn(line: str) -> None:
 @task(name="collect-system-metrics")
 def collect_system_metrics(settings: Settings, cpu_interval: float = 0.5) -> CollectorResult:
     """Read CPU, memory, disks, I/O, network, processes and load (`job.collect_system`)."""
+    from neo_automation.jobs import collection as job
+
     return job.collect_system(cpu_interval, warn=_warn, settings=settings)
 
 
 @task(name="collect-application-metrics")
 def collect_application_metrics(settings: Settings, benchmark: bool = True) -> CollectorResult:
     """Describe the JAX runtime and run its micro-benchmark (`job.collect_application`)."""
+    from neo_automation.jobs import collection as job
+
     return job.collect_application(benchmark, settings=settings)
 
 
 @task(name="collect-custom-metrics")
 def collect_custom_metrics(settings: Settings) -> list[CollectorResult]:
     """Run every custom collector, each on its own (`job.collect_custom`)."""
+    from neo_automation.jobs import collection as job
+
     return job.collect_custom(settings=settings)
 
 
 @task(name="ingest-training-metrics")
 def ingest_training_metrics(settings: Settings) -> dict[str, Any]:
     """Store new lines of the training runs' files, each exactly once (`job.ingest_training`)."""
+    from neo_automation.jobs import collection as job
+
     return job.ingest_training(warn=_warn, settings=settings)
 
 
@@ -92,12 +99,16 @@ def store_metrics(settings: Settings, samples: list[Sample],
     Raises:
         StoreError: a failure a retry cannot fix (bad credentials, a missing database).
     """
+    from neo_automation.jobs import collection as job
+
     return job.store_samples(samples, metrics, warn=_warn, settings=settings)
 
 
 @task(name="publish-metrics-artifacts")
 def publish_metrics_artifacts(system: list[Sample], result: dict[str, Any]) -> None:
     """Publish the latest system metrics table and the collection summary to the Prefect UI."""
+    from neo_automation.reports.formats import format_collection_summary, sample_rows
+
     if system:
         create_table_artifact(key=SYSTEM_TABLE_KEY, table=sample_rows(system),
                               description="Latest system metrics (psutil)")
@@ -108,6 +119,8 @@ def publish_metrics_artifacts(system: list[Sample], result: dict[str, Any]) -> N
 @task(name="update-fleet")
 def update_fleet(settings: Settings) -> FleetUpdate:
     """Forecast every host's filesystems and check silent hosts (`job.update_fleet`)."""
+    from neo_automation.jobs import collection as job
+
     return job.update_fleet(warn=_warn, settings=settings)
 
 
@@ -120,6 +133,9 @@ def publish_fleet(settings: Settings, update: FleetUpdate) -> list[dict[str, Any
         load_1m, fullest_mount, fullest_percent, full_mount, hours_until_full); none
         (and no new artifact version) with the database away.
     """
+    from neo_automation.fleet.render import format_fleet
+    from neo_automation.jobs import collection as job
+
     table = job.fleet_table(update, warn=_warn, settings=settings)
     if table is None:
         return []
@@ -136,6 +152,10 @@ def evaluate_alerts(settings: Settings, samples: list[Sample]) -> list[dict[str,
     Skipped (a warning, no transitions) while samples wait in the spool or the database is
     away: the rules' state lives in the store, and the samples they need are not stored.
     """
+    from blocks.alert_rules import rules_in_force
+    from neo_automation.jobs import collection as job
+    from tasks.alerting import dispatch_transitions
+
     rules, transitions = job.alert_transitions(
         samples, lambda: rules_in_force(settings, api_available=True)[0], warn=_warn,
         settings=settings)

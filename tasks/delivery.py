@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.saved_channels import ChannelsInForce, channels_in_force
-from neo_automation.channels.base import Message
-from neo_automation.delivery.deliver import DeliveryResult, deliver_pending
-from neo_automation.delivery.outbox import next_due, pending_channels
-from neo_automation.jobs import reports as job
 from neo_automation.settings import Settings
-from neo_automation.store.metric_store import MetricStore
 from neo_automation.words import plural
+
+# The channels and the store are imported in the runs that use them, so that `serve`, which
+# imports every flow, stays small.
+if TYPE_CHECKING:
+    from blocks.saved_channels import ChannelsInForce
+    from neo_automation.channels.base import Message
+    from neo_automation.delivery.deliver import DeliveryResult
+    from neo_automation.store.metric_store import MetricStore
 
 
 def outbox_channels(settings: Settings, store: MetricStore) -> ChannelsInForce:
@@ -39,6 +41,9 @@ def outbox_channels(settings: Settings, store: MetricStore) -> ChannelsInForce:
     "file" kind with no saved block is the alerts' directory, the one alert entries were
     queued for (a report's own archive is never queued for the file kind).
     """
+    from blocks.saved_channels import channels_in_force
+    from neo_automation.delivery.outbox import pending_channels
+
     return channels_in_force(archive_dir=settings.data_path / "alerts",
                              names=pending_channels(store))
 
@@ -59,6 +64,8 @@ def deliver_report(settings: Settings, message: Message, result: dict[str, Any],
     read from the archived files in `paths["charts"]` (`job.deliver_report`, with the saved
     blocks' channels). Returns channel -> outcome.
     """
+    from neo_automation.jobs import reports as job
+
     def find(settings: Settings, store: MetricStore) -> tuple[dict[str, Any], dict[str, str]]:
         found = outbox_channels(settings, store)
         return dict(found.channels), found.sources
@@ -76,6 +83,10 @@ def deliver_due_entries(settings: Settings, window_seconds: float = 0.0) -> dict
     entry tried: report_key, period, channel, status, detail), ``counts`` (status -> number)
     and ``next_due`` (when the next pending entry is due, Unix seconds; None: none pending).
     """
+    from neo_automation.delivery.deliver import deliver_pending
+    from neo_automation.delivery.outbox import next_due
+    from neo_automation.store.metric_store import MetricStore
+
     deadline = time.time() + max(0.0, window_seconds)
     results: list[DeliveryResult] = []
     with MetricStore(settings.metrics_url) as store:

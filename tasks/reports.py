@@ -21,26 +21,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from neo_automation.jobs import reports as job
-from neo_automation.jobs.collection import benchmark_regressions
-from neo_automation.metrics import Sample
-from neo_automation.reports.charts import Chart
-from neo_automation.reports.formats import headline_rows
-from neo_automation.reports.model import Report
 from neo_automation.settings import Settings
+
+# The report's libraries (the store, numpy, matplotlib, jinja2) are imported in the runs that
+# use them, so that `serve`, which imports every flow, stays small.
+if TYPE_CHECKING:
+    from neo_automation.metrics import Sample
+    from neo_automation.reports.charts import Chart
+    from neo_automation.reports.model import Report
 
 
 @task(name="read-alert-history", cache_policy=NO_CACHE)
 def read_alert_history(settings: Settings, since: float,
                        until: float) -> list[dict[str, Any]] | None:
     """Read the alert state changes in [since, until) from the metrics store."""
+    from neo_automation.jobs import reports as job
+
     return job.read_alerts(since, until, settings=settings)
 
 
@@ -66,12 +69,16 @@ def build_report_data(
     Returns:
         The report (`neo_automation.reports.model.Report`), as `job.build_report` builds it.
     """
+    from neo_automation.jobs import reports as job
+
     return job.build_report(report, start, end, jobs, alerts, settings=settings)
 
 
 @task(name="draw-report-charts", cache_policy=NO_CACHE)
 def draw_report_charts(report: Report) -> dict[str, Chart]:
     """Draw the report's charts as PNG images (charts without data are left out)."""
+    from neo_automation.jobs import reports as job
+
     return job.draw_charts(report)
 
 
@@ -84,6 +91,8 @@ def detect_benchmark_regressions(settings: Settings, now: float | None = None) -
         history: the latest change's size in percent when it is a regression of at least
         `AUTOMATION_REGRESSION_MIN_PERCENT`, else 0.
     """
+    from neo_automation.jobs.collection import benchmark_regressions
+
     return benchmark_regressions(now, settings=settings)
 
 
@@ -100,6 +109,8 @@ def render_report_formats(
         `rendered` (format -> text) and `errors` (broken templates as `FILE:LINE: message`,
         each also logged).
     """
+    from neo_automation.jobs import reports as job
+
     return job.render_report(report, charts, dirs, artifact_url, error=get_run_logger().error)
 
 
@@ -110,6 +121,8 @@ def publish_report_artifacts(report: Report, markdown: str, key: str) -> UUID:
     Returns:
         The markdown artifact's id (its page is `<ui>/artifacts/artifact/<id>`).
     """
+    from neo_automation.reports.formats import headline_rows
+
     period = report.period
     description = f"{report.title}, {period.start} to {period.end}"
     # Called from a sync flow, Prefect's sync form returns the id itself.
@@ -123,4 +136,6 @@ def publish_report_artifacts(report: Report, markdown: str, key: str) -> UUID:
 @task(name="archive-report", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def archive_report_files(files: dict[str, str | bytes]) -> list[str]:
     """Write every rendered format and chart to the report archive, each file atomically."""
+    from neo_automation.jobs import reports as job
+
     return job.archive_report(files)

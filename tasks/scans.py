@@ -31,14 +31,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from neo_automation.jobs import health
-from neo_automation.reports.charts import Chart, slow_tests_chart
-from neo_automation.reports.formats import format_history_markdown
-from neo_automation.scans.debt import compute_debt
-from neo_automation.scans.engine import scan_tree
-from neo_automation.scans.health import format_health_summary
-from neo_automation.scans.testsuite import run_test_suite
 from neo_automation.settings import Settings
 from tasks.collection import evaluate_alerts, store_metrics
+
+# radon, bandit, the charts and the test runner are imported in the runs that use them, so
+# that `serve`, which imports every flow, stays small.
 
 #: The scans' result cache (by file content hash): a rescan of an unchanged tree costs hashes.
 CACHE_DIR_NAME = "scan-cache"
@@ -52,6 +49,8 @@ def target(settings: Settings, path: str | None) -> Path:
 @task(name="scan-code", cache_policy=NO_CACHE)
 def scan_code(settings: Settings, kinds: list[str], path: str | None = None) -> dict[str, Any]:
     """Scan a tree with radon and/or bandit (cached by content hash), showing progress."""
+    from neo_automation.scans.engine import scan_tree
+
     # async_dispatch types the result as `UUID | Coroutine`; called from sync code it is a UUID
     progress_id = cast(
         UUID, create_progress_artifact(progress=0.0, description=f"{'/'.join(kinds)} scan")
@@ -80,6 +79,8 @@ def scan_code(settings: Settings, kinds: list[str], path: str | None = None) -> 
 def run_tests(settings: Settings, path: str | None = None,
               timeout: float = 1800.0) -> dict[str, Any]:
     """Run the target's pytest suite under coverage (bounded by its own subprocess timeout)."""
+    from neo_automation.scans.testsuite import run_test_suite
+
     result = run_test_suite(target(settings, path), timeout=timeout)
     logger = get_run_logger()
     logger.info("interpreter: %s (%s)", result["interpreter"]["path"],
@@ -106,15 +107,18 @@ def record_test_history(settings: Settings, result: dict[str, Any], run_id: str,
 
 def history_markdown(history: dict[str, Any]) -> str:
     """The test-history section of the test-suite summary, with the slowing tests' chart."""
+    from neo_automation.reports.charts import Chart, slow_tests_chart
+    from neo_automation.reports.formats import format_history_markdown
+
     png = slow_tests_chart(history["slowing"])
     uri = Chart("slow_tests", "", png).data_uri if png is not None else None
     return format_history_markdown(history, uri)
 
 
 @task(name="read-previous-figures", cache_policy=NO_CACHE)
-def read_previous(settings: Settings, prefix: str) -> dict[str, float]:
+def read_previous(settings: Settings, prefix: str, target: str | None = None) -> dict[str, float]:
     """The latest stored figures under `prefix` (the previous run's), by metric name."""
-    return health.read_previous(settings, prefix)
+    return health.read_previous(settings, prefix, target)
 
 
 @task(name="publish-health-summary", cache_policy=NO_CACHE)
@@ -124,6 +128,8 @@ def publish_health_summary(key: str, title: str, samples: list[Any],
                            excluded: list[dict[str, Any]] | None = None,
                            appendix: str = "") -> str:
     """The markdown summary (with changes) and the worst-offenders table, under stable keys."""
+    from neo_automation.scans.health import format_health_summary
+
     markdown = format_health_summary(title, samples, previous, errors, note, excluded or ())
     if appendix:  # the test-suite job's test history, after the figures
         markdown += "\n\n" + appendix
@@ -136,6 +142,8 @@ def publish_health_summary(key: str, title: str, samples: list[Any],
 @task(name="compute-technical-debt", cache_policy=NO_CACHE)
 def compute_technical_debt(scan: dict[str, Any], tests: dict[str, Any] | None) -> dict[str, Any]:
     """Remediation minutes, debt ratio and A-E rating (SQALE; see neo_automation/scans/debt.py)."""
+    from neo_automation.scans.debt import compute_debt
+
     return compute_debt(scan, tests)
 
 

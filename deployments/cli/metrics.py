@@ -114,6 +114,9 @@ def collect(args: argparse.Namespace) -> int:
         from neo_automation.target import choose_target
 
         project = choose_target(args.path, settings)
+        if not project.path.is_dir():
+            raise ConfigError(f"cannot measure the project at {project.path} "
+                              f"({project.reason}): it does not exist or is not a directory")
         print(project.line(), file=sys.stderr if args.json else sys.stdout, flush=True)
     elif args.path is not None:
         raise ConfigError("--path names the project that --category project measures: add "

@@ -82,7 +82,7 @@ def run_job(settings: Settings, name: str, path: Path, dispatch: Dispatcher,
     steps = plain_steps(settings, dispatch)
     bodies = {
         "test-suite": partial(job.run_suite_job, steps, settings, path, timeout_seconds),
-        "code-quality": partial(job.run_quality_job, steps, path),
+        "code-quality": partial(job.run_quality_job, steps, settings, path),
         "security-scan": partial(job.run_security_job, steps, settings, path),
     }
     if name == "project-metrics":

@@ -17,13 +17,16 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import re
 import smtplib
 import ssl
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 
@@ -37,6 +40,7 @@ from neo_automation.channels.base import (
     DELIVERY_HEADER,
     ChannelModel,
     DeliveryReceipt,
+    InlineImage,
     Message,
     plain_text,
 )
@@ -323,11 +327,44 @@ def _smtp_failure(config: EmailConfig, target: str, exc: BaseException,
     return network_failure("email", target, exc, config.timeout, secrets)
 
 
+#: A ``src`` attribute and its quoted value (the archived report's HTML writes double quotes).
+_SRC = re.compile(r"""(?P<attr>\bsrc\s*=\s*)(?P<q>["'])(?P<value>[^"'<>]*)(?P=q)""",
+                  re.IGNORECASE)
+
+
+def inline_sources(body: str, images: Sequence[InlineImage]) -> str:
+    """Point each ``src`` that names an inline image's file at that image's ``cid:``.
+
+    A report's archived HTML references its charts by file name, the PNGs beside it in the
+    archive, so it shows its pictures when opened from there; in the email the same pictures
+    travel inline, so the same references become Content-IDs. Other sources are left as they
+    are.
+
+    Args:
+        body: HTML text.
+        images: The message's inline images (their `name` is the archived file's name).
+
+    Returns:
+        The HTML with those references replaced.
+    """
+    by_name = {img.name: img for img in images}
+
+    def swap(match: re.Match[str]) -> str:
+        value = unquote(html.unescape(match["value"]))
+        image = by_name.get(value)
+        if image is None:
+            return match[0]
+        return f'{match["attr"]}{match["q"]}cid:{html.escape(image.cid)}{match["q"]}'
+
+    return _SRC.sub(swap, body) if by_name else body
+
+
 def format_html(message: Message) -> str:
     """The HTML body for email: the message's own `html`, or one built from text and facts.
 
-    Untrusted text is escaped with `html.escape`. Inline images that the HTML does not yet
-    reference by ``cid:`` are appended, so every picture shows.
+    Untrusted text is escaped with `html.escape`. An image the HTML references by its file
+    name is shown in place, by ``cid:`` (`inline_sources`); inline images that the HTML
+    does not reference at all are appended, so every picture shows.
 
     Args:
         message: The message.
@@ -335,13 +372,14 @@ def format_html(message: Message) -> str:
     Returns:
         A complete HTML document.
     """
+    own = None if message.html is None else inline_sources(message.html, message.images)
     images = "".join(
         f'<p><img src="cid:{html.escape(img.cid)}" alt="{html.escape(img.name)}"></p>'
         for img in message.images
-        if message.html is None or f"cid:{img.cid}" not in message.html
+        if own is None or f"cid:{img.cid}" not in own
     )
-    if message.html is not None:
-        body = message.html
+    if own is not None:
+        body = own
         marker = body.lower().rfind("</body>")
         return body[:marker] + images + body[marker:] if marker >= 0 else body + images
     rows = "".join(

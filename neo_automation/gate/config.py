@@ -17,6 +17,9 @@ defaults):
   median of the stored history.
 - ``benchmark_history`` (``10``): how many of the newest stored points the median is taken
   over; ``benchmark_history_days`` (``30``): how far back points count.
+- ``benchmark_min_history`` (``3``): the rule judges only with at least this many stored
+  points (at most ``benchmark_history``), and is skipped, saying so, with fewer: one earlier
+  run on a loaded host is no median to fail a change on.
 - ``excludes`` (``[]``): globs left out of the scans, on top of ``.venv``, ``.git``,
   ``build``...
 - ``pytest_args`` (``[]``): extra pytest arguments, e.g. ``["-m", "not slow"]``.
@@ -44,6 +47,8 @@ DEBT_RATINGS = ("A", "B", "C", "D", "E")
 DEFAULT_ALERT_RULES = ("tests-failing", "coverage-low")
 #: The stored metric the benchmark rule compares with (GFLOP/s).
 BENCHMARK_METRIC = "app.jax.matmul_gflops"
+#: How many stored benchmark points the benchmark rule needs before it judges.
+DEFAULT_BENCHMARK_MIN_HISTORY = 3
 #: The project's gate config file, relative to its root; read when ``--config`` is not given.
 DEFAULT_CONFIG_FILE = Path("config") / "gate.yaml"
 
@@ -65,6 +70,7 @@ class GateConfig(BaseModel):
     benchmark_max_slowdown_percent: float = Field(default=10.0, gt=0, lt=100)
     benchmark_history: int = Field(default=10, ge=1)
     benchmark_history_days: float = Field(default=30.0, gt=0)
+    benchmark_min_history: int = Field(default=DEFAULT_BENCHMARK_MIN_HISTORY, ge=1)
     excludes: list[str] = Field(default_factory=list)
     pytest_args: list[str] = Field(default_factory=list)
     test_timeout_seconds: float = Field(default=1800.0, gt=0)
@@ -82,6 +88,7 @@ ACCEPTS = {
     "benchmark_max_slowdown_percent": "a percentage above 0 and under 100",
     "benchmark_history": "a whole number of points, 1 or more",
     "benchmark_history_days": "a number of days above 0",
+    "benchmark_min_history": "a whole number of points, 1 or more, at most benchmark_history",
     "excludes": "a list of glob patterns",
     "pytest_args": "a list of pytest arguments",
     "test_timeout_seconds": "a number of seconds above 0",
@@ -111,7 +118,7 @@ def parse_config(data: Any, source: str) -> GateConfig:
         raise ConfigError(f"{source}: unknown key {unknown[0]!r} (accepted keys: "
                           f"{', '.join(ACCEPTS)})")
     try:
-        return GateConfig.model_validate(data)
+        config = GateConfig.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = str(err["loc"][0]) if err["loc"] else "config"
@@ -120,6 +127,13 @@ def parse_config(data: Any, source: str) -> GateConfig:
             f"{source}: {key}: {value!r} is not accepted: expected "
             f"{ACCEPTS.get(key, err['msg'])}"
         ) from None
+    if config.benchmark_min_history > config.benchmark_history:  # the rule could never judge
+        raise ConfigError(
+            f"{source}: benchmark_min_history: {config.benchmark_min_history!r} is not "
+            f"accepted: expected {ACCEPTS['benchmark_min_history']} "
+            f"({config.benchmark_history})"
+        )
+    return config
 
 
 def read_config(path: Path | None, root: Path) -> tuple[GateConfig, str, bool]:

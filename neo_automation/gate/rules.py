@@ -17,8 +17,8 @@ figures``), in report order (:func:`evaluate`):
   (skipped without one).
 - ``complexity-rank``: no function or method of the current tree ranked above the limit.
 - ``benchmark-slowdown``: the JAX matmul GFLOP/s now against the median of the recent
-  ``app.jax.matmul_gflops`` points in the metrics store; skipped (never passed) without
-  history.
+  ``app.jax.matmul_gflops`` points in the metrics store; skipped (never passed) with fewer
+  than ``benchmark_min_history`` stored points (3).
 
 A rule turned off in the config (:mod:`neo_automation.gate.config`) is listed as SKIP. Skips do
 not fail the gate.
@@ -34,7 +34,12 @@ from typing import Any, Literal
 
 from neo_automation.alerts.rules import AlertRule
 from neo_automation.errors import ConfigError
-from neo_automation.gate.config import BENCHMARK_METRIC, DEBT_RATINGS, GateConfig
+from neo_automation.gate.config import (
+    BENCHMARK_METRIC,
+    DEBT_RATINGS,
+    DEFAULT_BENCHMARK_MIN_HISTORY,
+    GateConfig,
+)
 from neo_automation.gate.snapshot import LISTED, finding_identity
 
 Status = Literal["PASS", "FAIL", "SKIP"]
@@ -152,9 +157,26 @@ def check_test_suite(current: Mapping[str, Any], enabled: bool) -> RuleResult:
             return RuleResult("test-suite", "check", "FAIL", f"{ran}{cov}: {failure}",
                               {"state": suite["state"], "coverage_failure": failure})
         return RuleResult("test-suite", "check", "PASS", f"{ran}{cov}", {"state": suite["state"]})
-    return RuleResult("test-suite", "check", "FAIL",
-                      f"the suite {suite['state'].replace('_', ' ')}: {suite.get('reason')}",
+    return RuleResult("test-suite", "check", "FAIL", suite_problem(suite),
                       {"state": suite["state"]})
+
+
+#: What the gate says of a suite that gave no pass/fail result, by its state.
+_SUITE_STATES = {"error": "the suite could not run", "timed_out": "the suite timed out",
+                 "stopped": "pytest stopped the suite early"}
+
+
+def suite_problem(suite: Mapping[str, Any]) -> str:
+    """One line on a suite that did not run to its end: its state in words, then the reason
+    (`neo_automation.scans.testsuite.run_test_suite`'s), said once when the reason already
+    names the suite or pytest (``the suite could not start: tests/conftest.py ...``)."""
+    words = _SUITE_STATES.get(suite["state"], f"the suite {suite['state']}")
+    reason = suite.get("reason") or ""
+    if not reason:
+        return words
+    if reason.startswith(("the suite ", "pytest ")):
+        return reason
+    return f"{words}: {reason}"
 
 
 def check_coverage_drop(current: Mapping[str, Any], baseline: Mapping[str, Any] | None,
@@ -260,7 +282,8 @@ def check_debt_rating(current: Mapping[str, Any], baseline: Mapping[str, Any] | 
 
 
 def check_benchmark(enabled: bool, now: float | None, history: Sequence[float],
-                    max_slowdown: float, reason: str = "") -> RuleResult:
+                    max_slowdown: float, reason: str = "",
+                    min_history: int = DEFAULT_BENCHMARK_MIN_HISTORY) -> RuleResult:
     """The benchmark's GFLOP/s is at most ``max_slowdown`` % under the median of history.
 
     Args:
@@ -269,6 +292,8 @@ def check_benchmark(enabled: bool, now: float | None, history: Sequence[float],
         history: The recent stored GFLOP/s values.
         max_slowdown: The allowed slowdown in percent.
         reason: Why ``now`` is missing, when it is.
+        min_history: The fewest stored values the rule judges with (config
+            ``benchmark_min_history``); with fewer it is skipped and says so.
     """
     name = "benchmark-slowdown"
     if not enabled:
@@ -277,6 +302,12 @@ def check_benchmark(enabled: bool, now: float | None, history: Sequence[float],
     if not history:
         return RuleResult(name, "check", "SKIP",
                           f"no stored {BENCHMARK_METRIC} history to compare with")
+    if len(history) < min_history:
+        return RuleResult(name, "check", "SKIP",
+                          f"only {len(history)} stored {BENCHMARK_METRIC} "
+                          f"{'point' if len(history) == 1 else 'points'}, needs "
+                          f"{min_history} (benchmark_min_history)",
+                          {"points": len(history), "min_history": min_history})
     if now is None:
         return RuleResult(name, "check", "SKIP", f"no benchmark figure: {reason or 'not run'}")
     median = statistics.median(history)
@@ -329,5 +360,5 @@ def evaluate(
         check_debt_rating(current, baseline, config.debt_rating_not_worse),
         check_benchmark(bool(bench.get("enabled")), bench.get("gflops"),
                         bench.get("history") or (), config.benchmark_max_slowdown_percent,
-                        bench.get("reason", "")),
+                        bench.get("reason", ""), config.benchmark_min_history),
     ]

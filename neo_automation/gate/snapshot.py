@@ -264,12 +264,13 @@ def measure_benchmark(metrics_url: str, config: GateConfig, note: Note = _quiet,
                       now: float | None = None) -> dict[str, Any]:
     """The benchmark figure and the stored history it is compared with.
 
-    The benchmark runs only when there is history: without it the rule is a SKIP anyway.
+    The benchmark runs only with at least ``benchmark_min_history`` stored points: with fewer
+    the rule is a SKIP anyway.
 
     Args:
         metrics_url: The metrics store holding ``app.jax.matmul_gflops`` points.
         config: The gate config (``benchmark``, ``benchmark_history``,
-            ``benchmark_history_days``).
+            ``benchmark_history_days``, ``benchmark_min_history``).
         note: Called with a progress line before the benchmark runs.
         now: The current epoch time (default: now).
 
@@ -286,8 +287,8 @@ def measure_benchmark(metrics_url: str, config: GateConfig, note: Note = _quiet,
             BENCHMARK_METRIC, clock - config.benchmark_history_days * 86400.0, clock + 1.0
         )
     history = [value for _, value in points][-config.benchmark_history:]
-    if not history:
-        return {"enabled": True, "history": [], "gflops": None}
+    if len(history) < config.benchmark_min_history:
+        return {"enabled": True, "history": history, "gflops": None}
     note("running the JAX matmul benchmark")
     report = read_jax(benchmark=True)
     if not report.available:

@@ -10,6 +10,11 @@ artifacts), the direct path the three bodies.
 
 The step functions here (`read_previous`, `record_history`) are the work itself; the tasks are
 thin wrappers that call them and publish the UI's artifacts.
+
+Each job measures AUTOMATION_TARGET_DIR unless given another path. The figures of another
+project are stored labelled `target=<its path>` (`other_target`) and run through no alert
+rule: the unlabelled `project.*` series, which the reports, the gate and the alert rules read,
+stay the configured target's.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from neo_automation.settings import Settings
 __all__ = [
     "SILENCES",
     "HealthSteps",
+    "other_target",
     "read_previous",
     "record_history",
     "run_project_metrics",
@@ -52,8 +58,9 @@ class HealthSteps:
     run_tests: Callable[[Path, float], dict[str, Any]]
     #: `record_history(result, run_id, started)`: see `record_history` below.
     record_history: Callable[[dict[str, Any], str, float], dict[str, Any]]
-    #: `read_previous(prefix)`: the previous run's figures by metric name.
-    read_previous: Callable[[str], dict[str, float]]
+    #: `read_previous(prefix, target)`: the previous run's figures by metric name, of the
+    #: configured target (`target` None) or of another project (`target` its path).
+    read_previous: Callable[[str, str | None], dict[str, float]]
     #: `compute_debt(scan, tests)`: `neo_automation.scans.debt.compute_debt`.
     compute_debt: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]]
     #: Stores the samples; how many were kept.
@@ -69,13 +76,26 @@ class HealthSteps:
     run_id: Callable[[float], str]
 
 
-def read_previous(settings: Settings, prefix: str) -> dict[str, float]:
-    """The latest stored figures whose name starts with `prefix` (the previous run's)."""
+def other_target(settings: Settings, path: Path) -> str | None:
+    """`path` as the `target` label when it is not AUTOMATION_TARGET_DIR; None when it is.
+
+    The figures of another project are kept apart under that label
+    (`neo_automation.scans.health.TARGET_LABEL`): reports, the gate and the alert rules are the
+    configured target's.
+    """
+    resolved = path.expanduser().resolve()
+    return None if resolved == settings.target_path.resolve() else str(resolved)
+
+
+def read_previous(settings: Settings, prefix: str,
+                  target: str | None = None) -> dict[str, float]:
+    """The latest stored figures whose name starts with `prefix` (the previous run's), of the
+    configured target, or of `target` (another project's path, see `other_target`)."""
     from neo_automation.scans.health import previous_values
     from neo_automation.store.metric_store import MetricStore
 
     with MetricStore(settings.metrics_url) as store:
-        return previous_values(store.latest(prefix))
+        return previous_values(store.latest(prefix), target)
 
 
 def record_history(settings: Settings, result: dict[str, Any], run_id: str,
@@ -121,20 +141,22 @@ def run_suite_job(steps: HealthSteps, settings: Settings, path: Path,
         (everything `run_test_suite` reported, `cases` and `revision` included).
     """
     from neo_automation.alerts.state import silenced_while
-    from neo_automation.scans.health import suite_note, suite_totals, test_samples
+    from neo_automation.scans.health import for_target, suite_note, suite_totals, test_samples
     from neo_automation.store.metric_store import MetricStore
+
+    target = other_target(settings, path)
 
     with (
         MetricStore(settings.metrics_url) as store,
         silenced_while(store, SILENCES, reason="test-suite running"),
     ):
-        previous = steps.read_previous("project.tests.")
+        previous = steps.read_previous("project.tests.", target)
         started = time.time()
         result = steps.run_tests(path, timeout_seconds)
     history = steps.record_history(result, steps.run_id(started), started)
-    samples = test_samples(result, time.time())
+    samples = for_target(test_samples(result, time.time()), target)
     stored = steps.store(samples)
-    alerts = steps.evaluate_alerts(samples)
+    alerts = steps.evaluate_alerts(samples) if target is None else []
     failures = [{"test": f["id"], "kind": f["kind"], "message": f["message"][:300]}
                 for f in result.get("failures", [])]
     errors = [] if not result.get("reason") else [result["reason"]]
@@ -145,25 +167,27 @@ def run_suite_job(steps: HealthSteps, settings: Settings, path: Path,
             "history": history, "result": result, "stored": stored}
 
 
-def run_quality_job(steps: HealthSteps, path: Path) -> dict[str, Any]:
+def run_quality_job(steps: HealthSteps, settings: Settings, path: Path) -> dict[str, Any]:
     """Scan the target's code quality (radon), score its technical debt, store both.
 
     Returns:
         `totals` (radon's sums, as `automation scan quality --json`), `debt` (`minutes`,
         `ratio`, `rating`), `errors`, `excluded`, `alerts`, `stored`.
     """
-    from neo_automation.scans.health import debt_samples, quality_samples
+    from neo_automation.scans.health import debt_samples, for_target, quality_samples
+
+    target = other_target(settings, path)
 
     with steps.scans_slot():
-        previous = steps.read_previous("project.")
+        previous = steps.read_previous("project.", target)
         scan = steps.scan(["quality", "security"], path)
     uncovered = previous.get("project.tests.uncovered_lines")
     tests = None if uncovered is None else {"coverage": {"missing_lines": uncovered}}
     debt = steps.compute_debt(scan, tests)
     now = time.time()
-    samples = quality_samples(scan, now) + debt_samples(debt, now)
+    samples = for_target(quality_samples(scan, now) + debt_samples(debt, now), target)
     stored = steps.store(samples)
-    alerts = steps.evaluate_alerts(samples)
+    alerts = steps.evaluate_alerts(samples) if target is None else []
     worst = scan["worst"]["cc_blocks"] + [
         {"path": f["path"], "name": "(file)", "type": "maintainability index",
          "lineno": "", "complexity": round(f["mi"], 1), "rank": f["rank"]}
@@ -186,14 +210,17 @@ def run_security_job(steps: HealthSteps, settings: Settings, path: Path) -> dict
         `totals` (bandit's `metrics._totals`), `findings` (the most severe), `errors`,
         `excluded`, `alerts`, `stored`.
     """
-    from neo_automation.scans.health import security_samples
+    from neo_automation.scans.health import for_target, security_samples
+
+    target = other_target(settings, path)
 
     with steps.scans_slot():
-        previous = steps.read_previous("project.security.")
+        previous = steps.read_previous("project.security.", target)
         scan = steps.scan(["security"], path)
-    samples = security_samples(scan, time.time(), settings.security_min_severity)
+    samples = for_target(
+        security_samples(scan, time.time(), settings.security_min_severity), target)
     stored = steps.store(samples)
-    alerts = steps.evaluate_alerts(samples)
+    alerts = steps.evaluate_alerts(samples) if target is None else []
     worst = [
         {"severity": f["severity"], "confidence": f["confidence"], "test": f["test_id"],
          "file": f["file"], "line": f["line"], "issue": f["text"]}

@@ -255,12 +255,14 @@ def analyze_project(inputs: ReportInputs) -> ProjectSection:
 
 
 def analyze_modules(inputs: ReportInputs) -> list[dict[str, Any]]:
-    """Per-module breakdowns of every project metric with a `module` label."""
+    """Per-module breakdowns of every project metric with a `module` label (the configured
+    target's: not those labelled `target`, another project's)."""
     cur, prev = _index(inputs.current), _index(inputs.previous)
     by_metric: dict[str, set[str]] = {}
     for name, key in (*cur, *prev):
         labels = json.loads(key)
-        if name.startswith("project.") and "module" in labels:
+        # Another project's figures (labelled `target`) are not this report's.
+        if name.startswith("project.") and "module" in labels and "target" not in labels:
             by_metric.setdefault(name, set()).add(key)
     out = []
     for name in sorted(by_metric):

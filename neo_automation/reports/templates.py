@@ -40,8 +40,10 @@ Context of every template:
   `dependencies`: the report's sections.
 - `insight`: one line each about benchmarks, tests, disks and hosts (what Slack shows).
 - `charts`: chart name -> `{name, title, data_uri, cid, filename}`, only charts with data
-  (test with `{% if "cpu_memory" in charts %}`); markdown embeds `data_uri`, HTML email uses
-  `cid:` + `cid`. Names: `cpu_memory`, `coverage`, `jax_gflops`, `alerts`, `disk_forecast`,
+  (test with `{% if "cpu_memory" in charts %}`); markdown embeds `data_uri` (the artifact
+  shows it), HTML uses `src="{{ charts[name].filename }}"`: the PNG beside the archived HTML
+  file, which the email turns into its inline picture (`cid:`; `cid:` + `cid` works in the
+  email alone). Names: `cpu_memory`, `coverage`, `jax_gflops`, `alerts`, `disk_forecast`,
   `slow_tests` and `benchmark_1`, `benchmark_2`, ... (see `benchmark.series[].chart`).
 - `artifact_url`: the report's artifact page in the Prefect UI, or None.
 

@@ -76,6 +76,12 @@ class BanditSettings:
 _BANDIT: SimpleNamespace | None = None
 
 
+def _without_sarif_formatter(record: logging.LogRecord) -> bool:
+    """False for stevedore's "Could not load 'sarif': No module named 'sarif_om'"."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not (len(args) == 2 and args[0] == "sarif" and isinstance(args[1], ImportError))
+
+
 def bandit_modules() -> SimpleNamespace:
     """bandit's modules the scans use, imported once per process (see the module docstring).
 
@@ -86,6 +92,10 @@ def bandit_modules() -> SimpleNamespace:
     global _BANDIT
     if _BANDIT is None:
         saved = warnings.formatwarning
+        # bandit's optional SARIF formatter needs sarif_om, which is not installed: stevedore
+        # logs that at ERROR while bandit loads its formatters on import. Only that record
+        # is dropped; any other plugin that fails to load is still logged.
+        logging.getLogger("stevedore.extension").addFilter(_without_sarif_formatter)
         # Imported here: see the module docstring (plugins loaded on import, ~0.2 s).
         from bandit.cli import main as cli_main
         from bandit.core import (

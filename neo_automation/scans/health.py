@@ -20,6 +20,18 @@ from neo_automation.scans.security import RANKING
 
 RATING_NUMBER = {"A": 1, "B": 2, "C": 3, "D": 4, "E": 5}
 COMPLEX_RANKS = ("C", "D", "E", "F")
+#: The label that keeps the figures of a project other than AUTOMATION_TARGET_DIR apart (its
+#: resolved path): reports, the gate and the alert rules read the unlabelled figures, which are
+#: the configured target's.
+TARGET_LABEL = "target"
+
+
+def for_target(samples: Sequence[Sample], target: str | None) -> list[Sample]:
+    """`samples`, labelled `target=<path>` when they measure a project other than the
+    configured one (`target` is its path; None: the configured target, left unlabelled)."""
+    if target is None:
+        return list(samples)
+    return [s._replace(labels={**s.labels, TARGET_LABEL: target}) for s in samples]
 
 
 def module_of(path: str) -> str:
@@ -333,6 +345,9 @@ def excluded_section(excluded: Sequence[Mapping[str, Any]]) -> str:
 
 def previous_values(
     latest: Iterable[tuple[str, str, dict[str, str], float, float]],
+    target: str | None = None,
 ) -> dict[str, float]:
-    """Unlabelled latest values by name (the previous run's figures)."""
-    return {name: value for _, name, labels, _, value in latest if not labels}
+    """The previous run's figures by name: the unlabelled latest values, or with `target`
+    (a project other than the configured one) those labelled with it alone."""
+    only = {} if target is None else {TARGET_LABEL: target}
+    return {name: value for _, name, labels, _, value in latest if dict(labels) == only}

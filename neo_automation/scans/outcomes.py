@@ -18,6 +18,8 @@ of a part of the suite, never the suite's.
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,18 +158,22 @@ def stopped_reason(outcome: SuiteOutcome, words: str) -> str:
     )
 
 
-def ending_reason(outcome: SuiteOutcome, returncode: int, tail: str) -> str | None:
+def ending_reason(outcome: SuiteOutcome, returncode: int, tail: str,
+                  root: str | None = None) -> str | None:
     """Why a suite that exited with ``returncode`` did not give a plain pass/fail result.
 
     Args:
         outcome: What the outcome file says.
         returncode: The suite process's exit status (negative: killed by that signal).
         tail: The end of its output.
+        root: The project directory (paths in the reason are relative to it).
 
     Returns:
         ``None`` when pytest finished its session with 0 or 1 and ran tests, else one line:
         pytest's own reason (exit status 2-5 with the first failures), an abrupt end with the
-        number of tests that ran and the test that was running, or why it could not start.
+        number of tests that ran and the test that was running, or why it could not start
+        (a conftest.py that failed to load: `conftest_failure`, although pytest exits with
+        the status of a usage error).
     """
     if outcome.finished:
         status = outcome.exitstatus if outcome.exitstatus is not None else returncode
@@ -177,8 +183,44 @@ def ending_reason(outcome: SuiteOutcome, returncode: int, tail: str) -> str | No
         return _with_details(what, outcome, tail)
     if outcome.started:
         return abrupt_reason(outcome, _cause(returncode))
+    conftest = conftest_failure(tail, root)
+    if conftest is not None:
+        return conftest
     what = EXIT_REASONS.get(returncode) or f"the suite could not start (exit status {returncode})"
     return _with_details(what, outcome, tail)
+
+
+#: pytest's first line when a conftest.py it loads before the session raises (any exception,
+#: ImportError or not); the exception follows as an ``E   `` line. pytest then exits with 4,
+#: the status of a usage error.
+_CONFTEST = re.compile(r"^ImportError while loading conftest '(?P<path>[^']+)'\.?\s*$", re.M)
+_ERROR_LINE = re.compile(r"^E\s+(?P<error>\S.*)$", re.M)
+
+
+def conftest_failure(tail: str, root: str | None = None) -> str | None:
+    """The one line of a suite whose conftest.py could not be loaded, from pytest's output.
+
+    Args:
+        tail: The end of the suite's output.
+        root: The project directory: the conftest's path is shown relative to it.
+
+    Returns:
+        ``None`` when the output does not say so, else e.g. ``the suite could not start:
+        tests/conftest.py failed to import: ModuleNotFoundError: No module named 'aiosmtpd'
+        (install the project's test dependencies)``; the advice only for a missing module.
+    """
+    found = _CONFTEST.search(tail)
+    if found is None:
+        return None
+    path = found["path"]
+    if root is not None and os.path.isabs(path):
+        relative = os.path.relpath(path, root)
+        path = path if relative.startswith("..") else relative
+    errors = _ERROR_LINE.findall(tail, found.end())
+    error = " ".join(errors[-1].split()) if errors else "see the suite's output"
+    advice = " (install the project's test dependencies)" if error.startswith(
+        ("ModuleNotFoundError", "ImportError")) else ""
+    return f"the suite could not start: {path} failed to import: {error}{advice}"
 
 
 def abrupt_reason(outcome: SuiteOutcome, cause: str) -> str:

@@ -2,8 +2,9 @@
 
 Each source is decoded and parsed once; every radon analysis then shares that work:
 
-* ``raw``: :func:`radon.raw.analyze`, the counts ``radon raw -j`` prints (loc, lloc, sloc,
-  comments, multi, blank, single_comments);
+* ``raw``: the counts ``radon raw -j`` prints (loc, lloc, sloc, comments, multi, blank,
+  single_comments), :func:`radon.raw.analyze`'s as :mod:`neo_automation.scans.raw` counts them
+  (one tokenizer pass over a multi-line statement instead of radon's one per line);
 * ``cc``: one :class:`radon.visitors.ComplexityVisitor` over the parsed tree. Its blocks are
   listed as ``radon cc -s -j`` lists them for the file: functions, classes and methods, each
   once at top level (a class entry also nests its methods, a function entry its closures;
@@ -45,8 +46,9 @@ from typing import Any
 
 from radon.complexity import ALPHA, LINES, SCORE, add_inner_blocks, cc_rank, sorted_results
 from radon.metrics import h_visit_ast, mi_compute, mi_rank
-from radon.raw import analyze
 from radon.visitors import ComplexityVisitor, Function
+
+from neo_automation.scans.raw import raw_counts
 
 RAW_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments")
 CC_RANKS = ("A", "B", "C", "D", "E", "F")
@@ -151,7 +153,7 @@ def analyse_quality_tree(
             failed("parse", exc)  # cc, hal and mi all need the tree
         raw = None
         try:
-            raw = analyze(text)
+            raw = raw_counts(text)
             out["raw"] = dict(zip(RAW_KEYS, raw, strict=True))
         except Exception as exc:
             failed("raw", exc)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import configparser
 import hashlib
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,7 @@ def radon_cli() -> ModuleType:
     Raises:
         ConfigError: radon's CLI cannot be imported in this working directory.
     """
+    streams = sys.stdout, sys.stderr
     try:
         import radon.cli
         import radon.cli.tools  # noqa: F401 - filter_out and _is_python_file, used by discovery
@@ -97,6 +99,11 @@ def radon_cli() -> ModuleType:
         raise ConfigError(
             f"radon cannot start in {os.getcwd()}: its config there is broken ({exc})"
         ) from None
+    finally:
+        # radon.cli calls colorama.init() on import, which wraps the process's stdout and
+        # stderr in an ANSI filter: every later write (a scan's JSON, Prefect's logs) would go
+        # through its regular expressions. Nothing here prints radon's colours.
+        sys.stdout, sys.stderr = streams
     return radon.cli
 
 

@@ -73,6 +73,7 @@ class SecurityScanner:
         self._manager = b.manager.BanditManager(conf, "file", profile=profile)
         if not self._manager.b_ts.tests:
             raise ConfigError("bandit config selects no tests: nothing would be checked")
+        self._visitor_class = _skipping_visitor(b, self._manager.b_ts)
 
     def scan(self, relpath: str, data: bytes, tree: ast.Module | None = None) -> dict[str, Any]:
         """Scan one file's contents as ``bandit -r .`` scans it.
@@ -134,7 +135,7 @@ class SecurityScanner:
             nosec_lines: dict[int, set[str] | None] = {}
         else:
             nosec_lines = _nosec_lines(b, fdata)
-        visitor = b.node_visitor.BanditNodeVisitor(
+        visitor = self._visitor_class(
             fname, fdata, mgr.b_ma, mgr.b_ts, False, nosec_lines, metrics
         )
         if tree is None or not plain:
@@ -168,6 +169,51 @@ class SecurityScanner:
             "text": issue.text,
             "more_info": self._b.docs_utils.get_url(issue.test_id),
         }
+
+
+def _skipping_visitor(b: SimpleNamespace, testset: Any) -> type:
+    """bandit's ``BanditNodeVisitor``, skipping the per-node steps that do nothing for a node.
+
+    For each node, bandit's visitor builds a context (``pre_visit``: line range, offsets),
+    runs the tests of the node's type (``visit``) and unwinds (``post_visit``). Most nodes
+    (names, attributes, operators, arguments...) have neither tests in the selected set nor a
+    ``visit_<type>`` method of bandit's: for them the three steps change nothing that any
+    later step reads (the context is rebuilt for the next node, the depth is restored, the
+    line-range caches bandit keeps on nodes hold the same values whenever they are filled),
+    and they were most of a scan's time. This subclass walks such a node's children directly;
+    every other node, and the parent and sibling links bandit's tests read, are handled by
+    bandit's own code. Findings and metrics are those of ``BanditNodeVisitor``.
+    """
+    base = b.node_visitor.BanditNodeVisitor
+    active = frozenset(
+        {name[len("visit_"):] for name in dir(base) if name.startswith("visit_")}
+        | {checktype for checktype, tests in testset.tests.items() if tests}
+    )
+
+    class SkippingVisitor(base):  # type: ignore[misc, valid-type]
+        def generic_visit(self, node: ast.AST) -> None:
+            # bandit's generic_visit, with the steps of an inactive node left out
+            for _, value in ast.iter_fields(node):
+                if isinstance(value, list):
+                    last = len(value) - 1
+                    for index, item in enumerate(value):
+                        if isinstance(item, ast.AST):
+                            self._child(item, node, value[index + 1] if index < last else None)
+                elif isinstance(value, ast.AST):
+                    self._child(value, node, None)
+
+        def _child(self, item: Any, parent: ast.AST, sibling: ast.AST | None) -> None:
+            item._bandit_sibling = sibling
+            item._bandit_parent = parent
+            if item.__class__.__name__ in active:
+                if self.pre_visit(item):
+                    self.visit(item)
+                    self.generic_visit(item)
+                    self.post_visit(item)
+            else:
+                self.generic_visit(item)
+
+    return SkippingVisitor
 
 
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)

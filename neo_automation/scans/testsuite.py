@@ -256,7 +256,7 @@ def _execute(
         result["state"], result["stopped_early"], result["stop_reason"] = "stopped", True, words
         result["reason"] = stopped_reason(outcome, words)
         return
-    reason = ending_reason(outcome, exit_code, tail)
+    reason = ending_reason(outcome, exit_code, tail, result["path"])
     if reason is not None:
         result["reason"] = reason
         result["ended_abruptly"] = outcome.started and not outcome.finished

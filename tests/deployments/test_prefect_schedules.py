@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -267,6 +269,17 @@ def _job_yaml(name: str, cron: str, zone: str) -> str:
     )
 
 
+def _schedule(url: str, body: dict[str, Any]) -> None:
+    """POST a schedule request, retried on 503 as Prefect's own client retries it (the
+    harness's SQLite database answers 503 while another writer holds it on a loaded machine)."""
+    for delay in (1, 2, 4, 8, 0):
+        response = httpx.post(url, timeout=30, json=body)
+        if response.status_code != 503 or not delay:
+            response.raise_for_status()
+            return
+        time.sleep(delay)
+
+
 def test_the_server_makes_the_runs_next_runs_shows(prefect_server: str, tmp_path: Path) -> None:
     """Ask the real server to schedule each DST window (its own scheduler code) and compare."""
     suffix = os.urandom(3).hex()
@@ -280,9 +293,8 @@ def test_the_server_makes_the_runs_next_runs_shows(prefect_server: str, tmp_path
         for name, (cron, zone, start, expected) in jobs.items():
             dep = client.read_deployment_by_name(f"run-command/{name}")
             end = start + timedelta(days=3)
-            httpx.post(f"{prefect_server}/deployments/{dep.id}/schedule", timeout=30, json={
-                "start_time": start.isoformat(), "end_time": end.isoformat(), "max_runs": 100,
-            }).raise_for_status()
+            _schedule(f"{prefect_server}/deployments/{dep.id}/schedule", {
+                "start_time": start.isoformat(), "end_time": end.isoformat(), "max_runs": 100})
             runs = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])),
                 sort=FlowRunSort.EXPECTED_START_TIME_ASC,

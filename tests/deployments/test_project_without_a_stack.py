@@ -53,6 +53,7 @@ def test_the_plain_steps_store_what_the_project_flows_store(
     from flows.metrics_collection import metrics_collection
 
     tree = _project(tmp_path)
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(tree))  # the configured target: unlabelled
     flow_data, direct_data = tmp_path / "flow", tmp_path / "direct"
     monkeypatch.setenv("AUTOMATION_DATA_DIR", str(flow_data))
     by_flow = metrics_collection(categories=["project"], jax_benchmark=False,
@@ -124,3 +125,60 @@ def test_tasks_run_of_a_code_health_job_runs_here_without_a_stack(
     assert f"security-scan of {tree}\n" in proc.stdout
     assert "| security | findings by severity | 0 high, 1 medium, 8 low |" in proc.stdout
     assert ("project.security.issues", ()) in _stored(automation_env)
+
+
+def test_another_project_is_kept_apart_from_the_configured_target(
+    automation_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deployments.direct.collection import collect
+    from neo_automation.alerts.state import alert_history
+    from neo_automation.scans.health import previous_values
+
+    configured = _project(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "run.py").write_text("import subprocess\n\n\ndef run(cmd):\n"
+                                  "    return subprocess.call(cmd, shell=True)\n")
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(configured))
+    monkeypatch.setenv("AUTOMATION_TARGET_PYTHON", sys.executable)
+    monkeypatch.setenv("DASHBOARD_PORT", "1")  # no API: the plain steps
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    settings = load_settings()
+    collect(settings, ["project"], jax_benchmark=False, project_path=configured)
+    with MetricStore(settings.metrics_url) as store:
+        before = previous_values(store.latest("project."))
+    collect(settings, ["project"], jax_benchmark=False, project_path=other)
+
+    stored = _stored(automation_env)
+    other_labels = (("target", str(other.resolve())),)
+    # bandit: B602 (subprocess call with shell=True) is HIGH in the other project only.
+    assert stored[("project.security.high", other_labels)] == 1
+    assert stored[("project.security.high", ())] == 0
+    with MetricStore(settings.metrics_url) as store:
+        # What the reports, the gate and the next run's deltas read: the configured target's.
+        assert previous_values(store.latest("project.")) == before
+        assert previous_values(store.latest("project."), str(other.resolve()))[
+            "project.security.high"] == 1
+        fired = [e for e in alert_history(store, 0, 2e9) if e["to_status"] == "firing"]
+    # The configured target's medium finding fired security-issues; the other project's high
+    # finding went through no rule.
+    assert [(e["rule"], e["labels"]) for e in fired if e["rule"] == "security-issues"] == [
+        ("security-issues", {})]
+    assert not [e for e in fired if "target" in e["labels"]], fired
+
+
+@pytest.mark.parametrize("missing", ["does-not-exist", "a-file.txt"])
+def test_a_path_that_is_not_a_directory_is_one_line(
+    automation_env: Path, tmp_path: Path, missing: str,
+) -> None:
+    (tmp_path / "a-file.txt").write_text("not a project\n")
+    path = tmp_path / missing
+    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "deployments.cli", "metrics", "collect", "--category", "project",
+         "--path", str(path)],
+        env={**_env(tmp_path), "AUTOMATION_TARGET_DIR": ""}, capture_output=True, text=True,
+        timeout=120, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"automation: error: cannot measure the project at {path} (the path given): it does "
+        "not exist or is not a directory"]

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import ROOT
 
 from neo_automation.store.metric_store import MetricStore
@@ -21,7 +22,7 @@ def latest(data: Path, prefix: str) -> dict[str, float]:
 
 
 def test_quality_and_security_flows_store_metrics_and_artifacts(
-    prefect_server: str, automation_env: Path, tmp_path: Path
+    prefect_server: str, automation_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from prefect.artifacts import Artifact
 
@@ -32,6 +33,7 @@ def test_quality_and_security_flows_store_metrics_and_artifacts(
     shutil.copytree(SAMPLES / "security_project", tree)
     (tree / "build").mkdir()
     (tree / "build" / "generated.py").write_text("import pickle\n")  # excluded, and listed
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(tree))  # its figures unlabelled
     first = code_quality(str(tree))
     assert first["excluded"] == [
         {"path": "build", "rule": "build", "files": {"quality": 1, "security": 1}}
@@ -62,8 +64,11 @@ def test_quality_and_security_flows_store_metrics_and_artifacts(
     assert "🔴 ▲" in text  # more complexity is worse
 
 
-def test_test_suite_flow_counts_and_coverage(prefect_server: str, automation_env: Path) -> None:
+def test_test_suite_flow_counts_and_coverage(prefect_server: str, automation_env: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.test_suite import test_suite
+
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(SAMPLES / "tests_project"))
 
     result = test_suite(str(SAMPLES / "tests_project"), timeout_seconds=300)
     assert result["state"] == "failed"
@@ -89,7 +94,7 @@ def test_test_suite_never_runs_this_repository_from_its_own_tests(
 
 
 def test_test_suite_stopped_early_stores_only_that_it_stopped(
-    prefect_server: str, automation_env: Path, tmp_path: Path
+    prefect_server: str, automation_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from prefect.artifacts import Artifact
 
@@ -100,6 +105,7 @@ def test_test_suite_stopped_early_stores_only_that_it_stopped(
     project.mkdir()
     (project / "pytest.ini").write_text("[pytest]\naddopts = -x\n")
     (project / "test_stops.py").write_text(tests)
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(project))
     result = test_suite(str(project), timeout_seconds=120)
     assert result["state"] == "stopped" and "stopping after 1 failures" in result["reason"]
     assert result["totals"]["failed"] is None and result["totals"]["coverage_percent"] is None

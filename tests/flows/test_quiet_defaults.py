@@ -59,15 +59,19 @@ def listed_findings(result: dict) -> str:
 
 
 def test_code_health_jobs_on_this_repository_leave_no_default_alert_firing(
-    prefect_server: str, automation_env: Path, tmp_path: Path
+    prefect_server: str, automation_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flows.code_quality import code_quality
     from flows.security_scan import security_scan
     from flows.test_suite import test_suite
 
+    # Each tree is the configured target while it is measured: its figures unlabelled.
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(ROOT))
     quality = code_quality(str(ROOT))
     security = security_scan(str(ROOT))
-    suite = test_suite(str(make_tree(tmp_path / "small", SMALL_PROJECT)), timeout_seconds=300)
+    small = make_tree(tmp_path / "small", SMALL_PROJECT)
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(small))
+    suite = test_suite(str(small), timeout_seconds=300)
     assert suite["state"] == "passed" and suite["totals"]["passed"] == 2, suite["reason"]
 
     with MetricStore(f"sqlite:///{automation_env / 'metrics.db'}") as store:

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from golden import assert_golden
 from helpers import ROOT
 
@@ -59,7 +60,8 @@ def _artifact(key: str) -> str:
 
 
 def test_code_health_artifacts_read_as_approved(prefect_server: str, automation_env: Path,
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.code_quality import code_quality
     from flows.security_scan import security_scan
     from flows.test_suite import test_suite
@@ -67,12 +69,16 @@ def test_code_health_artifacts_read_as_approved(prefect_server: str, automation_
     quality = shutil.copytree(SAMPLES / "quality_project", tmp_path / "quality")
     security = shutil.copytree(SAMPLES / "security_project", tmp_path / "security")
     suite = shutil.copytree(SAMPLES / "tests_project", tmp_path / "suite")
+    # Each tree is the configured target while it is measured: its figures unlabelled.
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(quality))
     code_quality(str(quality))
     (quality / "extra.py").write_text(  # the second run shows a change, coloured
         "def pick(a):\n" + "".join(f"    if a == {i}:\n        return {i}\n" for i in range(8))
         + "    return -1\n")
     code_quality(str(quality))
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(security))
     security_scan(str(security))
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(suite))
     test_suite(str(suite), timeout_seconds=300)
     for key in ("code-quality-summary", "code-quality-worst", "security-scan-summary",
                 "security-scan-worst", "test-suite-summary", "test-suite-worst"):

@@ -28,6 +28,7 @@ from neo_automation.gate.rules import (
     check_benchmark,
     check_complexity,
     check_coverage_drop,
+    check_test_suite,
     evaluate,
     new_findings,
     select_alert_rules,
@@ -76,8 +77,32 @@ def test_benchmark_runs_only_with_history_and_compares_with_the_median(
 def test_benchmark_rule_fails_on_a_slowdown() -> None:
     assert check_benchmark(True, 85.0, [100.0, 99.0, 120.0], 10).status == "FAIL"
     assert check_benchmark(True, 91.0, [100.0, 99.0, 120.0], 10).status == "PASS"
-    missing = check_benchmark(True, None, [100.0], 10, reason="JAX is not installed")
+    missing = check_benchmark(True, None, [100.0, 99.0, 120.0], 10,
+                              reason="JAX is not installed")
     assert missing.status == "SKIP" and "JAX is not installed" in missing.figures
+
+
+def test_one_stored_benchmark_is_not_enough_history_to_fail(automation_env: Path) -> None:
+    # One earlier run on a loaded host: 95.49 GFLOP/s now would be 14 % under it.
+    lone = check_benchmark(True, 95.49, [111.13], 10)
+    assert lone.line() == ("SKIP benchmark-slowdown: only 1 stored app.jax.matmul_gflops "
+                           "point, needs 3 (benchmark_min_history)")
+    assert check_benchmark(True, 95.49, [111.13, 110.0], 10).status == "SKIP"
+    assert check_benchmark(True, 95.49, [111.13, 110.0, 112.0], 10).status == "FAIL"
+    assert check_benchmark(True, 95.49, [111.13], 10, min_history=1).status == "FAIL"
+    # The gate does not run the benchmark for a rule that cannot judge.
+    url = f"sqlite:///{automation_env / 'metrics.db'}"
+    with MetricStore(url) as store:
+        store.write([Sample("app.jax.matmul_gflops", 111.13, {}, time.time() - 3600,
+                            "application")])
+    notes: list[str] = []
+    assert measure_benchmark(url, GateConfig(), notes.append) == {
+        "enabled": True, "history": [111.13], "gflops": None}
+    assert notes == []
+    with pytest.raises(ConfigError, match=r"^gate.yaml: benchmark_min_history: 5 is not "
+                                          r"accepted: expected .* at most benchmark_history"):
+        parse_config({"benchmark_history": 4, "benchmark_min_history": 5}, "gate.yaml")
+    assert parse_config({"benchmark_min_history": 1}, "g").benchmark_min_history == 1
 
 
 # -- pure decisions --------------------------------------------------------------------------
@@ -125,6 +150,22 @@ def test_computed_metrics_are_the_unlabelled_project_metrics() -> None:
     # A suite that could not run gives no figure at all, never 0.
     broken = {"state": "error", "tests": None, "coverage": None}
     assert not any(k.startswith("project.tests.") for k in project_values(scan, broken, debt))
+
+
+def test_a_suite_that_did_not_run_is_said_in_plain_words() -> None:
+    conftest = ("the suite could not start: tests/conftest.py failed to import: "
+                "ModuleNotFoundError: No module named 'aiosmtpd' (install the project's test "
+                "dependencies)")
+    cases = [
+        ({"state": "error", "reason": conftest}, conftest),
+        ({"state": "error", "reason": "coverage is not installed for /venv/bin/python"},
+         "the suite could not run: coverage is not installed for /venv/bin/python"),
+        ({"state": "error", "reason": "pytest collected no tests"}, "pytest collected no tests"),
+        ({"state": "timed_out", "reason": None}, "the suite timed out"),
+    ]
+    for suite, words in cases:
+        result = check_test_suite({"tests": suite}, enabled=True)
+        assert result.line() == f"FAIL test-suite: {words}"
 
 
 def test_config_file_is_the_option_else_the_project_default(tmp_path: Path) -> None:

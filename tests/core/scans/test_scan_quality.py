@@ -165,3 +165,14 @@ def test_invalid_paths_raise_one_line_config_errors(tmp_path: Path) -> None:
         scan_tree(SAMPLE, kinds={"style"})
     with pytest.raises(ConfigError, match="not a directory"):
         scan_tree(tmp_path / "notes.txt")
+
+
+def test_loading_radon_leaves_the_process_streams_alone() -> None:
+    # radon.cli's import runs colorama.init(), which would route every later write of the
+    # process (a scan's JSON output, Prefect's logs) through an ANSI filter.
+    probe = ("import sys; out, err = sys.stdout, sys.stderr\n"
+             "from neo_automation.scans.radon_config import radon_cli; radon_cli()\n"
+             "import radon.cli; print(sys.stdout is out, sys.stderr is err)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,  # noqa: S603
+                          text=True, check=True, timeout=60)
+    assert done.stdout.split() == ["True", "True"]

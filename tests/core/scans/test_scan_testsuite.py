@@ -167,6 +167,20 @@ def test_import_error_is_an_error_not_zero_coverage(tmp_path: Path) -> None:
     assert "module_that_does_not_exist" in result["reason"]
 
 
+def test_a_conftest_that_cannot_import_says_so(tmp_path: Path) -> None:
+    # pytest exits with 4, a usage error's status, when a conftest.py raises while it loads.
+    project = make_project(
+        tmp_path / "conftest-import",
+        {"tests/conftest.py": "import module_the_tests_need\n",
+         "tests/test_a.py": "def test_a():\n    pass\n"},
+    )
+    result = run_test_suite(project, timeout=120)
+    assert (result["state"], result["exit_code"], result["tests"]) == ("error", 4, None)
+    assert result["reason"] == (
+        "the suite could not start: tests/conftest.py failed to import: ModuleNotFoundError: "
+        "No module named 'module_the_tests_need' (install the project's test dependencies)")
+
+
 def test_no_tests_is_an_error(tmp_path: Path) -> None:
     project = make_project(tmp_path / "empty", {"mod.py": "x = 1\n"})
     result = run_test_suite(project, timeout=120)
