@@ -63,7 +63,7 @@ def job_rows(catalog: Catalog, timezone: str, now: datetime | None = None) -> li
             "queue": entry.queue,
             "enabled": entry.enabled,
             "timeout_seconds": timeout,
-            "next_run": min(upcoming).isoformat(timespec="minutes") if upcoming else None,
+            "next_run": min(upcoming).isoformat(timespec="seconds") if upcoming else None,
             "after": _upstream(entry.triggers),
         })
     return rows

@@ -159,8 +159,12 @@ def collect(args: argparse.Namespace) -> int:
         from neo_automation.reports.formats import format_collection_summary
 
         print(format_collection_summary(result))
+        if "custom" in args.category and not result.get("custom") and not settings.collectors:
+            print("custom: no custom collector is registered; set AUTOMATION_COLLECTORS to "
+                  "path/file.py:OBJECT or module:OBJECT (comma-separated), as "
+                  "examples/queue_depth_collector.py shows")
         where = f"; dashboard: {settings.ui_url}" if healthy else ""
-        print(f"stored {result['stored']} samples{where}")
+        print(f"stored {plural(result['stored'], 'sample')}{where}")
     if push is not None:
         from deployments.prefect_setup.push import push_samples
         from neo_automation.push import collected_samples

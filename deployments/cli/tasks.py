@@ -322,7 +322,7 @@ def _collect_here(name: str, parameters: dict[str, Any]) -> int:
     result = collect(settings, categories, bool(parameters.get("jax_benchmark", True)),
                      Path(project) if project else None)
     print(format_collection_summary(result))
-    print(f"{name}: stored {result['stored']} samples")
+    print(f"{name}: stored {plural(result['stored'], 'sample')}")
     return 0
 
 
@@ -359,7 +359,7 @@ def _health_here(name: str, job: str, parameters: dict[str, Any]) -> int:
             print(f"- {failure['kind']}: {failure['test']}")
     for problem in result.get("errors") or []:
         print(f"- skipped {problem['file']}: {problem['reason']}")
-    print(f"{name}: stored {result['stored']} samples")
+    print(f"{name}: stored {plural(result['stored'], 'sample')}")
     return 0 if job != "test-suite" or result["state"] in ("passed", "failed") else 1
 
 

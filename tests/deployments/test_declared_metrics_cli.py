@@ -57,6 +57,17 @@ def test_collectors_read_cleanly(cli_env: dict[str, str]) -> None:
     assert "(," not in proc.stdout and "((" not in proc.stdout
 
 
+def test_custom_collection_without_a_collector_says_how_to_register_one(
+    cli_env: dict[str, str]
+) -> None:
+    env = {k: v for k, v in cli_env.items() if k != "AUTOMATION_COLLECTORS"}
+    env["PREFECT_API_URL"] = "http://127.0.0.1:1/api"  # no stack: collected in the command
+    proc = run_cli("metrics", "collect", "--category", "custom", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "custom: no custom collector is registered; set AUTOMATION_COLLECTORS" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "stored 0 samples"
+
+
 def test_readme_example_collector_runs_in_a_collection(
     prefect_server: str, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
