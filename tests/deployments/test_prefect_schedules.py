@@ -137,7 +137,7 @@ def test_tasks_add_accepts_what_prefect_runs(
     assert cli("tasks", "list", "--json") == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["daily-q"]["schedules"][0]["cron"] == "0 3 ? * *"
-    assert rows["daily-q"]["next_run"].endswith("T03:00+00:00")
+    assert rows["daily-q"]["next_run"].endswith("T03:00:00+00:00")
 
 
 def test_a_hand_written_entry_prefect_refuses_is_named_by_config_validate(
@@ -255,7 +255,7 @@ def test_tasks_list_shows_prefects_next_run_on_a_dst_day(catalog: Path) -> None:
                "--schedule", "daily at 02:30", "--timezone", "Europe/Berlin") == 0
     rows = {r["name"]: r for r in job_rows(read_catalog(catalog), "UTC",
                                            now=datetime(2025, 3, 29, 12, tzinfo=UTC))}
-    assert rows["berlin-night"]["next_run"] == "2025-03-30T03:30+02:00"
+    assert rows["berlin-night"]["next_run"] == "2025-03-30T03:30:00+02:00"
 
 
 def _job_yaml(name: str, cron: str, zone: str) -> str:
