@@ -64,9 +64,15 @@ class InlineImage:
 
     @property
     def cid(self) -> str:
-        """A stable Content-ID for this picture (without the angle brackets)."""
+        """A stable Content-ID for this picture (without the angle brackets).
+
+        At most the last 32 characters of the name's slug (the digest keeps it unique), so
+        that ``Content-ID: <...>`` fits in one 78-character header line: a folded one reads
+        back with a leading space in some parsers, and the HTML's ``cid:`` would not match it.
+        """
         digest = hashlib.sha256(self.content).hexdigest()[:16]
-        return f"{slugify(Path(self.name).stem, 'image')}.{digest}@neo-automation"
+        name = slugify(Path(self.name).stem, "image")[-32:].lstrip("-.") or "image"
+        return f"{name}.{digest}@neo-automation"
 
 
 @dataclass(frozen=True)

@@ -368,3 +368,10 @@ def test_file_channel_failure_is_transient(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(TransientDeliveryError, match="not-a-dir"):
         FileConfig(directory=blocker / "sub").send(Message(subject="x"))
+
+
+def test_an_inline_image_of_a_long_archive_name_keeps_its_content_id_on_one_line() -> None:
+    image = InlineImage("2026-12-07_2026-11-30--2026-12-07-cpu-memory.png", PNG)
+    assert len(f"Content-ID: <{image.cid}>") <= 78  # never folded: the HTML's cid: matches
+    assert image.cid.startswith("2026-11-30-2026-12-07-cpu-memory.")  # the name's distinct end
+    assert InlineImage("chart.png", PNG).cid.startswith("chart.")
