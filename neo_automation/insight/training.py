@@ -56,8 +56,8 @@ class RunHealth:
     Attributes:
         run_id: the run.
         status: `improving`, `plateaued`, `diverged` or `too early`.
-        status_text: one plain-language line saying why (`loss fell 12.0 % over the last 20
-            points (now 0.31)`).
+        status_text: one plain-language line saying why (`loss fell 12.0 % (mean 0.31 over
+            the last 20 points, 0.35 over the 20 before)`).
         loss_metric, accuracy_metric: the metric names charted (None when the run has none).
         curves: metric -> `[x, value]` pairs, x the step (else the round, else the point's
             position), for the loss and accuracy metrics.
@@ -140,18 +140,18 @@ def analyze_run(
     recent = sum(values[-window:]) / window
     change = _percent(before, recent)
     lowest = min(values[:-window])
-    span = f"the last {window} points"
+    # Both figures are means: the last `window` points against the `window` before them.
+    means = (f"mean {_num(recent)} over the last {window} points, {_num(before)} over the "
+             f"{window} before")
     if change >= rise_percent and _percent(lowest, recent) >= rise_percent:
         return RunHealth(status="diverged", **common,
-                         status_text=f"{loss} rising: up {change:.0f} % over {span} "
-                                     f"({_num(before)} → {_num(recent)})")
+                         status_text=f"{loss} rising: up {change:.0f} % ({means})")
     if change <= -plateau_percent:
         return RunHealth(status="improving", **common,
-                         status_text=f"{loss} fell {-change:.1f} % over {span} "
-                                     f"(now {_num(recent)})")
+                         status_text=f"{loss} fell {-change:.1f} % ({means})")
     return RunHealth(status="plateaued", **common,
-                     status_text=f"{loss} changed {change:+.1f} % over {span} "
-                                 f"(under {plateau_percent:g} %)")
+                     status_text=f"{loss} changed {change:+.1f} %, under {plateau_percent:g} % "
+                                 f"({means})")
 
 
 def _x_axis(points: Sequence[Point]) -> tuple[str, Callable[[int, Point], float]]:

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 LAZY = ["alerts", "delivery", "dependencies", "fleet", "gate", "insight", "jobs", "reports",
-        "store"]
+        "scans", "store"]
 
 
 @pytest.mark.parametrize("name", LAZY)

@@ -20,8 +20,12 @@ def test_a_falling_loss_is_improving_with_steps_per_second_and_last_values() -> 
     loss = [1 / (1 + 0.2 * i) for i in range(40)]
     health = analyze_run("r", {"loss": curve(loss), "accuracy": curve([i / 40 for i in range(40)])})
     assert health.status == "improving"
-    assert health.status_text.startswith("loss fell ") and "over the last 10 points" in (
-        health.status_text)
+    # Both figures are window means, and the line says so.
+    before = sum(loss[-20:-10]) / 10
+    recent = sum(loss[-10:]) / 10
+    assert health.status_text == (
+        f"loss fell {100 * (before - recent) / before:.1f} % (mean {recent:.4g} over the last "
+        f"10 points, {before:.4g} over the 10 before)")
     assert health.steps_per_second == pytest.approx(5.0)
     assert health.last == {"loss": loss[-1], "accuracy": 39 / 40}
     assert health.curves["loss"][:2] == [[0.0, 1.0], [10.0, pytest.approx(1 / 1.2)]]
@@ -32,7 +36,7 @@ def test_a_flat_loss_has_plateaued() -> None:
     loss = [0.5 + 0.001 * ((-1) ** i) for i in range(30)]
     health = analyze_run("r", {"loss": curve(loss)})
     assert health.status == "plateaued"
-    assert "(under 1 %)" in health.status_text
+    assert "under 1 % (mean " in health.status_text
 
 
 def test_a_rising_loss_has_diverged() -> None:
