@@ -48,3 +48,20 @@ def test_a_rating_changes_by_grades_not_letters() -> None:
 def test_plural_counts() -> None:
     assert [plural(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
     assert plural(3, "process", "processes") == "3 processes"
+
+
+def test_metrics_report_columns_use_the_same_readings() -> None:
+    from neo_automation.reports.formats import format_metrics_report, metrics_report_data
+    from neo_automation.store.metric_store import SeriesStats
+
+    units = {"app.ops": "ops", "project.debt.rating": "rating", "system.load.avg_15m": "load"}
+    latest = [("application", "app.ops", {}, 0.0, 11313881.0),
+              ("project", "project.debt.rating", {}, 0.0, 4.0)]
+    window = [SeriesStats("app.ops", {}, 3, 11313881.0, 11500000.5, 12000000.0, 0.0, 0.0, 0.0),
+              SeriesStats("system.load.avg_15m", {}, 3, 0.5, 5.2, 9.0, 0.0, 0.0, 0.0)]
+    text = format_metrics_report(metrics_report_data(latest, window, units, 0.0), "markdown")
+    assert "| app.ops |  | 11313881 ops |" in text
+    assert "| project.debt.rating |  | D |" in text
+    assert "| app.ops |  | 11313881 ops | 11500000 ops | 12000000 ops | 3 |" in text
+    assert "| system.load.avg_15m |  | 0.50 | 5.20 | 9.00 | 3 |" in text
+    assert "e+" not in text
