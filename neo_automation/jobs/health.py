@@ -129,7 +129,7 @@ def record_history(settings: Settings, result: dict[str, Any], run_id: str,
 
 
 def run_suite_job(steps: HealthSteps, settings: Settings, path: Path,
-                   timeout_seconds: float) -> dict[str, Any]:
+                  timeout_seconds: float) -> dict[str, Any]:
     """Run the target's test suite under coverage, store its figures and test history.
 
     CPU and memory alerts (`SILENCES`) are silenced while the suite runs.
@@ -137,8 +137,9 @@ def run_suite_job(steps: HealthSteps, settings: Settings, path: Path,
     Returns:
         `totals` (passed, failed, errors, skipped, xfailed, xpassed, coverage_percent,
         branch_coverage_percent), `state`, `reason`, `failures`, `alerts`, `history` (the
-        recent runs' flaky, newly failing, slowest and slowing tests) and `result`
-        (everything `run_test_suite` reported, `cases` and `revision` included).
+        recent runs' flaky, newly failing, slowest and slowing tests), `result`
+        (everything `run_test_suite` reported, `cases` and `revision` included) and `stored`
+        (how many samples were stored).
     """
     from neo_automation.alerts.state import silenced_while
     from neo_automation.scans.health import for_target, suite_note, suite_totals, test_samples
