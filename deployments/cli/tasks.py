@@ -306,15 +306,20 @@ def run_job(args: argparse.Namespace) -> int:
     return 0 if state is not None and state.is_completed() else 1
 
 
+def _runs_here(settings: Settings, name: str) -> None:
+    """Say once, on stderr, that the job runs in this process and is not in the UI."""
+    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
+          "recorded in the Prefect UI (start the stack with 'automation start')",
+          file=sys.stderr)
+
+
 def _collect_here(name: str, parameters: dict[str, Any]) -> int:
     """Run a metrics-collection job's steps in this process: no stack answers (0, or 2)."""
     from neo_automation.jobs.collection import DEFAULT_CATEGORIES
 
     settings = load_settings()
     categories = list(parameters.get("categories") or DEFAULT_CATEGORIES)
-    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
-          "recorded in the Prefect UI (start the stack with 'automation start')",
-          file=sys.stderr)
+    _runs_here(settings, name)
     from deployments.direct.collection import collect
     from neo_automation.reports.formats import format_collection_summary
 
@@ -330,9 +335,7 @@ def _health_here(name: str, job: str, parameters: dict[str, Any]) -> int:
     """Run a code-health job's steps in this process: no stack answers (0; 1 when the test
     suite could not run or finish)."""
     settings = load_settings()
-    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
-          "recorded in the Prefect UI (start the stack with 'automation start')",
-          file=sys.stderr)
+    _runs_here(settings, name)
     from deployments.direct.health import run_job
     from deployments.monitor.agent import Dispatcher
     from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
@@ -367,9 +370,7 @@ def _upkeep_here(name: str, job: str, parameters: dict[str, Any]) -> int:
     """Run housekeeping or dependency-updates in this process: no stack answers (0, or 2 on
     a parameter out of range)."""
     settings = load_settings()
-    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
-          "recorded in the Prefect UI (start the stack with 'automation start')",
-          file=sys.stderr)
+    _runs_here(settings, name)
     from deployments.direct import jobs
 
     if job == "housekeeping":
@@ -423,9 +424,7 @@ def _report_here(name: str, parameters: dict[str, Any]) -> int:
     """Run a report job's steps in this process: no stack answers (0; 1 on a broken
     template)."""
     settings = load_settings()
-    print(f"note: no Prefect server answers at {settings.api_url}: {name} runs here, not "
-          "recorded in the Prefect UI (start the stack with 'automation start')",
-          file=sys.stderr)
+    _runs_here(settings, name)
     from deployments.direct.reports import run_reports
 
     [result] = run_reports(settings, [parameters.get("report", "daily_health_check")],
