@@ -74,3 +74,26 @@ def test_a_daily_report_shows_each_runs_curves_and_status(tmp_path: Path) -> Non
     assert "| fedavg-good | improving: loss fell " in markdown
     assert markdown.count("![Training run ") == 2
     assert html.count('alt="Training run ') == 2 and '<td class="critical">diverged' in html
+
+
+def test_the_weekly_summary_shows_the_latest_runs_chart_and_no_empty_chart(
+    tmp_path: Path,
+) -> None:
+    two_runs(tmp_path / "training")
+    with MetricStore(f"sqlite:///{tmp_path / 'm.db'}", retry_seconds=0,
+                     spool_dir=tmp_path / "spool") as store:
+        store.declare(declared().values())
+        ingest_training_dir(store, tmp_path / "training")
+        report = analyze_report(read_report_inputs("weekly_executive_summary", store,
+                                                   END - 7 * 86400, END, None, None, now=END))
+    latest = report["training"]["latest"]
+    charts = draw_report_charts(report)
+    refs = chart_refs(charts, {n: f"{n}.png" for n in charts})
+    env = make_environment(template_dirs())
+    markdown = render_report(env, report, "markdown", refs)
+    html = render_report(env, report, "html", refs)
+    title = charts[latest["chart"]].title
+    assert markdown.count(f"![{title}](") == 1
+    assert f'src="{latest["chart"]}.png" alt="{title}"' in html
+    # No coverage was stored: the summary leaves its chart out rather than say "no data".
+    assert "Chart: no data" not in markdown and "Chart: no data" not in html
