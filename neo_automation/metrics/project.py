@@ -17,6 +17,10 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("project.tests.stopped_early", "",
                "pytest stopped the suite early (1: --maxfail, -x, an interrupt; its other"
                " figures are not stored), 0: it ran to its end", "lower", "last"),
+    MetricSpec("project.tests.suite_error", "",
+               "The suite could not run or did not finish (1: it could not start, or was "
+               "killed at its time limit; no other figure is stored), 0: it ran", "lower",
+               "last"),
     MetricSpec("project.tests.passed", "tests", "Tests passed", "higher", "last"),
     MetricSpec("project.tests.failed", "tests", "Tests failed", "lower", "last"),
     MetricSpec("project.tests.errors", "tests", "Tests in error", "lower", "last"),

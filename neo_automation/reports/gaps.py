@@ -35,6 +35,31 @@ def run_command(job: str) -> str:
     return f"automation tasks run --task {job}"
 
 
+#: Stored 1 by a test-suite run whose suite could not start or did not finish.
+SUITE_ERROR = "project.tests.suite_error"
+
+
+def _suite_error_at(inputs: ReportInputs) -> float | None:
+    """When a test-suite run of the period last failed to run the suite; None when the
+    period's last run ran it (or none said either)."""
+    for stats in inputs.current:
+        if stats.name == SUITE_ERROR and not stats.labels:
+            return stats.last_ts if stats.last == 1 else None
+    return None
+
+
+def _tests_gap(section: str, inputs: ReportInputs) -> Gap:
+    """The gap of a tests section: the job has not run, or it ran but the suite did not."""
+    failed_at = _suite_error_at(inputs)
+    if failed_at is None:
+        return _job_gap(section, inputs.next_runs)
+    title, job = SECTION_JOBS[section]
+    return Gap(section, title,
+               f"The {job} job ran ({when(failed_at)}) but the suite could not run or did not "
+               "finish: its summary in the Prefect UI says why, and `automation scan tests` "
+               "shows it here")
+
+
 def _job_gap(section: str, next_runs: Mapping[str, float] | None) -> Gap:
     title, job = SECTION_JOBS[section]
     upcoming = (next_runs or {}).get(job)
@@ -63,9 +88,10 @@ def report_gaps(inputs: ReportInputs, sections: Mapping[str, Any]) -> list[Gap]:
     for project in sections["project"]["sections"]:
         if project["section"] in SECTION_JOBS and all(
                 r["current"] is None for r in project["rows"]):
-            gaps.append(_job_gap(project["section"], inputs.next_runs))
+            gaps.append(_tests_gap(project["section"], inputs) if project["section"] == "tests"
+                        else _job_gap(project["section"], inputs.next_runs))
     if not sections["test_history"]["available"]:
-        gaps.append(_job_gap("test_history", inputs.next_runs))
+        gaps.append(_tests_gap("test_history", inputs))
     if not sections["alerts"]["available"]:
         gaps.append(Gap("alerts", "Alerts", "The alert history could not be read"))
     if not sections["benchmark"]["collected"]:

@@ -156,20 +156,24 @@ def test_samples(tests: Mapping[str, Any], ts: float) -> list[Sample]:
         ts: The samples' time (epoch seconds).
 
     Returns:
-        A complete run (``passed`` or ``failed``): every count, the duration, coverage and
-        ``project.tests.stopped_early`` 0. A run pytest stopped early (``stopped``: ``--maxfail``,
-        ``-x``, an interrupt): ``project.tests.stopped_early`` 1 and nothing else, so the
-        previous complete run's figures stay the latest and no alert judges a part of the suite
-        as the whole. A suite that could not run or did not finish (``error``, ``timed_out``):
-        no sample at all (never 0 %).
+        A complete run (``passed`` or ``failed``): every count, the duration, coverage, and
+        ``project.tests.stopped_early`` and ``project.tests.suite_error`` 0. A run pytest
+        stopped early (``stopped``: ``--maxfail``, ``-x``, an interrupt):
+        ``project.tests.stopped_early`` 1 and ``suite_error`` 0, nothing else, so the previous
+        complete run's figures stay the latest and no alert judges a part of the suite as the
+        whole. A suite that could not run or did not finish (``error``, ``timed_out``):
+        ``project.tests.suite_error`` 1 and nothing else (never 0 %), so that a report can say
+        the job ran but the suite did not.
     """
     counts = tests.get("tests")
     if tests["state"] == "stopped":
-        return [Sample("project.tests.stopped_early", 1.0, {}, ts, SOURCE)]
+        return [Sample("project.tests.stopped_early", 1.0, {}, ts, SOURCE),
+                Sample("project.tests.suite_error", 0.0, {}, ts, SOURCE)]
     if tests["state"] not in COMPLETE_STATES or counts is None:
-        return []
+        return [Sample("project.tests.suite_error", 1.0, {}, ts, SOURCE)]
     values: list[tuple[str, float | None, dict[str, str]]] = [
         ("project.tests.stopped_early", 0, {}),
+        ("project.tests.suite_error", 0, {}),
         ("project.tests.passed", counts["passed"], {}),
         ("project.tests.failed", counts["failed"], {}),
         ("project.tests.errors", counts["errors"], {}),

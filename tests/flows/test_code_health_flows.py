@@ -111,7 +111,8 @@ def test_test_suite_stopped_early_stores_only_that_it_stopped(
     assert result["totals"]["failed"] is None and result["totals"]["coverage_percent"] is None
     assert (result["totals"]["collected"], result["totals"]["ran"]) == (2, 1)
     # A part of the suite is never stored or alerted on as the suite's figures.
-    assert latest(automation_env, "project.tests.") == {"project.tests.stopped_early": 1.0}
+    assert latest(automation_env, "project.tests.") == {"project.tests.stopped_early": 1.0,
+                                                         "project.tests.suite_error": 0.0}
     assert not any(a["rule"] == "tests-failing" for a in result["alerts"])
     summary = Artifact.get("test-suite-summary")
     assert summary is not None and "did not run to completion: stopped" in summary.data

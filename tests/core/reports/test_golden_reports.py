@@ -132,6 +132,31 @@ def test_first_day_report(tmp_path: Path) -> None:
                   plain_text(report_message(report, LINK)))
 
 
+def test_a_suite_that_could_not_run_is_said_so_not_that_the_job_never_ran(
+    tmp_path: Path,
+) -> None:
+    """The test-suite job ran on the first day, but its suite could not start (a conftest
+    that cannot import): the tests' gap says so instead of suggesting the job be run."""
+    from neo_automation.metrics import Sample, declared
+    from neo_automation.scans.health import test_samples
+
+    with MetricStore(f"sqlite:///{tmp_path / 'metrics.db'}") as store:
+        seed_first_day(store)
+        store.declare(declared().values())
+        failed = test_samples({"state": "error", "reason": "the suite could not start"},
+                              END - 3600)
+        assert [(s.name, s.value) for s in failed] == [("project.tests.suite_error", 1.0)]
+        store.write([Sample(*s) for s in failed])
+        report = build("daily_health_check", store, first_day_jobs())
+    lines = {g.section: g.line for g in report.gaps}
+    assert lines["tests"] == (
+        "The test-suite job ran (2026-06-07 23:00 UTC) but the suite could not run or did not "
+        "finish: its summary in the Prefect UI says why, and `automation scan tests` shows it "
+        "here")
+    assert lines["test_history"].startswith("The test-suite job ran (")
+    assert lines["quality"].startswith("The code-quality job has not stored any data yet")
+
+
 @pytest.fixture
 def http() -> Iterator[HTTPStandIn]:
     server = HTTPStandIn().start()

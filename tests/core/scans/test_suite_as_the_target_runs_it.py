@@ -123,7 +123,8 @@ def test_case_maxfail_in_addopts_is_a_stopped_run(tmp_path: Path) -> None:
     assert result["coverage"] is None  # 60 % of a part is not the suite's coverage
     # Nothing is stored or alerted on as the suite's figures: only the stopped state.
     samples = samples_of(result, 0.0)
-    assert [(s.name, s.value) for s in samples] == [("project.tests.stopped_early", 1.0)]
+    assert [(s.name, s.value) for s in samples] == [("project.tests.stopped_early", 1.0),
+                                                    ("project.tests.suite_error", 0.0)]
     totals = suite_totals(result)
     assert totals["failed"] is None and totals["coverage_percent"] is None
     assert (totals["collected"], totals["ran"], totals["stopped_early"]) == (5, 1, True)
