@@ -147,9 +147,10 @@ def test_computed_metrics_are_the_unlabelled_project_metrics() -> None:
     assert values["project.security.issues"] == 6.0
     assert values["project.debt.ratio_percent"] == pytest.approx(3.75)
     assert values["project.debt.rating"] == 1.0
-    # A suite that could not run gives no figure at all, never 0.
+    # A suite that could not run gives no figure but that it could not, never 0.
     broken = {"state": "error", "tests": None, "coverage": None}
-    assert not any(k.startswith("project.tests.") for k in project_values(scan, broken, debt))
+    assert {k: v for k, v in project_values(scan, broken, debt).items()
+            if k.startswith("project.tests.")} == {"project.tests.suite_error": 1.0}
 
 
 def test_a_suite_that_did_not_run_is_said_in_plain_words() -> None:
