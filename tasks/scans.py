@@ -37,8 +37,6 @@ from tasks.collection import evaluate_alerts, store_metrics
 # radon, bandit, the charts and the test runner are imported in the runs that use them, so
 # that `serve`, which imports every flow, stays small.
 
-#: The scans' result cache (by file content hash): a rescan of an unchanged tree costs hashes.
-CACHE_DIR_NAME = "scan-cache"
 
 
 def target(settings: Settings, path: str | None) -> Path:
@@ -49,6 +47,7 @@ def target(settings: Settings, path: str | None) -> Path:
 @task(name="scan-code", cache_policy=NO_CACHE)
 def scan_code(settings: Settings, kinds: list[str], path: str | None = None) -> dict[str, Any]:
     """Scan a tree with radon and/or bandit (cached by content hash), showing progress."""
+    from neo_automation.scans.cache import CACHE_DIR_NAME
     from neo_automation.scans.engine import scan_tree
 
     # async_dispatch types the result as `UUID | Coroutine`; called from sync code it is a UUID

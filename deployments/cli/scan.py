@@ -97,10 +97,11 @@ def run_scan(args: argparse.Namespace) -> int:
         return _tests(args, path)
     # Imported here: radon and the engine cost ~0.1 s, which other commands must not pay
     # (every CLI start imports this module to register its parser).
+    from neo_automation.scans.cache import CACHE_DIR_NAME
     from neo_automation.scans.engine import scan_tree
 
     bar, update = _progress(sys.stderr.isatty() and not args.json)
-    cache = None if args.no_cache else settings.data_path / "scan-cache"
+    cache = None if args.no_cache else settings.data_path / CACHE_DIR_NAME
     if bar is not None:
         bar.start()
     try:

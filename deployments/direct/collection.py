@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from blocks.alert_rules import rules_in_force
+from deployments.direct.alerts import alert_step
 from deployments.direct.health import run_job as run_health_job
 from deployments.monitor.agent import Dispatcher
 from neo_automation.jobs import collection as job
@@ -43,13 +43,6 @@ def plain_steps(settings: Settings, dispatch: Dispatcher,
     def store(samples: list[Sample], metrics: list[MetricSpec]) -> int:
         return job.store_samples(samples, metrics, settings=settings)
 
-    def alerts(samples: list[Sample]) -> list[dict[str, Any]]:
-        rules, transitions = job.alert_transitions(
-            samples, lambda: rules_in_force(settings, api_available=False)[0], settings=settings)
-        if transitions:
-            dispatch(settings, rules, transitions)
-        return [t.as_dict() for t in transitions]
-
     def fleet(update: job.FleetUpdate) -> list[dict[str, Any]]:
         table = job.fleet_table(update, settings=settings)
         return [] if table is None else [r.as_dict() for r in table.rows]
@@ -65,7 +58,7 @@ def plain_steps(settings: Settings, dispatch: Dispatcher,
         regressions=partial(job.benchmark_regressions, settings=settings),
         update_fleet=partial(job.update_fleet, settings=settings),
         publish_fleet=fleet,
-        evaluate_alerts=alerts,
+        evaluate_alerts=alert_step(settings, dispatch),
         publish_artifacts=lambda system, result: None,
         info=log.info,
         warn=log.warning,

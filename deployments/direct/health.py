@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from blocks.alert_rules import rules_in_force
+from deployments.direct.alerts import alert_step
 from deployments.monitor.agent import Dispatcher
 from neo_automation.jobs import collection as collection_job
 from neo_automation.jobs import health as job
@@ -25,12 +25,10 @@ from neo_automation.settings import Settings
 
 log = logging.getLogger("automation.health")
 
-#: The scans' result cache, under the data directory (the flows' `tasks.scans` uses the same).
-CACHE_DIR_NAME = "scan-cache"
-
 
 def plain_steps(settings: Settings, dispatch: Dispatcher) -> job.HealthSteps:
     """The code-health steps as plain functions; alerts that must notify go to `dispatch`."""
+    from neo_automation.scans.cache import CACHE_DIR_NAME
     from neo_automation.scans.debt import compute_debt
     from neo_automation.scans.engine import scan_tree
     from neo_automation.scans.testsuite import run_test_suite
@@ -49,14 +47,6 @@ def plain_steps(settings: Settings, dispatch: Dispatcher) -> job.HealthSteps:
     def store(samples: list[Sample]) -> int:
         return collection_job.store_samples(samples, [], settings=settings)
 
-    def alerts(samples: list[Sample]) -> list[dict[str, Any]]:
-        rules, transitions = collection_job.alert_transitions(
-            samples, lambda: rules_in_force(settings, api_available=False)[0],
-            settings=settings)
-        if transitions:
-            dispatch(settings, rules, transitions)
-        return [t.as_dict() for t in transitions]
-
     return job.HealthSteps(
         scan=scan,
         run_tests=run_tests,
@@ -64,7 +54,7 @@ def plain_steps(settings: Settings, dispatch: Dispatcher) -> job.HealthSteps:
         read_previous=partial(job.read_previous, settings),
         compute_debt=compute_debt,
         store=store,
-        evaluate_alerts=alerts,
+        evaluate_alerts=alert_step(settings, dispatch),
         publish_summary=lambda *args: None,  # the UI's artifacts: nothing records them here
         scans_slot=contextlib.nullcontext,
         run_id=lambda started: f"local-{started:.0f}",

@@ -29,6 +29,7 @@ from neo_automation.gate.snapshot import (
     measure,
     measure_benchmark,
 )
+from neo_automation.scans.cache import CACHE_DIR_NAME
 from neo_automation.settings import Settings
 from neo_automation.store.metric_store import MetricStore
 
@@ -127,7 +128,7 @@ def run_gate(options: GateOptions, settings: Settings, env: Mapping[str, str],
         plan.config_source if plan.explicit_rules else None,
     )
     spec = resolve_baseline(options.baseline, plan.target) if options.baseline else None
-    cache_dir = settings.data_path / "scan-cache"
+    cache_dir = settings.data_path / CACHE_DIR_NAME
     severity = settings.security_min_severity
     current = measure(plan.target, "working tree", head_revision(plan.target), plan.config,
                       cache_dir, note, severity)

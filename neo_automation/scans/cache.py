@@ -19,6 +19,9 @@ from typing import Any
 
 from neo_automation.errors import ConfigError
 
+#: The folder of the scans' result cache under the data directory, shared by every scan
+#: (the CLI's, the flows', the gate's and the direct path's).
+CACHE_DIR_NAME = "scan-cache"
 CACHE_FILE = "scan-cache.sqlite3"
 
 
