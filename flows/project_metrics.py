@@ -16,12 +16,21 @@ from prefect import flow
 from flows.code_quality import code_quality
 from flows.security_scan import security_scan
 from flows.test_suite import test_suite
-from neo_automation.jobs.health import run_project_metrics
+from neo_automation.jobs.health import SuiteDidNotComplete, run_project_metrics
+
+
+def _suite(path: str | None) -> dict[str, Any]:
+    """The test-suite subflow's result, also when the suite did not complete (its run is
+    Failed in the UI; quality and security still run, and the problem is one of `errors`)."""
+    try:
+        return test_suite(path)
+    except SuiteDidNotComplete as exc:
+        return exc.result
 
 
 @flow(name="project-metrics", log_prints=True)
 def project_metrics(path: str | None = None, run_tests: bool = True) -> dict[str, Any]:
     """Tests, quality, security and debt of the target (`run_project_metrics`, each job a
     subflow); their totals, problems, alerts and how many samples they stored."""
-    return run_project_metrics(partial(test_suite, path), partial(code_quality, path),
+    return run_project_metrics(partial(_suite, path), partial(code_quality, path),
                                partial(security_scan, path), run_tests=run_tests)

@@ -26,7 +26,7 @@ from prefect import flow
 
 from flows.limits import job_time_limit, refuse_unlike_setting, scans_slot
 from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
-from neo_automation.jobs.health import run_suite_job
+from neo_automation.jobs.health import SuiteDidNotComplete, run_suite_job, suite_completed
 from neo_automation.settings import load_settings
 from tasks.scans import health_steps, target
 
@@ -46,15 +46,27 @@ def test_suite(path: str | None = None, timeout_seconds: float = 1800.0) -> dict
         branch_coverage_percent), `state`, `reason`, `failures`, `alerts`, `history` (the
         recent runs' flaky, newly failing, slowest and slowing tests) and `result`
         (everything `run_test_suite` reported, `cases` and `revision` included) and `stored`
-        (`run_suite_job`).
+        (`run_suite_job`), for a suite that ran to the end (passed or failed).
+
+    Raises:
+        SuiteDidNotComplete: the suite could not start, timed out or was stopped early; what
+            there was is stored and in the summary artifact first, and the exception's
+            `result` holds the return value above. The flow run ends Failed.
     """
     bounded(timeout_seconds, "timeout_seconds", MAX_COMMAND_SECONDS)
     settings = load_settings()
     # A deployment run tests the configured project only: a test suite runs its conftest.py.
     refuse_unlike_setting("path", path, "AUTOMATION_TARGET_DIR", settings.target_path)
-    return run_suite_job(health_steps(settings, scans_slot), settings, target(settings, path),
-                         timeout_seconds)
+    result = run_suite_job(health_steps(settings, scans_slot), settings,
+                           target(settings, path), timeout_seconds)
+    if not suite_completed(result):
+        # Stored and published above; the run ends Failed in the UI with the reason.
+        raise SuiteDidNotComplete(result)
+    return result
 
 if __name__ == "__main__":
-    # Prefect's Flow.__call__ overloads cannot match `*list[str]` (it holds at most the path)
-    test_suite(*sys.argv[1:2])  # type: ignore[call-overload]
+    try:
+        # Prefect's Flow.__call__ overloads cannot match `*list[str]` (it holds at most the path)
+        test_suite(*sys.argv[1:2])  # type: ignore[call-overload]
+    except SuiteDidNotComplete as exc:
+        sys.exit(f"test-suite: {exc}")

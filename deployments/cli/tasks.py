@@ -339,6 +339,7 @@ def _health_here(name: str, job: str, parameters: dict[str, Any]) -> int:
     from deployments.direct.health import run_job
     from deployments.monitor.agent import Dispatcher
     from neo_automation.bounds import MAX_COMMAND_SECONDS, bounded
+    from neo_automation.jobs.health import suite_completed
 
     path = Path(parameters.get("path") or settings.target_path).expanduser().resolve()
     timeout = bounded(float(parameters.get("timeout_seconds", 1800.0)), "timeout_seconds",
@@ -363,7 +364,7 @@ def _health_here(name: str, job: str, parameters: dict[str, Any]) -> int:
     for problem in result.get("errors") or []:
         print(f"- skipped {problem['file']}: {problem['reason']}")
     print(f"{name}: stored {plural(result['stored'], 'sample')}")
-    return 0 if job != "test-suite" or result["state"] in ("passed", "failed") else 1
+    return 0 if job != "test-suite" or suite_completed(result) else 1
 
 
 def _upkeep_here(name: str, job: str, parameters: dict[str, Any]) -> int:

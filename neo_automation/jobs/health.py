@@ -32,6 +32,7 @@ from neo_automation.settings import Settings
 __all__ = [
     "SILENCES",
     "HealthSteps",
+    "SuiteDidNotComplete",
     "other_target",
     "read_previous",
     "record_history",
@@ -39,6 +40,7 @@ __all__ = [
     "run_quality_job",
     "run_security_job",
     "run_suite_job",
+    "suite_completed",
 ]
 
 #: Alert rules the test-suite job silences while it runs (it is expected to load the machine).
@@ -126,6 +128,32 @@ def record_history(settings: Settings, result: dict[str, Any], run_id: str,
                             revision=result.get("revision"), target=result["path"])
         runs = read_test_runs(store, time.time() + 1, target=result["path"])
     return analyze_test_history(runs)
+
+
+class SuiteDidNotComplete(RuntimeError):
+    """The test-suite job ran but the suite did not give its figures: it could not start,
+    timed out, or pytest stopped it early (`state` not ``passed`` or ``failed``).
+
+    The `test-suite` flow raises it after storing and publishing what there was, so that its
+    run ends Failed in the Prefect UI with this one line (and a failure notification fires);
+    the command line exits 1 for the same states.
+
+    Attributes:
+        result: the job's whole result, as `run_suite_job` returns it.
+    """
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        reason = result.get("reason") or "no reason given"
+        super().__init__(f"the test suite did not complete ({result['state']}): {reason}")
+        self.result = result
+
+
+def suite_completed(result: dict[str, Any]) -> bool:
+    """Whether a `run_suite_job` result holds the whole suite's figures (``passed`` or
+    ``failed``; failing tests are figures, not a failed job)."""
+    from neo_automation.scans.health import COMPLETE_STATES
+
+    return result["state"] in COMPLETE_STATES
 
 
 def run_suite_job(steps: HealthSteps, settings: Settings, path: Path,
@@ -259,7 +287,7 @@ def run_project_metrics(test_suite: Callable[[], dict[str, Any]],
         tests = test_suite()
         done.append(tests)
         totals["tests"] = tests["totals"]
-        if tests["state"] not in ("passed", "failed"):
+        if not suite_completed(tests):
             errors.append(f"test-suite: {tests['state']}: {tests['reason']}")
     quality = code_quality()
     security = security_scan()

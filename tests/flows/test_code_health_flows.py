@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from helpers import ROOT
 
+from neo_automation.jobs.health import SuiteDidNotComplete
 from neo_automation.store.metric_store import MetricStore
 
 SAMPLES = ROOT / "tests" / "samples"
@@ -87,8 +88,14 @@ def test_test_suite_never_runs_this_repository_from_its_own_tests(
 ) -> None:
     from flows.test_suite import test_suite
 
-    result = test_suite(str(ROOT), timeout_seconds=60)
-    assert result["state"] == "error"
+    # The run ends Failed in the UI, with the reason; the figures it has are stored first.
+    state = test_suite(str(ROOT), timeout_seconds=60, return_state=True)
+    assert state.is_failed() and state.message
+    assert "the test suite did not complete (error): " in state.message
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, SuiteDidNotComplete)
+    result = error.result
+    assert result["state"] == "error" and result["reason"] in state.message
     assert result["totals"]["coverage_percent"] is None  # an error, never 0 %
     assert "project.tests.coverage_percent" not in latest(automation_env, "project.tests.")
 
@@ -106,7 +113,9 @@ def test_test_suite_stopped_early_stores_only_that_it_stopped(
     (project / "pytest.ini").write_text("[pytest]\naddopts = -x\n")
     (project / "test_stops.py").write_text(tests)
     monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(project))
-    result = test_suite(str(project), timeout_seconds=120)
+    state = test_suite(str(project), timeout_seconds=120, return_state=True)
+    assert state.is_failed() and "(stopped): " in (state.message or "")
+    result = state.result(raise_on_failure=False).result
     assert result["state"] == "stopped" and "stopping after 1 failures" in result["reason"]
     assert result["totals"]["failed"] is None and result["totals"]["coverage_percent"] is None
     assert (result["totals"]["collected"], result["totals"]["ran"]) == (2, 1)
@@ -165,3 +174,34 @@ def test_test_suite_flow_keeps_the_test_history(
     text = found.data
     assert "## Test history (3 runs)" in text and "### Flaky" in text
     assert f"| tests.test_flaky::test_flaky | same revision {revision[:12]} | 2 |" in text
+
+
+def test_project_metrics_go_on_when_the_suite_cannot_start(
+    prefect_server: str, automation_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    from flows.project_metrics import project_metrics
+
+    project = tmp_path / "broken_conftest"
+    project.mkdir()
+    (project / "conftest.py").write_text("import a_module_that_is_not_installed\n")
+    (project / "test_app.py").write_text("def test_a():\n    pass\n")
+    (project / "app.py").write_text("def double(x):\n    return 2 * x\n")
+    monkeypatch.setenv("AUTOMATION_TARGET_DIR", str(project))
+    state = project_metrics(str(project), return_state=True)
+    assert state.is_completed()  # quality and security ran after the suite that did not
+    result = state.result()
+    assert result["errors"][0].startswith("test-suite: error: ")
+    assert result["totals"]["quality"]["cc_sum"] == 2  # double and test_a: radon cc 1 each
+    assert latest(automation_env, "project.tests.") == {"project.tests.suite_error": 1.0}
+    parent = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])))
+    states = {run.name: run.state for run in runs}
+    # The test-suite subflow is Failed in the UI, with the reason; the other two Completed.
+    failed = [s for s in states.values() if s is not None and s.is_failed()]
+    assert len(states) == 3 and len(failed) == 1
+    assert "the test suite did not complete (error): " in (failed[0].message or "")
