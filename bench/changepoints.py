@@ -1,6 +1,7 @@
 """Benchmark regression detection on real annotated series and on synthetic benchmark histories.
 
-Usage: ``python bench/changepoints.py [--series N] [--seed S]``
+Usage: ``python bench/changepoints.py [--series N] [--seed S]`` (about a minute at the default
+300 series per family).
 
 **Real series.** The 25 univariate series of the Turing Change Point Dataset that may be
 redistributed (``bench/data/tcpd``; van den Burg and Williams, "An Evaluation of Change Point
@@ -10,25 +11,34 @@ own F1 (margin 5) and cover (``bench/tcpd.py``, checked against the benchmark's 
 beside it, the scores TCPDBench publishes for its 14 methods at their default settings on the
 same 25 series (their mean over these series; "zero" reports no change at all).
 
-**Synthetic series** (fixed seeds, the same figures on every run). A value is a duration where
-lower is better, ``level * (1 + 0.05 * e)`` with ``e`` standard normal (5 % noise); lengths
-drawn uniformly from 60-200 runs. Four families of level, each without a step and with a +10 %
-step at a position at least 15 runs from either end:
+**Synthetic series** (a fixed seed, the same figures on every run; 300 series per family by
+default, since with 100 the false-change rate moves by about 0.3 per 1,000 runs from one seed
+to the next). A value is a duration where lower is better, ``level * (1 + 0.05 * e)`` with
+``e`` standard normal (5 % noise); lengths drawn uniformly from 60-200 runs. Five families of
+level, each without a step and with a +10 % step at a position at least 15 runs from either
+end:
 
 - noise: a flat level of 100;
 - drift: a straight line from 100 to 100 * (1 +- 10..30 %) over the series;
 - weekly cycle: 100 * (1 + A sin(2 pi t / 7 + phase)), A uniform in 5-10 %;
-- random walk: 100 * exp(cumsum(0.005 * e')) (0.5 % per run, about 7 % after 200 runs).
+- random walk: 100 * exp(cumsum(0.0025 * e')) (0.25 % per run, about 3.5 % after 200 runs);
+- random walk 0.5 %: the same at 0.5 % per run (about 7 % after 200 runs).
 
-On the random walk the goals cannot both be met, and the benchmark shows why: the best test
-there is for one step in a random walk observed with noise, the local level model's own
-(generalised least squares on the first differences, whose covariance is ``s^2 (q I + T)``
-with ``T`` the second-difference matrix; Harvey, "Forecasting, structural time series models
-and the Kalman filter", 1989; de Jong and Penzer, "Diagnosing shocks in time series", JASA
-93(442), 1998), given the walk's true variance ratio ``q = (0.005 / 0.05)^2`` and a threshold
-set on the very walks without a step so that at most 1 change per 1,000 runs is reported, is
-printed as "walk, oracle": the steps it finds bound what any detector that reports
-rises and falls can find at that false-change rate.
+How far a walk may wander before a 10 % step in it cannot be told from its wander at all is
+measured, not assumed: for each walk the best test there is for one step in a random walk
+observed with noise, the local level model's own (generalised least squares on the first
+differences, whose covariance is ``s^2 (q I + T)`` with ``T`` the second-difference matrix;
+Harvey, "Forecasting, structural time series models and the Kalman filter", 1989; de Jong and
+Penzer, "Diagnosing shocks in time series", JASA 93(442), 1998), given the walk's true variance
+ratio ``q = (walk / noise)^2`` and a threshold set on the very walks without a step so that at
+most 1 change per 1,000 runs is reported, is printed as the family's "oracle": the steps it
+finds bound what any detector that reports rises and falls can find at that false-change rate.
+At 0.25 % per run it finds about 95 % of the steps, so the goals apply; at 0.5 % it finds
+about 75-80 %, below the 90 % goal, so on that walk the goal on steps found is printed as out
+of reach for every detector and is not counted in the exit status (its false-change goal is).
+The drift gets an oracle the same way: the least-squares t of one step on a straight line
+(the drift's own model) at every split, its threshold set on the drifts without a step. It
+finds about 98 % of the steps, so what this detector misses there is its own shortfall.
 
 A method *finds* the step when it reports a regression (a rise of at least
 ``AUTOMATION_REGRESSION_MIN_PERCENT`` = 5 %) within 5 runs of it; every change reported in a
@@ -37,7 +47,8 @@ worse than the previous run" is shown for comparison.
 
 Goals (exit status 0 when all hold, 1 otherwise): on the real series mean F1 >= 0.70 and mean
 cover >= 0.66, and neither below the zero method; steps in noise found in >= 95 %; <= 1 false
-change per 1,000 runs in every family; steps on drift, cycle and walk found in >= 90 %.
+change per 1,000 runs in every family; steps on drift, cycle and walk found in >= 90 % (on a
+walk, only where its oracle reaches 90 %).
 """
 
 from __future__ import annotations
@@ -56,13 +67,14 @@ from neo_automation.insight.changepoints import detect_changes, find_regressions
 
 LEVEL = 100.0  # ms
 NOISE_CV = 0.05
-WALK_CV = 0.005  # the random walk's step per run, relative
+#: The random walks' step per run, relative, by family name.
+WALKS = {"random walk": 0.0025, "random walk 0.5 %": 0.005}
 STEP = 0.10
 LENGTHS = (60, 200)
 MARGIN = 15  # the step is at least this many runs from either end
 TOLERANCE = 5  # runs: how close a reported change must be to count as finding the step
 MIN_PERCENT = 5.0
-FAMILIES = ("noise", "drift", "weekly cycle", "random walk")
+FAMILIES = ("noise", "drift", "weekly cycle", *WALKS)
 GOAL_F1, GOAL_COVER = 0.70, 0.66
 GOAL_FOUND_NOISE, GOAL_FOUND_OTHER = 0.95, 0.90
 GOAL_FALSE_PER_1000 = 1.0
@@ -97,8 +109,8 @@ def make_series(rng: np.random.Generator, family: str, with_step: bool) -> Serie
         level *= 1 + rng.choice([-1.0, 1.0]) * rng.uniform(0.10, 0.30) * t / n
     elif family == "weekly cycle":
         level *= 1 + rng.uniform(0.05, 0.10) * np.sin(2 * np.pi * t / 7 + rng.uniform(0, 2 * np.pi))
-    elif family == "random walk":
-        level *= np.exp(np.cumsum(WALK_CV * rng.standard_normal(n)))
+    elif family in WALKS:
+        level *= np.exp(np.cumsum(WALKS[family] * rng.standard_normal(n)))
     step_at = None
     if with_step:
         step_at = int(rng.integers(MARGIN, n - MARGIN + 1))
@@ -154,15 +166,40 @@ def local_level_t(values: Array, q: float, min_size: int = 5) -> Array:
     return t
 
 
-def oracle_found(steps: list[Series], plain: list[Series]) -> tuple[int, float]:
-    """Steps the local level oracle finds, and its threshold (see the module docstring).
+def step_on_line_t(values: Array, min_size: int = 5) -> Array:
+    """t statistic of ``d`` in ``y = a + b t + d 1[t >= k]`` by least squares, at each ``k``.
 
-    The threshold is the smallest that leaves at most ``floor(runs / 1000)`` walks without a
+    The drift family's own model with one step (the intervention model of Box and Tiao, JASA
+    70(349), 1975), fitted to the whole series at every split; ``nan`` within ``min_size`` of
+    either end.
+    """
+    n = values.size
+    t = np.arange(n, dtype=np.float64)
+    line = np.column_stack([np.ones(n), t])
+    # Residualise the values and every step dummy on the line; then d = <s, y> / <s, s>.
+    project = np.eye(n) - line @ np.linalg.pinv(line)
+    ks = np.arange(min_size, n - min_size + 1)
+    dummies = project @ (t[:, None] >= ks[None, :]).astype(np.float64)
+    y = project @ values
+    ss = np.einsum("ij,ij->j", dummies, dummies)
+    d = dummies.T @ y / ss
+    rss = float(y @ y) - d ** 2 * ss
+    out = np.full(n, np.nan)
+    out[ks] = d / np.sqrt(rss / (n - 3) / ss)
+    return out
+
+
+def oracle_found(steps: list[Series], plain: list[Series],
+                 statistic: Callable[[Array], Array]) -> tuple[int, float]:
+    """Steps a family's oracle finds, and its threshold (see the module docstring).
+
+    ``statistic`` gives the oracle's t at each index of a series (the family's own model:
+    :func:`local_level_t` with the walk's true variance, :func:`step_on_line_t` for a drift).
+    The threshold is the smallest that leaves at most ``floor(runs / 1000)`` series without a
     step with any ``|t|`` above it; a step is found when some ``t`` within ``TOLERANCE`` runs
     of it is above the threshold (a rise).
     """
-    q = (WALK_CV / NOISE_CV) ** 2
-    peaks = np.sort([np.nanmax(np.abs(local_level_t(s.values, q))) for s in plain])[::-1]
+    peaks = np.sort([np.nanmax(np.abs(statistic(s.values))) for s in plain])[::-1]
     allowed = sum(s.values.size for s in plain) // 1000
     threshold = float(peaks[allowed]) if allowed < peaks.size else 0.0
     found = 0
@@ -170,7 +207,7 @@ def oracle_found(steps: list[Series], plain: list[Series]) -> tuple[int, float]:
         at = series.step_at
         if at is None:
             raise ValueError("a step series without a step")
-        near = local_level_t(series.values, q)[max(0, at - TOLERANCE):at + TOLERANCE + 1]
+        near = statistic(series.values)[max(0, at - TOLERANCE):at + TOLERANCE + 1]
         found += bool(np.any(near > threshold))
     return found, threshold
 
@@ -200,8 +237,8 @@ def real_series() -> tuple[float, float, float, dict[str, tuple[float, float]], 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the tables, return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", type=int, default=100,
-                        help="series per family, with and without a step (default 100)")
+    parser.add_argument("--series", type=int, default=300,
+                        help="series per family, with and without a step (default 300)")
     parser.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
     args = parser.parse_args(argv)
     if args.series < 1:
@@ -221,14 +258,18 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     rows: list[tuple[str, Score, Score]] = []
-    oracle = (0, 0.0)
+    oracles: dict[str, tuple[int, float]] = {}
     for family in FAMILIES:
         plain = [make_series(rng, family, False) for _ in range(args.series)]
         steps = [make_series(rng, family, True) for _ in range(args.series)]
         rows.append((family, score(change_points, steps, plain),
                      score(previous_value_rule, steps, plain)))
-        if family == "random walk":
-            oracle = oracle_found(steps, plain)
+        if family in WALKS:
+            q = (WALKS[family] / NOISE_CV) ** 2
+            oracles[family] = oracle_found(
+                steps, plain, lambda v, q=q: local_level_t(v, q))  # type: ignore[misc]
+        elif family == "drift":
+            oracles[family] = oracle_found(steps, plain, step_on_line_t)
     synthetic_s = time.perf_counter() - started
 
     print(f"\nSynthetic: {args.series} series per family with a +{STEP:.0%} step and "
@@ -236,18 +277,24 @@ def main(argv: list[str] | None = None) -> int:
           f"{NOISE_CV:.0%}, seed {args.seed}")
     print(f"found = a regression of >= {MIN_PERCENT:g} % reported within {TOLERANCE} runs of "
           "the step; false = changes per 1,000 runs without a step\n")
-    header = (f"{'family':<14} {'change points':>22}   {'> 10 % worse than previous':>28}\n"
-              f"{'':<14} {'found':>10} {'false/1000':>11}   {'found':>12} {'false/1000':>15}")
+    width = 20
+    header = (f"{'family':<{width}} {'change points':>22}   {'> 10 % worse than previous':>28}\n"
+              f"{'':<{width}} {'found':>10} {'false/1000':>11}   {'found':>12} {'false/1000':>15}")
     print(header)
-    print("-" * 80)
+    print("-" * (width + 66))
     for family, ours, rule in rows:
-        print(f"{family:<14} {ours.found:>5}/{ours.step_series:<4} {ours.false_per_1000:>11.2f}"
-              f"   {rule.found:>7}/{rule.step_series:<4} {rule.false_per_1000:>15.2f}")
+        print(f"{family:<{width}} {ours.found:>5}/{ours.step_series:<4} "
+              f"{ours.false_per_1000:>11.2f}   {rule.found:>7}/{rule.step_series:<4} "
+              f"{rule.false_per_1000:>15.2f}")
+        if family in oracles:
+            print(f"{'  its oracle':<{width}} {oracles[family][0]:>5}/{args.series:<4} "
+                  f"{'<= 1':>11}")
 
-    print(f"{'walk, oracle':<14} {oracle[0]:>5}/{args.series:<4} {'<= 1':>11}")
-    print(f"\nwalk, oracle: the local level model's own step test with the walk's true variance,"
-          f" |t| > {oracle[1]:.2f}\n(set on the walks without a step for <= 1 false change per "
-          "1,000 runs): what any detector of rises and falls can hope to find there")
+    print("\noracle: the family's own model's step test (a walk: the local level model with "
+          "the walk's true\nvariance; the drift: one step on a straight line), its |t| "
+          "threshold set on the series without\na step for <= 1 false change per 1,000 runs: "
+          "what any detector of rises and falls can find there\n("
+          + ", ".join(f"{family}: |t| > {t:.2f}" for family, (_, t) in oracles.items()) + ")")
 
     zero_f1, zero_cover = published["zero"]
     checks = [
@@ -256,16 +303,25 @@ def main(argv: list[str] | None = None) -> int:
         (f"real series cover {cover:.3f} >= {GOAL_COVER} and >= zero's {zero_cover:.3f}",
          cover >= GOAL_COVER and cover >= zero_cover),
     ]
+    out_of_reach = []
     for family, ours, _ in rows:
         goal = GOAL_FOUND_NOISE if family == "noise" else GOAL_FOUND_OTHER
-        checks.append((f"{family}: step found {ours.found}/{ours.step_series} >= {goal:.0%}",
-                       ours.found >= goal * ours.step_series))
+        bound = oracles.get(family, (ours.step_series, 0.0))[0]
+        if bound < goal * ours.step_series:
+            out_of_reach.append(f"{family}: step found {ours.found}/{ours.step_series}; the goal "
+                                f"of {goal:.0%} is above its oracle's {bound}/{ours.step_series}"
+                                ", out of reach for any detector")
+        else:
+            checks.append((f"{family}: step found {ours.found}/{ours.step_series} >= {goal:.0%}",
+                           ours.found >= goal * ours.step_series))
         checks.append((f"{family}: {ours.false_per_1000:.2f} false per 1,000 runs <= "
                        f"{GOAL_FALSE_PER_1000:g}", ours.false_per_1000 <= GOAL_FALSE_PER_1000))
     print(f"\ngoals (analysis took {real_s:.1f} s on the real series, {synthetic_s:.1f} s "
-          "on the synthetic ones, both methods and the walk oracle):")
+          "on the synthetic ones, both methods and the oracles):")
     for text, ok in checks:
         print(f"  {'ok  ' if ok else 'MISS'} {text}")
+    for text in out_of_reach:
+        print(f"  n/a  {text}")
     met = all(ok for _, ok in checks)
     print("PASS" if met else "FAIL: some goals are not met")
     return 0 if met else 1
