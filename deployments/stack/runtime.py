@@ -87,6 +87,11 @@ def use_stack_api(settings: Settings) -> bool:
     and never call a flow, which would start Prefect's temporary server.
     """
     env = prefect_env(settings)
+    # A flow this command runs in-process logs to the stack's UI as a served run does; the
+    # terminal gets the command's own output, and Prefect's warnings and errors only (not a
+    # line per task). An explicit PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL wins.
+    env.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL",
+                   os.environ.get("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING"))
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     healthy = server_healthy(settings.api_url)
     if not healthy:

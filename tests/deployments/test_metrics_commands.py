@@ -41,6 +41,10 @@ def test_collect_prints_the_system_table(prefect_server: str, cli_env: dict[str,
     for metric in ("system.cpu.percent", "system.memory.percent", "system.swap.percent",
                    "system.load.avg_1m", "system.process.count", "disk /"):
         assert f"| {metric} |" in table, proc.stdout
+    # The run logs to the stack's UI; the terminal gets the command's output, not Prefect's
+    # line per task, and says what it stored once.
+    assert "Finished in state" not in proc.stdout + proc.stderr, proc.stderr
+    assert (proc.stdout + proc.stderr).count("stored ") == 1, proc.stdout + proc.stderr
 
 
 def test_report_formats_and_alert(prefect_server: str, cli_env: dict[str, str],
