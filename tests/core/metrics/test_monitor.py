@@ -43,9 +43,12 @@ def test_a_slow_flush_does_not_cause_back_to_back_readings() -> None:
     taken = run_monitor(reader, 0.1, flush, count=8, flush_seconds=0.0)
     assert taken == 8
     gaps = [b - a for a, b in zip(reader.starts, reader.starts[1:], strict=False)]
-    # A burst is readings milliseconds apart; on a loaded machine one late wake-up may shorten
-    # the next gap of the fixed-rate schedule by some tens of milliseconds.
-    assert min(gaps) >= 0.1 * 0.5, gaps
+    # A burst is several readings milliseconds apart. On a loaded machine a late wake-up
+    # shortens the next gap of the fixed-rate schedule by as much as it was late (0.18 s then
+    # 0.028 s was seen beside the suite's servers), so no single gap is bounded; any two
+    # consecutive gaps still span at least one interval, which a burst of three never does.
+    pairs = [a + b for a, b in zip(gaps, gaps[1:], strict=False)]
+    assert min(pairs) >= 0.1, gaps
 
 
 def test_batches_are_flushed_and_the_rest_on_return() -> None:
