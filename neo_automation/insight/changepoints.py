@@ -34,7 +34,7 @@ so this module separates them in six steps:
    pruned away. So the whole series also gets the best split of a step-plus-slope fit (tested
    as in step 4); when the pruned union with that split has a Schwarz criterion (one level per
    segment, a common slope; Schwarz 1978, Yao 1988) lower by at least :data:`BIC_MARGIN`
-   ("very strong" evidence, Kass and Raftery 1995), it replaces the staircase.
+   ("strong" evidence, Kass and Raftery 1995), it replaces the staircase.
 4. **One more break per segment.** Within each segment left, the step-plus-slope regression
    is fitted at every split point and the best one is tested with the long-run factor of the
    segmentation that includes it, at ``alpha`` divided by the number of split points tried
@@ -75,9 +75,11 @@ DEFAULT_PENALTY_FACTOR = 3.0
 #: Significance a level shift needs (two-sided p-value of the trend- and dependence-aware test).
 DEFAULT_ALPHA = 0.005
 #: How much lower Schwarz's criterion of the segmentation proposed by the whole-series
-#: step-plus-slope scan must be to replace PELT's: 10, "very strong" evidence on Kass and
-#: Raftery's scale of twice the log Bayes factor ("Bayes factors", JASA 90(430), 1995).
-BIC_MARGIN = 10.0
+#: step-plus-slope scan must be to replace PELT's: 6, "strong" evidence on Kass and Raftery's
+#: scale of twice the log Bayes factor ("Bayes factors", JASA 90(430), 1995). With 10 ("very
+#: strong") bench/changepoints.py found 260 of 300 steps on a drift, with 6 it finds 265, at
+#: the same false-change rate in every family and the same real-series F1 and cover.
+BIC_MARGIN = 6.0
 #: Longest cycle (in runs) removed before the search: a weekly pattern of daily runs fits.
 MAX_CYCLE = 10
 #: Significance a cycle needs (F-test of its phase means, Bonferroni over the periods tried).
