@@ -80,6 +80,21 @@ def ui_origins(settings: Settings) -> list[str]:
     return [f"{scheme}://{f'[{n}]' if ':' in n else n}:{port}" for n in names]
 
 
+#: Prefect's console log level (its logging.yml `handlers.console.level`, from the environment).
+CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+#: Says that `use_stack_api` set CONSOLE_LEVEL for a command, not the user.
+CONSOLE_LEVEL_SET_HERE = "AUTOMATION_QUIET_CONSOLE"
+
+
+def stack_process_env(settings: Settings) -> dict[str, str]:
+    """The environment of a process the stack starts: this one's, with `prefect_env`, less
+    the quiet console a command set for itself (`use_stack_api`)."""
+    env = {**os.environ, **prefect_env(settings)}
+    if env.pop(CONSOLE_LEVEL_SET_HERE, None):
+        env.pop(CONSOLE_LEVEL, None)
+    return env
+
+
 def use_stack_api(settings: Settings) -> bool:
     """Point this process's Prefect client at the stack; True when its server answers.
 
@@ -89,9 +104,11 @@ def use_stack_api(settings: Settings) -> bool:
     env = prefect_env(settings)
     # A flow this command runs in-process logs to the stack's UI as a served run does; the
     # terminal gets the command's own output, and Prefect's warnings and errors only (not a
-    # line per task). An explicit PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL wins.
-    env.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL",
-                   os.environ.get("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING"))
+    # line per task). An explicit PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL wins; the stack's own
+    # processes never inherit this one (`stack_process_env`), their logs keep every line.
+    if CONSOLE_LEVEL not in os.environ:
+        env[CONSOLE_LEVEL] = "WARNING"
+        env[CONSOLE_LEVEL_SET_HERE] = "1"
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     healthy = server_healthy(settings.api_url)
     if not healthy:

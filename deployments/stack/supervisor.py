@@ -28,7 +28,7 @@ from typing import Any
 
 from deployments.prefect_setup.rest_api import ApiError, create_run, deployment_id
 from deployments.stack.logging_setup import setup_logging
-from deployments.stack.runtime import prefect_env
+from deployments.stack.runtime import stack_process_env
 from deployments.stack.state import (
     pid_file,
     read_serve_report,
@@ -121,7 +121,7 @@ class Supervisor:
         self.stopping = False
         self.reload_requested = False
         self.started = time.time()
-        self.env = {**os.environ, **prefect_env(settings)}
+        self.env = stack_process_env(settings)
         #: monotonic time until which the first collection run is still to be started
         self.first_run_until: float | None = None
         self.next_first_try = 0.0
