@@ -213,14 +213,18 @@ def report(args: argparse.Namespace) -> int:
 def alert(args: argparse.Namespace) -> int:
     """Check the latest values against the rules in force; exit 1 when one is breached.
 
-    A store that cannot be read, or whose newest readings wait in the spool, is an error
-    (one line, exit 2), never "OK".
+    Each breach says where its alert stands in the store (the collection job evaluates the
+    rules): `pending` (breached for less than the rule's `for`), `firing` (each with the time
+    it began), or `not evaluated yet` (no collection has judged that reading). The exit status
+    follows the thresholds alone, as a check's does. A store that cannot be read, or whose
+    newest readings wait in the spool, is an error (one line, exit 2), never "OK".
     """
     settings = load_settings()
     # Imported when run: see the module docstring.
     from blocks.alert_rules import rules_in_force
     from deployments.stack.runtime import use_stack_api
-    from neo_automation.alerts.evaluate import check_latest
+    from neo_automation.alerts.evaluate import check_latest, series_key
+    from neo_automation.alerts.state import current_states
     from neo_automation.errors import StoreError
     from neo_automation.store.metric_store import MetricStore
     from neo_automation.store.outage import waiting
@@ -229,6 +233,7 @@ def alert(args: argparse.Namespace) -> int:
     rules, source = rules_in_force(settings, use_stack_api(settings))
     with MetricStore(settings.metrics_url) as store:
         latest = store.latest()
+        states = {(state.rule, state.series): state for state in current_states(store)}
     # Samples that wait in the spool were not stored: the store's latest values are not the
     # latest readings, and "OK" from them would be a guess.
     behind = waiting(settings.metrics_url)
@@ -239,6 +244,11 @@ def alert(args: argparse.Namespace) -> int:
             "the metrics store has no samples yet: run 'automation metrics collect' first"
         )
     breaches = check_latest(rules, latest)
+    for b in breaches:
+        state = states.get((b["rule"], series_key(b["labels"])))
+        evaluated = state is not None and state.status != "ok"
+        b["status"] = state.status if state is not None and evaluated else "not evaluated yet"
+        b["status_since"] = state.since if state is not None and evaluated else None
     if args.json:
         print(json.dumps({"alerts": breaches, "rules_checked": len(rules), "rules_source": source},
                          indent=2))
@@ -246,9 +256,11 @@ def alert(args: argparse.Namespace) -> int:
         for b in breaches:
             labels = ",".join(f"{k}={v}" for k, v in b["labels"].items())
             where = f"{{{labels}}}" if labels else ""
+            since = ("" if b["status_since"] is None else " since "
+                     + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b["status_since"])))
             print(
                 f"{b['severity'].upper()} {b['rule']}: {b['metric']}{where} = {b['value']:.2f} "
-                f"{b['comparison']} {b['threshold']:g}"
+                f"{b['comparison']} {b['threshold']:g} ({b['status']}{since})"
             )
     else:
         print(f"OK: no threshold breached ({len(rules)} rules checked, from {source})")

@@ -81,7 +81,26 @@ def test_alert_exit_code_follows_the_thresholds(cli_env: dict[str, str]) -> None
                             now + 1, "system")])
     bad = run_cli("metrics", "alert", env=cli_env)
     assert bad.returncode == 1
-    assert "disk-full" in bad.stdout and "95.00 > 90" in bad.stdout
+    assert "disk-full" in bad.stdout and "95.00 > 90 (not evaluated yet)" in bad.stdout
+    # Once a collection has judged them: a breach held for less than its rule's `for` is
+    # pending, one past it firing, each with the time it began; the exit follows the thresholds.
+    from neo_automation.alerts.rules import DEFAULT_RULES
+    from neo_automation.alerts.state import process_samples
+
+    with MetricStore(url) as store:
+        store.write([Sample("system.cpu.percent", 97.0, {}, now + 2, "system")])
+        process_samples(store, DEFAULT_RULES, [
+            ("system.disk.percent", {"mountpoint": "/", "device": "d"}, now + 1, 95.0),
+            ("system.cpu.percent", {}, now + 2, 97.0)])
+    judged = run_cli("metrics", "alert", env=cli_env)
+    assert judged.returncode == 1
+    lines = {line.split(":", 1)[0]: line for line in judged.stdout.splitlines()}
+    began = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now + 1))  # the breaching sample
+    assert lines["CRITICAL disk-full"].endswith(f"95.00 > 90 (firing since {began})")
+    assert "97.00 > 80 (pending since " in lines["WARNING cpu-high"]  # for 5 minutes
+    data = json.loads(run_cli("metrics", "alert", "--json", env=cli_env).stdout)
+    assert {(a["rule"], a["status"]) for a in data["alerts"]} == {
+        ("disk-full", "firing"), ("cpu-high", "pending")}
 
 
 def test_monitor_stops_cleanly_on_sigterm(cli_env: dict[str, str]) -> None:
