@@ -47,6 +47,30 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
     )
 
 
+def no_stack_env(**extra: str) -> dict[str, str]:
+    """This environment for a CLI subprocess whose stack is down: the API on port 1, where
+    nothing listens, no PREFECT_API_URL; `extra` variables on top."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1", **extra}
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def run_cli_probing_prefect(*args: str, env: dict[str, str],
+                            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Like `run_cli`; stderr's last line then says whether the command imported Prefect."""
+    probe = ("import sys; from deployments.cli import main; rc = main(sys.argv[1:]); "
+             "print('prefect' in sys.modules, file=sys.stderr); sys.exit(rc)")
+    return subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-c", probe, *args],
+        capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT,
+    )
+
+
+def not_in_the_ui_notes(stderr: str) -> list[str]:
+    """The lines of a command's stderr saying its run is not recorded in the Prefect UI."""
+    return [line for line in stderr.splitlines() if "not recorded in the Prefect UI" in line]
+
+
 def make_tree(root: Path, files: dict[str, str]) -> Path:
     """Write `files` (relative path -> text, dedented) under `root`; returns `root`."""
     for name, text in files.items():

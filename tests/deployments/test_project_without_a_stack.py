@@ -12,15 +12,12 @@ note (`metrics collect` without importing Prefect at all).
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, no_stack_env, not_in_the_ui_notes, run_cli, run_cli_probing_prefect
 
 from neo_automation.settings import load_settings
 from neo_automation.store.metric_store import MetricStore
@@ -74,31 +71,19 @@ def test_the_plain_steps_store_what_the_project_flows_store(
     assert sorted(by_steps) == sorted(by_flow)
 
 
-def _without_prefect(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run `automation ARGS` with no API; stderr's last line says whether Prefect was imported."""
-    probe = ("import sys; from deployments.cli import main; rc = main(sys.argv[1:]); "
-             "print('prefect' in sys.modules, file=sys.stderr); sys.exit(rc)")
-    return subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True,
-        timeout=300, check=False)
-
-
-def _env(tree: Path) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1",  # nothing listens
-           "AUTOMATION_TARGET_DIR": str(tree), "AUTOMATION_TARGET_PYTHON": sys.executable}
-    env.pop("PREFECT_API_URL", None)
-    return env
+def _env(tree: Path) -> dict[str, str]:
+    return no_stack_env(AUTOMATION_TARGET_DIR=str(tree), AUTOMATION_TARGET_PYTHON=sys.executable)
 
 
 @pytest.mark.slow
 def test_collect_project_without_a_stack_runs_here(automation_env: Path, tmp_path: Path) -> None:
     tree = _project(tmp_path)
-    proc = _without_prefect(["metrics", "collect", "--category", "project", "--path", str(tree)],
-                            _env(tree))
+    proc = run_cli_probing_prefect("metrics", "collect", "--category", "project", "--path",
+                                   str(tree), env=_env(tree))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[-1] == "False"  # Prefect was never imported
-    assert len([line for line in lines if "not recorded in the Prefect UI" in line]) == 1
+    assert len(not_in_the_ui_notes(proc.stderr)) == 1
     assert "Traceback" not in proc.stderr
     assert "| tests | outcomes | " in proc.stdout and "| security | findings by severity |" \
         in proc.stdout
@@ -117,10 +102,9 @@ def test_tasks_run_of_a_code_health_job_runs_here_without_a_stack(
     automation_env: Path, tmp_path: Path,
 ) -> None:
     tree = _project(tmp_path)
-    proc = _without_prefect(["tasks", "run", "--task", "security-scan"], _env(tree))
+    proc = run_cli_probing_prefect("tasks", "run", "--task", "security-scan", env=_env(tree))
     assert proc.returncode == 0, proc.stderr
-    assert len([line for line in proc.stderr.splitlines()
-                if "not recorded in the Prefect UI" in line]) == 1
+    assert len(not_in_the_ui_notes(proc.stderr)) == 1
     assert "Traceback" not in proc.stderr
     assert f"security-scan of {tree}\n" in proc.stdout
     assert "| security | findings by severity | 0 high, 1 medium, 8 low |" in proc.stdout
@@ -173,11 +157,8 @@ def test_a_path_that_is_not_a_directory_is_one_line(
 ) -> None:
     (tmp_path / "a-file.txt").write_text("not a project\n")
     path = tmp_path / missing
-    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "deployments.cli", "metrics", "collect", "--category", "project",
-         "--path", str(path)],
-        env={**_env(tmp_path), "AUTOMATION_TARGET_DIR": ""}, capture_output=True, text=True,
-        timeout=120, check=False)
+    proc = run_cli("metrics", "collect", "--category", "project", "--path", str(path),
+                   env={**_env(tmp_path), "AUTOMATION_TARGET_DIR": ""})
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [
         f"automation: error: cannot measure the project at {path} (the path given): it does "

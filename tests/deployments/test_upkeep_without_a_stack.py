@@ -13,15 +13,13 @@ stack runs it here and prints its summary, with one note that the run is not in 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ROOT, free_port
+from helpers import free_port, no_stack_env, not_in_the_ui_notes, run_cli
 from loopback_index import no_internet, only_the_loopback_index, serve_index, write_sample_project
 
 from neo_automation.metrics import Sample
@@ -118,16 +116,11 @@ def test_the_plain_steps_find_what_the_dependency_flow_finds(
 @pytest.mark.slow
 def test_tasks_run_of_housekeeping_runs_here_without_a_stack(automation_env: Path) -> None:
     _prepare(automation_env)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1",  # nothing listens
-           "AUTOMATION_RAW_RETENTION_DAYS": "7"}
-    env.pop("PREFECT_API_URL", None)
-    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "deployments.cli", "tasks", "run", "--task", "housekeeping"],
-        env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = run_cli("tasks", "run", "--task", "housekeeping",
+                   env=no_stack_env(AUTOMATION_RAW_RETENTION_DAYS="7"), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert len([line for line in proc.stderr.splitlines()
-                if "not recorded in the Prefect UI" in line]) == 1
+    assert len(not_in_the_ui_notes(proc.stderr)) == 1
     assert "| prune raw samples | 500 samples older than 7 days, VACUUM |" in proc.stdout
     # The catalog keeps reports for 90 days (`report_retention_days: 90`).
     assert "| expire reports | 0 files older than 90 days |" in proc.stdout

@@ -19,10 +19,7 @@ either, and a report of now turns a benchmark regression into an alert there as 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +27,7 @@ from typing import Any
 
 import pytest
 import seeded
+from helpers import no_stack_env, not_in_the_ui_notes, run_cli, run_cli_probing_prefect
 
 from neo_automation.alerts.state import alert_history
 from neo_automation.metrics import MetricSpec, Sample, declared
@@ -118,17 +116,12 @@ def test_the_plain_steps_store_what_the_flow_stores(
 
 @pytest.mark.slow
 def test_collect_without_a_stack_runs_here_without_prefect(automation_env: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1"}  # nothing listens
-    env.pop("PREFECT_API_URL", None)
-    probe = ("import sys; from deployments.cli import main; rc = main(sys.argv[1:]); "
-             "print('prefect' in sys.modules, file=sys.stderr); sys.exit(rc)")
-    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-c", probe, "metrics", "collect", "--category", "system"],
-        env=env, capture_output=True, text=True, timeout=120, check=False)
+    proc = run_cli_probing_prefect("metrics", "collect", "--category", "system",
+                                   env=no_stack_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[-1] == "False"  # Prefect was never imported
-    notes = [line for line in lines if "not recorded in the Prefect UI" in line]
+    notes = not_in_the_ui_notes(proc.stderr)
     assert len(notes) == 1
     assert "http://127.0.0.1:1/api" in notes[0] and "automation start" in notes[0]
     assert "Traceback" not in proc.stderr
@@ -139,15 +132,10 @@ def test_collect_without_a_stack_runs_here_without_prefect(automation_env: Path)
 
 @pytest.mark.slow
 def test_tasks_run_of_a_collection_job_runs_here_without_a_stack(automation_env: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1"}  # nothing listens
-    env.pop("PREFECT_API_URL", None)
-    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "deployments.cli", "tasks", "run", "--task", "system-sampling"],
-        env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = run_cli("tasks", "run", "--task", "system-sampling", env=no_stack_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert len([line for line in proc.stderr.splitlines()
-                if "not recorded in the Prefect UI" in line]) == 1
+    assert len(not_in_the_ui_notes(proc.stderr)) == 1
     assert "system-sampling: stored" in proc.stdout
     with MetricStore(f"sqlite:///{automation_env / 'metrics.db'}") as store:
         assert any(name == "system.cpu.percent" for _, name, *_ in store.latest("system."))
@@ -217,17 +205,12 @@ def test_the_plain_steps_archive_the_report_the_flow_archives(
 
 @pytest.mark.slow
 def test_reports_run_without_a_stack_runs_here_without_prefect(automation_env: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1"}  # nothing listens
-    env.pop("PREFECT_API_URL", None)
-    probe = ("import sys; from deployments.cli import main; rc = main(sys.argv[1:]); "
-             "print('prefect' in sys.modules, file=sys.stderr); sys.exit(rc)")
-    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-c", probe, "reports", "run", "--report", "daily_health_check"],
-        env=env, capture_output=True, text=True, timeout=120, check=False)
+    proc = run_cli_probing_prefect("reports", "run", "--report", "daily_health_check",
+                                   env=no_stack_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[-1] == "False"  # Prefect was never imported
-    notes = [line for line in lines if "not recorded in the Prefect UI" in line]
+    notes = not_in_the_ui_notes(proc.stderr)
     assert len(notes) == 1
     assert "http://127.0.0.1:1/api" in notes[0] and "automation start" in notes[0]
     assert "Traceback" not in proc.stderr
@@ -270,16 +253,11 @@ def test_the_plain_steps_turn_a_benchmark_regression_into_an_alert(
 
 @pytest.mark.slow
 def test_tasks_run_of_a_report_job_runs_here_without_a_stack(automation_env: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHBOARD_PORT": "1"}  # nothing listens
-    env.pop("PREFECT_API_URL", None)
-    proc = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "deployments.cli", "tasks", "run", "--task",
-         "weekly-executive-summary"],
-        env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = run_cli("tasks", "run", "--task", "weekly-executive-summary", env=no_stack_env(),
+                   timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert len([line for line in proc.stderr.splitlines()
-                if "not recorded in the Prefect UI" in line]) == 1
+    assert len(not_in_the_ui_notes(proc.stderr)) == 1
     archive = automation_env / "reports" / "weekly-executive-summary"
     assert f"weekly-executive-summary: 5 files archived in {archive}" in proc.stdout
     assert sorted(p.suffix for p in archive.iterdir()) == [".html", ".json", ".json", ".md",
